@@ -1,0 +1,206 @@
+"""One config loader: configs/default.yaml → nested frozen dataclasses whose fields are the schema.
+
+Unknown keys are errors naming their path; CLI flags are dotted overrides applied by the same loader.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from dataclasses import dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from .errors import ConfigError
+
+CONFIG_DIR = Path(os.environ.get("REENACT_CONFIG_DIR", Path(__file__).resolve().parent.parent / "configs"))
+
+
+def config_path(name: str) -> Path:
+    p = CONFIG_DIR / name
+    if not p.exists():
+        raise ConfigError(f"config file missing (set REENACT_CONFIG_DIR?)", str(p))
+    return p
+
+
+def read_yaml(name: str) -> Any:
+    with open(config_path(name), encoding="utf-8") as f:
+        return yaml.safe_load(f)
+
+
+@dataclass(frozen=True)
+class OneEuroConfig:
+    min_cutoff: float = 1.0
+    beta: float = 0.0
+    d_cutoff: float = 1.0
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    max_faces: int = 1
+    min_detection_confidence: float = 0.5
+    min_tracking_confidence: float = 0.5
+    min_face_px: int = 40
+    smoothing: OneEuroConfig = OneEuroConfig()
+    # a track unseen for this many seconds is forgotten; a face returning later gets a new id
+    max_track_gap_s: float = 1.0
+    # detect on a downscaled copy of huge frames; landmarks are mapped back to full resolution
+    max_input_side: int = 1920
+
+
+@dataclass(frozen=True)
+class AlignerConfig:
+    size: int = 256
+    # fraction of the crop spanned by the five-point template; the rest is margin for brows and chin
+    face_scale: float = 0.62
+    vertical_offset: float = 0.02
+
+
+@dataclass(frozen=True)
+class AUConfig:
+    features: str = "au_features.yaml"
+    smoothing: OneEuroConfig = OneEuroConfig(min_cutoff=1.5, beta=0.3, d_cutoff=1.0)
+    # automatic neutral: low percentile of each feature over a sliding window
+    baseline_window_s: float = 10.0
+    baseline_percentile: float = 10.0
+    # before this many seconds of history the population neutral is blended in
+    baseline_min_s: float = 1.0
+    calibrate_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class EditConfig:
+    editor: str = "identity"
+    target: str = ""
+    # relative: target AUs are added to the source's; absolute: target replaces source
+    mode: str = "absolute"
+    strength: float = 1.0
+    smoothing: OneEuroConfig = OneEuroConfig(min_cutoff=1.0, beta=0.1, d_cutoff=1.0)
+
+
+@dataclass(frozen=True)
+class CompositorConfig:
+    erode_frac: float = 0.03
+    feather_frac: float = 0.06
+    color_match: bool = False
+
+
+@dataclass(frozen=True)
+class VideoConfig:
+    codec: str = "libx264"
+    crf: int = 18
+    preset: str = "veryfast"
+    pix_fmt: str = "yuv420p"
+
+
+@dataclass(frozen=True)
+class LiveConfig:
+    camera: int = 0
+    width: int = 1280
+    height: int = 720
+    fps: float = 30.0
+    # seconds without a frame before the camera is declared gone
+    read_timeout_s: float = 2.0
+    queue_size: int = 2
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    backend: str = "auto"
+    dir: str = "engines"
+
+
+@dataclass(frozen=True)
+class Config:
+    version: int = 1
+    tracker: TrackerConfig = TrackerConfig()
+    aligner: AlignerConfig = AlignerConfig()
+    au: AUConfig = AUConfig()
+    edit: EditConfig = EditConfig()
+    compositor: CompositorConfig = CompositorConfig()
+    video: VideoConfig = VideoConfig()
+    live: LiveConfig = LiveConfig()
+    engine: EngineConfig = EngineConfig()
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def dump(self, path: str | os.PathLike) -> None:
+        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False), encoding="utf-8")
+
+
+def _coerce(tp: Any, value: Any, path: str) -> Any:
+    origin = typing.get_origin(tp)
+    if is_dataclass(tp):
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"config {path}: expected a mapping, got {value!r}")
+        return _build(tp, value, path)
+    if origin in (typing.Union, types.UnionType):
+        for arg in typing.get_args(tp):
+            if arg is type(None) and value is None:
+                return None
+        tp = next(a for a in typing.get_args(tp) if a is not type(None))
+    try:
+        if tp is bool:
+            if isinstance(value, str):
+                if value.lower() in ("1", "true", "yes", "on"):
+                    return True
+                if value.lower() in ("0", "false", "no", "off"):
+                    return False
+                raise ValueError(value)
+            return bool(value)
+        if tp in (int, float, str):
+            return tp(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"config {path}: expected {tp.__name__}, got {value!r}") from None
+    return value
+
+
+def _build(cls: type, data: Mapping[str, Any], prefix: str = "") -> Any:
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in fields(cls)}
+    for key in data:
+        if key not in known:
+            where = f"{prefix}.{key}" if prefix else key
+            raise ConfigError(f"unknown config key {where!r}; known here: {', '.join(sorted(known))}")
+    kwargs = {}
+    for f in fields(cls):
+        if f.name in data:
+            where = f"{prefix}.{f.name}" if prefix else f.name
+            kwargs[f.name] = _coerce(hints[f.name], data[f.name], where)
+    base = cls()
+    return dataclasses.replace(base, **kwargs) if kwargs else base
+
+
+def _merge(base: dict, extra: Mapping[str, Any]) -> dict:
+    out = dict(base)
+    for k, v in extra.items():
+        out[k] = _merge(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), Mapping) else v
+    return out
+
+
+def _nest(dotted: Mapping[str, Any]) -> dict:
+    out: dict = {}
+    for key, value in dotted.items():
+        node = out
+        *parents, leaf = key.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    return out
+
+
+def load_config(path: str | os.PathLike | None = None, overrides: Mapping[str, Any] | None = None) -> Config:
+    """Read the default config (or `path`), then apply dotted overrides like {'video.crf': 20}."""
+    src = Path(path) if path else config_path("default.yaml")
+    try:
+        data = yaml.safe_load(src.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise ConfigError("config file not found", str(src)) from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"invalid YAML: {str(e).splitlines()[0]}", str(src)) from None
+    data = _merge(data, _nest({k: v for k, v in (overrides or {}).items() if v is not None}))
+    return _build(Config, data)

@@ -1,0 +1,10 @@
+"""Editors, found by name through EDITORS. Importing this package registers the built-in ones."""
+from .base import EDITORS, Editor, EditRequest, unchanged
+from . import identity  # noqa: F401  (registers "identity")
+
+__all__ = ["EDITORS", "Editor", "EditRequest", "unchanged", "create_editor"]
+
+
+def create_editor(spec: str, **kwargs) -> Editor:
+    """'rig', 'identity' or 'neural:engines/NAME' → an Editor instance."""
+    return EDITORS.create(spec, **kwargs)

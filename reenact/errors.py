@@ -1,0 +1,54 @@
+"""One error family with one-line messages; each also inherits the matching built-in."""
+from __future__ import annotations
+
+
+class ReenactError(Exception):
+    """Base: `str(err)` is the one line the CLI prints."""
+
+    def __init__(self, message: str, filename: str | None = None):
+        self.filename = filename
+        super().__init__(f"{filename}: {message}" if filename else message)
+
+
+class InputNotFound(ReenactError, FileNotFoundError):
+    pass
+
+
+class CorruptMedia(ReenactError, ValueError):
+    pass
+
+
+class UnsupportedInput(ReenactError, ValueError):
+    pass
+
+
+class OutputNotWritable(ReenactError, PermissionError):
+    pass
+
+
+class CameraUnavailable(ReenactError, OSError):
+    pass
+
+
+class VirtualCameraUnavailable(ReenactError, OSError):
+    pass
+
+
+class BackendUnavailable(ReenactError, ImportError):
+    pass
+
+
+class ConfigError(ReenactError, ValueError):
+    pass
+
+
+class NoFace(ReenactError, LookupError):
+    pass
+
+
+class IntegrityError(ReenactError, ValueError):
+    """A model file does not match the hash its manifest records."""
+
+
+class PipelineError(ReenactError, RuntimeError):
+    """Stages wired wrongly: raised when the pipeline is assembled, not on frame 1,000."""

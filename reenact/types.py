@@ -1,0 +1,184 @@
+"""Data handed between pipeline stages.
+
+source → tracker → aligner → AU estimator → target → editor → smoother → compositor → sink.
+Every hand-off is one of these frozen dataclasses; no string-keyed dicts travel between stages.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from fractions import Fraction
+from typing import Mapping
+
+import numpy as np
+
+# OpenFace's intensity set: DISFA's 12 plus what the emotion prototypes need.
+AU_NAMES: tuple[str, ...] = (
+    "AU01", "AU02", "AU04", "AU05", "AU06", "AU07", "AU09", "AU10", "AU12",
+    "AU14", "AU15", "AU17", "AU20", "AU23", "AU25", "AU26", "AU45",
+)
+AU_INDEX: dict[str, int] = {n: i for i, n in enumerate(AU_NAMES)}
+AU_MAX = 5.0
+
+
+def au_key(name: str) -> str:
+    """Normalise 'AU6', 'au06' or '6' to the canonical 'AU06'."""
+    s = name.strip().upper()
+    s = s[2:] if s.startswith("AU") else s
+    if not s.isdigit():
+        raise ValueError(f"not an action unit: {name!r}")
+    key = f"AU{int(s):02d}"
+    if key not in AU_INDEX:
+        raise ValueError(f"unsupported action unit {name!r}; known: {', '.join(AU_NAMES)}")
+    return key
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One RGB uint8 image with its own time (pts × time_base seconds), as PyAV frames carry it."""
+
+    image: np.ndarray
+    index: int
+    pts: int | None = None
+    time_base: Fraction = Fraction(1, 1000)
+
+    @property
+    def time(self) -> float:
+        return float((self.pts if self.pts is not None else self.index) * self.time_base)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        h, w = self.image.shape[:2]
+        return w, h
+
+
+@dataclass(frozen=True)
+class HeadPose:
+    """Head rotation in degrees: yaw (left/right), pitch (up/down), roll (in-plane)."""
+
+    yaw: float = 0.0
+    pitch: float = 0.0
+    roll: float = 0.0
+
+
+@dataclass(frozen=True)
+class Face:
+    """A tracked face: 478 MediaPipe landmarks in image pixels (z in the same pixel scale)."""
+
+    track_id: int
+    landmarks: np.ndarray  # (478, 3) float32
+    confidence: float
+    pose: HeadPose
+    rotation: np.ndarray = field(default_factory=lambda: np.eye(3, dtype=np.float32))
+
+    @property
+    def bbox(self) -> tuple[float, float, float, float]:
+        xy = self.landmarks[:, :2]
+        x0, y0 = xy.min(0)
+        x1, y1 = xy.max(0)
+        return float(x0), float(y0), float(x1), float(y1)
+
+    @property
+    def size(self) -> float:
+        x0, y0, x1, y1 = self.bbox
+        return max(x1 - x0, y1 - y0)
+
+
+@dataclass(frozen=True)
+class AlignedFace:
+    """A face resampled into the canonical square crop, with the transforms both ways."""
+
+    crop: np.ndarray          # (S, S, 3) uint8 RGB
+    landmarks: np.ndarray     # (478, 3) float32 in crop pixels
+    to_crop: np.ndarray       # (2, 3) image → crop similarity
+    to_image: np.ndarray      # (2, 3) crop → image similarity
+
+    @property
+    def size(self) -> int:
+        return int(self.crop.shape[0])
+
+
+@dataclass(frozen=True)
+class AUVector:
+    """Intensities in AU_NAMES order on the FACS 0–5 scale.
+
+    Deltas (target − source) are AUVectors too and may be negative.
+    """
+
+    values: np.ndarray = field(default_factory=lambda: np.zeros(len(AU_NAMES), np.float32))
+
+    def __post_init__(self) -> None:
+        v = np.asarray(self.values, dtype=np.float32).reshape(-1)
+        if v.shape != (len(AU_NAMES),):
+            raise ValueError(f"AUVector needs {len(AU_NAMES)} values, got {v.shape[0]}")
+        v.setflags(write=False)
+        object.__setattr__(self, "values", v)
+
+    @classmethod
+    def zeros(cls) -> "AUVector":
+        return cls()
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, float]) -> "AUVector":
+        v = np.zeros(len(AU_NAMES), np.float32)
+        for k, x in values.items():
+            v[AU_INDEX[au_key(k)]] = float(x)
+        return cls(v)
+
+    def to_dict(self) -> dict[str, float]:
+        return {n: float(x) for n, x in zip(AU_NAMES, self.values)}
+
+    def __getitem__(self, name: str) -> float:
+        return float(self.values[AU_INDEX[au_key(name)]])
+
+    def __sub__(self, other: "AUVector") -> "AUVector":
+        return AUVector(self.values - other.values)
+
+    def __add__(self, other: "AUVector") -> "AUVector":
+        return AUVector(self.values + other.values)
+
+    def scaled(self, k: float) -> "AUVector":
+        return AUVector(self.values * np.float32(k))
+
+    def clipped(self) -> "AUVector":
+        return AUVector(np.clip(self.values, 0.0, AU_MAX))
+
+    def is_zero(self, tol: float = 1e-6) -> bool:
+        return bool(np.all(np.abs(self.values) <= tol))
+
+
+@dataclass(frozen=True)
+class Edit:
+    """An editor's answer: the edited crop and a soft mask (S, S) float32 in [0, 1] of what changed."""
+
+    crop: np.ndarray
+    mask: np.ndarray
+    meta: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FaceSample:
+    """One face as it moves down the pipeline; each stage fills in its own field."""
+
+    face: Face
+    aligned: AlignedFace | None = None
+    source_au: AUVector | None = None
+    target_au: AUVector | None = None
+    edit: Edit | None = None
+
+    def with_(self, **changes) -> "FaceSample":
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class Packet:
+    """One frame and everything known about it so far. `output` is the composited image."""
+
+    frame: Frame
+    faces: tuple[FaceSample, ...] = ()
+    output: np.ndarray | None = None
+
+    def with_(self, **changes) -> "Packet":
+        return replace(self, **changes)
+
+    def map_faces(self, fn) -> "Packet":
+        return replace(self, faces=tuple(fn(s) for s in self.faces))
