@@ -1,0 +1,29 @@
+"""Shared fixtures. Real media comes from ../shared/media; a test that needs a file skips naming it."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+MEDIA = Path(os.environ.get("REENACT_MEDIA", ROOT.parent / "shared" / "media"))
+
+
+def media_path(name: str) -> Path:
+    p = MEDIA / name
+    if not p.exists():
+        pytest.skip(f"shared media file {name} not found in {MEDIA}")
+    return p
+
+
+def load_rgb(name: str) -> np.ndarray:
+    img = cv2.imread(str(media_path(name)), cv2.IMREAD_COLOR)
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+@pytest.fixture
+def media():
+    return media_path
