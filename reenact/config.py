@@ -75,6 +75,8 @@ class AUConfig:
 class EditConfig:
     editor: str = "identity"
     target: str = ""
+    ref: str = ""      # reference face image whose expression is the target
+    drive: str = ""    # driving video or 'webcam[:N]'
     # relative: target AUs are added to the source's; absolute: target replaces source
     mode: str = "absolute"
     strength: float = 1.0

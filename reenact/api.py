@@ -1,0 +1,90 @@
+"""Library entry points: build a pipeline from a config and run it on a file, an image or a camera.
+
+    from reenact import api
+    stats = api.process_video("in.mp4", "out.mp4", editor="rig", target="happy")
+
+The CLI calls these and nothing else.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from pathlib import Path
+
+from .aligner import Aligner
+from .compositor import Compositor
+from .config import Config, load_config
+from .editing import EditorStage
+from .editors import Editor, create_editor
+from .runner import LiveRunner, OfflineRunner, RunStats
+from .stage import Pipeline
+from .tracker import FaceTracker
+
+log = logging.getLogger("reenact")
+
+
+def with_edit(cfg: Config, **edit) -> Config:
+    """Config with `edit.*` fields replaced (None leaves a field alone)."""
+    return replace(cfg, edit=replace(cfg.edit, **{k: v for k, v in edit.items() if v is not None}))
+
+
+def build_pipeline(cfg: Config | None = None, *, editor: str | Editor | None = None,
+                   static: bool = False) -> Pipeline:
+    """source → tracker → aligner → [AU estimator → target] → editor → compositor.
+
+    The AU estimator and target stage are wired in only for editors that read AUs.
+    """
+    cfg = cfg or load_config()
+    ed = create_editor(editor or cfg.edit.editor) if not hasattr(editor, "edit") else editor
+    stages: list = [FaceTracker(cfg.tracker, static=static), Aligner(cfg.aligner)]
+    if ed.needs_au:
+        from .au import AUEstimator
+        from .targets import build_target_stage
+
+        stages.append(AUEstimator(cfg.au, static=static))
+        stages.append(build_target_stage(cfg))
+    stages += [EditorStage(ed), Compositor(cfg.compositor)]
+    return Pipeline(stages)
+
+
+def process_video(src: str | Path, dst: str | Path, *, cfg: Config | None = None,
+                  editor: str | Editor | None = None, progress: bool = True) -> RunStats:
+    """Edit every frame of a video; the output keeps frame count, timestamps and the audio stream."""
+    from .sinks import VideoFileSink
+    from .sources import open_source
+
+    cfg = cfg or load_config()
+    with open_source(str(src)) as source:
+        sink = VideoFileSink(dst, source=source, cfg=cfg.video)
+        with sink, build_pipeline(cfg, editor=editor, static=source.kind == "image") as pipe:
+            stats = OfflineRunner(pipe, source, sink, total=source.frame_count, progress=progress).run()
+    return stats
+
+
+def process_image(src: str | Path, dst: str | Path, *, cfg: Config | None = None,
+                  editor: str | Editor | None = None) -> RunStats:
+    """Edit one image; with nothing to change the output is a bit-exact copy of the pixels."""
+    from .sinks import ImageSink
+    from .sources import open_source
+
+    cfg = cfg or load_config()
+    with open_source(str(src)) as source:
+        sink = ImageSink(dst)
+        with sink, build_pipeline(cfg, editor=editor, static=True) as pipe:
+            stats = OfflineRunner(pipe, source, sink, total=1, progress=False).run()
+    return stats
+
+
+def run_live(sink, *, cfg: Config | None = None, editor: str | Editor | None = None,
+             source: str | None = None, max_frames: int | None = None) -> RunStats:
+    """Camera (or a file played live) → pipeline → sink, dropping stale frames to keep latency flat."""
+    from .sources import open_source
+
+    cfg = cfg or load_config()
+    spec = source if source is not None else f"webcam:{cfg.live.camera}"
+    with open_source(spec, live_cfg=cfg.live) as frames:
+        with sink, build_pipeline(cfg, editor=editor) as pipe:
+            stats = LiveRunner(pipe, frames, sink).run(max_frames=max_frames)
+    if stats.dropped:
+        log.info("live: %d stale frames dropped to keep latency low", stats.dropped)
+    return stats

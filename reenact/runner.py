@@ -1,0 +1,237 @@
+"""Runners drive packets through a Pipeline from a source to a sink.
+
+Offline: lossless and ordered. Decoding and encoding run on their own threads (PyAV releases the GIL),
+joined by bounded queues, so tracking overlaps with I/O without ever dropping a frame.
+Live: latency never grows. Capture keeps only the newest frame; stale ones are dropped and counted.
+Control messages (a new target, say) travel on a separate queue that never drops.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Iterator
+
+from tqdm import tqdm
+
+from .stage import Pipeline
+from .types import Frame, Packet
+
+_END = object()
+
+
+@dataclass
+class RunStats:
+    frames: int = 0
+    frames_with_face: int = 0
+    dropped: int = 0
+    seconds: float = 0.0
+    interrupted: bool = False
+    stage_seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+    def stage_ms(self) -> dict[str, float]:
+        n = max(self.frames, 1)
+        return {k: 1000.0 * v / n for k, v in self.stage_seconds.items()}
+
+
+class _Thread(threading.Thread):
+    """A worker whose exception is kept and re-raised on the caller's thread."""
+
+    def __init__(self, target: Callable[[], None], name: str):
+        super().__init__(name=name, daemon=True)
+        self._fn = target
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self._fn()
+        except BaseException as e:  # re-raised by check()
+            self.error = e
+
+    def check(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+
+def _put(q: queue.Queue, item, stop: threading.Event, workers: Iterable[_Thread] = ()) -> bool:
+    """Blocking put that gives up when the run is stopping and re-raises a dead consumer's error."""
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            for w in workers:
+                w.check()
+    return False
+
+
+def _get(q: queue.Queue, workers: Iterable[_Thread]):
+    while True:
+        try:
+            return q.get(timeout=0.1)
+        except queue.Empty:
+            for w in workers:
+                w.check()
+
+
+def run_stages(pipeline: Pipeline, frame: Frame, stats: RunStats) -> Packet:
+    packet = Packet(frame=frame)
+    for st in pipeline.stages:
+        t0 = time.perf_counter()
+        packet = st.process(packet)
+        stats.stage_seconds[type(st).__name__] += time.perf_counter() - t0
+    stats.frames += 1
+    stats.frames_with_face += bool(packet.faces)
+    return packet
+
+
+def output_of(packet: Packet):
+    return packet.output if packet.output is not None else packet.frame.image
+
+
+class OfflineRunner:
+    def __init__(self, pipeline: Pipeline, frames: Iterable[Frame], sink, *, total: int | None = None,
+                 progress: bool = True, queue_size: int = 8):
+        self.pipeline, self.frames, self.sink = pipeline, frames, sink
+        self.total, self.progress, self.queue_size = total, progress, queue_size
+
+    def run(self) -> RunStats:
+        stats = RunStats()
+        stop = threading.Event()
+        decoded: queue.Queue = queue.Queue(self.queue_size)
+        done: queue.Queue = queue.Queue(self.queue_size)
+
+        def read() -> None:
+            try:
+                for f in self.frames:
+                    if not _put(decoded, f, stop):
+                        return
+            finally:
+                _put(decoded, _END, stop)
+
+        def write() -> None:
+            while True:
+                item = done.get()
+                if item is _END:
+                    return
+                self.sink.write(item.frame, output_of(item))
+
+        reader, writer = _Thread(read, "reenact-decode"), _Thread(write, "reenact-encode")
+        reader.start()
+        writer.start()
+        bar = tqdm(total=self.total, unit="frame", disable=not self.progress, dynamic_ncols=True,
+                   desc="reenact")
+        t0 = time.perf_counter()
+        never = threading.Event()
+        try:
+            while True:
+                frame = _get(decoded, [reader, writer])
+                if frame is _END:
+                    break
+                _put(done, run_stages(self.pipeline, frame, stats), never, [writer])
+                bar.update(1)
+        except KeyboardInterrupt:
+            # keep what was processed: the sink still closes into a valid, shorter file
+            stats.interrupted = True
+        finally:
+            stop.set()
+            bar.close()
+            # the writer must be idle before anyone closes or aborts the sink
+            if writer.is_alive():
+                _put(done, _END, never, [writer])
+                writer.join()
+            reader.join(timeout=5)
+        stats.seconds = time.perf_counter() - t0
+        writer.check()
+        if not stats.interrupted:
+            reader.check()
+        return stats
+
+
+class LatestSlot:
+    """One-frame mailbox: a new frame replaces an unread one, which counts as dropped."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._item = None
+        self.dropped = 0
+        self.closed = False
+
+    def put(self, item) -> None:
+        with self._cond:
+            if self._item is not None:
+                self.dropped += 1
+            self._item = item
+            self._cond.notify()
+
+    def close(self) -> None:
+        with self._cond:
+            self.closed = True
+            self._cond.notify()
+
+    def take(self, timeout: float):
+        """The newest item, or None when closed and empty; waits at most `timeout` per call."""
+        with self._cond:
+            if self._item is None and not self.closed:
+                self._cond.wait(timeout)
+            item, self._item = self._item, None
+            return item
+
+
+class LiveRunner:
+    def __init__(self, pipeline: Pipeline, frames: Iterable[Frame], sink, *, progress: bool = False):
+        self.pipeline, self.frames, self.sink = pipeline, frames, sink
+        self.progress = progress
+        self.control: queue.Queue[Callable[[Pipeline], None]] = queue.Queue()
+        self.stop = threading.Event()
+
+    def send(self, message: Callable[[Pipeline], None]) -> None:
+        """Apply `message(pipeline)` before the next frame; control messages are never dropped."""
+        self.control.put(message)
+
+    def run(self, max_frames: int | None = None) -> RunStats:
+        stats = RunStats()
+        slot = LatestSlot()
+
+        def capture() -> None:
+            try:
+                it: Iterator[Frame] = iter(self.frames)
+                for f in it:
+                    if self.stop.is_set():
+                        return
+                    slot.put(f)
+            finally:
+                slot.close()
+
+        cap = _Thread(capture, "reenact-capture")
+        cap.start()
+        t0 = time.perf_counter()
+        try:
+            while not self.stop.is_set():
+                while not self.control.empty():
+                    self.control.get_nowait()(self.pipeline)
+                frame = slot.take(timeout=0.1)
+                if frame is None:
+                    if slot.closed:
+                        break
+                    cap.check()
+                    continue
+                packet = run_stages(self.pipeline, frame, stats)
+                self.sink.write(packet.frame, output_of(packet))
+                if getattr(self.sink, "closed_by_user", False) or (max_frames and stats.frames >= max_frames):
+                    break
+        except KeyboardInterrupt:
+            stats.interrupted = True
+        finally:
+            self.stop.set()
+            cap.join(timeout=5)
+            stats.dropped = slot.dropped
+            stats.seconds = time.perf_counter() - t0
+        cap.check()
+        return stats
