@@ -84,7 +84,7 @@ def run_live(sink, *, cfg: Config | None = None, editor: str | Editor | None = N
     spec = source if source is not None else f"webcam:{cfg.live.camera}"
     with open_source(spec, live_cfg=cfg.live) as frames:
         with sink, build_pipeline(cfg, editor=editor) as pipe:
-            stats = LiveRunner(pipe, frames, sink).run(max_frames=max_frames)
+            stats = LiveRunner(pipe, frames, sink, timeout_s=cfg.live.read_timeout_s).run(max_frames=max_frames)
     if stats.dropped:
         log.info("live: %d stale frames dropped to keep latency low", stats.dropped)
     return stats

@@ -6,8 +6,12 @@ class ReenactError(Exception):
     """Base: `str(err)` is the one line the CLI prints."""
 
     def __init__(self, message: str, filename: str | None = None):
-        self.filename = filename
         super().__init__(f"{filename}: {message}" if filename else message)
+        self.filename = filename
+
+    def __str__(self) -> str:
+        # OSError subclasses would otherwise print "[Errno None] None: <file>"
+        return str(self.args[0]) if self.args else ""
 
 
 class InputNotFound(ReenactError, FileNotFoundError):

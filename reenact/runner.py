@@ -12,7 +12,7 @@ import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable
 
 from tqdm import tqdm
 
@@ -154,40 +154,10 @@ class OfflineRunner:
         return stats
 
 
-class LatestSlot:
-    """One-frame mailbox: a new frame replaces an unread one, which counts as dropped."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._item = None
-        self.dropped = 0
-        self.closed = False
-
-    def put(self, item) -> None:
-        with self._cond:
-            if self._item is not None:
-                self.dropped += 1
-            self._item = item
-            self._cond.notify()
-
-    def close(self) -> None:
-        with self._cond:
-            self.closed = True
-            self._cond.notify()
-
-    def take(self, timeout: float):
-        """The newest item, or None when closed and empty; waits at most `timeout` per call."""
-        with self._cond:
-            if self._item is None and not self.closed:
-                self._cond.wait(timeout)
-            item, self._item = self._item, None
-            return item
-
-
 class LiveRunner:
-    def __init__(self, pipeline: Pipeline, frames: Iterable[Frame], sink, *, progress: bool = False):
+    def __init__(self, pipeline: Pipeline, frames: Iterable[Frame], sink, *, timeout_s: float = 2.0):
         self.pipeline, self.frames, self.sink = pipeline, frames, sink
-        self.progress = progress
+        self.timeout_s = timeout_s
         self.control: queue.Queue[Callable[[Pipeline], None]] = queue.Queue()
         self.stop = threading.Event()
 
@@ -196,42 +166,22 @@ class LiveRunner:
         self.control.put(message)
 
     def run(self, max_frames: int | None = None) -> RunStats:
+        from .sources import LatestFrameReader
+
         stats = RunStats()
-        slot = LatestSlot()
-
-        def capture() -> None:
-            try:
-                it: Iterator[Frame] = iter(self.frames)
-                for f in it:
-                    if self.stop.is_set():
-                        return
-                    slot.put(f)
-            finally:
-                slot.close()
-
-        cap = _Thread(capture, "reenact-capture")
-        cap.start()
         t0 = time.perf_counter()
-        try:
-            while not self.stop.is_set():
-                while not self.control.empty():
-                    self.control.get_nowait()(self.pipeline)
-                frame = slot.take(timeout=0.1)
-                if frame is None:
-                    if slot.closed:
+        with LatestFrameReader(self.frames, timeout_s=self.timeout_s, stop=self.stop) as reader:
+            try:
+                for frame in reader:
+                    while not self.control.empty():
+                        self.control.get_nowait()(self.pipeline)
+                    packet = run_stages(self.pipeline, frame, stats)
+                    self.sink.write(packet.frame, output_of(packet))
+                    if getattr(self.sink, "closed_by_user", False) or (max_frames and stats.frames >= max_frames):
                         break
-                    cap.check()
-                    continue
-                packet = run_stages(self.pipeline, frame, stats)
-                self.sink.write(packet.frame, output_of(packet))
-                if getattr(self.sink, "closed_by_user", False) or (max_frames and stats.frames >= max_frames):
-                    break
-        except KeyboardInterrupt:
-            stats.interrupted = True
-        finally:
-            self.stop.set()
-            cap.join(timeout=5)
-            stats.dropped = slot.dropped
-            stats.seconds = time.perf_counter() - t0
-        cap.check()
+            except KeyboardInterrupt:
+                stats.interrupted = True
+            finally:
+                stats.dropped = reader.dropped
+                stats.seconds = time.perf_counter() - t0
         return stats

@@ -1,0 +1,146 @@
+"""engines/manifest.json: what was exported, from which graph version, with which sha256 and how.
+
+Every model file is hash-checked against its record before a backend sees a byte of it. The manifest
+and the small weightless ONNX files are committed; TensorRT plans and measurements are per machine.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ..config import EngineConfig
+from ..errors import InputNotFound, IntegrityError
+from .base import TensorSpec
+from .graphs import graph, graph_names, variant_stem
+
+ROOT = Path(__file__).resolve().parents[2]
+MANIFEST = "manifest.json"
+FORMAT = 1
+
+
+def engines_dir(path: str | os.PathLike | None = None) -> Path:
+    """`path` as given; else $REENACT_ENGINES_DIR; else the config's engine.dir under the repository."""
+    if path is not None:
+        return Path(path)
+    p = Path(os.environ.get("REENACT_ENGINES_DIR", EngineConfig.dir))
+    return p if p.is_absolute() else ROOT / p
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o644)  # mkstemp makes it owner-only
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def read_verified(path: Path, sha256: str, rebuild: str) -> bytes:
+    """The file's bytes, read once and hashed, so what is checked is what gets loaded."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise InputNotFound(f"missing; {rebuild}", str(path)) from None
+    actual = sha256_bytes(data)
+    if actual != sha256:
+        raise IntegrityError(f"sha256 {actual[:12]}… does not match the recorded {sha256[:12]}…: the file is "
+                             f"corrupted or was changed; {rebuild}", str(path))
+    return data
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One exported ONNX file."""
+
+    graph: str
+    version: int
+    precision: str
+    batch: int | None            # None: dynamic batch (and side); N: every dim fixed
+    file: str
+    sha256: str
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    made: dict = field(default_factory=dict)  # tool command, torch/onnx versions, opset
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Entry":
+        return cls(**{**d, "inputs": tuple(map(TensorSpec.from_dict, d["inputs"])),
+                      "outputs": tuple(map(TensorSpec.from_dict, d["outputs"]))})
+
+
+class Manifest:
+    def __init__(self, directory: Path):
+        self.dir = directory
+        self.path = directory / MANIFEST
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            data = {"format": FORMAT, "models": {}}
+        except json.JSONDecodeError as e:
+            raise IntegrityError(f"not valid JSON ({e.msg}, line {e.lineno})", str(self.path)) from None
+        self.models = {stem: Entry.from_dict(d) for stem, d in data["models"].items()}
+
+    def put(self, stem: str, entry: Entry) -> None:
+        self.models[stem] = entry
+
+    def save(self) -> None:
+        data = {"format": FORMAT, "models": {k: asdict(self.models[k]) for k in sorted(self.models)}}
+        write_atomic(self.path, (json.dumps(data, indent=2) + "\n").encode())
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A graph resolved to its place on disk; `entry` is None until it has been exported."""
+
+    graph: str
+    stem: str
+    precision: str
+    dir: Path
+    entry: Entry | None
+
+    @property
+    def onnx_path(self) -> Path:
+        return self.dir / (self.entry.file if self.entry else f"{self.stem}.onnx")
+
+    def export_hint(self) -> str:
+        flags = " --fp16" if self.precision == "fp16" else ""
+        return f"regenerate it with `reenact engines export {self.graph}{flags}` (needs torch)"
+
+    def onnx_bytes(self) -> bytes:
+        """The verified ONNX: listed in the manifest, from the graph version the code defines, hash intact."""
+        if self.entry is None:
+            raise InputNotFound(f"{self.stem} is not in {MANIFEST}; {self.export_hint()}", str(self.dir))
+        code = graph(self.graph).version if self.graph in graph_names() else self.entry.version
+        if code != self.entry.version:
+            raise IntegrityError(f"exported from {self.graph} v{self.entry.version} but the code defines "
+                                 f"v{code}; {self.export_hint()}", str(self.onnx_path))
+        return read_verified(self.onnx_path, self.entry.sha256, self.export_hint())
+
+
+def resolve(name_or_path: str | os.PathLike, precision: str = "fp32",
+            directory: str | os.PathLike | None = None) -> ModelRef:
+    """'warp_blend' (looked up in the engines dir) or a path to an exported .onnx (its dir's manifest)."""
+    p = Path(name_or_path)
+    if p.suffix == ".onnx":
+        manifest = Manifest(p.parent)
+        stem = next((s for s, e in manifest.models.items() if e.file == p.name), None)
+        if stem is None:
+            raise IntegrityError(f"not listed in {manifest.path}, so it cannot be hash-checked; export it with "
+                                 "`reenact engines export`", str(p))
+        entry = manifest.models[stem]
+        return ModelRef(entry.graph, stem, entry.precision, p.parent, entry)
+    d = engines_dir(directory)
+    stem = variant_stem(str(name_or_path), precision)
+    return ModelRef(str(name_or_path), stem, precision, d, Manifest(d).models.get(stem))
