@@ -62,12 +62,15 @@ class AlignerConfig:
 @dataclass(frozen=True)
 class AUConfig:
     features: str = "au_features.yaml"
-    smoothing: OneEuroConfig = OneEuroConfig(min_cutoff=1.5, beta=0.3, d_cutoff=1.0)
-    # automatic neutral: low percentile of each feature over a sliding window
+    # on the AU series; light, because the dead zones in au_features.yaml already absorb rest jitter
+    smoothing: OneEuroConfig = OneEuroConfig(min_cutoff=2.0, beta=2.0, d_cutoff=3.0)
+    # landmark filter of the tracker feeding `reenact analyze` (.inf: none); tracker.smoothing is
+    # tuned for steady warps and would delay every expression change by several frames
+    landmark_smoothing: OneEuroConfig = OneEuroConfig(min_cutoff=float("inf"))
+    # automatic neutral: per feature, a percentile over a sliding window on its resting side
     baseline_window_s: float = 10.0
     baseline_percentile: float = 10.0
-    # before this many seconds of history the population neutral is blended in
-    baseline_min_s: float = 1.0
+    # > 0: each face's first seconds are its neutral
     calibrate_s: float = 0.0
 
 
@@ -77,8 +80,10 @@ class EditConfig:
     target: str = ""
     ref: str = ""      # reference face image whose expression is the target
     drive: str = ""    # driving video or 'webcam[:N]'
-    # relative: target AUs are added to the source's; absolute: target replaces source
-    mode: str = "absolute"
+    # relative (default): the named AUs are added to the face's own, a steady offset that keeps speech
+    # and blinks and cannot turn a biased single-image reading into a counter-edit; absolute: they
+    # replace the face's own (see reenact/targets.py)
+    mode: str = "relative"
     strength: float = 1.0
     smoothing: OneEuroConfig = OneEuroConfig(min_cutoff=1.0, beta=0.1, d_cutoff=1.0)
 

@@ -1,0 +1,190 @@
+"""AU estimator on real media: the smile clip's time course, speech, stills, pose, neutral calibration."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+
+from reenact import analyze
+from reenact.au import AUEstimator, load_model, parse_model
+from reenact.cli import main
+from reenact.config import AUConfig, OneEuroConfig, load_config, read_yaml
+from reenact.errors import ConfigError
+from reenact.geometry import canonical_mesh
+from reenact.landmarks import INNER_LIPS, interocular
+from reenact.types import AU_NAMES, Frame, Packet
+
+from conftest import load_rgb, media_path
+
+
+def lip_gap(landmarks: np.ndarray) -> float:
+    """The raw inner-lip gap in inter-ocular distances, straight from the tracker's landmarks."""
+    return float(np.linalg.norm(landmarks[INNER_LIPS[0], :2] - landmarks[INNER_LIPS[1], :2]) / interocular(landmarks))
+
+
+def clip(name: str) -> list[Packet]:
+    packets = list(analyze.packets(media_path(name)))
+    assert all(len(p.faces) == 1 for p in packets), f"{name}: a frame without exactly one face"
+    return packets
+
+
+@pytest.fixture(scope="module")
+def smile_clip():
+    return clip("smile_man.mp4")
+
+
+@pytest.fixture(scope="module")
+def talking_clip():
+    return clip("talking_man.mp4")
+
+
+def series(packets: list[Packet], au: str) -> np.ndarray:
+    return np.array([p.faces[0].source_au[au] for p in packets])
+
+
+@pytest.fixture(scope="module")
+def still_tracker():
+    tracker = analyze.analysis_tracker(load_config(), static=True)
+    yield tracker
+    tracker.close()
+
+
+@pytest.fixture
+def read_still(still_tracker):
+    """AUs of the one face in a still, against the population neutral or the estimator given."""
+
+    def read(image: np.ndarray, estimator: AUEstimator | None = None):
+        packet = (estimator or AUEstimator(static=True)).process(still_tracker.process(Packet(Frame(image, 0))))
+        assert len(packet.faces) == 1
+        return packet.faces[0].source_au
+
+    return read
+
+
+def test_smile_rises_holds_and_fades(smile_clip):
+    # frames 0-17 neutral, 20-66 a broad smile, 70-71 near neutral again (media README)
+    for au in ("AU12", "AU06"):
+        x = series(smile_clip, au)
+        peak = x[25:61].mean()
+        assert x[:16].max() <= 0.5, au
+        assert peak >= 2.5, au
+        assert x[70:72].max() < peak / 2, au
+    for au in ("AU04", "AU15"):
+        assert series(smile_clip, au).max() <= 0.7, au
+
+
+def test_speech_moves_the_mouth_not_the_brows(talking_clip):
+    gap = np.array([lip_gap(p.faces[0].face.landmarks) for p in talking_clip])
+    for au in ("AU25", "AU26"):
+        assert np.corrcoef(series(talking_clip, au), gap)[0, 1] >= 0.8, au
+    for au in ("AU01", "AU02", "AU04"):
+        assert np.percentile(series(talking_clip, au), 95) <= 1.0, au
+
+
+def test_stills_read_against_the_population_neutral(read_still):
+    assert read_still(load_rgb("smile_man.jpg"))["AU12"] >= 2.5
+    astronaut = read_still(load_rgb("astronaut.png"))
+    assert astronaut["AU12"] > astronaut["AU15"]
+
+
+def test_readings_survive_rotation_shift_and_scale(read_still):
+    img = load_rgb("portrait_man.jpg")
+    h, w = img.shape[:2]
+    base = read_still(img).values
+    for angle, scale, shift in ((15, 1.0, (0, 0)), (-15, 1.0, (0, 0)), (0, 0.8, (40, 40))):
+        m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, scale)
+        m[:, 2] += shift
+        moved = read_still(cv2.warpAffine(img, m, (w, h), borderMode=cv2.BORDER_REPLICATE)).values
+        assert np.abs(moved - base).max() <= 0.4, (angle, scale, dict(zip(AU_NAMES, moved - base)))
+
+
+def test_two_people_at_rest_read_neutral(smile_clip, talking_clip):
+    for packets in (smile_clip, talking_clip):
+        # from the start while the lips touch, and within smile_man's neutral frames 0-15
+        closed = [lip_gap(p.faces[0].face.landmarks) < 0.03 for p in packets[:16]] + [False]
+        rest = packets[:closed.index(False)]
+        assert len(rest) >= 6
+        # automatic: the running neutral built from these very frames
+        assert max(p.faces[0].source_au.values.max() for p in rest) <= 0.7
+        # explicit: calibrate on the first half, read the second
+        est = AUEstimator(AUConfig(calibrate_s=rest[len(rest) // 2 - 1].frame.time))
+        later = [est.process(p).faces[0].source_au for p in rest][len(rest) // 2:]
+        assert max(a.values.max() for a in later) <= 0.7
+    # the population neutral cannot do this: the two faces differ from it, and from each other
+    m = load_model()
+    at_rest = [m.intensities(m.features(c[0].faces[0].face.landmarks)).values for c in (smile_clip, talking_clip)]
+    assert max(a.max() for a in at_rest) > 0.7
+
+
+def test_neutral_image_is_the_zero(read_still):
+    est = AUEstimator(static=True)
+    est.set_neutral(analyze.neutral_features(media_path("smile_man.jpg")))
+    assert read_still(load_rgb("smile_man.jpg"), est).is_zero()
+
+
+def test_lost_face_restarts_smoothing_and_time_comes_from_pts(smile_clip):
+    rest, smile = smile_clip[:16], smile_clip[40]
+
+    def final_au12(smile_time: float, cfg: AUConfig = AUConfig(), gap: bool = False) -> float:
+        est = AUEstimator(cfg)
+        for p in rest:
+            est.process(p)
+        if gap:
+            est.process(Packet(Frame(smile.frame.image, 16, rest[-1].frame.pts + 1, rest[-1].frame.time_base)))
+        t = Frame(smile.frame.image, 17, round(smile_time / smile.frame.time_base), smile.frame.time_base)
+        return est.process(smile.with_(frame=t)).faces[0].source_au["AU12"]
+
+    next_frame = rest[-1].frame.time + 2 / 30
+    unfiltered = final_au12(next_frame, AUConfig(smoothing=OneEuroConfig(min_cutoff=float("inf"))))
+    smoothed = final_au12(next_frame)
+    assert smoothed < unfiltered                                # the filter holds the jump back a little
+    assert final_au12(next_frame, gap=True) == pytest.approx(unfiltered)   # a lost face: nothing to blend
+    assert smoothed < final_au12(next_frame + 1.0) < unfiltered  # a second later by pts: less held back
+
+
+def test_feature_delta_inverts_the_read_out():
+    # the rig's contract: moving a neutral face's feature by feature_delta(au, x) reads x
+    m = load_model()
+    n = m.population_neutral
+    for k, au in enumerate(AU_NAMES):
+        for x in (0.5, 2.0, 5.0):
+            f = n.copy()
+            f[m.au_feature[k]] += m.feature_delta(au, x)
+            assert m.intensities(f, n)[au] == pytest.approx(x, abs=1e-3), au
+
+
+def test_features_do_not_see_head_pose():
+    m = load_model()
+    mesh = canonical_mesh().astype(np.float64)
+    yaw, pitch = np.radians(25), np.radians(-15)
+    r = np.array([[np.cos(yaw), 0, np.sin(yaw)], [0, 1, 0], [-np.sin(yaw), 0, np.cos(yaw)]]) @ \
+        np.array([[1, 0, 0], [0, np.cos(pitch), -np.sin(pitch)], [0, np.sin(pitch), np.cos(pitch)]])
+    posed = 180.0 * mesh @ r.T + np.array([320.0, 240.0, 15.0])
+    np.testing.assert_allclose(m.features(posed.astype(np.float32)), m.population_neutral, atol=1e-4)
+
+
+def test_model_file_is_checked():
+    data = read_yaml("au_features.yaml")
+    with pytest.raises(ConfigError, match="version"):
+        parse_model({**data, "version": 99})
+    with pytest.raises(ConfigError, match="unknown feature"):
+        parse_model({**data, "aus": {**data["aus"], "AU12": {"feature": "smile", "onset": 0, "full": 1}}})
+
+
+def test_cli_writes_csv_and_plot(tmp_path, capsys):
+    csv, png = tmp_path / "au.csv", tmp_path / "au.png"
+    assert main(["analyze", str(media_path("smile_man.jpg")), "--csv", str(csv), "--plot", str(png),
+                 "--no-progress"]) == 0
+    df = pd.read_csv(csv)
+    assert tuple(df.columns) == analyze.COLUMNS
+    assert len(df) == 1 and df.loc[0, "AU12_r"] >= 2.5
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "AU12_r" in capsys.readouterr().out
+
+
+def test_records_follow_frame_time(smile_clip):
+    df = analyze.to_dataframe(analyze.records(smile_clip))
+    assert len(df) == len(smile_clip)
+    np.testing.assert_allclose(df["timestamp"], [p.frame.time for p in smile_clip])
+    assert df[list(analyze.AU_COLUMNS)].to_numpy().min() >= 0.0
