@@ -5,9 +5,7 @@
     df = analyze.to_dataframe(recs)                   # OpenFace-style columns, see COLUMNS
     analyze.write_csv(recs, "au.csv"); analyze.plot(recs, "au.png")
 
-source → tracker → AU estimator. The tracker runs with `au.landmark_smoothing` instead of
-`tracker.smoothing`: the estimator smooths the AU series itself, and a second, heavier filter on the
-landmarks would delay every expression change.
+source → tracker → AU estimator, the same stages and settings the editing pipeline uses.
 """
 from __future__ import annotations
 
@@ -58,14 +56,10 @@ class AURecord:
         return out
 
 
-def analysis_tracker(cfg: Config, *, static: bool) -> FaceTracker:
-    return FaceTracker(replace(cfg.tracker, smoothing=cfg.au.landmark_smoothing), static=static)
-
-
 def neutral_features(image: str | os.PathLike, cfg: Config | None = None) -> np.ndarray:
     """AU features of the largest face in a neutral image, for `AUEstimator.set_neutral`."""
     cfg = cfg or load_config()
-    tracker = analysis_tracker(cfg, static=True)
+    tracker = FaceTracker(cfg.tracker, static=True)
     try:
         faces = tracker.process(Packet(Frame(load_image(image), 0))).faces
     finally:
@@ -90,7 +84,7 @@ def packets(src: str | os.PathLike, *, cfg: Config | None = None, neutral: str |
         if neutral is not None:
             estimator.set_neutral(neutral_features(neutral, cfg))
         total = source.frame_count if max_frames is None else min(max_frames, source.frame_count or max_frames)
-        with Pipeline([analysis_tracker(cfg, static=static), estimator]) as pipe, \
+        with Pipeline([FaceTracker(cfg.tracker, static=static), estimator]) as pipe, \
                 tqdm(itertools.islice(source, max_frames), total=total, unit="frame", desc="analyze",
                      disable=not progress, dynamic_ncols=True) as frames:
             for frame in frames:

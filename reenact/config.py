@@ -44,7 +44,8 @@ class TrackerConfig:
     min_detection_confidence: float = 0.5
     min_tracking_confidence: float = 0.5
     min_face_px: int = 40
-    smoothing: OneEuroConfig = OneEuroConfig()
+    # high beta: jitter at rest is filtered, but an expression change passes without lag
+    smoothing: OneEuroConfig = OneEuroConfig(min_cutoff=1.0, beta=50.0, d_cutoff=1.0)
     # a track unseen for this many seconds is forgotten; a face returning later gets a new id
     max_track_gap_s: float = 1.0
     # detect on a downscaled copy of huge frames; landmarks are mapped back to full resolution
@@ -64,9 +65,6 @@ class AUConfig:
     features: str = "au_features.yaml"
     # on the AU series; light, because the dead zones in au_features.yaml already absorb rest jitter
     smoothing: OneEuroConfig = OneEuroConfig(min_cutoff=2.0, beta=2.0, d_cutoff=3.0)
-    # landmark filter of the tracker feeding `reenact analyze` (.inf: none); tracker.smoothing is
-    # tuned for steady warps and would delay every expression change by several frames
-    landmark_smoothing: OneEuroConfig = OneEuroConfig(min_cutoff=float("inf"))
     # automatic neutral: per feature, a percentile over a sliding window on its resting side
     baseline_window_s: float = 10.0
     baseline_percentile: float = 10.0

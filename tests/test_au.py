@@ -13,6 +13,7 @@ from reenact.config import AUConfig, OneEuroConfig, load_config, read_yaml
 from reenact.errors import ConfigError
 from reenact.geometry import canonical_mesh
 from reenact.landmarks import INNER_LIPS, interocular
+from reenact.tracker import FaceTracker
 from reenact.types import AU_NAMES, Frame, Packet
 
 from conftest import load_rgb, media_path
@@ -45,7 +46,7 @@ def series(packets: list[Packet], au: str) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def still_tracker():
-    tracker = analyze.analysis_tracker(load_config(), static=True)
+    tracker = FaceTracker(load_config().tracker, static=True)
     yield tracker
     tracker.close()
 
