@@ -16,6 +16,7 @@ from .compositor import Compositor
 from .config import Config, load_config
 from .editing import EditorStage
 from .editors import Editor, create_editor
+from .errors import UnsupportedInput
 from .runner import LiveRunner, OfflineRunner, RunStats
 from .stage import Pipeline
 from .tracker import FaceTracker
@@ -55,6 +56,8 @@ def process_video(src: str | Path, dst: str | Path, *, cfg: Config | None = None
 
     cfg = cfg or load_config()
     with open_source(str(src)) as source:
+        if source.fps is None:
+            raise UnsupportedInput("has no frame rate; use `reenact image` for a still", str(src))
         sink = VideoFileSink(dst, source=source, cfg=cfg.video)
         with sink, build_pipeline(cfg, editor=editor, static=source.kind == "image") as pipe:
             stats = OfflineRunner(pipe, source, sink, total=source.frame_count, progress=progress).run()
@@ -78,12 +81,14 @@ def process_image(src: str | Path, dst: str | Path, *, cfg: Config | None = None
 def run_live(sink, *, cfg: Config | None = None, editor: str | Editor | None = None,
              source: str | None = None, max_frames: int | None = None) -> RunStats:
     """Camera (or a file played live) → pipeline → sink, dropping stale frames to keep latency flat."""
-    from .sources import open_source
+    from .sources import open_source, paced
 
     cfg = cfg or load_config()
     spec = source if source is not None else f"webcam:{cfg.live.camera}"
-    with open_source(spec, live_cfg=cfg.live) as frames:
-        with sink, build_pipeline(cfg, editor=editor) as pipe:
+    with open_source(spec, live_cfg=cfg.live) as src:
+        # a file stands in for a camera by playing at its own speed
+        frames = paced(src) if src.kind == "video" else src
+        with sink, build_pipeline(cfg, editor=editor, static=src.kind == "image") as pipe:
             stats = LiveRunner(pipe, frames, sink, timeout_s=cfg.live.read_timeout_s).run(max_frames=max_frames)
     if stats.dropped:
         log.info("live: %d stale frames dropped to keep latency low", stats.dropped)

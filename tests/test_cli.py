@@ -1,0 +1,126 @@
+"""The CLI end to end: one-line errors with exit status 2, no half-written outputs, live mode."""
+from __future__ import annotations
+
+import av
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from reenact.cli import main
+
+from clips import make_clip
+from conftest import load_rgb, media_path
+
+
+def run_cli(capsys, *argv):
+    rc = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def assert_one_line_error(rc, err, *needles):
+    lines = [l for l in err.splitlines() if l.startswith("reenact")]
+    assert rc == 2
+    assert len(lines) == 1 and lines[0].startswith("reenact: error:"), err
+    assert "Traceback" not in err
+    for n in needles:
+        assert n in lines[0]
+
+
+@pytest.mark.parametrize("make_input, needle", [
+    (lambda d: d / "missing.mp4", "no such file"),
+    (lambda d: (d / "junk.mp4").write_bytes(np.random.default_rng(0).bytes(5000)) and d / "junk.mp4", "junk.mp4"),
+    (lambda d: make_clip(d / "sound.m4a", audio_only=True), "no video stream"),
+])
+def test_bad_video_inputs(tmp_path, capsys, make_input, needle):
+    src = make_input(tmp_path)
+    out = tmp_path / "out.mp4"
+    rc, _, err = run_cli(capsys, "video", src, "-o", out, "--no-progress")
+    assert_one_line_error(rc, err, needle)
+    assert list(tmp_path.glob("out*")) == []
+
+
+def test_truncated_video(tmp_path, capsys):
+    src = media_path("talking_man.mp4")
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(src.read_bytes()[: src.stat().st_size * 2 // 5])
+    rc, _, err = run_cli(capsys, "video", cut, "-o", tmp_path / "out.mp4", "--no-progress")
+    assert_one_line_error(rc, err, "cut.mp4")
+    assert not (tmp_path / "out.mp4").exists()
+
+
+def test_output_in_missing_folder(tmp_path, capsys):
+    src = make_clip(tmp_path / "in.mp4", frames=3)
+    rc, _, err = run_cli(capsys, "video", src, "-o", tmp_path / "nope" / "out.mp4", "--no-progress")
+    assert_one_line_error(rc, err)
+    assert not (tmp_path / "nope").exists()
+
+
+def test_still_given_to_video_command(tmp_path, capsys):
+    rc, _, err = run_cli(capsys, "video", media_path("takeo.ppm"), "-o", tmp_path / "o.mp4")
+    assert_one_line_error(rc, err, "reenact image")
+
+
+def test_missing_camera(capsys):
+    rc, _, err = run_cli(capsys, "live", "--camera", "97", "--max-frames", "1", "-o", "/tmp/never.mp4")
+    assert_one_line_error(rc, err)
+
+
+@pytest.mark.parametrize("kind", ["rgba", "grey", "16bit", "palette"])
+def test_odd_image_formats(tmp_path, capsys, kind):
+    rgb = load_rgb("portrait_man.jpg")
+    src = tmp_path / f"in_{kind}.png"
+    if kind == "rgba":
+        bgra = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGRA)
+        cv2.imwrite(str(src), bgra)
+    elif kind == "grey":
+        cv2.imwrite(str(src), cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
+    elif kind == "16bit":
+        cv2.imwrite(str(src), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR).astype(np.uint16) * 257)
+    else:
+        Image.fromarray(rgb).convert("P", palette=Image.ADAPTIVE, colors=256).save(src)
+    out = tmp_path / "out.png"
+    rc, stdout, err = run_cli(capsys, "image", src, "-o", out)
+    assert rc == 0, err
+    assert "1 with a face" in stdout
+    img = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
+    assert img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3
+
+
+def test_huge_image(tmp_path, capsys):
+    big = cv2.resize(load_rgb("portrait_man.jpg"), (6000, 6000), interpolation=cv2.INTER_LINEAR)
+    canvas = np.zeros((6000, 8000, 3), np.uint8)
+    canvas[:, 1000:7000] = big
+    src = tmp_path / "huge.jpg"
+    cv2.imwrite(str(src), canvas)
+    rc, stdout, err = run_cli(capsys, "image", src, "-o", tmp_path / "out.jpg")
+    assert rc == 0, err
+    assert "1 with a face" in stdout
+
+
+def test_image_without_face_is_copied(tmp_path, capsys):
+    src = tmp_path / "wall.png"
+    img = np.random.default_rng(1).integers(0, 255, (200, 300, 3), dtype=np.uint8)
+    cv2.imwrite(str(src), img)
+    rc, stdout, _ = run_cli(capsys, "image", src, "-o", tmp_path / "out.png")
+    assert rc == 0 and "0 with a face" in stdout
+    assert np.array_equal(cv2.imread(str(tmp_path / "out.png")), img)
+
+
+def test_live_from_file_records_and_counts(tmp_path, capsys):
+    """A file played at its own speed stands in for the camera; the recording is a valid video."""
+    out = tmp_path / "live.mp4"
+    rc, stdout, err = run_cli(capsys, "live", "--source", media_path("talking_man.mp4"), "-o", out,
+                              "--max-frames", "20")
+    assert rc == 0, err
+    assert stdout.startswith("live: 20 frames")
+    with av.open(str(out)) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 20
+
+
+def test_help_shows_examples(capsys):
+    for cmd in ("video", "image", "live", "doctor", "bench", "demo"):
+        with pytest.raises(SystemExit):
+            main([cmd, "--help"])
+        assert "examples:" in capsys.readouterr().out
