@@ -1,6 +1,7 @@
 """Editors, found by name through EDITORS. Importing this package registers the built-in ones."""
 from .base import EDITORS, Editor, EditRequest, unchanged
 from . import identity  # noqa: F401  (registers "identity")
+from . import rig  # noqa: F401  (registers "rig")
 
 __all__ = ["EDITORS", "Editor", "EditRequest", "unchanged", "create_editor"]
 

@@ -1,0 +1,178 @@
+"""AU intensity changes → moved mesh → dense backward flow over the crop, with the eyes and mouth as layers.
+
+Geometry happens in the canonical pose-free frame (so a tilted or turned head moves the way its own face
+does) and is mapped back into crop pixels through the same similarity `to_canonical` fitted.
+The eyes and mouth are holes in the mesh. What shows through them is a layer behind the skin: the
+eyeball stays where it is while lids slide over it; the upper teeth stay with the skull and the lower
+teeth ride on the jaw. A hole pixel whose layer has nothing to show in the source (newly exposed sclera,
+the inside of a mouth that was closed) is marked for the fill step instead of being smeared.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from ..geometry import to_canonical
+from ..landmarks import interocular
+from .basis import Basis
+from .flow import limit_folds, rasterize_flow
+from .mesh import (CLOSING_PAIRS, HOLES, LIPS_INNER_LOWER, LIPS_INNER_UPPER, crop_mesh,
+                   signed_areas)
+
+# displacements below this (crop px) are treated as none, so an edit touches a finite region (a
+# tenth of a pixel does not show, and the Gaussian tails would otherwise make every edit crop-wide)
+MIN_MOVE_PX = 0.1
+# how far around a would-be fold the motion is eased off (IOD)
+FOLD_REACH_IOD = 0.15
+
+
+@dataclass(frozen=True)
+class Deformation:
+    """Where every crop-mesh vertex goes. Vertex i < 478 is landmark i, the rest the pinned ring."""
+
+    src: np.ndarray      # (V, 2) float32 crop px
+    dst: np.ndarray      # (V, 2)
+    depth: np.ndarray    # (478,) landmark z in crop px (bigger = farther), for drawing order
+    jaw: np.ndarray      # (2,) crop px the lower teeth move (the jaw's motion at the incisors)
+    scale: float         # < 1 where the edit was eased off to keep triangles from folding (the least)
+
+    @property
+    def moved(self) -> bool:
+        return bool(np.any(np.abs(self.dst - self.src) > 0))
+
+
+def _close_pairs(pts: np.ndarray, disp: np.ndarray) -> None:
+    """Stop closing lids and lips where they meet: an upper point may not pass its lower partner (canonical y)."""
+    for upper, lower in CLOSING_PAIRS:
+        u, l = list(upper), list(lower)
+        cross = pts[u, 1] > pts[l, 1]
+        if cross.any():
+            # meet where the moving side reaches the still one, weighted by how far each was moving
+            wu = np.abs(disp[u, 1]) + 1e-9
+            wl = np.abs(disp[l, 1]) + 1e-9
+            y = (pts[u, 1] * wl + pts[l, 1] * wu) / (wu + wl)
+            pts[np.array(u)[cross], 1] = y[cross]
+            pts[np.array(l)[cross], 1] = y[cross]
+
+
+def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Basis, size: int) -> Deformation:
+    """Move a face's crop landmarks by per-side AU intensity changes (each (17,), target − source)."""
+    canon, r, s, t = to_canonical(landmarks)
+    disp = basis.displacement(right, left)
+    moved = canon + disp
+    _close_pairs(moved, disp)
+    # canonical = s·R·crop + t  ⇒  crop = (canonical − t)·R / s
+    to_crop = lambda c: (c - t) @ r / s  # noqa: E731
+    dst = to_crop(moved)[:, :2].astype(np.float32)
+    src = landmarks[:, :2].astype(np.float32)
+    step = dst - src
+    step[np.abs(step).max(1) < MIN_MOVE_PX] = 0
+    jaw = ((0.5 * (right + left) @ basis.jaw) @ r / s)[:2].astype(np.float32)
+    mesh = crop_mesh(size)
+    ring = mesh.ring
+    src_all = np.concatenate([src, ring])
+    step_all = np.concatenate([step, np.zeros_like(ring)])
+    scale = 1.0
+    if np.any(step_all):
+        active = mesh.triangles[np.any(step_all[mesh.triangles] != 0, axis=(1, 2))]
+        step_all, scale = limit_folds(src_all, step_all, active, FOLD_REACH_IOD * interocular(landmarks))
+    return Deformation(src=src_all, dst=(src_all + step_all).astype(np.float32),
+                       depth=landmarks[:, 2].astype(np.float32), jaw=jaw * scale, scale=scale)
+
+
+@dataclass(frozen=True)
+class HoleLayer:
+    """Pixels of one hole in the output and whether the source can show them."""
+
+    name: str
+    box: tuple[int, int, int, int]   # x0, y0, x1, y1 (exclusive) in crop px
+    inside: np.ndarray               # (h, w) bool: inside the moved hole
+    missing: np.ndarray              # (h, w) bool: inside, but nothing in the source to show
+
+
+def _poly_mask(poly: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    x0, y0, x1, y1 = box
+    m = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    cv2.fillPoly(m, [np.round((poly - (x0, y0)) * 16).astype(np.int32)], 1, lineType=cv2.LINE_8, shift=4)
+    return m.astype(bool)
+
+
+def chain_y(pts: np.ndarray, chain, x: np.ndarray) -> np.ndarray:
+    """y of a landmark chain (a lip or lid edge) at the columns x, by linear interpolation."""
+    c = pts[list(chain)]
+    c = c[np.argsort(c[:, 0])]
+    return np.interp(x, c[:, 0], c[:, 1])
+
+
+def dense_flow(d: Deformation, size: int) -> tuple[np.ndarray, list[HoleLayer], tuple[int, int, int, int] | None]:
+    """(2, S, S) backward flow for the deformation, the hole layers the fill step needs, and the box
+    (x0, y0, x1, y1) outside which the flow is zero (None: nothing moved)."""
+    flow = np.zeros((2, size, size), np.float32)
+    holes: list[HoleLayer] = []
+    if not d.moved:
+        return flow, holes, None
+    mesh = crop_mesh(size)
+    tris = mesh.triangles
+    step = d.dst - d.src
+    active = tris[np.any(step[tris] != 0, axis=(1, 2))]
+    # every moved triangle is drawn, so no pixel of the moved skin is left behind; hidden ones
+    # (back-facing in the source, e.g. under an overhanging brow) and slivers the fold limiter let
+    # flip go first, then the visible ones far to near, so the nearer surface wins
+    z = np.concatenate([d.depth, np.full(len(mesh.ring), d.depth.max())])
+    shown = (signed_areas(d.src, active) > 0) & (signed_areas(d.dst, active) > 0)
+    order = np.lexsort((-z[active].mean(1), shown))
+    rasterize_flow(flow, d.src, d.dst, active[order])
+    box = _box(d.dst[active].reshape(-1, 2), size)
+    for name, contour in HOLES.items():
+        c = list(contour)
+        if not np.any(step[c]):
+            continue
+        poly_dst, poly_src = d.dst[c], d.src[c]
+        hbox = _box(np.concatenate([poly_dst, poly_src]), size)
+        x0, y0, x1, y1 = hbox
+        inside = _poly_mask(poly_dst, hbox)
+        if not inside.any():
+            holes.append(HoleLayer(name, hbox, inside, inside))
+            continue
+        box = union(box, hbox)
+        had = _poly_mask(poly_src, hbox)
+        fx = flow[0, y0:y1, x0:x1]
+        fy = flow[1, y0:y1, x0:x1]
+        if name == "mouth":
+            # upper half of the opening belongs to the skull (static), lower half to the jaw
+            gx = np.arange(x0, x1, dtype=np.float32)[None, :]
+            gy = np.arange(y0, y1, dtype=np.float32)[:, None]
+            mid_dst = 0.5 * (chain_y(d.dst, LIPS_INNER_UPPER, gx) + chain_y(d.dst, LIPS_INNER_LOWER, gx))
+            mid_src = 0.5 * (chain_y(d.src, LIPS_INNER_UPPER, gx) + chain_y(d.src, LIPS_INNER_LOWER, gx))
+            lower = gy > mid_dst
+            # the lower teeth ride on the jaw, tapering to the corners as the lower lip does
+            chain = list(LIPS_INNER_LOWER)
+            reach = np.linalg.norm(d.dst[chain] - d.src[chain], axis=1)
+            by_x = np.argsort(d.dst[chain, 0])
+            taper = np.interp(gx[0], d.dst[chain, 0][by_x], (reach / max(reach.max(), 1e-6))[by_x])
+            fx[inside] = np.where(lower, -d.jaw[0] * taper[None, :], 0.0)[inside]
+            fy[inside] = np.where(lower, -d.jaw[1] * taper[None, :], 0.0)[inside]
+            # a layer can only show what was on its own side of the source opening
+            sx = np.clip(np.round(gx + fx - x0), 0, x1 - x0 - 1).astype(int)
+            sy = np.clip(np.round(gy + fy - y0), 0, y1 - y0 - 1).astype(int)
+            src_lower = (gy + fy) > np.interp(gx + fx, gx[0], mid_src[0])
+            ok = had[sy, sx] & (src_lower == lower)
+        else:
+            fx[inside] = 0.0
+            fy[inside] = 0.0
+            ok = had
+        holes.append(HoleLayer(name, hbox, inside, inside & ~ok))
+    return flow, holes, box
+
+
+def _box(pts: np.ndarray, size: int) -> tuple[int, int, int, int]:
+    """Integer box (exclusive end) around points, one pixel of margin, clipped to the crop."""
+    x0, y0 = np.maximum(np.floor(pts.min(0)).astype(int) - 1, 0)
+    x1, y1 = np.minimum(np.ceil(pts.max(0)).astype(int) + 2, size)
+    return int(x0), int(y0), int(x1), int(y1)
+
+
+def union(a, b):
+    return min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])

@@ -1,0 +1,135 @@
+"""Dense backward flow from a moved triangle mesh, fold limiting, and the warp that applies it.
+
+Flow convention (shared with the engines' `warp_blend` graph and cv2.remap): output pixel p samples the
+input crop at p + flow[:, p]; flow is (2, S, S) float32 in pixels, x plane then y plane (the graph's
+(B, 2, S, S) without the batch); pixel centres sit at integers.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import cv2
+import numpy as np
+
+from .mesh import signed_areas
+
+
+def rasterize_flow(flow: np.ndarray, src: np.ndarray, dst: np.ndarray, tris: np.ndarray) -> None:
+    """Write the piecewise-affine backward flow of `tris` (moved from src to dst) into `flow` in place.
+
+    A scanline rasteriser vectorised over every row of every triangle at once, so its cost grows with
+    the moved area, not with the triangle count. Where triangles overlap the later one wins: pass them
+    far to near.
+    """
+    size_y, size_x = flow.shape[1:]
+    d = dst[tris].astype(np.float64)                      # (K, 3, 2)
+    s = src[tris].astype(np.float64)
+    # affine dst → src per triangle; flow(x, y) = (jx·x + jy·y + off) − (x, y)
+    e1, e2 = d[:, 1] - d[:, 0], d[:, 2] - d[:, 0]
+    det = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
+    ok = np.abs(det) > 1e-9
+    d, s, e1, e2, det = d[ok], s[ok], e1[ok], e2[ok], det[ok]
+    f1, f2 = s[:, 1] - s[:, 0], s[:, 2] - s[:, 0]
+    jx = (f1 * e2[:, 1:] - f2 * e1[:, 1:]) / det[:, None]
+    jy = (f2 * e1[:, :1] - f1 * e2[:, :1]) / det[:, None]
+    off = s[:, 0] - jx * d[:, 0, :1] - jy * d[:, 0, 1:]
+    jx[:, 0] -= 1.0
+    jy[:, 1] -= 1.0
+
+    # vertices sorted by y: the long edge v0→v2 bounds every row, v0→v1 and v1→v2 the other side
+    order = np.argsort(d[:, :, 1], axis=1, kind="stable")
+    v = np.take_along_axis(d, order[:, :, None], axis=1)
+    (x0, y0), (x1, y1), (x2, y2) = v[:, 0].T, v[:, 1].T, v[:, 2].T
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s02 = np.where(y2 > y0, (x2 - x0) / (y2 - y0), 0.0)
+        s01 = np.where(y1 > y0, (x1 - x0) / (y1 - y0), 0.0)
+        s12 = np.where(y2 > y1, (x2 - x1) / (y2 - y1), 0.0)
+    r0 = np.clip(np.ceil(y0), 0, size_y).astype(np.int64)
+    r1 = np.clip(np.floor(y2), -1, size_y - 1).astype(np.int64)
+    nrows = np.maximum(r1 - r0 + 1, 0)
+    tri = np.repeat(np.arange(len(d)), nrows)
+    y = np.repeat(r0 - (np.cumsum(nrows) - nrows), nrows) + np.arange(len(tri))
+    yf = y.astype(np.float64)
+    xa = x0[tri] + (yf - y0[tri]) * s02[tri]
+    xb = np.where(yf <= y1[tri], x1[tri] - (y1[tri] - yf) * s01[tri], x1[tri] + (yf - y1[tri]) * s12[tri])
+    # the 1e-6 slack makes neighbours overlap on shared edges instead of leaving pinholes
+    left = np.clip(np.ceil(np.minimum(xa, xb) - 1e-6), 0, size_x).astype(np.int64)
+    right = np.clip(np.floor(np.maximum(xa, xb) + 1e-6), -1, size_x - 1).astype(np.int64)
+    npix = np.maximum(right - left + 1, 0)
+    # per row the flow is affine in x: value = a·x + c
+    a = jx[tri].astype(np.float32)
+    c = (jy[tri] * yf[:, None] + off[tri]).astype(np.float32)
+    first = np.cumsum(npix) - npix
+    px = np.arange(int(npix.sum()), dtype=np.int32) + np.repeat((left - first).astype(np.int32), npix)
+    pxf = px.astype(np.float32)
+    idx = px + np.repeat((y * size_x).astype(np.int32), npix)
+    for k in (0, 1):
+        flow[k].reshape(-1)[idx] = np.repeat(a[:, k], npix) * pxf + np.repeat(c[:, k], npix)
+
+
+def limit_folds(src: np.ndarray, disp: np.ndarray, tris: np.ndarray, reach_px: float, min_ratio: float = 0.1,
+                slack_px2: float = 1.0, rounds: int = 4) -> tuple[np.ndarray, float]:
+    """Scale displacements down around triangles that would fold, smoothly and locally.
+
+    A triangle is fine while it keeps its orientation and at least min_ratio of its area. For each
+    offending one the largest scale that saves it is found, and the motion is eased towards that
+    scale with a Gaussian of `reach_px` around it, so a too-strong corner pull saturates there while
+    the brows keep their full edit. A last uniform scale guarantees the result if rounds run out.
+    Only triangles front-facing in the source are judged (hidden ones are never drawn), and
+    `slack_px2` (twice the area, px²) lets sub-pixel slivers, such as a closed mouth's inner corners,
+    flip: they cover no pixel of their own. Returns (displacements, smallest scale applied).
+    """
+    a0 = signed_areas(src, tris)
+    judged = a0 > 1e-6
+    tris, a0 = tris[judged], a0[judged]
+    floor = min_ratio * a0 - slack_px2
+    scale = np.ones(len(src))
+    for _ in range(rounds):
+        bad = signed_areas(src + disp * scale[:, None], tris) < floor
+        if not bad.any():
+            return disp * scale[:, None], float(scale.min())
+        tb, fb = tris[bad], floor[bad]
+        lo, hi = np.zeros(len(tb)), np.ones(len(tb))
+        cur = scale[tb][..., None]
+        for _ in range(10):  # bisect each offending triangle's own saving factor
+            mid = 0.5 * (lo + hi)
+            p = src[tb] + disp[tb] * cur * mid[:, None, None]
+            ok = signed_areas(p.reshape(-1, 2), np.arange(3 * len(tb)).reshape(-1, 3)) >= fb
+            lo, hi = np.where(ok, mid, lo), np.where(ok, hi, mid)
+        centre = src[tb].mean(1)
+        d2 = ((src[:, None, :] - centre[None]) ** 2).sum(-1)
+        # 0.9: overshoot a little so the next round rarely has the same triangle again
+        ease = 1 - (1 - 0.9 * lo[None, :]) * np.exp(-0.5 * d2 / reach_px ** 2)
+        scale *= ease.min(1)
+    lo, hi = 0.0, 1.0
+    for _ in range(12):
+        mid = 0.5 * (lo + hi)
+        if np.all(signed_areas(src + disp * (scale * mid)[:, None], tris) >= floor):
+            lo = mid
+        else:
+            hi = mid
+    scale *= lo
+    return disp * scale[:, None], float(scale.min())
+
+
+@lru_cache(maxsize=4)
+def identity_grid(size: int) -> tuple[np.ndarray, np.ndarray]:
+    g = np.arange(size, dtype=np.float32)
+    return np.ascontiguousarray(np.broadcast_to(g[None, :], (size, size))), \
+        np.ascontiguousarray(np.broadcast_to(g[:, None], (size, size)))
+
+
+def warp(image: np.ndarray, flow: np.ndarray, box: tuple[int, int, int, int] | None = None) -> np.ndarray:
+    """cv2.remap with the shared flow convention (bilinear, edge replicated), optionally only in a box
+    (x0, y0, x1, y1) of the output; returns that part."""
+    x0, y0, x1, y1 = box or (0, 0, flow.shape[2], flow.shape[1])
+    gx, gy = identity_grid(flow.shape[1])
+    return cv2.remap(image, gx[y0:y1, x0:x1] + flow[0, y0:y1, x0:x1], gy[y0:y1, x0:x1] + flow[1, y0:y1, x0:x1],
+                     cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def jacobian_det(flow: np.ndarray) -> np.ndarray:
+    """det ∂(p + flow)/∂p by central differences; ≤ 0 marks a fold."""
+    dfx_dy, dfx_dx = np.gradient(flow[0])
+    dfy_dy, dfy_dx = np.gradient(flow[1])
+    return (1 + dfx_dx) * (1 + dfy_dy) - dfx_dy * dfy_dx

@@ -1,0 +1,80 @@
+"""Benchmark the rig editor's edit step on 256² crops: coefficients, mesh, flow, fills, warp and blend.
+
+Tracking and alignment run once, outside the timing. Reports the median and 90th percentile ms per
+crop for each preset on each face, and a split of the median into stages.
+Run: python tools/bench_rig.py [--media ../shared/media] [--repeat 30]
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+from reenact.aligner import Aligner
+from reenact.au import AUEstimator
+from reenact.editors.base import EditRequest
+from reenact.editors.rig import RigEditor
+from reenact.rig.deform import deform, dense_flow
+from reenact.rig.solve import coefficients
+from reenact.rig.texture import TextureMemory
+from reenact.sources import load_image
+from reenact.targets import presets
+from reenact.tracker import FaceTracker
+
+FACES = ("astronaut.png", "portrait_man.jpg", "jesper.jpg")
+
+
+def requests(media: Path):
+    tracker, aligner, est = FaceTracker(static=True), Aligner(), AUEstimator(static=True)
+    for name in FACES:
+        image = load_image(media / name)
+        pts = tracker.detect(image)[0]
+        a = aligner.align(image, pts)
+        source = est.model.intensities(est.model.features(pts))
+        for preset, target in presets().items():
+            if preset != "neutral":
+                yield name, preset, target, EditRequest(crop=a.crop, landmarks=a.landmarks, source=source,
+                                                         target=target.resolve(source))
+    tracker.close()
+
+
+def ms(fn, repeat: int) -> np.ndarray:
+    out = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - t) * 1000)
+    return np.array(out)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--media", default=str(Path(__file__).resolve().parents[1].parent / "shared" / "media"))
+    ap.add_argument("--repeat", type=int, default=30)
+    args = ap.parse_args()
+    editors = {side: RigEditor(side, memory=False) for side in ("both", "right", "left")}
+    totals, stages = [], {"mesh": [], "flow": [], "fills": [], "warp+blend": []}
+    print(f"{'face':18s} {'preset':9s} {'median':>7s} {'p90':>7s}  ms per 256² crop")
+    for name, preset, target, req in requests(Path(args.media)):
+        ed = editors[target.side]
+        ed.edit(req)  # warm caches (mesh topology, basis, grids)
+        t = ms(lambda: ed.edit(req), args.repeat)
+        totals.append(np.median(t))
+        print(f"{name:18s} {preset:9s} {np.median(t):7.2f} {np.percentile(t, 90):7.2f}")
+        right, left = coefficients(req.source, req.target, ed.basis, ed.side)
+        d = deform(req.landmarks, right, left, ed.basis, req.crop.shape[0])
+        plan = ed.plan(req, right, left, TextureMemory())
+        mesh = ms(lambda: deform(req.landmarks, right, left, ed.basis, 256), args.repeat)
+        stages["mesh"].append(np.median(mesh))
+        stages["flow"].append(np.median(ms(lambda: dense_flow(d, 256), args.repeat)))
+        stages["fills"].append(np.median(ms(lambda: ed.plan(req, right, left, TextureMemory()), args.repeat))
+                               - stages["mesh"][-1] - stages["flow"][-1])
+        stages["warp+blend"].append(np.median(ms(lambda: ed.render(req.crop, plan), args.repeat)))
+    print(f"\nall presets and faces: median {np.median(totals):.2f} ms, worst {np.max(totals):.2f} ms per crop")
+    print("split of the median: " + ", ".join(f"{k} {np.median(v):.2f}" for k, v in stages.items()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""Gallery of the rig editor: every preset on the shared faces and on frames of the clips, as PNG grids.
+
+Each PNG is a 3×3 grid of 256² aligned crops: the input, then one cell per preset (label top left,
+then the fill source the editor reported). Clip frames are edited after the editor has watched the
+clip up to them, so its texture memory is in play.
+Run: python tools/rig_gallery.py [--media ../shared/media] [--out out/rig_gallery] [--strength 1.0]
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from reenact.aligner import Aligner
+from reenact.au import AUEstimator
+from reenact.editors import EditRequest, create_editor
+from reenact.sources import load_image, open_source
+from reenact.targets import presets
+from reenact.tracker import FaceTracker
+
+STILLS = ("astronaut.png", "portrait_man.jpg", "jesper.jpg")
+CLIP_FRAMES = {"talking_man.mp4": (40, 120, 200), "smile_man.mp4": (5, 40)}
+
+
+def label(img: np.ndarray, text: str) -> np.ndarray:
+    out = img.copy()
+    cv2.putText(out, text, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 3, cv2.LINE_AA)
+    cv2.putText(out, text, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (255, 255, 0), 1, cv2.LINE_AA)
+    return out
+
+
+class Gallery:
+    def __init__(self, strength: float):
+        self.tracker, self.aligner, self.est = FaceTracker(static=True), Aligner(), AUEstimator(static=True)
+        self.strength = strength
+
+    def face(self, image: np.ndarray):
+        pts = self.tracker.detect(image)
+        if not pts:
+            return None
+        a = self.aligner.align(image, pts[0])
+        return a, self.est.model.intensities(self.est.model.features(pts[0]))
+
+    def grid(self, image: np.ndarray, editors: dict, track: int = 0, t: float = 0.0) -> np.ndarray | None:
+        found = self.face(image)
+        if found is None:
+            return None
+        a, source = found
+        cells = [label(a.crop, "input")]
+        for name, target in presets().items():
+            req = EditRequest(crop=a.crop, landmarks=a.landmarks, source=source,
+                              target=target.resolve(source, self.strength), track_id=track, time=t)
+            edit = editors[target.side].edit(req)
+            cells.append(label(edit.crop, f"{name} [{edit.meta.get('fill', '-')}]"))
+        rows = [np.hstack(cells[i:i + 3]) for i in range(0, 9, 3)]
+        return np.vstack(rows)
+
+    def watch(self, editors: dict, image: np.ndarray, track: int, t: float) -> None:
+        """Let the editors' texture memory see a frame (a zero edit only observes)."""
+        found = self.face(image)
+        if found is not None:
+            a, source = found
+            for ed in editors.values():
+                ed.edit(EditRequest(crop=a.crop, landmarks=a.landmarks, source=source, target=source,
+                                    track_id=track, time=t))
+
+
+def editors(memory: bool) -> dict:
+    return {side: create_editor("rig" if side == "both" else f"rig:{side}", memory=memory)
+            for side in ("both", "right", "left")}
+
+
+def save(path: Path, rgb: np.ndarray) -> None:
+    cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    print(f"wrote {path}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--media", default=str(Path(__file__).resolve().parents[1].parent / "shared" / "media"))
+    ap.add_argument("--out", default="out/rig_gallery")
+    ap.add_argument("--strength", type=float, default=1.0)
+    args = ap.parse_args()
+    media, out = Path(args.media), Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    g = Gallery(args.strength)
+    for name in STILLS:
+        grid = g.grid(load_image(media / name), editors(memory=False))
+        if grid is not None:
+            save(out / f"{Path(name).stem}.png", grid)
+    for clip, wanted in CLIP_FRAMES.items():
+        eds = editors(memory=True)
+        with open_source(str(media / clip)) as src:
+            for frame in src:
+                if frame.index > max(wanted):
+                    break
+                if frame.index in wanted:
+                    grid = g.grid(frame.image, eds, t=frame.time)
+                    if grid is not None:
+                        save(out / f"{Path(clip).stem}_{frame.index:03d}.png", grid)
+                elif frame.index % 3 == 0:
+                    g.watch(eds, frame.image, 0, frame.time)
+
+
+if __name__ == "__main__":
+    main()
