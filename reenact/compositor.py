@@ -1,7 +1,8 @@
 """Compositor stage: paste edited crops back into the frame through a feathered face mask.
 
 The blend weight is the face hull (eroded, blurred) times the editor's mask. Pixels where it is zero are
-copied from the input untouched, so an empty edit returns the input frame itself.
+copied from the input untouched, so an empty edit returns the input frame itself. An edit that says how
+it warped (Edit.warp) is replayed on the frame itself, so skin that only moves keeps the frame's detail.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import numpy as np
 from .config import CompositorConfig
 from .landmarks import FACE_OVAL
 from .stage import StageBase
-from .types import FaceSample, Packet
+from .types import FaceSample, Packet, Warp
 
 
 def hull_mask(landmarks: np.ndarray, size: int, cfg: CompositorConfig) -> np.ndarray:
@@ -41,6 +42,42 @@ def match_colors(edited: np.ndarray, original: np.ndarray, weight: np.ndarray) -
     return cv2.cvtColor(out, cv2.COLOR_LAB2RGB)
 
 
+def _footprint(weight: np.ndarray, to_image: np.ndarray, shape) -> tuple[int, int, int, int] | None:
+    """Frame box (x0, y0, x1, y1) covering where `weight` (crop space) is non-zero, clipped to the frame."""
+    ys, xs = np.nonzero(weight > 1.0 / 512)
+    if xs.size == 0:
+        return None
+    corners = np.array([[xs.min() - 1, ys.min() - 1], [xs.max() + 1, ys.min() - 1],
+                        [xs.min() - 1, ys.max() + 1], [xs.max() + 1, ys.max() + 1]], np.float64)
+    foot = corners @ to_image[:, :2].T + to_image[:, 2]
+    h, w = shape[:2]
+    x0, y0 = np.maximum(np.floor(foot.min(0)).astype(int), 0)
+    x1, y1 = np.minimum(np.ceil(foot.max(0)).astype(int) + 1, (w, h))
+    return (int(x0), int(y0), int(x1), int(y1)) if x1 > x0 and y1 > y0 else None
+
+
+def _replay(frame: np.ndarray, warp: Warp, to_image: np.ndarray, crop_to_roi: np.ndarray, roi) -> np.ndarray:
+    """The editor's warp and fills redone at frame resolution over `roi`: moved pixels keep their detail."""
+    x0, y0, x1, y1 = roi
+    size = (x1 - x0, y1 - y0)
+    fx = cv2.warpAffine(warp.flow[0], crop_to_roi, size, flags=cv2.INTER_LINEAR, borderValue=0)
+    fy = cv2.warpAffine(warp.flow[1], crop_to_roi, size, flags=cv2.INTER_LINEAR, borderValue=0)
+    lin = to_image[:, :2]
+    # a crop-space displacement seen in the frame: scaled and rotated by the crop→frame similarity;
+    # relative maps are offsets from each ROI pixel, and the ROI starts at (x0, y0) in the frame
+    map_x = lin[0, 0] * fx + lin[0, 1] * fy + np.float32(x0)
+    map_y = lin[1, 0] * fx + lin[1, 1] * fy + np.float32(y0)
+    out = cv2.remap(frame, map_x, map_y, cv2.INTER_LINEAR | cv2.WARP_RELATIVE_MAP,
+                    borderMode=cv2.BORDER_REPLICATE)
+    fm = cv2.warpAffine(warp.fill_mask, crop_to_roi, size, flags=cv2.INTER_LINEAR, borderValue=0)
+    filled = fm > 1.0 / 512
+    if filled.any():
+        fill = cv2.warpAffine(warp.fill, crop_to_roi, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        f = fm[filled][:, None]
+        out[filled] = np.clip(out[filled] * (1 - f) + fill[filled] * f + 0.5, 0, 255).astype(np.uint8)
+    return out
+
+
 class Compositor(StageBase):
     requires = ("aligned", "edit")
     provides = ("output",)
@@ -48,28 +85,27 @@ class Compositor(StageBase):
     def __init__(self, cfg: CompositorConfig = CompositorConfig()):
         self.cfg = cfg
 
-    def paste(self, image: np.ndarray, sample: FaceSample) -> np.ndarray:
-        """Blend one face's edit into `image` in place; returns image."""
+    def paste(self, image: np.ndarray, sample: FaceSample, frame: np.ndarray | None = None) -> np.ndarray:
+        """Blend one face's edit into `image` in place; `frame` is the unedited frame a Warp replays on."""
         edit, aligned = sample.edit, sample.aligned
         if edit is None or aligned is None or not edit.mask.any():
             return image
-        size = aligned.size
-        weight = hull_mask(aligned.landmarks, size, self.cfg) * edit.mask
-        crop = match_colors(edit.crop, aligned.crop, weight) if self.cfg.color_match else edit.crop
-        # warp only the bounding box of the crop's footprint in the frame
-        h, w = image.shape[:2]
-        corners = np.array([[0, 0], [size, 0], [0, size], [size, size]], np.float64)
-        foot = corners @ aligned.to_image[:, :2].T + aligned.to_image[:, 2]
-        x0, y0 = np.floor(foot.min(0)).astype(int)
-        x1, y1 = np.ceil(foot.max(0)).astype(int)
-        x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
-        if x1 <= x0 or y1 <= y0:
+        weight = hull_mask(aligned.landmarks, aligned.size, self.cfg) * edit.mask
+        roi = _footprint(weight, aligned.to_image, image.shape)
+        if roi is None:
             return image
+        x0, y0, x1, y1 = roi
         m = aligned.to_image.copy()
         m[:, 2] -= (x0, y0)
-        roi = (x1 - x0, y1 - y0)
-        alpha = cv2.warpAffine(weight, m, roi, flags=cv2.INTER_LINEAR, borderValue=0)
-        pasted = cv2.warpAffine(crop, m, roi, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        size = (x1 - x0, y1 - y0)
+        alpha = cv2.warpAffine(weight, m, size, flags=cv2.INTER_LINEAR, borderValue=0)
+        if edit.warp is not None:
+            pasted = _replay(frame if frame is not None else image, edit.warp, aligned.to_image, m, roi)
+            if self.cfg.color_match:
+                pasted = match_colors(pasted, image[y0:y1, x0:x1], alpha)
+        else:
+            crop = match_colors(edit.crop, aligned.crop, weight) if self.cfg.color_match else edit.crop
+            pasted = cv2.warpAffine(crop, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         region = image[y0:y1, x0:x1]
         touched = alpha > 1.0 / 512  # below half a grey level the blend cannot change a pixel
         a = alpha[touched][:, None]
@@ -79,7 +115,7 @@ class Compositor(StageBase):
     def process(self, packet: Packet) -> Packet:
         image = packet.frame.image
         if any(s.edit is not None and s.edit.mask.any() for s in packet.faces):
-            image = image.copy()
+            frame, image = image, image.copy()
             for s in packet.faces:
-                self.paste(image, s)
+                self.paste(image, s, frame)
         return packet.with_(output=image)

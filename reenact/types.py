@@ -147,12 +147,26 @@ class AUVector:
 
 
 @dataclass(frozen=True)
+class Warp:
+    """How a warping editor made its crop: crop_out = remap(crop, p + flow)·(1 − fill_mask) + fill·fill_mask.
+
+    The compositor replays it at the frame's own resolution, so pixels that only move keep their detail
+    instead of passing through the crop's resampling twice.
+    """
+
+    flow: np.ndarray        # (2, S, S) float32, backward: output pixel p samples the crop at p + flow
+    fill: np.ndarray        # (S, S, 3) float32 RGB, meaningful where fill_mask > 0
+    fill_mask: np.ndarray   # (S, S) float32 in [0, 1]
+
+
+@dataclass(frozen=True)
 class Edit:
     """An editor's answer: the edited crop and a soft mask (S, S) float32 in [0, 1] of what changed."""
 
     crop: np.ndarray
     mask: np.ndarray
     meta: Mapping[str, str] = field(default_factory=dict)
+    warp: Warp | None = None
 
 
 @dataclass(frozen=True)
