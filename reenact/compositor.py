@@ -15,10 +15,19 @@ from .stage import StageBase
 from .types import FaceSample, Packet, Warp
 
 
-def hull_mask(landmarks: np.ndarray, size: int, cfg: CompositorConfig) -> np.ndarray:
-    """Face hull in crop pixels, eroded so the seam stays on skin, then feathered; float32 in [0, 1]."""
+def hull_mask(landmarks: np.ndarray, size: int, cfg: CompositorConfig, warp: Warp | None = None) -> np.ndarray:
+    """Face hull in crop pixels, eroded so the seam stays on skin, then feathered; float32 in [0, 1].
+
+    With a warp, the hull also covers where the outline moves to, so a dropped jaw is not cut at the old chin.
+    """
     mask = np.zeros((size, size), np.uint8)
-    hull = cv2.convexHull(np.round(landmarks[list(FACE_OVAL), :2]).astype(np.int32))
+    pts = landmarks[list(FACE_OVAL), :2].astype(np.float32)
+    if warp is not None:
+        # backward flow: a point at q is shown near q − flow(q), to first order
+        at = pts.reshape(1, -1, 2)
+        moved = np.stack([cv2.remap(warp.flow[i], at[..., 0], at[..., 1], cv2.INTER_LINEAR)[0] for i in (0, 1)], 1)
+        pts = np.vstack([pts, pts - moved])
+    hull = cv2.convexHull(np.round(pts).astype(np.int32))
     cv2.fillConvexPoly(mask, hull, 255)
     face = float(np.ptp(landmarks[:, :2], 0).max())
     erode = max(1, int(round(cfg.erode_frac * face)))
@@ -90,7 +99,7 @@ class Compositor(StageBase):
         edit, aligned = sample.edit, sample.aligned
         if edit is None or aligned is None or not edit.mask.any():
             return image
-        weight = hull_mask(aligned.landmarks, aligned.size, self.cfg) * edit.mask
+        weight = hull_mask(aligned.landmarks, aligned.size, self.cfg, edit.warp) * edit.mask
         roi = _footprint(weight, aligned.to_image, image.shape)
         if roi is None:
             return image

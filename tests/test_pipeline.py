@@ -333,3 +333,25 @@ def test_warp_is_replayed_at_frame_resolution():
     assert np.hypot(*al.to_image[:, 0]) > 1.5
     assert err_replay < 1.0
     assert err_replay < err_resampled / 2
+
+
+def test_hull_follows_a_dropped_jaw():
+    from reenact.compositor import hull_mask
+    from reenact.types import Warp
+
+    img = load_rgb("astronaut.png")
+    cfg = load_config()
+    with Pipeline([FaceTracker(cfg.tracker, static=True), Aligner()]) as pipe:
+        al = pipe.process(Packet(Frame(img, 0))).faces[0].aligned
+    s = al.size
+    flow = np.zeros((2, s, s), np.float32)
+    chin_y = al.landmarks[152, 1]
+    mouth_y = al.landmarks[14, 1]
+    flow[1, int(mouth_y):] = -12.0  # everything below the mouth shown 12 px lower
+    warp = Warp(flow=flow, fill=np.zeros((s, s, 3), np.float32), fill_mask=np.zeros((s, s), np.float32))
+    still = hull_mask(al.landmarks, s, cfg.compositor)
+    moved = hull_mask(al.landmarks, s, cfg.compositor, warp)
+    x = int(al.landmarks[152, 0])
+    below = slice(int(chin_y) - 4, int(chin_y) + 6)
+    assert moved[below, x].mean() > still[below, x].mean() + 0.2
+    assert np.allclose(moved[: int(mouth_y) - 20], still[: int(mouth_y) - 20], atol=0.02)
