@@ -36,15 +36,21 @@ def build_pipeline(cfg: Config | None = None, *, editor: str | Editor | None = N
     The AU estimator and target stage are wired in only for editors that read AUs.
     """
     cfg = cfg or load_config()
-    ed = create_editor(editor or cfg.edit.editor) if not hasattr(editor, "edit") else editor
-    stages: list = [FaceTracker(cfg.tracker, static=static), Aligner(cfg.aligner)]
+    if editor is None:
+        from .targets import editor_spec
+
+        editor = editor_spec(cfg.edit)  # e.g. 'rig:right' for a one-sided preset
+    ed = editor if hasattr(editor, "edit") else create_editor(editor)
+    middle: list = []
     if ed.needs_au:
         from .au import AUEstimator
         from .targets import build_target_stage
 
-        stages.append(AUEstimator(cfg.au, static=static))
-        stages.append(build_target_stage(cfg))
-    stages += [EditorStage(ed), Compositor(cfg.compositor)]
+        # the target is parsed before any model loads, so a typo fails at once
+        target = build_target_stage(cfg)
+        middle = [AUEstimator(cfg.au, static=static), target]
+    stages = [FaceTracker(cfg.tracker, static=static), Aligner(cfg.aligner), *middle,
+              EditorStage(ed), Compositor(cfg.compositor)]
     return Pipeline(stages)
 
 

@@ -124,3 +124,11 @@ def test_help_shows_examples(capsys):
         with pytest.raises(SystemExit):
             main([cmd, "--help"])
         assert "examples:" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("target", ["AU99=2", "happyy", "AU12=seven"])
+def test_bad_target_is_one_line(tmp_path, capsys, target):
+    rc, _, err = run_cli(capsys, "image", media_path("portrait_man.jpg"), "-o", tmp_path / "o.png",
+                         "--target-au", target)
+    assert_one_line_error(rc, err)
+    assert not (tmp_path / "o.png").exists()
