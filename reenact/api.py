@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 from pathlib import Path
+from typing import Iterable
 
 from .aligner import Aligner
 from .compositor import Compositor
@@ -20,6 +21,7 @@ from .errors import UnsupportedInput
 from .runner import LiveRunner, OfflineRunner, RunStats
 from .stage import Pipeline
 from .tracker import FaceTracker
+from .types import Frame
 
 log = logging.getLogger("reenact")
 
@@ -87,14 +89,18 @@ def process_image(src: str | Path, dst: str | Path, *, cfg: Config | None = None
 def run_live(sink, *, cfg: Config | None = None, editor: str | Editor | None = None,
              source: str | None = None, max_frames: int | None = None) -> RunStats:
     """Camera (or a file played live) → pipeline → sink, dropping stale frames to keep latency flat."""
-    from .sources import open_source, paced
+    from .sources import looped, open_source, paced
 
     cfg = cfg or load_config()
     spec = source if source is not None else f"webcam:{cfg.live.camera}"
     with open_source(spec, live_cfg=cfg.live) as src:
-        # a file stands in for a camera by playing at its own speed
-        frames = paced(src) if src.kind == "video" else src
-        with sink, build_pipeline(cfg, editor=editor, static=src.kind == "image") as pipe:
+        # a file stands in for a camera by playing at its own speed; a still repeats at the camera's rate
+        frames: Iterable[Frame] = src
+        if src.kind == "video":
+            frames = paced(src)
+        elif src.kind == "image":
+            frames = paced(looped(next(iter(src)), cfg.live.fps))
+        with sink, build_pipeline(cfg, editor=editor) as pipe:
             stats = LiveRunner(pipe, frames, sink, timeout_s=cfg.live.read_timeout_s).run(max_frames=max_frames)
     if stats.dropped:
         log.info("live: %d stale frames dropped to keep latency low", stats.dropped)

@@ -380,6 +380,13 @@ def paced(
         yield frame
 
 
+def looped(still: Frame, fps: float | Fraction) -> Iterator[Frame]:
+    """One image as an endless stream at `fps` (avatar mode: a portrait animated by a driver)."""
+    step = Fraction(1) / as_rate(fps)
+    for i in itertools.count():
+        yield Frame(still.image, i, int(i * step / MICROSECONDS), MICROSECONDS)
+
+
 class LatestFrameReader:
     """Reads frames on a capture thread and keeps only the newest one, so live latency never grows.
 

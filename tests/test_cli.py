@@ -132,3 +132,18 @@ def test_bad_target_is_one_line(tmp_path, capsys, target):
                          "--target-au", target)
     assert_one_line_error(rc, err)
     assert not (tmp_path / "o.png").exists()
+
+
+def test_live_avatar_mode_animates_a_still(tmp_path, capsys):
+    """--source portrait.jpg: the still repeats at the camera rate and is edited like a stream."""
+    out = tmp_path / "avatar.mp4"
+    rc, stdout, err = run_cli(capsys, "live", "--source", media_path("portrait_man.jpg"), "-o", out,
+                              "--max-frames", "6", "--fps", "15", "--target-au", "surprise")
+    assert rc == 0, err
+    assert stdout.startswith("live: 6 frames, 6 with a face")
+    with av.open(str(out)) as c:
+        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    assert len(frames) == 6
+    src = cv2.cvtColor(cv2.imread(str(media_path("portrait_man.jpg"))), cv2.COLOR_BGR2RGB)
+    h, w = src.shape[:2]  # the encoder pads odd sizes to even
+    assert np.abs(frames[-1][:h, :w].astype(int) - src).mean() > 0.5  # the expression was applied
