@@ -8,7 +8,7 @@ from .config import AlignerConfig
 from .geometry import similarity_fit
 from .landmarks import MOUTH_CORNERS, NOSE_TIP, eye_centers
 from .stage import StageBase
-from .types import AlignedFace, FaceSample, Packet
+from .types import AlignedFace, Packet
 
 # ArcFace's five-point template (112×112; eyes, nose tip, mouth corners), as fractions of the crop.
 # The image's left eye comes first, which is the subject's right eye.

@@ -8,7 +8,7 @@ import dataclasses
 import os
 import types
 import typing
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -22,7 +22,7 @@ CONFIG_DIR = Path(os.environ.get("REENACT_CONFIG_DIR", Path(__file__).resolve().
 def config_path(name: str) -> Path:
     p = CONFIG_DIR / name
     if not p.exists():
-        raise ConfigError(f"config file missing (set REENACT_CONFIG_DIR?)", str(p))
+        raise ConfigError("config file missing (set REENACT_CONFIG_DIR?)", str(p))
     return p
 
 

@@ -17,14 +17,16 @@ import cv2
 import numpy as np
 
 from ..rig.basis import Basis, load_basis
-from ..rig.deform import Deformation, HoleLayer, deform, dense_flow, union
-from ..rig.flow import warp
+from dataclasses import replace
+
+from ..rig.deform import FOLD_REACH_IOD, Deformation, HoleLayer, deform, dense_flow, union
+from ..rig.flow import limit_folds, warp
 from ..rig.mesh import HOLE_CHAINS, HOLES, crop_mesh, hole_triangles
 from ..rig.solve import coefficients
-from ..rig.texture import (TextureMemory, extend_interior, eye_fill, match_color, mouth_fill, openness,
-                           recall, teeth_visible)
+from ..rig.texture import (TextureMemory, curtains, eye_fill, match_color, mouth_geometry, openness,
+                           procedural_mouth, recall, teeth_visible, _light)
 from ..landmarks import interocular
-from ..types import Edit
+from ..types import Edit, Warp
 from .base import EDITORS, EditRequest, unchanged
 
 SIDES = ("both", "right", "left")
@@ -33,8 +35,6 @@ SIDES = ("both", "right", "left")
 MASK_FULL_PX = 0.5
 # inner-lip gap (IOD) from which a source mouth counts as open, its inside worth continuing
 OPEN_MOUTH_IOD = 0.04
-# how far (IOD) a mouth's own inside may be continued into newly uncovered rows
-OWN_REACH_IOD = 0.06
 # forget a track's memory when it has not been seen for this long (seconds of pts)
 MEMORY_TTL_S = 5.0
 
@@ -95,7 +95,7 @@ class RigEditor:
         if not (np.any(right) or np.any(left)):
             return None
         size = req.crop.shape[0]
-        d = deform(req.landmarks, right, left, self.basis, size)
+        d = _brows_as_layers(deform(req.landmarks, right, left, self.basis, size), req.landmarks, size)
         if not d.moved:
             return None
         flow, holes, box = dense_flow(d, size)
@@ -105,7 +105,12 @@ class RigEditor:
         fill_mask = np.zeros((size, size), np.float32)
         used = set()
         for hole in holes:
-            used.update(_fill_hole(req, d, flow, hole, mem, fill, fill_mask).split("+"))
+            if hole.name == "mouth":
+                src, mouth_box = _fill_mouth(req, d, flow, hole, mem, fill, fill_mask)
+                used.update(src.split("+"))
+                box = union(box, mouth_box)
+            else:
+                used.update(_fill_hole(req, d, flow, hole, mem, fill, fill_mask).split("+"))
         for name, region_box in _replace_regions(req, d, mem, fill, fill_mask):
             used.add(name)
             box = union(box, region_box)
@@ -133,7 +138,40 @@ class RigEditor:
         np.copyto(region, warped, where=(change > 0)[..., None])
         mask = np.zeros(crop.shape[:2], np.float32)
         mask[y0:y1, x0:x1] = change
-        return Edit(crop=out, mask=mask, meta=plan.meta)
+        return Edit(crop=out, mask=mask, meta=plan.meta, warp=Warp(plan.flow, plan.fill, plan.fill_mask))
+
+
+# Per eye: the brow's lower edge, the ring of mesh points just under it (MediaPipe's third ring above the
+# upper lid) and the one above the crease. Brow hair often reaches down to them, so they move with the brow: the brow slides as one
+# layer and the stretch of a raised (or the fold of a lowered) brow goes into the lid skin below it, which
+# is where a face takes it, instead of smearing the hair over the lid.
+_BROW_RINGS = (
+    ((46, 53, 52, 65, 55), (113, 225, 224, 223, 222, 221, 189), (247, 30, 29, 27, 28, 56, 190)),
+    ((276, 283, 282, 295, 285), (342, 445, 444, 443, 442, 441, 413), (467, 260, 259, 257, 258, 286, 414)),
+)
+# how much of the brow's motion the second ring (just above the lid crease) takes: on deep-set eyes the
+# brow hair reaches it
+CREASE_FOLLOWS_BROW = 0.7
+
+
+def _brows_as_layers(d: Deformation, landmarks: np.ndarray, size: int) -> Deformation:
+    step = d.dst - d.src
+    new = step.copy()
+    for brow, ring, crease in _BROW_RINGS:
+        b, r, c = list(brow), list(ring), list(crease)
+        if not np.any(step[b]):
+            continue
+        order = np.argsort(d.src[b, 0])
+        bx = d.src[b, 0][order]
+        for k in (0, 1):
+            new[r, k] = np.interp(d.src[r, 0], bx, step[b, k][order])
+            new[c, k] += CREASE_FOLLOWS_BROW * (np.interp(d.src[c, 0], bx, step[b, k][order]) - step[c, k])
+    if np.array_equal(new, step):
+        return d
+    mesh = crop_mesh(size)
+    active = mesh.triangles[np.any(new[mesh.triangles] != 0, axis=(1, 2))]
+    new, scale = limit_folds(d.src, new, active, FOLD_REACH_IOD * interocular(landmarks))
+    return replace(d, dst=(d.src + new).astype(np.float32), scale=min(d.scale, scale))
 
 
 def _soft(mask: np.ndarray, sigma: float) -> np.ndarray:
@@ -155,32 +193,60 @@ def _paste(fill: np.ndarray, fill_mask: np.ndarray, box, patch: np.ndarray, alph
     fm[:] = total
 
 
+def _fill_mouth(req: EditRequest, d: Deformation, flow: np.ndarray, hole: HoleLayer, mem: TextureMemory,
+                fill: np.ndarray, fill_mask: np.ndarray) -> tuple[str, tuple[int, int, int, int]]:
+    """The moved mouth's interior as two curtains (see texture.curtains): the source's own inside, carried
+    by the flow, over a procedural cavity with teeth (the fill); a remembered open mouth of the same person
+    takes the place of a closed source's. Returns (where the texture came from, box it touched)."""
+    size = req.crop.shape[0]
+    contour = list(HOLES["mouth"])
+    x0, y0, x1, y1 = _box(np.concatenate([d.dst[contour], d.src[contour]]), 2, size)
+    box = (x0, y0, x1, y1)
+    g = mouth_geometry(d.dst, box)
+    iod = interocular(req.landmarks)
+    xs, ys, w, hu, hl = curtains(d.src, g, 1.0, iod)
+    hx0, hy0, hx1, hy1 = hole.box
+    sel = g.cover > 0
+    inside = np.zeros_like(sel)
+    ix0, iy0, ix1, iy1 = max(hx0, x0), max(hy0, y0), min(hx1, x1), min(hy1, y1)
+    if ix1 > ix0 and iy1 > iy0:
+        inside[iy0 - y0:iy1 - y0, ix0 - x0:ix1 - x0] = hole.inside[iy0 - hy0:iy1 - hy0, ix0 - hx0:ix1 - hx0]
+    sel |= inside
+    fx, fy = flow[0, y0:y1, x0:x1], flow[1, y0:y1, x0:x1]
+    fx[sel] = (xs - g.gx)[sel]
+    fy[sel] = (ys - g.gy)[sel]
+    used = ["procedural"]
+    patch = procedural_mouth(req.crop, req.landmarks, g, iod, hu, hl)
+    if openness(req.landmarks)[0] > OPEN_MOUTH_IOD:
+        used.append("own")
+    example = mem.get("mouth", "open")
+    if example is not None and openness(req.landmarks)[0] < 0.5 * openness(example.landmarks)[0]:
+        # the person's own teeth from an open-mouth frame, lit like this one
+        ex_scale = interocular(example.landmarks) / iod
+        ex, ey, ew, _, _ = curtains(example.landmarks, g, ex_scale, iod)
+        real = cv2.remap(example.crop, ex, ey, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
+        real *= _light(req.crop, req.landmarks) / np.maximum(_light(example.crop, example.landmarks), 1e-3)
+        patch = patch + ew[..., None] * (real - patch)
+        used.append("memory")
+    alpha = g.cover * (1 - w) * sel
+    _paste(fill, fill_mask, box, patch, alpha)
+    return "+".join(used), box
+
+
 def _fill_hole(req: EditRequest, d: Deformation, flow: np.ndarray, hole: HoleLayer, mem: TextureMemory,
                fill: np.ndarray, fill_mask: np.ndarray) -> str:
-    """Fill what a hole's layer cannot show; returns where the texture came from ('' if nothing).
+    """Fill what an eye's layer cannot show; returns where the texture came from ('' if nothing).
 
-    Order of preference: the person's remembered open mouth / open eye; for a mouth that already shows
-    its inside, that inside continued a little; procedural texture for the rest.
+    The person's remembered open eye where there is one, procedural sclera and iris for the rest.
     """
     if not hole.missing.any():
         return ""
     alpha = _soft(hole.missing, 0.6)
     x0, y0, x1, y1 = hole.box
     seen = (hole.inside & ~hole.missing).astype(np.float32)
-    example = mem.get("mouth" if hole.name == "mouth" else "eyes", "open")
-    used = []
-    if hole.name != "mouth":
-        patch, cover = eye_fill(req.crop, req.landmarks, d, hole), None
-        used.append("procedural")
-    else:
-        patch, cover = mouth_fill(req.crop, req.landmarks, d, hole), None
-        used.append("procedural")
-        # a mouth open in the source (not a closed seam) has an inside worth continuing
-        if openness(req.landmarks)[0] > OPEN_MOUTH_IOD:
-            reach = max(1, round(OWN_REACH_IOD * interocular(req.landmarks)))
-            grown, where = extend_interior(warp(req.crop, flow, hole.box), hole, reach)
-            patch[where] = grown[where]
-            used.append("own")
+    example = mem.get("eyes", "open")
+    patch = eye_fill(req.crop, req.landmarks, d, hole)
+    used = ["procedural"]
     if example is not None:
         dst, cover = _natural_opening(example, d, hole)
         mem_patch = recall(example, dst, hole_triangles(hole.name), hole.box)

@@ -7,5 +7,4 @@ deform    coefficients → moved mesh → dense backward flow, with the eyes and
 flow      the scanline rasteriser, fold limiting and the warp (the engines' warp_blend convention)
 texture   procedural mouth/eye fills and the per-person texture memory
 calibrate `python -m reenact.rig.calibrate`: gains against our AU estimator, through the image
-metrics   the flicker an edit adds to a video
 """
