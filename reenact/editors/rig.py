@@ -16,6 +16,8 @@ from typing import Mapping
 import cv2
 import numpy as np
 
+from ..engines import load
+from ..engines.warp_blend import to_nchw
 from ..rig.basis import Basis, load_basis
 from dataclasses import replace
 
@@ -56,13 +58,18 @@ class RigEditor:
 
     needs_au = True
 
-    def __init__(self, side: str = "both", *, basis: Basis | None = None, memory: bool = True):
+    def __init__(self, side: str = "both", *, basis: Basis | None = None, memory: bool = True,
+                 backend: str = "auto"):
         if side not in SIDES:
             raise ValueError(f"rig side must be one of {', '.join(SIDES)}, got {side!r}")
         self.side = side
         self.basis = basis or load_basis()
         self.use_memory = memory
         self._memory: dict[int, tuple[TextureMemory, float]] = {}
+        # the warp+blend step through the engine layer; the OpenCV path is the same op limited to the
+        # edited box, which is what `auto` measures fastest on a CPU
+        engine = load("warp_blend", backend=backend) if backend != "opencv" else None
+        self._engine = engine if engine is not None and engine.backend != "opencv" else None
 
     def reset(self) -> None:
         self._memory.clear()
@@ -89,6 +96,23 @@ class RigEditor:
         if plan is None:
             return unchanged(req.crop)
         return self.render(req.crop, plan)
+
+    def _blend(self, crop: np.ndarray, plan: Plan) -> np.ndarray:
+        """warp(crop)·(1 − fill_mask) + fill·fill_mask over the plan's box, uint8: the warp_blend op."""
+        x0, y0, x1, y1 = plan.box
+        if self._engine is not None:
+            out = self._engine.run({"crop": to_nchw(crop)[None], "flow": plan.flow[None],
+                                    "mask": plan.fill_mask[None, None],
+                                    "fill": plan.fill.transpose(2, 0, 1)[None] / np.float32(255)})["out"][0]
+            return np.clip(out[:, y0:y1, x0:x1].transpose(1, 2, 0) * 255 + 0.5, 0, 255).astype(np.uint8)
+        warped = warp(crop, plan.flow, plan.box)
+        fm = plan.fill_mask[y0:y1, x0:x1]
+        filled = fm > 0
+        if filled.any():
+            f = fm[filled][:, None]
+            warped[filled] = np.clip(warped[filled] + f * (plan.fill[y0:y1, x0:x1][filled] - warped[filled]) + 0.5,
+                                     0, 255).astype(np.uint8)
+        return warped
 
     def plan(self, req: EditRequest, right: np.ndarray, left: np.ndarray, mem: TextureMemory) -> Plan | None:
         """Geometry and fills for one request; None when nothing would change."""
@@ -119,23 +143,16 @@ class RigEditor:
                 "fold_scale": f"{d.scale:.2f}", "side": self.side}
         return Plan(flow=flow, fill=fill, fill_mask=fill_mask, box=box, meta=meta)
 
-    @staticmethod
-    def render(crop: np.ndarray, plan: Plan) -> Edit:
+    def render(self, crop: np.ndarray, plan: Plan) -> Edit:
         """warp(crop)·(1 − fill_mask) + fill·fill_mask inside the plan's box; the input elsewhere."""
         x0, y0, x1, y1 = plan.box
         out = crop.copy()
         region = out[y0:y1, x0:x1]
-        warped = warp(crop, plan.flow, plan.box)
-        fm = plan.fill_mask[y0:y1, x0:x1]
+        blended = self._blend(crop, plan)
         speed = cv2.magnitude(plan.flow[0, y0:y1, x0:x1], plan.flow[1, y0:y1, x0:x1])
         change = np.minimum(speed * (1 / MASK_FULL_PX), 1.0)
-        np.maximum(change, fm, out=change)
-        filled = fm > 0
-        if filled.any():
-            f = fm[filled][:, None]
-            warped[filled] = np.clip(warped[filled] + f * (plan.fill[y0:y1, x0:x1][filled] - warped[filled]) + 0.5,
-                                     0, 255).astype(np.uint8)
-        np.copyto(region, warped, where=(change > 0)[..., None])
+        np.maximum(change, plan.fill_mask[y0:y1, x0:x1], out=change)
+        np.copyto(region, blended, where=(change > 0)[..., None])
         mask = np.zeros(crop.shape[:2], np.float32)
         mask[y0:y1, x0:x1] = change
         return Edit(crop=out, mask=mask, meta=plan.meta, warp=Warp(plan.flow, plan.fill, plan.fill_mask))
