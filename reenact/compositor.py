@@ -69,21 +69,21 @@ def _replay(frame: np.ndarray, warp: Warp, to_image: np.ndarray, crop_to_roi: np
     """The editor's warp and fills redone at frame resolution over `roi`: moved pixels keep their detail."""
     x0, y0, x1, y1 = roi
     size = (x1 - x0, y1 - y0)
-    fx = cv2.warpAffine(warp.flow[0], crop_to_roi, size, flags=cv2.INTER_LINEAR, borderValue=0)
-    fy = cv2.warpAffine(warp.flow[1], crop_to_roi, size, flags=cv2.INTER_LINEAR, borderValue=0)
-    lin = to_image[:, :2]
+    flow = cv2.warpAffine(np.dstack([warp.flow[0], warp.flow[1]]), crop_to_roi, size, flags=cv2.INTER_LINEAR,
+                          borderValue=0)
+    fx, fy = flow[..., 0], flow[..., 1]
+    lin = to_image[:, :2].astype(np.float32)
     # a crop-space displacement seen in the frame: scaled and rotated by the crop→frame similarity;
     # relative maps are offsets from each ROI pixel, and the ROI starts at (x0, y0) in the frame
     map_x = lin[0, 0] * fx + lin[0, 1] * fy + np.float32(x0)
     map_y = lin[1, 0] * fx + lin[1, 1] * fy + np.float32(y0)
     out = cv2.remap(frame, map_x, map_y, cv2.INTER_LINEAR | cv2.WARP_RELATIVE_MAP,
                     borderMode=cv2.BORDER_REPLICATE)
-    fm = cv2.warpAffine(warp.fill_mask, crop_to_roi, size, flags=cv2.INTER_LINEAR, borderValue=0)
-    filled = fm > 1.0 / 512
-    if filled.any():
-        fill = cv2.warpAffine(warp.fill, crop_to_roi, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        f = fm[filled][:, None]
-        out[filled] = np.clip(out[filled] * (1 - f) + fill[filled] * f + 0.5, 0, 255).astype(np.uint8)
+    if warp.fill_mask.max() > 1.0 / 512:
+        fm = cv2.warpAffine(warp.fill_mask, crop_to_roi, size, flags=cv2.INTER_LINEAR, borderValue=0)
+        fill = cv2.warpAffine(np.clip(warp.fill, 0, 255).astype(np.uint8), crop_to_roi, size,
+                              flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        out = cv2.blendLinear(fill, out, fm, 1.0 - fm)
     return out
 
 
@@ -116,9 +116,8 @@ class Compositor(StageBase):
             crop = match_colors(edit.crop, aligned.crop, weight) if self.cfg.color_match else edit.crop
             pasted = cv2.warpAffine(crop, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         region = image[y0:y1, x0:x1]
-        touched = alpha > 1.0 / 512  # below half a grey level the blend cannot change a pixel
-        a = alpha[touched][:, None]
-        region[touched] = np.clip(region[touched] * (1.0 - a) + pasted[touched] * a + 0.5, 0, 255).astype(np.uint8)
+        # rounded blend: where alpha < 1/512 a pixel moves by under half a level, so it stays bit-exact
+        region[:] = cv2.blendLinear(pasted, region, alpha, 1.0 - alpha)
         return image
 
     def process(self, packet: Packet) -> Packet:
