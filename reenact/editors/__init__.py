@@ -2,6 +2,7 @@
 from .base import EDITORS, Editor, EditRequest, unchanged
 from . import identity  # noqa: F401  (registers "identity")
 from . import rig  # noqa: F401  (registers "rig")
+from . import neural  # noqa: F401  (registers "neural")
 
 __all__ = ["EDITORS", "Editor", "EditRequest", "unchanged", "create_editor"]
 
