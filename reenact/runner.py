@@ -96,61 +96,65 @@ def output_of(packet: Packet):
 
 
 class OfflineRunner:
+    """Every stage on its own thread, joined by bounded FIFO queues: lossless and in order, and the
+    tracker works on frame n+1 while the editor and compositor finish frame n. Encoding runs on the
+    calling thread, so Ctrl-C lands there and closes the file with what was written."""
+
     def __init__(self, pipeline: Pipeline, frames: Iterable[Frame], sink, *, total: int | None = None,
-                 progress: bool = True, queue_size: int = 8):
+                 progress: bool = True, queue_size: int = 4):
         self.pipeline, self.frames, self.sink = pipeline, frames, sink
         self.total, self.progress, self.queue_size = total, progress, queue_size
 
     def run(self) -> RunStats:
         stats = RunStats()
         stop = threading.Event()
-        decoded: queue.Queue = queue.Queue(self.queue_size)
-        done: queue.Queue = queue.Queue(self.queue_size)
+        stages = self.pipeline.stages
+        queues = [queue.Queue(self.queue_size) for _ in range(len(stages) + 1)]
 
         def read() -> None:
             try:
                 for f in self.frames:
-                    if not _put(decoded, f, stop):
+                    if not _put(queues[0], Packet(frame=f), stop):
                         return
             finally:
-                _put(decoded, _END, stop)
+                _put(queues[0], _END, stop)
 
-        def write() -> None:
-            while True:
-                item = done.get()
-                if item is _END:
+        def work(i: int) -> None:
+            stage, name = stages[i], type(stages[i]).__name__
+            while not stop.is_set():
+                try:
+                    item = queues[i].get(timeout=0.1)
+                except queue.Empty:
+                    continue
+                if item is not _END:
+                    t0 = time.perf_counter()
+                    item = stage.process(item)
+                    stats.stage_seconds[name] += time.perf_counter() - t0
+                if not _put(queues[i + 1], item, stop) or item is _END:
                     return
-                self.sink.write(item.frame, output_of(item))
 
-        reader, writer = _Thread(read, "reenact-decode"), _Thread(write, "reenact-encode")
-        reader.start()
-        writer.start()
+        threads = [_Thread(read, "reenact-decode")]
+        threads += [_Thread(lambda i=i: work(i), f"reenact-{type(st).__name__}") for i, st in enumerate(stages)]
+        for t in threads:
+            t.start()
         bar = tqdm(total=self.total, unit="frame", disable=not self.progress, dynamic_ncols=True,
                    desc="reenact")
         t0 = time.perf_counter()
-        never = threading.Event()
         try:
-            while True:
-                frame = _get(decoded, [reader, writer])
-                if frame is _END:
-                    break
-                _put(done, run_stages(self.pipeline, frame, stats), never, [writer])
+            while (packet := _get(queues[-1], threads)) is not _END:
+                self.sink.write(packet.frame, output_of(packet))
+                stats.frames += 1
+                stats.frames_with_face += bool(packet.faces)
                 bar.update(1)
         except KeyboardInterrupt:
-            # keep what was processed: the sink still closes into a valid, shorter file
+            # keep what was written: the sink still closes into a valid, shorter file
             stats.interrupted = True
         finally:
             stop.set()
             bar.close()
-            # the writer must be idle before anyone closes or aborts the sink
-            if writer.is_alive():
-                _put(done, _END, never, [writer])
-                writer.join()
-            reader.join(timeout=5)
+            for t in threads:
+                t.join(timeout=5)
         stats.seconds = time.perf_counter() - t0
-        writer.check()
-        if not stats.interrupted:
-            reader.check()
         return stats
 
 

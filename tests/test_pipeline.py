@@ -271,7 +271,8 @@ def test_ctrl_c_closes_the_file_cleanly(tmp_path):
         stats = OfflineRunner(Pipeline([StopAt()]), source, sink, progress=False).run()
     assert stats.interrupted
     frames, _, _ = decode(out)
-    assert len(frames) == 12
+    # whatever reached the encoder before the interrupt, and nothing after it
+    assert 0 < len(frames) == stats.frames <= 12
 
 
 def test_color_match_pulls_the_edit_to_the_original():
