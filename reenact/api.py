@@ -7,6 +7,7 @@ The CLI calls these and nothing else.
 """
 from __future__ import annotations
 
+import inspect
 import logging
 from dataclasses import replace
 from pathlib import Path
@@ -16,7 +17,7 @@ from .aligner import Aligner
 from .compositor import Compositor
 from .config import Config, load_config
 from .editing import EditorStage
-from .editors import Editor, create_editor
+from .editors import EDITORS, Editor, create_editor
 from .errors import UnsupportedInput
 from .runner import LiveRunner, OfflineRunner, RunStats
 from .stage import Pipeline
@@ -31,6 +32,13 @@ def with_edit(cfg: Config, **edit) -> Config:
     return replace(cfg, edit=replace(cfg.edit, **{k: v for k, v in edit.items() if v is not None}))
 
 
+def _make_editor(spec: str, cfg: Config) -> Editor:
+    """Editors that run a compiled graph take `backend`; an explicit --backend reaches them."""
+    takes = "backend" in inspect.signature(EDITORS.get(spec.partition(":")[0])).parameters
+    kwargs = {"backend": cfg.engine.backend} if takes and cfg.engine.backend != "auto" else {}
+    return create_editor(spec, **kwargs)
+
+
 def build_pipeline(cfg: Config | None = None, *, editor: str | Editor | None = None,
                    static: bool = False) -> Pipeline:
     """source → tracker → aligner → [AU estimator → target] → editor → compositor.
@@ -42,7 +50,7 @@ def build_pipeline(cfg: Config | None = None, *, editor: str | Editor | None = N
         from .targets import editor_spec
 
         editor = editor_spec(cfg.edit)  # e.g. 'rig:right' for a one-sided preset
-    ed = editor if hasattr(editor, "edit") else create_editor(editor)
+    ed = editor if hasattr(editor, "edit") else _make_editor(editor, cfg)
     middle: list = []
     if ed.needs_au:
         from .au import AUEstimator

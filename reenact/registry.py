@@ -3,11 +3,13 @@ from __future__ import annotations
 
 from typing import Callable, Generic, Iterator, TypeVar
 
+from .errors import ConfigError
+
 T = TypeVar("T")
 
 
-class UnknownName(ValueError):
-    pass
+class UnknownName(ConfigError):
+    """A name no plug-in registered; the message lists the known ones."""
 
 
 class Registry(Generic[T]):

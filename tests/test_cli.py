@@ -147,3 +147,24 @@ def test_live_avatar_mode_animates_a_still(tmp_path, capsys):
     src = cv2.cvtColor(cv2.imread(str(media_path("portrait_man.jpg"))), cv2.COLOR_BGR2RGB)
     h, w = src.shape[:2]  # the encoder pads odd sizes to even
     assert np.abs(frames[-1][:h, :w].astype(int) - src).mean() > 0.5  # the expression was applied
+
+
+def test_unknown_editor_and_backend_are_one_line(tmp_path, capsys):
+    img = media_path("portrait_man.jpg")
+    rc, _, err = run_cli(capsys, "image", img, "-o", tmp_path / "a.png", "--editor", "nope")
+    assert_one_line_error(rc, err, "identity", "rig")
+    rc, _, err = run_cli(capsys, "image", img, "-o", tmp_path / "b.png", "--target-au", "happy",
+                         "--backend", "warp9")
+    assert_one_line_error(rc, err, "warp9")
+
+
+def test_backend_flag_reaches_the_rig():
+    from reenact import api
+    from reenact.commands._common import config_from_args
+    from reenact.cli import build_parser
+
+    args = build_parser().parse_args(["image", "in.png", "-o", "o.png", "--target-au", "happy",
+                                      "--backend", "onnxruntime"])
+    with api.build_pipeline(config_from_args(args)) as pipe:
+        editor = next(st.editor for st in pipe.stages if hasattr(st, "editor"))
+    assert editor._engine is not None and editor._engine.backend == "onnxruntime"

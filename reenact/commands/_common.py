@@ -25,6 +25,8 @@ def add_pipeline_options(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--max-faces", type=int, help="faces to track (default 1)")
     ap.add_argument("--size", type=int, choices=(256, 512), help="aligned crop size")
     ap.add_argument("--color-match", action="store_true", default=None, help="match colours inside the mask")
+    ap.add_argument("--backend", help="inference backend for compiled editors: auto (default), tensorrt, "
+                                      "onnxruntime, torch, opencv")
     ap.add_argument("--calibrate", type=float, metavar="SECONDS",
                     help="treat the first SECONDS as the person's neutral face")
 
@@ -34,7 +36,7 @@ OVERRIDES = {
     "strength": "edit.strength", "mode": "edit.mode", "max_faces": "tracker.max_faces",
     "size": "aligner.size", "color_match": "compositor.color_match", "calibrate": "au.calibrate_s",
     "crf": "video.crf", "camera": "live.camera", "width": "live.width", "height": "live.height",
-    "fps": "live.fps",
+    "fps": "live.fps", "backend": "engine.backend",
 }
 
 
