@@ -235,7 +235,7 @@ class AUEstimator(StageBase):
 
     def estimate(self, face: Face, t: float) -> AUVector:
         """One face's AUs at pts time `t`, updating its track's history, calibration and smoother."""
-        f = self.model.features(face.landmarks)
+        f = self.model.features_canonical(face.canonical)
         if self.static:
             return self.model.intensities(f, self._neutral)
         tr = self._tracks.get(face.track_id)

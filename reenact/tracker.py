@@ -114,9 +114,9 @@ class FaceTracker(StageBase):
                 # normalise by face size so one filter setting fits near and far faces
                 smooth = track.filter(pts / size, t) * size
             track.center, track.size, track.last_t = center, size, t
-            _, r, _, _ = to_canonical(smooth)
-            faces.append(Face(track_id=track.id, landmarks=smooth, confidence=track.confidence,
-                              pose=pose_from_rotation(r), rotation=r.astype(np.float32)))
+            canon, r, _, _ = to_canonical(smooth)
+            faces.append(Face(track_id=track.id, landmarks=smooth, canonical=canon, confidence=track.confidence,
+                              pose=pose_from_rotation(r)))
         # a lost face resets its filter, so smoothing never blends across a gap
         for tr in free:
             tr.filter.reset()

@@ -62,13 +62,17 @@ class HeadPose:
 
 @dataclass(frozen=True)
 class Face:
-    """A tracked face: 478 MediaPipe landmarks in image pixels (z in the same pixel scale)."""
+    """A tracked face: 478 MediaPipe landmarks in image pixels (z in the same pixel scale).
+
+    `canonical` is the same mesh with pose, position and scale removed (geometry.to_canonical); the
+    tracker fits it once for the pose, and the AU estimator measures on it.
+    """
 
     track_id: int
     landmarks: np.ndarray  # (478, 3) float32
+    canonical: np.ndarray  # (478, 3) float32, unit inter-ocular distance
     confidence: float
     pose: HeadPose
-    rotation: np.ndarray = field(default_factory=lambda: np.eye(3, dtype=np.float32))
 
     @property
     def bbox(self) -> tuple[float, float, float, float]:

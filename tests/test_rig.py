@@ -212,7 +212,8 @@ def test_strength_range_and_unilateral_editor_spec():
 
 
 def _packet(t: float, au: AUVector, track: int = 0) -> Packet:
-    f = Face(track_id=track, landmarks=np.zeros((478, 3), np.float32), confidence=1.0, pose=HeadPose())
+    f = Face(track_id=track, landmarks=np.zeros((478, 3), np.float32), canonical=np.zeros((478, 3), np.float32),
+             confidence=1.0, pose=HeadPose())
     return Packet(frame=Frame(np.zeros((4, 4, 3), np.uint8), index=round(t * 30), pts=round(t * 1000)),
                   faces=(FaceSample(face=f, source_au=au),))
 
