@@ -64,20 +64,25 @@ def build_pipeline(cfg: Config | None = None, *, editor: str | Editor | None = N
     return Pipeline(stages)
 
 
-def process_video(src: str | Path, dst: str | Path, *, cfg: Config | None = None,
-                  editor: str | Editor | None = None, progress: bool = True) -> RunStats:
-    """Edit every frame of a video; the output keeps frame count, timestamps and the audio stream."""
+def transcode(src: str | Path, dst: str | Path, pipeline: Pipeline, *, cfg: Config,
+              progress: bool = True) -> RunStats:
+    """Run every frame of a video through `pipeline` into `dst`, keeping frame count, pts and audio."""
     from .sinks import VideoFileSink
     from .sources import open_source
 
-    cfg = cfg or load_config()
     with open_source(str(src)) as source:
         if source.fps is None:
             raise UnsupportedInput("has no frame rate; use `reenact image` for a still", str(src))
-        sink = VideoFileSink(dst, source=source, cfg=cfg.video)
-        with sink, build_pipeline(cfg, editor=editor, static=source.kind == "image") as pipe:
-            stats = OfflineRunner(pipe, source, sink, total=source.frame_count, progress=progress).run()
-    return stats
+        with VideoFileSink(dst, source=source, cfg=cfg.video) as sink:
+            return OfflineRunner(pipeline, source, sink, total=source.frame_count, progress=progress).run()
+
+
+def process_video(src: str | Path, dst: str | Path, *, cfg: Config | None = None,
+                  editor: str | Editor | None = None, progress: bool = True) -> RunStats:
+    """Edit every frame of a video; the output keeps frame count, timestamps and the audio stream."""
+    cfg = cfg or load_config()
+    with build_pipeline(cfg, editor=editor) as pipe:
+        return transcode(src, dst, pipe, cfg=cfg, progress=progress)
 
 
 def process_image(src: str | Path, dst: str | Path, *, cfg: Config | None = None,

@@ -16,7 +16,6 @@ import numpy as np
 
 from .config import Config, load_config
 from .demo import astronaut, camera_motion, write_clip
-from .runner import OfflineRunner, RunStats
 from .stage import Pipeline
 
 
@@ -60,29 +59,19 @@ def make_720p_clip(path: Path, media: Path | None, frames: int) -> Path:
     return write_clip(path, imgs, fps=30)
 
 
-def _timed(src: Path, dst: Path, pipeline: Pipeline, cfg: Config) -> RunStats:
-    from .sinks import VideoFileSink
-    from .sources import open_source
-
-    with open_source(str(src)) as source:
-        sink = VideoFileSink(dst, source=source, cfg=cfg.video)
-        with sink:
-            return OfflineRunner(pipeline, source, sink, total=source.frame_count, progress=False).run()
-
-
 def run_bench(*, editor: str = "identity", target: str = "", frames: int = 150,
               media: Path | None = None, cfg: Config | None = None) -> BenchResult:
-    from .api import build_pipeline, with_edit
+    from .api import build_pipeline, transcode, with_edit
 
     cfg = with_edit(cfg or load_config(), editor=editor, target=target or None)
     with tempfile.TemporaryDirectory(prefix="reenact-bench-") as tmp:
         tmp = Path(tmp)
         clip = make_720p_clip(tmp / "in.mp4", media, frames)
         with build_pipeline(cfg) as pipe:
-            _timed(clip, tmp / "warm.mp4", pipe, cfg)  # loads models and warms caches
+            transcode(clip, tmp / "warm.mp4", pipe, cfg=cfg, progress=False)  # loads models and warms caches
             pipe.reset()
-            bare = _timed(clip, tmp / "bare.mp4", Pipeline([]), cfg)
-            full = _timed(clip, tmp / "full.mp4", pipe, cfg)
+            bare = transcode(clip, tmp / "bare.mp4", Pipeline([]), cfg=cfg, progress=False)
+            full = transcode(clip, tmp / "full.mp4", pipe, cfg=cfg, progress=False)
         with av.open(str(clip)) as c:
             st = c.streams.video[0]
             size = (st.codec_context.width, st.codec_context.height)
