@@ -21,7 +21,7 @@ from typing import Protocol
 
 import numpy as np
 
-from .config import Config, EditConfig, read_yaml
+from .config import Config, EditConfig, load_config, read_yaml
 from .errors import ConfigError, NoFace
 from .smoothing import OneEuroFilter
 from .stage import StageBase
@@ -123,25 +123,27 @@ def check_strength(strength: float) -> float:
     return float(strength)
 
 
-def reference_target(image: np.ndarray, mode: str = "relative", name: str = "ref") -> Target:
+def reference_target(image: np.ndarray, mode: str = "relative", name: str = "ref",
+                     cfg: Config | None = None) -> Target:
     """A reference face's expression as a Target.
 
     A single image has no history, so its AUs are read against the estimator's population neutral
     (configs/canonical_mesh.npy, the mean of real neutral frames); only AUs it reads at REF_MIN_AU or
     more are named, so the reference's face shape does not leak into the edit.
     """
-    from .au import AUEstimator
+    from .au import load_model
     from .tracker import FaceTracker
 
-    tracker = FaceTracker(static=True)
+    cfg = cfg or load_config()
+    tracker = FaceTracker(cfg.tracker, static=True)
     try:
         faces = tracker.detect(image)
     finally:
         tracker.close()
     if not faces:
         raise NoFace("no face found in the reference image", name)
-    est = AUEstimator(static=True)
-    au = est.model.intensities(est.model.features(faces[0]))
+    model = load_model(cfg.au.features)
+    au = model.intensities(model.features(faces[0]))
     named = tuple(n for n in AU_NAMES if au[n] >= REF_MIN_AU)
     return Target(name=f"ref:{name}", values=au, named=named, mode=mode)
 
@@ -254,11 +256,10 @@ class TargetStage(StageBase):
         if self.driver is not None:
             self.driver.close()
 
-    def want(self, track_id: int, source: AUVector, t: float) -> AUVector:
-        """The unsmoothed target for one face."""
+    def want(self, track_id: int, source: AUVector, drive: AUVector | None = None) -> AUVector:
+        """The unsmoothed target for one face; `drive` is the driver's change this frame."""
         if self.driver is not None:
             rest = self._rest.setdefault(track_id, source)
-            drive = self.driver.read(t)
             return rest if drive is None else rest + drive.scaled(self.strength)
         if self.target is None:
             return source
@@ -271,11 +272,15 @@ class TargetStage(StageBase):
             if tid not in seen:  # a lost face: never smooth across the gap
                 del self._filters[tid]
                 self._rest.pop(tid, None)
+        # one driver frame per packet, shared by every face in it
+        drive = self.driver.read(t) if self.driver is not None and packet.faces else None
 
         def run(s):
             source = s.source_au or AUVector.zeros()
-            f = self._filters.setdefault(s.face.track_id, OneEuroFilter(self.cfg.smoothing))
-            edit = f((self.want(s.face.track_id, source, t) - source).values, t)
+            tid = s.face.track_id
+            if tid not in self._filters:
+                self._filters[tid] = OneEuroFilter(self.cfg.smoothing)
+            edit = self._filters[tid]((self.want(tid, source, drive) - source).values, t)
             return s.with_(target_au=source + AUVector(edit))
 
         return packet.map_faces(run)
@@ -291,5 +296,5 @@ def build_target_stage(cfg: Config) -> TargetStage:
     if e.ref:
         from .sources import load_image
 
-        return TargetStage(e, target=reference_target(load_image(e.ref), e.mode, e.ref))
+        return TargetStage(e, target=reference_target(load_image(e.ref), e.mode, e.ref, cfg))
     return TargetStage(e, target=parse_target(e.target, e.mode) if e.target else None)

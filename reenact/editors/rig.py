@@ -10,7 +10,7 @@ blend: `flow` (2, S, S), `fill` and `fill_mask` are what `RigEditor.plan()` retu
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Mapping
 
 import cv2
@@ -19,7 +19,6 @@ import numpy as np
 from ..engines import load
 from ..engines.warp_blend import to_nchw
 from ..rig.basis import Basis, load_basis
-from dataclasses import replace
 
 from ..rig.deform import FOLD_REACH_IOD, Deformation, HoleLayer, deform, dense_flow, union
 from ..rig.flow import limit_folds, warp
@@ -28,10 +27,10 @@ from ..rig.solve import coefficients
 from ..rig.texture import (TextureMemory, curtains, eye_fill, match_color, mouth_geometry, openness,
                            procedural_mouth, recall, teeth_visible, _light)
 from ..landmarks import interocular
+from ..targets import SIDES
 from ..types import Edit, Warp
 from .base import EDITORS, EditRequest, unchanged
 
-SIDES = ("both", "right", "left")
 # flow magnitude (px) at which the change mask reaches 1: below it warped and original pixels differ
 # by less than the interpolation itself
 MASK_FULL_PX = 0.5
@@ -69,13 +68,18 @@ class RigEditor:
         # the warp+blend step through the engine layer; the OpenCV path is the same op limited to the
         # edited box, which is what `auto` measures fastest on a CPU
         engine = load("warp_blend", backend=backend) if backend != "opencv" else None
-        self._engine = engine if engine is not None and engine.backend != "opencv" else None
+        if engine is not None and engine.backend == "opencv":
+            engine.close()
+            engine = None
+        self._engine = engine
 
     def reset(self) -> None:
         self._memory.clear()
 
     def close(self) -> None:
         self._memory.clear()
+        if self._engine is not None:
+            self._engine.close()
 
     def memory(self, track_id: int, t: float) -> TextureMemory:
         self._memory = {k: v for k, v in self._memory.items() if t - v[1] <= MEMORY_TTL_S and v[1] <= t}

@@ -6,6 +6,7 @@ declared as TensorSpecs. Backends (onnxruntime, torch, tensorrt, opencv) are plu
 """
 from __future__ import annotations
 
+import abc
 import importlib.util
 import logging
 import sys
@@ -95,8 +96,8 @@ class Probe:
     detail: str
 
 
-class Engine:
-    """A loaded graph. `run` checks the feeds against `inputs` (names, dtype, rank, fixed and shared dims)."""
+class Engine(abc.ABC):
+    """A loaded graph; each backend implements `_run`. `run` checks the feeds against `inputs` (names, dtype, rank, fixed and shared dims)."""
 
     def __init__(self, graph: str, inputs: tuple[TensorSpec, ...], outputs: tuple[TensorSpec, ...],
                  backend: str, device: str, precision: str):
@@ -113,8 +114,9 @@ class Engine:
         self._check(feeds)
         return self._run(feeds)
 
+    @abc.abstractmethod
     def _run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        raise NotImplementedError
+        """The backend's inference on feeds already checked by `run`."""
 
     def close(self) -> None:
         pass
