@@ -76,33 +76,41 @@ class FaceTracker(StageBase):
             out.append(pts)
         return out
 
-    def _score(self, image: np.ndarray, center: np.ndarray) -> float:
+    def _detections(self, image: np.ndarray) -> list[tuple[np.ndarray, float]]:
+        """The detector's boxes (x0, y0, x1, y1 in pixels) and scores."""
         h, w = image.shape[:2]
-        res = self._detector.process(np.ascontiguousarray(image))
-        best = 0.0
-        for det in res.detections or ():
+        out = []
+        for det in self._detector.process(np.ascontiguousarray(image)).detections or ():
             b = det.location_data.relative_bounding_box
-            x0, y0 = b.xmin * w, b.ymin * h
-            if x0 <= center[0] <= x0 + b.width * w and y0 <= center[1] <= y0 + b.height * h:
-                best = max(best, float(det.score[0]))
+            box = np.array([b.xmin * w, b.ymin * h, (b.xmin + b.width) * w, (b.ymin + b.height) * h])
+            out.append((box, float(det.score[0])))
+        return out
+
+    @staticmethod
+    def _score(detections: list[tuple[np.ndarray, float]], center: np.ndarray) -> float:
+        best = max((score for box, score in detections
+                    if box[0] <= center[0] <= box[2] and box[1] <= center[1] <= box[3]), default=0.0)
         # the mesh model found a face the detector scored below its floor: say so, not zero
         return best if best > 0 else 0.5
 
     def process(self, packet: Packet) -> Packet:
         frame = packet.frame
         t = frame.time
-        raw = [p for p in self.detect(frame.image) if np.ptp(p[:, :2], 0).max() >= self.cfg.min_face_px]
+        sized = ((p, float(np.ptp(p[:, :2], 0).max())) for p in self.detect(frame.image))
+        raw = [(p, size) for p, size in sized if size >= self.cfg.min_face_px]
         if self.static:
             self._tracks.clear()
         self._tracks = [tr for tr in self._tracks if t - tr.last_t <= self.cfg.max_track_gap_s]
         faces = []
         free = list(self._tracks)
-        for pts in sorted(raw, key=lambda p: p[:, 0].mean()):
+        detections = None  # the detector runs at most once a frame, and only for a new track
+        for pts, size in sorted(raw, key=lambda ps: ps[0][:, 0].mean()):
             center = pts[:, :2].mean(0)
-            size = float(np.ptp(pts[:, :2], 0).max())
             track = min(free, key=lambda tr: np.linalg.norm(tr.center - center), default=None)
             if track is None or np.linalg.norm(track.center - center) > 0.5 * max(size, track.size):
-                track = _Track(self._next_id, center, size, t, self._score(frame.image, center),
+                if detections is None:
+                    detections = self._detections(frame.image)
+                track = _Track(self._next_id, center, size, t, self._score(detections, center),
                                OneEuroFilter(self.cfg.smoothing))
                 self._next_id += 1
                 self._tracks.append(track)
