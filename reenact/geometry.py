@@ -5,14 +5,14 @@ tools/build_canonical_mesh.py, with unit inter-ocular distance, x to the image r
 """
 from __future__ import annotations
 
-import hashlib
+import io
 import math
 from functools import lru_cache
 
 import numpy as np
 
 from .config import config_path, read_yaml
-from .errors import IntegrityError
+from .files import read_verified
 from .landmarks import RIGID, eye_centers
 from .types import HeadPose
 
@@ -38,14 +38,9 @@ def similarity_fit(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray,
 @lru_cache(maxsize=1)
 def canonical_mesh() -> np.ndarray:
     """(478, 3) float32 population-neutral mesh, hash-checked against configs/assets.yaml."""
-    path = config_path("canonical_mesh.npy")
     want = read_yaml("assets.yaml")["canonical_mesh.npy"]["sha256"]
-    data = path.read_bytes()
-    got = hashlib.sha256(data).hexdigest()
-    if got != want:
-        raise IntegrityError(f"sha256 {got[:12]}… does not match assets.yaml ({want[:12]}…); "
-                             "rebuild with tools/build_canonical_mesh.py", str(path))
-    mesh = np.load(path, allow_pickle=False)
+    data = read_verified(config_path("canonical_mesh.npy"), want, "rebuild with tools/build_canonical_mesh.py")
+    mesh = np.load(io.BytesIO(data), allow_pickle=False)
     mesh.setflags(write=False)
     return mesh
 

@@ -19,7 +19,8 @@ from reenact.cli import main
 from reenact.engines import BACKENDS, Probe, Profile, choose, graph, load, resolve
 from reenact.engines import backend_trt, gpu, loader
 from reenact.engines.base import has_module
-from reenact.engines.manifest import Manifest, sha256_bytes
+from reenact.engines.manifest import Manifest
+from reenact.files import sha256_bytes
 from reenact.engines.warp_blend import example_inputs, warp_blend_cv2
 from reenact.errors import BackendUnavailable, InputNotFound, IntegrityError, UnsupportedInput
 

@@ -12,13 +12,14 @@ Run: python tools/build_canonical_mesh.py [--media ../shared/media]
 from __future__ import annotations
 
 import argparse
-import hashlib
+import io
 from pathlib import Path
 
 import numpy as np
 import yaml
 
 from reenact.config import CONFIG_DIR, TrackerConfig
+from reenact.files import sha256_bytes, write_atomic
 from reenact.geometry import frontalize, similarity_fit
 from reenact.landmarks import INNER_LIPS, interocular
 from reenact.tracker import FaceTracker
@@ -62,18 +63,20 @@ def main() -> None:
         mean = frontalize(np.mean(person_means, 0)).astype(np.float64)
     mesh = frontalize(mean)
     out = CONFIG_DIR / "canonical_mesh.npy"
-    np.save(out, mesh, allow_pickle=False)
+    buf = io.BytesIO()
+    np.save(buf, mesh, allow_pickle=False)
+    write_atomic(out, buf.getvalue())
     assets_path = CONFIG_DIR / "assets.yaml"
     assets = yaml.safe_load(assets_path.read_text()) if assets_path.exists() else {}
     counts = {name: len(s) for (name, _), s in zip(NEUTRAL_CLIPS, people)}
     assets["canonical_mesh.npy"] = {
-        "sha256": hashlib.sha256(out.read_bytes()).hexdigest(),
+        "sha256": sha256_bytes(buf.getvalue()),
         "made_by": "tools/build_canonical_mesh.py",
         "faces": sum(counts.values()),
         "people": len(people),
     }
-    assets_path.write_text("# Data files under configs/ and their sha256; checked on load.\n"
-                           + yaml.safe_dump(assets, sort_keys=False))
+    write_atomic(assets_path, ("# Data files under configs/ and their sha256; checked on load.\n"
+                               + yaml.safe_dump(assets, sort_keys=False)).encode())
     print(f"wrote {out} from {len(people)} people, neutral frames per clip: {counts}")
 
 

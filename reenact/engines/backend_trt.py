@@ -23,7 +23,8 @@ import numpy as np
 from ..errors import BackendUnavailable, IntegrityError, ReenactError, UnsupportedInput
 from . import gpu
 from .base import BACKENDS, Engine, Options, Probe, Profile, has_module, log, pick_device
-from .manifest import ModelRef, read_verified, sha256_bytes, write_atomic
+from ..files import read_verified, sha256_bytes, write_atomic
+from .manifest import ModelRef
 
 INSTALL = "pip install tensorrt-cu12 or tensorrt-cu13 from NVIDIA's index; needs an NVIDIA GPU"
 WORKSPACE_BYTES = 1 << 30

@@ -15,7 +15,8 @@ from ..config import AlignerConfig
 from ..errors import BackendUnavailable, UnsupportedInput
 from .base import PRECISIONS, TensorSpec, has_module
 from .graphs import graph, variant_stem
-from .manifest import Entry, Manifest, engines_dir, sha256_bytes, write_atomic
+from ..files import sha256_bytes, write_atomic
+from .manifest import Entry, Manifest, engines_dir
 
 MIN_OPSET = 17
 

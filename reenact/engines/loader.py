@@ -15,7 +15,8 @@ from ..config import AlignerConfig
 from ..errors import BackendUnavailable, UnsupportedInput
 from .base import BACKENDS, PRECISIONS, Engine, Options, Probe, Profile, log
 from .graphs import graph, graph_names
-from .manifest import ModelRef, resolve, write_atomic
+from ..files import write_atomic
+from .manifest import ModelRef, resolve
 
 # tried in this order; the first backend that can use the device wins
 AUTO_ORDER = (("tensorrt", "cuda"), ("onnxruntime", "cuda"), ("torch", "cuda"), ("onnxruntime", "cpu"))

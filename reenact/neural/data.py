@@ -8,6 +8,7 @@ runs or epochs read that. Pairs (source, target) come from the same video, so th
 from __future__ import annotations
 
 import hashlib
+import io
 import itertools
 import json
 import logging
@@ -24,6 +25,7 @@ from ..au import FEATURES_VERSION, AUEstimator
 from ..compositor import hull_mask
 from ..config import CompositorConfig, Config
 from ..errors import NoFace, UnsupportedInput
+from ..files import write_atomic
 from ..rig.basis import Basis, load_basis
 from ..rig.deform import deform, dense_flow
 from ..rig.solve import coefficients
@@ -111,11 +113,10 @@ def load_clip(path: str | os.PathLike, cfg: Config, *, progress: bool = True, ma
         except (OSError, ValueError, KeyError) as e:  # a broken cache file is rebuilt, never trusted
             log.warning("%s: unreadable cache (%s); tracking again", file, e)
     clip = _track(path, sha, cfg, progress, max_frames)
-    cache.mkdir(parents=True, exist_ok=True)
-    tmp = file.with_suffix(".tmp.npz")
-    np.savez(tmp, frame_count=clip.frame_count, frames=clip.frames, crops=clip.crops,
+    buf = io.BytesIO()
+    np.savez(buf, frame_count=clip.frame_count, frames=clip.frames, crops=clip.crops,
              landmarks=clip.landmarks, aus=clip.aus)
-    os.replace(tmp, file)
+    write_atomic(file, buf.getvalue())
     return clip
 
 

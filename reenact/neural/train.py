@@ -45,7 +45,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from ..config import Config, load_config
-from ..engines.manifest import read_verified, sha256_bytes, write_atomic
+from ..files import read_verified, sha256_bytes, write_atomic
 from ..errors import ConfigError, InputNotFound, IntegrityError
 from ..types import AU_MAX, AU_NAMES
 from . import GRAPH, VERSION
