@@ -67,7 +67,7 @@ def neutral_features(image: str | os.PathLike, cfg: Config | None = None) -> np.
     if not faces:
         raise NoFace("no face in the neutral image", os.fspath(image))
     face = max(faces, key=lambda s: s.face.size).face
-    return load_model(cfg.au.features).features(face.landmarks)
+    return load_model(cfg.au.features).features_canonical(face.canonical)
 
 
 def packets(src: str | os.PathLike, *, cfg: Config | None = None, neutral: str | os.PathLike | None = None,

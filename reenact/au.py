@@ -216,12 +216,6 @@ class AUEstimator(StageBase):
         """Use these features (e.g. `features()` of a neutral image) as every face's neutral; None undoes it."""
         self._neutral = None if neutral is None else np.asarray(neutral, np.float32).copy()
 
-    def calibrate(self, seconds: float) -> None:
-        """Take the next `seconds` of each face, current and new, as its neutral (median features)."""
-        self._calibrate_s = seconds
-        for tr in self._tracks.values():
-            tr.calibrate_until, tr.calibration, tr.neutral = None, [], None
-
     def process(self, packet: Packet) -> Packet:
         t = packet.frame.time
         seen = {s.face.track_id for s in packet.faces}

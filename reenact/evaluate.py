@@ -479,7 +479,6 @@ def _mean(xs: Sequence[float]) -> float:
 class _Held:
     """A held-out frame's aligned face and its reading on the crop."""
 
-    index: int
     time: float
     crop: np.ndarray
     landmarks: np.ndarray       # from the frame's tracking, in crop pixels: what an editor gets
@@ -527,7 +526,7 @@ def _held_out_faces(clip: Path, cfg: Config, train_fraction: float, max_frames: 
     if len(faces) < 2:
         raise NoFace(f"fewer than 2 held-out frames with a face (of {len(frames)})", str(clip))
     neutral = clip_neutral(np.stack([x[3] for x in faces]), model, cfg.au)
-    return [_Held(f.index, f.time, a.crop, a.landmarks, read, model.intensities(feat, neutral))
+    return [_Held(f.time, a.crop, a.landmarks, read, model.intensities(feat, neutral))
             for f, a, read, feat in faces], neutral
 
 

@@ -17,11 +17,8 @@ MOUTH_CORNERS = (61, 291)        # right, left
 RIGHT_IRIS = tuple(range(468, 473))
 LEFT_IRIS = tuple(range(473, 478))
 
-# Upper/lower lid midpoints and inner-lip midpoints
-RIGHT_EYE_LIDS = (159, 145)
-LEFT_EYE_LIDS = (386, 374)
+# Inner-lip midpoints, upper and lower
 INNER_LIPS = (13, 14)
-OUTER_LIPS = (0, 17)
 
 FACE_OVAL = (
     10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377,
@@ -32,7 +29,6 @@ LIPS_OUTER = (61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291, 375, 321, 405, 31
 RIGHT_EYE = (33, 246, 161, 160, 159, 158, 157, 173, 133, 155, 154, 153, 145, 144, 163, 7)
 LEFT_EYE = (263, 466, 388, 387, 386, 385, 384, 398, 362, 382, 381, 380, 374, 373, 390, 249)
 RIGHT_BROW = (70, 63, 105, 66, 107, 46, 53, 52, 65, 55)
-LEFT_BROW = (300, 293, 334, 296, 336, 276, 283, 282, 295, 285)
 
 # Points that barely move with expression: forehead, nose bridge, eye corners, cheekbones.
 # Head pose and the canonical frame are fitted to these alone, so a smile cannot read as a head turn.

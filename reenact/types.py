@@ -1,6 +1,7 @@
 """Data handed between pipeline stages.
 
-source → tracker → aligner → AU estimator → target → editor → smoother → compositor → sink.
+source → tracker → aligner → AU estimator → target → editor → compositor → sink. Smoothing lives in the
+stages whose output it steadies: landmarks in the tracker, AUs in the estimator, the edit in the target.
 Every hand-off is one of these frozen dataclasses; no string-keyed dicts travel between stages.
 """
 from __future__ import annotations

@@ -16,7 +16,6 @@ OpenCV's 1/32-pixel fixed-point interpolation weights.
 from __future__ import annotations
 
 from functools import lru_cache
-from pathlib import Path
 from typing import Mapping
 
 import cv2
@@ -25,7 +24,6 @@ import numpy as np
 from .base import TensorSpec
 from .graphs import GRAPHS
 
-_ASTRONAUT = Path(__file__).resolve().parent.parent / "data" / "astronaut.png"
 _ASTRONAUT_FACE = (120, 0, 220)  # x, y, side of a square around her face in the 512² image
 
 
@@ -92,6 +90,7 @@ class WarpBlend:
 
     def example(self, batch: int, size: int) -> dict[str, np.ndarray]:
         x, y, side = _ASTRONAUT_FACE
-        rgb = cv2.cvtColor(cv2.imread(str(_ASTRONAUT), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-        face = cv2.resize(rgb[y:y + side, x:x + side], (size, size), interpolation=cv2.INTER_AREA)
+        from ..demo import astronaut
+
+        face = cv2.resize(astronaut()[y:y + side, x:x + side], (size, size), interpolation=cv2.INTER_AREA)
         return example_inputs(face, batch)

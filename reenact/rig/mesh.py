@@ -124,7 +124,6 @@ class CropMesh:
     size: int
     ring: np.ndarray        # (R, 2) float32 crop pixels
     triangles: np.ndarray   # (T, 3) int32, positive area when front-facing
-    template: np.ndarray    # (478, 2) canonical mesh placed as the aligner places an average face
 
 
 def _zip_loops(inner: np.ndarray, outer: np.ndarray, n_inner: int, center: np.ndarray) -> list[tuple]:
@@ -171,6 +170,6 @@ def crop_mesh(size: int, per_side: int = 8) -> CropMesh:
     pts = np.concatenate([tmpl, ring])
     band = np.where((signed_areas(pts, band) < 0)[:, None], band[:, [0, 2, 1]], band)
     tris = np.concatenate([face_triangles(), band]).astype(np.int32)
-    for a in (ring, tris, tmpl):
+    for a in (ring, tris):
         a.setflags(write=False)
-    return CropMesh(size=size, ring=ring, triangles=tris, template=tmpl)
+    return CropMesh(size=size, ring=ring, triangles=tris)

@@ -201,7 +201,6 @@ def _smooth(x):
 class MouthGeometry:
     """Per-pixel mouth coordinates of the moved opening in a box."""
 
-    box: tuple[int, int, int, int]
     gx: np.ndarray        # (1, w) crop x
     gy: np.ndarray        # (h, 1) crop y
     u: np.ndarray         # (1, w) −1 … 1 corner to corner
@@ -221,7 +220,7 @@ def mouth_geometry(pts: np.ndarray, box) -> MouthGeometry:
     bottom = np.maximum(chain_y(pts, MOUTH_LOWER, gx), top).astype(np.float32)
     a, b = sorted((float(pts[78, 0]), float(pts[308, 0])))
     u = np.clip((gx - 0.5 * (a + b)) / max(0.5 * (b - a), 1.0), -1, 1)
-    return MouthGeometry(box, gx, gy, u, top, bottom, gy - top, bottom - gy,
+    return MouthGeometry(gx, gy, u, top, bottom, gy - top, bottom - gy,
                          coverage(pts[list(HOLES["mouth"])], box), 0.5 * (a + b))
 
 
