@@ -17,6 +17,8 @@ import yaml
 from .errors import ConfigError
 
 CONFIG_DIR = Path(os.environ.get("REENACT_CONFIG_DIR", Path(__file__).resolve().parent.parent / "configs"))
+# the real test media (see its README): beside the checkout, or $REENACT_MEDIA
+MEDIA_DIR = Path(os.environ.get("REENACT_MEDIA", Path(__file__).resolve().parents[2] / "shared" / "media"))
 
 
 def config_path(name: str) -> Path:

@@ -1,15 +1,16 @@
 """Shared fixtures. Real media comes from ../shared/media; a test that needs a file skips naming it."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
+from reenact.config import MEDIA_DIR
+
 ROOT = Path(__file__).resolve().parents[1]
-MEDIA = Path(os.environ.get("REENACT_MEDIA", ROOT.parent / "shared" / "media"))
+MEDIA = MEDIA_DIR
 
 
 def media_path(name: str) -> Path:

@@ -14,13 +14,13 @@ import numpy as np
 
 from reenact.analyze import packets
 from reenact.au import AUEstimator, load_model
-from reenact.config import load_config
+from reenact.config import MEDIA_DIR, load_config
 from reenact.types import Frame
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--media", default=str(Path(__file__).resolve().parents[1].parent / "shared" / "media"))
+    ap.add_argument("--media", default=str(MEDIA_DIR))
     ap.add_argument("--seconds", type=float, default=30.0, help="pts time to replay (default 30)")
     args = ap.parse_args()
     cfg = load_config()

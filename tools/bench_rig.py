@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from reenact.config import MEDIA_DIR
 from reenact.aligner import Aligner
 from reenact.au import AUEstimator
 from reenact.editors.base import EditRequest
@@ -51,7 +52,7 @@ def ms(fn, repeat: int) -> np.ndarray:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--media", default=str(Path(__file__).resolve().parents[1].parent / "shared" / "media"))
+    ap.add_argument("--media", default=str(MEDIA_DIR))
     ap.add_argument("--repeat", type=int, default=30)
     args = ap.parse_args()
     editors = {side: RigEditor(side, memory=False) for side in ("both", "right", "left")}

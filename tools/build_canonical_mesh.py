@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from reenact.config import CONFIG_DIR, TrackerConfig
+from reenact.config import CONFIG_DIR, MEDIA_DIR, TrackerConfig
 from reenact.files import sha256_bytes, write_atomic
 from reenact.geometry import frontalize, similarity_fit
 from reenact.landmarks import INNER_LIPS, interocular
@@ -39,7 +39,7 @@ def _frames(path: Path, frames: range):
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--media", default=str(Path(__file__).resolve().parents[1].parent / "shared" / "media"))
+    ap.add_argument("--media", default=str(MEDIA_DIR))
     args = ap.parse_args()
     tracker = FaceTracker(TrackerConfig(), static=True)
     people: list[list[np.ndarray]] = []

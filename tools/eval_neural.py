@@ -19,7 +19,7 @@ import numpy as np
 
 from reenact import evaluate as E
 from reenact.au import load_model
-from reenact.config import load_config
+from reenact.config import MEDIA_DIR, load_config
 from reenact.editors import EDITORS, EditRequest, create_editor
 from reenact.landmarks import LIPS_OUTER
 from reenact.tracker import FaceTracker
@@ -81,7 +81,7 @@ def mouth_table(clip: Path, editors: list[str], pairs: int, seed: int) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("model", help="model directory made by `reenact train`, e.g. engines/talking_man")
-    ap.add_argument("--clip", default=str(Path(__file__).resolve().parents[2] / "shared" / "media" / "talking_man.mp4"))
+    ap.add_argument("--clip", default=str(MEDIA_DIR / "talking_man.mp4"))
     ap.add_argument("--pairs", type=int, default=40)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()

@@ -13,6 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from reenact.config import MEDIA_DIR
 from reenact.aligner import Aligner
 from reenact.au import AUEstimator
 from reenact.editors import EditRequest, create_editor
@@ -79,7 +80,7 @@ def save(path: Path, rgb: np.ndarray) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--media", default=str(Path(__file__).resolve().parents[1].parent / "shared" / "media"))
+    ap.add_argument("--media", default=str(MEDIA_DIR))
     ap.add_argument("--out", default="out/rig_gallery")
     ap.add_argument("--strength", type=float, default=1.0)
     args = ap.parse_args()

@@ -3,6 +3,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..config import MEDIA_DIR
 from ..bench import run_bench
 
 EXAMPLES = """examples:
@@ -19,7 +20,7 @@ def add_parser(sub) -> None:
     ap.add_argument("--editor", default="identity")
     ap.add_argument("--target-au", dest="target", default="")
     ap.add_argument("--frames", type=int, default=150)
-    ap.add_argument("--media", default=str(Path(__file__).resolve().parents[2].parent / "shared" / "media"),
+    ap.add_argument("--media", default=str(MEDIA_DIR),
                     help="folder with talking_man.mp4 (default ../shared/media); falls back to the astronaut")
     ap.set_defaults(func=run)
 

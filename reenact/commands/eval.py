@@ -2,11 +2,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 from pathlib import Path
 
 from .. import evaluate
-from ..config import load_config
+from ..config import MEDIA_DIR, load_config
 from ..demo import ASTRONAUT
 from ..errors import InputNotFound, OutputNotWritable
 
@@ -36,8 +35,7 @@ def add_parser(sub) -> None:
                         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--editor", default="rig", help="editor for the expression eval (default rig)")
     ap.add_argument("--presets", help="comma-separated preset names from configs/presets.yaml (default: all)")
-    ap.add_argument("--media", default=os.environ.get(
-        "REENACT_MEDIA", str(Path(__file__).resolve().parents[2].parent / "shared" / "media")),
+    ap.add_argument("--media", default=str(MEDIA_DIR),
         help="folder with the stills and clips (default ../shared/media)")
     ap.add_argument("--images", default=",".join(evaluate.STILLS),
                     help="comma-separated stills, in --media or paths (default: %(default)s)")

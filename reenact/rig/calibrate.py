@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..au import AUModel, load_model
-from ..config import config_path, read_yaml
+from ..config import MEDIA_DIR, config_path, read_yaml
 from ..types import AU_NAMES, AUVector
 from .basis import BASIS_FILE, build_basis
 
@@ -127,7 +127,7 @@ def write_calibration(cal: dict) -> Path:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--media", default=str(Path(__file__).resolve().parents[2].parent / "shared" / "media"))
+    ap.add_argument("--media", default=str(MEDIA_DIR))
     ap.add_argument("--intensity", type=float, default=3.0)
     args = ap.parse_args(argv)
     cal = calibrate(load_faces(Path(args.media)), read_yaml(BASIS_FILE), args.intensity)
