@@ -6,7 +6,6 @@ input crop at p + flow[:, p]; flow is (2, S, S) float32 in pixels, x plane then 
 """
 from __future__ import annotations
 
-from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -112,20 +111,13 @@ def limit_folds(src: np.ndarray, disp: np.ndarray, tris: np.ndarray, reach_px: f
     return disp * scale[:, None], float(scale.min())
 
 
-@lru_cache(maxsize=4)
-def identity_grid(size: int) -> tuple[np.ndarray, np.ndarray]:
-    g = np.arange(size, dtype=np.float32)
-    return np.ascontiguousarray(np.broadcast_to(g[None, :], (size, size))), \
-        np.ascontiguousarray(np.broadcast_to(g[:, None], (size, size)))
-
-
 def warp(image: np.ndarray, flow: np.ndarray, box: tuple[int, int, int, int] | None = None) -> np.ndarray:
     """cv2.remap with the shared flow convention (bilinear, edge replicated), optionally only in a box
     (x0, y0, x1, y1) of the output; returns that part."""
     x0, y0, x1, y1 = box or (0, 0, flow.shape[2], flow.shape[1])
-    gx, gy = identity_grid(flow.shape[1])
-    return cv2.remap(image, gx[y0:y1, x0:x1] + flow[0, y0:y1, x0:x1], gy[y0:y1, x0:x1] + flow[1, y0:y1, x0:x1],
-                     cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    # relative maps are offsets from each output pixel of the box, which starts at (x0, y0)
+    return cv2.remap(image, flow[0, y0:y1, x0:x1] + np.float32(x0), flow[1, y0:y1, x0:x1] + np.float32(y0),
+                     cv2.INTER_LINEAR | cv2.WARP_RELATIVE_MAP, borderMode=cv2.BORDER_REPLICATE)
 
 
 def jacobian_det(flow: np.ndarray) -> np.ndarray:
