@@ -10,7 +10,7 @@ blend: `flow` (2, S, S), `fill` and `fill_mask` are what `RigEditor.plan()` retu
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Mapping
 
 import cv2
@@ -20,8 +20,8 @@ from ..engines import load
 from ..engines.warp_blend import to_nchw
 from ..rig.basis import Basis, load_basis
 
-from ..rig.deform import FOLD_REACH_IOD, Deformation, HoleLayer, deform, dense_flow, union
-from ..rig.flow import limit_folds, warp
+from ..rig.deform import Deformation, HoleLayer, deform, dense_flow, union
+from ..rig.flow import warp
 from ..rig.mesh import HOLE_CHAINS, HOLES, crop_mesh, hole_triangles
 from ..rig.solve import coefficients
 from ..rig.texture import (TextureMemory, curtains, eye_fill, match_color, mouth_geometry, openness,
@@ -123,7 +123,7 @@ class RigEditor:
         if not (np.any(right) or np.any(left)):
             return None
         size = req.crop.shape[0]
-        d = _brows_as_layers(deform(req.landmarks, right, left, self.basis, size), req.landmarks, size)
+        d = deform(req.landmarks, right, left, self.basis, size)
         if not d.moved:
             return None
         flow, holes, box = dense_flow(d, size)
@@ -160,39 +160,6 @@ class RigEditor:
         mask = np.zeros(crop.shape[:2], np.float32)
         mask[y0:y1, x0:x1] = change
         return Edit(crop=out, mask=mask, meta=plan.meta, warp=Warp(plan.flow, plan.fill, plan.fill_mask))
-
-
-# Per eye: the brow's lower edge, the ring of mesh points just under it (MediaPipe's third ring above the
-# upper lid) and the one above the crease. Brow hair often reaches down to them, so they move with the brow: the brow slides as one
-# layer and the stretch of a raised (or the fold of a lowered) brow goes into the lid skin below it, which
-# is where a face takes it, instead of smearing the hair over the lid.
-_BROW_RINGS = (
-    ((46, 53, 52, 65, 55), (113, 225, 224, 223, 222, 221, 189), (247, 30, 29, 27, 28, 56, 190)),
-    ((276, 283, 282, 295, 285), (342, 445, 444, 443, 442, 441, 413), (467, 260, 259, 257, 258, 286, 414)),
-)
-# how much of the brow's motion the second ring (just above the lid crease) takes: on deep-set eyes the
-# brow hair reaches it
-CREASE_FOLLOWS_BROW = 0.7
-
-
-def _brows_as_layers(d: Deformation, landmarks: np.ndarray, size: int) -> Deformation:
-    step = d.dst - d.src
-    new = step.copy()
-    for brow, ring, crease in _BROW_RINGS:
-        b, r, c = list(brow), list(ring), list(crease)
-        if not np.any(step[b]):
-            continue
-        order = np.argsort(d.src[b, 0])
-        bx = d.src[b, 0][order]
-        for k in (0, 1):
-            new[r, k] = np.interp(d.src[r, 0], bx, step[b, k][order])
-            new[c, k] += CREASE_FOLLOWS_BROW * (np.interp(d.src[c, 0], bx, step[b, k][order]) - step[c, k])
-    if np.array_equal(new, step):
-        return d
-    mesh = crop_mesh(size)
-    active = mesh.triangles[np.any(new[mesh.triangles] != 0, axis=(1, 2))]
-    new, scale = limit_folds(d.src, new, active, FOLD_REACH_IOD * interocular(landmarks))
-    return replace(d, dst=(d.src + new).astype(np.float32), scale=min(d.scale, scale))
 
 
 def _soft(mask: np.ndarray, sigma: float) -> np.ndarray:

@@ -18,7 +18,7 @@ from ..geometry import to_canonical
 from ..landmarks import interocular
 from .basis import Basis
 from .flow import limit_folds, rasterize_flow
-from .mesh import (CLOSING_PAIRS, HOLES, LIPS_INNER_LOWER, LIPS_INNER_UPPER, crop_mesh,
+from .mesh import (CLOSING_PAIRS, HOLE_CHAINS, HOLES, LIPS_INNER_LOWER, LIPS_INNER_UPPER, crop_mesh,
                    signed_areas)
 
 # displacements below this (crop px) are treated as none, so an edit touches a finite region (a
@@ -26,6 +26,21 @@ from .mesh import (CLOSING_PAIRS, HOLES, LIPS_INNER_LOWER, LIPS_INNER_UPPER, cro
 MIN_MOVE_PX = 0.1
 # how far around a would-be fold the motion is eased off (IOD)
 FOLD_REACH_IOD = 0.15
+# Per eye, bottom to top (outer to inner corner along each): the upper-lid margin with the eye's corners,
+# MediaPipe's ring just
+# above the lid crease, the ring under the brow, and the brow's lower edge.
+EYE_RINGS = (
+    ((33, 246, 161, 160, 159, 158, 157, 173, 133), (247, 30, 29, 27, 28, 56, 190), (113, 225, 224, 223, 222, 221, 189),
+     (46, 53, 52, 65, 55)),
+    ((263, 466, 388, 387, 386, 385, 384, 398, 362), (467, 260, 259, 257, 258, 286, 414), (342, 445, 444, 443, 442, 441, 413),
+     (276, 283, 282, 295, 285)),
+)
+# how much of the brow's motion the ring above the lid crease takes: on deep-set eyes the brow hair
+# reaches it
+CREASE_FOLLOWS_BROW = 0.7
+# the least share of its rest height the skin between two rings keeps, so a closing lid stretches the
+# skin above it instead of folding it
+KEEP_GAP = 0.3
 
 
 @dataclass(frozen=True)
@@ -43,6 +58,20 @@ class Deformation:
         return bool(np.any(np.abs(self.dst - self.src) > 0))
 
 
+def _shape_lids(canon: np.ndarray, moved: np.ndarray) -> None:
+    """A lid opens or closes as a whole: every upper-margin point keeps the share of its own rest gap to
+    the lower lid that the lid's centre ends with, so a blink closes the corners with the centre instead of
+    pulling a step into the margin."""
+    for name in ("right_eye", "left_eye"):
+        _, upper, lower, _ = HOLE_CHAINS[name]
+        u, low = list(upper), list(lower)
+        gap = canon[low, 1] - canon[u, 1]
+        mid = len(u) // 2
+        now = moved[low[mid], 1] - moved[u[mid], 1]
+        if gap[mid] > 0 and abs(now - gap[mid]) > 1e-9:
+            moved[u, 1] = moved[low, 1] - max(now, 0.0) / gap[mid] * gap
+
+
 def _close_pairs(pts: np.ndarray, disp: np.ndarray) -> None:
     """Stop closing lids and lips where they meet: an upper point may not pass its lower partner (canonical y)."""
     for upper, lower in CLOSING_PAIRS:
@@ -57,11 +86,42 @@ def _close_pairs(pts: np.ndarray, disp: np.ndarray) -> None:
             pts[np.array(l)[cross], 1] = y[cross]
 
 
+def _interp(x: np.ndarray, src: np.ndarray, ids: list[int], values: np.ndarray) -> np.ndarray:
+    order = np.argsort(src[ids, 0])
+    return np.interp(x, src[ids, 0][order], values[order])
+
+
+def _layer_eyes(src: np.ndarray, step: np.ndarray) -> np.ndarray:
+    """Brows slide as one layer over the lid skin, and the rings above each lid keep their order.
+
+    Brow hair often reaches the ring under it, so that ring moves with the brow and the stretch of a
+    raised (or the fold of a lowered) brow goes into the lid skin, where a face takes it, instead of
+    smearing the hair over the lid. A ring may not pass the one below it: a closing lid stretches the
+    skin above it, a rising one pushes it up.
+    """
+    out = step
+    for margin, crease, ring, brow in EYE_RINGS:
+        m, c, r, b = list(margin), list(crease), list(ring), list(brow)
+        if not np.any(step[m + c + r + b]):
+            continue
+        out = out.copy() if out is step else out
+        if np.any(step[b]):
+            for k in (0, 1):
+                out[r, k] = _interp(src[r, 0], src, b, step[b, k])
+                out[c, k] += CREASE_FOLLOWS_BROW * (_interp(src[c, 0], src, b, step[b, k]) - step[c, k])
+        for low, up in ((m, c), (c, r), (r, b)):
+            floor = _interp(src[up, 0], src, low, src[low, 1] + out[low, 1])
+            gap = _interp(src[up, 0], src, low, src[low, 1]) - src[up, 1]
+            out[up, 1] = np.minimum(src[up, 1] + out[up, 1], floor - KEEP_GAP * gap) - src[up, 1]
+    return out
+
+
 def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Basis, size: int) -> Deformation:
     """Move a face's crop landmarks by per-side AU intensity changes (each (17,), target − source)."""
     canon, r, s, t = to_canonical(landmarks)
     disp = basis.displacement(right, left)
     moved = canon + disp
+    _shape_lids(canon, moved)
     _close_pairs(moved, disp)
     # canonical = s·R·crop + t  ⇒  crop = (canonical − t)·R / s
     to_crop = lambda c: (c - t) @ r / s  # noqa: E731
@@ -69,6 +129,7 @@ def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Ba
     src = landmarks[:, :2].astype(np.float32)
     step = dst - src
     step[np.abs(step).max(1) < MIN_MOVE_PX] = 0
+    step = _layer_eyes(src, step)
     jaw = ((0.5 * (right + left) @ basis.jaw) @ r / s)[:2].astype(np.float32)
     mesh = crop_mesh(size)
     ring = mesh.ring
