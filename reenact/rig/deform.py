@@ -26,6 +26,10 @@ from .mesh import (CLOSING_PAIRS, HOLE_CHAINS, HOLES, LIPS_INNER_LOWER, LIPS_INN
 MIN_MOVE_PX = 0.1
 # how far around a would-be fold the motion is eased off (IOD)
 FOLD_REACH_IOD = 0.15
+# the upper teeth: at most this share of the source opening under the upper lip, and this tall (IOD,
+# ≈ 9 mm: incisors fully bared)
+UPPER_TEETH_SHARE = 0.35
+UPPER_TEETH_IOD = 0.15
 # Per eye, bottom to top (outer to inner corner along each): the upper-lid margin with the eye's corners,
 # MediaPipe's ring just
 # above the lid crease, the ring under the brow, and the brow's lower edge.
@@ -58,8 +62,29 @@ class Deformation:
         return bool(np.any(np.abs(self.dst - self.src) > 0))
 
 
+def _closing_budget(canon: np.ndarray, right: np.ndarray, left: np.ndarray,
+                    basis: Basis) -> tuple[np.ndarray, np.ndarray]:
+    """Scale back the AUs that close a hole (mouth, eyes) so that together they just close it at its centre.
+
+    A lid or lip asked to close further than it is open would be stopped where it meets the other one
+    while the skin around it went on, folding; the fold limiter would then ease off the whole edit.
+    """
+    for _, upper, lower, _ in HOLE_CHAINS.values():
+        u, low = upper[len(upper) // 2], lower[len(lower) // 2]
+        gap = canon[low, 1] - canon[u, 1]
+        per_unit = [(f[:, u, 1] - f[:, low, 1]) * basis.gain for f in (basis.right, basis.left)]
+        closing = [per_unit[0] * right, per_unit[1] * left]
+        push = sum(float(c[c > 0].sum()) for c in closing)
+        pull = sum(float(c[c < 0].sum()) for c in closing)
+        if push > 0 and push + pull > gap:
+            keep = max(gap - pull, 0.0) / push
+            right = np.where(closing[0] > 0, right * keep, right)
+            left = np.where(closing[1] > 0, left * keep, left)
+    return right, left
+
+
 def _shape_lids(canon: np.ndarray, moved: np.ndarray) -> None:
-    """A lid opens or closes as a whole: every upper-margin point keeps the share of its own rest gap to
+    """A closing lid closes as a whole: every upper-margin point keeps the share of its own rest gap to
     the lower lid that the lid's centre ends with, so a blink closes the corners with the centre instead of
     pulling a step into the margin."""
     for name in ("right_eye", "left_eye"):
@@ -68,7 +93,7 @@ def _shape_lids(canon: np.ndarray, moved: np.ndarray) -> None:
         gap = canon[low, 1] - canon[u, 1]
         mid = len(u) // 2
         now = moved[low[mid], 1] - moved[u[mid], 1]
-        if gap[mid] > 0 and abs(now - gap[mid]) > 1e-9:
+        if gap[mid] > 0 and now < gap[mid] - 1e-9:
             moved[u, 1] = moved[low, 1] - max(now, 0.0) / gap[mid] * gap
 
 
@@ -119,6 +144,7 @@ def _layer_eyes(src: np.ndarray, step: np.ndarray) -> np.ndarray:
 def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Basis, size: int) -> Deformation:
     """Move a face's crop landmarks by per-side AU intensity changes (each (17,), target − source)."""
     canon, r, s, t = to_canonical(landmarks)
+    right, left = _closing_budget(canon, right, left, basis)
     disp = basis.displacement(right, left)
     moved = canon + disp
     _shape_lids(canon, moved)
@@ -202,11 +228,16 @@ def dense_flow(d: Deformation, size: int) -> tuple[np.ndarray, list[HoleLayer], 
         fx = flow[0, y0:y1, x0:x1]
         fy = flow[1, y0:y1, x0:x1]
         if name == "mouth":
-            # upper half of the opening belongs to the skull (static), lower half to the jaw
+            # a band under the upper lip is the upper teeth, fixed to the skull; everything below it (tongue,
+            # lower teeth) rides on the jaw. The band keeps its height unless the lips close on it.
             gx = np.arange(x0, x1, dtype=np.float32)[None, :]
             gy = np.arange(y0, y1, dtype=np.float32)[:, None]
-            mid_dst = 0.5 * (chain_y(d.dst, LIPS_INNER_UPPER, gx) + chain_y(d.dst, LIPS_INNER_LOWER, gx))
-            mid_src = 0.5 * (chain_y(d.src, LIPS_INNER_UPPER, gx) + chain_y(d.src, LIPS_INNER_LOWER, gx))
+            up_src, up_dst = chain_y(d.src, LIPS_INNER_UPPER, gx), chain_y(d.dst, LIPS_INNER_UPPER, gx)
+            gap_src = chain_y(d.src, LIPS_INNER_LOWER, gx) - up_src
+            gap_dst = chain_y(d.dst, LIPS_INNER_LOWER, gx) - up_dst
+            band = np.minimum(UPPER_TEETH_SHARE * gap_src, UPPER_TEETH_IOD * interocular(d.src))
+            mid_src = up_src + band
+            mid_dst = up_dst + np.minimum(band, 0.5 * gap_dst)
             lower = gy > mid_dst
             # the lower teeth ride on the jaw, tapering to the corners as the lower lip does
             chain = list(LIPS_INNER_LOWER)
