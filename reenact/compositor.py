@@ -33,7 +33,22 @@ def hull_mask(landmarks: np.ndarray, size: int, cfg: CompositorConfig, warp: War
     erode = max(1, int(round(cfg.erode_frac * face)))
     mask = cv2.erode(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * erode + 1, 2 * erode + 1)))
     sigma = max(0.5, cfg.feather_frac * face / 2.0)
-    return cv2.GaussianBlur(mask.astype(np.float32) / 255.0, (0, 0), sigma)
+    return _feather(mask, sigma)
+
+
+def _feather(mask: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian blur of a square 0/255 uint8 mask into float32 [0, 1]. A wide one runs at 1/k resolution, k² times
+    cheaper: the result is smooth enough that resampling it moves the weight by under 1%."""
+    size, k = mask.shape[0], 1
+    # halve while the reduced σ stays ≥ 2 px and the size still divides evenly
+    while sigma >= 4 * k and size % (2 * k) == 0:
+        k *= 2
+    if k == 1:
+        return cv2.GaussianBlur(mask.astype(np.float32) / 255.0, (0, 0), sigma)
+    small = cv2.resize(mask, (size // k, size // k), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+    # the area-down and linear-up steps blur too (variance ≈ (k² − 1) / 4 px²): the Gaussian adds the rest
+    small = cv2.GaussianBlur(small, (0, 0), np.sqrt(sigma ** 2 - (k * k - 1) / 4.0) / k)
+    return cv2.resize(small, (size, size), interpolation=cv2.INTER_LINEAR)
 
 
 def match_colors(edited: np.ndarray, original: np.ndarray, weight: np.ndarray) -> np.ndarray:
@@ -51,13 +66,17 @@ def match_colors(edited: np.ndarray, original: np.ndarray, weight: np.ndarray) -
     return cv2.cvtColor(out, cv2.COLOR_LAB2RGB)
 
 
-def _footprint(weight: np.ndarray, to_image: np.ndarray, shape) -> tuple[int, int, int, int] | None:
-    """Frame box (x0, y0, x1, y1) covering where `weight` (crop space) is non-zero, clipped to the frame."""
-    ys, xs = np.nonzero(weight > 1.0 / 512)
-    if xs.size == 0:
-        return None
-    corners = np.array([[xs.min() - 1, ys.min() - 1], [xs.max() + 1, ys.min() - 1],
-                        [xs.min() - 1, ys.max() + 1], [xs.max() + 1, ys.max() + 1]], np.float64)
+def _crop_box(weight: np.ndarray) -> tuple[int, int, int, int] | None:
+    """Crop box (x0, y0, x1, y1) around where `weight` is non-zero, one pixel wider on each side because
+    bilinear sampling reaches that far; it may stick out of the crop by that pixel."""
+    x, y, w, h = cv2.boundingRect((weight > 1.0 / 512).view(np.uint8))
+    return (x - 1, y - 1, x + w + 1, y + h + 1) if w else None
+
+
+def _footprint(box: tuple[int, int, int, int], to_image: np.ndarray, shape) -> tuple[int, int, int, int] | None:
+    """Frame box (x0, y0, x1, y1) covering crop box `box` seen through `to_image`, clipped to the frame."""
+    x0, y0, x1, y1 = box
+    corners = np.array([[x0, y0], [x1 - 1, y0], [x0, y1 - 1], [x1 - 1, y1 - 1]], np.float64)
     foot = corners @ to_image[:, :2].T + to_image[:, 2]
     h, w = shape[:2]
     x0, y0 = np.maximum(np.floor(foot.min(0)).astype(int), 0)
@@ -65,26 +84,41 @@ def _footprint(weight: np.ndarray, to_image: np.ndarray, shape) -> tuple[int, in
     return (int(x0), int(y0), int(x1), int(y1)) if x1 > x0 and y1 > y0 else None
 
 
-def _replay(frame: np.ndarray, warp: Warp, to_image: np.ndarray, crop_to_roi: np.ndarray, roi) -> np.ndarray:
-    """The editor's warp and fills redone at frame resolution over `roi`: moved pixels keep their detail."""
+def _replay(frame: np.ndarray, warp: Warp, weight: np.ndarray, to_image: np.ndarray, crop_to_roi: np.ndarray,
+            roi) -> tuple[np.ndarray, np.ndarray]:
+    """The editor's warp and fills redone at frame resolution over `roi`: moved pixels keep their detail.
+
+    Returns (pasted, alpha): the blend weight rides along in the flow's warpAffine call, one pass for both.
+    """
     x0, y0, x1, y1 = roi
     size = (x1 - x0, y1 - y0)
-    flow = cv2.warpAffine(np.dstack([warp.flow[0], warp.flow[1]]), crop_to_roi, size, flags=cv2.INTER_LINEAR,
-                          borderValue=0)
-    fx, fy = flow[..., 0], flow[..., 1]
-    lin = to_image[:, :2].astype(np.float32)
     # a crop-space displacement seen in the frame: scaled and rotated by the crop→frame similarity;
-    # relative maps are offsets from each ROI pixel, and the ROI starts at (x0, y0) in the frame
-    map_x = lin[0, 0] * fx + lin[0, 1] * fy + np.float32(x0)
-    map_y = lin[1, 0] * fx + lin[1, 1] * fy + np.float32(y0)
+    # relative maps are offsets from each ROI pixel, and the ROI starts at (x0, y0) in the frame. Both are
+    # affine, so they commute with the warp: done on the crop, they let the weight share the warp call, and
+    # the border value gives pixels outside the crop no displacement
+    lin = np.hstack([to_image[:, :2], [[x0], [y0]]]).astype(np.float32)
+    maps = cv2.transform(cv2.merge([warp.flow[0], warp.flow[1]]), lin)
+    warped = cv2.warpAffine(cv2.merge([maps, weight]), crop_to_roi, size, flags=cv2.INTER_LINEAR,
+                            borderValue=(float(x0), float(y0), 0.0))
+    map_x, map_y, alpha = cv2.split(warped)
     out = cv2.remap(frame, map_x, map_y, cv2.INTER_LINEAR | cv2.WARP_RELATIVE_MAP,
                     borderMode=cv2.BORDER_REPLICATE)
-    if warp.fill_mask.max() > 1.0 / 512:
-        fm = cv2.warpAffine(warp.fill_mask, crop_to_roi, size, flags=cv2.INTER_LINEAR, borderValue=0)
-        fill = cv2.warpAffine(np.clip(warp.fill, 0, 255).astype(np.uint8), crop_to_roi, size,
-                              flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        out = cv2.blendLinear(fill, out, fm, 1.0 - fm)
-    return out
+    crop_box = _crop_box(warp.fill_mask)
+    box = _footprint(crop_box, crop_to_roi, out.shape) if crop_box else None
+    if box is not None:
+        # fills cover a small patch (inside the mouth): convert, warp and blend just that patch
+        cx0, cy0 = max(crop_box[0], 0), max(crop_box[1], 0)
+        src = (slice(cy0, crop_box[3]), slice(cx0, crop_box[2]))
+        bx0, by0, bx1, by1 = box
+        m = crop_to_roi.copy()
+        m[:, 2] += m[:, :2] @ (cx0, cy0) - (bx0, by0)
+        bsize = (bx1 - bx0, by1 - by0)
+        fm = cv2.warpAffine(warp.fill_mask[src], m, bsize, flags=cv2.INTER_LINEAR, borderValue=0)
+        fill = cv2.warpAffine(np.clip(warp.fill[src], 0, 255).astype(np.uint8), m, bsize, flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_REPLICATE)
+        patch = out[by0:by1, bx0:bx1]
+        patch[:] = cv2.blendLinear(fill, patch, fm, 1.0 - fm)
+    return out, alpha
 
 
 class Compositor(StageBase):
@@ -100,19 +134,21 @@ class Compositor(StageBase):
         if edit is None or aligned is None or not edit.mask.any():
             return image
         weight = hull_mask(aligned.landmarks, aligned.size, self.cfg, edit.warp) * edit.mask
-        roi = _footprint(weight, aligned.to_image, image.shape)
+        box = _crop_box(weight)
+        roi = _footprint(box, aligned.to_image, image.shape) if box else None
         if roi is None:
             return image
         x0, y0, x1, y1 = roi
         m = aligned.to_image.copy()
         m[:, 2] -= (x0, y0)
         size = (x1 - x0, y1 - y0)
-        alpha = cv2.warpAffine(weight, m, size, flags=cv2.INTER_LINEAR, borderValue=0)
         if edit.warp is not None:
-            pasted = _replay(frame if frame is not None else image, edit.warp, aligned.to_image, m, roi)
+            source = frame if frame is not None else image
+            pasted, alpha = _replay(source, edit.warp, weight, aligned.to_image, m, roi)
             if self.cfg.color_match:
                 pasted = match_colors(pasted, image[y0:y1, x0:x1], alpha)
         else:
+            alpha = cv2.warpAffine(weight, m, size, flags=cv2.INTER_LINEAR, borderValue=0)
             crop = match_colors(edit.crop, aligned.crop, weight) if self.cfg.color_match else edit.crop
             pasted = cv2.warpAffine(crop, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         region = image[y0:y1, x0:x1]
