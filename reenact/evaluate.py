@@ -153,8 +153,9 @@ def face_masks(landmarks: np.ndarray, shape: tuple[int, ...], cfg: CompositorCon
                ) -> tuple[np.ndarray, np.ndarray]:
     """(face region, may change) as bool (H, W): the compositor's hull mask ≥ 0.5, and > 0.
 
-    The hull mask's Gaussian tail reaches 4σ and the compositor stops at 1/512 (2.9σ), so outside
-    the support is background with a margin for the crop↔image resampling.
+    The hull mask's Gaussian tail reaches about 4σ (a few pixels more where it is blurred at reduced
+    resolution) and the compositor stops at 1/512 (2.9σ), so outside the support is background with a
+    margin for the crop↔image resampling.
     """
     h, w = shape[:2]
     m = hull_mask(landmarks, max(h, w), cfg)[:h, :w]
