@@ -31,8 +31,7 @@ FOLD_REACH_IOD = 0.15
 UPPER_TEETH_SHARE = 0.35
 UPPER_TEETH_IOD = 0.15
 # Per eye, bottom to top (outer to inner corner along each): the upper-lid margin with the eye's corners,
-# MediaPipe's ring just
-# above the lid crease, the ring under the brow, and the brow's lower edge.
+# MediaPipe's ring just above the lid crease, the ring under the brow, and the brow's lower edge.
 EYE_RINGS = (
     ((33, 246, 161, 160, 159, 158, 157, 173, 133), (247, 30, 29, 27, 28, 56, 190), (113, 225, 224, 223, 222, 221, 189),
      (46, 53, 52, 65, 55)),
@@ -111,9 +110,10 @@ def _close_pairs(pts: np.ndarray, disp: np.ndarray) -> None:
             pts[np.array(l)[cross], 1] = y[cross]
 
 
-def _interp(x: np.ndarray, src: np.ndarray, ids: list[int], values: np.ndarray) -> np.ndarray:
-    order = np.argsort(src[ids, 0])
-    return np.interp(x, src[ids, 0][order], values[order])
+def _along(chain: list[int], src: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(chain ids sorted by source x, their x): what np.interp needs to read values along a chain."""
+    ids = np.asarray(chain)[np.argsort(src[chain, 0])]
+    return ids, src[ids, 0]
 
 
 def _layer_eyes(src: np.ndarray, step: np.ndarray) -> np.ndarray:
@@ -124,19 +124,20 @@ def _layer_eyes(src: np.ndarray, step: np.ndarray) -> np.ndarray:
     smearing the hair over the lid. A ring may not pass the one below it: a closing lid stretches the
     skin above it, a rising one pushes it up.
     """
-    out = step
+    out = step.copy()
     for margin, crease, ring, brow in EYE_RINGS:
         m, c, r, b = list(margin), list(crease), list(ring), list(brow)
         if not np.any(step[m + c + r + b]):
             continue
-        out = out.copy() if out is step else out
         if np.any(step[b]):
+            ids, xs = _along(b, src)
             for k in (0, 1):
-                out[r, k] = _interp(src[r, 0], src, b, step[b, k])
-                out[c, k] += CREASE_FOLLOWS_BROW * (_interp(src[c, 0], src, b, step[b, k]) - step[c, k])
+                out[r, k] = np.interp(src[r, 0], xs, step[ids, k])
+                out[c, k] += CREASE_FOLLOWS_BROW * (np.interp(src[c, 0], xs, step[ids, k]) - step[c, k])
         for low, up in ((m, c), (c, r), (r, b)):
-            floor = _interp(src[up, 0], src, low, src[low, 1] + out[low, 1])
-            gap = _interp(src[up, 0], src, low, src[low, 1]) - src[up, 1]
+            ids, xs = _along(low, src)
+            floor = np.interp(src[up, 0], xs, src[ids, 1] + out[ids, 1])
+            gap = np.interp(src[up, 0], xs, src[ids, 1]) - src[up, 1]
             out[up, 1] = np.minimum(src[up, 1] + out[up, 1], floor - KEEP_GAP * gap) - src[up, 1]
     return out
 
