@@ -14,8 +14,16 @@ target examples:
 """
 
 
-def add_pipeline_options(ap: argparse.ArgumentParser) -> None:
+def add_config_option(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--config", help="YAML config to start from (default: configs/default.yaml)")
+
+
+def add_progress_option(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+
+
+def add_pipeline_options(ap: argparse.ArgumentParser) -> None:
+    add_config_option(ap)
     ap.add_argument("--editor", help="editor name: identity, rig, neural:engines/NAME (default from config)")
     ap.add_argument("--target-au", dest="target", help="preset name or 'AU12=3,AU6=2'")
     ap.add_argument("--ref", help="reference face image whose expression is the target")

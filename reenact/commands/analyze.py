@@ -5,7 +5,7 @@ import sys
 
 from .. import analyze
 from ..errors import NoFace
-from ._common import config_from_args
+from ._common import add_config_option, add_progress_option, config_from_args
 
 EXAMPLES = """examples:
   reenact analyze face.jpg                          print the AUs of each face
@@ -33,8 +33,8 @@ def add_parser(sub) -> None:
     ap.add_argument("--neutral", metavar="IMAGE", help="image of the same person at rest, used as the neutral")
     ap.add_argument("--max-faces", type=int, help="faces to track (default 1)")
     ap.add_argument("--max-frames", type=int, help="stop after this many frames")
-    ap.add_argument("--config", help="YAML config to start from (default: configs/default.yaml)")
-    ap.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_config_option(ap)
+    add_progress_option(ap)
     ap.set_defaults(func=run)
 
 

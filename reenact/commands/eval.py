@@ -8,6 +8,7 @@ from .. import evaluate
 from ..config import MEDIA_DIR, load_config
 from ..demo import ASTRONAUT
 from ..errors import InputNotFound, OutputNotWritable
+from ._common import add_config_option, add_progress_option
 
 log = logging.getLogger("reenact")
 
@@ -50,8 +51,8 @@ def add_parser(sub) -> None:
     ap.add_argument("--csv", metavar="FILE", help="write the rows as CSV")
     ap.add_argument("--markdown", metavar="FILE", help="write the table as Markdown")
     ap.add_argument("--strength", type=float, help="scale of the edits, 0..1.5 (default from config)")
-    ap.add_argument("--config", help="YAML config to start from (default: configs/default.yaml)")
-    ap.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    add_config_option(ap)
+    add_progress_option(ap)
     ap.set_defaults(func=run)
 
 

@@ -7,6 +7,7 @@ import shlex
 from ..config import load_config
 from ..engines.base import has_module
 from ..errors import BackendUnavailable
+from ._common import add_config_option, add_progress_option
 
 DESCRIPTION = """\
 Train a neural expression editor on footage of one person: every frame is tracked, aligned and
@@ -44,8 +45,8 @@ def add_parser(sub) -> None:
                     help="weight of the optional patch-GAN loss (default 0: off)")
     ap.add_argument("--resume", action="store_true", help="continue the checkpoint in DIR")
     ap.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda when available")
-    ap.add_argument("--config", help="YAML config to start from (default: configs/default.yaml)")
-    ap.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    add_config_option(ap)
+    add_progress_option(ap)
     ap.set_defaults(func=run)
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import argparse
 
 from .. import api
-from ._common import EDIT_EXAMPLES, add_pipeline_options, config_from_args, report
+from ._common import EDIT_EXAMPLES, add_pipeline_options, add_progress_option, config_from_args, report
 
 EXAMPLES = """examples:
   reenact video in.mp4 -o out.mp4
@@ -20,7 +20,7 @@ def add_parser(sub) -> None:
     ap.add_argument("input", help="input video file")
     ap.add_argument("-o", "--output", required=True, help="output video file (.mp4, .mkv, .mov)")
     ap.add_argument("--crf", type=int, help="H.264 quality, lower is better (default 18)")
-    ap.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_progress_option(ap)
     add_pipeline_options(ap)
     ap.set_defaults(func=run)
 
