@@ -120,7 +120,8 @@ def cpu_rates(model: ModelRef, seconds: float = 0.3) -> dict[str, float]:
     if rec and rec["key"] == _host_key(model):
         return rec["crops_per_s"]
     feeds = graph(model.graph).example(1, AlignerConfig.size)
-    rates = {b: measure(BACKENDS.get(b).open(model, Options(device="cpu")), feeds, seconds)
+    # rounded as recorded, so this first choice and every later one read the same numbers
+    rates = {b: round(measure(BACKENDS.get(b).open(model, Options(device="cpu")), feeds, seconds), 1)
              for b in ("onnxruntime", "opencv")}
     save_rates(model, rates)
     return rates
