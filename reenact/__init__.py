@@ -1,5 +1,5 @@
 """reenact: real-time facial expression reenactment driven by facial action units."""
-from .types import AU_NAMES, AUVector, AlignedFace, Edit, Face, FaceSample, Frame, HeadPose, Packet, Warp
+from .pipeline.types import AU_NAMES, AUVector, AlignedFace, Edit, Face, FaceSample, Frame, HeadPose, Packet, Warp
 from .errors import ReenactError
 from .config import Config, load_config
 

@@ -13,16 +13,16 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Iterable
 
-from .aligner import Aligner
-from .compositor import Compositor
+from .stages.aligner import Aligner
+from .stages.compositor import Compositor
 from .config import Config, load_config
-from .editing import EditorStage
+from .editors.stage import EditorStage
 from .editors import EDITORS, Editor, create_editor
 from .errors import UnsupportedInput
-from .runner import LiveRunner, OfflineRunner, RunStats
-from .stage import Pipeline
-from .tracker import FaceTracker
-from .types import Frame
+from .pipeline.runner import LiveRunner, OfflineRunner, RunStats
+from .pipeline.stage import Pipeline
+from .stages.tracker import FaceTracker
+from .pipeline.types import Frame
 
 log = logging.getLogger("reenact")
 
@@ -47,14 +47,14 @@ def build_pipeline(cfg: Config | None = None, *, editor: str | Editor | None = N
     """
     cfg = cfg or load_config()
     if editor is None:
-        from .targets import editor_spec
+        from .stages.targets import editor_spec
 
         editor = editor_spec(cfg.edit)  # e.g. 'rig:right' for a one-sided preset
     ed = editor if hasattr(editor, "edit") else _make_editor(editor, cfg)
     middle: list = []
     if ed.needs_au:
-        from .au import AUEstimator
-        from .targets import build_target_stage
+        from .stages.au import AUEstimator
+        from .stages.targets import build_target_stage
 
         # the target is parsed before any model loads, so a typo fails at once
         target = build_target_stage(cfg)
@@ -67,8 +67,8 @@ def build_pipeline(cfg: Config | None = None, *, editor: str | Editor | None = N
 def transcode(src: str | Path, dst: str | Path, pipeline: Pipeline, *, cfg: Config,
               progress: bool = True) -> RunStats:
     """Run every frame of a video through `pipeline` into `dst`, keeping frame count, pts and audio."""
-    from .sinks import VideoFileSink
-    from .sources import open_source
+    from .io.video_file import VideoFileSink
+    from .io import open_source
 
     with open_source(str(src)) as source:
         if source.fps is None:
@@ -88,8 +88,8 @@ def process_video(src: str | Path, dst: str | Path, *, cfg: Config | None = None
 def process_image(src: str | Path, dst: str | Path, *, cfg: Config | None = None,
                   editor: str | Editor | None = None) -> RunStats:
     """Edit one image; with nothing to change the output is a bit-exact copy of the pixels."""
-    from .sinks import ImageSink
-    from .sources import open_source
+    from .io.image_file import ImageSink
+    from .io import open_source
 
     cfg = cfg or load_config()
     with open_source(str(src)) as source:
@@ -102,7 +102,8 @@ def process_image(src: str | Path, dst: str | Path, *, cfg: Config | None = None
 def run_live(sink, *, cfg: Config | None = None, editor: str | Editor | None = None,
              source: str | None = None, max_frames: int | None = None) -> RunStats:
     """Camera (or a file played live) → pipeline → sink, dropping stale frames to keep latency flat."""
-    from .sources import looped, open_source, paced
+    from .io import open_source
+    from .io.camera import looped, paced
 
     cfg = cfg or load_config()
     spec = source if source is not None else f"webcam:{cfg.live.camera}"

@@ -34,6 +34,9 @@ class CameraUnavailable(ReenactError, OSError):
     pass
 
 
+CAMERA_STOPPED = "camera stopped delivering frames"  # CameraUnavailable's message when reads time out
+
+
 class VirtualCameraUnavailable(ReenactError, OSError):
     pass
 

@@ -3,26 +3,53 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
+import secrets
 from pathlib import Path
 
-from .errors import InputNotFound, IntegrityError
+from .errors import InputNotFound, IntegrityError, OutputNotWritable
 
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+class PartFile:
+    """A hidden temporary file beside `path`: `commit()` renames it onto path, `discard()` deletes it.
+
+    The one way this project writes a file: a failed or interrupted write never leaves a partial one.
+    The name keeps the extension last so FFmpeg and OpenCV pick the format from it.
+    """
+
+    def __init__(self, path: Path):
+        if path.is_dir():
+            raise OutputNotWritable("is a folder, not a file name", str(path))
+        self.tmp = path.with_name(f".{path.name}.part-{secrets.token_hex(4)}{path.suffix}")
+        self.path = path
+        try:
+            # O_EXCL: never clobber; 0o666 lets the umask decide the final file's permissions
+            os.close(os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileNotFoundError:
+            raise OutputNotWritable("output folder does not exist", str(path)) from None
+        except NotADirectoryError:
+            raise OutputNotWritable("output folder is not a folder", str(path)) from None
+        except OSError as e:
+            raise OutputNotWritable(f"cannot write to the output folder ({e.strerror})", str(path)) from None
+
+    def commit(self) -> None:
+        os.replace(self.tmp, self.path)
+
+    def discard(self) -> None:
+        self.tmp.unlink(missing_ok=True)
+
+
 def write_atomic(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    part = PartFile(path)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp makes it owner-only
-        os.replace(tmp, path)
+        part.tmp.write_bytes(data)
+        part.commit()
     except BaseException:
-        os.unlink(tmp)
+        part.discard()
         raise
 
 

@@ -6,15 +6,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reenact import analyze
-from reenact.au import AUEstimator, load_model, parse_model
+from reenact.tasks import analyze
+from reenact.stages.au import AUEstimator, load_model, parse_model
 from reenact.cli import main
 from reenact.config import AUConfig, OneEuroConfig, load_config, read_yaml
 from reenact.errors import ConfigError
-from reenact.geometry import canonical_mesh
-from reenact.landmarks import INNER_LIPS, interocular
-from reenact.tracker import FaceTracker
-from reenact.types import AU_NAMES, Frame, Packet
+from reenact.stages.geometry import canonical_mesh
+from reenact.stages.landmarks import INNER_LIPS, interocular
+from reenact.stages.tracker import FaceTracker
+from reenact.pipeline.types import AU_NAMES, Frame, Packet
 
 from conftest import load_rgb, media_path
 

@@ -160,7 +160,7 @@ def test_unknown_editor_and_backend_are_one_line(tmp_path, capsys):
 
 def test_backend_flag_reaches_the_rig():
     from reenact import api
-    from reenact.commands._common import config_from_args
+    from reenact.cli._common import config_from_args
     from reenact.cli import build_parser
 
     args = build_parser().parse_args(["image", "in.png", "-o", "o.png", "--target-au", "happy",

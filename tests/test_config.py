@@ -6,7 +6,7 @@ import pytest
 
 from reenact.config import Config, load_config
 from reenact.errors import ConfigError
-from reenact.types import AUVector, au_key
+from reenact.pipeline.types import AUVector, au_key
 
 
 def test_defaults_file_matches_schema():

@@ -6,10 +6,10 @@ import math
 import numpy as np
 import pytest
 
-from reenact import evaluate
-from reenact.demo import ASTRONAUT
-from reenact.targets import parse_target
-from reenact.types import AU_INDEX, AUVector
+from reenact.tasks import evaluate
+from reenact.io.image import ASTRONAUT
+from reenact.stages.targets import parse_target
+from reenact.pipeline.types import AU_INDEX, AUVector
 
 
 def _texture(seed: int = 0, shape=(64, 64, 3)) -> np.ndarray:

@@ -17,13 +17,13 @@ from reenact.config import load_config  # noqa: E402
 from reenact.editors import EditRequest, create_editor  # noqa: E402
 from reenact.engines import load  # noqa: E402
 from reenact.errors import ConfigError, IntegrityError, NoFace  # noqa: E402
-from reenact.neural import ONNX_FILE  # noqa: E402
-from reenact.neural.data import PairSampler, load_clip  # noqa: E402
-from reenact.neural.export import export_generator  # noqa: E402
-from reenact.neural.model import Arch, Generator  # noqa: E402
-from reenact.neural.train import (CHECKPOINT, CHECKPOINT_META, PRESETS, Trainer, load_checkpoint,  # noqa: E402
+from reenact.editors.neural import ONNX_FILE  # noqa: E402
+from reenact.editors.neural.data import PairSampler, load_clip  # noqa: E402
+from reenact.editors.neural.export import export_generator  # noqa: E402
+from reenact.editors.neural.model import Arch, Generator  # noqa: E402
+from reenact.editors.neural.train import (CHECKPOINT, CHECKPOINT_META, PRESETS, Trainer, load_checkpoint,  # noqa: E402
                                   resolve_config, save_checkpoint, train)
-from reenact.types import AU_INDEX, AU_NAMES, AUVector  # noqa: E402
+from reenact.pipeline.types import AU_INDEX, AU_NAMES, AUVector  # noqa: E402
 
 from clips import cut_clip, make_clip  # noqa: E402
 from conftest import media_path  # noqa: E402

@@ -11,18 +11,18 @@ import numpy as np
 import pytest
 
 from reenact import api
-from reenact.aligner import Aligner
-from reenact.compositor import Compositor
+from reenact.stages.aligner import Aligner
+from reenact.stages.compositor import Compositor
 from reenact.config import CompositorConfig, TrackerConfig, load_config
-from reenact.editing import EditorStage
+from reenact.editors.stage import EditorStage
 from reenact.editors import EDITORS, EditRequest, create_editor
 from reenact.errors import PipelineError
-from reenact.landmarks import to_ibug68
+from reenact.stages.landmarks import to_ibug68
 from reenact.registry import UnknownName
-from reenact.runner import LiveRunner, OfflineRunner
-from reenact.stage import Pipeline
-from reenact.tracker import FaceTracker
-from reenact.types import AUVector, Edit, Frame, Packet
+from reenact.pipeline.runner import LiveRunner, OfflineRunner
+from reenact.pipeline.stage import Pipeline
+from reenact.stages.tracker import FaceTracker
+from reenact.pipeline.types import AUVector, Edit, Frame, Packet
 
 from conftest import load_rgb, media_path
 
@@ -244,8 +244,8 @@ def test_live_runner_drops_stale_frames_and_obeys_control():
 
 def test_ctrl_c_closes_the_file_cleanly(tmp_path):
     """KeyboardInterrupt mid-run: the frames done so far end up in a valid, playable file."""
-    from reenact.sinks import VideoFileSink
-    from reenact.sources import open_source
+    from reenact.io.video_file import VideoFileSink
+    from reenact.io import open_source
 
     class StopAt:
         requires, provides = (), ()
@@ -272,7 +272,7 @@ def test_ctrl_c_closes_the_file_cleanly(tmp_path):
 
 
 def test_color_match_pulls_the_edit_to_the_original():
-    from reenact.compositor import match_colors
+    from reenact.stages.compositor import match_colors
 
     img = load_rgb("astronaut.png")[100:356, 150:406]
     tinted = np.clip(img.astype(int) + (40, -20, 0), 0, 255).astype(np.uint8)
@@ -289,7 +289,7 @@ class _Shift:
     needs_au = False
 
     def edit(self, req):
-        from reenact.types import Warp
+        from reenact.pipeline.types import Warp
 
         s = req.crop.shape[0]
         flow = np.zeros((2, s, s), np.float32)
@@ -333,8 +333,8 @@ def test_warp_is_replayed_at_frame_resolution():
 
 
 def test_hull_follows_a_dropped_jaw():
-    from reenact.compositor import hull_mask
-    from reenact.types import Warp
+    from reenact.stages.compositor import hull_mask
+    from reenact.pipeline.types import Warp
 
     img = load_rgb("astronaut.png")
     cfg = load_config()

@@ -10,13 +10,13 @@ import pytest
 from reenact.config import EditConfig, OneEuroConfig
 from reenact.editors import EditRequest, create_editor
 from reenact.errors import ConfigError
-from reenact.rig.calibrate import signed_reading
-from reenact.rig.deform import deform, dense_flow
-from reenact.rig.flow import jacobian_det
-from reenact.rig.solve import coefficients
-from reenact.stage import Pipeline
-from reenact.targets import (Target, TargetStage, editor_spec, parse_target, presets, reference_target)
-from reenact.types import AU_NAMES, AUVector, Face, FaceSample, Frame, HeadPose, Packet
+from reenact.editors.rig.calibrate import signed_reading
+from reenact.editors.rig.deform import deform, dense_flow
+from reenact.editors.rig.flow import jacobian_det
+from reenact.editors.rig.solve import coefficients
+from reenact.pipeline.stage import Pipeline
+from reenact.stages.targets import (Target, TargetStage, editor_spec, parse_target, presets, reference_target)
+from reenact.pipeline.types import AU_NAMES, AUVector, Face, FaceSample, Frame, HeadPose, Packet
 
 from conftest import load_rgb, media_path
 
@@ -32,9 +32,9 @@ READS = {"happy": ("AU06", "AU12"), "sad": ("AU15",), "surprise": ("AU25",), "fe
 
 @lru_cache(maxsize=None)
 def tools():
-    from reenact.aligner import Aligner
-    from reenact.au import load_model
-    from reenact.tracker import FaceTracker
+    from reenact.stages.aligner import Aligner
+    from reenact.stages.au import load_model
+    from reenact.stages.tracker import FaceTracker
 
     return FaceTracker(static=True), Aligner(), load_model()
 
@@ -288,7 +288,7 @@ def test_target_type_is_frozen():
 # --- output quality: the warp hand-off and the synthesized mouth (rig texture) ----------------------------
 
 def _replay(crop: np.ndarray, warp) -> np.ndarray:
-    from reenact.rig.flow import warp as remap
+    from reenact.editors.rig.flow import warp as remap
 
     out = remap(crop, warp.flow).astype(np.float32)
     fm = warp.fill_mask[..., None]
@@ -324,7 +324,7 @@ def test_opened_mouth_is_a_dark_cavity_under_a_band_of_teeth(name):
     lips = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)[np.round(0.5 * (lm[[0, 17, 37, 267, 84, 314], 1] + lm[[13, 14, 82, 312, 87, 317], 1])).astype(int),
                                                   np.round(0.5 * (lm[[0, 17, 37, 267, 84, 314], 0] + lm[[13, 14, 82, 312, 87, 317], 0])).astype(int)]
     assert np.median(grey[inner]) < np.median(lips) - 30
-    from reenact.rig.texture import openness
+    from reenact.editors.rig.texture import openness
     if openness(lm)[0] > 0.04:
         return  # the source shows its own teeth: they travel in the flow, not the fill
     # per column, the top quarter of the opening against its middle

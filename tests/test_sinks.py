@@ -14,18 +14,13 @@ from clips import cut_clip, decode_audio, dominant_hz, grey_of, level, make_clip
 from conftest import media_path
 from reenact.config import VideoConfig
 from reenact.errors import OutputNotWritable, PipelineError, ReenactError, UnsupportedInput, VirtualCameraUnavailable
-from reenact.sinks import (
-    DisplayUnavailable,
-    ImageSink,
-    MultiSink,
-    PreviewSink,
-    Sink,
-    VideoFileSink,
-    VirtualCameraSink,
-    probe_virtual_camera,
-)
-from reenact.sources import open_source
-from reenact.types import Frame
+from reenact.io.image_file import ImageSink
+from reenact.io.preview import DisplayUnavailable, PreviewSink
+from reenact.io.sink import MultiSink, Sink
+from reenact.io.video_file import VideoFileSink
+from reenact.io.virtual_camera import VirtualCameraSink, probe_virtual_camera
+from reenact.io import open_source
+from reenact.pipeline.types import Frame
 
 FAST = VideoConfig(preset="ultrafast")
 

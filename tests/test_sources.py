@@ -17,8 +17,10 @@ from clips import cut_clip, grey_of, level, make_clip
 from conftest import media_path
 from reenact.config import LiveConfig
 from reenact.errors import CameraUnavailable, CorruptMedia, InputNotFound, UnsupportedInput
-from reenact.sources import LatestFrameReader, list_cameras, load_image, open_source, paced
-from reenact.types import Frame
+from reenact.io import load_image, open_source
+from reenact.io.camera import list_cameras, paced
+from reenact.pipeline.mailbox import LatestFrameReader
+from reenact.pipeline.types import Frame
 
 
 def line(err: pytest.ExceptionInfo) -> str:

@@ -8,10 +8,10 @@ import numpy as np
 
 from reenact import api
 from reenact.config import load_config
-from reenact.demo import write_clip
-from reenact.evaluate import face_masks, flicker
-from reenact.tracker import FaceTracker
-from reenact.types import Frame, Packet
+from reenact.tasks.demo import write_clip
+from reenact.tasks.evaluate import face_masks, flicker
+from reenact.stages.tracker import FaceTracker
+from reenact.pipeline.types import Frame, Packet
 
 from conftest import media_path
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from reenact.analyze import packets
-from reenact.au import AUEstimator, load_model
+from reenact.tasks.analyze import packets
+from reenact.stages.au import AUEstimator, load_model
 from reenact.config import MEDIA_DIR, load_config
-from reenact.types import Frame
+from reenact.pipeline.types import Frame
 
 
 def main() -> None:

@@ -13,16 +13,16 @@ from pathlib import Path
 import numpy as np
 
 from reenact.config import MEDIA_DIR
-from reenact.aligner import Aligner
-from reenact.au import AUEstimator
+from reenact.stages.aligner import Aligner
+from reenact.stages.au import AUEstimator
 from reenact.editors.base import EditRequest
-from reenact.editors.rig import RigEditor
-from reenact.rig.deform import deform, dense_flow
-from reenact.rig.solve import coefficients
-from reenact.rig.texture import TextureMemory
-from reenact.sources import load_image
-from reenact.targets import presets
-from reenact.tracker import FaceTracker
+from reenact.editors.rig.editor import RigEditor
+from reenact.editors.rig.deform import deform, dense_flow
+from reenact.editors.rig.solve import coefficients
+from reenact.editors.rig.texture import TextureMemory
+from reenact.io import load_image
+from reenact.stages.targets import presets
+from reenact.stages.tracker import FaceTracker
 
 FACES = ("astronaut.png", "portrait_man.jpg", "jesper.jpg")
 

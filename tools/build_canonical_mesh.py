@@ -20,9 +20,9 @@ import yaml
 
 from reenact.config import CONFIG_DIR, MEDIA_DIR, TrackerConfig
 from reenact.files import sha256_bytes, write_atomic
-from reenact.geometry import frontalize, similarity_fit
-from reenact.landmarks import INNER_LIPS, interocular
-from reenact.tracker import FaceTracker
+from reenact.stages.geometry import frontalize, similarity_fit
+from reenact.stages.landmarks import INNER_LIPS, interocular
+from reenact.stages.tracker import FaceTracker
 
 # clip → frames that may be neutral; the closed-mouth check below has the last word
 NEUTRAL_CLIPS = (("smile_man.mp4", range(0, 16)), ("talking_man.mp4", range(0, 237, 3)))

@@ -17,13 +17,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from reenact import evaluate as E
-from reenact.au import load_model
+from reenact.tasks import evaluate as E
+from reenact.stages.au import load_model
 from reenact.config import MEDIA_DIR, load_config
 from reenact.editors import EDITORS, EditRequest, create_editor
-from reenact.landmarks import LIPS_OUTER
-from reenact.tracker import FaceTracker
-from reenact.types import Edit
+from reenact.stages.landmarks import LIPS_OUTER
+from reenact.stages.tracker import FaceTracker
+from reenact.pipeline.types import Edit
 
 BLUR_SIGMA = 0.8
 MOUTH_GROW_PX = 7

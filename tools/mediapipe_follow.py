@@ -17,12 +17,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from reenact.aligner import Aligner
-from reenact.au import load_model
+from reenact.stages.aligner import Aligner
+from reenact.stages.au import load_model
 from reenact.config import MEDIA_DIR
-from reenact.landmarks import interocular
-from reenact.tracker import FaceTracker
-from reenact.types import AU_INDEX
+from reenact.stages.landmarks import interocular
+from reenact.stages.tracker import FaceTracker
+from reenact.pipeline.types import AU_INDEX
 
 FACES = ("astronaut.png", "portrait_man.jpg", "jesper.jpg")
 SHIFTS = (4, 8, 12)

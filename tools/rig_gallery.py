@@ -14,12 +14,12 @@ import cv2
 import numpy as np
 
 from reenact.config import MEDIA_DIR
-from reenact.aligner import Aligner
-from reenact.au import AUEstimator
+from reenact.stages.aligner import Aligner
+from reenact.stages.au import AUEstimator
 from reenact.editors import EditRequest, create_editor
-from reenact.sources import load_image, open_source
-from reenact.targets import presets
-from reenact.tracker import FaceTracker
+from reenact.io import load_image, open_source
+from reenact.stages.targets import presets
+from reenact.stages.tracker import FaceTracker
 
 STILLS = ("astronaut.png", "portrait_man.jpg", "jesper.jpg")
 CLIP_FRAMES = {"talking_man.mp4": (40, 120, 200), "smile_man.mp4": (5, 40)}

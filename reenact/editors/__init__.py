@@ -1,8 +1,8 @@
 """Editors, found by name through EDITORS. Importing this package registers the built-in ones."""
 from .base import EDITORS, Editor, EditRequest, unchanged
 from . import identity  # noqa: F401  (registers "identity")
-from . import rig  # noqa: F401  (registers "rig")
-from . import neural  # noqa: F401  (registers "neural")
+from .rig import editor as _rig  # noqa: F401  (registers "rig")
+from .neural import editor as _neural  # noqa: F401  (registers "neural")
 
 __all__ = ["EDITORS", "Editor", "EditRequest", "unchanged", "create_editor"]
 

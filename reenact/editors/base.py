@@ -12,7 +12,7 @@ from typing import ClassVar, Protocol, runtime_checkable
 import numpy as np
 
 from ..registry import Registry
-from ..types import AUVector, Edit
+from ..pipeline.types import AUVector, Edit
 
 
 @dataclass(frozen=True)

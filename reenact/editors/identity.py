@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from ..types import Edit
+from ..pipeline.types import Edit
 from .base import EDITORS, EditRequest, unchanged
 
 

@@ -2,12 +2,11 @@
 
 A graph is the single source of an editor network: its torch module (exported to ONNX, or run by the
 torch backend), its declared inputs/outputs, example feeds for export and `verify`, and optionally a
-NumPy/OpenCV implementation of the same op that the `opencv` backend runs. Editors register theirs
-when `reenact.editors` is imported (e.g. the rig editor's "rig" graph); `warp_blend` is built in.
+NumPy/OpenCV implementation of the same op that the `opencv` backend runs. `warp_blend` is built in;
+an editor registers its own graph here from its module, so engines never import editors.
 """
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Callable, ClassVar, Mapping, Protocol
 
 import numpy as np
@@ -39,20 +38,8 @@ class Graph(Protocol):
 
 GRAPHS: Registry[Graph] = Registry("graph")
 
-_discovered = False
-
-
-def _discover() -> None:
-    global _discovered
-    if not _discovered:
-        _discovered = True
-        importlib.import_module("reenact.editors")
-
-
 def graph(name: str) -> Graph:
-    """The registered graph `name`, after letting the editors package register its own."""
-    if name not in GRAPHS:
-        _discover()
+    """The registered graph `name` (editors' graphs exist once their module is imported)."""
     try:
         return GRAPHS.get(name)()
     except UnknownName as e:
@@ -60,7 +47,6 @@ def graph(name: str) -> Graph:
 
 
 def graph_names() -> list[str]:
-    _discover()
     return GRAPHS.names()
 
 

@@ -89,8 +89,8 @@ class WarpBlend:
         return WarpBlendModule()
 
     def example(self, batch: int, size: int) -> dict[str, np.ndarray]:
-        x, y, side = _ASTRONAUT_FACE
-        from ..demo import astronaut
+        from ..io.image import astronaut  # lazy: engines load without the io stack
 
+        x, y, side = _ASTRONAUT_FACE
         face = cv2.resize(astronaut()[y:y + side, x:x + side], (size, size), interpolation=cv2.INTER_AREA)
         return example_inputs(face, batch)

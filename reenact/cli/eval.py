@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from ..tasks import evaluate
+from ..config import MEDIA_DIR, load_config
+from ..io.image import ASTRONAUT
+from ..errors import InputNotFound, OutputNotWritable
+from ._common import add_config_option, add_progress_option
+
+log = logging.getLogger("reenact")
+
+EXAMPLES = """examples:
+  reenact eval --editor rig --save out/eval          every preset on the four stills, side-by-side PNGs
+  reenact eval --editor rig --presets happy,sad --video talking_man.mp4 --markdown eval.md
+  reenact eval --editor identity                     the pass-through: background exact, SSIM 1
+  reenact eval --reconstruct talking_man.mp4 --editors rig,neural:engines/NAME --csv recon.csv
+
+Expression eval: each preset on astronaut.png, portrait_man.jpg, jesper.jpg and smile_man.jpg (from
+--media) and on --video's frames, read back with reenact's own tracker and AU estimator: AU error on the
+preset's AUs, change of the other AUs, face SSIM, background PSNR ("exact": bit-exact), flicker added
+(video) and dlib identity distance (with reenact[eval] installed).
+
+Reconstruction eval (--reconstruct): the clip's last 30 % of frames are held out; for seeded pairs of
+held-out frames each editor gets the source crop and the target's AUs, and its output is compared with
+the target crop: PSNR, SSIM, L1, AU error, identity distance. A "no edit" row is always included.
+"""
+
+
+def add_parser(sub) -> None:
+    ap = sub.add_parser("eval", help="measure editors: AU accuracy, SSIM, background, flicker, identity",
+                        description="Measure an editor's expression edits on the shared media, or editors' "
+                                    "reconstruction of held-out frames of a clip.",
+                        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--editor", default="rig", help="editor for the expression eval (default rig)")
+    ap.add_argument("--presets", help="comma-separated preset names from configs/presets.yaml (default: all)")
+    ap.add_argument("--media", default=str(MEDIA_DIR),
+        help="folder with the stills and clips (default ../shared/media)")
+    ap.add_argument("--images", default=",".join(evaluate.STILLS),
+                    help="comma-separated stills, in --media or paths (default: %(default)s)")
+    ap.add_argument("--video", help="clip for the expression eval, in --media or a path (e.g. talking_man.mp4)")
+    ap.add_argument("--frames", type=int, help="use only the first N frames of --video / --reconstruct")
+    ap.add_argument("--reconstruct", metavar="CLIP", help="run the reconstruction eval on CLIP instead")
+    ap.add_argument("--editors", default="rig",
+                    help="comma-separated editors for --reconstruct (default rig; 'no edit' always added)")
+    ap.add_argument("--pairs", type=int, default=40, help="held-out (source, target) pairs (default 40)")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the pair sample (default 0)")
+    ap.add_argument("--save", metavar="DIR", help="write side-by-side PNGs (input | output | 4×|diff|) here")
+    ap.add_argument("--csv", metavar="FILE", help="write the rows as CSV")
+    ap.add_argument("--markdown", metavar="FILE", help="write the table as Markdown")
+    ap.add_argument("--strength", type=float, help="scale of the edits, 0..1.5 (default from config)")
+    add_config_option(ap)
+    add_progress_option(ap)
+    ap.set_defaults(func=run)
+
+
+def _media(name: str, folder: Path) -> Path | None:
+    for p in (Path(name), folder / name):
+        if p.is_file():
+            return p
+    return ASTRONAUT if name == ASTRONAUT.name else None
+
+
+def _items(text: str | None) -> list[str]:
+    return [x.strip() for x in (text or "").split(",") if x.strip()]
+
+
+def run(args) -> int:
+    cfg = load_config(args.config, {"edit.strength": args.strength})
+    folder = Path(args.media)
+    progress = not args.no_progress
+    if args.reconstruct:
+        clip = _media(args.reconstruct, folder)
+        if clip is None:
+            raise InputNotFound("no such clip", args.reconstruct)
+        rows = evaluate.reconstruction_eval(clip, _items(args.editors), pairs=args.pairs, seed=args.seed,
+                                            max_frames=args.frames, cfg=cfg, save=args.save, progress=progress)
+    else:
+        images = []
+        for name in _items(args.images):
+            p = _media(name, folder)
+            if p is None:
+                log.warning("eval: %s not found in %s, skipped", name, folder)
+            else:
+                images.append(p)
+        video = _media(args.video, folder) if args.video else None
+        if args.video and video is None:
+            raise InputNotFound("no such clip", args.video)
+        rows = evaluate.expression_eval(args.editor, presets=_items(args.presets) or None, images=images,
+                                        video=video, video_frames=args.frames, cfg=cfg, save=args.save,
+                                        progress=progress)
+    table = evaluate.markdown_table(rows)
+    print(table)
+    if args.csv:
+        evaluate.write_csv(rows, args.csv)
+        print(f"wrote csv: {args.csv}")
+    if args.markdown:
+        try:
+            Path(args.markdown).write_text(table, encoding="utf-8")
+        except OSError as e:
+            raise OutputNotWritable(e.strerror or str(e), args.markdown) from None
+        print(f"wrote markdown: {args.markdown}")
+    if args.save:
+        print(f"wrote side-by-sides: {args.save}")
+    return 0

@@ -1,0 +1,202 @@
+"""The AU motion basis: per-AU vertex displacement fields in the canonical frame (configs/rig_basis.yaml).
+
+Each AU is a list of moves written for the subject's right half of the face (image left, x < 0). A move
+is a direction (or a rotation) times a weight per vertex; the weight is a product of simple geometric
+terms evaluated on the canonical mesh:
+  near   Gaussian falloff with the distance to anchor landmarks (radius = sigma, IOD units)
+  above / below   a soft side of a polyline through landmarks (band = half-width of the ramp; `widen`
+         grows the band with horizontal distance beyond the polyline's ends, so a seam that is sharp
+         between the lips softens across the cheeks)
+  set    fixed weights for listed landmarks (e.g. the inner-lip chains, which a line cannot separate);
+         symmetric groups only, since the mirrored half reuses the vertex ids
+  pin    1 − Gaussian around landmarks that must stay put (applied last, so it also tapers `set`)
+The left half evaluates the same move at the mirrored position with x negated, so no vertex-to-vertex
+mirror table is needed. Moves marked `midline` are not mirrored; unilateral edits get half of them.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Mapping
+
+import numpy as np
+
+from ...stages import landmarks as lm
+from ...config import read_yaml
+from ...errors import ConfigError
+from ...stages.geometry import canonical_mesh
+from ...pipeline.types import AU_NAMES, au_key
+from . import mesh
+
+BASIS_FILE = "rig_basis.yaml"
+SUPPORTED_VERSION = 1
+
+# Landmark groups the spec may name instead of listing indices.
+GROUPS: dict[str, tuple[int, ...]] = {
+    "RIGHT_EYE": lm.RIGHT_EYE, "RIGHT_BROW": lm.RIGHT_BROW, "LIPS_INNER": lm.LIPS_INNER,
+    "LIPS_OUTER": lm.LIPS_OUTER, "FACE_OVAL": lm.FACE_OVAL,
+    "RIGHT_EYE_UPPER": mesh.RIGHT_EYE_UPPER, "RIGHT_EYE_LOWER": mesh.RIGHT_EYE_LOWER,
+    "LIPS_INNER_UPPER": mesh.LIPS_INNER_UPPER, "LIPS_INNER_LOWER": mesh.LIPS_INNER_LOWER,
+}
+# AUs allowed to open the lips
+OPENING = ("AU10", "AU25", "AU26")
+MIDLINE = (10, 151, 9, 8, 168, 6, 197, 195, 5, 4, 1, 2, 164, 0, 13, 14, 17, 18, 200, 199, 175, 152)
+
+
+def _ids(spec: Any, where: str) -> list[int]:
+    out: list[int] = []
+    for item in spec if isinstance(spec, (list, tuple)) else [spec]:
+        if isinstance(item, str):
+            if item not in GROUPS:
+                known = ", ".join(GROUPS)
+                raise ConfigError(f"{where}: unknown landmark group {item!r}; known: {known}", BASIS_FILE)
+            out.extend(GROUPS[item])
+        else:
+            out.append(int(item))
+    return out
+
+
+def _midline_mirror(pts: np.ndarray) -> np.ndarray:
+    """Reflect points across the face's midline plane (fitted to midline landmarks, x = a·y + b·z + c)."""
+    m = canonical_mesh().astype(np.float64)
+    a = np.c_[m[list(MIDLINE), 1], m[list(MIDLINE), 2], np.ones(len(MIDLINE))]
+    coef = np.linalg.lstsq(a, m[list(MIDLINE), 0], rcond=None)[0]
+    out = pts.astype(np.float64).copy()
+    mid_x = np.c_[pts[:, 1], pts[:, 2], np.ones(len(pts))] @ coef
+    out[:, 0] = 2 * mid_x - pts[:, 0]
+    return out
+
+
+def _side_of_line(p: np.ndarray, line: np.ndarray, band: float, widen: float, above: bool) -> np.ndarray:
+    line = line[np.argsort(line[:, 0])]
+    y = np.interp(p[:, 0], line[:, 0], line[:, 1])
+    beyond = np.maximum(line[0, 0] - p[:, 0], 0) + np.maximum(p[:, 0] - line[-1, 0], 0)
+    s = (y - p[:, 1]) if above else (p[:, 1] - y)
+    t = np.clip(0.5 + 0.5 * s / (band + widen * beyond), 0.0, 1.0)
+    return t * t * (3 - 2 * t)
+
+
+def _dist(p: np.ndarray, anchors: np.ndarray) -> np.ndarray:
+    return np.sqrt(((p[:, None, :] - anchors[None]) ** 2).sum(-1)).min(1)
+
+
+INCISORS = 14  # lower inner-lip midpoint: stands in for the lower incisors, which ride on the jaw
+
+
+def _move_field(move: Mapping[str, Any], p: np.ndarray, ref: np.ndarray, ids: np.ndarray,
+                where: str) -> np.ndarray:
+    """(N, 3) displacement per unit intensity of one move at positions p (the mesh or its mirror)."""
+    known = {"near", "radius", "above", "below", "band", "widen", "pin", "pin_radius", "set",
+             "direction", "amount", "rotate", "midline", "why"}
+    extra = set(move) - known
+    if extra:
+        raise ConfigError(f"{where}: unknown keys {sorted(extra)}; known: {', '.join(sorted(known))}", BASIS_FILE)
+    w = np.ones(len(p))
+    if "near" in move:
+        w *= np.exp(-0.5 * (_dist(p, ref[_ids(move["near"], where)]) / float(move["radius"])) ** 2)
+    for key in ("above", "below"):
+        if key in move:
+            line = ref[_ids(move[key], where), :2]
+            w *= _side_of_line(p[:, :2], line, float(move.get("band", 0.02)), float(move.get("widen", 0.0)),
+                               above=key == "above")
+    for group, value in (move.get("set") or {}).items():
+        w[np.isin(ids, _ids(group, where))] = float(value)
+    if "pin" in move:
+        w *= 1 - np.exp(-0.5 * (_dist(p, ref[_ids(move["pin"], where)]) / float(move["pin_radius"])) ** 2)
+    if "rotate" in move:
+        rot = move["rotate"]
+        axis = np.asarray(rot["axis"], np.float64)
+        axis /= np.linalg.norm(axis)
+        # linearised rotation: velocity ω × (p − pivot), ω in radians per unit intensity
+        omega = axis * math.radians(float(rot["degrees"]))
+        return w[:, None] * np.cross(omega, p - np.asarray(rot["pivot"], np.float64))
+    d = np.asarray(move["direction"], np.float64)
+    return w[:, None] * (float(move["amount"]) * d / np.linalg.norm(d))
+
+
+@dataclass(frozen=True)
+class Basis:
+    """Per-AU displacement per unit intensity, (17, 478, 3) for each half, canonical units (IOD).
+
+    gain scales each AU so one unit reads as one on our estimator (through the image, within the
+    anatomical `max_move`); limit is the largest coefficient per AU that stays within `max_move`.
+    """
+
+    version: int
+    right: np.ndarray
+    left: np.ndarray
+    gain: np.ndarray
+    limit: np.ndarray
+    jaw: np.ndarray      # (17, 3) how far each AU's jaw rotation carries the lower incisors, per unit
+
+    def displacement(self, right: np.ndarray, left: np.ndarray) -> np.ndarray:
+        """(478, 3) canonical displacement for per-side intensity changes (each (17,), any sign)."""
+        out = np.zeros(self.right.shape[1:], np.float32)
+        # a handful of AUs at a time: a plain loop beats a BLAS call this small (and its thread pool)
+        for fields, coeff in ((self.right, right), (self.left, left)):
+            for k in np.flatnonzero(coeff):
+                out += np.float32(coeff[k] * self.gain[k]) * fields[k]
+        return out
+
+
+def build_basis(spec: Mapping[str, Any], calibration: Mapping[str, Any] | None = None) -> Basis:
+    """Fields from a spec; `calibration` (default: the spec's own block) supplies the gains."""
+    version = int(spec.get("version", 0))
+    if version != SUPPORTED_VERSION:
+        raise ConfigError(f"basis version {version} not supported (want {SUPPORTED_VERSION})", BASIS_FILE)
+    ref = canonical_mesh().astype(np.float64)
+    ids = np.arange(len(ref))
+    mirrored = _midline_mirror(ref)
+    flip = np.array([-1.0, 1.0, 1.0])
+    n = len(AU_NAMES)
+    right = np.zeros((n, len(ref), 3))
+    left = np.zeros_like(right)
+    jaw = np.zeros((n, 3))
+    aus = spec.get("aus") or {}
+    for name, au in aus.items():
+        extra = set(au) - {"moves", "max_move"}
+        if extra:
+            raise ConfigError(f"aus.{name}: unknown keys {sorted(extra)}; known: max_move, moves", BASIS_FILE)
+        k = AU_NAMES.index(au_key(name))
+        for i, move in enumerate(au.get("moves") or ()):
+            where = f"aus.{name}.moves[{i}]"
+            r = _move_field(move, ref, ref, ids, where)
+            if "rotate" in move:
+                jaw[k] += r[INCISORS]
+            if move.get("midline"):
+                right[k] += 0.5 * r
+                left[k] += 0.5 * r
+            else:
+                right[k] += r
+                left[k] += _move_field(move, mirrored, ref, ids, where) * flip
+    # only the AUs that part the lips may change the gap between them; the rest move both lips alike
+    for k in set(range(n)) - {AU_NAMES.index(a) for a in OPENING}:
+        for field in (right, left):
+            u, low = list(mesh.LIPS_INNER_UPPER), list(mesh.LIPS_INNER_LOWER)
+            field[k, u, 1] = field[k, low, 1] = 0.5 * (field[k, u, 1] + field[k, low, 1])
+    # irises ride on the eyeball, which no AU moves; the rigid points define the canonical frame
+    # (and every feature's reference), so they stay put and the skin around them eases off
+    rigid = list(lm.RIGID)
+    calm = 1 - np.exp(-0.5 * (_dist(ref, ref[rigid]) / float(spec.get("rigid_pin_radius", 0.04))) ** 2)
+    right *= calm[None, :, None]
+    left *= calm[None, :, None]
+    right[:, mesh.N_MESH:] = 0
+    left[:, mesh.N_MESH:] = 0
+    cal = (spec.get("calibration") or {}) if calibration is None else calibration
+    g = np.ones(n)
+    for name, value in (cal.get("gain") or {}).items():
+        g[AU_NAMES.index(au_key(name))] = float(value)
+    peak = np.maximum(np.abs(right).max(axis=(1, 2)), np.abs(left).max(axis=(1, 2))) * g
+    cap = np.array([float((aus.get(a) or {}).get("max_move", np.inf)) for a in AU_NAMES])
+    limit = np.where(peak > 0, cap / np.maximum(peak, 1e-9), np.inf)
+    jaw *= g[:, None]
+    for a in (right, left, g, limit, jaw):
+        a.setflags(write=False)
+    return Basis(version=version, right=right.astype(np.float32), left=left.astype(np.float32), gain=g,
+                 limit=limit, jaw=jaw)
+
+
+@lru_cache(maxsize=1)
+def load_basis() -> Basis:
+    return build_basis(read_yaml(BASIS_FILE))

@@ -1,0 +1,271 @@
+"""AU intensity changes → moved mesh → dense backward flow over the crop, with the eyes and mouth as layers.
+
+Geometry happens in the canonical pose-free frame (so a tilted or turned head moves the way its own face
+does) and is mapped back into crop pixels through the same similarity `to_canonical` fitted.
+The eyes and mouth are holes in the mesh. What shows through them is a layer behind the skin: the
+eyeball stays where it is while lids slide over it; the upper teeth stay with the skull and the lower
+teeth ride on the jaw. A hole pixel whose layer has nothing to show in the source (newly exposed sclera,
+the inside of a mouth that was closed) is marked for the fill step instead of being smeared.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from ...stages.geometry import to_canonical
+from ...stages.landmarks import interocular
+from .basis import Basis
+from .flow import limit_folds, rasterize_flow
+from .mesh import (CLOSING_PAIRS, HOLE_CHAINS, HOLES, LIPS_INNER_LOWER, LIPS_INNER_UPPER, crop_mesh,
+                   signed_areas)
+
+# displacements below this (crop px) are treated as none, so an edit touches a finite region (a
+# tenth of a pixel does not show, and the Gaussian tails would otherwise make every edit crop-wide)
+MIN_MOVE_PX = 0.1
+# how far around a would-be fold the motion is eased off (IOD)
+FOLD_REACH_IOD = 0.15
+# the upper teeth: at most this share of the source opening under the upper lip, and this tall (IOD,
+# ≈ 9 mm: incisors fully bared)
+UPPER_TEETH_SHARE = 0.35
+UPPER_TEETH_IOD = 0.15
+# Per eye, bottom to top (outer to inner corner along each): the upper-lid margin with the eye's corners,
+# MediaPipe's ring just above the lid crease, the ring under the brow, and the brow's lower edge.
+EYE_RINGS = (
+    ((33, 246, 161, 160, 159, 158, 157, 173, 133), (247, 30, 29, 27, 28, 56, 190), (113, 225, 224, 223, 222, 221, 189),
+     (46, 53, 52, 65, 55)),
+    ((263, 466, 388, 387, 386, 385, 384, 398, 362), (467, 260, 259, 257, 258, 286, 414), (342, 445, 444, 443, 442, 441, 413),
+     (276, 283, 282, 295, 285)),
+)
+# how much of the brow's motion the ring above the lid crease takes: on deep-set eyes the brow hair
+# reaches it
+CREASE_FOLLOWS_BROW = 0.7
+# the least share of its rest height the skin between two rings keeps, so a closing lid stretches the
+# skin above it instead of folding it
+KEEP_GAP = 0.3
+
+
+@dataclass(frozen=True)
+class Deformation:
+    """Where every crop-mesh vertex goes. Vertex i < 478 is landmark i, the rest the pinned ring."""
+
+    src: np.ndarray      # (V, 2) float32 crop px
+    dst: np.ndarray      # (V, 2)
+    depth: np.ndarray    # (478,) landmark z in crop px (bigger = farther), for drawing order
+    jaw: np.ndarray      # (2,) crop px the lower teeth move (the jaw's motion at the incisors)
+    scale: float         # < 1 where the edit was eased off to keep triangles from folding (the least)
+
+    @property
+    def moved(self) -> bool:
+        return bool(np.any(np.abs(self.dst - self.src) > 0))
+
+
+def _closing_budget(canon: np.ndarray, right: np.ndarray, left: np.ndarray,
+                    basis: Basis) -> tuple[np.ndarray, np.ndarray]:
+    """Scale back the AUs that close a hole (mouth, eyes) so that together they just close it at its centre.
+
+    A lid or lip asked to close further than it is open would be stopped where it meets the other one
+    while the skin around it went on, folding; the fold limiter would then ease off the whole edit.
+    """
+    for _, upper, lower, _ in HOLE_CHAINS.values():
+        u, low = upper[len(upper) // 2], lower[len(lower) // 2]
+        gap = canon[low, 1] - canon[u, 1]
+        per_unit = [(f[:, u, 1] - f[:, low, 1]) * basis.gain for f in (basis.right, basis.left)]
+        closing = [per_unit[0] * right, per_unit[1] * left]
+        push = sum(float(c[c > 0].sum()) for c in closing)
+        pull = sum(float(c[c < 0].sum()) for c in closing)
+        if push > 0 and push + pull > gap:
+            keep = max(gap - pull, 0.0) / push
+            right = np.where(closing[0] > 0, right * keep, right)
+            left = np.where(closing[1] > 0, left * keep, left)
+    return right, left
+
+
+def _shape_lids(canon: np.ndarray, moved: np.ndarray) -> None:
+    """A closing lid closes as a whole: every upper-margin point keeps the share of its own rest gap to
+    the lower lid that the lid's centre ends with, so a blink closes the corners with the centre instead of
+    pulling a step into the margin."""
+    for name in ("right_eye", "left_eye"):
+        _, upper, lower, _ = HOLE_CHAINS[name]
+        u, low = list(upper), list(lower)
+        gap = canon[low, 1] - canon[u, 1]
+        mid = len(u) // 2
+        now = moved[low[mid], 1] - moved[u[mid], 1]
+        if gap[mid] > 0 and now < gap[mid] - 1e-9:
+            moved[u, 1] = moved[low, 1] - max(now, 0.0) / gap[mid] * gap
+
+
+def _close_pairs(pts: np.ndarray, disp: np.ndarray) -> None:
+    """Stop closing lids and lips where they meet: an upper point may not pass its lower partner (canonical y)."""
+    for upper, lower in CLOSING_PAIRS:
+        u, l = list(upper), list(lower)
+        cross = pts[u, 1] > pts[l, 1]
+        if cross.any():
+            # meet where the moving side reaches the still one, weighted by how far each was moving
+            wu = np.abs(disp[u, 1]) + 1e-9
+            wl = np.abs(disp[l, 1]) + 1e-9
+            y = (pts[u, 1] * wl + pts[l, 1] * wu) / (wu + wl)
+            pts[np.array(u)[cross], 1] = y[cross]
+            pts[np.array(l)[cross], 1] = y[cross]
+
+
+def _along(chain: list[int], src: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(chain ids sorted by source x, their x): what np.interp needs to read values along a chain."""
+    ids = np.asarray(chain)[np.argsort(src[chain, 0])]
+    return ids, src[ids, 0]
+
+
+def _layer_eyes(src: np.ndarray, step: np.ndarray) -> np.ndarray:
+    """Brows slide as one layer over the lid skin, and the rings above each lid keep their order.
+
+    Brow hair often reaches the ring under it, so that ring moves with the brow and the stretch of a
+    raised (or the fold of a lowered) brow goes into the lid skin, where a face takes it, instead of
+    smearing the hair over the lid. A ring may not pass the one below it: a closing lid stretches the
+    skin above it, a rising one pushes it up.
+    """
+    out = step.copy()
+    for margin, crease, ring, brow in EYE_RINGS:
+        m, c, r, b = list(margin), list(crease), list(ring), list(brow)
+        if not np.any(step[m + c + r + b]):
+            continue
+        if np.any(step[b]):
+            ids, xs = _along(b, src)
+            for k in (0, 1):
+                out[r, k] = np.interp(src[r, 0], xs, step[ids, k])
+                out[c, k] += CREASE_FOLLOWS_BROW * (np.interp(src[c, 0], xs, step[ids, k]) - step[c, k])
+        for low, up in ((m, c), (c, r), (r, b)):
+            ids, xs = _along(low, src)
+            floor = np.interp(src[up, 0], xs, src[ids, 1] + out[ids, 1])
+            gap = np.interp(src[up, 0], xs, src[ids, 1]) - src[up, 1]
+            out[up, 1] = np.minimum(src[up, 1] + out[up, 1], floor - KEEP_GAP * gap) - src[up, 1]
+    return out
+
+
+def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Basis, size: int) -> Deformation:
+    """Move a face's crop landmarks by per-side AU intensity changes (each (17,), target − source)."""
+    canon, r, s, t = to_canonical(landmarks)
+    right, left = _closing_budget(canon, right, left, basis)
+    disp = basis.displacement(right, left)
+    moved = canon + disp
+    _shape_lids(canon, moved)
+    _close_pairs(moved, disp)
+    # canonical = s·R·crop + t  ⇒  crop = (canonical − t)·R / s
+    to_crop = lambda c: (c - t) @ r / s  # noqa: E731
+    dst = to_crop(moved)[:, :2].astype(np.float32)
+    src = landmarks[:, :2].astype(np.float32)
+    step = dst - src
+    step[np.abs(step).max(1) < MIN_MOVE_PX] = 0
+    step = _layer_eyes(src, step)
+    jaw = ((0.5 * (right + left) @ basis.jaw) @ r / s)[:2].astype(np.float32)
+    mesh = crop_mesh(size)
+    ring = mesh.ring
+    src_all = np.concatenate([src, ring])
+    step_all = np.concatenate([step, np.zeros_like(ring)])
+    scale = 1.0
+    if np.any(step_all):
+        active = mesh.triangles[np.any(step_all[mesh.triangles] != 0, axis=(1, 2))]
+        step_all, scale = limit_folds(src_all, step_all, active, FOLD_REACH_IOD * interocular(landmarks))
+    return Deformation(src=src_all, dst=(src_all + step_all).astype(np.float32),
+                       depth=landmarks[:, 2].astype(np.float32), jaw=jaw * scale, scale=scale)
+
+
+@dataclass(frozen=True)
+class HoleLayer:
+    """Pixels of one hole in the output and whether the source can show them."""
+
+    name: str
+    box: tuple[int, int, int, int]   # x0, y0, x1, y1 (exclusive) in crop px
+    inside: np.ndarray               # (h, w) bool: inside the moved hole
+    missing: np.ndarray              # (h, w) bool: inside, but nothing in the source to show
+
+
+def _poly_mask(poly: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    x0, y0, x1, y1 = box
+    m = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    cv2.fillPoly(m, [np.round((poly - (x0, y0)) * 16).astype(np.int32)], 1, lineType=cv2.LINE_8, shift=4)
+    return m.astype(bool)
+
+
+def chain_y(pts: np.ndarray, chain, x: np.ndarray) -> np.ndarray:
+    """y of a landmark chain (a lip or lid edge) at the columns x, by linear interpolation."""
+    c = pts[list(chain)]
+    c = c[np.argsort(c[:, 0])]
+    return np.interp(x, c[:, 0], c[:, 1])
+
+
+def dense_flow(d: Deformation, size: int) -> tuple[np.ndarray, list[HoleLayer], tuple[int, int, int, int] | None]:
+    """(2, S, S) backward flow for the deformation, the hole layers the fill step needs, and the box
+    (x0, y0, x1, y1) outside which the flow is zero (None: nothing moved)."""
+    flow = np.zeros((2, size, size), np.float32)
+    holes: list[HoleLayer] = []
+    if not d.moved:
+        return flow, holes, None
+    mesh = crop_mesh(size)
+    tris = mesh.triangles
+    step = d.dst - d.src
+    active = tris[np.any(step[tris] != 0, axis=(1, 2))]
+    # every moved triangle is drawn, so no pixel of the moved skin is left behind; hidden ones
+    # (back-facing in the source, e.g. under an overhanging brow) and slivers the fold limiter let
+    # flip go first, then the visible ones far to near, so the nearer surface wins
+    z = np.concatenate([d.depth, np.full(len(mesh.ring), d.depth.max())])
+    shown = (signed_areas(d.src, active) > 0) & (signed_areas(d.dst, active) > 0)
+    order = np.lexsort((-z[active].mean(1), shown))
+    rasterize_flow(flow, d.src, d.dst, active[order])
+    box = _box(d.dst[active].reshape(-1, 2), size)
+    for name, contour in HOLES.items():
+        c = list(contour)
+        if not np.any(step[c]):
+            continue
+        poly_dst, poly_src = d.dst[c], d.src[c]
+        hbox = _box(np.concatenate([poly_dst, poly_src]), size)
+        x0, y0, x1, y1 = hbox
+        inside = _poly_mask(poly_dst, hbox)
+        if not inside.any():
+            holes.append(HoleLayer(name, hbox, inside, inside))
+            continue
+        box = union(box, hbox)
+        had = _poly_mask(poly_src, hbox)
+        fx = flow[0, y0:y1, x0:x1]
+        fy = flow[1, y0:y1, x0:x1]
+        if name == "mouth":
+            # a band under the upper lip is the upper teeth, fixed to the skull; everything below it (tongue,
+            # lower teeth) rides on the jaw. The band keeps its height unless the lips close on it.
+            gx = np.arange(x0, x1, dtype=np.float32)[None, :]
+            gy = np.arange(y0, y1, dtype=np.float32)[:, None]
+            up_src, up_dst = chain_y(d.src, LIPS_INNER_UPPER, gx), chain_y(d.dst, LIPS_INNER_UPPER, gx)
+            gap_src = chain_y(d.src, LIPS_INNER_LOWER, gx) - up_src
+            gap_dst = chain_y(d.dst, LIPS_INNER_LOWER, gx) - up_dst
+            band = np.minimum(UPPER_TEETH_SHARE * gap_src, UPPER_TEETH_IOD * interocular(d.src))
+            mid_src = up_src + band
+            mid_dst = up_dst + np.minimum(band, 0.5 * gap_dst)
+            lower = gy > mid_dst
+            # the lower teeth ride on the jaw, tapering to the corners as the lower lip does
+            chain = list(LIPS_INNER_LOWER)
+            reach = np.linalg.norm(d.dst[chain] - d.src[chain], axis=1)
+            by_x = np.argsort(d.dst[chain, 0])
+            taper = np.interp(gx[0], d.dst[chain, 0][by_x], (reach / max(reach.max(), 1e-6))[by_x])
+            fx[inside] = np.where(lower, -d.jaw[0] * taper[None, :], 0.0)[inside]
+            fy[inside] = np.where(lower, -d.jaw[1] * taper[None, :], 0.0)[inside]
+            # a layer can only show what was on its own side of the source opening
+            sx = np.clip(np.round(gx + fx - x0), 0, x1 - x0 - 1).astype(int)
+            sy = np.clip(np.round(gy + fy - y0), 0, y1 - y0 - 1).astype(int)
+            src_lower = (gy + fy) > np.interp(gx + fx, gx[0], mid_src[0])
+            ok = had[sy, sx] & (src_lower == lower)
+        else:
+            fx[inside] = 0.0
+            fy[inside] = 0.0
+            ok = had
+        holes.append(HoleLayer(name, hbox, inside, inside & ~ok))
+    return flow, holes, box
+
+
+def _box(pts: np.ndarray, size: int) -> tuple[int, int, int, int]:
+    """Integer box (exclusive end) around points, one pixel of margin, clipped to the crop."""
+    x0, y0 = np.maximum(np.floor(pts.min(0)).astype(int) - 1, 0)
+    x1, y1 = np.minimum(np.ceil(pts.max(0)).astype(int) + 2, size)
+    return int(x0), int(y0), int(x1), int(y1)
+
+
+def union(a, b):
+    return min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])

@@ -1,0 +1,322 @@
+"""The rig editor: training-free AU editing by moving the person's own pixels along a FACS motion basis.
+
+edit(): AU change (target − source) → per-AU coefficients → moved mesh in the canonical frame
+(rig.deform) → dense backward flow → cv2.remap of the crop → fills for what the warp exposes (the
+person's remembered texture when there is one, procedural otherwise) → soft change mask. Everything
+outside the mask is the input crop, bit for bit; a zero edit returns the crop itself with an empty mask.
+
+The flow uses the convention of the engines' `warp_blend` graph, so an engine can take over the warp and
+blend: `flow` (2, S, S), `fill` and `fill_mask` are what `RigEditor.plan()` returns.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+import cv2
+import numpy as np
+
+from ...engines import load
+from ...engines.warp_blend import to_nchw
+from .basis import Basis, load_basis
+
+from .deform import Deformation, HoleLayer, deform, dense_flow, union
+from .flow import warp
+from .mesh import HOLE_CHAINS, HOLES, crop_mesh, hole_triangles
+from .solve import coefficients
+from .texture import (TextureMemory, curtains, eye_fill, match_color, mouth_geometry, openness,
+                           procedural_mouth, recall, teeth_visible, _light)
+from ...stages.landmarks import interocular
+from ...stages.targets import SIDES
+from ...pipeline.types import Edit, Warp
+from ..base import EDITORS, EditRequest, unchanged
+
+# flow magnitude (px) at which the change mask reaches 1: below it warped and original pixels differ
+# by less than the interpolation itself
+MASK_FULL_PX = 0.5
+# inner-lip gap (IOD) from which a source mouth counts as open, its inside worth continuing
+OPEN_MOUTH_IOD = 0.04
+# forget a track's memory when it has not been seen for this long (seconds of pts)
+MEMORY_TTL_S = 5.0
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One edit before pixels are touched: the flow, the fills and the box they all live in."""
+
+    flow: np.ndarray          # (2, S, S) float32
+    fill: np.ndarray          # (S, S, 3) float32, meaningful where fill_mask > 0
+    fill_mask: np.ndarray     # (S, S) float32 in [0, 1]
+    box: tuple[int, int, int, int]
+    meta: Mapping[str, str]
+
+
+@EDITORS.register("rig")
+class RigEditor:
+    """Warp-based AU editor. `side` makes every change unilateral (e.g. 'right' for contempt, R12+R14)."""
+
+    needs_au = True
+
+    def __init__(self, side: str = "both", *, basis: Basis | None = None, memory: bool = True,
+                 backend: str = "auto"):
+        if side not in SIDES:
+            raise ValueError(f"rig side must be one of {', '.join(SIDES)}, got {side!r}")
+        self.side = side
+        self.basis = basis or load_basis()
+        self.use_memory = memory
+        self._memory: dict[int, tuple[TextureMemory, float]] = {}
+        # the warp+blend step through the engine layer; the OpenCV path is the same op limited to the
+        # edited box, which is what `auto` measures fastest on a CPU
+        engine = load("warp_blend", backend=backend) if backend != "opencv" else None
+        if engine is not None and engine.backend == "opencv":
+            engine.close()
+            engine = None
+        self._engine = engine
+
+    def reset(self) -> None:
+        self._memory.clear()
+
+    def close(self) -> None:
+        self._memory.clear()
+        if self._engine is not None:
+            self._engine.close()
+
+    def memory(self, track_id: int, t: float) -> TextureMemory:
+        self._memory = {k: v for k, v in self._memory.items() if t - v[1] <= MEMORY_TTL_S and v[1] <= t}
+        mem = self._memory.get(track_id, (TextureMemory(), t))[0]
+        self._memory[track_id] = (mem, t)
+        return mem
+
+    def edit(self, req: EditRequest) -> Edit:
+        right, left = coefficients(req.source, req.target, self.basis, self.side)
+        return self.apply(req, right, left)
+
+    def apply(self, req: EditRequest, right: np.ndarray, left: np.ndarray) -> Edit:
+        """Edit with explicit per-side basis coefficients (each (17,)), bypassing the AU solve."""
+        mem = self.memory(req.track_id, req.time) if self.use_memory else TextureMemory()
+        if self.use_memory:
+            mem.observe(req.crop, req.landmarks)
+        plan = self.plan(req, right, left, mem)
+        if plan is None:
+            return unchanged(req.crop)
+        return self.render(req.crop, plan)
+
+    def _blend(self, crop: np.ndarray, plan: Plan) -> np.ndarray:
+        """warp(crop)·(1 − fill_mask) + fill·fill_mask over the plan's box, uint8: the warp_blend op."""
+        x0, y0, x1, y1 = plan.box
+        if self._engine is not None:
+            out = self._engine.run({"crop": to_nchw(crop)[None], "flow": plan.flow[None],
+                                    "mask": plan.fill_mask[None, None],
+                                    "fill": plan.fill.transpose(2, 0, 1)[None] / np.float32(255)})["out"][0]
+            return np.clip(out[:, y0:y1, x0:x1].transpose(1, 2, 0) * 255 + 0.5, 0, 255).astype(np.uint8)
+        warped = warp(crop, plan.flow, plan.box)
+        fm = plan.fill_mask[y0:y1, x0:x1]
+        filled = fm > 0
+        if filled.any():
+            f = fm[filled][:, None]
+            warped[filled] = np.clip(warped[filled] + f * (plan.fill[y0:y1, x0:x1][filled] - warped[filled]) + 0.5,
+                                     0, 255).astype(np.uint8)
+        return warped
+
+    def plan(self, req: EditRequest, right: np.ndarray, left: np.ndarray, mem: TextureMemory) -> Plan | None:
+        """Geometry and fills for one request; None when nothing would change."""
+        if not (np.any(right) or np.any(left)):
+            return None
+        size = req.crop.shape[0]
+        d = deform(req.landmarks, right, left, self.basis, size)
+        if not d.moved:
+            return None
+        flow, holes, box = dense_flow(d, size)
+        if box is None:
+            return None
+        fill = np.zeros((size, size, 3), np.float32)
+        fill_mask = np.zeros((size, size), np.float32)
+        used = set()
+        for hole in holes:
+            if hole.name == "mouth":
+                src, mouth_box = _fill_mouth(req, d, flow, hole, mem, fill, fill_mask)
+                used.update(src.split("+"))
+                box = union(box, mouth_box)
+            else:
+                used.update(_fill_hole(req, d, flow, hole, mem, fill, fill_mask).split("+"))
+        for name, region_box in _replace_regions(req, d, mem, fill, fill_mask):
+            used.add(name)
+            box = union(box, region_box)
+        used.discard("")
+        meta = {"editor": "rig", "fill": "+".join(sorted(used)) if used else "none",
+                "fold_scale": f"{d.scale:.2f}", "side": self.side}
+        return Plan(flow=flow, fill=fill, fill_mask=fill_mask, box=box, meta=meta)
+
+    def render(self, crop: np.ndarray, plan: Plan) -> Edit:
+        """warp(crop)·(1 − fill_mask) + fill·fill_mask inside the plan's box; the input elsewhere."""
+        x0, y0, x1, y1 = plan.box
+        out = crop.copy()
+        region = out[y0:y1, x0:x1]
+        blended = self._blend(crop, plan)
+        speed = cv2.magnitude(plan.flow[0, y0:y1, x0:x1], plan.flow[1, y0:y1, x0:x1])
+        change = np.minimum(speed * (1 / MASK_FULL_PX), 1.0)
+        np.maximum(change, plan.fill_mask[y0:y1, x0:x1], out=change)
+        np.copyto(region, blended, where=(change > 0)[..., None])
+        mask = np.zeros(crop.shape[:2], np.float32)
+        mask[y0:y1, x0:x1] = change
+        return Edit(crop=out, mask=mask, meta=plan.meta, warp=Warp(plan.flow, plan.fill, plan.fill_mask))
+
+
+def _soft(mask: np.ndarray, sigma: float) -> np.ndarray:
+    """Antialias a binary region's edge without letting it grow past itself."""
+    m = mask.astype(np.float32)
+    return np.minimum(cv2.GaussianBlur(m, (0, 0), sigma), m) if sigma > 0 else m
+
+
+def _paste(fill: np.ndarray, fill_mask: np.ndarray, box, patch: np.ndarray, alpha: np.ndarray) -> None:
+    x0, y0, x1, y1 = box
+    fm = fill_mask[y0:y1, x0:x1]
+    f = fill[y0:y1, x0:x1]
+    a = np.maximum(alpha, 0)
+    # over whatever an earlier step put there
+    f[:] = f * (fm * (1 - a))[..., None] + patch * a[..., None]
+    total = fm * (1 - a) + a
+    nz = total > 0
+    f[nz] /= np.where(nz, total, 1)[nz][..., None]
+    fm[:] = total
+
+
+def _fill_mouth(req: EditRequest, d: Deformation, flow: np.ndarray, hole: HoleLayer, mem: TextureMemory,
+                fill: np.ndarray, fill_mask: np.ndarray) -> tuple[str, tuple[int, int, int, int]]:
+    """The moved mouth's interior as two curtains (see texture.curtains): the source's own inside, carried
+    by the flow, over a procedural cavity with teeth (the fill); a remembered open mouth of the same person
+    takes the place of a closed source's. Returns (where the texture came from, box it touched)."""
+    size = req.crop.shape[0]
+    contour = list(HOLES["mouth"])
+    x0, y0, x1, y1 = _box(np.concatenate([d.dst[contour], d.src[contour]]), 2, size)
+    box = (x0, y0, x1, y1)
+    g = mouth_geometry(d.dst, box)
+    iod = interocular(req.landmarks)
+    xs, ys, w, hu, hl = curtains(d.src, g, 1.0, iod)
+    hx0, hy0, hx1, hy1 = hole.box
+    sel = g.cover > 0
+    inside = np.zeros_like(sel)
+    ix0, iy0, ix1, iy1 = max(hx0, x0), max(hy0, y0), min(hx1, x1), min(hy1, y1)
+    if ix1 > ix0 and iy1 > iy0:
+        inside[iy0 - y0:iy1 - y0, ix0 - x0:ix1 - x0] = hole.inside[iy0 - hy0:iy1 - hy0, ix0 - hx0:ix1 - hx0]
+    sel |= inside
+    fx, fy = flow[0, y0:y1, x0:x1], flow[1, y0:y1, x0:x1]
+    fx[sel] = (xs - g.gx)[sel]
+    fy[sel] = (ys - g.gy)[sel]
+    used = ["procedural"]
+    patch = procedural_mouth(req.crop, req.landmarks, g, iod, hu, hl)
+    if openness(req.landmarks)[0] > OPEN_MOUTH_IOD:
+        used.append("own")
+    example = mem.get("mouth", "open")
+    if example is not None and openness(req.landmarks)[0] < 0.5 * openness(example.landmarks)[0]:
+        # the person's own teeth from an open-mouth frame, lit like this one
+        ex_scale = interocular(example.landmarks) / iod
+        ex, ey, ew, _, _ = curtains(example.landmarks, g, ex_scale, iod)
+        real = cv2.remap(example.crop, ex, ey, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
+        real *= _light(req.crop, req.landmarks) / np.maximum(_light(example.crop, example.landmarks), 1e-3)
+        patch = patch + ew[..., None] * (real - patch)
+        used.append("memory")
+    alpha = g.cover * (1 - w) * sel
+    _paste(fill, fill_mask, box, patch, alpha)
+    return "+".join(used), box
+
+
+def _fill_hole(req: EditRequest, d: Deformation, flow: np.ndarray, hole: HoleLayer, mem: TextureMemory,
+               fill: np.ndarray, fill_mask: np.ndarray) -> str:
+    """Fill what an eye's layer cannot show; returns where the texture came from ('' if nothing).
+
+    The person's remembered open eye where there is one, procedural sclera and iris for the rest.
+    """
+    if not hole.missing.any():
+        return ""
+    alpha = _soft(hole.missing, 0.6)
+    x0, y0, x1, y1 = hole.box
+    seen = (hole.inside & ~hole.missing).astype(np.float32)
+    example = mem.get("eyes", "open")
+    patch = eye_fill(req.crop, req.landmarks, d, hole)
+    used = ["procedural"]
+    if example is not None:
+        dst, cover = _natural_opening(example, d, hole)
+        mem_patch = recall(example, dst, hole_triangles(hole.name), hole.box)
+        mem_patch = match_color(mem_patch, cover * alpha, req.crop[y0:y1, x0:x1].astype(np.float32), seen)
+        patch = patch + cover[..., None] * (mem_patch - patch)
+        used.append("memory")
+    _paste(fill, fill_mask, hole.box, patch, alpha)
+    return "+".join(used)
+
+
+def _natural_opening(example, d: Deformation, hole: HoleLayer) -> tuple[np.ndarray, np.ndarray]:
+    """Where a remembered interior goes without being stretched: the remembered opening hung from the
+    moved upper chain at its own height (scaled to this face), cut to the moved hole. Returns the
+    crop-mesh positions to carry it with and the (soft) part of the hole box it covers."""
+    _, upper, lower, _ = HOLE_CHAINS[hole.name]
+    u, low = list(upper), list(lower)
+    scale = interocular(d.dst[:478]) / interocular(example.landmarks)
+    dst = d.dst.copy()
+    dst[low] = dst[u] + np.minimum(scale * (example.landmarks[low, :2] - example.landmarks[u, :2]),
+                                   np.maximum(d.dst[low] - d.dst[u], 0))
+    x0, y0, x1, y1 = hole.box
+    m = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    ring = np.concatenate([dst[[HOLE_CHAINS[hole.name][0]] + u + [HOLE_CHAINS[hole.name][3]]], dst[low[::-1]]])
+    cv2.fillPoly(m, [np.round((ring - (x0, y0)) * 16).astype(np.int32)], 1, shift=4)
+    return dst, _soft(m.astype(bool) & hole.inside, 0.8)
+
+
+# (region, hole, the skin around it that the remembered patch replaces) for closing edits
+_REGIONS = {
+    "mouth": ("mouth", (61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291, 375, 321, 405, 314, 17, 84,
+                        181, 91, 146)),
+    "right_eye": ("eyes", (33, 246, 161, 160, 159, 158, 157, 173, 133, 243, 112, 26, 22, 23, 24, 110, 25, 130)),
+    "left_eye": ("eyes", (263, 466, 388, 387, 386, 385, 384, 398, 362, 463, 341, 256, 252, 253, 254, 339, 255,
+                          359)),
+}
+
+
+def _outline_ring(pts: np.ndarray, outline, box, feather: float) -> tuple[np.ndarray, np.ndarray]:
+    """Inside of an outline in a box, feathered inwards, and the band just inside its edge."""
+    x0, y0, x1, y1 = box
+    m = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    cv2.fillPoly(m, [np.round((pts[list(outline)] - (x0, y0)) * 16).astype(np.int32)], 1, shift=4)
+    inner = cv2.erode(m, np.ones((3, 3), np.uint8), iterations=max(1, int(round(feather))))
+    alpha = cv2.GaussianBlur(inner.astype(np.float32), (0, 0), feather) * m
+    return alpha, ((m > 0) & (inner == 0)).astype(np.float32)
+
+
+def _box(pts: np.ndarray, pad: int, size: int) -> tuple[int, int, int, int]:
+    x0, y0 = np.maximum(np.floor(pts.min(0)).astype(int) - pad, 0)
+    x1, y1 = np.minimum(np.ceil(pts.max(0)).astype(int) + pad + 1, size)
+    return int(x0), int(y0), int(x1), int(y1)
+
+
+def _replace_regions(req: EditRequest, d: Deformation, mem: TextureMemory, fill: np.ndarray,
+                     fill_mask: np.ndarray) -> list[tuple[str, tuple[int, int, int, int]]]:
+    """Closing a mouth that shows teeth, or an open eye, pastes the person's own closed lips or lids."""
+    if mem.get("mouth", "closed") is None and mem.get("eyes", "closed") is None:
+        return []
+    gap_src, eye_src = openness(req.landmarks)
+    gap_dst, eye_dst = openness(np.concatenate([d.dst[:478], req.landmarks[:, 2:]], axis=1))
+    closing = {
+        "mouth": gap_src > 0.04 and gap_dst < 0.5 * gap_src and teeth_visible(req.crop, req.landmarks),
+        "right_eye": eye_src > 0.1 and eye_dst < 0.5 * eye_src,
+        "left_eye": eye_src > 0.1 and eye_dst < 0.5 * eye_src,
+    }
+    out = []
+    size = req.crop.shape[0]
+    skin = crop_mesh(size).triangles
+    feather = max(0.04 * interocular(req.landmarks), 1.0)
+    for name, (region, outline) in _REGIONS.items():
+        example = mem.get(region, "closed") if closing[name] else None
+        if example is None:
+            continue
+        inside = list(set(outline) | set(HOLES[name]))
+        tris = np.concatenate([skin[np.all(np.isin(skin, inside), axis=1)], hole_triangles(name)])
+        box = _box(d.dst[list(outline)], 3, size)
+        patch = recall(example, d.dst, tris, box)
+        alpha, ring = _outline_ring(d.dst, outline, box, feather)
+        src_box = _box(d.src[list(outline)], 3, size)
+        _, src_ring = _outline_ring(d.src, outline, src_box, feather)
+        sx0, sy0, sx1, sy1 = src_box
+        patch = match_color(patch, ring, req.crop[sy0:sy1, sx0:sx1].astype(np.float32), src_ring)
+        _paste(fill, fill_mask, box, patch, alpha)
+        out.append(("memory", box))
+    return out

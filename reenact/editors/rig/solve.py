@@ -1,0 +1,26 @@
+"""AU change → per-side basis coefficients.
+
+The basis is calibrated per AU (`Basis.gain`), so a change of δ in AU k is δ units of basis k, clipped
+to the AU's anatomical limit. A coupled inverse of the measured cross-readings was tried and dropped:
+MediaPipe's coupling varies too much from face to face (see the calibration block in
+configs/rig_basis.yaml) for one shared matrix to undo it.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ...pipeline.types import AUVector
+from .basis import Basis
+
+
+def coefficients(source: AUVector, target: AUVector, basis: Basis,
+                 side: str = "both") -> tuple[np.ndarray, np.ndarray]:
+    """Per-side coefficients (each (17,)) that move a face from `source` to `target` AUs."""
+    delta = (target - source).values.astype(np.float64)
+    delta[np.abs(delta) < 1e-3] = 0
+    if side == "both":
+        c = np.clip(delta, -basis.limit, basis.limit)
+        return c, c
+    # the AU vector is bilateral (the estimator averages the two sides), so one side moves twice as far
+    one, none = np.clip(2 * delta, -basis.limit, basis.limit), np.zeros_like(delta)
+    return (one, none) if side == "right" else (none, one)

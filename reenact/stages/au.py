@@ -1,0 +1,260 @@
+"""AU estimator stage: 17 FACS intensities from the geometry of MediaPipe's 478-point mesh.
+
+Landmarks → canonical frame (`geometry.to_canonical`: rotation, translation and scale removed, unit
+inter-ocular distance, x right, y down, z away from the camera) → features → AU intensities.
+
+Features are linear in the canonical coordinates: each is a signed difference of mean coordinates of
+two landmark groups along one axis, in inter-ocular distances (IOD), optionally plus other features
+(`add`: compensations that remove what another movement explains, e.g. the mouth corners following the
+lower lip). `AUModel.matrix` holds the whole map, so features = matrix · canonical landmarks.
+Each AU reads one feature relative to a neutral and is piecewise linear:
+
+    intensity = clip(5 · (direction · (f − f_neutral) − onset) / (full − onset), 0, 5)
+
+`onset` is the movement (IOD) below which the AU reads 0, `full` the movement that reads 5. An editor
+that moves a neutral face's feature by `AUModel.feature_delta(au, x)` makes this estimator read x.
+Groups, features and constants, each with its source, live in configs/au_features.yaml.
+
+The neutral, per track id, first that applies: an explicit one (`set_neutral`, e.g. the features of
+a neutral image); a calibration (median features over a face's first `calibrate_s` seconds); in
+video, the automatic baseline: per feature a percentile of the last `baseline_window_s` seconds taken
+on its resting side, so someone who smiles most of the time still has a neutral mouth; for a single
+image, the population neutral: the features of configs/canonical_mesh.npy, the Procrustes mean of the
+real neutral frames in ../shared/media, every person weighted equally (tools/build_canonical_mesh.py).
+Time is the frame's pts, never the clock; a face missing from a packet restarts its smoother.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+
+from ..config import AUConfig, read_yaml
+from ..errors import ConfigError
+from .geometry import canonical_mesh, to_canonical
+from .landmarks import N_LANDMARKS
+from ..pipeline.smoothing import OneEuroFilter
+from ..pipeline.stage import StageBase
+from ..pipeline.types import AU_INDEX, AU_MAX, AU_NAMES, AUVector, Face, Packet, au_key
+
+FEATURES_VERSION = 1
+_AXES = {"x": 0, "y": 1, "z": 2}
+# resting side of a feature's distribution → which baseline percentile is its neutral
+_REST = ("low", "median", "high")
+
+
+@dataclass(frozen=True)
+class AUModel:
+    """The feature map and the per-AU piecewise-linear read-out, as loaded from the YAML."""
+
+    feature_names: tuple[str, ...]
+    matrix: np.ndarray        # (F, 478, 3): features = einsum('fnk,nk->f', matrix, canonical)
+    rest: np.ndarray          # (F,) index into _REST
+    au_feature: np.ndarray    # (17,) feature index each AU reads
+    direction: np.ndarray     # (17,) +1 or -1: which way the feature moves when the AU acts
+    onset: np.ndarray         # (17,) IOD
+    full: np.ndarray          # (17,) IOD
+    population_neutral: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.matrix.setflags(write=False)
+        object.__setattr__(self, "population_neutral", self.features_canonical(canonical_mesh()))
+
+    def features(self, landmarks: np.ndarray) -> np.ndarray:
+        """(478, 3) landmarks in any pose and scale → (F,) features in IOD, canonical frame."""
+        canon, _, _, _ = to_canonical(landmarks)
+        return self.features_canonical(canon)
+
+    def features_canonical(self, canonical: np.ndarray) -> np.ndarray:
+        """Features of landmarks already in the canonical frame: the linear part, for rigs."""
+        return self.matrix.reshape(len(self.feature_names), -1) @ np.asarray(canonical, np.float32).reshape(-1)
+
+    def intensities(self, features: np.ndarray, neutral: np.ndarray | None = None) -> AUVector:
+        """AU intensities of `features` relative to `neutral` (default: the population neutral)."""
+        ref = self.population_neutral if neutral is None else neutral
+        move = self.direction * (features[self.au_feature] - ref[self.au_feature])
+        return AUVector(np.clip(AU_MAX * (move - self.onset) / (self.full - self.onset), 0.0, AU_MAX))
+
+    def feature_delta(self, au: str, intensity: float) -> float:
+        """Signed change of the AU's feature (IOD) that reads `intensity`: the read-out's inverse.
+
+        Any x > 0 needs at least the onset; 0 needs no change.
+        """
+        k = AU_INDEX[au_key(au)]
+        x = min(float(intensity), AU_MAX)
+        if x <= 0:
+            return 0.0
+        return float(self.direction[k] * (self.onset[k] + x / AU_MAX * (self.full[k] - self.onset[k])))
+
+
+def _group(spec, groups: dict, where: str) -> list[int]:
+    idx = groups.get(spec) if isinstance(spec, str) else spec
+    if not isinstance(idx, list) or not idx or not all(isinstance(i, int) and 0 <= i < N_LANDMARKS for i in idx):
+        raise ConfigError(f"{where}: expected a group name or a list of landmark indices, got {spec!r}")
+    return idx
+
+
+def parse_model(data: dict, where: str = "au_features.yaml") -> AUModel:
+    """Build the model from the YAML's data; anything malformed is a one-line ConfigError."""
+    if data.get("version") != FEATURES_VERSION:
+        raise ConfigError(f"version {data.get('version')!r} is not {FEATURES_VERSION}", where)
+    groups = data.get("groups", {})
+    rows: dict[str, np.ndarray] = {}
+    rest = []
+    for name, spec in data["features"].items():
+        at = f"{where}: features.{name}"
+        row = np.zeros((N_LANDMARKS, 3))
+        if "axis" in spec:
+            if spec["axis"] not in _AXES:
+                raise ConfigError(f"{at}: axis must be x, y or z")
+            axis = _AXES[spec["axis"]]
+            pts, ref = _group(spec.get("points"), groups, at), _group(spec.get("ref"), groups, at)
+            sign = float(spec.get("sign", 1))
+            np.add.at(row[:, axis], pts, sign / len(pts))
+            np.add.at(row[:, axis], ref, -sign / len(ref))
+        for other, w in spec.get("add", {}).items():
+            if other not in rows:
+                raise ConfigError(f"{at}: adds {other!r}, which is not defined above it")
+            row += float(w) * rows[other]
+        if spec.get("rest") not in _REST:
+            raise ConfigError(f"{at}: rest must be one of {', '.join(_REST)}")
+        rows[name] = row
+        rest.append(_REST.index(spec["rest"]))
+    names = tuple(rows)
+    aus = data.get("aus", {})
+    if set(aus) != set(AU_NAMES):
+        raise ConfigError(f"{where}: aus must be exactly {', '.join(AU_NAMES)}")
+    for au in AU_NAMES:
+        spec = aus[au]
+        if spec.get("feature") not in rows:
+            raise ConfigError(f"{where}: aus.{au} reads unknown feature {spec.get('feature')!r}")
+        onset, full = spec.get("onset"), spec.get("full")
+        if not (isinstance(onset, (int, float)) and isinstance(full, (int, float)) and 0 <= onset < full):
+            raise ConfigError(f"{where}: aus.{au} needs numbers 0 <= onset < full")
+        if spec.get("direction", 1) not in (1, -1):
+            raise ConfigError(f"{where}: aus.{au}: direction is 1 or -1")
+    return AUModel(
+        feature_names=names,
+        matrix=np.stack([rows[n] for n in names]).astype(np.float32),
+        rest=np.array(rest),
+        au_feature=np.array([names.index(aus[a]["feature"]) for a in AU_NAMES]),
+        direction=np.array([float(aus[a].get("direction", 1)) for a in AU_NAMES], np.float32),
+        onset=np.array([aus[a]["onset"] for a in AU_NAMES], np.float32),
+        full=np.array([aus[a]["full"] for a in AU_NAMES], np.float32),
+    )
+
+
+@lru_cache(maxsize=4)
+def load_model(name: str = AUConfig.features) -> AUModel:
+    """The model in configs/<name>, parsed once."""
+    return parse_model(read_yaml(name), name)
+
+
+def features(landmarks: np.ndarray) -> np.ndarray:
+    """Raw geometric features of the default model (see `AUModel.features`)."""
+    return load_model().features(landmarks)
+
+
+class _History:
+    """A track's recent (time, features), oldest first, trimmed to a time window."""
+
+    def __init__(self, n_features: int):
+        self.t = np.empty(256)
+        self.f = np.empty((256, n_features), np.float32)
+        self.start = self.end = 0
+
+    def add(self, t: float, f: np.ndarray, window_s: float) -> None:
+        self.start += int(np.searchsorted(self.t[self.start:self.end], t - window_s, side="left"))
+        if self.end == len(self.t):
+            n = self.end - self.start
+            cap = len(self.t) * (2 if n > len(self.t) // 2 else 1)
+            t_new, f_new = np.empty(cap), np.empty((cap, self.f.shape[1]), np.float32)
+            t_new[:n], f_new[:n] = self.t[self.start:self.end], self.f[self.start:self.end]
+            self.t, self.f, self.start, self.end = t_new, f_new, 0, n
+        self.t[self.end], self.f[self.end] = t, f
+        self.end += 1
+
+    def samples(self) -> np.ndarray:
+        return self.f[self.start:self.end]
+
+
+@dataclass
+class _Track:
+    history: _History
+    smoother: OneEuroFilter
+    last_t: float
+    calibrate_until: float | None = None
+    calibration: list = field(default_factory=list)
+    neutral: np.ndarray | None = None   # from calibration
+
+
+class AUEstimator(StageBase):
+    """faces → FaceSample.source_au: each face's AU intensities relative to its own neutral.
+
+    static: every packet is an unrelated image (no history, no smoothing; population neutral unless
+    `set_neutral` gave one).
+    """
+
+    requires = ("faces",)
+    provides = ("source_au",)
+
+    def __init__(self, cfg: AUConfig = AUConfig(), *, static: bool = False, model: AUModel | None = None):
+        self.cfg = cfg
+        self.static = static
+        self.model = model or load_model(cfg.features)
+        self._tracks: dict[int, _Track] = {}
+        self._calibrate_s = cfg.calibrate_s
+        self._neutral: np.ndarray | None = None
+        p = cfg.baseline_percentile / 100.0
+        self._quantiles = np.array([p, 0.5, 1.0 - p])
+
+    def reset(self) -> None:
+        self._tracks.clear()
+
+    def set_neutral(self, neutral: np.ndarray | None) -> None:
+        """Use these features (e.g. `features()` of a neutral image) as every face's neutral; None undoes it."""
+        self._neutral = None if neutral is None else np.asarray(neutral, np.float32).copy()
+
+    def process(self, packet: Packet) -> Packet:
+        t = packet.frame.time
+        seen = {s.face.track_id for s in packet.faces}
+        for tid, tr in list(self._tracks.items()):
+            if tid not in seen:
+                # a lost face: never smooth across the gap; forget it once its history is stale
+                tr.smoother.reset()
+                if t - tr.last_t > self.cfg.baseline_window_s:
+                    del self._tracks[tid]
+        return packet.map_faces(lambda s: s.with_(source_au=self.estimate(s.face, t)))
+
+    def estimate(self, face: Face, t: float) -> AUVector:
+        """One face's AUs at pts time `t`, updating its track's history, calibration and smoother."""
+        f = self.model.features_canonical(face.canonical)
+        if self.static:
+            return self.model.intensities(f, self._neutral)
+        tr = self._tracks.get(face.track_id)
+        if tr is None or t < tr.last_t:  # new face, or time went back (a seek): start over
+            tr = self._tracks[face.track_id] = _Track(_History(len(f)), OneEuroFilter(self.cfg.smoothing), t)
+        tr.last_t = t
+        tr.history.add(t, f, self.cfg.baseline_window_s)
+        self._calibrate(tr, f, t)
+        neutral = next((n for n in (self._neutral, tr.neutral) if n is not None), None)
+        raw = self.model.intensities(f, self._baseline(tr.history) if neutral is None else neutral)
+        return AUVector(np.clip(tr.smoother(raw.values, t), 0.0, AU_MAX))
+
+    def _calibrate(self, tr: _Track, f: np.ndarray, t: float) -> None:
+        if self._calibrate_s <= 0 or tr.neutral is not None:
+            return
+        if tr.calibrate_until is None:
+            tr.calibrate_until = t + self._calibrate_s
+        tr.calibration.append(f)
+        if t >= tr.calibrate_until:
+            tr.neutral = np.median(np.stack(tr.calibration), axis=0)
+            tr.calibration = []
+
+    def _baseline(self, history: _History) -> np.ndarray:
+        # order statistics of one sort: a quarter of np.percentile's cost at a 10 s window
+        s = np.sort(history.samples(), axis=0)
+        rows = np.rint(self._quantiles[self.model.rest] * (len(s) - 1)).astype(np.intp)
+        return s[rows, np.arange(s.shape[1])]
+

@@ -1,0 +1,165 @@
+"""Compositor stage: paste edited crops back into the frame through a feathered face mask.
+
+The blend weight is the face hull (eroded, blurred) times the editor's mask. Pixels where it is zero are
+copied from the input untouched, so an empty edit returns the input frame itself. An edit that says how
+it warped (Edit.warp) is replayed on the frame itself, so skin that only moves keeps the frame's detail.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from ..config import CompositorConfig
+from .landmarks import FACE_OVAL
+from ..pipeline.stage import StageBase
+from ..pipeline.types import FaceSample, Packet, Warp
+
+
+def hull_mask(landmarks: np.ndarray, size: int, cfg: CompositorConfig, warp: Warp | None = None) -> np.ndarray:
+    """Face hull in crop pixels, eroded so the seam stays on skin, then feathered; float32 in [0, 1].
+
+    With a warp, the hull also covers where the outline moves to, so a dropped jaw is not cut at the old chin.
+    """
+    mask = np.zeros((size, size), np.uint8)
+    pts = landmarks[list(FACE_OVAL), :2].astype(np.float32)
+    if warp is not None:
+        # backward flow: a point at q is shown near q − flow(q), to first order
+        at = pts.reshape(1, -1, 2)
+        moved = np.stack([cv2.remap(warp.flow[i], at[..., 0], at[..., 1], cv2.INTER_LINEAR)[0] for i in (0, 1)], 1)
+        pts = np.vstack([pts, pts - moved])
+    hull = cv2.convexHull(np.round(pts).astype(np.int32))
+    cv2.fillConvexPoly(mask, hull, 255)
+    face = float(np.ptp(landmarks[:, :2], 0).max())
+    erode = max(1, int(round(cfg.erode_frac * face)))
+    mask = cv2.erode(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * erode + 1, 2 * erode + 1)))
+    sigma = max(0.5, cfg.feather_frac * face / 2.0)
+    return _feather(mask, sigma)
+
+
+def _feather(mask: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian blur of a square 0/255 uint8 mask into float32 [0, 1]. A wide one runs at 1/k resolution, k² times
+    cheaper: the result is smooth enough that resampling it moves the weight by under 1%."""
+    size, k = mask.shape[0], 1
+    # halve while the reduced σ stays ≥ 2 px and the size still divides evenly
+    while sigma >= 4 * k and size % (2 * k) == 0:
+        k *= 2
+    if k == 1:
+        return cv2.GaussianBlur(mask.astype(np.float32) / 255.0, (0, 0), sigma)
+    small = cv2.resize(mask, (size // k, size // k), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+    # the area-down and linear-up steps blur too (variance ≈ (k² − 1) / 4 px²): the Gaussian adds the rest
+    small = cv2.GaussianBlur(small, (0, 0), np.sqrt(sigma ** 2 - (k * k - 1) / 4.0) / k)
+    return cv2.resize(small, (size, size), interpolation=cv2.INTER_LINEAR)
+
+
+def match_colors(edited: np.ndarray, original: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Reinhard transfer in Lab: give the edit the original's mean and spread inside the mask."""
+    w = weight[..., None].astype(np.float32)
+    total = float(w.sum())
+    if total < 1.0:
+        return edited
+    a = cv2.cvtColor(edited, cv2.COLOR_RGB2LAB).astype(np.float32)
+    b = cv2.cvtColor(original, cv2.COLOR_RGB2LAB).astype(np.float32)
+    ma, mb = (a * w).sum((0, 1)) / total, (b * w).sum((0, 1)) / total
+    sa = np.sqrt(((a - ma) ** 2 * w).sum((0, 1)) / total) + 1e-3
+    sb = np.sqrt(((b - mb) ** 2 * w).sum((0, 1)) / total) + 1e-3
+    out = np.clip((a - ma) * (sb / sa) + mb, 0, 255).astype(np.uint8)
+    return cv2.cvtColor(out, cv2.COLOR_LAB2RGB)
+
+
+def _crop_box(weight: np.ndarray) -> tuple[int, int, int, int] | None:
+    """Crop box (x0, y0, x1, y1) around where `weight` is non-zero, one pixel wider on each side because
+    bilinear sampling reaches that far; it may stick out of the crop by that pixel."""
+    x, y, w, h = cv2.boundingRect((weight > 1.0 / 512).view(np.uint8))
+    return (x - 1, y - 1, x + w + 1, y + h + 1) if w else None
+
+
+def _footprint(box: tuple[int, int, int, int], to_image: np.ndarray, shape) -> tuple[int, int, int, int] | None:
+    """Frame box (x0, y0, x1, y1) covering crop box `box` seen through `to_image`, clipped to the frame."""
+    x0, y0, x1, y1 = box
+    corners = np.array([[x0, y0], [x1 - 1, y0], [x0, y1 - 1], [x1 - 1, y1 - 1]], np.float64)
+    foot = corners @ to_image[:, :2].T + to_image[:, 2]
+    h, w = shape[:2]
+    x0, y0 = np.maximum(np.floor(foot.min(0)).astype(int), 0)
+    x1, y1 = np.minimum(np.ceil(foot.max(0)).astype(int) + 1, (w, h))
+    return (int(x0), int(y0), int(x1), int(y1)) if x1 > x0 and y1 > y0 else None
+
+
+def _replay(frame: np.ndarray, warp: Warp, weight: np.ndarray, to_image: np.ndarray, crop_to_roi: np.ndarray,
+            roi) -> tuple[np.ndarray, np.ndarray]:
+    """The editor's warp and fills redone at frame resolution over `roi`: moved pixels keep their detail.
+
+    Returns (pasted, alpha): the blend weight rides along in the flow's warpAffine call, one pass for both.
+    """
+    x0, y0, x1, y1 = roi
+    size = (x1 - x0, y1 - y0)
+    # a crop-space displacement seen in the frame: scaled and rotated by the crop→frame similarity;
+    # relative maps are offsets from each ROI pixel, and the ROI starts at (x0, y0) in the frame. Both are
+    # affine, so they commute with the warp: done on the crop, they let the weight share the warp call, and
+    # the border value gives pixels outside the crop no displacement
+    lin = np.hstack([to_image[:, :2], [[x0], [y0]]]).astype(np.float32)
+    maps = cv2.transform(cv2.merge([warp.flow[0], warp.flow[1]]), lin)
+    warped = cv2.warpAffine(cv2.merge([maps, weight]), crop_to_roi, size, flags=cv2.INTER_LINEAR,
+                            borderValue=(float(x0), float(y0), 0.0))
+    map_x, map_y, alpha = cv2.split(warped)
+    out = cv2.remap(frame, map_x, map_y, cv2.INTER_LINEAR | cv2.WARP_RELATIVE_MAP,
+                    borderMode=cv2.BORDER_REPLICATE)
+    crop_box = _crop_box(warp.fill_mask)
+    box = _footprint(crop_box, crop_to_roi, out.shape) if crop_box else None
+    if box is not None:
+        # fills cover a small patch (inside the mouth): convert, warp and blend just that patch
+        cx0, cy0 = max(crop_box[0], 0), max(crop_box[1], 0)
+        src = (slice(cy0, crop_box[3]), slice(cx0, crop_box[2]))
+        bx0, by0, bx1, by1 = box
+        m = crop_to_roi.copy()
+        m[:, 2] += m[:, :2] @ (cx0, cy0) - (bx0, by0)
+        bsize = (bx1 - bx0, by1 - by0)
+        fm = cv2.warpAffine(warp.fill_mask[src], m, bsize, flags=cv2.INTER_LINEAR, borderValue=0)
+        fill = cv2.warpAffine(np.clip(warp.fill[src], 0, 255).astype(np.uint8), m, bsize, flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_REPLICATE)
+        patch = out[by0:by1, bx0:bx1]
+        patch[:] = cv2.blendLinear(fill, patch, fm, 1.0 - fm)
+    return out, alpha
+
+
+class Compositor(StageBase):
+    requires = ("aligned", "edit")
+    provides = ("output",)
+
+    def __init__(self, cfg: CompositorConfig = CompositorConfig()):
+        self.cfg = cfg
+
+    def paste(self, image: np.ndarray, sample: FaceSample, frame: np.ndarray | None = None) -> np.ndarray:
+        """Blend one face's edit into `image` in place; `frame` is the unedited frame a Warp replays on."""
+        edit, aligned = sample.edit, sample.aligned
+        if edit is None or aligned is None or not edit.mask.any():
+            return image
+        weight = hull_mask(aligned.landmarks, aligned.size, self.cfg, edit.warp) * edit.mask
+        box = _crop_box(weight)
+        roi = _footprint(box, aligned.to_image, image.shape) if box else None
+        if roi is None:
+            return image
+        x0, y0, x1, y1 = roi
+        m = aligned.to_image.copy()
+        m[:, 2] -= (x0, y0)
+        size = (x1 - x0, y1 - y0)
+        if edit.warp is not None:
+            source = frame if frame is not None else image
+            pasted, alpha = _replay(source, edit.warp, weight, aligned.to_image, m, roi)
+            if self.cfg.color_match:
+                pasted = match_colors(pasted, image[y0:y1, x0:x1], alpha)
+        else:
+            alpha = cv2.warpAffine(weight, m, size, flags=cv2.INTER_LINEAR, borderValue=0)
+            crop = match_colors(edit.crop, aligned.crop, weight) if self.cfg.color_match else edit.crop
+            pasted = cv2.warpAffine(crop, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        region = image[y0:y1, x0:x1]
+        # rounded blend: where alpha < 1/512 a pixel moves by under half a level, so it stays bit-exact
+        region[:] = cv2.blendLinear(pasted, region, alpha, 1.0 - alpha)
+        return image
+
+    def process(self, packet: Packet) -> Packet:
+        image = packet.frame.image
+        if any(s.edit is not None and s.edit.mask.any() for s in packet.faces):
+            frame, image = image, image.copy()
+            for s in packet.faces:
+                self.paste(image, s, frame)
+        return packet.with_(output=image)

@@ -1,0 +1,301 @@
+"""Target stage: what AU intensities each face should show, from a preset, explicit values, a reference
+face or a driving video; smoothed per track on pts time.
+
+    --target-au happy               a preset from configs/presets.yaml (EMFACS prototypes)
+    --target-au "AU12=3,AU6=2"      explicit intensities, FACS 0–5
+    --ref face.jpg                  the reference face's AUs (those it shows clearly) as a preset
+    --drive clip.mp4 | webcam[:N]   the source at rest plus the driver's AU change from its own neutral
+
+Modes (edit.mode, a preset may override): relative (default) adds the named intensities to the face's
+own, so the edit is a steady offset that keeps speech, blinks and the person's own expression, and a
+biased single-image reading (the population neutral reads some faces at rest as frowning or smiling)
+cannot turn into an unwanted counter-edit; absolute sets the named AUs to the given values (what the
+`neutral` preset needs). AUs a target does not name always follow the face. Relative targets may
+exceed 5 where the estimator's reading of the face is already saturated: the rig applies the difference.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from typing import Protocol
+
+import numpy as np
+
+from ..config import Config, EditConfig, load_config, read_yaml
+from ..errors import ConfigError, NoFace
+from ..pipeline.smoothing import OneEuroFilter
+from ..pipeline.stage import StageBase
+from ..pipeline.types import AU_INDEX, AU_MAX, AU_NAMES, AUVector, Packet, au_key
+
+MODES = ("relative", "absolute")
+SIDES = ("both", "right", "left")
+STRENGTH_RANGE = (0.0, 1.5)
+# a reference face's AU counts as part of its expression from this reading up; weaker readings are
+# more likely the face's shape seen against the population neutral than an expression
+REF_MIN_AU = 1.0
+
+
+@dataclass(frozen=True)
+class Target:
+    """A requested expression: intensities for the named AUs, how to apply them, and on which side."""
+
+    name: str
+    values: AUVector
+    named: tuple[str, ...]
+    mode: str = "relative"
+    side: str = "both"
+
+    def resolve(self, source: AUVector, strength: float = 1.0) -> AUVector:
+        """The AUs this face should show: unnamed AUs as the face has them, named per the mode."""
+        src = source.values.astype(np.float32)
+        out = src.copy()
+        idx = [AU_INDEX[a] for a in self.named]
+        if self.mode == "absolute":
+            out[idx] = src[idx] + strength * (self.values.values[idx] - src[idx])
+        else:
+            out[idx] = src[idx] + strength * self.values.values[idx]
+        return AUVector(out)
+
+
+@lru_cache(maxsize=1)
+def presets() -> dict[str, Target]:
+    """configs/presets.yaml as Targets, by lower-case name."""
+    data = read_yaml("presets.yaml")
+    out = {}
+    for name, spec in (data.get("presets") or {}).items():
+        where = f"presets.yaml: {name}"
+        extra = set(spec) - {"aus", "side", "mode"}
+        if extra:
+            raise ConfigError(f"{where}: unknown keys {sorted(extra)}; known: aus, mode, side")
+        try:
+            values = _checked_values(spec.get("aus") or {}, where)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+        mode, side = spec.get("mode", ""), spec.get("side", "both")
+        if mode not in ("",) + MODES or side not in SIDES:
+            raise ConfigError(f"{where}: mode must be one of {', '.join(MODES)}, side one of {', '.join(SIDES)}")
+        out[name.lower()] = Target(name=name.lower(), values=AUVector.from_dict(values), named=tuple(values),
+                                   mode=mode, side=side)
+    return out
+
+
+def _checked_values(values: dict, where: str) -> dict[str, float]:
+    out = {}
+    for k, v in values.items():
+        key = au_key(str(k))
+        x = float(v)
+        if not 0.0 <= x <= AU_MAX:
+            raise ValueError(f"{where}: {key}={x:g} is outside 0–{AU_MAX:g}")
+        out[key] = x
+    return out
+
+
+def parse_target(spec: str, mode: str = "relative") -> Target:
+    """'happy' or 'AU12=3,AU6=2' → Target. A preset's own mode wins over `mode`.
+
+    Raises ConfigError with one line naming the valid presets and AUs.
+    """
+    if mode not in MODES:
+        raise ConfigError(f"edit mode {mode!r} unknown; known: {', '.join(MODES)}")
+    text = spec.strip()
+    table = presets()
+    if text.lower() in table:
+        preset = table[text.lower()]
+        return preset if preset.mode else replace(preset, mode=mode)
+    try:
+        if "=" not in text:
+            raise ValueError(f"no preset named {text!r}")
+        pairs = [p.split("=", 1) for p in text.split(",") if p.strip()]
+        values = _checked_values({k.strip(): v.strip() for k, v in pairs}, "--target-au")
+        if not values:
+            raise ValueError("no AU given")
+    except ValueError as e:
+        raise ConfigError(
+            f"bad --target-au {spec!r} ({e}); use a preset ({', '.join(sorted(table))}) or "
+            f"'AU12=3,AU6=2' with AUs from {', '.join(AU_NAMES)} and values 0–{AU_MAX:g}") from None
+    return Target(name=text, values=AUVector.from_dict(values), named=tuple(values), mode=mode)
+
+
+def check_strength(strength: float) -> float:
+    lo, hi = STRENGTH_RANGE
+    if not lo <= strength <= hi:
+        raise ConfigError(f"--strength {strength:g} is outside {lo:g}..{hi:g}")
+    return float(strength)
+
+
+def reference_target(image: np.ndarray, mode: str = "relative", name: str = "ref",
+                     cfg: Config | None = None) -> Target:
+    """A reference face's expression as a Target.
+
+    A single image has no history, so its AUs are read against the estimator's population neutral
+    (configs/canonical_mesh.npy, the mean of real neutral frames); only AUs it reads at REF_MIN_AU or
+    more are named, so the reference's face shape does not leak into the edit.
+    """
+    from .au import load_model
+    from .tracker import FaceTracker
+
+    cfg = cfg or load_config()
+    tracker = FaceTracker(cfg.tracker, static=True)
+    try:
+        faces = tracker.detect(image)
+    finally:
+        tracker.close()
+    if not faces:
+        raise NoFace("no face found in the reference image", name)
+    model = load_model(cfg.au.features)
+    au = model.intensities(model.features(faces[0]))
+    named = tuple(n for n in AU_NAMES if au[n] >= REF_MIN_AU)
+    return Target(name=f"ref:{name}", values=au, named=named, mode=mode)
+
+
+def editor_spec(cfg: EditConfig) -> str:
+    """The editor spec for a config: a unilateral preset (contempt) needs 'rig:right' or 'rig:left'."""
+    if cfg.editor == "rig" and cfg.target and not (cfg.ref or cfg.drive):
+        side = parse_target(cfg.target, cfg.mode).side
+        if side != "both":
+            return f"rig:{side}"
+    return cfg.editor
+
+
+class AUDriver(Protocol):
+    """Where a driven target comes from: the driver's AU change at a stream time (None: no face yet)."""
+
+    def read(self, t: float) -> AUVector | None: ...
+
+    def close(self) -> None: ...
+
+
+class Driver:
+    """A driving face's AU change from its own neutral, followed on its own tracker and estimator.
+
+    `read` is called with the processed stream's time; a file advances to the frame at that time (and
+    holds its last AUs after it ends), a webcam hands over its newest frame.
+    """
+
+    def __init__(self, spec: str, cfg: Config):
+        from .au import AUEstimator
+        from ..io import open_source
+        from ..pipeline.mailbox import LatestFrameReader
+        from .tracker import FaceTracker
+
+        self._source = open_source(spec, live_cfg=cfg.live)
+        self._live = self._source.kind == "webcam"
+        self._frames = LatestFrameReader(self._source, timeout_s=cfg.live.read_timeout_s).start() \
+            if self._live else iter(self._source)
+        self._tracker = FaceTracker(cfg.tracker, static=self._source.kind == "image")
+        self._estimator = AUEstimator(cfg.au, static=self._source.kind == "image")
+        self._pending = None
+        self._au: AUVector | None = None
+        self._t0: float | None = None
+
+    def _next(self):
+        if self._live:
+            return self._frames.get()
+        return next(self._frames, None)
+
+    def read(self, t: float) -> AUVector | None:
+        if self._live:
+            frames = [self._next()]
+        else:
+            frames = []
+            while True:
+                f = self._pending if self._pending is not None else self._next()
+                self._pending = None
+                if f is None:
+                    break
+                self._t0 = f.time if self._t0 is None else self._t0
+                if frames and f.time - self._t0 > t:
+                    self._pending = f
+                    break
+                frames.append(f)
+        for frame in frames:
+            if frame is None:
+                continue
+            faces = self._tracker.process(Packet(frame=frame)).faces
+            if faces:
+                self._au = self._estimator.estimate(faces[0].face, frame.time)
+        return self._au
+
+    def close(self) -> None:
+        if self._live:
+            self._frames.stop.set()
+        self._tracker.close()
+        self._source.close()
+
+
+class TargetStage(StageBase):
+    """source_au → target_au per face.
+
+    `target` is a fixed Target; `driver` makes it avatar mode: each face's AUs on its first frame plus
+    the driver's change (a lost driver face holds its last AUs). `set_target` swaps the target between
+    frames (live control). The edit (target − source) is smoothed per track with a One Euro filter on
+    pts time: a steady preset in relative mode is then a constant offset however the estimator's
+    reading of the face jitters (the source AUs are smoothed by the estimator stage), and a switch of
+    preset or a jittery driver eases in.
+    """
+
+    requires = ("source_au",)
+    provides = ("target_au",)
+
+    def __init__(self, cfg: EditConfig = EditConfig(), *, target: Target | None = None,
+                 driver: AUDriver | None = None):
+        self.cfg = cfg
+        self.strength = check_strength(cfg.strength)
+        self.target = target
+        self.driver = driver
+        self._filters: dict[int, OneEuroFilter] = {}
+        self._rest: dict[int, AUVector] = {}
+
+    def set_target(self, target: Target | None) -> None:
+        self.target = target
+
+    def reset(self) -> None:
+        self._filters.clear()
+        self._rest.clear()
+
+    def close(self) -> None:
+        if self.driver is not None:
+            self.driver.close()
+
+    def want(self, track_id: int, source: AUVector, drive: AUVector | None = None) -> AUVector:
+        """The unsmoothed target for one face; `drive` is the driver's change this frame."""
+        if self.driver is not None:
+            rest = self._rest.setdefault(track_id, source)
+            return rest if drive is None else rest + drive.scaled(self.strength)
+        if self.target is None:
+            return source
+        return self.target.resolve(source, self.strength)
+
+    def process(self, packet: Packet) -> Packet:
+        t = packet.frame.time
+        seen = {s.face.track_id for s in packet.faces}
+        for tid in list(self._filters):
+            if tid not in seen:  # a lost face: never smooth across the gap
+                del self._filters[tid]
+                self._rest.pop(tid, None)
+        # one driver frame per packet, shared by every face in it
+        drive = self.driver.read(t) if self.driver is not None and packet.faces else None
+
+        def run(s):
+            source = s.source_au or AUVector.zeros()
+            tid = s.face.track_id
+            if tid not in self._filters:
+                self._filters[tid] = OneEuroFilter(self.cfg.smoothing)
+            edit = self._filters[tid]((self.want(tid, source, drive) - source).values, t)
+            return s.with_(target_au=source + AUVector(edit))
+
+        return packet.map_faces(run)
+
+
+def build_target_stage(cfg: Config) -> TargetStage:
+    """The target stage a config asks for: --drive, else --ref, else --target-au (else no change)."""
+    e = cfg.edit
+    if e.mode not in MODES:
+        raise ConfigError(f"edit.mode {e.mode!r} unknown; known: {', '.join(MODES)}")
+    if e.drive:
+        return TargetStage(e, driver=Driver(e.drive, cfg))
+    if e.ref:
+        from ..io import load_image
+
+        return TargetStage(e, target=reference_target(load_image(e.ref), e.mode, e.ref, cfg))
+    return TargetStage(e, target=parse_target(e.target, e.mode) if e.target else None)

@@ -1,0 +1,1 @@
+"""Jobs built on the pipeline: analyze, bench, demo, doctor, evaluate."""

@@ -1,0 +1,80 @@
+"""Pipeline benchmark: fps of the whole pipeline over fps of a bare decode+encode, in the same run.
+
+Both runs use the same source, sink, encoder settings and threaded runner; the bare one has no stages.
+So the ratio isolates what tracking, editing and compositing cost. Machines here are noisy: compare
+ratios, not absolute fps across runs.
+"""
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+from ..config import Config, load_config
+from ..io.image import astronaut
+from .demo import camera_motion, write_clip
+from ..pipeline.stage import Pipeline
+
+
+@dataclass
+class BenchResult:
+    editor: str
+    frames: int
+    size: tuple[int, int]
+    bare_fps: float
+    pipeline_fps: float
+    stage_ms: dict[str, float]
+
+    @property
+    def ratio(self) -> float:
+        return self.pipeline_fps / self.bare_fps if self.bare_fps else 0.0
+
+    def lines(self) -> list[str]:
+        w, h = self.size
+        out = [f"clip: {self.frames} frames at {w}x{h}",
+               f"bare decode+encode: {self.bare_fps:7.1f} fps",
+               f"pipeline ({self.editor}): {self.pipeline_fps:7.1f} fps",
+               f"ratio pipeline/bare: {self.ratio:.2f}",
+               "per-stage ms/frame: " + ", ".join(f"{k} {v:.2f}" for k, v in self.stage_ms.items())]
+        return out
+
+
+def make_720p_clip(path: Path, media: Path | None, frames: int) -> Path:
+    """talking_man.mp4 upscaled into a 1280×720 frame when the shared media is there, else the astronaut."""
+    clip = media / "talking_man.mp4" if media else None
+    if clip is not None and clip.exists():
+        imgs = []
+        with av.open(str(clip)) as c:
+            for f in c.decode(video=0):
+                img = f.to_ndarray(format="rgb24")
+                img = cv2.resize(img, (878, 720), interpolation=cv2.INTER_CUBIC)
+                imgs.append(np.pad(img, ((0, 0), (201, 201), (0, 0)), mode="edge"))
+                if len(imgs) == frames:
+                    break
+    else:
+        imgs = list(camera_motion(astronaut(), frames, (1280, 720), 30.0))
+    return write_clip(path, imgs, fps=30)
+
+
+def run_bench(*, editor: str = "identity", target: str = "", frames: int = 150,
+              media: Path | None = None, cfg: Config | None = None) -> BenchResult:
+    from ..api import build_pipeline, transcode, with_edit
+
+    cfg = with_edit(cfg or load_config(), editor=editor, target=target or None)
+    with tempfile.TemporaryDirectory(prefix="reenact-bench-") as tmp:
+        tmp = Path(tmp)
+        clip = make_720p_clip(tmp / "in.mp4", media, frames)
+        with build_pipeline(cfg) as pipe:
+            transcode(clip, tmp / "warm.mp4", pipe, cfg=cfg, progress=False)  # loads models and warms caches
+            pipe.reset()
+            bare = transcode(clip, tmp / "bare.mp4", Pipeline([]), cfg=cfg, progress=False)
+            full = transcode(clip, tmp / "full.mp4", pipe, cfg=cfg, progress=False)
+        with av.open(str(clip)) as c:
+            st = c.streams.video[0]
+            size = (st.codec_context.width, st.codec_context.height)
+    return BenchResult(editor=editor, frames=full.frames, size=size, bare_fps=bare.fps,
+                       pipeline_fps=full.fps, stage_ms=full.stage_ms())
