@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from reenact.tasks import evaluate as E
+from reenact.stages.compositor import Compositor
 from reenact.stages.au import load_model
 from reenact.config import MEDIA_DIR, load_config
 from reenact.editors import EDITORS, EditRequest, create_editor
@@ -56,8 +57,9 @@ def mouth_table(clip: Path, editors: list[str], pairs: int, seed: int) -> str:
     cfg = load_config()
     model = load_model(cfg.au.features)
     reader = FaceTracker(cfg.tracker, static=True)
+    compositor = Compositor(cfg.compositor)
     try:
-        held, _ = E._held_out_faces(clip, cfg, E.TRAIN_FRACTION, None, model, reader)
+        held, _ = E.held_out_faces(clip, cfg, E.TRAIN_FRACTION, None, model, reader)
     finally:
         reader.close()
     lines = ["| editor | mouth PSNR (dB) | mouth SSIM | mouth L1 |", "|---|---:|---:|---:|"]
@@ -69,7 +71,7 @@ def mouth_table(clip: Path, editors: list[str], pairs: int, seed: int) -> str:
             editor.reset()
             edit = editor.edit(EditRequest(crop=src.crop, landmarks=src.landmarks, source=src.au, target=tgt.au,
                                            time=src.time))
-            out = E.composite_crop(src.crop, edit, src.landmarks, cfg.compositor)
+            out = compositor.blend_crop(src.crop, edit, src.landmarks)
             region = mouth_region(tgt.landmarks, tgt.crop.shape[0])
             scores.append((E.psnr(out, tgt.crop, region), E.ssim(out, tgt.crop, region), E.l1(out, tgt.crop, region)))
         editor.close()

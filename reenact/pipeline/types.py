@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
-from typing import Mapping
+from typing import Callable, Mapping, Sequence, TypeVar
 
 import numpy as np
+
+F = TypeVar("F")
 
 # OpenFace's intensity set: DISFA's 12 plus what the emotion prototypes need.
 AU_NAMES: tuple[str, ...] = (
@@ -61,6 +63,16 @@ class HeadPose:
     roll: float = 0.0
 
 
+def face_size(landmarks: np.ndarray) -> float:
+    """A face's size in pixels: the longer side of its landmarks' box."""
+    return float(np.ptp(landmarks[:, :2], 0).max())
+
+
+def largest(faces: Sequence[F], size: Callable[[F], float] = face_size) -> F | None:
+    """The biggest of `faces` (landmark arrays by default; pass `size` for other items), None for none."""
+    return max(faces, key=size) if len(faces) else None
+
+
 @dataclass(frozen=True)
 class Face:
     """A tracked face: 478 MediaPipe landmarks in image pixels (z in the same pixel scale).
@@ -84,8 +96,7 @@ class Face:
 
     @property
     def size(self) -> float:
-        x0, y0, x1, y1 = self.bbox
-        return max(x1 - x0, y1 - y0)
+        return face_size(self.landmarks)
 
 
 @dataclass(frozen=True)

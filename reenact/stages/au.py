@@ -76,6 +76,14 @@ class AUModel:
         move = self.direction * (features[self.au_feature] - ref[self.au_feature])
         return AUVector(np.clip(AU_MAX * (move - self.onset) / (self.full - self.onset), 0.0, AU_MAX))
 
+    def baseline(self, samples: np.ndarray, percentile: float) -> np.ndarray:
+        """The neutral of (N, F) features: each feature's `percentile` on its resting side (nearest rank)."""
+        p = percentile / 100.0
+        # order statistics of one sort: a quarter of np.percentile's cost at a 10 s window
+        s = np.sort(samples, axis=0)
+        rows = np.rint(np.array([p, 0.5, 1.0 - p])[self.rest] * (len(s) - 1)).astype(np.intp)
+        return s[rows, np.arange(s.shape[1])]
+
     def feature_delta(self, au: str, intensity: float) -> float:
         """Signed change of the AU's feature (IOD) that reads `intensity`: the read-out's inverse.
 
@@ -206,8 +214,6 @@ class AUEstimator(StageBase):
         self._tracks: dict[int, _Track] = {}
         self._calibrate_s = cfg.calibrate_s
         self._neutral: np.ndarray | None = None
-        p = cfg.baseline_percentile / 100.0
-        self._quantiles = np.array([p, 0.5, 1.0 - p])
 
     def reset(self) -> None:
         self._tracks.clear()
@@ -239,7 +245,8 @@ class AUEstimator(StageBase):
         tr.history.add(t, f, self.cfg.baseline_window_s)
         self._calibrate(tr, f, t)
         neutral = next((n for n in (self._neutral, tr.neutral) if n is not None), None)
-        raw = self.model.intensities(f, self._baseline(tr.history) if neutral is None else neutral)
+        raw = self.model.intensities(f, self.model.baseline(tr.history.samples(), self.cfg.baseline_percentile)
+                                       if neutral is None else neutral)
         return AUVector(np.clip(tr.smoother(raw.values, t), 0.0, AU_MAX))
 
     def _calibrate(self, tr: _Track, f: np.ndarray, t: float) -> None:
@@ -251,10 +258,4 @@ class AUEstimator(StageBase):
         if t >= tr.calibrate_until:
             tr.neutral = np.median(np.stack(tr.calibration), axis=0)
             tr.calibration = []
-
-    def _baseline(self, history: _History) -> np.ndarray:
-        # order statistics of one sort: a quarter of np.percentile's cost at a 10 s window
-        s = np.sort(history.samples(), axis=0)
-        rows = np.rint(self._quantiles[self.model.rest] * (len(s) - 1)).astype(np.intp)
-        return s[rows, np.arange(s.shape[1])]
 

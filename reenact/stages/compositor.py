@@ -12,7 +12,7 @@ import numpy as np
 from ..config import CompositorConfig
 from .landmarks import FACE_OVAL
 from ..pipeline.stage import StageBase
-from ..pipeline.types import FaceSample, Packet, Warp
+from ..pipeline.types import Edit, FaceSample, Packet, Warp, face_size
 
 
 def hull_mask(landmarks: np.ndarray, size: int, cfg: CompositorConfig, warp: Warp | None = None) -> np.ndarray:
@@ -29,7 +29,7 @@ def hull_mask(landmarks: np.ndarray, size: int, cfg: CompositorConfig, warp: War
         pts = np.vstack([pts, pts - moved])
     hull = cv2.convexHull(np.round(pts).astype(np.int32))
     cv2.fillConvexPoly(mask, hull, 255)
-    face = float(np.ptp(landmarks[:, :2], 0).max())
+    face = face_size(landmarks)
     erode = max(1, int(round(cfg.erode_frac * face)))
     mask = cv2.erode(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * erode + 1, 2 * erode + 1)))
     sigma = max(0.5, cfg.feather_frac * face / 2.0)
@@ -128,12 +128,22 @@ class Compositor(StageBase):
     def __init__(self, cfg: CompositorConfig = CompositorConfig()):
         self.cfg = cfg
 
+    def weight(self, landmarks: np.ndarray, size: int, edit: Edit) -> np.ndarray:
+        """(size, size) float32 blend weight of an edit in its crop: face hull × the editor's mask."""
+        return hull_mask(landmarks, size, self.cfg, edit.warp) * edit.mask
+
+    def blend_crop(self, crop: np.ndarray, edit: Edit, landmarks: np.ndarray) -> np.ndarray:
+        """The edit blended into its own crop with the weight `paste` uses in the frame."""
+        weight = self.weight(landmarks, crop.shape[0], edit)
+        pasted = match_colors(edit.crop, crop, weight) if self.cfg.color_match else edit.crop
+        return cv2.blendLinear(pasted, crop, weight, 1.0 - weight)
+
     def paste(self, image: np.ndarray, sample: FaceSample, frame: np.ndarray | None = None) -> np.ndarray:
         """Blend one face's edit into `image` in place; `frame` is the unedited frame a Warp replays on."""
         edit, aligned = sample.edit, sample.aligned
         if edit is None or aligned is None or not edit.mask.any():
             return image
-        weight = hull_mask(aligned.landmarks, aligned.size, self.cfg, edit.warp) * edit.mask
+        weight = self.weight(aligned.landmarks, aligned.size, edit)
         box = _crop_box(weight)
         roi = _footprint(box, aligned.to_image, image.shape) if box else None
         if roi is None:

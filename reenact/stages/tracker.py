@@ -15,7 +15,7 @@ from ..config import TrackerConfig
 from .geometry import pose_from_rotation, to_canonical
 from ..pipeline.smoothing import OneEuroFilter
 from ..pipeline.stage import StageBase
-from ..pipeline.types import Face, FaceSample, Packet
+from ..pipeline.types import Face, FaceSample, Packet, face_size
 
 
 @dataclass
@@ -96,7 +96,7 @@ class FaceTracker(StageBase):
     def process(self, packet: Packet) -> Packet:
         frame = packet.frame
         t = frame.time
-        sized = ((p, float(np.ptp(p[:, :2], 0).max())) for p in self.detect(frame.image))
+        sized = ((p, face_size(p)) for p in self.detect(frame.image))
         raw = [(p, size) for p, size in sized if size >= self.cfg.min_face_px]
         if self.static:
             self._tracks.clear()

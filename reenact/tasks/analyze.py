@@ -25,7 +25,7 @@ from ..errors import NoFace, OutputNotWritable
 from ..io import load_image, open_source
 from ..pipeline.stage import Pipeline
 from ..stages.tracker import FaceTracker
-from ..pipeline.types import AU_MAX, AU_NAMES, AUVector, FaceSample, Frame, Packet
+from ..pipeline.types import AU_MAX, AU_NAMES, AUVector, FaceSample, Frame, Packet, largest
 
 AU_COLUMNS = tuple(f"{n}_r" for n in AU_NAMES)
 COLUMNS = ("frame", "timestamp", "face_id", "confidence", "pose_yaw", "pose_pitch", "pose_roll") + AU_COLUMNS
@@ -66,7 +66,7 @@ def neutral_features(image: str | os.PathLike, cfg: Config | None = None) -> np.
         tracker.close()
     if not faces:
         raise NoFace("no face in the neutral image", os.fspath(image))
-    face = max(faces, key=lambda s: s.face.size).face
+    face = largest(faces, lambda s: s.face.size).face
     return load_model(cfg.au.features).features_canonical(face.canonical)
 
 

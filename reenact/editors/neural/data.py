@@ -32,7 +32,7 @@ from ..rig.solve import coefficients
 from ...io import open_source
 from ...pipeline.stage import Pipeline
 from ...stages.tracker import FaceTracker
-from ...pipeline.types import AU_NAMES, AUVector, Packet
+from ...pipeline.types import AU_NAMES, AUVector, Packet, largest
 
 log = logging.getLogger("reenact.neural")
 
@@ -133,7 +133,7 @@ def _track(path: str, sha: str, cfg: Config, progress: bool, max_frames: int | N
             n += 1
             faces = pipe.process(Packet(frame)).faces
             if faces:
-                s = max(faces, key=lambda s: s.face.size)
+                s = largest(faces, lambda s: s.face.size)
                 rows.append((frame.index, s.aligned.crop, s.aligned.landmarks, s.source_au.values))
     if not rows:
         raise NoFace("no face found in any frame: nothing to train on", path)

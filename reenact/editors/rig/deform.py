@@ -212,13 +212,13 @@ def dense_flow(d: Deformation, size: int) -> tuple[np.ndarray, list[HoleLayer], 
     shown = (signed_areas(d.src, active) > 0) & (signed_areas(d.dst, active) > 0)
     order = np.lexsort((-z[active].mean(1), shown))
     rasterize_flow(flow, d.src, d.dst, active[order])
-    box = _box(d.dst[active].reshape(-1, 2), size)
+    box = points_box(d.dst[active].reshape(-1, 2), size)
     for name, contour in HOLES.items():
         c = list(contour)
         if not np.any(step[c]):
             continue
         poly_dst, poly_src = d.dst[c], d.src[c]
-        hbox = _box(np.concatenate([poly_dst, poly_src]), size)
+        hbox = points_box(np.concatenate([poly_dst, poly_src]), size)
         x0, y0, x1, y1 = hbox
         inside = _poly_mask(poly_dst, hbox)
         if not inside.any():
@@ -260,10 +260,10 @@ def dense_flow(d: Deformation, size: int) -> tuple[np.ndarray, list[HoleLayer], 
     return flow, holes, box
 
 
-def _box(pts: np.ndarray, size: int) -> tuple[int, int, int, int]:
-    """Integer box (exclusive end) around points, one pixel of margin, clipped to the crop."""
-    x0, y0 = np.maximum(np.floor(pts.min(0)).astype(int) - 1, 0)
-    x1, y1 = np.minimum(np.ceil(pts.max(0)).astype(int) + 2, size)
+def points_box(pts: np.ndarray, size: int, pad: int = 1) -> tuple[int, int, int, int]:
+    """Integer box (exclusive end) around points, `pad` pixels of margin, clipped to the crop."""
+    x0, y0 = np.maximum(np.floor(pts.min(0)).astype(int) - pad, 0)
+    x1, y1 = np.minimum(np.ceil(pts.max(0)).astype(int) + pad + 1, size)
     return int(x0), int(y0), int(x1), int(y1)
 
 

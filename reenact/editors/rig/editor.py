@@ -20,13 +20,13 @@ from ...engines import load
 from ...engines.warp_blend import to_nchw
 from .basis import Basis, load_basis
 
-from .deform import Deformation, HoleLayer, deform, dense_flow, union
+from .deform import Deformation, HoleLayer, deform, dense_flow, points_box, union
 from .flow import warp
 from .mesh import HOLE_CHAINS, HOLES, crop_mesh, hole_triangles
 from .solve import coefficients
 from .texture import (TextureMemory, curtains, eye_fill, match_color, mouth_geometry, openness,
                            procedural_mouth, recall, teeth_visible, _light)
-from ...stages.landmarks import interocular
+from ...stages.landmarks import LIPS_OUTER, interocular
 from ...stages.targets import SIDES
 from ...pipeline.types import Edit, Warp
 from ..base import EDITORS, EditRequest, unchanged
@@ -36,6 +36,8 @@ from ..base import EDITORS, EditRequest, unchanged
 MASK_FULL_PX = 0.5
 # inner-lip gap (IOD) from which a source mouth counts as open, its inside worth continuing
 OPEN_MOUTH_IOD = 0.04
+# a pasted closed mouth or eye fades in over this much of its edge (IOD)
+REGION_FEATHER_IOD = 0.04
 # forget a track's memory when it has not been seen for this long (seconds of pts)
 MEMORY_TTL_S = 5.0
 
@@ -188,7 +190,7 @@ def _fill_mouth(req: EditRequest, d: Deformation, flow: np.ndarray, hole: HoleLa
     takes the place of a closed source's. Returns (where the texture came from, box it touched)."""
     size = req.crop.shape[0]
     contour = list(HOLES["mouth"])
-    x0, y0, x1, y1 = _box(np.concatenate([d.dst[contour], d.src[contour]]), 2, size)
+    x0, y0, x1, y1 = points_box(np.concatenate([d.dst[contour], d.src[contour]]), size, 2)
     box = (x0, y0, x1, y1)
     g = mouth_geometry(d.dst, box)
     iod = interocular(req.landmarks)
@@ -264,8 +266,7 @@ def _natural_opening(example, d: Deformation, hole: HoleLayer) -> tuple[np.ndarr
 
 # (region, hole, the skin around it that the remembered patch replaces) for closing edits
 _REGIONS = {
-    "mouth": ("mouth", (61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291, 375, 321, 405, 314, 17, 84,
-                        181, 91, 146)),
+    "mouth": ("mouth", LIPS_OUTER),
     "right_eye": ("eyes", (33, 246, 161, 160, 159, 158, 157, 173, 133, 243, 112, 26, 22, 23, 24, 110, 25, 130)),
     "left_eye": ("eyes", (263, 466, 388, 387, 386, 385, 384, 398, 362, 463, 341, 256, 252, 253, 254, 339, 255,
                           359)),
@@ -282,12 +283,6 @@ def _outline_ring(pts: np.ndarray, outline, box, feather: float) -> tuple[np.nda
     return alpha, ((m > 0) & (inner == 0)).astype(np.float32)
 
 
-def _box(pts: np.ndarray, pad: int, size: int) -> tuple[int, int, int, int]:
-    x0, y0 = np.maximum(np.floor(pts.min(0)).astype(int) - pad, 0)
-    x1, y1 = np.minimum(np.ceil(pts.max(0)).astype(int) + pad + 1, size)
-    return int(x0), int(y0), int(x1), int(y1)
-
-
 def _replace_regions(req: EditRequest, d: Deformation, mem: TextureMemory, fill: np.ndarray,
                      fill_mask: np.ndarray) -> list[tuple[str, tuple[int, int, int, int]]]:
     """Closing a mouth that shows teeth, or an open eye, pastes the person's own closed lips or lids."""
@@ -296,24 +291,24 @@ def _replace_regions(req: EditRequest, d: Deformation, mem: TextureMemory, fill:
     gap_src, eye_src = openness(req.landmarks)
     gap_dst, eye_dst = openness(np.concatenate([d.dst[:478], req.landmarks[:, 2:]], axis=1))
     closing = {
-        "mouth": gap_src > 0.04 and gap_dst < 0.5 * gap_src and teeth_visible(req.crop, req.landmarks),
+        "mouth": gap_src > OPEN_MOUTH_IOD and gap_dst < 0.5 * gap_src and teeth_visible(req.crop, req.landmarks),
         "right_eye": eye_src > 0.1 and eye_dst < 0.5 * eye_src,
         "left_eye": eye_src > 0.1 and eye_dst < 0.5 * eye_src,
     }
     out = []
     size = req.crop.shape[0]
     skin = crop_mesh(size).triangles
-    feather = max(0.04 * interocular(req.landmarks), 1.0)
+    feather = max(REGION_FEATHER_IOD * interocular(req.landmarks), 1.0)
     for name, (region, outline) in _REGIONS.items():
         example = mem.get(region, "closed") if closing[name] else None
         if example is None:
             continue
         inside = list(set(outline) | set(HOLES[name]))
         tris = np.concatenate([skin[np.all(np.isin(skin, inside), axis=1)], hole_triangles(name)])
-        box = _box(d.dst[list(outline)], 3, size)
+        box = points_box(d.dst[list(outline)], size, 3)
         patch = recall(example, d.dst, tris, box)
         alpha, ring = _outline_ring(d.dst, outline, box, feather)
-        src_box = _box(d.src[list(outline)], 3, size)
+        src_box = points_box(d.src[list(outline)], size, 3)
         _, src_ring = _outline_ring(d.src, outline, src_box, feather)
         sx0, sy0, sx1, sy1 = src_box
         patch = match_color(patch, ring, req.crop[sy0:sy1, sx0:sx1].astype(np.float32), src_ring)

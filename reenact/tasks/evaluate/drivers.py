@@ -1,0 +1,271 @@
+"""The two evals, driving editors over stills and clips (the definitions are in the package docstring).
+
+    from reenact import evaluate
+    rows = evaluate.expression_eval("rig", images=["astronaut.png"], video="talking_man.mp4", save="out/eval")
+    print(evaluate.markdown_table(rows))
+    rows = evaluate.reconstruction_eval("talking_man.mp4", ["rig", "neural:engines/NAME"])
+"""
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+from tqdm import tqdm
+
+from ...stages.aligner import Aligner
+from ...api import build_pipeline, with_edit
+from ...stages.au import AUModel, load_model
+from ...stages.compositor import Compositor, hull_mask
+from ...config import Config, load_config
+from ...editors import EditRequest, create_editor
+from ...errors import NoFace
+from ...io import load_image, open_source
+from ...stages.targets import Target, editor_spec, parse_target, presets as preset_table
+from ...stages.tracker import FaceTracker
+from ...pipeline.types import AUVector, Frame, Packet, largest
+from .identity import IdentityModel
+from .metrics import _mean, au_errors, face_masks, frame_flicker, l1, psnr, ssim
+from .report import ExpressionRow, ReconstructionRow, _save_dir, _slug, _write_png, side_by_side
+
+log = logging.getLogger(__name__)
+
+
+STILLS = ("astronaut.png", "portrait_man.jpg", "jesper.jpg", "smile_man.jpg")
+TRAIN_FRACTION = 0.7
+NO_EDIT = "no edit"
+SAVED_PAIRS = 3
+
+
+@dataclass(frozen=True)
+class _Still:
+    name: str
+    image: np.ndarray
+    landmarks: np.ndarray
+    au: AUVector
+    face: np.ndarray
+    background: np.ndarray
+
+
+def expression_eval(editor: str = "rig", *, presets: Sequence[str] | None = None,
+                    images: Iterable[str | os.PathLike] = (), video: str | os.PathLike | None = None,
+                    video_frames: int | None = None, cfg: Config | None = None,
+                    save: str | os.PathLike | None = None, progress: bool = False) -> list[ExpressionRow]:
+    """One row per preset × image, and per preset for `video` (its first `video_frames` frames).
+
+    presets: names from configs/presets.yaml or 'AU12=3,...' (default: every preset). `save`: a folder
+    for input | output | |diff| PNGs of every preset on every still and on three frames of the video.
+    Raises NoFace when an input has no face.
+    """
+    cfg = cfg or load_config()
+    targets = {p: parse_target(p, cfg.edit.mode) for p in (presets or list(preset_table()))}
+    out_dir = _save_dir(save)
+    ident = IdentityModel.load()
+    model = load_model(cfg.au.features)
+    reader = FaceTracker(cfg.tracker, static=True)
+    try:
+        stills = [_read_still(Path(p), reader, model, cfg) for p in images]
+        rows = []
+        with tqdm(total=len(targets) * len(stills), desc="eval stills", unit="edit", disable=not progress) as bar:
+            for name, target in targets.items():
+                pcfg = with_edit(cfg, editor=editor, target=name)
+                with build_pipeline(pcfg, editor=editor_spec(pcfg.edit), static=True) as pipe:
+                    for still in stills:
+                        pipe.reset()
+                        out = pipe.process(Packet(Frame(still.image, 0, 0))).output
+                        rows.append(_still_row(editor, name, target, still, out, reader, model, cfg, ident))
+                        if out_dir is not None:
+                            _write_png(out_dir / f"{Path(still.name).stem}_{_slug(name)}.png",
+                                       side_by_side([still.image, out], still.landmarks))
+                        bar.update()
+    finally:
+        reader.close()
+    if video is not None:
+        rows += _video_rows(editor, Path(video), targets, video_frames, cfg, ident, out_dir, progress)
+    return rows
+
+
+def _read_still(path: Path, reader: FaceTracker, model: AUModel, cfg: Config) -> _Still:
+    image = load_image(path)
+    lm = largest(reader.detect(image))
+    if lm is None:
+        raise NoFace("no face found", str(path))
+    face, may_change = face_masks(lm, image.shape, cfg.compositor)
+    return _Still(path.name, image, lm, model.intensities(model.features(lm)), face, ~may_change)
+
+
+def _still_row(editor: str, preset: str, target: Target, still: _Still, out: np.ndarray, reader: FaceTracker,
+               model: AUModel, cfg: Config, ident: IdentityModel | None) -> ExpressionRow:
+    lm = largest(reader.detect(out))
+    if lm is None:
+        log.warning("eval: the face is lost on %s with %s", still.name, preset)
+        err = unedited = dist = math.nan
+    else:
+        err, unedited = au_errors(target, cfg.edit.strength, still.au, model.intensities(model.features(lm)))
+        dist = ident.distance(still.image, still.landmarks, out, lm) if ident else math.nan
+    return ExpressionRow(editor, preset, still.name, 1, err, unedited, ssim(still.image, out, still.face),
+                         psnr(still.image, out, still.background), math.nan, dist if ident else None)
+
+
+def _video_rows(editor: str, path: Path, targets: dict[str, Target], max_frames: int | None, cfg: Config,
+                ident: IdentityModel | None, out_dir: Path | None, progress: bool) -> list[ExpressionRow]:
+    model = load_model(cfg.au.features)
+    tracker = FaceTracker(cfg.tracker)
+    try:
+        with open_source(path) as src:
+            lms = [largest(tracker.detect(f.image)) for f in itertools.islice(src, max_frames)]
+    finally:
+        tracker.close()
+    feats = {i: model.features(lm) for i, lm in enumerate(lms) if lm is not None}
+    if not feats:
+        raise NoFace("no face found", str(path))
+    neutral = model.baseline(np.stack(list(feats.values())), cfg.au.baseline_percentile)
+    before = {i: model.intensities(f, neutral) for i, f in feats.items()}
+    n = len(lms)
+    shown = {n // 4, n // 2, 3 * n // 4}
+    rows = []
+    for name, target in tqdm(targets.items(), desc=f"eval {path.name}", unit="preset", disable=not progress):
+        pcfg = with_edit(cfg, editor=editor, target=name)
+        reader = FaceTracker(cfg.tracker)
+        errs, unedited, ssims, dists, flick_in, flick_out = [], [], [], [], [], []
+        sse = count = 0.0
+        prev = None
+        try:
+            with build_pipeline(pcfg, editor=editor_spec(pcfg.edit)) as pipe, open_source(path) as src:
+                for i, frame in enumerate(itertools.islice(src, n)):
+                    img = frame.image
+                    out = pipe.process(Packet(frame)).output
+                    lm_out = largest(reader.detect(out))
+                    if lms[i] is not None:
+                        face, may_change = face_masks(lms[i], img.shape, cfg.compositor)
+                        ssims.append(ssim(img, out, face))
+                        bg = _squared_error(img, out, ~may_change)
+                        sse, count = sse + float(bg.sum()), count + bg.size
+                        if prev is not None:
+                            flick_in.append(frame_flicker(prev[0], img, face))
+                            flick_out.append(frame_flicker(prev[1], out, face))
+                        if lm_out is not None:
+                            after = model.intensities(model.features(lm_out), neutral)
+                            e, u = au_errors(target, cfg.edit.strength, before[i], after)
+                            errs.append(e)
+                            unedited.append(u)
+                            if ident and i in shown:
+                                dists.append(ident.distance(img, lms[i], out, lm_out))
+                        if out_dir is not None and i in shown:
+                            _write_png(out_dir / f"{path.stem}_f{i:04d}_{_slug(name)}.png",
+                                       side_by_side([img, out], lms[i]))
+                    prev = (img, out)
+        finally:
+            reader.close()
+        rows.append(ExpressionRow(
+            editor, name, path.name, len(ssims), _mean(errs), _mean(unedited), _mean(ssims),
+            psnr_of_mse(sse / count) if count else math.nan, _mean(flick_out) - _mean(flick_in),
+            _mean(dists) if ident else None))
+    return rows
+
+
+@dataclass(frozen=True)
+class _Held:
+    """A held-out frame's aligned face and its reading on the crop."""
+
+    time: float
+    crop: np.ndarray
+    landmarks: np.ndarray       # from the frame's tracking, in crop pixels: what an editor gets
+    read: np.ndarray            # the tracker's landmarks on the crop itself
+    au: AUVector
+
+
+def held_out_start(n_frames: int, train_fraction: float = TRAIN_FRACTION) -> int:
+    """Index of the first held-out frame, the first at or after the cut (as neural.data.Clip.split)."""
+    return math.ceil(train_fraction * n_frames)
+
+
+def sample_pairs(n: int, k: int, seed: int = 0) -> list[tuple[int, int]]:
+    """`k` distinct ordered (source, target) pairs of different items out of `n`, the same for a seed."""
+    pairs = [(i, j) for i in range(n) for j in range(n) if i != j]
+    pick = np.random.default_rng(seed).choice(len(pairs), size=min(k, len(pairs)), replace=False)
+    return [pairs[i] for i in sorted(pick)]
+
+
+def held_out_faces(clip: Path, cfg: Config, train_fraction: float, max_frames: int | None,
+                    model: AUModel, reader: FaceTracker) -> tuple[list[_Held], np.ndarray]:
+    """The held-out frames with a face, and their neutral."""
+    with open_source(clip) as src:
+        frames = list(itertools.islice(src, max_frames))
+    frames = frames[held_out_start(len(frames), train_fraction):]
+    tracker, aligner = FaceTracker(cfg.tracker), Aligner(cfg.aligner)
+    faces = []
+    try:
+        for f in frames:
+            lm = largest(tracker.detect(f.image))
+            if lm is None:
+                continue
+            a = aligner.align(f.image, lm)
+            read = largest(reader.detect(a.crop))
+            if read is not None:
+                faces.append((f, a, read, model.features(read)))
+    finally:
+        tracker.close()
+    if len(faces) < 2:
+        raise NoFace(f"fewer than 2 held-out frames with a face (of {len(frames)})", str(clip))
+    neutral = model.baseline(np.stack([x[3] for x in faces]), cfg.au.baseline_percentile)
+    return [_Held(f.time, a.crop, a.landmarks, read, model.intensities(feat, neutral))
+            for f, a, read, feat in faces], neutral
+
+
+def reconstruction_eval(clip: str | os.PathLike, editors: Sequence[str] = ("rig",), *, pairs: int = 40,
+                        seed: int = 0, train_fraction: float = TRAIN_FRACTION, max_frames: int | None = None,
+                        cfg: Config | None = None, save: str | os.PathLike | None = None,
+                        progress: bool = False) -> list[ReconstructionRow]:
+    """A "no edit" row, then one per editor spec ('rig', 'neural:engines/NAME'), over the same pairs.
+
+    Each pair is independent: the editor is reset before it, so no memory carries between pairs.
+    `save`: target | source | output | |output − target| PNGs of the first SAVED_PAIRS pairs.
+    """
+    cfg = cfg or load_config()
+    clip = Path(clip)
+    model = load_model(cfg.au.features)
+    reader = FaceTracker(cfg.tracker, static=True)
+    compositor = Compositor(cfg.compositor)
+    out_dir = _save_dir(save)
+    ident = IdentityModel.load()
+    rows = []
+    try:
+        held, neutral = held_out_faces(clip, cfg, train_fraction, max_frames, model, reader)
+        chosen = sample_pairs(len(held), pairs, seed)
+        for spec in (NO_EDIT, *editors):
+            editor = create_editor("identity" if spec == NO_EDIT else spec)
+            m: dict[str, list[float]] = {k: [] for k in ("psnr", "ssim", "l1", "au", "id")}
+            try:
+                for k, (s, t) in enumerate(tqdm(chosen, desc=f"reconstruct {spec}", unit="pair",
+                                                disable=not progress)):
+                    src, tgt = held[s], held[t]
+                    editor.reset()
+                    edit = editor.edit(EditRequest(crop=src.crop, landmarks=src.landmarks, source=src.au,
+                                                   target=tgt.au, time=src.time))
+                    out = compositor.blend_crop(src.crop, edit, src.landmarks)
+                    region = hull_mask(tgt.landmarks, tgt.crop.shape[0], cfg.compositor) >= 0.5
+                    m["psnr"].append(psnr(out, tgt.crop, region))
+                    m["ssim"].append(ssim(out, tgt.crop, region))
+                    m["l1"].append(l1(out, tgt.crop, region))
+                    read = largest(reader.detect(out))
+                    if read is not None:
+                        after = model.intensities(model.features(read), neutral)
+                        m["au"].append(float(np.abs(after.values - tgt.au.values).mean()))
+                        if ident:
+                            m["id"].append(ident.distance(out, read, tgt.crop, tgt.read))
+                    if out_dir is not None and k < SAVED_PAIRS:
+                        _write_png(out_dir / f"recon_{clip.stem}_{_slug(spec)}_{k}.png",
+                                   side_by_side([tgt.crop, src.crop, out]))
+            finally:
+                editor.close()
+            rows.append(ReconstructionRow(spec, clip.name, len(chosen), _mean(m["psnr"]), _mean(m["ssim"]),
+                                          _mean(m["l1"]), _mean(m["au"]), _mean(m["id"]) if ident else None))
+    finally:
+        reader.close()
+    return rows
