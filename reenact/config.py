@@ -111,7 +111,6 @@ class LiveConfig:
     fps: float = 30.0
     # seconds without a frame before the camera is declared gone
     read_timeout_s: float = 2.0
-    queue_size: int = 2
 
 
 @dataclass(frozen=True)

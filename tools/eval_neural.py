@@ -1,5 +1,5 @@
 """Held-out reconstruction of a neural model against the rig, no edit, and a blur control, as reported in
-reenact/neural/README.md.
+README.md ("Personal neural editor").
 
     python tools/eval_neural.py engines/talking_man [--clip ../shared/media/talking_man.mp4] [--pairs 200]
 

@@ -14,7 +14,7 @@ Train a neural expression editor on footage of one person: every frame is tracke
 AU-annotated by reenact's own pipeline (cached, so a second run starts at once), then a warp + texture
 generator learns to turn one frame into another from their AU difference. The result, engines/NAME/,
 is used with --editor neural:engines/NAME by every command. A few minutes of the person talking and
-making faces is a good start; see reenact/neural/README.md for measured times."""
+making faces is a good start; README.md ("Personal neural editor") has measured times."""
 
 EXAMPLES = """\
 examples:

@@ -191,10 +191,10 @@ def build_basis(spec: Mapping[str, Any], calibration: Mapping[str, Any] | None =
     cap = np.array([float((aus.get(a) or {}).get("max_move", np.inf)) for a in AU_NAMES])
     limit = np.where(peak > 0, cap / np.maximum(peak, 1e-9), np.inf)
     jaw *= g[:, None]
+    right, left = right.astype(np.float32), left.astype(np.float32)
     for a in (right, left, g, limit, jaw):
         a.setflags(write=False)
-    return Basis(version=version, right=right.astype(np.float32), left=left.astype(np.float32), gain=g,
-                 limit=limit, jaw=jaw)
+    return Basis(version=version, right=right, left=left, gain=g, limit=limit, jaw=jaw)
 
 
 @lru_cache(maxsize=1)
