@@ -165,6 +165,15 @@ def test_features_do_not_see_head_pose():
     np.testing.assert_allclose(m.features(posed.astype(np.float32)), m.population_neutral, atol=1e-4)
 
 
+def test_sparse_features_equal_the_dense_product():
+    m = load_model()
+    rng = np.random.default_rng(0)
+    dense = m.matrix.reshape(len(m.feature_names), -1)
+    for mesh in (canonical_mesh(), canonical_mesh() + rng.normal(0, 0.05, canonical_mesh().shape)):
+        mesh = mesh.astype(np.float32)
+        np.testing.assert_allclose(m.features_canonical(mesh), dense @ mesh.reshape(-1), rtol=1e-6, atol=1e-7)
+
+
 def test_model_file_is_checked():
     data = read_yaml("au_features.yaml")
     with pytest.raises(ConfigError, match="version"):

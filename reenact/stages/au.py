@@ -56,9 +56,16 @@ class AUModel:
     onset: np.ndarray         # (17,) IOD
     full: np.ndarray          # (17,) IOD
     population_neutral: np.ndarray = field(init=False)
+    # the matrix is 99 % zeros: each feature reads a few coordinates, so gather those (same numbers)
+    _columns: np.ndarray = field(init=False, repr=False)   # (K,) flat indices into the (478·3,) mesh
+    _weights: np.ndarray = field(init=False, repr=False)   # (F, K) the matrix at those columns
 
     def __post_init__(self) -> None:
         self.matrix.setflags(write=False)
+        dense = self.matrix.reshape(len(self.feature_names), -1)
+        columns = np.flatnonzero(np.any(dense != 0, axis=0))
+        object.__setattr__(self, "_columns", columns)
+        object.__setattr__(self, "_weights", np.ascontiguousarray(dense[:, columns]))
         object.__setattr__(self, "population_neutral", self.features_canonical(canonical_mesh()))
 
     def features(self, landmarks: np.ndarray) -> np.ndarray:
@@ -68,7 +75,7 @@ class AUModel:
 
     def features_canonical(self, canonical: np.ndarray) -> np.ndarray:
         """Features of landmarks already in the canonical frame: the linear part, for rigs."""
-        return self.matrix.reshape(len(self.feature_names), -1) @ np.asarray(canonical, np.float32).reshape(-1)
+        return self._weights @ np.asarray(canonical, np.float32).reshape(-1)[self._columns]
 
     def intensities(self, features: np.ndarray, neutral: np.ndarray | None = None) -> AUVector:
         """AU intensities of `features` relative to `neutral` (default: the population neutral)."""
