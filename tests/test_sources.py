@@ -145,7 +145,7 @@ def test_truncated_file_with_index_first_yields_what_decodes(tmp_path, caplog):
     data = clip.read_bytes()
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(data[: len(data) * 4 // 10])
-    with caplog.at_level(logging.WARNING, logger="reenact.sources"), open_source(cut) as src:
+    with caplog.at_level(logging.WARNING, logger="reenact.io.video"), open_source(cut) as src:
         frames = list(src)
     assert src.frame_count == 40
     assert 0 < len(frames) < 40

@@ -3,7 +3,7 @@ README.md ("Personal neural editor").
 
     python tools/eval_neural.py engines/talking_man [--clip ../shared/media/talking_man.mp4] [--pairs 200]
 
-Face region: `reenact.evaluate.reconstruction_eval` (what `reenact eval --reconstruct` prints), plus a
+Face region: `reenact.tasks.evaluate.reconstruction_eval` (what `reenact eval --reconstruct` prints), plus a
 control row "blur": the source Gaussian-blurred (sigma 0.8 px) inside the face hull. Held-out targets
 differ from their source by head motion that AUs do not describe, and any resampling smooths the beard
 and skin texture that this motion misaligns, so smoothing alone raises SSIM; the control says how much.

@@ -1,6 +1,6 @@
 """`reenact train`: self-supervised training of the neural editor on the user's own footage.
 
-    from reenact.neural.train import train
+    from reenact.editors.neural.train import train
     result = train(["me.mp4"], "engines/me", preset="tiny")
 
 A pair (source, target) of frames of one video is the whole supervision: the generator gets the source

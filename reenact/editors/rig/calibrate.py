@@ -1,4 +1,4 @@
-"""Calibrate the rig against our own AU estimator, through the image: `python -m reenact.rig.calibrate`.
+"""Calibrate the rig against our own AU estimator, through the image: `python -m reenact.editors.rig.calibrate`.
 
 For each AU the rig renders the AU at a test intensity on real faces from ../shared/media, MediaPipe
 re-tracks the edited crop, and the estimator reads the AU's signed change relative to the unedited crop
@@ -108,7 +108,7 @@ def write_calibration(cal: dict) -> Path:
     path = config_path(BASIS_FILE)
     head = path.read_text(encoding="utf-8").split(MARK)[0].rstrip() + "\n\n"
     diag = {a: cal["readout"][a][j] for j, a in enumerate(AU_NAMES)}
-    lines = [f"{MARK}: written by `python -m reenact.rig.calibrate`, do not edit by hand ---",
+    lines = [f"{MARK}: written by `python -m reenact.editors.rig.calibrate`, do not edit by hand ---",
              f"# Each AU was rendered at {cal['intensity']:g} on {cal['faces']} real faces, re-tracked by MediaPipe",
              "# and read by our estimator against the unedited face. gain: basis scale that makes the reading",
              "# the intensity asked for, unless max_move stops it first (then `reads` is under 1 per unit).",

@@ -1,6 +1,6 @@
 """The two evals, driving editors over stills and clips (the definitions are in the package docstring).
 
-    from reenact import evaluate
+    from reenact.tasks import evaluate
     rows = evaluate.expression_eval("rig", images=["astronaut.png"], video="talking_man.mp4", save="out/eval")
     print(evaluate.markdown_table(rows))
     rows = evaluate.reconstruction_eval("talking_man.mp4", ["rig", "neural:engines/NAME"])
