@@ -181,6 +181,14 @@ def _build(cls: type, data: Mapping[str, Any], prefix: str = "") -> Any:
     return dataclasses.replace(base, **kwargs) if kwargs else base
 
 
+def load_presets(name: str, cls: type) -> dict[str, Any]:
+    """Named presets of dataclass `cls` from configs/NAME: each one's fields over the defaults."""
+    data = read_yaml(name) or {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{name}: expected a mapping of preset names")
+    return {k: _build(cls, v or {}, k) for k, v in data.items()}
+
+
 def _merge(base: dict, extra: Mapping[str, Any]) -> dict:
     out = dict(base)
     for k, v in extra.items():

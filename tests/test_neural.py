@@ -21,8 +21,8 @@ from reenact.editors.neural import ONNX_FILE  # noqa: E402
 from reenact.editors.neural.data import PairSampler, load_clip  # noqa: E402
 from reenact.editors.neural.export import export_generator  # noqa: E402
 from reenact.editors.neural.model import Arch, Generator  # noqa: E402
-from reenact.editors.neural.train import (CHECKPOINT, CHECKPOINT_META, PRESETS, Trainer, load_checkpoint,  # noqa: E402
-                                  resolve_config, save_checkpoint, train)
+from reenact.editors.neural.checkpoints import CHECKPOINT, CHECKPOINT_META, load_checkpoint, save_checkpoint  # noqa: E402
+from reenact.editors.neural.loop import PRESETS, Trainer, resolve_config, train  # noqa: E402
 from reenact.pipeline.types import AU_INDEX, AU_NAMES, AUVector  # noqa: E402
 
 from clips import cut_clip, make_clip  # noqa: E402

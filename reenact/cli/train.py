@@ -61,7 +61,7 @@ def _command(args) -> str:
 def run(args) -> int:
     if not has_module("torch"):
         raise BackendUnavailable("training needs torch: pip install 'reenact[torch]' (running a model does not)")
-    from ..editors.neural.train import train
+    from ..editors.neural.loop import train
 
     res = train(args.video, args.output, preset=args.preset, steps=args.steps, size=args.size,
                 holdout=args.holdout, adversarial=args.adversarial, resume=args.resume, cfg=load_config(args.config), device=args.device,

@@ -11,7 +11,7 @@ A model directory engines/NAME/ holds what `reenact train` wrote:
   losses.csv, losses.png        the loss curves
   .gitignore                    `*`: a personal model is never committed
 
-This module is torch-free: the editor imports it at run time. Training lives in `reenact.editors.neural.train`
+This module is torch-free: the editor imports it at run time. Training lives in `reenact.editors.neural.loop`
 (torch), the network in `.model`, the tracked-frame cache in `.data`.
 """
 from __future__ import annotations

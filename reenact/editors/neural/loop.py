@@ -1,40 +1,21 @@
 """`reenact train`: self-supervised training of the neural editor on the user's own footage.
 
-    from reenact.editors.neural.train import train
+    from reenact.editors.neural.loop import train
     result = train(["me.mp4"], "engines/me", preset="tiny")
 
 A pair (source, target) of frames of one video is the whole supervision: the generator gets the source
 crop and AU(target) − AU(source), read by our own estimator, and must reproduce the target crop.
-Losses (weights in `Weights`):
-  l1, ssim       reconstruction of the target (and of the frame after it)
-  temporal       consecutive targets give consecutive outputs: (out[t+1] − out[t]) ≈ (y[t+1] − y[t])
-  cycle          edit forward, then back with −delta: the source again
-  self           zero edit with the gate forced open: the raw networks must also leave the crop alone,
-                 so the edit grows smoothly from nothing as the gate opens (the gated zero edit is exact
-                 by construction and needs no loss)
-  mask, mask_tv  L1 and total variation of the texture mask: texture only where motion cannot explain
-  flow_tv        smoothness of the flow
-  flow_prior     L2 to the rig editor's flow for the same AU change: the motion branch starts from, and
-                 stays near, a sensible warp
-  au             AU consistency: an AU regressor (crop → 17 AUs), trained alongside on the real frames
-                 against our estimator's readings, must read the target's AUs in the output. A regressor,
-                 not a landmark head: the estimator's geometry needs landmarks, which only MediaPipe gives,
-                 and it is not differentiable
-  adversarial    optional hinge patch-GAN loss (off by default: weight 0; --adversarial W)
-Checkpoints are safetensors (weights and optimiser state) with a JSON sidecar holding their sha256,
-the training config, AU names and versions; --resume continues one, and anything corrupt or made for
-another model is refused with one line.
+The losses are in `.losses`, checkpoints (for --resume) in `.checkpoints`; presets in
+configs/train_presets.yaml.
 """
 from __future__ import annotations
 
 import csv
-import json
 import logging
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, fields, replace
-from importlib.metadata import version
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -44,38 +25,21 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from ...config import Config, load_config
-from ...files import read_verified, sha256_bytes, write_atomic
-from ...errors import ConfigError, InputNotFound, IntegrityError
+from ...config import Config, load_config, load_presets
+from ...errors import ConfigError, IntegrityError
 from ...pipeline.types import AU_MAX, AU_NAMES
-from . import GRAPH, VERSION
 from .data import Batch, PairSampler, load_clip
 from .export import export_generator
 from .model import Arch, AURegressor, Generator, PatchDiscriminator
+from .checkpoints import CHECKPOINT, CHECKPOINT_META, load_checkpoint, save_checkpoint
+from .losses import Weights, ssim_map, tv, wmean
 
 log = logging.getLogger("reenact.neural")
 
-CHECKPOINT = "checkpoint.safetensors"
-CHECKPOINT_META = "checkpoint.json"
-CHECKPOINT_FORMAT = 1
+
 LOSSES_CSV = "losses.csv"
 # a personal model is trained on someone's face: nothing in its directory is ever committed
 GITIGNORE = "# personal model (trained on someone's footage): never committed\n*\n"
-
-
-@dataclass(frozen=True)
-class Weights:
-    l1: float = 1.0
-    ssim: float = 1.0
-    temporal: float = 0.5
-    cycle: float = 0.5
-    self: float = 1.0
-    mask: float = 0.02
-    mask_tv: float = 0.05
-    flow_tv: float = 0.05
-    flow_prior: float = 0.05
-    au: float = 0.1
-    adversarial: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -97,32 +61,9 @@ class TrainConfig:
         return Arch(self.size, self.width)
 
 
-PRESETS: dict[str, TrainConfig] = {
-    # CPU, one short clip, minutes: for tests and demos
-    "tiny": TrainConfig(size=128, width=16, batch=4, steps=1500, lr=1e-3, max_minutes=12.0),
-    # a GPU, a few minutes of footage
-    "default": TrainConfig(),
-}
+PRESETS: dict[str, TrainConfig] = load_presets("train_presets.yaml", TrainConfig)
 # what --resume may change; everything else must match the checkpoint
 RESUMABLE = ("steps", "max_minutes", "save_every")
-
-
-def ssim_map(x: torch.Tensor, y: torch.Tensor, window: int = 7) -> torch.Tensor:
-    """SSIM per pixel and channel (uniform window) of images in 0..1."""
-    c1, c2 = 0.01 ** 2, 0.03 ** 2
-    pool = lambda t: F.avg_pool2d(t, window, 1, window // 2, count_include_pad=False)
-    mx, my = pool(x), pool(y)
-    vx, vy, cov = pool(x * x) - mx * mx, pool(y * y) - my * my, pool(x * y) - mx * my
-    return (2 * mx * my + c1) * (2 * cov + c2) / ((mx * mx + my * my + c1) * (vx + vy + c2))
-
-
-def wmean(t: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    """Mean of t (N, C, H, W) weighted per pixel by w (N, 1, H, W)."""
-    return (t * w).sum() / (w.sum() * t.shape[1])
-
-
-def tv(t: torch.Tensor) -> torch.Tensor:
-    return (t[..., 1:, :] - t[..., :-1, :]).abs().mean() + (t[..., :, 1:] - t[..., :, :-1]).abs().mean()
 
 
 class Trainer:
@@ -223,52 +164,6 @@ class Trainer:
         self.step = step
 
 
-# ---------------------------------------------------------------------------------------------------
-# Checkpoints
-
-
-def versions() -> dict[str, str]:
-    return {p: version(p) for p in ("reenact", "torch", "safetensors", "numpy")}
-
-
-def save_checkpoint(directory: Path, trainer: Trainer, meta: dict) -> str:
-    """Atomically write the weights and then their sidecar; returns the weights' sha256."""
-    data = safetensors.torch.save(trainer.state())
-    write_atomic(directory / CHECKPOINT, data)
-    sha = sha256_bytes(data)
-    sidecar = {"format": CHECKPOINT_FORMAT, "graph": GRAPH, "version": VERSION, "file": CHECKPOINT,
-               "sha256": sha, "step": trainer.step, "au_names": list(AU_NAMES),
-               "config": asdict(trainer.cfg), "versions": versions(), **meta}
-    write_atomic(directory / CHECKPOINT_META, (json.dumps(sidecar, indent=2) + "\n").encode())
-    return sha
-
-
-def load_checkpoint(directory: Path) -> tuple[dict, dict[str, torch.Tensor]]:
-    """(sidecar, tensors), verified: hash intact, and made by this model version for these AUs."""
-    meta_path = directory / CHECKPOINT_META
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputNotFound("no checkpoint to resume (train without --resume first)", str(meta_path)) from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise IntegrityError(f"checkpoint metadata is not valid JSON ({e})", str(meta_path)) from None
-    where = str(directory / CHECKPOINT)
-    if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT or meta.get("graph") != GRAPH:
-        raise IntegrityError(f"not a {GRAPH} checkpoint of format {CHECKPOINT_FORMAT}", str(meta_path))
-    if meta.get("version") != VERSION:
-        raise IntegrityError(f"made by neural model v{meta.get('version')}, this code is v{VERSION}: "
-                             "train a new model", where)
-    if meta.get("au_names") != list(AU_NAMES):
-        raise IntegrityError(f"trained for AUs {meta.get('au_names')}, this code uses {', '.join(AU_NAMES)}: "
-                             "train a new model", where)
-    data = read_verified(directory / CHECKPOINT, meta.get("sha256", ""), "train a new model or restore the file")
-    try:
-        tensors = safetensors.torch.load(data)
-    except Exception as e:  # safetensors raises its own SafetensorError for a malformed header
-        raise IntegrityError(f"not a readable safetensors file ({e})", where) from None
-    return meta, tensors
-
-
 def _config_from(meta: dict) -> TrainConfig:
     c = dict(meta["config"])
     return TrainConfig(**{**c, "weights": Weights(**c["weights"])})
@@ -301,10 +196,6 @@ def resolve_config(preset: str | None, overrides: Mapping[str, object], resumed:
                           f"({', '.join(f'{k}={getattr(stored, k)}' for k in differ)}); drop those options "
                           "to resume, or train into a new -o")
     return replace(stored, **{k: getattr(asked, k) for k in RESUMABLE})
-
-
-# ---------------------------------------------------------------------------------------------------
-# The run
 
 
 @dataclass(frozen=True)
@@ -418,4 +309,3 @@ def plot_losses(csv_path: Path, png: Path) -> None:
     fig.tight_layout()
     fig.savefig(png, dpi=100)
     plt.close(fig)
-
