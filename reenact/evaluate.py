@@ -56,7 +56,7 @@ from .editors import EditRequest, create_editor
 from .errors import NoFace, OutputNotWritable
 from .landmarks import to_ibug68
 from .sources import load_image, open_source
-from .targets import Target, editor_spec, parse_target, presets as preset_table
+from .targets import Target, parse_target, presets as preset_table
 from .tracker import FaceTracker
 from .types import AU_INDEX, AU_NAMES, AUVector, Edit, Frame, Packet
 
@@ -170,9 +170,10 @@ def clip_neutral(features: np.ndarray, model: AUModel, cfg: AUConfig = AUConfig(
     return np.array([np.quantile(features[:, k], q[k]) for k in range(features.shape[1])], np.float32)
 
 
-def au_errors(target: Target, strength: float, before: AUVector, after: AUVector) -> tuple[float, float]:
+def au_errors(target: Target, strength: float, before: AUVector, after: AUVector,
+              video: bool = False) -> tuple[float, float]:
     """(AU error on the target's AUs, mean |change| of the others) of one reading pair."""
-    intended = target.resolve(before, strength).clipped().values
+    intended = target.resolve(before, strength, video=video).clipped().values
     named = np.zeros(len(AU_NAMES), bool)
     named[[AU_INDEX[a] for a in target.named]] = True
     err = np.abs(after.values - intended)[named]
@@ -373,7 +374,7 @@ def expression_eval(editor: str = "rig", *, presets: Sequence[str] | None = None
         with tqdm(total=len(targets) * len(stills), desc="eval stills", unit="edit", disable=not progress) as bar:
             for name, target in targets.items():
                 pcfg = with_edit(cfg, editor=editor, target=name)
-                with build_pipeline(pcfg, editor=editor_spec(pcfg.edit), static=True) as pipe:
+                with build_pipeline(pcfg, editor=editor, static=True) as pipe:
                     for still in stills:
                         pipe.reset()
                         out = pipe.process(Packet(Frame(still.image, 0, 0))).output
@@ -435,7 +436,7 @@ def _video_rows(editor: str, path: Path, targets: dict[str, Target], max_frames:
         sse = count = 0.0
         prev = None
         try:
-            with build_pipeline(pcfg, editor=editor_spec(pcfg.edit)) as pipe, open_source(path) as src:
+            with build_pipeline(pcfg, editor=editor) as pipe, open_source(path) as src:
                 for i, frame in enumerate(itertools.islice(src, n)):
                     img = frame.image
                     out = pipe.process(Packet(frame)).output
@@ -450,7 +451,7 @@ def _video_rows(editor: str, path: Path, targets: dict[str, Target], max_frames:
                             flick_out.append(frame_flicker(prev[1], out, face))
                         if lm_out is not None:
                             after = model.intensities(model.features(lm_out), neutral)
-                            e, u = au_errors(target, cfg.edit.strength, before[i], after)
+                            e, u = au_errors(target, cfg.edit.strength, before[i], after, video=True)
                             errs.append(e)
                             unedited.append(u)
                             if ident and i in shown:
