@@ -46,18 +46,14 @@ def build_pipeline(cfg: Config | None = None, *, editor: str | Editor | None = N
     The AU estimator and target stage are wired in only for editors that read AUs.
     """
     cfg = cfg or load_config()
-    if editor is None:
-        from .stages.targets import editor_spec
-
-        editor = editor_spec(cfg.edit)  # e.g. 'rig:right' for a one-sided preset
-    ed = editor if hasattr(editor, "edit") else _make_editor(editor, cfg)
+    ed = editor if hasattr(editor, "edit") else _make_editor(editor or cfg.edit.editor, cfg)
     middle: list = []
     if ed.needs_au:
         from .stages.au import AUEstimator
         from .stages.targets import build_target_stage
 
         # the target is parsed before any model loads, so a typo fails at once
-        target = build_target_stage(cfg)
+        target = build_target_stage(cfg, static=static)
         middle = [AUEstimator(cfg.au, static=static), target]
     stages = [FaceTracker(cfg.tracker, static=static), Aligner(cfg.aligner), *middle,
               EditorStage(ed), Compositor(cfg.compositor)]

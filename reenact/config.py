@@ -80,9 +80,9 @@ class EditConfig:
     target: str = ""
     ref: str = ""      # reference face image whose expression is the target
     drive: str = ""    # driving video or 'webcam[:N]'
-    # relative (default): the named AUs are added to the face's own, a steady offset that keeps speech
-    # and blinks and cannot turn a biased single-image reading into a counter-edit; absolute: they
-    # replace the face's own (see reenact/stages/targets.py)
+    # for explicit AU values: relative (default) adds them to the face's own, a steady offset that
+    # keeps speech and blinks; absolute replaces the face's own. Presets and --ref are whole faces
+    # whatever the mode (see reenact/stages/targets.py)
     mode: str = "relative"
     strength: float = 1.0
     smoothing: OneEuroConfig = OneEuroConfig(min_cutoff=1.0, beta=0.1, d_cutoff=1.0)

@@ -59,7 +59,7 @@ def test_flicker_of_static_clip_is_zero_and_noise_adds_it():
 
 
 def test_au_errors_follow_the_target_definition():
-    happy = parse_target("happy")  # relative: AU06 +3, AU12 +4, AU25 +2
+    happy = parse_target("AU06=3,AU12=4,AU25=2")  # relative: AU06 +3, AU12 +4, AU25 +2
     before = AUVector.from_dict({"AU12": 2.0, "AU04": 1.0})
     exact = happy.resolve(before).clipped()
     assert evaluate.au_errors(happy, 1.0, before, exact) == (0.0, 0.0)

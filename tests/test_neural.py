@@ -94,7 +94,7 @@ def test_export_runs_on_ort_like_torch_and_keeps_zero_edit_exact(exported, gener
 
 def test_editor_runs_the_export_without_torch(exported, work):
     code = ("import sys; import numpy as np; from reenact.editors import create_editor, EditRequest; "
-            "from reenact.types import AUVector; "
+            "from reenact.pipeline.types import AUVector; "
             f"e = create_editor('neural:{exported[0]}'); c = np.load(sys.argv[1]); lm = np.zeros((478, 3), np.float32); "
             "z = e.edit(EditRequest(c, lm, AUVector(), AUVector())); "
             "s = e.edit(EditRequest(c, lm, AUVector(), AUVector.from_dict({'AU12': 3, 'AU25': 2}))); "

@@ -37,7 +37,7 @@ def requests(media: Path):
         for preset, target in presets().items():
             if preset != "neutral":
                 yield name, preset, target, EditRequest(crop=a.crop, landmarks=a.landmarks, source=source,
-                                                         target=target.resolve(source))
+                                                         target=target.resolve(source), side=target.side)
     tracker.close()
 
 
@@ -55,16 +55,15 @@ def main() -> None:
     ap.add_argument("--media", default=str(MEDIA_DIR))
     ap.add_argument("--repeat", type=int, default=30)
     args = ap.parse_args()
-    editors = {side: RigEditor(side, memory=False) for side in ("both", "right", "left")}
+    ed = RigEditor(memory=False)
     totals, stages = [], {"mesh": [], "flow": [], "fills": [], "warp+blend": []}
     print(f"{'face':18s} {'preset':9s} {'median':>7s} {'p90':>7s}  ms per 256² crop")
     for name, preset, target, req in requests(Path(args.media)):
-        ed = editors[target.side]
         ed.edit(req)  # warm caches (mesh topology, basis, grids)
         t = ms(lambda: ed.edit(req), args.repeat)
         totals.append(np.median(t))
         print(f"{name:18s} {preset:9s} {np.median(t):7.2f} {np.percentile(t, 90):7.2f}")
-        right, left = coefficients(req.source, req.target, ed.basis, ed.side)
+        right, left = coefficients(req.source, req.target, ed.basis, req.side)
         d = deform(req.landmarks, right, left, ed.basis, req.crop.shape[0])
         plan = ed.plan(req, right, left, TextureMemory())
         mesh = ms(lambda: deform(req.landmarks, right, left, ed.basis, 256), args.repeat)

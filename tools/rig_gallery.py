@@ -21,7 +21,7 @@ from reenact.io import load_image, open_source
 from reenact.stages.targets import presets
 from reenact.stages.tracker import FaceTracker
 
-STILLS = ("astronaut.png", "portrait_man.jpg", "jesper.jpg")
+STILLS = ("astronaut.png", "portrait_man.jpg", "jesper.jpg", "smile_man.jpg", "takeo.ppm")
 CLIP_FRAMES = {"talking_man.mp4": (40, 120, 200), "smile_man.mp4": (5, 40)}
 
 
@@ -44,7 +44,7 @@ class Gallery:
         a = self.aligner.align(image, pts[0])
         return a, self.est.model.intensities(self.est.model.features(pts[0]))
 
-    def grid(self, image: np.ndarray, editors: dict, track: int = 0, t: float = 0.0) -> np.ndarray | None:
+    def grid(self, image: np.ndarray, editor, track: int = 0, t: float = 0.0, video: bool = False) -> np.ndarray | None:
         found = self.face(image)
         if found is None:
             return None
@@ -52,25 +52,20 @@ class Gallery:
         cells = [label(a.crop, "input")]
         for name, target in presets().items():
             req = EditRequest(crop=a.crop, landmarks=a.landmarks, source=source,
-                              target=target.resolve(source, self.strength), track_id=track, time=t)
-            edit = editors[target.side].edit(req)
+                              target=target.resolve(source, self.strength, video=video), side=target.side,
+                              track_id=track, time=t)
+            edit = editor.edit(req)
             cells.append(label(edit.crop, f"{name} [{edit.meta.get('fill', '-')}]"))
         rows = [np.hstack(cells[i:i + 3]) for i in range(0, 9, 3)]
         return np.vstack(rows)
 
-    def watch(self, editors: dict, image: np.ndarray, track: int, t: float) -> None:
-        """Let the editors' texture memory see a frame (a zero edit only observes)."""
+    def watch(self, editor, image: np.ndarray, track: int, t: float) -> None:
+        """Let the editor's texture memory see a frame (a zero edit only observes)."""
         found = self.face(image)
         if found is not None:
             a, source = found
-            for ed in editors.values():
-                ed.edit(EditRequest(crop=a.crop, landmarks=a.landmarks, source=source, target=source,
+            editor.edit(EditRequest(crop=a.crop, landmarks=a.landmarks, source=source, target=source,
                                     track_id=track, time=t))
-
-
-def editors(memory: bool) -> dict:
-    return {side: create_editor("rig" if side == "both" else f"rig:{side}", memory=memory)
-            for side in ("both", "right", "left")}
 
 
 def save(path: Path, rgb: np.ndarray) -> None:
@@ -88,17 +83,17 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     g = Gallery(args.strength)
     for name in STILLS:
-        grid = g.grid(load_image(media / name), editors(memory=False))
+        grid = g.grid(load_image(media / name), create_editor("rig", memory=False))
         if grid is not None:
             save(out / f"{Path(name).stem}.png", grid)
     for clip, wanted in CLIP_FRAMES.items():
-        eds = editors(memory=True)
+        eds = create_editor("rig", memory=True)
         with open_source(str(media / clip)) as src:
             for frame in src:
                 if frame.index > max(wanted):
                     break
                 if frame.index in wanted:
-                    grid = g.grid(frame.image, eds, t=frame.time)
+                    grid = g.grid(frame.image, eds, t=frame.time, video=True)
                     if grid is not None:
                         save(out / f"{Path(clip).stem}_{frame.index:03d}.png", grid)
                 elif frame.index % 3 == 0:

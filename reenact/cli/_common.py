@@ -29,7 +29,7 @@ def add_pipeline_options(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--ref", help="reference face image whose expression is the target")
     ap.add_argument("--drive", help="driving video file or 'webcam[:N]' whose AU changes drive the edit")
     ap.add_argument("--strength", type=float, help="scale of the edit, 0..1.5")
-    ap.add_argument("--mode", choices=("absolute", "relative"), help="target replaces or adds to the source AUs")
+    ap.add_argument("--mode", choices=("absolute", "relative"), help="explicit AU values replace (absolute) or add to (relative) the face's own; presets are whole faces")
     ap.add_argument("--max-faces", type=int, help="faces to track (default 1)")
     ap.add_argument("--size", type=int, choices=(256, 512), help="aligned crop size")
     ap.add_argument("--color-match", action="store_true", default=None, help="match colours inside the mask")

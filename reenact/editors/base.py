@@ -21,6 +21,7 @@ class EditRequest:
     landmarks: np.ndarray      # (478, 3) crop pixels
     source: AUVector           # the face's own AUs (zeros when no estimator ran)
     target: AUVector           # the AUs to reach
+    side: str = "both"         # both | right | left (subject's own): a unilateral target moves one half
     track_id: int = 0          # lets an editor keep per-person memory across frames
     time: float = 0.0          # seconds, from the frame's pts
 

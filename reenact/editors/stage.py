@@ -20,7 +20,7 @@ class EditorStage(StageBase):
             zero = AUVector.zeros()
             src = s.source_au or zero
             req = EditRequest(crop=s.aligned.crop, landmarks=s.aligned.landmarks, source=src,
-                              target=s.target_au or src, track_id=s.face.track_id, time=t)
+                              target=s.target_au or src, side=s.target_side, track_id=s.face.track_id, time=t)
             return s.with_(edit=self.editor.edit(req))
 
         return packet.map_faces(run)

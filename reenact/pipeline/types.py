@@ -193,6 +193,7 @@ class FaceSample:
     aligned: AlignedFace | None = None
     source_au: AUVector | None = None
     target_au: AUVector | None = None
+    target_side: str = "both"   # both | right | left: which half of the face the target moves
     edit: Edit | None = None
 
     def with_(self, **changes) -> "FaceSample":

@@ -6,12 +6,17 @@ face or a driving video; smoothed per track on pts time.
     --ref face.jpg                  the reference face's AUs (those it shows clearly) as a preset
     --drive clip.mp4 | webcam[:N]   the source at rest plus the driver's AU change from its own neutral
 
-Modes (edit.mode, a preset may override): relative (default) adds the named intensities to the face's
-own, so the edit is a steady offset that keeps speech, blinks and the person's own expression, and a
-biased single-image reading (the population neutral reads some faces at rest as frowning or smiling)
-cannot turn into an unwanted counter-edit; absolute sets the named AUs to the given values (what the
-`neutral` preset needs). AUs a target does not name always follow the face. Relative targets may
-exceed 5 where the estimator's reading of the face is already saturated: the rig applies the difference.
+A preset (and a reference face) is a whole face ("whole" mode): the AUs it names go to their values,
+every other expressive AU goes to rest (0), so `sad` on a smiling face removes the smile and `neutral`
+is simply every AU at rest. In video the speech and blink AUs (SPEECH_AUS) keep following the face: a
+preset that names one adds its value to the face's own, so speech stays visible. On a still nothing
+moves by itself and they go to the preset's value like the rest. `strength` blends from the face's own
+expression (0) to the preset (1), and past it up to 1.5.
+
+Explicit values use edit.mode: relative (default) adds the named intensities to the face's own, a steady
+offset that keeps speech, blinks and the person's own expression; absolute sets the named AUs. AUs an
+explicit target does not name follow the face. Relative targets may exceed 5 where the estimator's
+reading is already saturated: the rig applies the difference.
 """
 from __future__ import annotations
 
@@ -27,7 +32,11 @@ from ..pipeline.smoothing import OneEuroFilter
 from ..pipeline.stage import StageBase
 from ..pipeline.types import AU_INDEX, AU_MAX, AU_NAMES, AUVector, Packet, au_key
 
-MODES = ("relative", "absolute")
+MODES = ("relative", "absolute")   # for explicit values; presets and references are "whole"
+WHOLE = "whole"
+# AUs that follow the face in video under a whole-face target: speech and blinks
+SPEECH_AUS = ("AU25", "AU26", "AU45")
+_SPEECH = np.array([AU_INDEX[a] for a in SPEECH_AUS])
 SIDES = ("both", "right", "left")
 STRENGTH_RANGE = (0.0, 1.5)
 # a reference face's AU counts as part of its expression from this reading up; weaker readings are
@@ -42,14 +51,19 @@ class Target:
     name: str
     values: AUVector
     named: tuple[str, ...]
-    mode: str = "relative"
-    side: str = "both"
+    mode: str = "relative"     # relative | absolute | whole (see the module docstring)
+    side: str = "both"         # both | right | left: a unilateral expression moves one half of the face
 
-    def resolve(self, source: AUVector, strength: float = 1.0) -> AUVector:
-        """The AUs this face should show: unnamed AUs as the face has them, named per the mode."""
+    def resolve(self, source: AUVector, strength: float = 1.0, *, video: bool = False) -> AUVector:
+        """The AUs this face should show. `video`: speech and blink AUs follow the face (whole mode)."""
         src = source.values.astype(np.float32)
-        out = src.copy()
         idx = [AU_INDEX[a] for a in self.named]
+        if self.mode == WHOLE:
+            goal = self.values.values.copy()      # unnamed AUs are 0 there: at rest
+            if video:
+                goal[_SPEECH] += src[_SPEECH]
+            return AUVector(np.clip(src + strength * (goal - src), 0.0, AU_MAX))
+        out = src.copy()
         if self.mode == "absolute":
             out[idx] = src[idx] + strength * (self.values.values[idx] - src[idx])
         else:
@@ -64,18 +78,18 @@ def presets() -> dict[str, Target]:
     out = {}
     for name, spec in (data.get("presets") or {}).items():
         where = f"presets.yaml: {name}"
-        extra = set(spec) - {"aus", "side", "mode"}
+        extra = set(spec) - {"aus", "side"}
         if extra:
-            raise ConfigError(f"{where}: unknown keys {sorted(extra)}; known: aus, mode, side")
+            raise ConfigError(f"{where}: unknown keys {sorted(extra)}; known: aus, side")
         try:
             values = _checked_values(spec.get("aus") or {}, where)
         except ValueError as e:
             raise ConfigError(str(e)) from None
-        mode, side = spec.get("mode", ""), spec.get("side", "both")
-        if mode not in ("",) + MODES or side not in SIDES:
-            raise ConfigError(f"{where}: mode must be one of {', '.join(MODES)}, side one of {', '.join(SIDES)}")
+        side = spec.get("side", "both")
+        if side not in SIDES:
+            raise ConfigError(f"{where}: side must be one of {', '.join(SIDES)}")
         out[name.lower()] = Target(name=name.lower(), values=AUVector.from_dict(values), named=tuple(values),
-                                   mode=mode, side=side)
+                                   mode=WHOLE, side=side)
     return out
 
 
@@ -91,7 +105,7 @@ def _checked_values(values: dict, where: str) -> dict[str, float]:
 
 
 def parse_target(spec: str, mode: str = "relative") -> Target:
-    """'happy' or 'AU12=3,AU6=2' → Target. A preset's own mode wins over `mode`.
+    """'happy' (a whole-face preset) or 'AU12=3,AU6=2' (explicit values, in `mode`) → Target.
 
     Raises ConfigError with one line naming the valid presets and AUs.
     """
@@ -100,8 +114,7 @@ def parse_target(spec: str, mode: str = "relative") -> Target:
     text = spec.strip()
     table = presets()
     if text.lower() in table:
-        preset = table[text.lower()]
-        return preset if preset.mode else replace(preset, mode=mode)
+        return table[text.lower()]
     try:
         if "=" not in text:
             raise ValueError(f"no preset named {text!r}")
@@ -123,13 +136,12 @@ def check_strength(strength: float) -> float:
     return float(strength)
 
 
-def reference_target(image: np.ndarray, mode: str = "relative", name: str = "ref",
-                     cfg: Config | None = None) -> Target:
-    """A reference face's expression as a Target.
+def reference_target(image: np.ndarray, name: str = "ref", cfg: Config | None = None) -> Target:
+    """A reference face's expression as a whole-face Target.
 
     A single image has no history, so its AUs are read against the estimator's population neutral
     (configs/canonical_mesh.npy, the mean of real neutral frames); only AUs it reads at REF_MIN_AU or
-    more are named, so the reference's face shape does not leak into the edit.
+    more are named, so the reference's face shape does not leak into the edit; the rest go to rest.
     """
     from .au import load_model
     from .tracker import FaceTracker
@@ -145,16 +157,8 @@ def reference_target(image: np.ndarray, mode: str = "relative", name: str = "ref
     model = load_model(cfg.au.features)
     au = model.intensities(model.features(faces[0]))
     named = tuple(n for n in AU_NAMES if au[n] >= REF_MIN_AU)
-    return Target(name=f"ref:{name}", values=au, named=named, mode=mode)
-
-
-def editor_spec(cfg: EditConfig) -> str:
-    """The editor spec for a config: a unilateral preset (contempt) needs 'rig:right' or 'rig:left'."""
-    if cfg.editor == "rig" and cfg.target and not (cfg.ref or cfg.drive):
-        side = parse_target(cfg.target, cfg.mode).side
-        if side != "both":
-            return f"rig:{side}"
-    return cfg.editor
+    values = AUVector.from_dict({n: au[n] for n in named})
+    return Target(name=f"ref:{name}", values=values, named=named, mode=WHOLE)
 
 
 class AUDriver(Protocol):
@@ -238,8 +242,9 @@ class TargetStage(StageBase):
     provides = ("target_au",)
 
     def __init__(self, cfg: EditConfig = EditConfig(), *, target: Target | None = None,
-                 driver: AUDriver | None = None):
+                 driver: AUDriver | None = None, static: bool = False):
         self.cfg = cfg
+        self.static = static
         self.strength = check_strength(cfg.strength)
         self.target = target
         self.driver = driver
@@ -264,7 +269,7 @@ class TargetStage(StageBase):
             return rest if drive is None else rest + drive.scaled(self.strength)
         if self.target is None:
             return source
-        return self.target.resolve(source, self.strength)
+        return self.target.resolve(source, self.strength, video=not self.static)
 
     def process(self, packet: Packet) -> Packet:
         t = packet.frame.time
@@ -282,20 +287,24 @@ class TargetStage(StageBase):
             if tid not in self._filters:
                 self._filters[tid] = OneEuroFilter(self.cfg.smoothing)
             edit = self._filters[tid]((self.want(tid, source, drive) - source).values, t)
-            return s.with_(target_au=source + AUVector(edit))
+            side = self.target.side if self.target is not None and self.driver is None else "both"
+            return s.with_(target_au=source + AUVector(edit), target_side=side)
 
         return packet.map_faces(run)
 
 
-def build_target_stage(cfg: Config) -> TargetStage:
-    """The target stage a config asks for: --drive, else --ref, else --target-au (else no change)."""
+def build_target_stage(cfg: Config, static: bool = False) -> TargetStage:
+    """The target stage a config asks for: --drive, else --ref, else --target-au (else no change).
+
+    static: every packet is an unrelated still, so speech and blink AUs do not follow the face.
+    """
     e = cfg.edit
     if e.mode not in MODES:
         raise ConfigError(f"edit.mode {e.mode!r} unknown; known: {', '.join(MODES)}")
     if e.drive:
-        return TargetStage(e, driver=Driver(e.drive, cfg))
+        return TargetStage(e, driver=Driver(e.drive, cfg), static=static)
     if e.ref:
         from ..io import load_image
 
-        return TargetStage(e, target=reference_target(load_image(e.ref), e.mode, e.ref, cfg))
-    return TargetStage(e, target=parse_target(e.target, e.mode) if e.target else None)
+        return TargetStage(e, target=reference_target(load_image(e.ref), e.ref, cfg), static=static)
+    return TargetStage(e, target=parse_target(e.target, e.mode) if e.target else None, static=static)

@@ -27,7 +27,6 @@ from .solve import coefficients
 from .texture import (TextureMemory, curtains, eye_fill, match_color, mouth_geometry, openness,
                            procedural_mouth, recall, teeth_visible, _light)
 from ...stages.landmarks import LIPS_OUTER, interocular
-from ...stages.targets import SIDES
 from ...pipeline.types import Edit, Warp
 from ..base import EDITORS, EditRequest, unchanged
 
@@ -55,15 +54,11 @@ class Plan:
 
 @EDITORS.register("rig")
 class RigEditor:
-    """Warp-based AU editor. `side` makes every change unilateral (e.g. 'right' for contempt, R12+R14)."""
+    """Warp-based AU editor. A request's `side` makes every change unilateral (contempt: R12+R14)."""
 
     needs_au = True
 
-    def __init__(self, side: str = "both", *, basis: Basis | None = None, memory: bool = True,
-                 backend: str = "auto"):
-        if side not in SIDES:
-            raise ValueError(f"rig side must be one of {', '.join(SIDES)}, got {side!r}")
-        self.side = side
+    def __init__(self, *, basis: Basis | None = None, memory: bool = True, backend: str = "auto"):
         self.basis = basis or load_basis()
         self.use_memory = memory
         self._memory: dict[int, tuple[TextureMemory, float]] = {}
@@ -90,7 +85,7 @@ class RigEditor:
         return mem
 
     def edit(self, req: EditRequest) -> Edit:
-        right, left = coefficients(req.source, req.target, self.basis, self.side)
+        right, left = coefficients(req.source, req.target, self.basis, req.side)
         return self.apply(req, right, left)
 
     def apply(self, req: EditRequest, right: np.ndarray, left: np.ndarray) -> Edit:
@@ -146,7 +141,7 @@ class RigEditor:
             box = union(box, region_box)
         used.discard("")
         meta = {"editor": "rig", "fill": "+".join(sorted(used)) if used else "none",
-                "fold_scale": f"{d.scale:.2f}", "side": self.side}
+                "fold_scale": f"{d.scale:.2f}", "side": req.side}
         return Plan(flow=flow, fill=fill, fill_mask=fill_mask, box=box, meta=meta)
 
     def render(self, crop: np.ndarray, plan: Plan) -> Edit:

@@ -21,6 +21,9 @@ def coefficients(source: AUVector, target: AUVector, basis: Basis,
     if side == "both":
         c = np.clip(delta, -basis.limit, basis.limit)
         return c, c
-    # the AU vector is bilateral (the estimator averages the two sides), so one side moves twice as far
-    one, none = np.clip(2 * delta, -basis.limit, basis.limit), np.zeros_like(delta)
-    return (one, none) if side == "right" else (none, one)
+    # a unilateral target raises its AUs on one side; what relaxes (a whole-face target's other AUs
+    # going to rest) relaxes on both. The AU vector is bilateral (the estimator averages the two
+    # sides), so a rise on one side moves twice as far
+    both = np.clip(np.minimum(delta, 0), -basis.limit, basis.limit)
+    one = np.clip(np.where(delta > 0, 2 * delta, delta), -basis.limit, basis.limit)
+    return (one, both) if side == "right" else (both, one)

@@ -26,7 +26,7 @@ from ...config import Config, load_config
 from ...editors import EditRequest, create_editor
 from ...errors import NoFace
 from ...io import load_image, open_source
-from ...stages.targets import Target, editor_spec, parse_target, presets as preset_table
+from ...stages.targets import Target, parse_target, presets as preset_table
 from ...stages.tracker import FaceTracker
 from ...pipeline.types import AUVector, Frame, Packet, largest
 from .identity import IdentityModel
@@ -74,7 +74,7 @@ def expression_eval(editor: str = "rig", *, presets: Sequence[str] | None = None
         with tqdm(total=len(targets) * len(stills), desc="eval stills", unit="edit", disable=not progress) as bar:
             for name, target in targets.items():
                 pcfg = with_edit(cfg, editor=editor, target=name)
-                with build_pipeline(pcfg, editor=editor_spec(pcfg.edit), static=True) as pipe:
+                with build_pipeline(pcfg, editor=editor, static=True) as pipe:
                     for still in stills:
                         pipe.reset()
                         out = pipe.process(Packet(Frame(still.image, 0, 0))).output
@@ -136,7 +136,7 @@ def _video_rows(editor: str, path: Path, targets: dict[str, Target], max_frames:
         sse = count = 0.0
         prev = None
         try:
-            with build_pipeline(pcfg, editor=editor_spec(pcfg.edit)) as pipe, open_source(path) as src:
+            with build_pipeline(pcfg, editor=editor) as pipe, open_source(path) as src:
                 for i, frame in enumerate(itertools.islice(src, n)):
                     img = frame.image
                     out = pipe.process(Packet(frame)).output
@@ -151,7 +151,7 @@ def _video_rows(editor: str, path: Path, targets: dict[str, Target], max_frames:
                             flick_out.append(frame_flicker(prev[1], out, face))
                         if lm_out is not None:
                             after = model.intensities(model.features(lm_out), neutral)
-                            e, u = au_errors(target, cfg.edit.strength, before[i], after)
+                            e, u = au_errors(target, cfg.edit.strength, before[i], after, video=True)
                             errs.append(e)
                             unedited.append(u)
                             if ident and i in shown:

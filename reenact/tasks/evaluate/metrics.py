@@ -101,9 +101,10 @@ def face_masks(landmarks: np.ndarray, shape: tuple[int, ...], cfg: CompositorCon
     return m >= 0.5, m > 0
 
 
-def au_errors(target: Target, strength: float, before: AUVector, after: AUVector) -> tuple[float, float]:
+def au_errors(target: Target, strength: float, before: AUVector, after: AUVector,
+              video: bool = False) -> tuple[float, float]:
     """(AU error on the target's AUs, mean |change| of the others) of one reading pair."""
-    intended = target.resolve(before, strength).clipped().values
+    intended = target.resolve(before, strength, video=video).clipped().values
     named = np.zeros(len(AU_NAMES), bool)
     named[[AU_INDEX[a] for a in target.named]] = True
     err = np.abs(after.values - intended)[named]
