@@ -18,9 +18,9 @@ from reenact.errors import InputNotFound, IntegrityError, NoFace, UnsupportedInp
 from reenact.judge import EXPRESSIONS, ExpressionJudge, Judgement, judge, judge_batch, prepare
 from reenact.judge.crop import face_box, face_input, landmarks68, pad_to_square, resize_bilinear_legacy
 from reenact.judge.weights import BIN, BIN_SIZE, MANIFEST, WEIGHTS_DIR, decode, read_files
-from reenact.landmarks import IBUG68
-from reenact.sources import load_image, open_source
-from reenact.tracker import FaceTracker
+from reenact.stages.landmarks import IBUG68
+from reenact.io import load_image, open_source
+from reenact.stages.tracker import FaceTracker
 
 from conftest import ROOT, load_rgb, media_path
 

@@ -19,8 +19,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # this checkout's reenact, not an installed one
 from reenact.config import MEDIA_DIR  # noqa: E402
 from reenact.judge import EXPRESSIONS, Judgement, judge  # noqa: E402
-from reenact.sources import load_image, open_source  # noqa: E402
-from reenact.tracker import FaceTracker  # noqa: E402
+from reenact.io import load_image, open_source  # noqa: E402
+from reenact.stages.tracker import FaceTracker  # noqa: E402
 
 BUNDLED = Path(__file__).resolve().parents[1] / "reenact" / "data" / "astronaut.png"
 STILLS = ("astronaut.png", "portrait_man.jpg", "jesper.jpg", "smile_man.jpg", "takeo.ppm")

@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from ..errors import NoFace, UnsupportedInput
-from ..landmarks import N_LANDMARKS, to_ibug68
+from ..stages.landmarks import N_LANDMARKS, to_ibug68
 from .net import INPUT_SIZE
 
 BOX_PADDING = 0.2
