@@ -10,7 +10,6 @@ import pytest
 from reenact.config import EditConfig, OneEuroConfig
 from reenact.editors import EditRequest, create_editor
 from reenact.errors import ConfigError
-from reenact.editors.rig.calibrate import signed_reading
 from reenact.editors.rig.deform import deform, dense_flow
 from reenact.editors.rig.flow import jacobian_det
 from reenact.editors.rig.solve import coefficients
@@ -53,11 +52,11 @@ def request(name: str, target: AUVector | None = None, **kw) -> EditRequest:
 
 
 def readings(before: np.ndarray, after: np.ndarray) -> np.ndarray:
-    """Signed AU change the estimator reads from crop `before` to crop `after` (re-tracked)."""
+    """AU change the estimator reads from crop `before` to crop `after` (re-tracked), `before` as the neutral."""
     tracker, _, model = tools()
     a, b = tracker.detect(before), tracker.detect(after)
     assert a and b, "face lost after the edit"
-    return signed_reading(model, model.features(b[0]), model.features(a[0]))
+    return model.intensities(model.features(b[0]), model.features(a[0])).values
 
 
 def preset_edit(name: str, preset: str, strength: float = 1.0):

@@ -18,10 +18,14 @@ EXAMPLES = """examples:
   reenact eval --editor identity                     the pass-through: background exact, SSIM 1
   reenact eval --reconstruct talking_man.mp4 --editors rig,neural:engines/NAME --csv recon.csv
 
-Expression eval: each preset on astronaut.png, portrait_man.jpg, jesper.jpg and smile_man.jpg (from
---media) and on --video's frames, read back with reenact's own tracker and AU estimator: AU error on the
-preset's AUs, change of the other AUs, face SSIM, background PSNR ("exact": bit-exact), flicker added
-(video) and dlib identity distance (with reenact[eval] installed).
+Expression eval: each preset on astronaut.png, portrait_man.jpg, jesper.jpg, smile_man.jpg, takeo.ppm
+and frame 0 of smile_man.mp4 (NAME#N: a clip's frame as a still; from --media) and on --video's
+frames, read back with reenact's own tracker and AU estimator: AU error on the preset's AUs, change of
+the other AUs, face SSIM, background PSNR ("exact": bit-exact), flicker added and speech r (video: the
+least correlation of the output's AU25/AU26 with the input's), dlib identity distance (with
+reenact[eval] installed), and the expression judge's P(asked emotion) before and after, its top class,
+and whether the emotion is recognised ("already": the face showed it before, so the pair does not count).
+A summary line under the table counts the recognised pairs.
 
 Reconstruction eval (--reconstruct): the clip's last 30 % of frames are held out; for seeded pairs of
 held-out frames each editor gets the source crop and the target's AUs, and its output is compared with
@@ -57,9 +61,11 @@ def add_parser(sub) -> None:
 
 
 def _media(name: str, folder: Path) -> Path | None:
-    for p in (Path(name), folder / name):
+    """The file `name` names, as given or in `folder`; a clip's frame 'clip.mp4#N' keeps its '#N'."""
+    path, index = evaluate.split_frame(name)
+    for p in (path, folder / path):
         if p.is_file():
-            return p
+            return p if index is None else p.with_name(f"{p.name}#{index}")
     return ASTRONAUT if name == ASTRONAUT.name else None
 
 
@@ -92,6 +98,8 @@ def run(args) -> int:
                                         video=video, video_frames=args.frames, cfg=cfg, save=args.save,
                                         progress=progress)
     table = evaluate.markdown_table(rows)
+    if not args.reconstruct:
+        table += "\n" + evaluate.summary(rows) + "\n"
     print(table)
     if args.csv:
         evaluate.write_csv(rows, args.csv)

@@ -7,6 +7,9 @@ terms evaluated on the canonical mesh:
   above / below   a soft side of a polyline through landmarks (band = half-width of the ramp; `widen`
          grows the band with horizontal distance beyond the polyline's ends, so a seam that is sharp
          between the lips softens across the cheeks)
+  lateral  a linear ramp in the distance from the face's midline, 0 at its first value and 1 at its second
+         (IOD): the lips stretch evenly from a pulled corner to their still centre, where a Gaussian pinned at
+         the centre would squeeze the red between into folds
   set    fixed weights for listed landmarks (e.g. the inner-lip chains, which a line cannot separate);
          symmetric groups only, since the mirrored half reuses the vertex ids
   pin    1 − Gaussian around landmarks that must stay put (applied last, so it also tapers `set`)
@@ -38,6 +41,9 @@ GROUPS: dict[str, tuple[int, ...]] = {
     "LIPS_OUTER": lm.LIPS_OUTER, "FACE_OVAL": lm.FACE_OVAL,
     "RIGHT_EYE_UPPER": mesh.RIGHT_EYE_UPPER, "RIGHT_EYE_LOWER": mesh.RIGHT_EYE_LOWER,
     "LIPS_INNER_UPPER": mesh.LIPS_INNER_UPPER, "LIPS_INNER_LOWER": mesh.LIPS_INNER_LOWER,
+    # every point of each lip's red except the corners, which both lips share
+    "UPPER_LIP": tuple(i for row in mesh.UPPER_LIP_ROWS for i in row[1:-1]),
+    "LOWER_LIP": tuple(i for row in mesh.LOWER_LIP_ROWS for i in row[1:-1]),
 }
 # AUs allowed to open the lips
 OPENING = ("AU10", "AU25", "AU26")
@@ -87,7 +93,7 @@ INCISORS = 14  # lower inner-lip midpoint: stands in for the lower incisors, whi
 def _move_field(move: Mapping[str, Any], p: np.ndarray, ref: np.ndarray, ids: np.ndarray,
                 where: str) -> np.ndarray:
     """(N, 3) displacement per unit intensity of one move at positions p (the mesh or its mirror)."""
-    known = {"near", "radius", "above", "below", "band", "widen", "pin", "pin_radius", "set",
+    known = {"near", "radius", "above", "below", "band", "widen", "lateral", "pin", "pin_radius", "set",
              "direction", "amount", "rotate", "midline", "why"}
     extra = set(move) - known
     if extra:
@@ -100,6 +106,9 @@ def _move_field(move: Mapping[str, Any], p: np.ndarray, ref: np.ndarray, ids: np
             line = ref[_ids(move[key], where), :2]
             w *= _side_of_line(p[:, :2], line, float(move.get("band", 0.02)), float(move.get("widen", 0.0)),
                                above=key == "above")
+    if "lateral" in move:
+        lo, hi = (float(v) for v in move["lateral"])
+        w *= np.clip((-p[:, 0] - lo) / (hi - lo), 0.0, 1.0)     # the subject's right half: x < 0
     for group, value in (move.get("set") or {}).items():
         w[np.isin(ids, _ids(group, where))] = float(value)
     if "pin" in move:
@@ -119,8 +128,8 @@ def _move_field(move: Mapping[str, Any], p: np.ndarray, ref: np.ndarray, ids: np
 class Basis:
     """Per-AU displacement per unit intensity, (17, 478, 3) for each half, canonical units (IOD).
 
-    gain scales each AU so one unit reads as one on our estimator (through the image, within the
-    anatomical `max_move`); limit is the largest coefficient per AU that stays within `max_move`.
+    gain scales each AU so one unit moves the mesh as far as a real face moves at that reading (the
+    calibration block); limit is the largest coefficient per AU that stays within its `max_move`.
     """
 
     version: int

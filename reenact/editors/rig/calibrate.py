@@ -1,13 +1,17 @@
-"""Calibrate the rig against our own AU estimator, through the image: `python -m reenact.editors.rig.calibrate`.
+"""Calibrate the rig against real motion: `python -m reenact.editors.rig.calibrate`.
 
-For each AU the rig renders the AU at a test intensity on real faces from ../shared/media, MediaPipe
-re-tracks the edited crop, and the estimator reads the AU's signed change relative to the unedited crop
-(its features as the neutral, so a face the population neutral already reads as saturated still counts).
-The AU's gain is scaled until the median reading equals the intensity asked for, within the anatomical
-cap `max_move` (IOD at intensity 5) that the basis file sets per AU. Going through the image matters:
-MediaPipe follows a warped brow or cheek only part of the way, and that is what the estimator sees.
-Every AU is then rendered once more with its gain and all 17 readings are kept, to show how it reads
-on the others. Both go into the `calibration:` block at the end of rig_basis.yaml.
+Real faces from ../shared/media show what an AU reading means in distance: smile_man.mp4 goes from rest
+(frames REST) to a broad smile with teeth (frames SMILE), and talking_man.mp4 opens and closes its mouth
+with speech. MediaPipe tracks every frame, the mesh goes into the rig's canonical frame, and our
+estimator reads each frame against the clip's own neutral (its resting-side percentile), as it reads a
+video. Each sample is then a displacement from rest with the AUs read on it. The gains of the AUs those
+clips show (FITTED) are fitted so that the rig's fields, at the readings, move the mesh the way the real
+face moved (see `fit`): one unit of an AU is the motion a real face shows at that reading, in both
+directions, which is what a whole-face preset needs to take a smile away.
+The other AUs keep gain 1: their `amount`s are FACS distances (see the head of configs/rig_basis.yaml).
+The result (gains, how much of the real motion the fit explains, the largest real motions) goes into
+the `calibration:` block at the end of rig_basis.yaml. Going through the landmarks matters less than
+it did for the old estimator-readback calibration: real motion is what MediaPipe follows best.
 """
 from __future__ import annotations
 
@@ -16,111 +20,112 @@ from pathlib import Path
 
 import numpy as np
 
-from ...stages.au import AUModel, load_model
 from ...config import MEDIA_DIR, config_path, read_yaml
-from ...pipeline.types import AU_NAMES, AUVector
+from ...pipeline.types import AU_INDEX, AU_NAMES
 from .basis import BASIS_FILE, build_basis
+from .mesh import N_MESH
 
-# still images and clip frames (name, frame index or None) whose faces the gains are fitted on
-FACES = (("smile_man.mp4", 5), ("talking_man.mp4", 0), ("astronaut.png", None), ("portrait_man.jpg", None),
-         ("jesper.jpg", None))
+FITTED = ("AU06", "AU12", "AU25", "AU26")
+SMILE_CLIP, REST, SMILE = "smile_man.mp4", range(0, 15), range(30, 50)
+SPEECH_CLIP = "talking_man.mp4"
+# regions whose largest real motion is recorded (landmark ids), to hold the basis' max_move against
+REGIONS = {"mouth corners": (61, 291), "lips": (0, 13, 14, 17), "chin": (152, 175), "cheeks": (205, 425, 50, 280),
+           "lower lids": (145, 374), "brows": (105, 334, 66, 296)}
 MARK = "# --- calibration"
 
 
-def load_faces(media: Path) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(aligned crop, crop landmarks) for each calibration face."""
-    from ...stages.aligner import Aligner
+def track(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(frames, 478, 3) canonical meshes and (frames, 17) AU readings against the clip's own neutral."""
     from ...io import open_source
+    from ...stages.au import load_model
+    from ...stages.geometry import to_canonical
     from ...stages.tracker import FaceTracker
+    from ...config import load_config
 
-    tracker, aligner = FaceTracker(static=True), Aligner()
-    out = []
-    for name, index in FACES:
-        with open_source(str(media / name)) as src:
-            frame = next(f for i, f in enumerate(src) if index is None or i == index)
-        pts = tracker.detect(frame.image)
-        if pts:
-            a = aligner.align(frame.image, pts[0])
-            out.append((a.crop, a.landmarks))
-    tracker.close()
-    return out
+    cfg = load_config()
+    model = load_model(cfg.au.features)
+    tracker = FaceTracker(cfg.tracker)
+    meshes, feats = [], []
+    try:
+        with open_source(str(path)) as src:
+            for frame in src:
+                pts = tracker.detect(frame.image)
+                if pts:
+                    meshes.append(to_canonical(pts[0])[0])
+                    feats.append(model.features(pts[0]))
+    finally:
+        tracker.close()
+    feats = np.stack(feats)
+    neutral = model.baseline(feats, cfg.au.baseline_percentile)
+    return np.stack(meshes), np.stack([model.intensities(f, neutral).values for f in feats])
 
 
-def signed_reading(model: AUModel, features: np.ndarray, neutral: np.ndarray) -> np.ndarray:
-    """Per-AU reading of `features` against `neutral`, mirrored below zero instead of clipped there.
+def samples(media: Path) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+    """(N, 468, 3) displacements from rest and (N, 17) readings: the smile (one sample, the mean of its
+    frames against the mean of the rest frames) and every speech frame against the speech clip's rest
+    (its frames where the mouth AUs read below 0.3)."""
+    meshes, au = track(media / SMILE_CLIP)
+    disp = [meshes[list(SMILE)].mean(0) - meshes[list(REST)].mean(0)]
+    reads = [au[list(SMILE)].mean(0) - au[list(REST)].mean(0)]
+    meshes, au = track(media / SPEECH_CLIP)
+    mouth = [AU_INDEX["AU25"], AU_INDEX["AU26"]]
+    rest = au[:, mouth].max(1) < 0.3
+    disp += list(meshes - meshes[rest].mean(0))
+    reads += list(au - au[rest].mean(0))
+    return np.stack(disp)[:, :N_MESH], np.stack(reads), {SMILE_CLIP: 1, SPEECH_CLIP: len(meshes)}
 
-    Positive: what the estimator reads (onset dead zone included, no cap at 5); negative: how far the
-    feature moved the other way, on the same scale, so an AU pushed against its direction shows.
+
+def _slope(x: np.ndarray, y: np.ndarray) -> float:
+    """Least-squares slope of y on x through the origin."""
+    return float(x @ y / max(float(x @ x), 1e-12))
+
+
+def fit(spec: dict, disp: np.ndarray, reads: np.ndarray) -> dict:
+    """Gains of FITTED, each on what its reading measures:
+      AU25  the inner-lip gap (13–14) per unit read, over every sample: what our estimator reads as
+            lips parting, the rig opens by as much, whether to open or to close a mouth
+      AU26  the chin's (152) drop per unit read, after AU25's share, over every sample
+      AU06, AU12  the smile sample, least squares over all mesh points after AU25's and AU26's share.
     """
-    k = model.au_feature
-    move = model.direction * (features[k] - neutral[k])
-    return np.sign(move) * np.maximum(np.abs(move) - model.onset, 0) * 5.0 / (model.full - model.onset)
-
-
-def response(editor, tracker, model: AUModel, faces, coeff: np.ndarray) -> np.ndarray:
-    """(faces, 17) signed readings when `editor` applies basis coefficients `coeff` (both sides)."""
-    from ..base import EditRequest
-
-    rows = []
-    for crop, lm in faces:
-        base = tracker.detect(crop)
-        req = EditRequest(crop=crop, landmarks=lm, source=AUVector.zeros(), target=AUVector.zeros())
-        seen = tracker.detect(editor.apply(req, coeff, coeff).crop)
-        if base and seen:
-            rows.append(signed_reading(model, model.features(seen[0]), model.features(base[0])))
-    return np.array(rows)
-
-
-def calibrate(faces, spec: dict, intensity: float = 3.0, rounds: int = 4) -> dict:
-    """Per-AU gains (reading back `intensity`, within max_move) and the cross-reading matrix."""
-    from .editor import RigEditor
-    from ...stages.tracker import FaceTracker
-
-    model = load_model()
-    tracker = FaceTracker(static=True)
-    n = len(AU_NAMES)
     unit = build_basis(spec, calibration={})
-    peak = np.maximum(np.abs(unit.right).max(axis=(1, 2)), np.abs(unit.left).max(axis=(1, 2)))
-    gains = {au: 1.0 for au in AU_NAMES}
-    for k, au in enumerate(AU_NAMES):
-        cap = float(spec["aus"][au].get("max_move", 1.0)) / (5.0 * max(float(peak[k]), 1e-6))
-        coeff = np.zeros(n)
-        coeff[k] = intensity
-        for _ in range(rounds):
-            editor = RigEditor(basis=build_basis(spec, calibration={"gain": gains}), memory=False)
-            got = float(np.median(response(editor, tracker, model, faces, coeff)[:, k]))
-            if abs(got - intensity) < 0.1 * intensity or (got > 0 and gains[au] >= cap):
-                break
-            step = intensity / got if got > 0.05 * intensity else 3.0
-            gains[au] = float(np.clip(gains[au] * np.clip(step, 0.5, 3.0), 0.2, cap))
-    editor = RigEditor(basis=build_basis(spec, calibration={"gain": gains}), memory=False)
-    readout = np.zeros((n, n))
-    for k in range(n):
-        coeff = np.zeros(n)
-        coeff[k] = intensity
-        readout[:, k] = np.median(response(editor, tracker, model, faces, coeff), axis=0) / intensity
-    tracker.close()
-    return {"intensity": intensity, "faces": len(faces), "gain": gains,
-            "readout": {a: [round(float(x), 3) for x in readout[j]] for j, a in enumerate(AU_NAMES)}}
+    fields = (unit.right + unit.left)[:, :N_MESH]          # both sides at once, per unit
+    k25, k26, k06, k12 = (AU_INDEX[a] for a in ("AU25", "AU26", "AU06", "AU12"))
+    gains = {a: 1.0 for a in AU_NAMES}
+    gap = disp[:, 14, 1] - disp[:, 13, 1]
+    gains["AU25"] = _slope(reads[:, k25], gap) / float(fields[k25, 14, 1] - fields[k25, 13, 1])
+    chin = disp[:, 152, 1] - reads[:, k25] * gains["AU25"] * fields[k25, 152, 1]
+    gains["AU26"] = _slope(reads[:, k26], chin) / float(fields[k26, 152, 1])
+    g = np.array([gains[a] for a in AU_NAMES])
+    smile = disp[0] - np.einsum("k,kvd->vd", reads[0] * g * (np.arange(len(g)) != k06) * (np.arange(len(g)) != k12),
+                                fields)
+    cols = np.stack([reads[0, k] * fields[k] for k in (k06, k12)], -1).reshape(-1, 2)
+    g612, *_ = np.linalg.lstsq(cols, smile.reshape(-1), rcond=None)
+    gains["AU06"], gains["AU12"] = (float(max(v, 0.0)) for v in g612)
+    model = np.einsum("nk,kvd->nvd", reads * np.array([gains[a] for a in AU_NAMES]), fields)
+    explained = {}
+    for name, rows in (("smile", slice(0, 1)), ("speech", slice(1, None))):
+        total = float((disp[rows] ** 2).sum())
+        explained[name] = 1 - float(((disp[rows] - model[rows]) ** 2).sum()) / total if total else 0.0
+    largest = {r: float(np.linalg.norm(disp[:, list(ids), :2], axis=-1).max()) for r, ids in REGIONS.items()}
+    return {"gain": gains, "explained": explained, "largest": largest}
 
 
-def write_calibration(cal: dict) -> Path:
+def write_calibration(cal: dict, counts: dict[str, int]) -> Path:
     path = config_path(BASIS_FILE)
     head = path.read_text(encoding="utf-8").split(MARK)[0].rstrip() + "\n\n"
-    diag = {a: cal["readout"][a][j] for j, a in enumerate(AU_NAMES)}
     lines = [f"{MARK}: written by `python -m reenact.editors.rig.calibrate`, do not edit by hand ---",
-             f"# Each AU was rendered at {cal['intensity']:g} on {cal['faces']} real faces, re-tracked by MediaPipe",
-             "# and read by our estimator against the unedited face. gain: basis scale that makes the reading",
-             "# the intensity asked for, unless max_move stops it first (then `reads` is under 1 per unit).",
-             "# readout (for the record; the rig does not use it): row = AU read, columns = AU applied",
-             "# (AU_NAMES order), median signed reading per applied unit.",
+             f"# Fitted on real motion: {SMILE_CLIP} (rest frames {REST.start}–{REST.stop - 1}, smile "
+             f"{SMILE.start}–{SMILE.stop - 1}) and {SPEECH_CLIP} ({counts[SPEECH_CLIP]} frames), meshes in the",
+             "# canonical frame, AUs read against each clip's own neutral. gain: the scale of the fields of",
+             f"# {', '.join(FITTED)} (the others stay 1: FACS distances; how each is fitted: calibrate.fit). explained: the share of the",
+             "# real motion (sum of squares over the mesh) the fitted rig reproduces. largest: the largest real",
+             "# motion seen per region (IOD), the yardstick for max_move.",
              "calibration:",
-             f"  intensity: {cal['intensity']:g}",
-             f"  faces: {cal['faces']}",
              "  gain:"]
-    lines += [f"    {a}: {cal['gain'][a]:.3f}   # reads {diag[a]:.2f} per unit" for a in AU_NAMES]
-    lines.append("  readout:")
-    lines += [f"    {a}: [{', '.join(f'{x:.3f}' for x in cal['readout'][a])}]" for a in AU_NAMES]
+    lines += [f"    {a}: {cal['gain'][a]:.3f}" for a in AU_NAMES if a in FITTED]
+    lines.append("  explained: {" + ", ".join(f"{k}: {v:.2f}" for k, v in cal["explained"].items()) + "}")
+    lines.append("  largest:")
+    lines += [f"    {r}: {v:.3f}" for r, v in cal["largest"].items()]
     path.write_text(head + "\n".join(lines) + "\n", encoding="utf-8")
     return path
 
@@ -128,12 +133,14 @@ def write_calibration(cal: dict) -> Path:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--media", default=str(MEDIA_DIR))
-    ap.add_argument("--intensity", type=float, default=3.0)
     args = ap.parse_args(argv)
-    cal = calibrate(load_faces(Path(args.media)), read_yaml(BASIS_FILE), args.intensity)
-    print(f"wrote {write_calibration(cal)}")
-    for j, au in enumerate(AU_NAMES):
-        print(f"{au}: gain {cal['gain'][au]:.3f}, reads {cal['readout'][au][j]:.2f} per unit")
+    disp, reads, counts = samples(Path(args.media))
+    cal = fit(read_yaml(BASIS_FILE), disp, reads)
+    print(f"wrote {write_calibration(cal, counts)}")
+    for a in FITTED:
+        print(f"{a}: gain {cal['gain'][a]:.3f}")
+    print("explained: " + ", ".join(f"{k} {v:.2f}" for k, v in cal["explained"].items()))
+    print("largest real motion (IOD): " + ", ".join(f"{k} {v:.3f}" for k, v in cal["largest"].items()))
 
 
 if __name__ == "__main__":

@@ -14,18 +14,20 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ...stages.geometry import to_canonical
+from ...stages.geometry import canonical_mesh, to_canonical
 from ...stages.landmarks import interocular
 from .basis import Basis
 from .flow import limit_folds, rasterize_flow
-from .mesh import (CLOSING_PAIRS, HOLE_CHAINS, HOLES, LIPS_INNER_LOWER, LIPS_INNER_UPPER, crop_mesh,
-                   signed_areas)
+from .mesh import (CLOSING_PAIRS, HOLE_CHAINS, HOLES, LIPS_INNER_LOWER, LIPS_INNER_UPPER, LOWER_LIP_ROWS,
+                   UPPER_LIP_ROWS, crop_mesh, signed_areas)
 
 # displacements below this (crop px) are treated as none, so an edit touches a finite region (a
 # tenth of a pixel does not show, and the Gaussian tails would otherwise make every edit crop-wide)
 MIN_MOVE_PX = 0.1
 # how far around a would-be fold the motion is eased off (IOD)
 FOLD_REACH_IOD = 0.15
+# skin points closer than about this (IOD) in the face move alike (see _couple_close)
+COUPLE_IOD = 0.05
 # the upper teeth: at most this share of the source opening under the upper lip, and this tall (IOD,
 # ≈ 9 mm: incisors fully bared)
 UPPER_TEETH_SHARE = 0.35
@@ -44,6 +46,9 @@ CREASE_FOLLOWS_BROW = 0.7
 # the least share of its rest height the skin between two rings keeps, so a closing lid stretches the
 # skin above it instead of folding it
 KEEP_GAP = 0.3
+# the least share of its rest thickness each band of a lip's red keeps: lips that meet press and thin a
+# little, and a tightened lip (AU23) narrows its red about this far, but no row crosses the next
+KEEP_LIP = 0.5
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,20 @@ def _closing_budget(canon: np.ndarray, right: np.ndarray, left: np.ndarray,
     return right, left
 
 
+def _removal(canon: np.ndarray, disp: np.ndarray) -> np.ndarray:
+    """What removing AUs moves, stopped where each point reaches the population's neutral face.
+
+    A still is read against that neutral (the estimator's reference), so taking an AU away means
+    going back towards it; a reading that overstates a smile must not carry the corners past a
+    relaxed mouth into a pout."""
+    length = np.linalg.norm(disp[:, :2], axis=1)
+    moving = length > 1e-9
+    u = np.where(moving[:, None], disp[:, :2] / np.where(moving, length, 1)[:, None], 0)
+    reach = np.maximum(((canonical_mesh()[:, :2] - canon[:, :2]) * u).sum(1), 0)
+    keep = np.where(moving, np.minimum(length, reach) / np.where(moving, length, 1), 1)
+    return disp * keep[:, None].astype(disp.dtype)
+
+
 def _shape_lids(canon: np.ndarray, moved: np.ndarray) -> None:
     """A closing lid closes as a whole: every upper-margin point keeps the share of its own rest gap to
     the lower lid that the lid's centre ends with, so a blink closes the corners with the centre instead of
@@ -108,6 +127,18 @@ def _close_pairs(pts: np.ndarray, disp: np.ndarray) -> None:
             y = (pts[u, 1] * wl + pts[l, 1] * wu) / (wu + wl)
             pts[np.array(u)[cross], 1] = y[cross]
             pts[np.array(l)[cross], 1] = y[cross]
+
+
+def _layer_lips(canon: np.ndarray, moved: np.ndarray) -> None:
+    """Each lip's rows stay in order from the seam outwards (canonical y), each band keeping KEEP_LIP of
+    its rest thickness: where closing lips were stopped at the seam, the red behind them is pushed back
+    instead of folding over it."""
+    for rows, sign in ((UPPER_LIP_ROWS, -1.0), (LOWER_LIP_ROWS, 1.0)):
+        for inner, outer in zip(rows, rows[1:]):
+            a, b = list(inner[1:-1]), list(outer[1:-1])     # the corners are shared by every row
+            rest = sign * (canon[b, 1] - canon[a, 1])
+            least = moved[a, 1] + sign * KEEP_LIP * np.maximum(rest, 0.0)
+            moved[b, 1] = least + sign * np.maximum(sign * (moved[b, 1] - least), 0.0)
 
 
 def _along(chain: list[int], src: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -146,10 +177,12 @@ def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Ba
     """Move a face's crop landmarks by per-side AU intensity changes (each (17,), target − source)."""
     canon, r, s, t = to_canonical(landmarks)
     right, left = _closing_budget(canon, right, left, basis)
-    disp = basis.displacement(right, left)
+    disp = basis.displacement(np.maximum(right, 0), np.maximum(left, 0)) + _removal(
+        canon, basis.displacement(np.minimum(right, 0), np.minimum(left, 0)))
     moved = canon + disp
     _shape_lids(canon, moved)
     _close_pairs(moved, disp)
+    _layer_lips(canon, moved)
     # canonical = s·R·crop + t  ⇒  crop = (canonical − t)·R / s
     to_crop = lambda c: (c - t) @ r / s  # noqa: E731
     dst = to_crop(moved)[:, :2].astype(np.float32)
@@ -165,9 +198,41 @@ def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Ba
     scale = 1.0
     if np.any(step_all):
         active = mesh.triangles[np.any(step_all[mesh.triangles] != 0, axis=(1, 2))]
+        step_all = _couple_close(src_all, step_all, active, COUPLE_IOD * interocular(landmarks))
         step_all, scale = limit_folds(src_all, step_all, active, FOLD_REACH_IOD * interocular(landmarks))
     return Deformation(src=src_all, dst=(src_all + step_all).astype(np.float32),
                        depth=landmarks[:, 2].astype(np.float32), jaw=jaw * scale, scale=scale)
+
+
+def _couple_close(src: np.ndarray, step: np.ndarray, tris: np.ndarray, reach_px: float,
+                  rounds: int = 4) -> np.ndarray:
+    """Skin points that lie close together in this face move alike: each mesh edge pulls its two ends'
+    motion together with a weight that falls off with the edge's length (Gaussian, `reach_px`), a few
+    Jacobi rounds. The basis is written on the neutral mesh, where the points at a smiling mouth's
+    corners are well apart; here they are squeezed into slivers that any difference in motion flips."""
+    e = np.concatenate([tris[:, [0, 1]], tris[:, [1, 2]], tris[:, [2, 0]]])
+    length2 = ((src[e[:, 0]] - src[e[:, 1]]) ** 2).sum(1)
+    w = np.exp(-0.5 * length2 / reach_px ** 2)
+    keep = w > 0.05
+    e, w = e[keep], w[keep]
+    if not len(e):
+        return step
+    # an edge shared by two triangles counts once, with its larger weight
+    e = np.sort(e, axis=1)
+    order = np.lexsort((-w, e[:, 1], e[:, 0]))
+    e, w = e[order], w[order]
+    first = np.r_[True, np.any(e[1:] != e[:-1], axis=1)]
+    e, w = e[first], w[first]
+    deg = np.bincount(e.ravel(), weights=np.repeat(w, 2), minlength=len(step))
+    # what the edit leaves still (the pinned border ring, skin beyond the edit's reach) stays still
+    moving = np.any(step != 0, axis=1)[:, None]
+    out = step.copy()
+    for _ in range(rounds):
+        acc = out.copy()
+        np.add.at(acc, e[:, 0], w[:, None] * out[e[:, 1]])
+        np.add.at(acc, e[:, 1], w[:, None] * out[e[:, 0]])
+        out = np.where(moving, acc / (1 + deg)[:, None], 0)
+    return out
 
 
 @dataclass(frozen=True)

@@ -88,6 +88,9 @@ def _saving_factor(p: np.ndarray, d: np.ndarray, floor: np.ndarray) -> np.ndarra
     return np.minimum(roots.min(0), 1.0)
 
 
+EDGE_ON = 0.02
+
+
 def limit_folds(src: np.ndarray, disp: np.ndarray, tris: np.ndarray, reach_px: float, min_ratio: float = 0.1,
                 slack_px2: float = 1.0, rounds: int = 4) -> tuple[np.ndarray, float]:
     """Scale displacements down around triangles that would fold, smoothly and locally.
@@ -96,12 +99,15 @@ def limit_folds(src: np.ndarray, disp: np.ndarray, tris: np.ndarray, reach_px: f
     offending one the largest scale that saves it is found, and the motion is eased towards that
     scale with a Gaussian of `reach_px` around it, so a too-strong corner pull saturates there while
     the brows keep their full edit. A last uniform scale guarantees the result if rounds run out.
-    Only triangles front-facing in the source are judged (hidden ones are never drawn), and
+    Only triangles front-facing in the source and not edge-on are judged (hidden ones are never drawn), and
     `slack_px2` (twice the area, px²) lets sub-pixel slivers, such as a closed mouth's inner corners,
     flip: they cover no pixel of their own. Returns (displacements, smallest scale applied).
     """
     a0 = signed_areas(src, tris)
-    judged = a0 > 1e-6
+    edge2 = np.max([((src[tris[:, i]] - src[tris[:, (i + 1) % 3]]) ** 2).sum(1) for i in range(3)], axis=0)
+    # an edge-on sliver (height under EDGE_ON of its length, e.g. along a turned jaw) shows as a line: its
+    # flipping folds nothing visible, and easing the edit around it would cost the whole jaw
+    judged = a0 > EDGE_ON * edge2
     tris, a0 = tris[judged], a0[judged]
     floor = min_ratio * a0 - slack_px2
     scale = np.ones(len(src))

@@ -28,6 +28,14 @@ LEFT_EYE_LOWER = (382, 381, 380, 374, 373, 390, 249)
 LIPS_INNER_UPPER = (191, 80, 81, 82, 13, 312, 311, 310, 415)
 LIPS_INNER_LOWER = (95, 88, 178, 87, 14, 317, 402, 318, 324)
 
+# The lips as rows of landmarks from the seam outwards (corner to corner, image left to right): the inner
+# edge, two rows across the red, the outer edge. A lip keeps its rows in order, so closing lips that meet
+# press against each other instead of folding their red over the seam.
+UPPER_LIP_ROWS = ((78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308), (62, 183, 42, 41, 38, 12, 268, 271, 272, 407, 292),
+                  (76, 184, 74, 73, 72, 11, 302, 303, 304, 408, 306), (61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291))
+LOWER_LIP_ROWS = ((78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308), (62, 96, 89, 179, 86, 15, 316, 403, 319, 325, 292),
+                  (76, 77, 90, 180, 85, 16, 315, 404, 320, 307, 306), (61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291))
+
 HOLES = {"mouth": LIPS_INNER, "right_eye": RIGHT_EYE, "left_eye": LEFT_EYE}
 # each hole as (corner, upper chain, lower chain, corner), chains running from the first corner
 HOLE_CHAINS = {

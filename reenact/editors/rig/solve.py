@@ -1,9 +1,7 @@
 """AU change → per-side basis coefficients.
 
-The basis is calibrated per AU (`Basis.gain`), so a change of δ in AU k is δ units of basis k, clipped
-to the AU's anatomical limit. A coupled inverse of the measured cross-readings was tried and dropped:
-MediaPipe's coupling varies too much from face to face (see the calibration block in
-configs/rig_basis.yaml) for one shared matrix to undo it.
+The basis is calibrated per AU (`Basis.gain`, against real motion), so a change of δ in AU k is δ
+units of basis k, clipped to the AU's anatomical limit.
 """
 from __future__ import annotations
 

@@ -18,6 +18,12 @@ Expression eval (issue 4): each preset on each still, and on a clip's frames, th
   flicker_added    clips: mean |Δ luma| between consecutive frames in the face region, output minus input
   identity         dlib face-descriptor distance input → output (dlib calls < 0.6 the same person; on a
                    clip, the mean over frames ¼, ½ and ¾ in); None without dlib (`reenact[eval]`)
+  speech_r         clips: the least Pearson correlation, over AU25 and AU26, of the output's readings
+                   with the input's (speech stays visible under a whole-face preset)
+  judge_*          the independent expression judge (reenact.judge) on the input and the output: P(the
+                   preset's emotion) before, after, the gain, the top class after, and `recognised`: yes
+                   or no, or "already" when the input's top class was the asked one (the pair does not
+                   count; see recognition.summary). A clip is judged on frames ¼, ½ and ¾ in (mean).
 A still is read against the population neutral, as the pipeline reads it. A clip is read against one
 neutral for the whole clip (the estimator's resting-side percentile over all its frames): a running
 baseline would absorb a steady relative edit and read it back as no change.
@@ -31,12 +37,14 @@ AU error (mean over all AUs of |reading on the output − target|) and identity 
 against the held-out frames' neutral.
 """
 from .drivers import (NO_EDIT, STILLS, TRAIN_FRACTION, expression_eval, held_out_faces, held_out_start,
-                      reconstruction_eval, sample_pairs)
+                      load_still, reconstruction_eval, sample_pairs, split_frame)
 from .identity import IdentityModel
+from .recognition import JUDGE_CLASS, Recognition, recognition, summary
 from .metrics import au_errors, face_masks, flicker, l1, luma, psnr, ssim, ssim_map
 from .report import ExpressionRow, ReconstructionRow, markdown_table, side_by_side, write_csv
 
 __all__ = ["NO_EDIT", "STILLS", "TRAIN_FRACTION", "expression_eval", "held_out_faces", "held_out_start",
-           "reconstruction_eval", "sample_pairs", "IdentityModel", "au_errors", "face_masks", "flicker", "l1",
+           "load_still", "reconstruction_eval", "sample_pairs", "split_frame", "JUDGE_CLASS", "Recognition",
+           "recognition", "summary", "IdentityModel", "au_errors", "face_masks", "flicker", "l1",
            "luma", "psnr", "ssim", "ssim_map", "ExpressionRow", "ReconstructionRow", "markdown_table",
            "side_by_side", "write_csv"]

@@ -26,20 +26,24 @@ from ...config import Config, load_config
 from ...editors import EditRequest, create_editor
 from ...errors import NoFace
 from ...io import load_image, open_source
+from ...judge import default_judge
 from ...stages.targets import Target, parse_target, presets as preset_table
 from ...stages.tracker import FaceTracker
-from ...pipeline.types import AUVector, Frame, Packet, largest
+from ...pipeline.types import AU_INDEX, AUVector, Frame, Packet, largest
 from .identity import IdentityModel
-from .metrics import _mean, au_errors, face_masks, frame_flicker, l1, psnr, ssim
+from .metrics import _mean, _squared_error, au_errors, face_masks, frame_flicker, l1, psnr, psnr_of_mse, ssim
+from .recognition import Recognition, judge_faces, recognition
 from .report import ExpressionRow, ReconstructionRow, _save_dir, _slug, _write_png, side_by_side
 
 log = logging.getLogger(__name__)
 
 
-STILLS = ("astronaut.png", "portrait_man.jpg", "jesper.jpg", "smile_man.jpg")
+# the shared faces; NAME#N is frame N of a clip, read as a still
+STILLS = ("astronaut.png", "portrait_man.jpg", "jesper.jpg", "smile_man.jpg", "takeo.ppm", "smile_man.mp4#0")
 TRAIN_FRACTION = 0.7
 NO_EDIT = "no edit"
 SAVED_PAIRS = 3
+_SPEECH = [AU_INDEX["AU25"], AU_INDEX["AU26"]]
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,7 @@ class _Still:
     au: AUVector
     face: np.ndarray
     background: np.ndarray
+    judged: np.ndarray      # the judge's probabilities on the input
 
 
 def expression_eval(editor: str = "rig", *, presets: Sequence[str] | None = None,
@@ -64,6 +69,7 @@ def expression_eval(editor: str = "rig", *, presets: Sequence[str] | None = None
     """
     cfg = cfg or load_config()
     targets = {p: parse_target(p, cfg.edit.mode) for p in (presets or list(preset_table()))}
+    default_judge()     # a missing or altered judge weight file stops here, in one line, before any work
     out_dir = _save_dir(save)
     ident = IdentityModel.load()
     model = load_model(cfg.au.features)
@@ -90,13 +96,35 @@ def expression_eval(editor: str = "rig", *, presets: Sequence[str] | None = None
     return rows
 
 
-def _read_still(path: Path, reader: FaceTracker, model: AUModel, cfg: Config) -> _Still:
-    image = load_image(path)
+def split_frame(spec: str | os.PathLike) -> tuple[Path, int | None]:
+    """'clip.mp4#12' → (clip.mp4, 12): a clip's frame read as a still; anything else → (path, None)."""
+    text = os.fspath(spec)
+    head, sep, tail = text.rpartition("#")
+    if sep and tail.isdigit():
+        return Path(head), int(tail)
+    return Path(text), None
+
+
+def load_still(spec: str | os.PathLike) -> np.ndarray:
+    """An image file, or frame N of a clip written 'clip.mp4#N' (RGB uint8)."""
+    path, index = split_frame(spec)
+    if index is None:
+        return load_image(path)
+    with open_source(path) as src:
+        frame = next(itertools.islice(src, index, None), None)
+    if frame is None:
+        raise NoFace(f"the clip has no frame {index}", str(path))
+    return frame.image
+
+
+def _read_still(spec: Path, reader: FaceTracker, model: AUModel, cfg: Config) -> _Still:
+    image = load_still(spec)
     lm = largest(reader.detect(image))
     if lm is None:
-        raise NoFace("no face found", str(path))
+        raise NoFace("no face found", str(spec))
     face, may_change = face_masks(lm, image.shape, cfg.compositor)
-    return _Still(path.name, image, lm, model.intensities(model.features(lm)), face, ~may_change)
+    return _Still(spec.name, image, lm, model.intensities(model.features(lm)), face, ~may_change,
+                  judge_faces([image], [lm]))
 
 
 def _still_row(editor: str, preset: str, target: Target, still: _Still, out: np.ndarray, reader: FaceTracker,
@@ -105,11 +133,33 @@ def _still_row(editor: str, preset: str, target: Target, still: _Still, out: np.
     if lm is None:
         log.warning("eval: the face is lost on %s with %s", still.name, preset)
         err = unedited = dist = math.nan
+        verdict = recognition(preset, still.judged, np.full_like(still.judged, np.nan))
     else:
         err, unedited = au_errors(target, cfg.edit.strength, still.au, model.intensities(model.features(lm)))
         dist = ident.distance(still.image, still.landmarks, out, lm) if ident else math.nan
+        verdict = recognition(preset, still.judged, judge_faces([out], [lm]))
     return ExpressionRow(editor, preset, still.name, 1, err, unedited, ssim(still.image, out, still.face),
-                         psnr(still.image, out, still.background), math.nan, dist if ident else None)
+                         psnr(still.image, out, still.background), math.nan, dist if ident else None,
+                         math.nan, *_judge_cells(verdict))
+
+
+def _judge_cells(verdict: Recognition | None) -> tuple[float, float, float, str, str]:
+    """(P before, P after, gain, judged as, recognised) for a row."""
+    if verdict is None:
+        return math.nan, math.nan, math.nan, "", ""
+    said = "already" if verdict.already else ("yes" if verdict.recognised else "no")
+    return verdict.before, verdict.after, verdict.gain, verdict.top, said
+
+
+def _speech_r(before: list[np.ndarray], after: list[np.ndarray]) -> float:
+    """The least Pearson correlation, over AU25 and AU26, of the output's readings with the input's (NaN
+    when either does not vary: nothing to follow)."""
+    if len(before) < 3:
+        return math.nan
+    b, a = np.array(before), np.array(after)
+    rs = [np.corrcoef(b[:, k], a[:, k])[0, 1] if b[:, k].std() > 0 and a[:, k].std() > 0 else math.nan
+          for k in range(b.shape[1])]
+    return float(min(rs))
 
 
 def _video_rows(editor: str, path: Path, targets: dict[str, Target], max_frames: int | None, cfg: Config,
@@ -133,6 +183,7 @@ def _video_rows(editor: str, path: Path, targets: dict[str, Target], max_frames:
         pcfg = with_edit(cfg, editor=editor, target=name)
         reader = FaceTracker(cfg.tracker)
         errs, unedited, ssims, dists, flick_in, flick_out = [], [], [], [], [], []
+        speech_in, speech_out, judged_in, judged_out = [], [], [], []
         sse = count = 0.0
         prev = None
         try:
@@ -154,6 +205,11 @@ def _video_rows(editor: str, path: Path, targets: dict[str, Target], max_frames:
                             e, u = au_errors(target, cfg.edit.strength, before[i], after, video=True)
                             errs.append(e)
                             unedited.append(u)
+                            speech_in.append(before[i].values[_SPEECH])
+                            speech_out.append(after.values[_SPEECH])
+                            if i in shown:
+                                judged_in.append((img, lms[i]))
+                                judged_out.append((out, lm_out))
                             if ident and i in shown:
                                 dists.append(ident.distance(img, lms[i], out, lm_out))
                         if out_dir is not None and i in shown:
@@ -162,10 +218,12 @@ def _video_rows(editor: str, path: Path, targets: dict[str, Target], max_frames:
                     prev = (img, out)
         finally:
             reader.close()
+        verdict = recognition(name, judge_faces(*zip(*judged_in)), judge_faces(*zip(*judged_out))) \
+            if judged_in else None
         rows.append(ExpressionRow(
             editor, name, path.name, len(ssims), _mean(errs), _mean(unedited), _mean(ssims),
             psnr_of_mse(sse / count) if count else math.nan, _mean(flick_out) - _mean(flick_in),
-            _mean(dists) if ident else None))
+            _mean(dists) if ident else None, _speech_r(speech_in, speech_out), *_judge_cells(verdict)))
     return rows
 
 

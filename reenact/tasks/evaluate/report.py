@@ -32,6 +32,12 @@ class ExpressionRow:
     background_psnr: float    # inf: bit-exact
     flicker_added: float      # NaN for a still
     identity: float | None    # None: dlib not installed
+    speech_r: float           # clips: the least correlation of AU25, AU26 of the output with the input's
+    judge_before: float       # the expression judge's P(asked class) on the input (NaN: not judged)
+    judge_after: float        # … on the output
+    judge_gain: float         # after − before
+    judged_as: str            # the judge's top class on the output
+    recognised: str           # yes | no | already (the input showed it: the pair does not count) | ''
 
 
 @dataclass(frozen=True)
@@ -49,7 +55,9 @@ class ReconstructionRow:
 HEADERS = {
     "unedited_change": "unedited AU Δ", "au_error": "AU error", "face_ssim": "face SSIM",
     "background_psnr": "background PSNR (dB)", "flicker_added": "flicker added", "identity": "identity dist.",
-    "psnr": "PSNR (dB)", "ssim": "SSIM", "l1": "L1",
+    "psnr": "PSNR (dB)", "ssim": "SSIM", "l1": "L1", "speech_r": "speech r",
+    "judge_before": "P before", "judge_after": "P after", "judge_gain": "P gain", "judged_as": "judged as",
+    "recognised": "recognised",
 }
 
 
@@ -69,7 +77,7 @@ def markdown_table(rows: Sequence[ExpressionRow] | Sequence[ReconstructionRow]) 
         return ""
     names = [f.name for f in fields(rows[0])]
     lines = ["| " + " | ".join(HEADERS.get(n, n) for n in names) + " |",
-             "|" + "|".join("---" if n in ("editor", "preset", "media", "clip") else "---:" for n in names) + "|"]
+             "|" + "|".join("---" if n in ("editor", "preset", "media", "clip", "judged_as", "recognised") else "---:" for n in names) + "|"]
     lines += ["| " + " | ".join(_cell(getattr(r, n)) for n in names) + " |" for r in rows]
     if any(r.identity is None for r in rows):
         lines.append(f"\nidentity: {IDENTITY_NA}")

@@ -1,0 +1,72 @@
+"""Is the asked expression recognised? The independent judge (reenact.judge) before and after an edit.
+
+A pair (preset, face) counts only when the preset has a judge class and the face did not already show
+it (the judge's top class on the input): every shared still already reads "happy", and a smile that was
+there before proves nothing about the editor.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from ...judge import EXPRESSIONS, Judgement, default_judge
+
+# a probability rise smaller than this (one percentage point) counts as none
+RISE = 0.01
+# preset name → the judge's class (presets without one, such as contempt, are not judged)
+JUDGE_CLASS = {"happy": "happy", "sad": "sad", "anger": "angry", "fear": "fearful", "disgust": "disgusted",
+               "surprise": "surprised", "neutral": "neutral"}
+
+
+@dataclass(frozen=True)
+class Recognition:
+    """The judge on one face before and after: P(asked class), the top class after, and the verdict."""
+
+    asked: str               # the judge's class
+    before: float            # P(asked) on the input
+    after: float             # P(asked) on the output
+    top: str                 # the judge's top class on the output
+    already: bool            # the input's top class was already the asked one: the pair does not count
+
+    @property
+    def gain(self) -> float:
+        return self.after - self.before
+
+    @property
+    def recognised(self) -> bool | None:
+        """None when the pair does not count."""
+        return None if self.already else self.top == self.asked
+
+
+def judge_faces(images: Sequence[np.ndarray], landmarks: Sequence[np.ndarray]) -> np.ndarray:
+    """Mean probabilities (7,) over faces, one per image (e.g. a clip's frames)."""
+    js = default_judge().judge_batch(list(images), list(landmarks))
+    return np.mean([j.probabilities for j in js], axis=0)
+
+
+def recognition(preset: str, before: np.ndarray | Judgement, after: np.ndarray | Judgement) -> Recognition | None:
+    """The verdict for `preset` from the judge's probabilities before and after (None: not judged)."""
+    asked = JUDGE_CLASS.get(preset)
+    if asked is None:
+        return None
+    p0 = np.asarray(before.probabilities if isinstance(before, Judgement) else before)
+    p1 = np.asarray(after.probabilities if isinstance(after, Judgement) else after)
+    k = EXPRESSIONS.index(asked)
+    return Recognition(asked, float(p0[k]), float(p1[k]), EXPRESSIONS[int(np.argmax(p1))],
+                       EXPRESSIONS[int(np.argmax(p0))] == asked)
+
+
+def summary(rows: Sequence) -> str:
+    """'recognised k/n (pct)' over the eval rows whose pair counts (`recognised` yes or no), per preset too,
+    and on how many of them the asked class's probability rose."""
+    counted = [r for r in rows if r.recognised in ("yes", "no")]
+    if not counted:
+        return "expression recognised: no pair counts (no judged preset, or every face already showed it)"
+    hit = sum(r.recognised == "yes" for r in counted)
+    rose = sum(r.judge_gain >= RISE for r in counted)
+    per = [f"{p} {sum(r.recognised == 'yes' for r in counted if r.preset == p)}/"
+           f"{sum(r.preset == p for r in counted)}" for p in dict.fromkeys(r.preset for r in counted)]
+    return (f"expression recognised: {hit}/{len(counted)} pairs ({100 * hit / len(counted):.0f} %) whose face "
+            f"did not already show it ({', '.join(per)}); P(asked) rose by ≥ {RISE:g} on {rose}/{len(counted)}")
