@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -79,11 +80,33 @@ def test_identity_editor_is_exact_on_a_real_face(tmp_path):
     assert row.unedited_change == 0.0
     assert row.au_error > 0.5  # nothing moved, so the smile asked for is missing
     assert row.identity == (0.0 if evaluate.IdentityModel.load() else None)
+    # the judge sees the smile astronaut.png already shows: the pair does not count
+    assert row.recognised == "already" and row.judged_as == "happy"
+    assert row.judge_before == row.judge_after > 0.99 and row.judge_gain == 0.0
     assert (tmp_path / "astronaut_happy.png").is_file()
     table = evaluate.markdown_table(rows)
     assert "| identity | happy | astronaut.png |" in table and "exact" in table
     evaluate.write_csv(rows, tmp_path / "rows.csv")
     assert (tmp_path / "rows.csv").read_text().splitlines()[1].startswith("identity,happy,astronaut.png,1,")
+
+
+def test_judge_column_counts_only_pairs_whose_face_did_not_show_it(media):
+    rows = evaluate.expression_eval("identity", presets=["sad", "happy", "contempt"],
+                                    images=[ASTRONAUT, f"{media('smile_man.mp4')}#0"])
+    got = {(r.preset, r.media): r for r in rows}
+    assert got["sad", "astronaut.png"].recognised == "no"          # nothing moved: still happy
+    assert got["happy", "astronaut.png"].recognised == "already"
+    assert got["happy", "smile_man.mp4#0"].judged_as == "neutral"  # frame 0 of the clip, at rest
+    assert got["contempt", "astronaut.png"].recognised == ""        # the judge has no contempt class
+    assert evaluate.summary(rows).startswith("expression recognised: 0/3 pairs (0 %)")
+    assert "sad 0/2" in evaluate.summary(rows)
+
+
+def test_a_clip_frame_is_a_still(media):
+    assert evaluate.split_frame("a/b.mp4#12") == (Path("a/b.mp4"), 12)
+    assert evaluate.split_frame("a/b#c.png") == (Path("a/b#c.png"), None)
+    frame = evaluate.load_still(f"{media('smile_man.mp4')}#3")
+    assert frame.shape == (360, 640, 3) and frame.dtype == np.uint8
 
 
 def test_reconstruction_without_edit_on_a_real_clip(media):
@@ -113,3 +136,29 @@ def test_cli_writes_table_and_csv(tmp_path, capsys):
     assert "| identity | sad | astronaut.png | 1 |" in md.read_text()
     assert md.read_text() in capsys.readouterr().out
     assert len(rows.read_text().splitlines()) == 2
+
+
+def test_eval_with_altered_judge_weights_stops_in_one_line(tmp_path, monkeypatch, capsys):
+    import shutil
+
+    from reenact.cli import main
+    from reenact.judge import default_judge, weights
+
+    for name in (weights.BIN, weights.MANIFEST):
+        shutil.copy(weights.WEIGHTS_DIR / name, tmp_path / name)
+    data = bytearray((tmp_path / weights.BIN).read_bytes())
+    data[5000] ^= 1
+    (tmp_path / weights.BIN).write_bytes(bytes(data))
+    original = weights.read_files
+    monkeypatch.setattr(weights, "read_files", lambda directory=tmp_path: original(directory))
+    default_judge.cache_clear()
+    weights.load_weights.cache_clear()
+    try:
+        assert main(["eval", "--editor", "identity", "--presets", "sad", "--images", str(ASTRONAUT),
+                     "--no-progress"]) == 2
+    finally:
+        default_judge.cache_clear()
+        weights.load_weights.cache_clear()
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and weights.BIN in err and "sha256" in err
+

@@ -1,8 +1,9 @@
 """Gallery of the rig editor: every preset on the shared faces and on frames of the clips, as PNG grids.
 
 Each PNG is a 3×3 grid of 256² aligned crops: the input, then one cell per preset (label top left,
-then the fill source the editor reported). Clip frames are edited after the editor has watched the
-clip up to them, so its texture memory is in play.
+then the fill source the editor reported; under it the expression judge's top class on the cell and
+its P(the asked emotion), re-tracked on the crop, with a * when the judge recognises it). Clip frames
+are edited after the editor has watched the clip up to them, so its texture memory is in play.
 Run: python tools/rig_gallery.py [--media ../shared/media] [--out out/rig_gallery] [--strength 1.0]
 """
 from __future__ import annotations
@@ -18,17 +19,21 @@ from reenact.stages.aligner import Aligner
 from reenact.stages.au import AUEstimator
 from reenact.editors import EditRequest, create_editor
 from reenact.io import load_image, open_source
+from reenact.judge import judge
 from reenact.stages.targets import presets
 from reenact.stages.tracker import FaceTracker
+from reenact.tasks.evaluate import JUDGE_CLASS
 
 STILLS = ("astronaut.png", "portrait_man.jpg", "jesper.jpg", "smile_man.jpg", "takeo.ppm")
-CLIP_FRAMES = {"talking_man.mp4": (40, 120, 200), "smile_man.mp4": (5, 40)}
+CLIP_FRAMES = {"talking_man.mp4": (40, 120, 200), "smile_man.mp4": (0, 40)}
 
 
-def label(img: np.ndarray, text: str) -> np.ndarray:
+def label(img: np.ndarray, *lines: str) -> np.ndarray:
     out = img.copy()
-    cv2.putText(out, text, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 3, cv2.LINE_AA)
-    cv2.putText(out, text, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (255, 255, 0), 1, cv2.LINE_AA)
+    for k, text in enumerate(lines):
+        y = 14 + 16 * k
+        cv2.putText(out, text, (4, y), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 3, cv2.LINE_AA)
+        cv2.putText(out, text, (4, y), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (255, 255, 0), 1, cv2.LINE_AA)
     return out
 
 
@@ -49,15 +54,26 @@ class Gallery:
         if found is None:
             return None
         a, source = found
-        cells = [label(a.crop, "input")]
+        cells = [label(a.crop, "input", self.verdict(a.crop))]
         for name, target in presets().items():
             req = EditRequest(crop=a.crop, landmarks=a.landmarks, source=source,
                               target=target.resolve(source, self.strength, video=video), side=target.side,
                               track_id=track, time=t)
             edit = editor.edit(req)
-            cells.append(label(edit.crop, f"{name} [{edit.meta.get('fill', '-')}]"))
+            cells.append(label(edit.crop, f"{name} [{edit.meta.get('fill', '-')}]",
+                               self.verdict(edit.crop, JUDGE_CLASS.get(name))))
         rows = [np.hstack(cells[i:i + 3]) for i in range(0, 9, 3)]
         return np.vstack(rows)
+
+    def verdict(self, crop: np.ndarray, asked: str | None = None) -> str:
+        """'judge: TOP' and, for an emotion, 'P(asked)' (a * when it is the top class)."""
+        pts = self.tracker.detect(crop)
+        if not pts:
+            return "judge: face lost"
+        j = judge(crop, pts[0])
+        if asked is None:
+            return f"judge: {j.top}"
+        return f"judge: {j.top}  P({asked[:4]}) {j[asked]:.2f}{' *' if j.top == asked else ''}"
 
     def watch(self, editor, image: np.ndarray, track: int, t: float) -> None:
         """Let the editor's texture memory see a frame (a zero edit only observes)."""
