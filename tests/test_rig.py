@@ -101,6 +101,27 @@ def test_flow_does_not_fold(name, preset):
     assert jacobian_det(flow)[skin].min() > 0
 
 
+# the most a region may move under any preset at the top strength (IOD): rig_basis.yaml's `reach`,
+# with a little for the lid and lip layering that follows it
+REACH = {(61, 291): 0.34, (105, 334, 66, 296, 107, 336): 0.32, (159, 386): 0.15, (17, 14, 152): 0.52}
+
+
+@pytest.mark.parametrize("name", FACES + ("smile_man.jpg",))
+def test_no_preset_stretches_a_face_past_what_a_person_can_do(name):
+    """Whatever the preset, at --strength 1.5: mouth corners within a broad real smile's reach, brows
+    within an extreme raise, lids and the jaw within their range (no "Joker smile")."""
+    from reenact.stages.landmarks import interocular
+
+    crop, lm, source = face(name)
+    basis = create_editor("rig", memory=False).basis
+    for preset, target in presets().items():
+        right, left = coefficients(source, target.resolve(source, 1.5), basis, target.side)
+        d = deform(lm, right, left, basis, crop.shape[0])
+        for ids, most in REACH.items():
+            moved = np.linalg.norm(d.dst[list(ids)] - d.src[list(ids)], axis=1).max() / interocular(lm)
+            assert moved <= most, f"{preset} moves {ids} by {moved:.3f} IOD"
+
+
 def test_procedural_fill_is_reported_for_a_single_image():
     _, edit = preset_edit("portrait_man.jpg", "surprise")
     assert "procedural" in edit.meta["fill"].split("+") and "memory" not in edit.meta["fill"]

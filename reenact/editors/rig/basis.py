@@ -138,6 +138,7 @@ class Basis:
     gain: np.ndarray
     limit: np.ndarray
     jaw: np.ndarray      # (17, 3) how far each AU's jaw rotation carries the lower incisors, per unit
+    reach: np.ndarray    # (478,) the most all AUs together may move each point (IOD; inf: no bound)
 
     def displacement(self, right: np.ndarray, left: np.ndarray) -> np.ndarray:
         """(478, 3) canonical displacement for per-side intensity changes (each (17,), any sign)."""
@@ -201,9 +202,27 @@ def build_basis(spec: Mapping[str, Any], calibration: Mapping[str, Any] | None =
     limit = np.where(peak > 0, cap / np.maximum(peak, 1e-9), np.inf)
     jaw *= g[:, None]
     right, left = right.astype(np.float32), left.astype(np.float32)
-    for a in (right, left, g, limit, jaw):
+    reach = _reach(spec.get("reach") or (), ref)
+    for a in (right, left, g, limit, jaw, reach):
         a.setflags(write=False)
-    return Basis(version=version, right=right, left=left, gain=g, limit=limit, jaw=jaw)
+    return Basis(version=version, right=right, left=left, gain=g, limit=limit, jaw=jaw, reach=reach)
+
+
+def _reach(regions, ref: np.ndarray) -> np.ndarray:
+    """Per point, the least of max_move / w over the regions (w: a Gaussian of the distance to the region's
+    landmarks and their mirror images), so a bound holds on its region and eases off around it."""
+    out = np.full(len(ref), np.inf)
+    flip = np.array([-1.0, 1.0, 1.0])
+    for i, region in enumerate(regions):
+        where = f"reach[{i}]"
+        extra = set(region) - {"near", "radius", "max_move", "why"}
+        if extra:
+            raise ConfigError(f"{where}: unknown keys {sorted(extra)}; known: max_move, near, radius, why", BASIS_FILE)
+        ids = _ids(region["near"], where)
+        anchors = np.concatenate([ref[ids], ref[ids] * flip])
+        w = np.exp(-0.5 * (_dist(ref, anchors) / float(region["radius"])) ** 2)
+        out = np.minimum(out, float(region["max_move"]) / np.maximum(w, 1e-9))
+    return out.astype(np.float32)
 
 
 @lru_cache(maxsize=1)

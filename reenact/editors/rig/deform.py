@@ -179,6 +179,9 @@ def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Ba
     right, left = _closing_budget(canon, right, left, basis)
     disp = basis.displacement(np.maximum(right, 0), np.maximum(left, 0)) + _removal(
         canon, basis.displacement(np.minimum(right, 0), np.minimum(left, 0)))
+    # no combination of AUs carries a point past what a real face does (the basis' `reach`)
+    length = np.linalg.norm(disp[:, :2], axis=1)
+    disp *= np.minimum(1.0, basis.reach / np.maximum(length, 1e-9))[:, None].astype(disp.dtype)
     moved = canon + disp
     _shape_lids(canon, moved)
     _close_pairs(moved, disp)
@@ -199,6 +202,9 @@ def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Ba
     if np.any(step_all):
         active = mesh.triangles[np.any(step_all[mesh.triangles] != 0, axis=(1, 2))]
         step_all = _couple_close(src_all, step_all, active, COUPLE_IOD * interocular(landmarks))
+        # what the lid skin drags along stays within reach too
+        step_all[:len(src)] *= np.minimum(1.0, basis.reach * interocular(landmarks) / np.maximum(
+            np.linalg.norm(step_all[:len(src)], axis=1), 1e-9))[:, None]
         step_all, scale = limit_folds(src_all, step_all, active, FOLD_REACH_IOD * interocular(landmarks))
     return Deformation(src=src_all, dst=(src_all + step_all).astype(np.float32),
                        depth=landmarks[:, 2].astype(np.float32), jaw=jaw * scale, scale=scale)
