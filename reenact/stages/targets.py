@@ -9,7 +9,8 @@ face or a driving video; smoothed per track on pts time.
 A preset (and a reference face) is a whole face ("whole" mode): the AUs it names go to their values,
 every other expressive AU goes to rest (0), so `sad` on a smiling face removes the smile and `neutral`
 is simply every AU at rest. In video the speech and blink AUs (SPEECH_AUS) keep following the face: a
-preset that names one adds its value to the face's own, so speech stays visible. On a still nothing
+preset that names one opens from its value, the face's own motion scaled into what is left of the
+0–5 scale above it, so speech stays visible. On a still nothing
 moves by itself and they go to the preset's value like the rest. `strength` blends from the face's own
 expression (0) to the preset (1), and past it up to 1.5.
 
@@ -61,7 +62,10 @@ class Target:
         if self.mode == WHOLE:
             goal = self.values.values.copy()      # unnamed AUs are 0 there: at rest
             if video:
-                goal[_SPEECH] += src[_SPEECH]
+                # the face's own speech rides on the preset's value, scaled into what is left of the
+                # 0–5 scale above it: a mouth a preset opens still moves with the words, never pinned
+                # at the top of the scale (an unnamed one simply follows the face)
+                goal[_SPEECH] += src[_SPEECH] * (1 - goal[_SPEECH] / AU_MAX)
             return AUVector(np.clip(src + strength * (goal - src), 0.0, AU_MAX))
         out = src.copy()
         if self.mode == "absolute":
