@@ -270,9 +270,9 @@ def test_a_preset_is_the_whole_face():
     video_sad = presets()["sad"].resolve(talking, video=True)
     assert (video_sad["AU25"], video_sad["AU26"], video_sad["AU45"]) == (2.5, 1.0, 4.0)
     assert video_sad["AU12"] == 0
-    # a preset that names one opens from its value and the speech rides on it, scaled into the rest
-    # of the 0–5 scale: happy's AU25 2 with the face's 2.5 → 2 + 2.5·(1 − 2/5)
-    assert presets()["happy"].resolve(talking, video=True)["AU25"] == pytest.approx(3.5)
+    # a preset that names one opens from a share of its value and the speech rides on it, scaled into
+    # the rest of the 0–5 scale: happy's AU25 2 with the face's 2.5 → v + 2.5·(1 − v/5), v = 0.3·2
+    assert presets()["happy"].resolve(talking, video=True)["AU25"] == pytest.approx(0.6 + 2.5 * (1 - 0.6 / 5))
     assert presets()["neutral"].resolve(talking).is_zero()
 
 

@@ -9,8 +9,8 @@ face or a driving video; smoothed per track on pts time.
 A preset (and a reference face) is a whole face ("whole" mode): the AUs it names go to their values,
 every other expressive AU goes to rest (0), so `sad` on a smiling face removes the smile and `neutral`
 is simply every AU at rest. In video the speech and blink AUs (SPEECH_AUS) keep following the face: a
-preset that names one opens from its value, the face's own motion scaled into what is left of the
-0–5 scale above it, so speech stays visible. On a still nothing
+preset that names one opens from a share of its value (VIDEO_OPENING), the face's own motion scaled
+into what is left of the 0–5 scale above it, so speech stays visible. On a still nothing
 moves by itself and they go to the preset's value like the rest. `strength` blends from the face's own
 expression (0) to the preset (1), and past it up to 1.5.
 
@@ -39,6 +39,10 @@ WHOLE = "whole"
 SPEECH_AUS = ("AU25", "AU26", "AU45")
 _SPEECH = np.array([AU_INDEX[a] for a in SPEECH_AUS])
 SIDES = ("both", "right", "left")
+# in video, the share of a preset's own AU25/AU26 that opens the mouth: the speech rides on it, and a
+# mouth opened as wide as a still's prototype would leave the words no room (talking_man.mp4: the
+# output's AU25/AU26 follow the input's at r ≈ 0.8 with 0.3, 0.7 with 0.5)
+VIDEO_OPENING = 0.3
 STRENGTH_RANGE = (0.0, 1.5)
 # a reference face's AU counts as part of its expression from this reading up; weaker readings are
 # more likely the face's shape seen against the population neutral than an expression
@@ -62,9 +66,10 @@ class Target:
         if self.mode == WHOLE:
             goal = self.values.values.copy()      # unnamed AUs are 0 there: at rest
             if video:
-                # the face's own speech rides on the preset's value, scaled into what is left of the
-                # 0–5 scale above it: a mouth a preset opens still moves with the words, never pinned
-                # at the top of the scale (an unnamed one simply follows the face)
+                # the face's own speech rides on (a share of) the preset's value, scaled into what is
+                # left of the 0–5 scale above it: a mouth a preset opens still moves with the words,
+                # never pinned at the top of the scale (an unnamed one simply follows the face)
+                goal[_SPEECH] = VIDEO_OPENING * goal[_SPEECH]
                 goal[_SPEECH] += src[_SPEECH] * (1 - goal[_SPEECH] / AU_MAX)
             return AUVector(np.clip(src + strength * (goal - src), 0.0, AU_MAX))
         out = src.copy()
