@@ -10,6 +10,7 @@ the inside of a mouth that was closed) is marked for the fill step instead of be
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -201,7 +202,7 @@ def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Ba
     scale = 1.0
     if np.any(step_all):
         active = mesh.triangles[np.any(step_all[mesh.triangles] != 0, axis=(1, 2))]
-        step_all = _couple_close(src_all, step_all, active, COUPLE_IOD * interocular(landmarks))
+        step_all = _couple_close(src_all, step_all, _edges(size), COUPLE_IOD * interocular(landmarks))
         # what the lid skin drags along stays within reach too
         step_all[:len(src)] *= np.minimum(1.0, basis.reach * interocular(landmarks) / np.maximum(
             np.linalg.norm(step_all[:len(src)], axis=1), 1e-9))[:, None]
@@ -210,34 +211,34 @@ def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Ba
                        depth=landmarks[:, 2].astype(np.float32), jaw=jaw * scale, scale=scale)
 
 
-def _couple_close(src: np.ndarray, step: np.ndarray, tris: np.ndarray, reach_px: float,
+@lru_cache(maxsize=4)
+def _edges(size: int) -> np.ndarray:
+    """(E, 2) the crop mesh's edges, each once."""
+    t = crop_mesh(size).triangles
+    return np.unique(np.sort(np.concatenate([t[:, [0, 1]], t[:, [1, 2]], t[:, [2, 0]]]), axis=1), axis=0)
+
+
+def _couple_close(src: np.ndarray, step: np.ndarray, edges: np.ndarray, reach_px: float,
                   rounds: int = 4) -> np.ndarray:
     """Skin points that lie close together in this face move alike: each mesh edge pulls its two ends'
     motion together with a weight that falls off with the edge's length (Gaussian, `reach_px`), a few
     Jacobi rounds. The basis is written on the neutral mesh, where the points at a smiling mouth's
-    corners are well apart; here they are squeezed into slivers that any difference in motion flips."""
-    e = np.concatenate([tris[:, [0, 1]], tris[:, [1, 2]], tris[:, [2, 0]]])
-    length2 = ((src[e[:, 0]] - src[e[:, 1]]) ** 2).sum(1)
-    w = np.exp(-0.5 * length2 / reach_px ** 2)
-    keep = w > 0.05
-    e, w = e[keep], w[keep]
+    corners are well apart; here they are squeezed into slivers that any difference in motion flips.
+    What the edit leaves still (the pinned border ring, skin beyond the edit's reach) stays still."""
+    moving = np.any(step != 0, axis=1)
+    e = edges[moving[edges].any(1)]
+    w = np.exp(-0.5 * ((src[e[:, 0]] - src[e[:, 1]]) ** 2).sum(1) / reach_px ** 2)
+    e, w = e[w > 0.05], w[w > 0.05]
     if not len(e):
         return step
-    # an edge shared by two triangles counts once, with its larger weight
-    e = np.sort(e, axis=1)
-    order = np.lexsort((-w, e[:, 1], e[:, 0]))
-    e, w = e[order], w[order]
-    first = np.r_[True, np.any(e[1:] != e[:-1], axis=1)]
-    e, w = e[first], w[first]
-    deg = np.bincount(e.ravel(), weights=np.repeat(w, 2), minlength=len(step))
-    # what the edit leaves still (the pinned border ring, skin beyond the edit's reach) stays still
-    moving = np.any(step != 0, axis=1)[:, None]
+    n = len(step)
+    a, b = e[:, 0], e[:, 1]
+    keep = moving / (1 + np.bincount(a, w, n) + np.bincount(b, w, n))
     out = step.copy()
     for _ in range(rounds):
-        acc = out.copy()
-        np.add.at(acc, e[:, 0], w[:, None] * out[e[:, 1]])
-        np.add.at(acc, e[:, 1], w[:, None] * out[e[:, 0]])
-        out = np.where(moving, acc / (1 + deg)[:, None], 0)
+        for k in (0, 1):
+            v = out[:, k]
+            out[:, k] = (v + np.bincount(a, w * v[b], n) + np.bincount(b, w * v[a], n)) * keep
     return out
 
 
