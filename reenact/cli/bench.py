@@ -9,6 +9,7 @@ from ..tasks.bench import run_bench
 EXAMPLES = """examples:
   reenact bench                          identity editor, 150 frames of 720p
   reenact bench --editor rig --target-au happy
+  reenact bench --batch                  batch items/s: 1 worker, N local workers, N Ray workers
 """
 
 
@@ -22,10 +23,20 @@ def add_parser(sub) -> None:
     ap.add_argument("--frames", type=int, default=150)
     ap.add_argument("--media", default=str(MEDIA_DIR),
                     help="folder with talking_man.mp4 (default ../shared/media); falls back to the astronaut")
+    ap.add_argument("--batch", action="store_true", help="benchmark `reenact batch` executors instead")
+    ap.add_argument("--workers", type=int, help="--batch: N for the N-worker rows (default: one per core)")
+    ap.add_argument("--items", type=int, default=40, help="--batch: items per worker per round after warm-up")
+    ap.add_argument("--rounds", type=int, default=3, help="--batch: rounds of the three configurations")
     ap.set_defaults(func=run)
 
 
 def run(args) -> int:
+    if args.batch:
+        from ..batch.bench import run_batch_bench
+
+        res = run_batch_bench(workers=args.workers, per_worker=args.items, rounds=args.rounds, media=Path(args.media))
+        print("\n".join(res.lines()))
+        return 0
     res = run_bench(editor=args.editor, target=args.target, frames=args.frames, media=Path(args.media))
     print("\n".join(res.lines()))
     return 0
