@@ -358,7 +358,7 @@ def test_opened_mouth_is_a_dark_cavity_under_a_band_of_teeth(name):
     lips = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)[np.round(0.5 * (lm[[0, 17, 37, 267, 84, 314], 1] + lm[[13, 14, 82, 312, 87, 317], 1])).astype(int),
                                                   np.round(0.5 * (lm[[0, 17, 37, 267, 84, 314], 0] + lm[[13, 14, 82, 312, 87, 317], 0])).astype(int)]
     assert np.median(grey[inner]) < np.median(lips) - 30
-    from reenact.editors.rig.texture import openness
+    from reenact.editors.rig.memory import openness
     if openness(lm)[0] > 0.04:
         return  # the source shows its own teeth: they travel in the flow, not the fill
     # per column, the top quarter of the opening against its middle

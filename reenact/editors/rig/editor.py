@@ -24,8 +24,11 @@ from .deform import Deformation, HoleLayer, deform, dense_flow, points_box, unio
 from .flow import warp
 from .mesh import HOLE_CHAINS, HOLES, crop_mesh, hole_triangles
 from .solve import coefficients
-from .texture import (TextureMemory, curtains, eye_fill, match_color, mouth_geometry, openness,
-                           procedural_mouth, recall, teeth_visible, _light)
+from .eyes import eye_fill
+from .fills import light
+from .memory import TextureMemory, openness, recall
+from .mouth import curtains, mouth_geometry, procedural_mouth, teeth_visible
+from ...imaging import match_color
 from ...stages.landmarks import LIPS_OUTER, interocular
 from ...pipeline.types import Edit, Warp
 from ..base import EDITORS, EditRequest, unchanged
@@ -180,7 +183,7 @@ def _paste(fill: np.ndarray, fill_mask: np.ndarray, box, patch: np.ndarray, alph
 
 def _fill_mouth(req: EditRequest, d: Deformation, flow: np.ndarray, hole: HoleLayer, mem: TextureMemory,
                 fill: np.ndarray, fill_mask: np.ndarray) -> tuple[str, tuple[int, int, int, int]]:
-    """The moved mouth's interior as two curtains (see texture.curtains): the source's own inside, carried
+    """The moved mouth's interior as two curtains (see mouth.curtains): the source's own inside, carried
     by the flow, over a procedural cavity with teeth (the fill); a remembered open mouth of the same person
     takes the place of a closed source's. Returns (where the texture came from, box it touched)."""
     size = req.crop.shape[0]
@@ -210,7 +213,7 @@ def _fill_mouth(req: EditRequest, d: Deformation, flow: np.ndarray, hole: HoleLa
         ex_scale = interocular(example.landmarks) / iod
         ex, ey, ew, _, _ = curtains(example.landmarks, g, ex_scale, iod)
         real = cv2.remap(example.crop, ex, ey, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
-        real *= _light(req.crop, req.landmarks) / np.maximum(_light(example.crop, example.landmarks), 1e-3)
+        real *= light(req.crop, req.landmarks) / np.maximum(light(example.crop, example.landmarks), 1e-3)
         patch = patch + ew[..., None] * (real - patch)
         used.append("memory")
     alpha = g.cover * (1 - w) * sel
@@ -235,7 +238,7 @@ def _fill_hole(req: EditRequest, d: Deformation, flow: np.ndarray, hole: HoleLay
     if example is not None:
         dst, cover = _natural_opening(example, d, hole)
         mem_patch = recall(example, dst, hole_triangles(hole.name), hole.box)
-        mem_patch = match_color(mem_patch, cover * alpha, req.crop[y0:y1, x0:x1].astype(np.float32), seen)
+        mem_patch = match_color(mem_patch, req.crop[y0:y1, x0:x1], cover * alpha, seen)
         patch = patch + cover[..., None] * (mem_patch - patch)
         used.append("memory")
     _paste(fill, fill_mask, hole.box, patch, alpha)
@@ -306,7 +309,7 @@ def _replace_regions(req: EditRequest, d: Deformation, mem: TextureMemory, fill:
         src_box = points_box(d.src[list(outline)], size, 3)
         _, src_ring = _outline_ring(d.src, outline, src_box, feather)
         sx0, sy0, sx1, sy1 = src_box
-        patch = match_color(patch, ring, req.crop[sy0:sy1, sx0:sx1].astype(np.float32), src_ring)
+        patch = match_color(patch, req.crop[sy0:sy1, sx0:sx1], ring, src_ring)
         _paste(fill, fill_mask, box, patch, alpha)
         out.append(("memory", box))
     return out
