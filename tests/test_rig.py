@@ -382,7 +382,8 @@ def test_mouth_fill_edge_is_anti_aliased(name):
     nothing to full between horizontal neighbours, and the opening has a soft rim (partial weights)."""
     _, edit = preset_edit(name, "surprise")
     fm = edit.warp.fill_mask
-    assert (np.abs(np.diff(fm, axis=1)) > 0.9).sum() <= 0.01 * (fm >= 0.98).sum()
+    # an edge passing within a sixteenth of a pixel of a pixel boundary legitimately steps 0 → 15/16
+    assert (np.abs(np.diff(fm, axis=1)) > 0.97).sum() <= 0.01 * (fm >= 0.98).sum()
     assert ((fm > 0.02) & (fm < 0.98)).sum() > 0.2 * (fm >= 0.98).sum() ** 0.5
 
 

@@ -24,10 +24,12 @@ from .deform import Deformation, HoleLayer, deform, dense_flow, points_box, unio
 from .flow import warp
 from .mesh import HOLE_CHAINS, HOLES, crop_mesh, hole_triangles
 from .solve import coefficients
+from . import lips
 from .eyes import eye_fill
 from .fills import light
 from .memory import TextureMemory, openness, recall
-from .mouth import curtains, mouth_geometry, procedural_mouth, teeth_visible
+from .mouth import curtains, mouth_geometry, palette, placement, rim_flow, teeth_visible
+from .teeth import interior
 from ...imaging import match_color
 from ...stages.landmarks import LIPS_OUTER, interocular
 from ...pipeline.types import Edit, Warp
@@ -134,7 +136,7 @@ class RigEditor:
         used = set()
         for hole in holes:
             if hole.name == "mouth":
-                src, mouth_box = _fill_mouth(req, d, flow, hole, mem, fill, fill_mask)
+                src, mouth_box = _fill_mouth(req, d, flow, mem, fill, fill_mask)
                 used.update(src.split("+"))
                 box = union(box, mouth_box)
             else:
@@ -181,30 +183,40 @@ def _paste(fill: np.ndarray, fill_mask: np.ndarray, box, patch: np.ndarray, alph
     fm[:] = total
 
 
-def _fill_mouth(req: EditRequest, d: Deformation, flow: np.ndarray, hole: HoleLayer, mem: TextureMemory,
+def _fill_mouth(req: EditRequest, d: Deformation, flow: np.ndarray, mem: TextureMemory,
                 fill: np.ndarray, fill_mask: np.ndarray) -> tuple[str, tuple[int, int, int, int]]:
-    """The moved mouth's interior as two curtains (see mouth.curtains): the source's own inside, carried
-    by the flow, over a procedural cavity with teeth (the fill); a remembered open mouth of the same person
+    """The moved mouth: lips settled (sealed where the target keeps them together, never thinned away; see
+    lips.py), then the interior as two curtains (see mouth.curtains): the source's own inside, carried by
+    the flow, over a procedural interior (teeth.py, the fill); a remembered open mouth of the same person
     takes the place of a closed source's. Returns (where the texture came from, box it touched)."""
     size = req.crop.shape[0]
-    contour = list(HOLES["mouth"])
-    x0, y0, x1, y1 = points_box(np.concatenate([d.dst[contour], d.src[contour]]), size, 2)
-    box = (x0, y0, x1, y1)
-    g = mouth_geometry(d.dst, box)
     iod = interocular(req.landmarks)
-    xs, ys, w, hu, hl = curtains(d.src, g, 1.0, iod)
-    hx0, hy0, hx1, hy1 = hole.box
-    sel = g.cover > 0
-    inside = np.zeros_like(sel)
-    ix0, iy0, ix1, iy1 = max(hx0, x0), max(hy0, y0), min(hx1, x1), min(hy1, y1)
-    if ix1 > ix0 and iy1 > iy0:
-        inside[iy0 - y0:iy1 - y0, ix0 - x0:ix1 - x0] = hole.inside[iy0 - hy0:iy1 - hy0, ix0 - hx0:ix1 - hx0]
-    sel |= inside
-    fx, fy = flow[0, y0:y1, x0:x1], flow[1, y0:y1, x0:x1]
-    fx[sel] = (xs - g.gx)[sel]
-    fy[sel] = (ys - g.gy)[sel]
+    contour = list(HOLES["mouth"])
+    x0, y0, x1, y1 = box = points_box(np.concatenate([d.dst[contour], d.src[contour]]), size, 2)
     used = ["procedural"]
-    patch = procedural_mouth(req.crop, req.landmarks, g, iod, hu, hl)
+    dst, lip_src = lips.settle(d.src, d.dst, *lips.seal_share(req.source, req.target), iod)
+    # the lips are redrawn after the hole layers, so every pixel along the opening's rim that is lip
+    # (the rasteriser's test, not the hole mask's rounding) takes the lip's flow
+    lips.carry(flow, lip_src, dst)
+    box = union(box, points_box(dst[list(LIPS_OUTER)], size, 1))
+    if np.any(dst != d.dst):
+        used.append("lips")
+    g = mouth_geometry(dst, (x0, y0, x1, y1))
+    sel = g.cover > 0
+    colours = palette(req.crop, req.landmarks)
+    if "lips" in used:
+        _paste(fill, fill_mask, (x0, y0, x1, y1), *lips.seam(d.dst, dst, colours.lips, (x0, y0, x1, y1)))
+    if not sel.any():
+        return "lips", box
+    xs, ys, w, hu, hl = curtains(d.src, g, 1.0, iod)
+    # real layers travel in the flow; where they show nothing the lips' own flow stays, so the rim of the
+    # opening blends the drawn interior with the lip instead of with whatever a curtain finds there
+    real = sel & (w > 0)
+    fx, fy = flow[0, y0:y1, x0:x1], flow[1, y0:y1, x0:x1]
+    fx[real] = (xs - g.gx)[real]
+    fy[real] = (ys - g.gy)[real]
+    rim_flow(fx, fy, np.where(real, 0, g.cover))
+    patch = interior(g, colours, placement(d.src, dst, d.jaw, g, hu, hl, iod), iod, (x0, y0, x1, y1))
     if openness(req.landmarks)[0] > OPEN_MOUTH_IOD:
         used.append("own")
     example = mem.get("mouth", "open")
@@ -216,8 +228,7 @@ def _fill_mouth(req: EditRequest, d: Deformation, flow: np.ndarray, hole: HoleLa
         real *= light(req.crop, req.landmarks) / np.maximum(light(example.crop, example.landmarks), 1e-3)
         patch = patch + ew[..., None] * (real - patch)
         used.append("memory")
-    alpha = g.cover * (1 - w) * sel
-    _paste(fill, fill_mask, box, patch, alpha)
+    _paste(fill, fill_mask, (x0, y0, x1, y1), patch, g.cover * (1 - w))
     return "+".join(used), box
 
 

@@ -1,7 +1,7 @@
 """The mouth's fills: what shows between the lips when a warp opens them, and the colours it is drawn in.
 
 The real interior travels as two curtains (the source's own, or a remembered open mouth of the same
-person); a procedural cavity with teeth shows where neither has anything.
+person); the procedural interior (teeth.py) shows where neither has anything, placed and coloured here.
 """
 from __future__ import annotations
 
@@ -14,9 +14,13 @@ from ...imaging import luma
 from .deform import chain_y
 from .fills import coverage, light, skin, smoothstep
 from .mesh import HOLES, LIPS_INNER_LOWER, LIPS_INNER_UPPER
+from .teeth import LOWER_SHOW, OVERBITE, UPPER_SHOW, Palette, Placement
 
-# default for a face that shows no teeth to sample (RGB, before matching the face's light)
-TEETH_RGB = np.array([222, 214, 196], np.float32)
+# default for a face that shows no teeth to sample (RGB, before matching the face's light): front teeth
+# about as bright as lit cheek skin
+TEETH_RGB = np.array([205, 198, 182], np.float32)
+# the most of the upper row a raised lip uncovers (IOD): the crowns and a strip of gum
+UPPER_MAX_SHOW = 0.24
 
 
 def _mouth_mask(landmarks: np.ndarray, shape) -> tuple[np.ndarray, tuple[slice, slice]]:
@@ -34,7 +38,8 @@ def _mouth_mask(landmarks: np.ndarray, shape) -> tuple[np.ndarray, tuple[slice, 
 def teeth_visible(crop: np.ndarray, landmarks: np.ndarray) -> bool:
     """Whether the inner-lip opening shows teeth: enough of it brighter than most of the cheek skin."""
     m, box = _mouth_mask(landmarks, crop.shape)
-    inside = crop[box][m.astype(bool)].astype(np.float32)
+    # the rim of the opening is lip: only its inside counts, and a sliver of lips shows no teeth
+    inside = crop[box][cv2.erode(m, np.ones((3, 3), np.uint8)).astype(bool)].astype(np.float32)
     if len(inside) < 10:
         return False
     return float((luma(inside) > 0.8 * float(luma(skin(crop, landmarks)))).mean()) > 0.15
@@ -59,15 +64,6 @@ LOWER_LAYER_IOD = 0.035
 LOWER_LAYER_SHARE = 0.25
 # real layers fade into the procedural interior over this many IOD beyond what the source showed
 LAYER_FADE_IOD = 0.03
-# tooth widths as seen from the front (central incisor, lateral, canine), in IOD; heights of the visible band
-UPPER_TEETH_IOD = (0.135, 0.10, 0.08)
-LOWER_TEETH_IOD = (0.09, 0.085, 0.075)
-UPPER_TEETH_H_IOD = 0.15
-LOWER_TEETH_H_IOD = 0.1
-# the lower teeth rise into view once the cavity under the upper teeth is this tall (IOD), fully at twice
-LOWER_TEETH_FROM_IOD = 0.07
-# the inside of a mouth is the lips' colour, darker and redder
-CAVITY_TINT = np.array([1.05, 0.82, 0.82], np.float32)
 
 
 @dataclass(frozen=True)
@@ -106,7 +102,12 @@ def curtains(src: np.ndarray, g: MouthGeometry, scale: float, iod: float):
     xs = (0.5 * (a + b) + g.u * 0.5 * (b - a)).astype(np.float32)           # (1, w)
     top_s = chain_y(src, MOUTH_UPPER, xs)
     h_s = np.maximum(chain_y(src, MOUTH_LOWER, xs) - top_s, 0)             # source opening, source px
-    hl = np.minimum(LOWER_LAYER_SHARE * h_s, LOWER_LAYER_IOD * iod * scale)
+    # towards the corners a source opening shows only the upper teeth: no lower layer to carry there; nor
+    # where the moved lower lip is steep, as a strip a few pixels tall along it would be a sub-pixel sliver
+    # across columns (a dotted edge)
+    steep = np.abs(np.gradient(g.bottom[0]))[None, :]
+    hl = np.minimum(LOWER_LAYER_SHARE * h_s, LOWER_LAYER_IOD * iod * scale) \
+        * smoothstep((0.8 - np.abs(g.u)) / 0.4) * smoothstep(1.5 - steep)
     hu = h_s - hl
     h_d = (g.bottom - g.top) * scale
     total = hu + hl
@@ -121,26 +122,33 @@ def curtains(src: np.ndarray, g: MouthGeometry, scale: float, iod: float):
     fade = np.clip(np.minimum(h_d - total, LAYER_FADE_IOD * iod * scale), 1e-3, None)
     fu = np.maximum(np.minimum(fade, 2 * hl), 1e-3)
     fl = np.maximum(np.minimum(fade, 2 * hu), 1e-3)
-    w = smoothstep(np.where(upper, (hu - du) / fu + 0.5, (hl - dl) / fl + 0.5)).astype(np.float32)
+    w = smoothstep(np.where(upper, (hu - du) / fu + 0.5, (hl - dl) / fl + 0.5))
+    # a layer under a pixel tall is no layer (a closed source has none)
+    w = (w * smoothstep(np.where(upper, hu, hl) / scale)).astype(np.float32)
     # the layers' ends run along the lips; where a lip is steep, a vertical fade is sub-pixel across
-    # columns, so soften across columns too (it only moves weight within the opening)
-    w = cv2.GaussianBlur(w, (5, 1), 0.8, borderType=cv2.BORDER_REPLICATE)
+    # columns, so soften across columns too (only within the opening: the lips around it are no layer)
+    w = cv2.GaussianBlur(np.where(g.cover > 0, w, 0), (5, 1), 0.8, borderType=cv2.BORDER_REPLICATE)
     return (np.broadcast_to(xs, ys.shape).astype(np.float32), ys.astype(np.float32), w,
             (hu / scale).astype(np.float32), (hl / scale).astype(np.float32))
 
 
-def _tooth_gaps(x: np.ndarray, widths, iod: float) -> np.ndarray:
-    """Distance (px) from each column to the nearest boundary between teeth, the midline included."""
-    edges = np.cumsum((0.0,) + tuple(widths)) * iod
-    edges = np.concatenate([-edges[::-1], edges[1:]])
-    return np.min(np.abs(x[..., None] - edges), axis=-1)
-
-
-def _tooth_tone(x: np.ndarray, widths, iod: float) -> np.ndarray:
-    """Brightness of each tooth: the central incisors brightest, each tooth further back a little darker."""
-    edges = np.cumsum((0.0,) + tuple(widths)) * iod
-    k = np.searchsorted(edges, np.abs(x)) - 1
-    return np.float32(1.0) - np.float32(0.07) * np.clip(k, 0, len(widths)).astype(np.float32)
+def rim_flow(fx: np.ndarray, fy: np.ndarray, cover: np.ndarray) -> None:
+    """Give the opening's rim pixels whose centres lie inside it (cover ≥ ½, so no lip triangle drew them:
+    they show the hole's layer) the flow of their least-covered neighbour, the lip beside them, in place.
+    The fill then blends the interior over the lip by coverage alone."""
+    h, w = cover.shape
+    pad = np.pad(cover, 1, constant_values=2.0)
+    shifts = [(dy, dx) for dy in (0, 1, 2) for dx in (0, 1, 2)]
+    best = np.argmin(np.stack([pad[dy:dy + h, dx:dx + w] for dy, dx in shifts]), axis=0)
+    rim = (cover >= 0.5) & (cover < 1)
+    if not rim.any():
+        return
+    ys, xs = np.nonzero(rim)
+    dy, dx = np.array(shifts)[best[ys, xs]].T - 1
+    ny, nx = np.clip(ys + dy, 0, h - 1), np.clip(xs + dx, 0, w - 1)
+    # the neighbour's flow points at its source pixel: from here, one pixel further along the same step
+    fx[ys, xs] = fx[ny, nx] + dx
+    fy[ys, xs] = fy[ny, nx] + dy
 
 
 def teeth_colour(crop: np.ndarray, src_lm: np.ndarray) -> np.ndarray:
@@ -152,7 +160,9 @@ def teeth_colour(crop: np.ndarray, src_lm: np.ndarray) -> np.ndarray:
         if len(px) >= 10:
             y = luma(px)
             return np.median(px[y >= np.percentile(y, 50)], 0)
-    return TEETH_RGB * 0.88 * level
+    # the face's light, but only half its colour cast: teeth under warm light are not orange
+    gain = float(level.mean())
+    return TEETH_RGB * gain * np.sqrt(level / max(gain, 1e-6))
 
 
 # (outer, inner) lip points whose midpoints sit on the red of the lips, upper and lower, away from the corners
@@ -168,47 +178,28 @@ def lip_colour(crop: np.ndarray, src_lm: np.ndarray) -> np.ndarray:
     return np.median(crop[pts[:, 1], pts[:, 0]].astype(np.float32), 0)
 
 
-def procedural_mouth(crop: np.ndarray, src_lm: np.ndarray, g: MouthGeometry, iod: float,
-                     upper_from: np.ndarray | float = 0.0, lower_from: np.ndarray | float = 0.0) -> np.ndarray:
-    """(h, w, 3) float32: a dark cavity, shaded, with the upper teeth hanging from the upper lip and the lower
-    teeth rising from the lower lip once the jaw has dropped far enough. `upper_from` and
-    `lower_from` (px, per column) are how much of each side real layers already cover."""
-    h_d = np.maximum(g.bottom - g.top, 1e-3)
-    u2 = g.u * g.u
-    lip = lip_colour(crop, src_lm)
-    teeth_rgb = teeth_colour(crop, src_lm)
-    cx = g.cx
-    # upper teeth: a band under the upper lip, never more than about half the opening
-    tooth_h = np.minimum(UPPER_TEETH_H_IOD * iod, 0.55 * h_d) * (1 - 0.25 * u2)
-    gap_u = _tooth_gaps(g.gx - cx, UPPER_TEETH_IOD, iod)
-    # each crown's cutting edge rounds off towards its neighbours
-    edge = tooth_h - 0.35 * np.maximum(1.5 - gap_u, 0) ** 2
-    t = g.du / np.maximum(tooth_h, 1e-3)
-    # real teeth that show most of a crown end with their own edge: no procedural strip under them
-    upper_a = smoothstep(edge - g.du + 0.5) * smoothstep((0.92 - np.abs(g.u)) / 0.2) \
-        * smoothstep((0.6 * tooth_h - upper_from) / np.maximum(0.2 * tooth_h, 1e-3))
-    upper_shade = (1.0 - 0.18 * smoothstep(t)) * (1 - 0.4 * u2) * (0.7 + 0.3 * smoothstep(g.du / 1.5))
-    upper_shade = upper_shade * (1 - 0.16 * np.exp(-0.5 * (gap_u / (0.35 + 0.5 * t)) ** 2)) * _tooth_tone(g.gx - cx, UPPER_TEETH_IOD, iod)
-    # cavity: dark red-brown, darkest just below the teeth and at the corners, the tongue rising from below
-    below = np.clip((g.du - tooth_h) / np.maximum(h_d - tooth_h, 1e-3), 0, 1)
-    tongue = smoothstep((below - 0.35) / 0.5) * smoothstep((0.85 - np.abs(g.u)) / 0.5)
-    # darkest in the throat just under the teeth and towards the cheeks; a little light on the tongue's back
-    light = (0.18 + 0.08 * smoothstep(below / 0.35) + 0.24 * tongue) * (1 - 0.45 * u2)
-    cavity = (lip * CAVITY_TINT)[None, None] * light[..., None]
-    # the inner lower lip shows as moist lip, darkening inwards
-    rim = np.exp(-np.maximum(g.dl, 0) / max(0.02 * iod, 0.7))
-    cavity = cavity + (lip * 0.55 - cavity) * (0.8 * rim)[..., None]
-    out = cavity
-    # lower teeth: standing on the lower lip, in the lip's shadow, once the jaw has opened enough
-    room = h_d - np.maximum(tooth_h, upper_from) - lower_from
-    lower_on = smoothstep((room - LOWER_TEETH_FROM_IOD * iod) / (LOWER_TEETH_FROM_IOD * iod))
-    low_h = LOWER_TEETH_H_IOD * iod * (1 - 0.35 * u2) * lower_on
-    gap_l = _tooth_gaps(g.gx - cx, LOWER_TEETH_IOD, iod)
-    ld = g.dl - lower_from
-    low_edge = low_h - 0.3 * np.maximum(1.2 - gap_l, 0) ** 2
-    lower_a = smoothstep(low_edge - ld + 0.5) * smoothstep(ld + 0.5) * smoothstep((0.6 - np.abs(g.u)) / 0.25) * lower_on
-    lower_shade = 0.9 * (1 - 0.4 * u2) * (0.7 + 0.3 * smoothstep(ld / np.maximum(low_h, 1e-3)))
-    lower_shade = lower_shade * (1 - 0.2 * np.exp(-0.5 * (gap_l / (0.35 + 0.4 * smoothstep(1 - ld / np.maximum(low_h, 1e-3)))) ** 2))
-    out = out + (teeth_rgb * lower_shade[..., None] - out) * lower_a[..., None]
-    out = out + (teeth_rgb * upper_shade[..., None] - out) * upper_a[..., None]
-    return np.clip(out, 0, 255).astype(np.float32)
+def palette(crop: np.ndarray, src_lm: np.ndarray) -> Palette:
+    return Palette(teeth=teeth_colour(crop, src_lm), lips=lip_colour(crop, src_lm))
+
+
+def placement(src: np.ndarray, dst: np.ndarray, jaw: np.ndarray, g: MouthGeometry, hu: np.ndarray,
+              hl: np.ndarray, iod: float) -> Placement:
+    """Where the procedural rows go (see teeth.py) for a mouth moved from `src` to `dst` (crop meshes).
+
+    Upper row: on the source's midline (the skull's), hanging UPPER_SHOW below the moved upper lip, plus as
+    much as that lip rose past the source's (a raised lip uncovers crown, then gum), and at least as low as
+    the real upper layer reaches (`hu`, output px per column of g). Lower row: moved with the jaw, its edge
+    LOWER_SHOW above the real lower layer (`hl`) on the moved lower lip, but never above the upper edge less
+    the overbite.
+    """
+    mid = 0.5 * float(src[13, 0] + src[14, 0])
+    at = np.array([[mid]], np.float32)
+    top = float(chain_y(dst, MOUTH_UPPER, at)[0, 0])
+    rise = max(float(chain_y(src, MOUTH_UPPER, at)[0, 0]) - top, 0.0)
+    # the real layer fades out over LAYER_FADE_IOD: drawn teeth end in its fade, not in a strip below it
+    real = float(np.interp(mid, g.gx[0], hu[0])) - 0.5 * LAYER_FADE_IOD * iod
+    upper = top + max(min(UPPER_SHOW * iod + rise, UPPER_MAX_SHOW * iod), real)
+    lower_mid = mid + float(jaw[0])
+    bottom = float(chain_y(dst, MOUTH_LOWER, np.array([[lower_mid]], np.float32))[0, 0])
+    lower = max(bottom - float(np.interp(lower_mid, g.gx[0], hl[0])) - LOWER_SHOW * iod, upper - OVERBITE * iod)
+    return Placement(mid_x=mid, upper_edge=upper, lower_edge=lower, lower_mid_x=lower_mid)
