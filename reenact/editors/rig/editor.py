@@ -28,9 +28,9 @@ from . import lips
 from .eyes import eye_fill
 from .fills import light
 from .memory import TextureMemory, openness, recall
-from .mouth import curtains, mouth_geometry, palette, placement, rim_flow, teeth_visible
+from .mouth import TEETH_LUMA, curtains, mouth_geometry, palette, placement, rim_flow, teeth_visible
 from .teeth import interior
-from ...imaging import match_color
+from ...imaging import luma, match_color
 from ...stages.landmarks import LIPS_OUTER, interocular
 from ...pipeline.types import Edit, Warp
 from ..base import EDITORS, EditRequest, unchanged
@@ -42,6 +42,8 @@ MASK_FULL_PX = 0.5
 OPEN_MOUTH_IOD = 0.04
 # a pasted closed mouth or eye fades in over this much of its edge (IOD)
 REGION_FEATHER_IOD = 0.04
+# lips this close (px) all along the mouth are sealed: nothing is drawn between them
+SEALED_PX = 0.5
 # forget a track's memory when it has not been seen for this long (seconds of pts)
 MEMORY_TTL_S = 5.0
 
@@ -136,7 +138,7 @@ class RigEditor:
         used = set()
         for hole in holes:
             if hole.name == "mouth":
-                src, mouth_box = _fill_mouth(req, d, flow, mem, fill, fill_mask)
+                src, mouth_box = _fill_mouth(req, d, flow, hole, mem, fill, fill_mask)
                 used.update(src.split("+"))
                 box = union(box, mouth_box)
             else:
@@ -183,7 +185,7 @@ def _paste(fill: np.ndarray, fill_mask: np.ndarray, box, patch: np.ndarray, alph
     fm[:] = total
 
 
-def _fill_mouth(req: EditRequest, d: Deformation, flow: np.ndarray, mem: TextureMemory,
+def _fill_mouth(req: EditRequest, d: Deformation, flow: np.ndarray, hole: HoleLayer, mem: TextureMemory,
                 fill: np.ndarray, fill_mask: np.ndarray) -> tuple[str, tuple[int, int, int, int]]:
     """The moved mouth: lips settled (sealed where the target keeps them together, never thinned away; see
     lips.py), then the interior as two curtains (see mouth.curtains): the source's own inside, carried by
@@ -195,27 +197,33 @@ def _fill_mouth(req: EditRequest, d: Deformation, flow: np.ndarray, mem: Texture
     x0, y0, x1, y1 = box = points_box(np.concatenate([d.dst[contour], d.src[contour]]), size, 2)
     used = ["procedural"]
     dst, lip_src = lips.settle(d.src, d.dst, *lips.seal_share(req.source, req.target), iod)
-    # the lips are redrawn after the hole layers, so every pixel along the opening's rim that is lip
-    # (the rasteriser's test, not the hole mask's rounding) takes the lip's flow
-    lips.carry(flow, lip_src, dst)
-    box = union(box, points_box(dst[list(LIPS_OUTER)], size, 1))
-    if np.any(dst != d.dst):
+    settled = bool(np.any(dst != d.dst))
+    if settled:
+        lips.carry(flow, lip_src, dst)
+        box = union(box, points_box(dst[list(LIPS_OUTER)], size, 1))
         used.append("lips")
     g = mouth_geometry(dst, (x0, y0, x1, y1))
     sel = g.cover > 0
     colours = palette(req.crop, req.landmarks)
     if "lips" in used:
         _paste(fill, fill_mask, (x0, y0, x1, y1), *lips.seam(d.dst, dst, colours.lips, (x0, y0, x1, y1)))
-    if not sel.any():
+    fx, fy = flow[0, y0:y1, x0:x1], flow[1, y0:y1, x0:x1]
+    if float((g.bottom - g.top).max()) < SEALED_PX:
+        # the lips meet all along: nothing between them to draw; slivers between the two lips' edges
+        # (chords between different vertices) take the lips' flow
+        rim_flow(fx, fy, g.cover, sel)
         return "lips", box
-    xs, ys, w, hu, hl = curtains(d.src, g, 1.0, iod)
+    teeth = (req.crop, TEETH_LUMA * float(luma(colours.teeth))) if colours.shows_teeth else None
+    xs, ys, w, hu, hl = curtains(d.src, g, 1.0, iod, teeth)
     # real layers travel in the flow; where they show nothing the lips' own flow stays, so the rim of the
     # opening blends the drawn interior with the lip instead of with whatever a curtain finds there
     real = sel & (w > 0)
-    fx, fy = flow[0, y0:y1, x0:x1], flow[1, y0:y1, x0:x1]
     fx[real] = (xs - g.gx)[real]
     fy[real] = (ys - g.gy)[real]
-    rim_flow(fx, fy, np.where(real, 0, g.cover))
+    # pixels the hole's mask took but no lip triangle drew (its rounding) count as rim too, unless settled
+    # lips were drawn over them
+    took = 0 if settled else _cut(hole.inside, hole.box, (x0, y0, x1, y1))
+    rim_flow(fx, fy, np.where(real, 0, g.cover), took)
     patch = interior(g, colours, placement(d.src, dst, d.jaw, g, hu, hl, iod), iod, (x0, y0, x1, y1))
     if openness(req.landmarks)[0] > OPEN_MOUTH_IOD:
         used.append("own")
@@ -223,13 +231,23 @@ def _fill_mouth(req: EditRequest, d: Deformation, flow: np.ndarray, mem: Texture
     if example is not None and openness(req.landmarks)[0] < 0.5 * openness(example.landmarks)[0]:
         # the person's own teeth from an open-mouth frame, lit like this one
         ex_scale = interocular(example.landmarks) / iod
-        ex, ey, ew, _, _ = curtains(example.landmarks, g, ex_scale, iod)
+        ex_teeth = palette(example.crop, example.landmarks).teeth
+        ex, ey, ew, _, _ = curtains(example.landmarks, g, ex_scale, iod, (example.crop, TEETH_LUMA * float(luma(ex_teeth))))
         real = cv2.remap(example.crop, ex, ey, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
         real *= light(req.crop, req.landmarks) / np.maximum(light(example.crop, example.landmarks), 1e-3)
         patch = patch + ew[..., None] * (real - patch)
         used.append("memory")
     _paste(fill, fill_mask, (x0, y0, x1, y1), patch, g.cover * (1 - w))
     return "+".join(used), box
+
+
+def _cut(mask: np.ndarray, box, to) -> np.ndarray:
+    """Boolean `mask` over `box` re-cut to box `to` (False where box does not reach)."""
+    out = np.zeros((to[3] - to[1], to[2] - to[0]), bool)
+    x0, y0, x1, y1 = max(box[0], to[0]), max(box[1], to[1]), min(box[2], to[2]), min(box[3], to[3])
+    if x1 > x0 and y1 > y0:
+        out[y0 - to[1]:y1 - to[1], x0 - to[0]:x1 - to[0]] = mask[y0 - box[1]:y1 - box[1], x0 - box[0]:x1 - box[0]]
+    return out
 
 
 def _fill_hole(req: EditRequest, d: Deformation, flow: np.ndarray, hole: HoleLayer, mem: TextureMemory,

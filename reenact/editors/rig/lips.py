@@ -32,9 +32,11 @@ KEEP_THICKNESS = 0.7
 # edge (at most LIP_EDGE_IOD), so the seam never samples the teeth or the dark gap beside that edge
 LIP_EDGE_SHARE = 0.25
 LIP_EDGE_IOD = 0.02
-# the line where sealed lips meet: its darkness and half-width (px)
+# the line where sealed lips meet: its darkness and half-width (px); a gap closed by this much (px) or more
+# gets the full line and takes its lips' texture from inside them
 SEAM_DARK = 0.5
 SEAM_PX = 0.7
+SEAM_FULL_PX = 0.3
 
 
 @lru_cache(maxsize=1)
@@ -107,7 +109,7 @@ def settle(src: np.ndarray, dst: np.ndarray, seal: float, keep: float, iod: floa
     # edge pixels (teeth or the dark gap bleed into those)
     src_out = src.copy()
     thick = np.concatenate([tu_s[:n], tl_s[n:]])
-    pull = np.minimum(LIP_EDGE_SHARE * thick, LIP_EDGE_IOD * iod) * np.clip(close, 0, 1) * np.clip(share, 0, 1) ** 4
+    pull = np.minimum(LIP_EDGE_SHARE * thick, LIP_EDGE_IOD * iod) * np.clip(close / SEAM_FULL_PX, 0, 1) * np.clip(share, 0, 1) ** 4
     src_out[ids, 1] += np.concatenate([-pull[:n], pull[n:]])
     return out, src_out
 
@@ -119,13 +121,13 @@ def carry(flow: np.ndarray, src: np.ndarray, dst: np.ndarray) -> None:
 
 def seam(dst_before: np.ndarray, dst_after: np.ndarray, lip_rgb: np.ndarray, box) -> tuple[np.ndarray, np.ndarray]:
     """(colour (h, w, 3), alpha (h, w)) of the dark line where settled lips meet, as strong as the gap it
-    closed was wide (up to a pixel); nothing where the lips already met."""
+    closed was wide (up to SEAM_FULL_PX); nothing where the lips already met."""
     x0, y0, x1, y1 = box
     gx = np.arange(x0, x1, dtype=np.float32)[None, :]
     gy = np.arange(y0, y1, dtype=np.float32)[:, None]
     before = chain_y(dst_before, MOUTH_LOWER, gx) - chain_y(dst_before, MOUTH_UPPER, gx)
     top, bottom = chain_y(dst_after, MOUTH_UPPER, gx), chain_y(dst_after, MOUTH_LOWER, gx)
-    closed = np.clip(before - (bottom - top), 0, 1)
+    closed = np.clip((before - (bottom - top)) / SEAM_FULL_PX, 0, 1)
     line = 0.5 * (top + bottom)
     alpha = SEAM_DARK * closed * np.exp(-0.5 * ((gy - line) / SEAM_PX) ** 2)
     colour = np.broadcast_to(lip_rgb * 0.35, alpha.shape + (3,))

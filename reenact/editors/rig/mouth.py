@@ -12,15 +12,22 @@ import numpy as np
 
 from ...imaging import luma
 from .deform import chain_y
-from .fills import coverage, light, skin, smoothstep
+from .fills import coverage, skin, smoothstep
 from .mesh import HOLES, LIPS_INNER_LOWER, LIPS_INNER_UPPER
 from .teeth import LOWER_SHOW, OVERBITE, UPPER_SHOW, Palette, Placement
 
-# default for a face that shows no teeth to sample (RGB, before matching the face's light): front teeth
-# about as bright as lit cheek skin
-TEETH_RGB = np.array([205, 198, 182], np.float32)
-# the most of the upper row a raised lip uncovers (IOD): the crowns and a strip of gum
+# teeth for a face that shows none: front teeth a little brighter than the cheeks, ivory (RGB per unit of
+# luma), taking this share of the skin's colour cast
+TEETH_LUMA_OF_SKIN = 1.05
+IVORY = np.array([1.02, 1.0, 0.93], np.float32)
+SKIN_CAST = 0.2
+# the most of the upper row a raised lip uncovers (IOD): the crowns and a strip of gum; of the lower row, its
+# crowns and a little gum
 UPPER_MAX_SHOW = 0.24
+LOWER_MAX_SHOW = 0.14
+# the chin (menton and above it): the lower incisors sit nearer the jaw's hinge, so move this share of it
+CHIN = (152, 175, 199)
+JAW_AT_INCISORS = 0.85
 
 
 def _mouth_mask(landmarks: np.ndarray, shape) -> tuple[np.ndarray, tuple[slice, slice]]:
@@ -35,14 +42,19 @@ def _mouth_mask(landmarks: np.ndarray, shape) -> tuple[np.ndarray, tuple[slice, 
     return m, (slice(y0, y1), slice(x0, x1))
 
 
-def teeth_visible(crop: np.ndarray, landmarks: np.ndarray) -> bool:
-    """Whether the inner-lip opening shows teeth: enough of it brighter than most of the cheek skin."""
+def _teeth_pixels(crop: np.ndarray, landmarks: np.ndarray) -> np.ndarray | None:
+    """RGB (N, 3) float32 of the inner-lip opening when it shows teeth (enough of it brighter than most of
+    the cheek skin), else None. The rim of the opening is lip, so only its inside counts, and a sliver of
+    an opening shows no teeth."""
     m, box = _mouth_mask(landmarks, crop.shape)
-    # the rim of the opening is lip: only its inside counts, and a sliver of lips shows no teeth
     inside = crop[box][cv2.erode(m, np.ones((3, 3), np.uint8)).astype(bool)].astype(np.float32)
     if len(inside) < 10:
-        return False
-    return float((luma(inside) > 0.8 * float(luma(skin(crop, landmarks)))).mean()) > 0.15
+        return None
+    return inside if float((luma(inside) > 0.8 * float(luma(skin(crop, landmarks)))).mean()) > 0.15 else None
+
+
+def teeth_visible(crop: np.ndarray, landmarks: np.ndarray) -> bool:
+    return _teeth_pixels(crop, landmarks) is not None
 
 
 # --- the mouth interior as two curtains -------------------------------------------------------------------
@@ -64,6 +76,13 @@ LOWER_LAYER_IOD = 0.035
 LOWER_LAYER_SHARE = 0.25
 # real layers fade into the procedural interior over this many IOD beyond what the source showed
 LAYER_FADE_IOD = 0.03
+# a source's upper teeth start within this top share of its opening (or two pixels) and end within this one
+TEETH_START = 0.25
+TEETH_SHARE = 0.85
+# pixels at least this share of the teeth colour's luma count as teeth
+TEETH_LUMA = 0.6
+# of a source opening without teeth, only this much under the upper lip is carried (IOD): the lip's edge
+LIP_EDGE_IOD = 0.025
 
 
 @dataclass(frozen=True)
@@ -93,10 +112,28 @@ def mouth_geometry(pts: np.ndarray, box) -> MouthGeometry:
                          coverage(pts[list(HOLES["mouth"])], box), 0.5 * (a + b))
 
 
-def curtains(src: np.ndarray, g: MouthGeometry, scale: float, iod: float):
+def _teeth_depth(crop: np.ndarray, xs: np.ndarray, top: np.ndarray, h: np.ndarray, thr: float) -> np.ndarray:
+    """(1, w): per source column, how far below the upper lip its upper teeth reach (px): the run of pixels
+    at least `thr` bright that starts right under the lip (a column whose teeth start lower shows the lip's
+    shadow or the lower teeth, not the upper crowns), smoothed across columns."""
+    k = np.arange(int(np.ceil(float(h.max()))) + 1, dtype=np.float32)[:, None]
+    iy = np.clip(np.round(top + k), 0, crop.shape[0] - 1).astype(int)
+    ix = np.clip(np.round(np.broadcast_to(xs, iy.shape)), 0, crop.shape[1] - 1).astype(int)
+    bright = (luma(crop[iy, ix]) >= thr) & (k < h)
+    first = np.argmax(bright, axis=0)
+    after = (k >= first) & ~bright
+    end = np.where(after.any(0), np.argmax(after, axis=0), len(k))
+    starts = bright.any(0) & (first <= np.maximum(TEETH_START * h[0], 2.0))
+    depth = np.where(starts, np.minimum(end, TEETH_SHARE * h[0]), 0)[None, :]
+    return cv2.GaussianBlur(depth.astype(np.float32), (5, 1), 1.0, borderType=cv2.BORDER_REPLICATE)
+
+
+def curtains(src: np.ndarray, g: MouthGeometry, scale: float, iod: float, teeth: tuple | None = None):
     """Where each output pixel of the opening finds its layer in a source mesh `src` (crop px), and how much
     the source can show there. Returns (xs, ys, weight) (h, w) float32 and the upper and lower layers' heights
-    (1, w) in output px; `scale` converts output px to source px.
+    (1, w) in output px; `scale` converts output px to source px. `teeth` = (source crop, luma threshold)
+    when the source shows teeth: the upper layer then ends with them, and what lies between them and the
+    lower layer (a dark gap) is left to the drawn interior; without, only the upper lip's edge is carried.
     """
     a, b = sorted((float(src[78, 0]), float(src[308, 0])))
     xs = (0.5 * (a + b) + g.u * 0.5 * (b - a)).astype(np.float32)           # (1, w)
@@ -109,6 +146,11 @@ def curtains(src: np.ndarray, g: MouthGeometry, scale: float, iod: float):
     hl = np.minimum(LOWER_LAYER_SHARE * h_s, LOWER_LAYER_IOD * iod * scale) \
         * smoothstep((0.8 - np.abs(g.u)) / 0.4) * smoothstep(1.5 - steep)
     hu = h_s - hl
+    if teeth is not None:
+        hu = np.minimum(_teeth_depth(teeth[0], xs, top_s, h_s, teeth[1]), hu)
+    else:
+        # an opening that shows no teeth shows shadow: keep only its edge under the lip, draw the rest
+        hu = np.minimum(hu, LIP_EDGE_IOD * iod * scale)
     h_d = (g.bottom - g.top) * scale
     total = hu + hl
     # where the output column switches layers: mid-gap when opening, in proportion when closing (occlusion)
@@ -132,37 +174,36 @@ def curtains(src: np.ndarray, g: MouthGeometry, scale: float, iod: float):
             (hu / scale).astype(np.float32), (hl / scale).astype(np.float32))
 
 
-def rim_flow(fx: np.ndarray, fy: np.ndarray, cover: np.ndarray) -> None:
-    """Give the opening's rim pixels whose centres lie inside it (cover ≥ ½, so no lip triangle drew them:
-    they show the hole's layer) the flow of their least-covered neighbour, the lip beside them, in place.
-    The fill then blends the interior over the lip by coverage alone."""
-    h, w = cover.shape
-    pad = np.pad(cover, 1, constant_values=2.0)
-    shifts = [(dy, dx) for dy in (0, 1, 2) for dx in (0, 1, 2)]
-    best = np.argmin(np.stack([pad[dy:dy + h, dx:dx + w] for dy, dx in shifts]), axis=0)
-    rim = (cover >= 0.5) & (cover < 1)
-    if not rim.any():
+def rim_flow(fx: np.ndarray, fy: np.ndarray, cover: np.ndarray, took) -> None:
+    """Give the opening's rim pixels that no lip triangle drew (they show the hole's layer): those whose
+    centres lie inside it (cover ≥ ½) and those the hole's mask `took`, the flow of their least-covered
+    neighbour, the lip beside them, in place, so they sample what it samples. The fill then blends the
+    interior over the lip by coverage alone."""
+    ys, xs = np.nonzero(((cover >= 0.5) | took) & (cover < 1))
+    if not len(ys):
         return
-    ys, xs = np.nonzero(rim)
-    dy, dx = np.array(shifts)[best[ys, xs]].T - 1
-    ny, nx = np.clip(ys + dy, 0, h - 1), np.clip(xs + dx, 0, w - 1)
-    # the neighbour's flow points at its source pixel: from here, one pixel further along the same step
-    fx[ys, xs] = fx[ny, nx] + dx
-    fy[ys, xs] = fy[ny, nx] + dy
+    h, w = cover.shape
+    ny = np.clip(ys[:, None] + _NEIGHBOURS[:, 0], 0, h - 1)
+    nx = np.clip(xs[:, None] + _NEIGHBOURS[:, 1], 0, w - 1)
+    k = np.argmin(cover[ny, nx], axis=1)
+    by, bx = ny[np.arange(len(ys)), k], nx[np.arange(len(ys)), k]
+    fx[ys, xs] = fx[by, bx] + (bx - xs)
+    fy[ys, xs] = fy[by, bx] + (by - ys)
 
 
-def teeth_colour(crop: np.ndarray, src_lm: np.ndarray) -> np.ndarray:
-    """The person's own teeth colour where the source shows teeth, else a default lit like the face."""
-    level = light(crop, src_lm)
-    if teeth_visible(crop, src_lm):
-        m, box = _mouth_mask(src_lm, crop.shape)
-        px = crop[box][cv2.erode(m, np.ones((3, 3), np.uint8)).astype(bool)].astype(np.float32)
-        if len(px) >= 10:
-            y = luma(px)
-            return np.median(px[y >= np.percentile(y, 50)], 0)
-    # the face's light, but only half its colour cast: teeth under warm light are not orange
-    gain = float(level.mean())
-    return TEETH_RGB * gain * np.sqrt(level / max(gain, 1e-6))
+_NEIGHBOURS = np.array([(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx])
+
+
+def teeth_colour(crop: np.ndarray, src_lm: np.ndarray, px: np.ndarray | None = None) -> np.ndarray:
+    """The person's own teeth colour where the source shows teeth (`px`, its opening's pixels, see
+    _teeth_pixels), else a default lit like the face."""
+    if px is not None:
+        y = luma(px)
+        return np.median(px[y >= np.median(y)], 0)
+    # as bright as the cheeks, ivory, with a fifth of the skin's own cast (the light's colour)
+    s = skin(crop, src_lm)
+    y = max(float(luma(s)), 1.0)
+    return TEETH_LUMA_OF_SKIN * y * ((1 - SKIN_CAST) * IVORY + SKIN_CAST * s / y)
 
 
 # (outer, inner) lip points whose midpoints sit on the red of the lips, upper and lower, away from the corners
@@ -179,7 +220,8 @@ def lip_colour(crop: np.ndarray, src_lm: np.ndarray) -> np.ndarray:
 
 
 def palette(crop: np.ndarray, src_lm: np.ndarray) -> Palette:
-    return Palette(teeth=teeth_colour(crop, src_lm), lips=lip_colour(crop, src_lm))
+    px = _teeth_pixels(crop, src_lm)
+    return Palette(teeth=teeth_colour(crop, src_lm, px), lips=lip_colour(crop, src_lm), shows_teeth=px is not None)
 
 
 def placement(src: np.ndarray, dst: np.ndarray, jaw: np.ndarray, g: MouthGeometry, hu: np.ndarray,
@@ -188,9 +230,10 @@ def placement(src: np.ndarray, dst: np.ndarray, jaw: np.ndarray, g: MouthGeometr
 
     Upper row: on the source's midline (the skull's), hanging UPPER_SHOW below the moved upper lip, plus as
     much as that lip rose past the source's (a raised lip uncovers crown, then gum), and at least as low as
-    the real upper layer reaches (`hu`, output px per column of g). Lower row: moved with the jaw, its edge
-    LOWER_SHOW above the real lower layer (`hl`) on the moved lower lip, but never above the upper edge less
-    the overbite.
+    the real upper layer reaches (`hu`, output px per column of g). Lower row: its edge the overbite behind
+    the upper one, moved with the jaw (`jaw`, crop px at the incisors), but showing between LOWER_SHOW and
+    LOWER_MAX_SHOW above the moved lower lip's real layer (`hl`): lips that part without the jaw uncover
+    lower crowns, never a dark crescent or the gums under them.
     """
     mid = 0.5 * float(src[13, 0] + src[14, 0])
     at = np.array([[mid]], np.float32)
@@ -199,7 +242,11 @@ def placement(src: np.ndarray, dst: np.ndarray, jaw: np.ndarray, g: MouthGeometr
     # the real layer fades out over LAYER_FADE_IOD: drawn teeth end in its fade, not in a strip below it
     real = float(np.interp(mid, g.gx[0], hu[0])) - 0.5 * LAYER_FADE_IOD * iod
     upper = top + max(min(UPPER_SHOW * iod + rise, UPPER_MAX_SHOW * iod), real)
-    lower_mid = mid + float(jaw[0])
+    # the basis's jaw (rotations only) or the chin's own move, whichever is larger, carries the lower row
+    chin = (dst[list(CHIN)] - src[list(CHIN)]).mean(0) * JAW_AT_INCISORS
+    drop = max(float(jaw[1]), float(chin[1]))
+    lower_mid = mid + (float(jaw[0]) if drop == float(jaw[1]) else float(chin[0]))
     bottom = float(chain_y(dst, MOUTH_LOWER, np.array([[lower_mid]], np.float32))[0, 0])
-    lower = max(bottom - float(np.interp(lower_mid, g.gx[0], hl[0])) - LOWER_SHOW * iod, upper - OVERBITE * iod)
+    lip = bottom - float(np.interp(lower_mid, g.gx[0], hl[0]))
+    lower = float(np.clip(upper - OVERBITE * iod + drop, lip - LOWER_MAX_SHOW * iod, lip - LOWER_SHOW * iod))
     return Placement(mid_x=mid, upper_edge=upper, lower_edge=lower, lower_mid_x=lower_mid)

@@ -43,7 +43,7 @@ _SS = 4  # supersampling when a sprite is built
 # placement (IOD): upper crown shown below a lip that stays where the source had it; lower crown shown
 # above the lower lip once the jaw opens; the lower incisors' edge sits this far behind and above the
 # upper ones' when the jaw is closed
-UPPER_SHOW = 0.05
+UPPER_SHOW = 0.04
 LOWER_SHOW = 0.045
 OVERBITE = 0.03
 # shading: the upper lip's shadow on the teeth (IOD) and the cheeks' shadow towards the corners
@@ -93,10 +93,10 @@ def _row(table, upper: bool) -> np.ndarray:
     neck = lift + crown * (1 - 0.3 * s ** 2)                        # the gum's scallop
     hh = h[:, None]
     inside = (hh >= edge) & (hh <= neck) & (np.abs(s) <= 1 - 0.002 / half) & ~beyond
-    shade = (0.72 + 0.28 * np.sqrt(np.clip(1 - s ** 2, 0, 1)))[None, :] * tone[None, :]
+    shade = (0.8 + 0.2 * np.sqrt(np.clip(1 - s ** 2, 0, 1)))[None, :] * tone[None, :]
     shade = shade * (1 - 0.14 * np.exp(-(hh - edge) / 0.02))                    # translucent edge
     shade = shade * (1 - 0.12 * smoothstep((hh - neck + 0.04) / 0.04))         # the neck, darker
-    shade = shade * (1 - 0.25 * np.exp(-(((1 - np.abs(s)) * half) / 0.006) ** 2))[None, :]  # contact line
+    shade = shade * (1 - 0.2 * np.exp(-(((1 - np.abs(s)) * half) / 0.005) ** 2))[None, :]  # contact line
     gum = (hh > neck) & ~beyond
     out = np.stack([inside, inside * shade, gum], -1).astype(np.float32)
     rows, cols = len(h) // _SS, len(x) // _SS
@@ -126,10 +126,11 @@ def _place(sprite: Sprite, box, mid_x: float, edge_y: float, iod: float, down: b
 
 @dataclass(frozen=True)
 class Palette:
-    """The colours a mouth is drawn in (RGB float32)."""
+    """The colours a mouth is drawn in (RGB float32), and whether they come from teeth the source shows."""
 
     teeth: np.ndarray
     lips: np.ndarray
+    shows_teeth: bool
 
     def shades(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(gum, tongue, throat) RGB: the lips' colour tinted, the tint only as strong as the lips' own
