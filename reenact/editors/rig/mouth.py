@@ -146,12 +146,15 @@ def curtains(src: np.ndarray, g: MouthGeometry, scale: float, iod: float, teeth:
     hl = np.minimum(LOWER_LAYER_SHARE * h_s, LOWER_LAYER_IOD * iod * scale) \
         * smoothstep((0.8 - np.abs(g.u)) / 0.4) * smoothstep(1.5 - steep)
     hu = h_s - hl
+    h_d = (g.bottom - g.top) * scale
     if teeth is not None:
         hu = np.minimum(_teeth_depth(teeth[0], xs, top_s, h_s, teeth[1]), hu)
     else:
-        # an opening that shows no teeth shows shadow: keep only its edge under the lip, draw the rest
-        hu = np.minimum(hu, LIP_EDGE_IOD * iod * scale)
-    h_d = (g.bottom - g.top) * scale
+        # an opening that shows no teeth shows shadow: carried as it is while the edit keeps it about its
+        # size (speech stays the person's own), but one the edit opens much wider keeps only its edge under
+        # the lip and is drawn, teeth and all (stretched shadow would be a dark crescent)
+        grow = smoothstep((h_d / np.maximum(h_s, 1.0) - 1.2) / 0.8)
+        hu = hu + (np.minimum(hu, LIP_EDGE_IOD * iod * scale) - hu) * grow
     total = hu + hl
     # where the output column switches layers: mid-gap when opening, in proportion when closing (occlusion)
     r = np.where(h_d >= total, 0.5, hu / np.maximum(total, 1e-6))
