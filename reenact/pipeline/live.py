@@ -8,10 +8,11 @@ Tracking frame n+1 on the front thread overlaps editing frame n on the output th
 pipeline delay at most, never a growing queue (a busy output thread holds the front back, and the
 mailbox drops what the camera delivers meanwhile).
 
-Control: `send(message, stage=s)` queues `message(pipeline)` on a FIFO that never drops. The front
-thread drains it before each frame; a message for one of the front stages runs there at once, any other
-travels with the next packet and runs on the output thread just before that packet. So messages run in
-the order sent, each on the thread that owns what it changes; no stage is touched by two threads.
+Control: `send(message, stage=s)` queues `message(pipeline)` for the thread that runs stage `s` (the
+output thread when None) on a FIFO that never drops; that thread runs its queue before its next frame.
+So each message runs once, on the thread that owns what it changes, in the order sent, and before the
+next frame that thread handles (a bypass acts on the very next frame out); no stage is touched by two
+threads.
 
 Never freezes: a stage that raises lets that frame through unedited (counted; logged once per stage
 and error type). With no frame for `lost_after_s` the sink keeps getting the last output, passed
@@ -79,13 +80,11 @@ class LiveStatus:
 
 @dataclass(frozen=True)
 class _Item:
-    """Front → output: a processed packet, a hold tick (camera lost) or messages alone."""
+    """Front → output: a processed packet, or a hold tick while the camera is lost."""
 
-    messages: tuple[Message, ...]
     packet: Packet | None = None
     captured: float = 0.0
     ok: bool = True
-    hold: bool = False
 
 
 class _Meter:
@@ -107,16 +106,29 @@ class _Meter:
         return 100.0 * (cpu - cpu0) / (now - wall0) if now > wall0 else 0.0
 
 
-def _next(handoff: queue.Queue, front: _Thread):
-    """The front thread's next item; its error re-raised; _END once it has ended (stopping, it may not
-    have got its _END through)."""
+def _drain(control: queue.Queue, pipeline: Pipeline) -> None:
     while True:
         try:
-            return handoff.get(timeout=0.1)
+            message = control.get_nowait()
+        except queue.Empty:
+            return
+        message(pipeline)
+
+
+def _next(handoff: queue.Queue, front: _Thread, control: queue.Queue, pipeline: Pipeline):
+    """The front thread's next item, with the output thread's messages run first (also while none
+    comes); the front's error re-raised; _END once it has ended (stopping, its _END may not get through)."""
+    while True:
+        _drain(control, pipeline)
+        try:
+            item = handoff.get(timeout=0.05)
         except queue.Empty:
             front.check()
             if not front.is_alive():
                 return _END
+            continue
+        _drain(control, pipeline)
+        return item
 
 
 def _stamped(frames: Iterable[Frame]) -> Iterator[tuple[Frame, float]]:
@@ -133,7 +145,8 @@ class LiveRunner:
         self.split = len(pipeline.stages) if split is None else split
         self.period_s = 1.0 / float(fps)
         self.lost_after_s, self.hold = lost_after_s, hold
-        self.control: queue.Queue[tuple[Stage | None, Message]] = queue.Queue()
+        self._front_control: queue.Queue[Message] = queue.Queue()
+        self._output_control: queue.Queue[Message] = queue.Queue()
         self.stop = threading.Event()
         self.latency = LatencyLog()
         self.status = LiveStatus(running=False)
@@ -146,7 +159,8 @@ class LiveRunner:
     def send(self, message: Message, *, stage: Stage | None = None) -> None:
         """Apply `message(pipeline)` before the next frame, on the thread that runs `stage` (the output
         thread when None). Messages are never dropped and run in the order sent."""
-        self.control.put((stage, message))
+        front = stage is not None and any(stage is s for s in self.pipeline.stages[: self.split])
+        (self._front_control if front else self._output_control).put(message)
 
     def bypass(self, on: bool | None = True) -> None:
         """From the next frame on, send the camera's frames out untouched (bit-exact), or stop doing so;
@@ -188,25 +202,14 @@ class LiveRunner:
                 # wait at most a frame period, so messages and hold ticks go out without frames too
                 got = reader.poll(self.period_s)
                 lost = time.perf_counter() - last_seen >= self.lost_after_s
-                later = []
-                while True:
-                    try:
-                        stage, message = self.control.get_nowait()
-                    except queue.Empty:
-                        break
-                    if stage is not None and any(stage is s for s in stages):
-                        message(self.pipeline)
-                    else:
-                        later.append(message)
+                _drain(self._front_control, self.pipeline)
                 if got is not None:
                     frame, captured = got
                     last_seen = time.perf_counter()
                     packet, ok = self._run_stages(stages, Packet(frame=frame), stats)
-                    item = _Item(tuple(later), packet, captured, ok)
+                    item = _Item(packet, captured, ok)
                 elif lost and not reader.done:
-                    item = _Item(tuple(later), hold=True)
-                elif later:
-                    item = _Item(tuple(later))
+                    item = _Item()
                 else:
                     continue
                 if not _put(handoff, item, self.stop):
@@ -233,9 +236,7 @@ class LiveRunner:
             front.start()
             self.status = LiveStatus()
             try:
-                while (item := _next(handoff, front)) is not _END:
-                    for message in item.messages:
-                        message(self.pipeline)
+                while (item := _next(handoff, front, self._output_control, self.pipeline)) is not _END:
                     if item.packet is not None:
                         packet, ok = item.packet, item.ok
                         if ok and not self._bypass:
@@ -252,7 +253,7 @@ class LiveRunner:
                         faces = tuple(FaceStatus(s.face.track_id, s.face.bbox,
                                                  None if s.source_au is None else tuple(s.source_au.values.tolist()))
                                       for s in item.packet.faces)
-                    elif item.hold and last is not None:
+                    elif last is not None:  # a hold tick
                         frame, image, captured = last
                         if marked is None or marked[0] != id(image):
                             marked = (id(image), self.hold(image))

@@ -99,9 +99,6 @@ class PanelServer:
 
 
 def _handler(server: PanelServer) -> type[BaseHTTPRequestHandler]:
-    hosts = {f"127.0.0.1:{server.port}", f"localhost:{server.port}"}
-    origins = {f"http://{h}" for h in hosts}
-
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
@@ -129,6 +126,8 @@ def _handler(server: PanelServer) -> type[BaseHTTPRequestHandler]:
 
         def _allowed(self, changes_state: bool) -> bool:
             url = urlsplit(self.path)
+            hosts = {f"127.0.0.1:{server.port}", f"localhost:{server.port}"}
+            origins = {f"http://{h}" for h in hosts}
             token = parse_qs(url.query).get("token", [""])[0] or self.headers.get("X-Reenact-Token", "")
             if self.headers.get("Host") not in hosts:
                 self._refuse("wrong Host: open the panel by the address it printed")

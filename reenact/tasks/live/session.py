@@ -6,10 +6,10 @@
     session.stop(); session.wait()                # → RunStats
 
 Each method checks its request on the caller's thread (a bad target, an editor that will not load or
-a virtual camera that is missing fail there, with a one-line error) and then sends one message down the
-runner's control channel; the runner applies it on the thread that owns the stage it changes, in order
-with the frames (pipeline/live.py). So no setting is shared between threads: `controls` is a frozen
-snapshot that only the output thread replaces, and `stats()` is the runner's own snapshot.
+a virtual camera that is missing fail there, with a one-line error) and then sends its messages down
+the runner's control channel; the runner applies each on the thread that owns the stage it changes,
+before that thread's next frame (pipeline/live.py). So no setting is shared between threads: `controls`
+is a frozen snapshot that only the output thread replaces, and `stats()` is the runner's own snapshot.
 """
 from __future__ import annotations
 
