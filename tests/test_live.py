@@ -259,3 +259,59 @@ def test_file_camera_plays_at_its_own_rate_and_loops(clip):
     assert all(ok and img.shape == (240, 320, 3) for ok, img in got)
     assert np.array_equal(got[0][1], got[30][1])
     assert 44 / 15 - 0.1 < took < 44 / 15 + 0.5
+
+
+# --- the session's controls -------------------------------------------------------------------------
+
+
+def test_faces_left_out_ease_back_to_no_edit():
+    from reenact.pipeline.types import AUVector, Face, FaceSample, HeadPose
+    from reenact.stages.easing import EaseIn
+
+    def packet(t):
+        faces = tuple(FaceSample(Face(tid, np.zeros((478, 3), np.float32), np.zeros((478, 3), np.float32), 1.0,
+                                      HeadPose()), source_au=AUVector.zeros(),
+                                 target_au=AUVector.from_dict({"AU12": 4.0}))
+                      for tid in (3, 7))
+        return Packet(Frame(np.zeros((4, 4, 3), np.uint8), t, pts=t, time_base=Fraction(1, 10)), faces)
+
+    ease = EaseIn(seconds=0.2)
+    out = [ease.process(packet(t)) for t in range(4)]          # both fade in: 0, 1/2, 1, 1
+    assert [p.faces[0].target_au["AU12"] for p in out] == pytest.approx([0, 2, 4, 4])
+    ease.select([7])
+    out = [ease.process(packet(t)) for t in range(4, 8)]       # face 3 eases back out, face 7 stays
+    assert [p.faces[0].target_au["AU12"] for p in out] == pytest.approx([2, 0, 0, 0])
+    assert [p.faces[1].target_au["AU12"] for p in out] == pytest.approx([4, 4, 4, 4])
+
+
+def test_session_records_swaps_editors_and_reports(clip, tmp_path):
+    import av
+
+    sink = Collect()
+    session = api.start_live(sink, cfg=load_config(), camera_backend=FileCamera(clip))
+    _until(lambda: session.stats().frames >= 3)
+    path = session.record(True, tmp_path / "rec.mp4")
+    session.set_editor("rig")
+    session.set_target("surprise")
+    _until(lambda: session.controls.editor == "rig" and session.controls.target == "surprise")
+    n = len(sink.frames)
+    _until(lambda: len(sink.frames) >= n + 10)
+    session.record(False)
+    _until(lambda: session.controls.recording == "")
+    session.stop()
+    stats = session.wait()
+    assert stats.frames == len(sink.frames) and stats.errors == 0
+    assert not np.array_equal(sink.frames[-1][1], sink.frames[-1][0].image)  # rig + surprise edited it
+    time.sleep(0.5)  # the recording is finished off the output thread
+    with av.open(path) as c:
+        times = [f.time for f in c.decode(video=0)]
+    assert len(times) >= 10 and times[0] == 0 and times == sorted(times)
+    with pytest.raises(Exception, match="unknown editor"):
+        session.set_editor("nope")
+
+
+def _until(cond, timeout: float = 20.0) -> None:
+    end = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < end, "timed out"
+        time.sleep(0.02)

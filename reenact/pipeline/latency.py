@@ -6,6 +6,7 @@ any length has whole-run percentiles in constant memory.
 """
 from __future__ import annotations
 
+import itertools
 import math
 import threading
 from collections import deque
@@ -71,7 +72,8 @@ class LatencyLog:
         """Whole run (histogram, 1 % resolution), or exact over recent frames delivered after `since`."""
         with self._lock:
             if since is not None:
-                lat = np.array([s.latency_s for s in self._recent if s.delivered >= since])
+                recent = itertools.takewhile(lambda s: s.delivered >= since, reversed(self._recent))
+                lat = np.array([s.latency_s for s in recent])
                 if not lat.size:
                     return LatencySummary()
                 p50, p95 = np.percentile(lat, (50, 95))

@@ -38,7 +38,7 @@ class LiveBenchResult:
                 f"dropped {self.dropped_percent:.1f} %")
 
 
-class _Discard(SinkBase):
+class Discard(SinkBase):
     """The sink of a benchmark: it has the frame the moment write() is called."""
 
     def write(self, frame: Frame, image: np.ndarray) -> None:
@@ -55,7 +55,7 @@ def measure_live(clip: Path, *, editor: str, target: str = "", seconds: float = 
     from ...api import start_live, with_edit
 
     cfg = with_edit(cfg or load_config(), editor=editor, target=target or None)
-    session = start_live(_Discard(), cfg=cfg, camera_backend=FileCamera(clip))
+    session = start_live(Discard(), cfg=cfg, camera_backend=FileCamera(clip))
     try:
         time.sleep(warmup_s)
         start, t0 = session.stats(), time.perf_counter()

@@ -168,10 +168,6 @@ class LiveSession:
         """Release everything without running (a run closes it all itself when it ends)."""
         self._stack.close()
 
-    @property
-    def running(self) -> bool:
-        return self.runner.status.running and not self.runner.stop.is_set()
-
     def stats(self) -> LiveStatus:
         """fps, dropped frames, latency p50/p95/max over the last seconds, CPU, faces and their AUs."""
         return self.runner.status
