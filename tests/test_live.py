@@ -298,10 +298,16 @@ def test_session_records_swaps_editors_and_reports(clip, tmp_path):
     _until(lambda: len(sink.frames) >= n + 10)
     session.record(False)
     _until(lambda: session.controls.recording == "")
+    # the preview window's hotkeys go down the same channel
+    for key in "2+0":
+        session.on_key(key)
+    _until(lambda: session.controls.target == "sad" and session.controls.strength == pytest.approx(1.1)
+           and session.stats().bypass)
     session.stop()
     stats = session.wait()
     assert stats.frames == len(sink.frames) and stats.errors == 0
-    assert not np.array_equal(sink.frames[-1][1], sink.frames[-1][0].image)  # rig + surprise edited it
+    edited = [not np.array_equal(img, f.image) for f, img in sink.frames]
+    assert any(edited[n:]) and not edited[-1]  # rig + surprise edited it, until the bypass
     time.sleep(0.5)  # the recording is finished off the output thread
     with av.open(path) as c:
         times = [f.time for f in c.decode(video=0)]
