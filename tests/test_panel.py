@@ -138,7 +138,7 @@ def test_bad_uploads_are_a_message_and_the_stream_goes_on(studio):
     status, body = _request(server, "POST", path, b"GIF89a not really an image", head)
     assert status == 400 and json.loads(body)["error"] == "upload: not a readable image"
     # a tiny PNG that claims to be huge is refused from its header, before any decoding
-    ok, png = cv2.imencode(".png", np.zeros((8000, 6000), np.uint8))
+    _, png = cv2.imencode(".png", np.zeros((8000, 6000), np.uint8))
     status, body = _request(server, "POST", path, png.tobytes(), head)
     assert status == 400 and "megapixels" in json.loads(body)["error"]
     # refused from its Content-Length, before reading a byte of it

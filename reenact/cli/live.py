@@ -18,9 +18,9 @@ HOTKEYS = "preview hotkeys: 1-9 presets, 0 bypass on/off, + and - strength, q qu
 
 def add_parser(sub) -> None:
     ap = sub.add_parser("live", help="webcam → preview, control panel and/or virtual camera",
-                        description="Edit a live camera feed. Stale frames are dropped so latency never "
-                                    "grows; latency, fps and drops are reported at the end. With no output "
-                                    "chosen, a preview window opens where there is a display, else the panel. "
+                        description="Edit a live camera feed. Stale frames are dropped so latency never grows;\n"
+                                    "latency, fps and drops are reported at the end. With no output chosen, a\n"
+                                    "preview window opens where there is a display, else the control panel.\n"
                                     + HOTKEYS + ".",
                         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--camera", type=int, help="camera index (default 0)")
