@@ -155,6 +155,19 @@ def test_a_failing_stage_lets_the_frame_through_and_says_so_once(caplog):
     assert len(warnings) == 1 and "go out unedited" in warnings[0]
 
 
+def test_a_source_error_ends_the_run_with_that_error():
+    from reenact.errors import CorruptMedia
+
+    def broken():
+        yield from frames_at(3, 0.01)
+        raise CorruptMedia("decoder exploded")
+
+    sink = Collect()
+    with pytest.raises(CorruptMedia, match="decoder exploded"):
+        LiveRunner(Pipeline([]), broken(), sink).run()
+    assert len(sink.frames) == 3
+
+
 # --- the camera goes away -----------------------------------------------------------------------------
 
 

@@ -83,8 +83,8 @@ class _Item:
     """Front → output: a processed packet, or a hold tick while the camera is lost."""
 
     packet: Packet | None = None
-    captured: float = 0.0
-    ok: bool = True
+    captured: float = 0.0     # perf_counter s: when the frame came off the camera, or the hold was decided
+    ok: bool = True           # False: a stage failed on it, so it goes out unedited
 
 
 class _Meter:
@@ -198,9 +198,12 @@ class LiveRunner:
         stages = self.pipeline.stages[: self.split]
         last_seen = time.perf_counter()
         try:
-            while not reader.done:
-                # wait at most a frame period, so messages and hold ticks go out without frames too
+            while True:
+                # wait at most a frame period, so messages and hold ticks go out without frames too;
+                # once the frames have ended this raises the capture thread's error, if it had one
                 got = reader.poll(self.period_s)
+                if got is None and reader.done:
+                    return
                 lost = time.perf_counter() - last_seen >= self.lost_after_s
                 _drain(self._front_control, self.pipeline)
                 if got is not None:
@@ -208,8 +211,8 @@ class LiveRunner:
                     last_seen = time.perf_counter()
                     packet, ok = self._run_stages(stages, Packet(frame=frame), stats)
                     item = _Item(packet, captured, ok)
-                elif lost and not reader.done:
-                    item = _Item()
+                elif lost:  # stamped now: frames captured later get later pts than this hold
+                    item = _Item(captured=time.perf_counter())
                 else:
                     continue
                 if not _put(handoff, item, self.stop):
@@ -228,7 +231,7 @@ class LiveRunner:
         held_pts: int | None = None
         meter = _Meter()
         published = 0.0
-        faces: tuple[FaceStatus, ...] = ()
+        faces: tuple = ()                                      # the last frame's FaceSamples
         camera_lost = False
         t0 = time.perf_counter()
         with LatestFrameReader(_stamped(self.frames), stop=self.stop) as reader:
@@ -242,6 +245,9 @@ class LiveRunner:
                         if ok and not self._bypass:
                             packet, ok = self._run_stages(back, packet, stats)
                         frame = packet.frame
+                        if held_pts is not None and frame.pts is not None and frame.pts <= held_pts:
+                            # captured as the last hold went out: keep the clock strictly increasing
+                            frame = replace(frame, pts=held_pts + 1)
                         image = output_of(packet) if ok and not self._bypass else frame.image
                         self.sink.write(frame, image)
                         now = time.perf_counter()
@@ -250,16 +256,14 @@ class LiveRunner:
                         stats.frames += 1
                         stats.frames_with_face += bool(item.packet.faces)
                         last, held_pts, camera_lost = (frame, image, item.captured), None, False
-                        faces = tuple(FaceStatus(s.face.track_id, s.face.bbox,
-                                                 None if s.source_au is None else tuple(s.source_au.values.tolist()))
-                                      for s in item.packet.faces)
+                        faces = item.packet.faces
                     elif last is not None:  # a hold tick
                         frame, image, captured = last
                         if marked is None or marked[0] != id(image):
                             marked = (id(image), self.hold(image))
                         # the hold keeps the stream's clock running, so a recording stays valid
                         pts = (frame.pts if frame.pts is not None else frame.index) + round(
-                            Fraction(time.perf_counter() - captured) / frame.time_base)
+                            Fraction(item.captured - captured) / frame.time_base)
                         held_pts = pts if held_pts is None else max(pts, held_pts + 1)
                         self.sink.write(replace(frame, pts=held_pts), marked[1])
                         stats.held += 1
@@ -269,6 +273,9 @@ class LiveRunner:
                         self._publish(reader, stats, meter, faces, camera_lost, last)
                     if getattr(self.sink, "closed_by_user", False) or (max_frames and stats.frames >= max_frames):
                         break
+                else:  # the front thread ended: by the frames' end, or by an error that is the run's
+                    front.join()
+                    front.check()
             except KeyboardInterrupt:
                 stats.interrupted = True
             finally:
@@ -290,4 +297,7 @@ class LiveRunner:
             frames=stats.frames, captured=reader.captured, dropped=reader.dropped, held=stats.held,
             errors=errors, last_error=last_error, fps=meter.fps(now), cpu_percent=meter.cpu_percent(now),
             latency=self.latency.summary(since=now - _RECENT_S), camera_lost=camera_lost, bypass=self._bypass,
-            size=last[0].size if last is not None else (0, 0), faces=faces, running=running)
+            size=last[0].size if last is not None else (0, 0), running=running,
+            faces=tuple(FaceStatus(s.face.track_id, s.face.bbox,
+                                   None if s.source_au is None else tuple(s.source_au.values.tolist()))
+                        for s in faces))
