@@ -193,6 +193,10 @@ def test_the_page_steers_the_run(studio):
             diffs[value] = np.mean([d for *_, d in watch.since(n)])
         assert 0.25 < diffs["0.5"] / diffs["1"] < 0.8, diffs
 
+        # the figures and the face's AU bars are live on the page
+        assert float(page.inner_text("#p50")) > 0 and float(page.inner_text("#fps")) > 0
+        assert float(page.inner_text("#max")) >= float(page.inner_text("#p95"))
+        assert page.locator(".bar").count() == 17 and page.inner_text("#faces-n") == "1"
         page.click("[data-view=split]")
         _wait(lambda: "view=split" in page.evaluate("document.querySelector('#preview').src"))
         page.click("[data-view=after]")
