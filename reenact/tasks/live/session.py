@@ -52,7 +52,8 @@ class Controls:
 
 
 class _Recording(SinkBase):
-    """A recording started mid-run: its clock starts at its own first frame."""
+    """A recording started mid-run: its clock starts at its own first frame. A recording that cannot
+    be finished (no frame yet) is a warning, not the end of the call."""
 
     def __init__(self, sink):
         self.sink, self.path = sink, sink.path
@@ -64,17 +65,13 @@ class _Recording(SinkBase):
         self.sink.write(replace(frame, pts=pts - self._t0), image)
 
     def close(self) -> None:
-        self.sink.close()
+        try:
+            self.sink.close()
+        except ReenactError as e:
+            log.warning("recording not saved: %s", e)
 
     def abort(self) -> None:
         self.sink.abort()
-
-
-def _finish(recording: _Recording) -> None:
-    try:
-        recording.close()
-    except ReenactError as e:
-        log.warning("recording not saved: %s", e)
 
 
 def editor_choices() -> list[str]:
@@ -262,7 +259,7 @@ class LiveSession:
                 for s in [s for s in self.outputs.sinks if isinstance(s, _Recording)]:
                     self.outputs.sinks.remove(s)
                     # finishing the file off the output thread, so the stream does not stall
-                    threading.Thread(target=_finish, args=(s,), name="reenact-record-close").start()
+                    threading.Thread(target=s.close, name="reenact-record-close").start()
 
             self.runner.send(stop)
             self._note(recording="")
