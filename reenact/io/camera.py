@@ -110,7 +110,7 @@ class FileCamera:
         now = time.monotonic()
         if self._due > now:
             time.sleep(self._due - now)
-        self._due = max(self._due, now - self._period) + self._period
+        self._due = max(self._due, now) + self._period
         return ok, img
 
     def release(self) -> None:
