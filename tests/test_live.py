@@ -135,7 +135,10 @@ def test_latency_is_stamped_at_capture_and_at_the_sink():
     assert stats.latency.frames == len(stamps)
     assert stats.latency.p50_ms <= stats.latency.p95_ms <= stats.latency.max_ms
     assert stats.latency.max_ms == pytest.approx(1e3 * lat.max())
-    assert stats.latency.p95_ms == pytest.approx(1e3 * np.percentile(lat, 95), rel=0.03)
+    # the whole-run figures come from 1 % bins: the nearest-rank percentile, at most one bin above
+    for q, got in ((50, stats.latency.p50_ms), (95, stats.latency.p95_ms)):
+        exact = 1e3 * np.percentile(lat, q, method="inverted_cdf")
+        assert exact <= got <= 1.011 * exact
 
 
 def test_a_failing_stage_lets_the_frame_through_and_says_so_once(caplog):

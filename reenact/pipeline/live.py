@@ -2,11 +2,12 @@
 freezes.
 
     capture ─ one-slot mailbox (stale frames dropped, counted) ─→ front thread: stages[:split]
-            ─ queue of one ─→ output thread (the caller's): stages[split:], then the sink
+            ─ one packet at most ─→ output thread (the caller's): stages[split:], then the sink
 
 Tracking frame n+1 on the front thread overlaps editing frame n on the output thread: one frame of
-pipeline delay at most, never a growing queue (a busy output thread holds the front back, and the
-mailbox drops what the camera delivers meanwhile).
+pipeline delay at most, never a growing queue. The front takes a new frame from the mailbox only when
+the output thread has taken its last packet, so a busy output thread holds it back, the mailbox drops
+what the camera delivers meanwhile, and what the front tracks next is the newest frame.
 
 Control: `send(message, stage=s)` queues `message(pipeline)` for the thread that runs stage `s` (the
 output thread when None) on a FIFO that never drops; that thread runs its queue before its next frame.
@@ -34,7 +35,7 @@ import numpy as np
 
 from .latency import LatencyLog, LatencySummary
 from .mailbox import LatestFrameReader
-from .runner import RunStats, _put, _Thread, output_of
+from .runner import RunStats, _Thread, output_of
 from .stage import Pipeline, Stage
 from .types import Frame, Packet
 
@@ -194,11 +195,17 @@ class LiveRunner:
 
     # --- front thread ------------------------------------------------------------------------------
 
-    def _front(self, reader: LatestFrameReader, handoff: queue.Queue, stats: RunStats) -> None:
+    def _front(self, reader: LatestFrameReader, handoff: queue.Queue, free: threading.Semaphore,
+               stats: RunStats) -> None:
         stages = self.pipeline.stages[: self.split]
         last_seen = time.perf_counter()
         try:
             while True:
+                # take a frame only once the output thread has taken the last packet, so the newest
+                # frame is the one tracked and at most one packet ever waits for the output thread
+                while not free.acquire(timeout=0.1):
+                    if self.stop.is_set():
+                        return
                 # wait at most a frame period, so messages and hold ticks go out without frames too;
                 # once the frames have ended this raises the capture thread's error, if it had one
                 got = reader.poll(self.period_s)
@@ -210,21 +217,20 @@ class LiveRunner:
                     frame, captured = got
                     last_seen = time.perf_counter()
                     packet, ok = self._run_stages(stages, Packet(frame=frame), stats)
-                    item = _Item(packet, captured, ok)
+                    handoff.put(_Item(packet, captured, ok))
                 elif lost:  # stamped now: frames captured later get later pts than this hold
-                    item = _Item(captured=time.perf_counter())
+                    handoff.put(_Item(captured=time.perf_counter()))
                 else:
-                    continue
-                if not _put(handoff, item, self.stop):
-                    return
+                    free.release()
         finally:
-            _put(handoff, _END, self.stop)
+            handoff.put(_END)
 
     # --- output thread -----------------------------------------------------------------------------
 
     def run(self, max_frames: int | None = None) -> RunStats:
         stats = RunStats()
-        handoff: queue.Queue = queue.Queue(1)
+        handoff: queue.Queue = queue.Queue()
+        free = threading.Semaphore(1)  # the handoff's one place: taken by the front, given back here
         back = self.pipeline.stages[self.split:]
         last: tuple[Frame, np.ndarray, float] | None = None   # the last frame out, its output, capture time
         marked: tuple[int, np.ndarray] | None = None           # `hold` of that output, made once
@@ -235,11 +241,12 @@ class LiveRunner:
         camera_lost = False
         t0 = time.perf_counter()
         with LatestFrameReader(_stamped(self.frames), stop=self.stop) as reader:
-            front = _Thread(lambda: self._front(reader, handoff, stats), "reenact-live-front")
+            front = _Thread(lambda: self._front(reader, handoff, free, stats), "reenact-live-front")
             front.start()
             self.status = LiveStatus()
             try:
                 while (item := _next(handoff, front, self._output_control, self.pipeline)) is not _END:
+                    free.release()
                     if item.packet is not None:
                         packet, ok = item.packet, item.ok
                         if ok and not self._bypass:
