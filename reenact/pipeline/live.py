@@ -45,6 +45,8 @@ Message = Callable[[Pipeline], None]
 _END = object()
 # how often the output thread publishes `status`, and the window of its recent figures
 _STATUS_EVERY_S = 0.1
+# packets tracked but not yet taken by the output thread; one keeps both threads busy and the frames fresh
+_WAITING = 1
 _RECENT_S = 5.0
 
 
@@ -230,7 +232,7 @@ class LiveRunner:
     def run(self, max_frames: int | None = None) -> RunStats:
         stats = RunStats()
         handoff: queue.Queue = queue.Queue()
-        free = threading.Semaphore(1)  # the handoff's one place: taken by the front, given back here
+        free = threading.Semaphore(_WAITING)  # places for packets: taken by the front, given back here
         back = self.pipeline.stages[self.split:]
         last: tuple[Frame, np.ndarray, float] | None = None   # the last frame out, its output, capture time
         marked: tuple[int, np.ndarray] | None = None           # `hold` of that output, made once

@@ -86,12 +86,6 @@ class PanelServer:
         self._httpd.shutdown()
         self._httpd.server_close()
 
-    def __enter__(self) -> "PanelServer":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
     def page_info(self) -> dict[str, Any]:
         return {"presets": list(presets()), "aus": list(AU_NAMES), "editors": editor_choices(),
                 "views": list(VIEWS), "strength_range": list(STRENGTH_RANGE), "max_upload": MAX_UPLOAD,

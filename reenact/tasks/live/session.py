@@ -91,10 +91,10 @@ class LiveSession:
     """
 
     def __init__(self, sink, *, cfg: Config, editor=None, source: str | None = None, camera_backend=None,
-                 make_editor: Callable, record_dir: str | Path = "."):
+                 make_editor: Callable):
         from ... import api
 
-        self.cfg, self.record_dir = cfg, Path(record_dir)
+        self.cfg = cfg
         self._make_editor = make_editor
         self._stack = contextlib.ExitStack()
         self._thread: threading.Thread | None = None
@@ -251,7 +251,7 @@ class LiveSession:
         self._note(ease_s=seconds)
 
     def record(self, on: bool = True, path: str | Path | None = None) -> str:
-        """Start recording the output to `path` (default: a timestamped file in record_dir), or stop."""
+        """Start recording the output to `path` (default: a timestamped file in the current folder), or stop."""
         from ...io.video_file import VideoFileSink
 
         if not on:
@@ -264,7 +264,7 @@ class LiveSession:
             self.runner.send(stop)
             self._note(recording="")
             return ""
-        path = Path(path) if path else self.record_dir / time.strftime("reenact-%Y%m%d-%H%M%S.mp4")
+        path = Path(path) if path else Path(time.strftime("reenact-%Y%m%d-%H%M%S.mp4"))
         sink = _Recording(VideoFileSink(path, fps=self.fps, time_base=self.source.time_base, cfg=self.cfg.video))
         self.runner.send(lambda _: self.outputs.sinks.append(sink))
         self._note(recording=str(path))
