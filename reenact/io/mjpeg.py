@@ -1,8 +1,8 @@
 """The browser preview sink: the newest input/output pair, served as Motion JPEG by the live panel.
 
 `write` only swaps one reference under a lock, so the pipeline never waits for a browser; each viewer's
-thread encodes what it shows (after, before, or a split of the two) from the newest pair, skipping any
-frames it was too slow for.
+thread encodes what it shows (after, before, or a split of the two) from the newest pair, at most
+max_fps a second, skipping the frames in between.
 """
 from __future__ import annotations
 
@@ -33,8 +33,9 @@ def compose(view: str, before: np.ndarray, after: np.ndarray) -> np.ndarray:
 
 
 class MJPEGSink(SinkBase):
-    def __init__(self, *, quality: int = 80, max_side: int = 960):
-        self.quality, self.max_side = quality, max_side
+    def __init__(self, *, quality: int = 80, max_side: int = 960, max_fps: float = 15.0):
+        # a preview needs no more; every JPEG is CPU taken from the pipeline on a small machine
+        self.quality, self.max_side, self.max_fps = quality, max_side, max_fps
         self._cond = threading.Condition()
         self._latest: tuple[np.ndarray, np.ndarray] | None = None
         self._seq = 0
@@ -52,10 +53,10 @@ class MJPEGSink(SinkBase):
             return self._latest
 
     def jpegs(self, view: str, stop: threading.Event, keepalive_s: float = 1.0) -> Iterator[bytes]:
-        """JPEGs of `view` as new frames arrive (the last one again every keepalive_s while none do),
-        until the sink closes or `stop` is set."""
+        """JPEGs of `view` as new frames arrive, at most max_fps a second (the last one again every
+        keepalive_s while none do), until the sink closes or `stop` is set."""
         seen = 0
-        while not stop.is_set():
+        while not stop.wait(1.0 / self.max_fps):
             with self._cond:
                 self._cond.wait_for(lambda: self._seq != seen or self._closed, keepalive_s)
                 if self._closed:
