@@ -19,7 +19,8 @@ from reenact.editors import EDITORS, EditRequest, create_editor
 from reenact.errors import PipelineError
 from reenact.stages.landmarks import to_ibug68
 from reenact.registry import UnknownName
-from reenact.pipeline.runner import LiveRunner, OfflineRunner
+from reenact.pipeline.live import LiveRunner
+from reenact.pipeline.runner import OfflineRunner
 from reenact.pipeline.stage import Pipeline
 from reenact.stages.tracker import FaceTracker
 from reenact.pipeline.types import AUVector, Edit, Frame, Packet
