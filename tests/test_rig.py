@@ -27,9 +27,10 @@ from conftest import load_rgb, media_path
 FACES = ("astronaut.png", "portrait_man.jpg")
 EXPRESSIONS = [p for p in presets() if p != "neutral"]
 # What our landmark-only estimator reads off a whole-face preset (absolute, against the population
-# neutral): MediaPipe barely follows warped lids, cheeks and nose wings (tools/mediapipe_follow.py), so
-# the rest of each preset is judged by appearance instead (the expression judge).
-READS = {"happy": ("AU06", "AU12"), "surprise": ("AU25",), "fear": ("AU25",)}
+# neutral): MediaPipe follows moved mouth corners and lips (tools/mediapipe_follow.py) but barely warped
+# lids, cheeks and nose wings, and the basis is scaled to real motion, not to this estimator's reading
+# of warped images, so the rest of each preset is judged by appearance instead (the expression judge).
+READS = {"happy": ("AU12",), "surprise": ("AU25",), "fear": ("AU25",)}
 
 
 @lru_cache(maxsize=None)
@@ -166,7 +167,7 @@ def test_texture_memory_closes_a_laughing_mouth_with_the_persons_own_lips():
 # The expression eval's faces (`reenact eval`: evaluate.STILLS; NAME#N is a clip's frame as a still) and,
 # per preset, how many of the pairs that count (the face did not already show the emotion) the judge
 # recognises: the level the rig reaches, pinned so it cannot slip back. README, "Rig quality".
-RECOGNISED = {"happy": 1, "sad": 4, "surprise": 4, "fear": 0, "anger": 5, "disgust": 2, "neutral": 1}
+RECOGNISED = {"happy": 1, "sad": 4, "surprise": 4, "fear": 1, "anger": 5, "disgust": 2, "neutral": 1}
 
 
 @lru_cache(maxsize=None)
@@ -479,7 +480,7 @@ def test_teeth_sprites_have_separate_crowns_and_a_scalloped_gum_line():
 
 
 @pytest.mark.parametrize("name", ["astronaut.png", "smile_man.jpg"])
-@pytest.mark.parametrize("preset", ["sad", "neutral", "anger"])
+@pytest.mark.parametrize("preset", ["sad", "neutral", "contempt"])   # presets that keep the lips together
 def test_a_closing_smile_is_sealed_by_the_persons_own_lips(name, preset):
     """A toothy smile asked to close (a still: the lips' AU25 goes to rest) shows lips where the teeth were:
     no teeth-white left, and the colour there is the lips' own (hue and saturation)."""
