@@ -129,6 +129,21 @@ def test_no_preset_stretches_a_face_past_what_a_person_can_do(name):
             assert moved <= most, f"{preset} moves {ids} by {moved:.3f} IOD"
 
 
+def test_the_committed_calibration_is_what_the_footage_gives():
+    """configs/rig_basis.yaml's calibration block is what `python -m reenact.editors.rig.calibrate` fits
+    on smile_man.mp4 and talking_man.mp4 today; and a real smile's corners move the most of any region."""
+    from reenact.config import read_yaml
+    from reenact.editors.rig import calibrate
+
+    media_path("smile_man.mp4"), media_path("talking_man.mp4")
+    spec = read_yaml("rig_basis.yaml")
+    cal = calibrate.fit(spec, *calibrate.samples(media_path("smile_man.mp4").parent)[:2])
+    for au in calibrate.FITTED:
+        assert cal["gain"][au] == pytest.approx(spec["calibration"]["gain"][au], abs=2e-3), au
+    assert max(cal["largest"], key=cal["largest"].get) == "lips"          # speech opens the mouth widest
+    assert cal["largest"]["mouth corners"] > 0.2 and cal["explained"]["smile"] > 0.4
+
+
 def test_procedural_fill_is_reported_for_a_single_image():
     _, edit = preset_edit("portrait_man.jpg", "surprise")
     assert "procedural" in edit.meta["fill"].split("+") and "memory" not in edit.meta["fill"]
