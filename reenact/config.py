@@ -1,6 +1,8 @@
 """One config loader: configs/default.yaml → nested frozen dataclasses whose fields are the schema.
 
-Unknown keys are errors naming their path; CLI flags are dotted overrides applied by the same loader.
+The configs ship inside the package (reenact/configs/, read through importlib.resources), so an installed
+wheel finds them; $REENACT_CONFIG_DIR replaces the folder. Unknown keys are errors naming their path; CLI
+flags are dotted overrides applied by the same loader.
 """
 from __future__ import annotations
 
@@ -9,28 +11,33 @@ import os
 import types
 import typing
 from dataclasses import dataclass, fields, is_dataclass
+from importlib import resources
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import yaml
 
 from .errors import ConfigError
 
-CONFIG_DIR = Path(os.environ.get("REENACT_CONFIG_DIR", Path(__file__).resolve().parent.parent / "configs"))
+if TYPE_CHECKING:
+    from importlib.abc import Traversable
+
+# a Path for an ordinary install or a checkout (tools that rebuild a config write through it)
+CONFIG_DIR: "Traversable" = (Path(os.environ["REENACT_CONFIG_DIR"]) if os.environ.get("REENACT_CONFIG_DIR")
+                             else resources.files(__package__) / "configs")
 # the real test media (see its README): beside the checkout, or $REENACT_MEDIA
 MEDIA_DIR = Path(os.environ.get("REENACT_MEDIA", Path(__file__).resolve().parents[2] / "shared" / "media"))
 
 
-def config_path(name: str) -> Path:
+def config_path(name: str) -> "Traversable":
     p = CONFIG_DIR / name
-    if not p.exists():
+    if not p.is_file():
         raise ConfigError("config file missing (set REENACT_CONFIG_DIR?)", str(p))
     return p
 
 
 def read_yaml(name: str) -> Any:
-    with open(config_path(name), encoding="utf-8") as f:
-        return yaml.safe_load(f)
+    return yaml.safe_load(config_path(name).read_text(encoding="utf-8"))
 
 
 @dataclass(frozen=True)
@@ -116,7 +123,6 @@ class LiveConfig:
 @dataclass(frozen=True)
 class EngineConfig:
     backend: str = "auto"
-    dir: str = "engines"
 
 
 @dataclass(frozen=True)

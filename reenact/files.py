@@ -9,6 +9,12 @@ from pathlib import Path
 from .errors import InputNotFound, IntegrityError, OutputNotWritable
 
 
+def user_cache_dir() -> Path:
+    """Where run-time files go (measurements, TensorRT plans, tracked frames): $REENACT_CACHE_DIR, else
+    ~/.cache/reenact. Never the installed package or the checkout."""
+    return Path(os.environ.get("REENACT_CACHE_DIR") or Path.home() / ".cache" / "reenact")
+
+
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
