@@ -6,6 +6,7 @@ from pathlib import Path
 
 from ..config import AlignerConfig
 from ..errors import ReenactError
+from ._common import at_least
 
 DESCRIPTION = """\
 Editor networks (graphs) are exported from torch to ONNX once, recorded with their sha256 in a
@@ -32,7 +33,8 @@ def add_parser(subparsers) -> None:
                                       "then the bundled graphs)")
     names = argparse.ArgumentParser(add_help=False, parents=[common])
     names.add_argument("names", nargs="*", metavar="GRAPH", help="graph names (default: all registered)")
-    names.add_argument("--size", type=int, default=AlignerConfig.size, help="crop side in pixels (default %(default)s)")
+    names.add_argument("--size", type=at_least(16), default=AlignerConfig.size,
+                       help="crop side in pixels (default %(default)s)")
 
     ap = subparsers.add_parser("engines", help="export, build and check the editors' inference engines",
                                description=DESCRIPTION, epilog=EXAMPLES,
@@ -44,19 +46,19 @@ def add_parser(subparsers) -> None:
 
     p = actions.add_parser("export", parents=[names], help="torch -> ONNX + manifest (needs torch)")
     p.add_argument("--fp16", action="store_true", help="fp16 inside, fp32 in and out")
-    p.add_argument("--batch", type=int, help="static batch N (all dims fixed); default: dynamic batch and side")
-    p.add_argument("--opset", type=int, default=17, help="ONNX opset, >= 17 (default %(default)s)")
+    p.add_argument("--batch", type=at_least(1), help="static batch N (all dims fixed); default: dynamic batch and side")
+    p.add_argument("--opset", type=at_least(17), default=17, help="ONNX opset, >= 17 (default %(default)s)")
     p.set_defaults(func=_export)
 
     p = actions.add_parser("build", parents=[names], help="TensorRT plans for this GPU (needs tensorrt)")
     p.add_argument("--fp16", action="store_true", help="from the fp16 export (strongly typed plan)")
-    p.add_argument("--batch", type=int, default=8, help="largest batch (default %(default)s)")
+    p.add_argument("--batch", type=at_least(1), default=8, help="largest batch (default %(default)s)")
     p.add_argument("--static", action="store_true", help="only batch N: a static profile")
     p.add_argument("--force", action="store_true", help="rebuild even if the cached plan is current")
     p.set_defaults(func=_build)
 
     p = actions.add_parser("verify", parents=[names], help="every backend: max abs error and crops/s")
-    p.add_argument("--batches", type=int, nargs="+", default=[1, 8], help="batch sizes (default 1 8)")
+    p.add_argument("--batches", type=at_least(1), nargs="+", default=[1, 8], help="batch sizes (default 1 8)")
     p.add_argument("--seconds", type=float, default=1.0, help="timing per backend and batch (default 1)")
     p.set_defaults(func=_verify)
 

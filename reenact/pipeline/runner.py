@@ -26,10 +26,18 @@ _END = object()
 class RunStats:
     frames: int = 0
     frames_with_face: int = 0
+    frames_edited: int = 0       # frames whose output differs from the input
     dropped: int = 0
     seconds: float = 0.0
     interrupted: bool = False
+    no_edit_reason: str = ""     # why a run edited nothing (set by the api; "" when it edited)
     stage_seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+
+    def count(self, packet: Packet) -> None:
+        self.frames += 1
+        self.frames_with_face += bool(packet.faces)
+        # the compositor hands the input frame itself back when no edit touched it
+        self.frames_edited += output_of(packet) is not packet.frame.image
 
     @property
     def fps(self) -> float:
@@ -86,8 +94,7 @@ def run_stages(pipeline: Pipeline, frame: Frame, stats: RunStats) -> Packet:
         t0 = time.perf_counter()
         packet = st.process(packet)
         stats.stage_seconds[type(st).__name__] += time.perf_counter() - t0
-    stats.frames += 1
-    stats.frames_with_face += bool(packet.faces)
+    stats.count(packet)
     return packet
 
 
@@ -143,8 +150,7 @@ class OfflineRunner:
         try:
             while (packet := _get(queues[-1], threads)) is not _END:
                 self.sink.write(packet.frame, output_of(packet))
-                stats.frames += 1
-                stats.frames_with_face += bool(packet.faces)
+                stats.count(packet)
                 bar.update(1)
         except KeyboardInterrupt:
             # keep what was written: the sink still closes into a valid, shorter file
