@@ -52,8 +52,12 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as e:
         print(f"reenact: error: {e}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="reenact: %(message)s")
+    # our own loggers only, to the stderr of this call (not a process-wide logging setup)
+    log_handler = logging.StreamHandler(sys.stderr)
+    log_handler.setFormatter(logging.Formatter("reenact: %(message)s"))
+    logger = logging.getLogger("reenact")
+    logger.addHandler(log_handler)
+    logger.setLevel(logging.INFO if args.verbose else logging.WARNING)
     main_thread = threading.current_thread() is threading.main_thread()
     Interrupts.last = signal.SIGINT
     handled = (signal.SIGINT, signal.SIGTERM)
@@ -69,3 +73,4 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for sig, handler in zip(handled, previous):
             signal.signal(sig, handler)
+        logger.removeHandler(log_handler)

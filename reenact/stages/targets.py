@@ -278,7 +278,8 @@ class TargetStage(StageBase):
         """The unsmoothed target for one face; `drive` is the driver's change this frame."""
         if self.driver is not None:
             rest = self._rest.setdefault(track_id, source)
-            return rest if drive is None else rest + drive.scaled(self.strength)
+            # until the driver shows a face there is nothing to follow: the face stays as it is
+            return source if drive is None else rest + drive.scaled(self.strength)
         if self.target is None:
             return source
         return self.target.resolve(source, self.strength, video=not self.static)
