@@ -24,6 +24,7 @@ from .editors import EDITORS, Editor, create_editor
 from .errors import ConfigError, InputNotFound, UnsupportedInput
 from .pipeline.runner import LiveRunner, OfflineRunner, RunStats
 from .pipeline.stage import Pipeline
+from .stages.targets import TargetStage, build_target_stage, check_strength, parse_target
 from .stages.tracker import FaceTracker
 from .pipeline.types import Frame
 
@@ -47,7 +48,6 @@ def check(cfg: Config) -> None:
     names, the target, the strength, and that --ref and --drive exist. Raises one-line errors."""
     from .engines import BACKENDS
     from .io import webcam_index
-    from .stages.targets import check_strength, parse_target
 
     e = cfg.edit
     EDITORS.get(e.editor.partition(":")[0])
@@ -64,7 +64,8 @@ def check(cfg: Config) -> None:
 
 def refuse_overwrite(dst: str | os.PathLike, cfg: Config, *inputs: str | os.PathLike) -> None:
     """An output may not be one of the run's inputs: the atomic rename would destroy it."""
-    named = [(src, "the input") for src in inputs] + [(cfg.edit.ref, "the --ref image"), (cfg.edit.drive, "the --drive video")]
+    named = [(src, "the input") for src in inputs]
+    named += [(cfg.edit.ref, "the --ref image"), (cfg.edit.drive, "the --drive video")]
     for src, what in named:
         if not src:
             continue
@@ -88,7 +89,7 @@ def _why_unedited(stats: RunStats, cfg: Config, pipe: Pipeline, *, still: bool) 
     if e.drive and still:
         return ("--drive follows how a driver's expression changes over time, and a still has one moment; "
                 "use --ref with a frame of the driver instead")
-    driver = next((st.driver for st in pipe.stages if getattr(st, "driver", None) is not None), None)
+    driver = next((st.driver for st in pipe.stages if isinstance(st, TargetStage)), None)
     if driver is not None and not getattr(driver, "seen_face", True):
         return f"no face found in the driver {e.drive}"
     if not (e.target or e.ref or e.drive):
@@ -118,7 +119,6 @@ def build_pipeline(cfg: Config | None = None, *, editor: str | Editor | None = N
     middle: list = []
     if ed.needs_au:
         from .stages.au import AUEstimator
-        from .stages.targets import build_target_stage
 
         # the target is parsed before any model loads, so a typo fails at once
         target = build_target_stage(cfg, static=static)

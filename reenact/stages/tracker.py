@@ -114,7 +114,8 @@ class FaceTracker(StageBase):
         self._mesh.close()
         self._detector.close()
 
-    def detect(self, image: np.ndarray, detections: list[tuple[np.ndarray, float]] | None = None) -> list[np.ndarray]:
+    def detect(self, image: np.ndarray,
+               detections: list[tuple[np.ndarray, float]] | None = None) -> list[np.ndarray]:
         """Raw landmarks (N, 478, 3) in image pixels for an RGB uint8 image; on a still, the max_faces
         largest faces, largest first (`detections`: the detector's answer for this image, if known)."""
         faces = self._mesh_landmarks(self._downscaled(image), image.shape)
@@ -164,7 +165,8 @@ class FaceTracker(StageBase):
             pts[:, 2] /= s
             mid = pts[:, :2].mean(0)
             # the mesh may have latched onto a neighbour that reaches into the crop
-            if _inside(mid, box) and not any(np.linalg.norm(t[:, :2].mean(0) - mid) < 0.5 * face_size(t) for t in taken):
+            if _inside(mid, box) and not any(np.linalg.norm(t[:, :2].mean(0) - mid) < 0.5 * face_size(t)
+                                             for t in taken):
                 return [pts]
         return []
 
@@ -182,7 +184,8 @@ class FaceTracker(StageBase):
                     found += self._detect_in(small, (x, y, min(x + TILE, w), min(y + TILE, h)), k)
         return _suppress(found)
 
-    def _detect_in(self, image: np.ndarray, window: tuple[int, int, int, int], k: float) -> list[tuple[np.ndarray, float]]:
+    def _detect_in(self, image: np.ndarray, window: tuple[int, int, int, int],
+                   k: float) -> list[tuple[np.ndarray, float]]:
         """The detector's boxes in `window` of `image`, scaled by k."""
         x0, y0, x1, y1 = window
         tw, th = x1 - x0, y1 - y0
