@@ -21,7 +21,7 @@ from .stages.compositor import Compositor
 from .config import Config, load_config
 from .editors.stage import EditorStage
 from .editors import EDITORS, Editor, create_editor
-from .errors import ConfigError, InputNotFound, UnsupportedInput
+from .errors import ConfigError, UnsupportedInput
 from .pipeline.runner import LiveRunner, OfflineRunner, RunStats
 from .pipeline.stage import Pipeline
 from .stages.targets import TargetStage, build_target_stage, check_strength, parse_target
@@ -45,9 +45,9 @@ def _make_editor(spec: str, cfg: Config) -> Editor:
 
 def check(cfg: Config) -> None:
     """Everything about a run's edit that can be checked without loading a model: the editor and backend
-    names, the target, the strength, and that --ref and --drive exist. Raises one-line errors."""
+    names, the target, the strength, and that --ref and a --drive file open. Raises one-line errors."""
     from .engines import BACKENDS
-    from .io import webcam_index
+    from .io import load_image, open_source, webcam_index
 
     e = cfg.edit
     EDITORS.get(e.editor.partition(":")[0])
@@ -56,10 +56,10 @@ def check(cfg: Config) -> None:
     if e.target:
         parse_target(e.target, e.mode)
     check_strength(e.strength)
-    if e.ref and not Path(e.ref).is_file():
-        raise InputNotFound("no such reference image", e.ref)
-    if e.drive and webcam_index(e.drive) is None and not Path(e.drive).exists():
-        raise InputNotFound("no such driving video", e.drive)
+    if e.ref:
+        load_image(e.ref)
+    if e.drive and webcam_index(e.drive) is None:
+        open_source(e.drive).close()  # decodes its first frame; a camera is opened once, by the run
 
 
 def refuse_overwrite(dst: str | os.PathLike, cfg: Config, *inputs: str | os.PathLike) -> None:

@@ -37,6 +37,25 @@ def test_every_data_file_is_package_data():
     assert set(data) | {ASTRONAUT} <= shipped
 
 
+def test_a_users_config_works_from_any_folder(tmp_path):
+    (tmp_path / "mine.yaml").write_text("edit:\n  editor: rig\n  target: surprise\n")
+    run = reenact_cli("image", ASTRONAUT, "-o", "o.png", "--config", "mine.yaml", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "editor rig, target surprise" in run.stdout and "nothing edited" not in run.stdout
+
+
+def test_the_config_folder_can_be_replaced(tmp_path):
+    mine = tmp_path / "configs"
+    mine.mkdir()
+    for f in Path(str(CONFIG_DIR)).iterdir():
+        (mine / f.name).write_bytes(f.read_bytes())
+    (mine / "default.yaml").write_text((mine / "default.yaml").read_text().replace("crf: 18", "crf: 23"))
+    code = "from reenact.config import load_config; print(load_config().video.crf)"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "REENACT_CONFIG_DIR": str(mine)})
+    assert run.stdout.strip() == "23", run.stderr
+
+
 def snapshot(folder: Path) -> dict[str, float]:
     return {str(p): p.stat().st_mtime for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
 
