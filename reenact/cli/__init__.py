@@ -56,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     log_handler = logging.StreamHandler(sys.stderr)
     log_handler.setFormatter(logging.Formatter("reenact: %(message)s"))
     logger = logging.getLogger("reenact")
+    level = logger.level
     logger.addHandler(log_handler)
     logger.setLevel(logging.INFO if args.verbose else logging.WARNING)
     main_thread = threading.current_thread() is threading.main_thread()
@@ -74,3 +75,4 @@ def main(argv: list[str] | None = None) -> int:
         for sig, handler in zip(handled, previous):
             signal.signal(sig, handler)
         logger.removeHandler(log_handler)
+        logger.setLevel(level)
