@@ -181,8 +181,9 @@ def test_texture_memory_closes_a_laughing_mouth_with_the_persons_own_lips():
 
 # The expression eval's faces (`reenact eval`: evaluate.STILLS; NAME#N is a clip's frame as a still) and,
 # per preset, how many of the pairs that count (the face did not already show the emotion) the judge
-# recognises: the level the rig reaches, pinned so it cannot slip back. README, "Rig quality".
-RECOGNISED = {"happy": 1, "sad": 4, "surprise": 4, "fear": 1, "anger": 5, "disgust": 2, "neutral": 1}
+# recognises: the level the rig reaches, pinned so it cannot slip back (README, "Rig editor quality"),
+# less the pairs it reads at a hair's breadth (disgust on portrait_man.jpg: 0.1 log-odds).
+RECOGNISED = {"happy": 1, "sad": 4, "surprise": 4, "fear": 1, "anger": 5, "disgust": 1, "neutral": 2}
 
 
 @lru_cache(maxsize=None)
@@ -570,8 +571,10 @@ def test_mouth_fill_edge_is_anti_aliased(name):
 
 def test_rig_through_the_onnx_engine_matches_the_opencv_path():
     req, _ = preset_edit("astronaut.png", "surprise")
-    cv = create_editor("rig", memory=False).edit(req)
-    ort = create_editor("rig", memory=False, backend="onnxruntime").edit(req)
+    opencv = create_editor("rig", memory=False, backend="opencv")
+    onnx = create_editor("rig", memory=False, backend="onnxruntime")
+    assert opencv._engine is None and onnx._engine.backend == "onnxruntime"  # each backend named, not `auto`'s pick
+    cv, ort = opencv.edit(req), onnx.edit(req)
     assert np.abs(cv.mask - ort.mask).max() < 1e-3
     diff = np.abs(cv.crop.astype(int) - ort.crop)
     # OpenCV interpolates in 1/32-pixel fixed point; ORT in float
