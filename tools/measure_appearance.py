@@ -17,7 +17,8 @@ import cv2
 import numpy as np
 
 from reenact.config import MEDIA_DIR
-from reenact.editors.rig.appearance import Appearance, _points, _spline
+from reenact.editors.rig.appearance import Appearance, anchor_points, spline
+from reenact.editors.rig.basis import MIDLINE
 from reenact.editors.rig.flow import rasterize_flow, warp
 from reenact.editors.rig.mesh import crop_mesh, rest_points
 from reenact.io import open_source
@@ -72,10 +73,9 @@ def profile(ratio: np.ndarray, curve: np.ndarray, half: float, steps: int, flip:
 REGIONS = {"crow's feet": (-0.25, 0.0), "lower lid": (0.2, 0.15)}
 
 
-def fit_groove(measured: np.ndarray, v: np.ndarray, occlusion: float, light_y: float, normal_y: float,
-               iod: float) -> str:
+def fit_groove(measured: np.ndarray, v: np.ndarray, cfg, light_y: float, normal_y: float, iod: float) -> str:
     """Least-squares groove for a log-ratio profile across a fold, averaged over both sides of the face:
-    the model's −occlusion·depth·g(v − c, w) minus the light times the slope of
+    the model's −occlusion·depth·g(v − c, w) minus relief × the light × the slope of
     h = −depth·g(v − c, w) + ridge·g(v − c − o, s). Averaged over mirrored sides only the light's y part
     stays, seen through the y part of the fold's normal (`normal_y`)."""
     grids = np.meshgrid(np.arange(-0.16, 0.161, 0.02), np.arange(0.5, 3.01, 0.25), np.arange(0.03, 0.151, 0.01),
@@ -85,7 +85,7 @@ def fit_groove(measured: np.ndarray, v: np.ndarray, occlusion: float, light_y: f
     g = np.exp(-0.5 * ((v - c) / w) ** 2)
     h = -d * g + r * np.exp(-0.5 * ((v - c - o) / s) ** 2)
     slope = np.gradient(h, v * iod, axis=1)
-    model = -occlusion * d * g - light_y * normal_y * slope
+    model = -cfg.occlusion * d * g - cfg.relief * light_y * normal_y * slope
     err = ((model - measured) ** 2).mean(1)
     k = int(np.argmin(err))
     return (f"centre {c[k, 0]:+.2f} IOD, depth {d[k, 0]:.2f} px, width {w[k, 0]:.3f} IOD, "
@@ -111,14 +111,14 @@ def main() -> None:
     ratio -= float(np.median(forehead))
     app = Appearance()
     cfg = app.cfg.patterns["nasolabial"]
-    mirror_x = float(rest[[10, 152], 0].mean())
+    mirror_x = float(rest[list(MIDLINE), 0].mean())
     half = 0.3 * iod
     prof = []
     for flip in (False, True):
-        pts = _points(cfg.grooves[0], rest, iod)
+        pts = anchor_points(cfg.grooves[0], rest, iod)
         if flip:
             pts[:, 0] = 2 * mirror_x - pts[:, 0]
-        curve = _spline(pts)
+        curve = spline(pts)
         prof.append(profile(ratio, curve, half, STEPS, flip))
         if not flip:
             tangent = np.diff(curve[len(curve) // 5: 4 * len(curve) // 5], axis=0)
@@ -129,7 +129,7 @@ def main() -> None:
     print("offset IOD   " + " ".join(f"{x / iod:+.2f}" for x in v))
     print("log ratio    " + " ".join(f"{x:+.2f}" for x in measured))
     print(f"light of the smile frames (x, y): {light[0]:+.2f} {light[1]:+.2f}")
-    print(f"fitted groove: " + fit_groove(measured, v / iod, app.cfg.occlusion, light[1], normal_y, iod))
+    print("fitted groove: " + fit_groove(measured, v / iod, app.cfg, light[1], normal_y, iod))
     # how far the smile went, read by our estimator against the clip's own neutral
     model = load_model()
     mean_features = lambda crops: np.mean([model.features(a.landmarks) for a in crops], 0)  # noqa: E731

@@ -6,5 +6,6 @@ solve     AU change → per-side basis coefficients
 deform    coefficients → moved mesh → dense backward flow, with the eyes and mouth as layers
 flow      the scanline rasteriser, fold limiting and the warp (the engines' warp_blend convention)
 texture   procedural mouth/eye fills and the per-person texture memory
+appearance creases, bulges and folds per AU as a ratio image (configs/appearance.yaml), carried with the skin
 calibrate `python -m reenact.editors.rig.calibrate`: gains against our AU estimator, through the image
 """

@@ -35,15 +35,18 @@ from .deform import Deformation
 from .mesh import face_triangles, rest_points
 
 CONFIG_FILE = "appearance.yaml"
-# offsets (dy, dx) of a 3 × 3 patch, for sampling the light
-_NEIGHBOURS = tuple(np.stack(np.meshgrid(np.arange(-1, 2), np.arange(-1, 2), indexing="ij")).reshape(2, 1, 9))
+# skin this colourful (mean |R − G| and |B − G| over G) gets the full tint; greyer skin less, grey none
+FULL_CHROMA = 0.15
+# offsets (dy, dx), each (9, 1), of a 3 × 3 patch, for sampling the light
+_NEIGHBOURS = tuple(np.stack(np.meshgrid(np.arange(-1, 2), np.arange(-1, 2), indexing="ij")).reshape(2, 9, 1)
+                    .astype(np.float32))
 # |log shade| below this changes no pixel by half a level (at 255): it is set to exactly 0
 MIN_LOG = 1.0 / 512
 SIDES = ("right", "mid")
 # landmarks this far (IOD) around a pattern's curves and bumps carry it onto a face
 ANCHOR_MARGIN_IOD = 0.1
-# a pattern weaker than this (share of its full strength) is left out: it would change a pixel by about a level
-MIN_STRENGTH = 0.03
+# a pattern weaker than this (share of its full strength) is left out: it would change a pixel by a level or two
+MIN_STRENGTH = 0.05
 
 
 @dataclass(frozen=True)
@@ -126,7 +129,7 @@ def _meander(n: int, seed: int, cycles: float = 2.0) -> np.ndarray:
     return out / 1.8
 
 
-def _spline(points: np.ndarray, per_segment: int = 16) -> np.ndarray:
+def spline(points: np.ndarray, per_segment: int = 16) -> np.ndarray:
     """Dense Catmull-Rom curve through the points."""
     if len(points) < 3:
         t = np.linspace(0, 1, per_segment * max(len(points) - 1, 1) + 1)[:, None]
@@ -197,7 +200,7 @@ class _Canvas:
         self.occlusion *= w
 
 
-def _points(spec, rest: np.ndarray, iod: float) -> np.ndarray:
+def anchor_points(spec, rest: np.ndarray, iod: float) -> np.ndarray:
     return np.array([rest[int(p[0])] + iod * np.array([p[1], p[2]], float) for p in spec], np.float64)
 
 
@@ -210,19 +213,19 @@ def _render(name: str, p: PatternConfig, rest: np.ndarray, iod: float, mirror_x:
     midline = float(rest[list(MIDLINE), 0].mean())
     curves = []   # (curve, depth factor, whether its normal is mirrored)
     for i, g in enumerate(p.grooves):
-        pts = flip(_points(g, rest, iod))
+        pts = flip(anchor_points(g, rest, iod))
         k = float(p.depths[i]) if i < len(p.depths) else 1.0
         if p.side == "mid":
             other = np.c_[2 * midline - pts[:, 0], pts[:, 1]]
             if abs(pts[-1, 0] - midline) < 1.0:
-                curves.append((_spline(np.concatenate([pts, other[-2::-1]])), k, False))
+                curves.append((spline(np.concatenate([pts, other[-2::-1]])), k, False))
                 continue
-            curves.append((_spline(other), k, True))
-        curves.append((_spline(pts), k, mirror_x is not None))
-    bumps = [(flip(_points([b[:3]], rest, iod))[0], b[3] * iod, b[4] * iod, float(b[5])) for b in p.bumps]
+            curves.append((spline(other), k, True))
+        curves.append((spline(pts), k, mirror_x is not None))
+    bumps = [(flip(anchor_points([b[:3]], rest, iod))[0], b[3] * iod, b[4] * iod, float(b[5])) for b in p.bumps]
     if p.side == "mid":
         bumps += [(np.array([2 * midline - c[0], c[1]]), rx, ry, h) for c, rx, ry, h in bumps]
-    env = (flip(_points([p.envelope[:3]], rest, iod))[0], p.envelope[3] * iod, p.envelope[4] * iod) if p.envelope else None
+    env = (flip(anchor_points([p.envelope[:3]], rest, iod))[0], p.envelope[3] * iod, p.envelope[4] * iod) if p.envelope else None
     reach = 3 * max([p.width] + ([abs(p.ridge[0]) + p.ridge[1]] if p.ridge else [])) * iod + p.wobble * iod + 2
     extent = [c for c, _, _ in curves] + [np.array([c - 3 * np.array([rx, ry]), c + 3 * np.array([rx, ry])])
                                           for c, rx, ry, _ in bumps]
@@ -343,7 +346,8 @@ class Appearance:
         placed = []     # (crop box, log shade, whether it is a lift weight)
         add = [(t, s) for t, s in active if s > 0]
         if add:
-            mix = -np.array([1.0, *self.light(crop, pts)], np.float32)
+            lx, ly, chroma = self.light(crop, pts)
+            mix = -np.array([1.0, lx, ly], np.float32)
             # each pattern onto this face through the affine of the landmarks around it
             placed += [(p, False) for p in (_place(t.shading @ (s * mix), t.box, (t.solve @ pts[t.anchors]).T, size)
                                             for t, s in add) if p is not None]
@@ -378,8 +382,10 @@ class Appearance:
         for ((x0, y0, x1, y1), field), is_lift in placed:
             (weight if is_lift else grey)[y0 - by0:y1 - by0, x0 - bx0:x1 - bx0] += field
         np.clip(grey, *cfg.log_range, out=grey)
-        # skin's shadows are redder than its light: it scatters red furthest under the surface
-        log = cv2.transform(grey[..., None], np.asarray(cfg.tint, np.float32).reshape(3, 1))
+        # skin's shadows are redder than its light (it scatters red furthest under the surface); a grey
+        # image's stay grey
+        tint = 1 + (np.asarray(cfg.tint, np.float32) - 1) * min(chroma / FULL_CHROMA, 1.0) if add else np.ones(3)
+        log = cv2.transform(grey[..., None], tint.astype(np.float32).reshape(3, 1))
         if lift:
             valleys = self.valleys(crop, box)
             valleys *= np.minimum(weight, 1)[..., None]
@@ -401,22 +407,25 @@ class Appearance:
         image[y0:y1, x0:x1] = cv2.exp(log[y:y + h, x:x + w])
         return Shading(image=image, box=(x0, y0, x1, y1))
 
-    def light(self, crop: np.ndarray, landmarks: np.ndarray) -> tuple[float, float]:
+    def light(self, crop: np.ndarray, landmarks: np.ndarray) -> tuple[float, float, float]:
         """The face's light as (x, y) slope per unit of z (image axes, towards the light), from how its
-        brightness varies with the canonical surface's normal over bare skin, plus the configured prior."""
+        brightness varies with the canonical surface's normal over bare skin, plus the configured prior;
+        and how colourful that skin is (0 for a grey image, whose shadows must stay grey)."""
         size = crop.shape[0]
         ids, solve = _light_basis(size)
-        # each sample: the mean of a 3 × 3 patch of green (most of the brightness, least of the colour)
-        x = np.clip(np.round(landmarks[ids, 0]).astype(np.int64), 1, size - 2)
-        y = np.clip(np.round(landmarks[ids, 1]).astype(np.int64), 1, size - 2)
-        green = crop[:, :, 1]
-        patch = green[y[:, None] + _NEIGHBOURS[0], x[:, None] + _NEIGHBOURS[1]]
-        a, b, c = solve @ patch.mean(1)
+        # each sample: the mean of a 3 × 3 patch, bilinear (no jumps as a landmark crosses a pixel)
+        at = landmarks[ids, :2].astype(np.float32)
+        rgb = cv2.remap(crop, at[None, :, 0] + _NEIGHBOURS[1], at[None, :, 1] + _NEIGHBOURS[0], cv2.INTER_LINEAR,
+                        borderMode=cv2.BORDER_REPLICATE).mean(0)
+        # green carries most of the brightness and least of the colour
+        a, b, c = solve @ rgb[:, 1]
         slope = np.array([b, c]) / max(a, 1.0)
         n = float(np.linalg.norm(slope))
         if n > self.cfg.light_max:
             slope *= self.cfg.light_max / n
-        return tuple(slope + np.asarray(self.cfg.light_prior, np.float64))
+        lx, ly = slope + np.asarray(self.cfg.light_prior, np.float64)
+        chroma = float(np.abs(rgb[:, [0, 2]] - rgb[:, 1:2]).mean() / max(a, 1.0))
+        return float(lx), float(ly), chroma
 
     def valleys(self, crop: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
         """Log brightening per RGB channel that lifts each crease-sized dark valley in `box` to its surroundings.
