@@ -32,6 +32,7 @@ from ...stages.geometry import canonical_mesh
 from ...stages.landmarks import MOUTH_CORNERS, N_LANDMARKS, interocular
 from .basis import MIDLINE
 from .deform import Deformation
+from .flow import warp
 from .mesh import face_triangles, rest_points
 
 CONFIG_FILE = "appearance.yaml"
@@ -331,8 +332,9 @@ class Appearance:
                 right: np.ndarray, left: np.ndarray) -> Shading | None:
         """The ratio image for per-side AU changes `right`, `left` (17 each); None when it would be all 1.
 
-        `d` is the rig's deformation of this face and `flow` its backward flow, zero outside `flow_box`
-        (None: nothing moves): the shading of the source face's skin goes where that skin moves.
+        `d` is the rig's deformation of this face: each pattern lands on its moved landmarks, so it sits on
+        the moved skin. `flow` is the rig's backward flow, zero outside `flow_box` (None: nothing moves): a
+        lift reads the creases of the source face where the flow has taken them.
         """
         cfg, size = self.cfg, crop.shape[0]
         temps, weights, sides = self._build(size)
@@ -342,14 +344,14 @@ class Appearance:
                   if s > MIN_STRENGTH or (s < -MIN_STRENGTH and t.soften)]
         if not active:
             return None
-        pts = d.src[:N_LANDMARKS]
-        placed = []     # (crop box, log shade, whether it is a lift weight)
+        moved = d.dst[:N_LANDMARKS]
+        placed = []     # ((crop box, field), whether it is the lift's weight)
         add = [(t, s) for t, s in active if s > 0]
         if add:
-            lx, ly, chroma = self.light(crop, pts)
+            lx, ly, chroma = self.light(crop, d.src[:N_LANDMARKS])
             mix = -np.array([1.0, lx, ly], np.float32)
             # each pattern onto this face through the affine of the landmarks around it
-            placed += [(p, False) for p in (_place(t.shading @ (s * mix), t.box, (t.solve @ pts[t.anchors]).T, size)
+            placed += [(p, False) for p in (_place(t.shading @ (s * mix), t.box, (t.solve @ moved[t.anchors]).T, size)
                                             for t, s in add) if p is not None]
         lift = [(t, -s) for t, s in active if s < 0]
         if lift:
@@ -359,52 +361,35 @@ class Appearance:
             for t, s in lift:
                 x0, y0, x1, y1 = t.box
                 weight[y0 - cy0:y1 - cy0, x0 - cx0:x1 - cx0] += s * t.support
-            p = _place(weight, (cx0, cy0, cx1, cy1), (_face_solver(size) @ pts[:468]).T, size)
+            p = _place(weight, (cx0, cy0, cx1, cy1), (_face_solver(size) @ moved[:468]).T, size)
             if p is not None:
                 placed.append((p, True))
         if not placed:
             return None
-        box = out_box = _union([b for (b, _), _ in placed])
-        moving = False
-        if flow_box is not None:
-            # carried with the skin: read through the flow wherever the moved skin can reach it from
-            reach = int(np.ceil(np.abs(d.dst - d.src).max())) + 1
-            x0, y0, x1, y1 = box
-            fx0, fy0, fx1, fy1 = flow_box
-            near = (max(x0 - reach, fx0), max(y0 - reach, fy0), min(x1 + reach, fx1), min(y1 + reach, fy1))
-            moving = near[2] > near[0] and near[3] > near[1]
-            if moving:
-                out_box = _union([box, near])
-        # the log shade per RGB channel over `box`: patterns (grey, then tinted), then lifts
+        box = _union([b for (b, _), _ in placed])
         bx0, by0, bx1, by1 = box
         grey = np.zeros((by1 - by0, bx1 - bx0), np.float32)
-        weight = np.zeros_like(grey) if lift else None
         for ((x0, y0, x1, y1), field), is_lift in placed:
-            (weight if is_lift else grey)[y0 - by0:y1 - by0, x0 - bx0:x1 - bx0] += field
+            if not is_lift:
+                grey[y0 - by0:y1 - by0, x0 - bx0:x1 - bx0] += field
         np.clip(grey, *cfg.log_range, out=grey)
-        # skin's shadows are redder than its light (it scatters red furthest under the surface); a grey
-        # image's stay grey
-        tint = 1 + (np.asarray(cfg.tint, np.float32) - 1) * min(chroma / FULL_CHROMA, 1.0) if add else np.ones(3)
-        log = cv2.transform(grey[..., None], tint.astype(np.float32).reshape(3, 1))
-        if lift:
-            valleys = self.valleys(crop, box)
-            valleys *= np.minimum(weight, 1)[..., None]
-            log += valleys
-        if moving:
-            ox0, oy0, ox1, oy1 = out_box
-            # relative maps count from each output pixel of out_box; `log` starts at (bx0, by0)
-            log = cv2.remap(log, flow[0, oy0:oy1, ox0:ox1] + np.float32(ox0 - bx0),
-                            flow[1, oy0:oy1, ox0:ox1] + np.float32(oy0 - by0),
-                            cv2.INTER_LINEAR | cv2.WARP_RELATIVE_MAP, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-        ox0, oy0, _, _ = out_box
+        # the log shade per RGB channel: skin's shadows are redder than its light (it scatters red
+        # furthest under the surface); a grey image's stay grey
+        tint = 1 + (np.asarray(cfg.tint) - 1) * min(chroma / FULL_CHROMA, 1.0) if add else np.ones(3)
+        log = cv2.merge([grey * np.float32(k) for k in tint])
+        ((x0, y0, x1, y1), weight), is_lift = placed[-1]    # the lift, when there is one, comes last
+        if is_lift:
+            log[y0 - by0:y1 - by0, x0 - bx0:x1 - bx0] += (self.valleys(crop, flow if flow_box else None, (x0, y0, x1, y1))
+                                                        * np.minimum(weight, 1)[..., None])
         changed = unchanged(log, MIN_LOG) == 0
         x, y, w, h = cv2.boundingRect(changed.view(np.uint8))
         if not w:
             return None
-        log[~changed] = 0    # exactly 1 after exp
+        region = np.ones((h, w, 3), np.float32)    # exactly 1 wherever nothing changes
+        cv2.copyTo(cv2.exp(log[y:y + h, x:x + w]), changed[y:y + h, x:x + w].view(np.uint8), region)
         image = np.ones((size, size, 3), np.float32)
-        x0, y0, x1, y1 = ox0 + x, oy0 + y, ox0 + x + w, oy0 + y + h
-        image[y0:y1, x0:x1] = cv2.exp(log[y:y + h, x:x + w])
+        x0, y0, x1, y1 = bx0 + x, by0 + y, bx0 + x + w, by0 + y + h
+        image[y0:y1, x0:x1] = region
         return Shading(image=image, box=(x0, y0, x1, y1))
 
     def light(self, crop: np.ndarray, landmarks: np.ndarray) -> tuple[float, float, float]:
@@ -427,8 +412,9 @@ class Appearance:
         chroma = float(np.abs(rgb[:, [0, 2]] - rgb[:, 1:2]).mean() / max(a, 1.0))
         return float(lx), float(ly), chroma
 
-    def valleys(self, crop: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
-        """Log brightening per RGB channel that lifts each crease-sized dark valley in `box` to its surroundings.
+    def valleys(self, crop: np.ndarray, flow: np.ndarray | None, box: tuple[int, int, int, int]) -> np.ndarray:
+        """Log brightening per RGB channel that lifts each crease-sized dark valley of the crop, as the
+        backward `flow` (None: none) shows it in `box`, to its surroundings.
 
         At half resolution: a crease is several pixels wide, and the lift is smooth at that scale.
         """
@@ -436,14 +422,17 @@ class Appearance:
         x0, y0, x1, y1 = box
         size = crop.shape[0]
         pad = 2 * int(np.ceil(1.5 * wide))
-        px0, py0 = max(x0 - pad, 0) & ~1, max(y0 - pad, 0) & ~1
-        px1, py1 = min(x1 + pad + 1, size) & ~1, min(y1 + pad + 1, size) & ~1
-        half = cv2.resize(crop[py0:py1, px0:px1], ((px1 - px0) // 2, (py1 - py0) // 2), interpolation=cv2.INTER_AREA)
+        # an even-sized padded box, so each half-resolution pixel is a whole 2 × 2 block
+        px0, py0 = max(x0 - pad, 0), max(y0 - pad, 0)
+        px1, py1 = px0 + (min(x1 + pad, size) - px0) // 2 * 2, py0 + (min(y1 + pad, size) - py0) // 2 * 2
+        padded = (px0, py0, px1, py1)
+        seen = warp(crop, flow, padded) if flow is not None else crop[py0:py1, px0:px1]
+        half = cv2.resize(seen, ((px1 - px0) // 2, (py1 - py0) // 2), interpolation=cv2.INTER_AREA)
         half = np.log(half.astype(np.float32) + 8.0)
         # per channel, so a lifted crease takes its surroundings' colour as well as their brightness
         gap = cv2.GaussianBlur(half, (0, 0), wide / 2) - cv2.GaussianBlur(half, (0, 0), fine / 2)
         np.clip(gap, 0, self.cfg.lift_max, out=gap)
-        # half-resolution pixel centres sit at 2i + 0.5 in the padded box
+        # a half-resolution pixel's centre sits at 2i + 0.5 in the padded box
         m = np.array([[0.5, 0, (x0 - px0 + 0.5) / 2 - 0.5], [0, 0.5, (y0 - py0 + 0.5) / 2 - 0.5]])
         return cv2.warpAffine(gap, m, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                               borderMode=cv2.BORDER_REPLICATE)
