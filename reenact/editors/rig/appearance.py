@@ -32,7 +32,6 @@ from ...stages.geometry import canonical_mesh
 from ...stages.landmarks import MOUTH_CORNERS, N_LANDMARKS, interocular
 from .basis import MIDLINE
 from .deform import Deformation
-from .flow import warp
 from .mesh import face_triangles, rest_points
 
 CONFIG_FILE = "appearance.yaml"
@@ -48,6 +47,8 @@ SIDES = ("right", "mid")
 ANCHOR_MARGIN_IOD = 0.1
 # a pattern weaker than this (share of its full strength) is left out: it would change a pixel by a level or two
 MIN_STRENGTH = 0.05
+# a lift weaker than this is left out: it costs as much as a strong one and does little
+MIN_LIFT = 0.15
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ class PatternConfig:
     bumps: tuple = ()          # [landmark, dx, dy, rx, ry, height]: Gaussian bulges (IOD, IOD, IOD, IOD, IOD, px)
     envelope: tuple = ()       # [landmark, dx, dy, rx, ry]: a Gaussian window over the whole pattern
     taper: float = 0.3         # share of each groove's length over which its ends fade in
-    wobble: float = 0.0        # IOD: grooves meander sideways by up to this, and their depth varies
+    wobble: float = 0.0        # IOD: grooves meander sideways by up to this, and (when > 0) come and go in depth
     texture: float = 0.0       # px: dimpling (band-pass noise) inside the envelope, e.g. the chin boss
     soften: bool = True        # whether a falling AU lifts the face's own creases under this pattern
 
@@ -168,14 +169,16 @@ class _Canvas:
         curve = curve + wobble * _meander(len(curve), seed)[:, None] * normal
         arc = np.concatenate([[0], np.cumsum(np.linalg.norm(np.diff(curve, axis=0), axis=1))])
         length = max(arc[-1], 1e-6)
-        p = np.stack([self.x.ravel(), self.y.ravel()], 1)
-        near = np.argmin(((p[:, None, :] - curve[None]) ** 2).sum(-1), axis=1)
-        v = ((p - curve[near]) * normal[near]).sum(1).reshape(self.x.shape) * (-1 if flip else 1)
+        px, py = self.x.ravel(), self.y.ravel()
+        near = np.argmin((px[:, None] - curve[None, :, 0]) ** 2 + (py[:, None] - curve[None, :, 1]) ** 2, axis=1)
+        v = ((px - curve[near, 0]) * normal[near, 0] + (py - curve[near, 1]) * normal[near, 1])
+        v = v.reshape(self.x.shape) * (-1 if flip else 1)
         u = arc[near].reshape(self.x.shape)
         ramp = np.clip(np.minimum(u, length - u) / max(taper * length, 1e-6), 0, 1)
-        # real creases come and go along their length
-        along = ramp * ramp * (3 - 2 * ramp) * np.clip(1 + 0.5 * np.interp(u, arc, _meander(len(curve), seed + 1, 4.0)),
-                                                       0.2, None)
+        along = ramp * ramp * (3 - 2 * ramp)
+        if wobble > 0:
+            # real creases come and go along their length
+            along *= np.clip(1 + 0.5 * np.interp(u, arc, _meander(len(curve), seed + 1, 4.0)), 0.2, None)
         trough = depth * along * _gauss(v, width)
         self.height -= trough
         self.occlusion += trough
@@ -190,7 +193,7 @@ class _Canvas:
         """Band-pass noise: the dimpled skin of a pushed-up chin boss."""
         rng = np.random.default_rng(seed)
         n = rng.standard_normal(self.x.shape).astype(np.float32)
-        band = cv2.GaussianBlur(n, (0, 0), 0.06 * scale) - cv2.GaussianBlur(n, (0, 0), 0.15 * scale)
+        band = cv2.GaussianBlur(n, (0, 0), 0.03 * scale) - cv2.GaussianBlur(n, (0, 0), 0.08 * scale)
         band /= band.std() + 1e-9
         self.height += height * band
         self.occlusion += 0.5 * height * np.maximum(-band, 0)
@@ -315,17 +318,17 @@ class Appearance:
 
     def __init__(self, cfg: AppearanceConfig | None = None):
         self.cfg = cfg or load_appearance()
-        # per crop size, rendered once: the templates, their AU weights (T, 17) and sides (T,)
-        self._built: dict[int, tuple[tuple[Template, ...], np.ndarray, np.ndarray]] = {}
+        self._built: dict[int, tuple] = {}   # per crop size, rendered once (see _build)
 
     def templates(self, size: int) -> tuple[Template, ...]:
         return self._build(size)[0]
 
     def _build(self, size: int):
+        """(templates, their AU weights (T, 17), sides (T,), whether each softens (T,)) for a crop size."""
         if size not in self._built:
             temps = _templates(self.cfg, size)
             self._built[size] = (temps, np.array([t.weights for t in temps]).reshape(-1, len(AU_NAMES)),
-                                 np.array([t.side for t in temps], np.int64))
+                                 np.array([t.side for t in temps], np.int64), np.array([t.soften for t in temps], bool))
         return self._built[size]
 
     def shading(self, crop: np.ndarray, d: Deformation, flow: np.ndarray, flow_box: tuple[int, int, int, int] | None,
@@ -337,23 +340,23 @@ class Appearance:
         lift reads the creases of the source face where the flow has taken them.
         """
         cfg, size = self.cfg, crop.shape[0]
-        temps, weights, sides = self._build(size)
+        temps, weights, sides, soften = self._build(size)
         delta = np.stack([right, left, 0.5 * (right + left)]).astype(np.float32)
         strength = np.tanh((weights * delta[sides]).sum(1) / cfg.saturation)
-        active = [(t, float(s)) for t, s in zip(temps, strength)
-                  if s > MIN_STRENGTH or (s < -MIN_STRENGTH and t.soften)]
-        if not active:
+        # below a floor a pattern is left out, and its strength counts from that floor, so nothing jumps
+        add = [(temps[i], float(_above(strength[i], MIN_STRENGTH))) for i in np.flatnonzero(strength > MIN_STRENGTH)]
+        lift = [(temps[i], float(_above(-strength[i], MIN_LIFT))) for i in np.flatnonzero((strength < -MIN_LIFT) & soften)]
+        if not add and not lift:
             return None
         moved = d.dst[:N_LANDMARKS]
-        placed = []     # ((crop box, field), whether it is the lift's weight)
-        add = [(t, s) for t, s in active if s > 0]
+        placed = []     # (crop box, log shade) of each pattern
         if add:
             lx, ly, chroma = self.light(crop, d.src[:N_LANDMARKS])
             mix = -np.array([1.0, lx, ly], np.float32)
             # each pattern onto this face through the affine of the landmarks around it
-            placed += [(p, False) for p in (_place(t.shading @ (s * mix), t.box, (t.solve @ moved[t.anchors]).T, size)
-                                            for t, s in add) if p is not None]
-        lift = [(t, -s) for t, s in active if s < 0]
+            placed = [p for p in (_place(t.shading @ (s * mix), t.box, (t.solve @ moved[t.anchors]).T, size)
+                                  for t, s in add) if p is not None]
+        lifted = None
         if lift:
             # where creases are lifted only needs to be roughly right: all patterns through one affine
             cx0, cy0, cx1, cy1 = _union([t.box for t, _ in lift])
@@ -361,26 +364,23 @@ class Appearance:
             for t, s in lift:
                 x0, y0, x1, y1 = t.box
                 weight[y0 - cy0:y1 - cy0, x0 - cx0:x1 - cx0] += s * t.support
-            p = _place(weight, (cx0, cy0, cx1, cy1), (_face_solver(size) @ moved[:468]).T, size)
-            if p is not None:
-                placed.append((p, True))
-        if not placed:
+            lifted = self.lift(crop, flow if flow_box else None, weight, (cx0, cy0, cx1, cy1),
+                               (_face_solver(size) @ moved[:468]).T)
+        if not placed and lifted is None:
             return None
-        box = _union([b for (b, _), _ in placed])
+        box = _union([b for b, _ in placed] + ([lifted[0]] if lifted is not None else []))
         bx0, by0, bx1, by1 = box
         grey = np.zeros((by1 - by0, bx1 - bx0), np.float32)
-        for ((x0, y0, x1, y1), field), is_lift in placed:
-            if not is_lift:
-                grey[y0 - by0:y1 - by0, x0 - bx0:x1 - bx0] += field
+        for (x0, y0, x1, y1), field in placed:
+            grey[y0 - by0:y1 - by0, x0 - bx0:x1 - bx0] += field
         np.clip(grey, *cfg.log_range, out=grey)
         # the log shade per RGB channel: skin's shadows are redder than its light (it scatters red
         # furthest under the surface); a grey image's stay grey
         tint = 1 + (np.asarray(cfg.tint) - 1) * min(chroma / FULL_CHROMA, 1.0) if add else np.ones(3)
         log = cv2.merge([grey * np.float32(k) for k in tint])
-        ((x0, y0, x1, y1), weight), is_lift = placed[-1]    # the lift, when there is one, comes last
-        if is_lift:
-            log[y0 - by0:y1 - by0, x0 - bx0:x1 - bx0] += (self.valleys(crop, flow if flow_box else None, (x0, y0, x1, y1))
-                                                        * np.minimum(weight, 1)[..., None])
+        if lifted is not None:
+            (x0, y0, x1, y1), up = lifted
+            log[y0 - by0:y1 - by0, x0 - bx0:x1 - bx0] += up
         changed = unchanged(log, MIN_LOG) == 0
         x, y, w, h = cv2.boundingRect(changed.view(np.uint8))
         if not w:
@@ -412,48 +412,81 @@ class Appearance:
         chroma = float(np.abs(rgb[:, [0, 2]] - rgb[:, 1:2]).mean() / max(a, 1.0))
         return float(lx), float(ly), chroma
 
-    def valleys(self, crop: np.ndarray, flow: np.ndarray | None, box: tuple[int, int, int, int]) -> np.ndarray:
-        """Log brightening per RGB channel that lifts each crease-sized dark valley of the crop, as the
-        backward `flow` (None: none) shows it in `box`, to its surroundings.
+    def lift(self, crop: np.ndarray, flow: np.ndarray | None, weight: np.ndarray, box: tuple[int, int, int, int],
+             affine: np.ndarray) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
+        """(crop box, log brightening per RGB channel) that lifts the crease-sized dark valleys of the crop,
+        as the backward `flow` (None: none) shows it, towards their surroundings, as far as `weight` (over
+        canonical `box`, seen through `affine`) says.
 
         At half resolution: a crease is several pixels wide, and the lift is smooth at that scale.
         """
-        fine, wide = self.cfg.lift_sigma
-        x0, y0, x1, y1 = box
         size = crop.shape[0]
+        landed = _landing(box, affine, size)
+        if landed is None:
+            return None
+        fine, wide = self.cfg.lift_sigma
+        x0, y0, x1, y1 = landed
         pad = 2 * int(np.ceil(1.5 * wide))
         # an even-sized padded box, so each half-resolution pixel is a whole 2 × 2 block
         px0, py0 = max(x0 - pad, 0), max(y0 - pad, 0)
         px1, py1 = px0 + (min(x1 + pad, size) - px0) // 2 * 2, py0 + (min(y1 + pad, size) - py0) // 2 * 2
-        padded = (px0, py0, px1, py1)
-        seen = warp(crop, flow, padded) if flow is not None else crop[py0:py1, px0:px1]
-        half = cv2.resize(seen, ((px1 - px0) // 2, (py1 - py0) // 2), interpolation=cv2.INTER_AREA)
-        half = np.log(half.astype(np.float32) + 8.0)
+        half_size = ((px1 - px0) // 2, (py1 - py0) // 2)
+        if flow is None:
+            seen = cv2.resize(crop[py0:py1, px0:px1], half_size, interpolation=cv2.INTER_AREA)
+        else:
+            # the moved crop at half resolution: the crop's 2 × 2 means read through the flow. Half-resolution
+            # pixel k of the padded box is centred at full px0 + 2k + 0.5, which reads the crop at that plus
+            # the flow, i.e. at half-resolution (px0 + 2k + flow) / 2
+            fx, fy = flow[0, py0 + 1:py1:2, px0 + 1:px1:2], flow[1, py0 + 1:py1:2, px0 + 1:px1:2]
+            kx = np.arange(px0, px1, 2, dtype=np.float32)[None, :]
+            ky = np.arange(py0, py1, 2, dtype=np.float32)[:, None]
+            small = cv2.resize(crop, (size // 2, size // 2), interpolation=cv2.INTER_AREA)
+            seen = cv2.remap(small, (kx + fx) * 0.5, (ky + fy) * 0.5, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        half = np.log(seen.astype(np.float32) + 8.0)
         # per channel, so a lifted crease takes its surroundings' colour as well as their brightness
-        gap = cv2.GaussianBlur(half, (0, 0), wide / 2) - cv2.GaussianBlur(half, (0, 0), fine / 2)
+        # the surroundings at a quarter: halving and doubling blur by a variance of 3/4 (half-resolution px²)
+        hw, hh = half_size
+        quarter = cv2.resize(half, (max(hw // 2, 1), max(hh // 2, 1)), interpolation=cv2.INTER_AREA)
+        quarter = cv2.GaussianBlur(quarter, (0, 0), np.sqrt(max((wide / 2) ** 2 - 0.75, 0.25)) / 2)
+        gap = cv2.resize(quarter, half_size, interpolation=cv2.INTER_LINEAR) - cv2.GaussianBlur(half, (0, 0), fine / 2)
         np.clip(gap, 0, self.cfg.lift_max, out=gap)
-        # a half-resolution pixel's centre sits at 2i + 0.5 in the padded box
-        m = np.array([[0.5, 0, (x0 - px0 + 0.5) / 2 - 0.5], [0, 0.5, (y0 - py0 + 0.5) / 2 - 0.5]])
-        return cv2.warpAffine(gap, m, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                              borderMode=cv2.BORDER_REPLICATE)
+        # the weight onto the same half-resolution grid: pixel i's centre is at 2i + 0.5 in the padded box
+        (a, b, c), (d, e, f) = np.asarray(affine, np.float64).tolist()
+        cx0, cy0 = box[:2]
+        m = 0.5 * np.array([[a, b, a * cx0 + b * cy0 + c - px0 - 0.5], [d, e, d * cx0 + e * cy0 + f - py0 - 0.5]])
+        w = cv2.warpAffine(weight, m, half_size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        gap *= np.minimum(w, 1)[..., None]
+        # doubling puts full-resolution pixel x at half-resolution (x − 0.5) / 2, the grid above
+        full = cv2.resize(gap, (px1 - px0, py1 - py0), interpolation=cv2.INTER_LINEAR)
+        return landed, full[y0 - py0:y1 - py0, x0 - px0:x1 - px0]
 
 
-def _place(field: np.ndarray, box: tuple[int, int, int, int], affine: np.ndarray,
-           size: int) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
-    """A canonical-crop field over `box` seen through `affine` ((2, 3): canonical → crop): the crop box
-    it lands in and the field resampled there; None when that is off the crop."""
+def _landing(box: tuple[int, int, int, int], affine: np.ndarray, size: int) -> tuple[int, int, int, int] | None:
+    """The crop box a canonical-crop box lands in through `affine` ((2, 3): canonical → crop), with a
+    pixel of margin for bilinear sampling; None when that is off the crop."""
     (a, b, c), (d, e, f) = np.asarray(affine, np.float64).tolist()
     x0, y0, x1, y1 = box
     xs = [a * x + b * y + c for x in (x0, x1) for y in (y0, y1)]
     ys = [d * x + e * y + f for x in (x0, x1) for y in (y0, y1)]
     bx0, by0 = max(math.floor(min(xs)) - 1, 0), max(math.floor(min(ys)) - 1, 0)
     bx1, by1 = min(math.ceil(max(xs)) + 2, size), min(math.ceil(max(ys)) + 2, size)
-    if bx1 <= bx0 or by1 <= by0:
+    return (bx0, by0, bx1, by1) if bx1 > bx0 and by1 > by0 else None
+
+
+def _place(field: np.ndarray, box: tuple[int, int, int, int], affine: np.ndarray,
+           size: int) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
+    """A canonical-crop field over `box` seen through `affine` ((2, 3): canonical → crop): the crop box
+    it lands in and the field resampled there; None when that is off the crop."""
+    landed = _landing(box, affine, size)
+    if landed is None:
         return None
+    bx0, by0, bx1, by1 = landed
+    (a, b, c), (d, e, f) = np.asarray(affine, np.float64).tolist()
+    x0, y0 = box[:2]
     # the field's own pixel (0, 0) is canonical (x0, y0); the output's is crop (bx0, by0)
     m = np.array([[a, b, a * x0 + b * y0 + c - bx0], [d, e, d * x0 + e * y0 + f - by0]])
-    return (bx0, by0, bx1, by1), cv2.warpAffine(field, m, (bx1 - bx0, by1 - by0), flags=cv2.INTER_LINEAR,
-                                                borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return landed, cv2.warpAffine(field, m, (bx1 - bx0, by1 - by0), flags=cv2.INTER_LINEAR,
+                                  borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 
 @lru_cache(maxsize=4)
@@ -461,6 +494,11 @@ def _face_solver(size: int) -> np.ndarray:
     """(3, 468): the least-squares inverse of the average face's positions, → its affine onto a face."""
     rest = rest_points(size)[:468].astype(np.float64)
     return np.linalg.pinv(np.c_[rest, np.ones(len(rest))]).astype(np.float32)
+
+
+def _above(strength: float, floor: float) -> float:
+    """A strength past `floor`, rescaled so it starts from 0 there and still reaches 1."""
+    return (strength - floor) / (1 - floor)
 
 
 def _union(boxes):
