@@ -96,6 +96,30 @@ def test_shading_fades_with_the_change():
     assert depth[0] > 0.02 and depth[-1] == 0
 
 
+def test_video_shading_eases_from_the_last_frame_and_a_reset_forgets_it():
+    """Landmark jitter would shimmer on every crease: in video a track's shading eases from its previous
+    frame (in crop coordinates); a still, a gap in time, or a reset starts afresh."""
+    crop, lm = face("astronaut.png")
+    zero = delta()
+    still = deform(lm, zero, zero, load_basis(), crop.shape[0])
+    flow = np.zeros((2,) + crop.shape[:2], np.float32)
+    region = near("astronaut.png", GLABELLA, 0.12)
+    app = Appearance()
+
+    def glabella(d, track=None):
+        s = app.shading(crop, still, flow, None, d, d, track)
+        return float(np.log(s.image[region]).mean())
+
+    strong, weak = glabella(delta(AU04=3)), glabella(delta(AU04=1))
+    glabella(delta(AU04=3), (0, 0.0))
+    eased = glabella(delta(AU04=1), (0, 1 / 30))
+    assert strong < eased < weak
+    assert glabella(delta(AU04=1), (0, 5.0)) == weak        # long after: afresh
+    glabella(delta(AU04=3), (0, 6.0))
+    app.reset()
+    assert glabella(delta(AU04=1), (0, 6.0 + 1 / 30)) == weak
+
+
 def test_one_side_shades_one_side():
     shade = shade_still("astronaut.png", delta(), right=delta(AU12=3))
     crop, lm = face("astronaut.png")

@@ -86,6 +86,7 @@ class AppearanceConfig:
     lift_sigma: tuple = (1.0, 4.0)     # px: a valley is darker at the first scale than at the second
     lift_max: float = 0.35     # most log brightening of a lifted valley
     tint: tuple = (0.85, 1.0, 1.1)    # the patterns' log shade per RGB channel
+    steady_s: float = 0.05     # in video the shading eases towards each frame's with this time constant
     log_range: tuple = (-0.7, 0.25)    # the patterns' log shade is clipped to this: a crease darkens, a lit edge glints
     patterns: dict[str, PatternConfig] = field(default_factory=dict)
 
@@ -319,6 +320,10 @@ class Appearance:
     def __init__(self, cfg: AppearanceConfig | None = None):
         self.cfg = cfg or load_appearance()
         self._built: dict[int, tuple] = {}   # per crop size, rendered once (see _build)
+        self._last: dict[int, tuple] = {}    # per track: (seconds, crop box, log shade there)
+
+    def reset(self) -> None:
+        self._last.clear()
 
     def templates(self, size: int) -> tuple[Template, ...]:
         return self._build(size)[0]
@@ -332,12 +337,13 @@ class Appearance:
         return self._built[size]
 
     def shading(self, crop: np.ndarray, d: Deformation, flow: np.ndarray, flow_box: tuple[int, int, int, int] | None,
-                right: np.ndarray, left: np.ndarray) -> Shading | None:
+                right: np.ndarray, left: np.ndarray, track: tuple[int, float] | None = None) -> Shading | None:
         """The ratio image for per-side AU changes `right`, `left` (17 each); None when it would be all 1.
 
         `d` is the rig's deformation of this face: each pattern lands on its moved landmarks, so it sits on
         the moved skin. `flow` is the rig's backward flow, zero outside `flow_box` (None: nothing moves): a
-        lift reads the creases of the source face where the flow has taken them.
+        lift reads the creases of the source face where the flow has taken them. `track` (id, seconds)
+        eases a video's shading from that track's previous frame; a still has none.
         """
         cfg, size = self.cfg, crop.shape[0]
         temps, weights, sides, soften = self._build(size)
@@ -381,6 +387,9 @@ class Appearance:
         if lifted is not None:
             (x0, y0, x1, y1), up = lifted
             log[y0 - by0:y1 - by0, x0 - bx0:x1 - bx0] += up
+        if track is not None:
+            box, log = self._steady(track, box, log)
+            bx0, by0 = box[:2]
         changed = unchanged(log, MIN_LOG) == 0
         x, y, w, h = cv2.boundingRect(changed.view(np.uint8))
         if not w:
@@ -390,7 +399,30 @@ class Appearance:
         image = np.ones((size, size, 3), np.float32)
         x0, y0, x1, y1 = bx0 + x, by0 + y, bx0 + x + w, by0 + y + h
         image[y0:y1, x0:x1] = region
+        if track is not None:
+            self._last[track[0]] = (track[1], (x0, y0, x1, y1), log[y:y + h, x:x + w])
         return Shading(image=image, box=(x0, y0, x1, y1))
+
+    def _steady(self, track: tuple[int, float], box: tuple[int, int, int, int],
+                log: np.ndarray) -> tuple[tuple[int, int, int, int], np.ndarray]:
+        """This frame's log shade eased from the track's last one (crop coordinates, so the head's own
+        motion is already taken out): the landmarks' jitter would otherwise shimmer on every crease."""
+        track_id, t = track
+        self._last = {k: v for k, v in self._last.items() if 0 <= t - v[0] <= self.cfg.steady_s * 10}
+        last = self._last.get(track_id)
+        if last is None or not 0 < t - last[0] <= 3 * self.cfg.steady_s:
+            return box, log
+        _, prev_box, prev = last
+        keep = float(np.exp(-(t - last[0]) / self.cfg.steady_s))
+        both = _union([box, prev_box])
+        ux0, uy0, ux1, uy1 = both
+        out = np.zeros((uy1 - uy0, ux1 - ux0, 3), np.float32)
+        x0, y0, x1, y1 = box
+        out[y0 - uy0:y1 - uy0, x0 - ux0:x1 - ux0] = log
+        out *= 1 - keep
+        x0, y0, x1, y1 = prev_box
+        out[y0 - uy0:y1 - uy0, x0 - ux0:x1 - ux0] += keep * prev
+        return both, out
 
     def light(self, crop: np.ndarray, landmarks: np.ndarray) -> tuple[float, float, float]:
         """The face's light as (x, y) slope per unit of z (image axes, towards the light), from how its

@@ -78,9 +78,11 @@ class RigEditor:
 
     def reset(self) -> None:
         self._memory.clear()
+        if self.appearance is not None:
+            self.appearance.reset()
 
     def close(self) -> None:
-        self._memory.clear()
+        self.reset()
         if self._engine is not None:
             self._engine.close()
 
@@ -128,7 +130,8 @@ class RigEditor:
         size = req.crop.shape[0]
         d = deform(req.landmarks, right, left, self.basis, size)
         flow, holes, box = dense_flow(d, size)
-        shading = self.appearance.shading(req.crop, d, flow, box, right, left) if self.appearance else None
+        shading = (self.appearance.shading(req.crop, d, flow, box, right, left, (req.track_id, req.time))
+                   if self.appearance else None)
         if shading is not None:
             box = shading.box if box is None else union(box, shading.box)
         if box is None:
