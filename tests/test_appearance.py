@@ -204,3 +204,6 @@ def test_the_config_switch_and_its_errors(tmp_path, monkeypatch):
     (tmp_path / "appearance.yaml").write_text("patterns:\n  fold:\n    aus: {AU99: 1}\n")
     with pytest.raises(ConfigError, match="AU99"):
         load_appearance()
+    (tmp_path / "appearance.yaml").write_text("patterns:\n  fold:\n    grooves: [[[49, 0.1], [999, 0, 0]]]\n")
+    with pytest.raises(ConfigError, match="fold: groove point"):
+        load_appearance()

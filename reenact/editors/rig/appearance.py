@@ -9,11 +9,12 @@ Per edit:
 1. each pattern is weighted by the AU change on its own side;
 2. it is lit by the light this face shows (a directional term from the height field's slope, plus
    occlusion in the grooves);
-3. it is carried onto this face through its landmarks (a coarse piecewise-affine map), then onto the
-   moved skin by the rig's flow;
-4. it is exponentiated into a ratio image (1 = no change) that multiplies the warped crop.
-A pattern whose AUs go down lifts the face's own creases there instead: its dark valleys are brightened
-towards their surroundings, so taking a smile away softens the nasolabial fold the face showed.
+3. it lands on the moved skin through the least-squares affine of the moved landmarks around it;
+4. the sum is exponentiated into a ratio image per RGB channel (1 = no change) that multiplies the
+   warped crop, and that the compositor replays on the frame.
+A pattern whose AUs go down lifts the face's own creases there instead: its dark valleys, read through
+the rig's flow, are brightened towards their surroundings, so taking a smile away softens the nasolabial
+fold the face showed.
 """
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ from ...stages.geometry import canonical_mesh
 from ...stages.landmarks import MOUTH_CORNERS, N_LANDMARKS, interocular
 from .basis import MIDLINE
 from .deform import Deformation
-from .mesh import face_triangles, rest_points
+from .mesh import N_MESH, face_triangles, rest_points
 
 CONFIG_FILE = "appearance.yaml"
 # skin this colourful (mean |R − G| and |B − G| over G) gets the full tint; greyer skin less, grey none
@@ -79,28 +80,47 @@ class PatternConfig:
 class AppearanceConfig:
     enabled: bool = True
     saturation: float = 3.0    # ΔAU (weighted) at which a pattern reaches tanh(1) of its full strength
-    occlusion: float = 0.15    # log shade per px of groove depth: light that does not reach a groove's floor
+    occlusion: float = 0.2     # log shade per px of groove depth: light that does not reach a groove's floor
     relief: float = 0.5        # share of the Lambertian play of light on the slopes that shows through skin
-    light_prior: tuple = (0.0, -0.3)   # light direction (x, y per unit of z) added to the face's own
+    light_prior: tuple = (0.0, -0.2)   # light direction (x, y per unit of z) added to the face's own
     light_max: float = 0.8     # the fitted light's slope is clipped to this
-    lift_sigma: tuple = (1.0, 4.0)     # px: a valley is darker at the first scale than at the second
+    lift_sigma: tuple = (1.0, 6.0)     # px: a valley is darker at the first scale than at the second
     lift_max: float = 0.35     # most log brightening of a lifted valley
     tint: tuple = (0.85, 1.0, 1.1)    # the patterns' log shade per RGB channel
     steady_s: float = 0.05     # in video the shading eases towards each frame's with this time constant
-    log_range: tuple = (-0.7, 0.25)    # the patterns' log shade is clipped to this: a crease darkens, a lit edge glints
+    log_range: tuple = (-0.7, 0.15)    # the patterns' log shade is clipped to this: a crease darkens, a lit edge glints
     patterns: dict[str, PatternConfig] = field(default_factory=dict)
 
 
 def load_appearance() -> AppearanceConfig:
     cfg = load_dataclass(CONFIG_FILE, AppearanceConfig)
     for name, p in cfg.patterns.items():
-        if p.side not in SIDES:
-            raise ConfigError(f"{CONFIG_FILE}: pattern {name}: side must be one of {', '.join(SIDES)}")
         try:
-            [au_key(k) for k in p.aus]
-        except ValueError as e:
+            _check(p)
+        except (ValueError, TypeError) as e:
             raise ConfigError(f"{CONFIG_FILE}: pattern {name}: {e}") from None
     return cfg
+
+
+def _check(p: PatternConfig) -> None:
+    """Raise ValueError/TypeError naming what is malformed in a pattern."""
+    if p.side not in SIDES:
+        raise ValueError(f"side must be one of {', '.join(SIDES)}")
+    for k in p.aus:
+        au_key(k)
+
+    def rows(what: str, items, n: int) -> None:
+        for item in items:
+            if len(item) != n or not 0 <= int(item[0]) < N_LANDMARKS:
+                raise ValueError(f"{what} {list(item)}: expected [landmark 0–{N_LANDMARKS - 1}] and {n - 1} numbers")
+            [float(x) for x in item]
+
+    for g in p.grooves:
+        rows("groove point", g, 3)
+    rows("bump", p.bumps, 6)
+    rows("envelope", [p.envelope] if p.envelope else [], 5)
+    if p.ridge and len(p.ridge) != 3:
+        raise ValueError("ridge: expected [offset, σ, height]")
 
 
 @dataclass(frozen=True)
@@ -111,8 +131,8 @@ class Template:
     side: int                  # 0: driven by the right side's change, 1: the left's, 2: their mean
     soften: bool
     box: tuple[int, int, int, int]
-    shading: np.ndarray        # (h, w, 3): log shade of the occlusion, and the height field's slope in x and y
-                               # (log shade per unit of light along each axis, with a minus sign)
+    shading: np.ndarray        # (h, w, 3): occlusion (as log shade) and the relief's slope in x and y; the
+                               # log shade is −(these · (1, light x, light y))
     support: np.ndarray        # (h, w) in [0, 1]: where a falling AU lifts the face's own creases
     anchors: np.ndarray        # (m,) landmark ids around the pattern
     solve: np.ndarray          # (3, m): their canonical positions' least-squares inverse, → the affine onto a face
@@ -206,6 +226,7 @@ class _Canvas:
 
 
 def anchor_points(spec, rest: np.ndarray, iod: float) -> np.ndarray:
+    """(K, 2) canonical-crop positions of [landmark, dx, dy] points (offsets in IOD)."""
     return np.array([rest[int(p[0])] + iod * np.array([p[1], p[2]], float) for p in spec], np.float64)
 
 
@@ -281,7 +302,7 @@ def _templates(cfg: AppearanceConfig, size: int) -> tuple[Template, ...]:
             box = (canvas.box[0] + x, canvas.box[1] + y, canvas.box[0] + x + w, canvas.box[1] + y + h)
             # the landmarks around the pattern carry it onto a face: their least-squares affine
             margin = ANCHOR_MARGIN_IOD * iod
-            inside = np.all((rest[:468] >= lo - margin) & (rest[:468] <= hi + margin), axis=1)
+            inside = np.all((rest[:N_MESH] >= lo - margin) & (rest[:N_MESH] <= hi + margin), axis=1)
             anchors = np.nonzero(inside)[0].astype(np.int32)
             solve = np.linalg.pinv(np.c_[rest[anchors], np.ones(len(anchors))]).astype(np.float32)
             for a in (shading, support, weights, anchors, solve):
@@ -307,7 +328,7 @@ def _light_basis(size: int) -> tuple[np.ndarray, np.ndarray]:
     brow_y = rest[[70, 105, 107, 336, 334, 300], 1].min()
     eye_y = rest[[33, 133, 362, 263], 1].mean()
     mouth_y = rest[list(MOUTH_CORNERS), 1].mean()
-    y = rest[:468, 1]
+    y = rest[:N_MESH, 1]
     keep = (y < brow_y - 0.08 * iod) | ((y > eye_y + 0.25 * iod) & (y < mouth_y - 0.3 * iod))
     ids = np.nonzero(keep)[0]
     a = np.c_[np.ones(len(ids)), normal[ids, 0], normal[ids, 1]]
@@ -324,9 +345,6 @@ class Appearance:
 
     def reset(self) -> None:
         self._last.clear()
-
-    def templates(self, size: int) -> tuple[Template, ...]:
-        return self._build(size)[0]
 
     def _build(self, size: int):
         """(templates, their AU weights (T, 17), sides (T,), whether each softens (T,)) for a crop size."""
@@ -371,7 +389,7 @@ class Appearance:
                 x0, y0, x1, y1 = t.box
                 weight[y0 - cy0:y1 - cy0, x0 - cx0:x1 - cx0] += s * t.support
             lifted = self.lift(crop, flow if flow_box else None, weight, (cx0, cy0, cx1, cy1),
-                               (_face_solver(size) @ moved[:468]).T)
+                               (_face_solver(size) @ moved[:N_MESH]).T)
         if not placed and lifted is None:
             return None
         box = _union([b for b, _ in placed] + ([lifted[0]] if lifted is not None else []))
@@ -524,7 +542,7 @@ def _place(field: np.ndarray, box: tuple[int, int, int, int], affine: np.ndarray
 @lru_cache(maxsize=4)
 def _face_solver(size: int) -> np.ndarray:
     """(3, 468): the least-squares inverse of the average face's positions, → its affine onto a face."""
-    rest = rest_points(size)[:468].astype(np.float64)
+    rest = rest_points(size)[:N_MESH].astype(np.float64)
     return np.linalg.pinv(np.c_[rest, np.ones(len(rest))]).astype(np.float32)
 
 
