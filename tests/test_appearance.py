@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import shutil
 from functools import lru_cache
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -194,7 +195,7 @@ def test_background_is_bit_exact_and_the_frame_gets_the_shading(preset):
 def test_the_config_switch_and_its_errors(tmp_path, monkeypatch):
     cfg = load_appearance()
     assert cfg.enabled and "nasolabial" in cfg.patterns and isinstance(cfg.patterns["nasolabial"], PatternConfig)
-    shutil.copytree(CONFIG_DIR, tmp_path, dirs_exist_ok=True)
+    shutil.copytree(Path(str(CONFIG_DIR)), tmp_path, dirs_exist_ok=True)
     (tmp_path / "appearance.yaml").write_text("enabled: false\n")
     monkeypatch.setattr("reenact.config.CONFIG_DIR", tmp_path)
     assert create_editor("rig", memory=False).appearance is None
