@@ -43,7 +43,7 @@ _SPEECH = np.array([AU_INDEX[a] for a in SPEECH_AUS])
 SIDES = ("both", "right", "left")
 STRENGTH_RANGE = (0.0, 1.5)
 # a reference face's AU counts as part of its expression from this reading up; weaker readings are
-# more likely the face's shape seen against the population neutral than an expression
+# more likely the face's shape seen against the still prior than an expression
 REF_MIN_AU = 1.0
 # faces looked for in a reference image: the largest is the reference, and the user is told of the others
 REF_MAX_FACES = 10
@@ -144,8 +144,8 @@ def check_strength(strength: float) -> float:
 def reference_target(image: np.ndarray, name: str = "ref", cfg: Config | None = None) -> Target:
     """A reference face's expression as a whole-face Target.
 
-    A single image has no history, so its AUs are read against the estimator's population neutral
-    (configs/canonical_mesh.npy, the mean of real neutral frames); only AUs it reads at REF_MIN_AU or
+    A single image has no history, so its AUs are read against the estimator's still prior
+    (configs/still_prior.npy, faces at rest and their spread); only AUs it reads at REF_MIN_AU or
     more are named, so the reference's face shape does not leak into the edit; the rest go to rest.
     """
     from .au import load_model

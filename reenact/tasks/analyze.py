@@ -76,7 +76,7 @@ def packets(src: str | os.PathLike, *, cfg: Config | None = None, neutral: str |
             max_frames: int | None = None, progress: bool = False) -> Iterator[Packet]:
     """Packets with faces and `source_au` for each frame of `src` (a file, folder or 'webcam[:N]').
 
-    A still image is read against the population neutral (or `neutral`); video frames against each
+    A still image is read against the still prior (or `neutral`); video frames against each
     face's own running neutral, unless `neutral` (an image of the same person at rest) is given.
     """
     cfg = cfg or load_config()
