@@ -180,6 +180,11 @@ def _coerce(tp: Any, value: Any, path: str) -> Any:
         if not isinstance(value, Mapping):
             raise ConfigError(f"config {path}: expected a mapping, got {value!r}")
         return _build(tp, value, path)
+    if origin is dict and is_dataclass(typing.get_args(tp)[1]):
+        # named entries of one schema (e.g. appearance patterns)
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"config {path}: expected a mapping of names, got {value!r}")
+        return {str(k): _build(typing.get_args(tp)[1], v or {}, f"{path}.{k}") for k, v in value.items()}
     if origin in (typing.Union, types.UnionType):
         for arg in typing.get_args(tp):
             if arg is type(None) and value is None:
@@ -231,6 +236,14 @@ def load_presets(name: str, cls: type) -> dict[str, Any]:
     if not isinstance(data, Mapping):
         raise ConfigError(f"{name}: expected a mapping of preset names")
     return {k: _build(cls, v or {}, k) for k, v in data.items()}
+
+
+def load_dataclass(name: str, cls: type) -> Any:
+    """configs/NAME as dataclass `cls`: its own file, the same schema rules as default.yaml."""
+    data = read_yaml(name) or {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{name}: expected a mapping")
+    return _build(cls, data)
 
 
 def _merge(base: dict, extra: Mapping[str, Any]) -> dict:

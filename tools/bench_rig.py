@@ -1,8 +1,8 @@
-"""Benchmark the rig editor's edit step on 256² crops: coefficients, mesh, flow, fills, warp and blend.
+"""Benchmark the rig editor's edit step on 256² crops: coefficients, mesh, flow, appearance, fills, warp and blend.
 
 Tracking and alignment run once, outside the timing. Reports the median and 90th percentile ms per
 crop for each preset on each face, and a split of the median into stages.
-Run: python tools/bench_rig.py [--media ../shared/media] [--repeat 30]
+Run: python tools/bench_rig.py [--media ../shared/media] [--repeat 30] [--no-appearance]
 """
 from __future__ import annotations
 
@@ -54,9 +54,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--media", default=str(MEDIA_DIR))
     ap.add_argument("--repeat", type=int, default=30)
+    ap.add_argument("--no-appearance", action="store_true", help="without the creases layer (rig.appearance)")
     args = ap.parse_args()
-    ed = RigEditor(memory=False)
-    totals, stages = [], {"mesh": [], "flow": [], "fills": [], "warp+blend": []}
+    ed = RigEditor(memory=False, appearance=False if args.no_appearance else None)
+    totals, stages = [], {"mesh": [], "flow": [], "appearance": [], "fills": [], "warp+blend": []}
     print(f"{'face':18s} {'preset':9s} {'median':>7s} {'p90':>7s}  ms per 256² crop")
     for name, preset, target, req in requests(Path(args.media)):
         ed.edit(req)  # warm caches (mesh topology, basis, grids)
@@ -69,8 +70,11 @@ def main() -> None:
         mesh = ms(lambda: deform(req.landmarks, right, left, ed.basis, 256), args.repeat)
         stages["mesh"].append(np.median(mesh))
         stages["flow"].append(np.median(ms(lambda: dense_flow(d, 256), args.repeat)))
+        flow, _, box = dense_flow(d, 256)
+        shading = (lambda: ed.appearance.shading(req.crop, d, flow, box, right, left)) if ed.appearance else (lambda: None)
+        stages["appearance"].append(np.median(ms(shading, args.repeat)))
         stages["fills"].append(np.median(ms(lambda: ed.plan(req, right, left, TextureMemory()), args.repeat))
-                               - stages["mesh"][-1] - stages["flow"][-1])
+                               - stages["mesh"][-1] - stages["flow"][-1] - stages["appearance"][-1])
         stages["warp+blend"].append(np.median(ms(lambda: ed.render(req.crop, plan), args.repeat)))
     print(f"\nall presets and faces: median {np.median(totals):.2f} ms, worst {np.max(totals):.2f} ms per crop")
     print("split of the median: " + ", ".join(f"{k} {np.median(v):.2f}" for k, v in stages.items()))

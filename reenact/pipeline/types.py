@@ -164,7 +164,8 @@ class AUVector:
 
 @dataclass(frozen=True)
 class Warp:
-    """How a warping editor made its crop: crop_out = remap(crop, p + flow)·(1 − fill_mask) + fill·fill_mask.
+    """How a warping editor made its crop:
+    crop_out = (remap(crop, p + flow)·(1 − fill_mask) + fill·fill_mask)·shade.
 
     The compositor replays it at the frame's own resolution, so pixels that only move keep their detail
     instead of passing through the crop's resampling twice.
@@ -173,6 +174,7 @@ class Warp:
     flow: np.ndarray        # (2, S, S) float32, backward: output pixel p samples the crop at p + flow
     fill: np.ndarray        # (S, S, 3) float32 RGB, meaningful where fill_mask > 0
     fill_mask: np.ndarray   # (S, S) float32 in [0, 1]
+    shade: np.ndarray | None = None   # (S, S, 3) float32 RGB ratio image (creases, folds); 1 or None = no change
 
 
 @dataclass(frozen=True)

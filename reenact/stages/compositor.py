@@ -104,7 +104,24 @@ def _replay(frame: np.ndarray, warp: Warp, weight: np.ndarray, to_image: np.ndar
                               borderMode=cv2.BORDER_REPLICATE)
         patch = out[by0:by1, bx0:bx1]
         patch[:] = cv2.blendLinear(fill, patch, fm, 1.0 - fm)
+    if warp.shade is not None:
+        _shade(out, warp.shade, crop_to_roi)
     return out, alpha
+
+
+def _shade(out: np.ndarray, shade: np.ndarray, crop_to_roi: np.ndarray) -> None:
+    """Multiply `out` in place by the editor's ratio image (crop pixels; 1 = no change), warped into the ROI
+    only over the patch where it differs from 1."""
+    x, y, w, h = cv2.boundingRect(255 - cv2.inRange(shade, (1, 1, 1), (1, 1, 1)))
+    box = _footprint((x, y, x + w, y + h), crop_to_roi, out.shape) if w else None
+    if box is None:
+        return
+    bx0, by0, bx1, by1 = box
+    m = crop_to_roi.copy()
+    m[:, 2] -= (bx0, by0)
+    ratio = cv2.warpAffine(shade, m, (bx1 - bx0, by1 - by0), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    patch = out[by0:by1, bx0:bx1]
+    patch[:] = cv2.multiply(patch, ratio, dtype=cv2.CV_8U)
 
 
 class Compositor(StageBase):

@@ -18,6 +18,7 @@ import numpy as np
 
 from ...engines import load
 from ...engines.warp_blend import to_nchw
+from .appearance import Appearance, Shading, apply_shading, load_appearance
 from .basis import Basis, load_basis
 
 from .deform import Deformation, HoleLayer, deform, dense_flow, points_box, union
@@ -57,6 +58,7 @@ class Plan:
     fill_mask: np.ndarray     # (S, S) float32 in [0, 1]
     box: tuple[int, int, int, int]
     meta: Mapping[str, str]
+    shading: Shading | None = None    # the ratio image the result is multiplied by (rig.appearance)
 
 
 @EDITORS.register("rig")
@@ -65,9 +67,13 @@ class RigEditor:
 
     needs_au = True
 
-    def __init__(self, *, basis: Basis | None = None, memory: bool = True, backend: str = "auto"):
+    def __init__(self, *, basis: Basis | None = None, memory: bool = True, backend: str = "auto",
+                 appearance: bool | None = None):
         self.basis = basis or load_basis()
         self.use_memory = memory
+        # creases, bulges and folds per AU; None: as configs/appearance.yaml's `enabled` says
+        cfg = load_appearance()
+        self.appearance = Appearance(cfg) if (cfg.enabled if appearance is None else appearance) else None
         self._memory: dict[int, tuple[TextureMemory, float]] = {}
         # the warp+blend step through the engine layer; the OpenCV path is the same op limited to the
         # edited box, which is what `auto` measures fastest on a CPU
@@ -79,9 +85,11 @@ class RigEditor:
 
     def reset(self) -> None:
         self._memory.clear()
+        if self.appearance is not None:
+            self.appearance.reset()
 
     def close(self) -> None:
-        self._memory.clear()
+        self.reset()
         if self._engine is not None:
             self._engine.close()
 
@@ -128,9 +136,11 @@ class RigEditor:
             return None
         size = req.crop.shape[0]
         d = deform(req.landmarks, right, left, self.basis, size)
-        if not d.moved:
-            return None
         flow, holes, box = dense_flow(d, size)
+        shading = (self.appearance.shading(req.crop, d, flow, box, right, left, (req.track_id, req.time))
+                   if self.appearance else None)
+        if shading is not None:
+            box = shading.box if box is None else union(box, shading.box)
         if box is None:
             return None
         fill = np.zeros((size, size, 3), np.float32)
@@ -149,10 +159,10 @@ class RigEditor:
         used.discard("")
         meta = {"editor": "rig", "fill": "+".join(sorted(used)) if used else "none",
                 "fold_scale": f"{d.scale:.2f}", "side": req.side}
-        return Plan(flow=flow, fill=fill, fill_mask=fill_mask, box=box, meta=meta)
+        return Plan(flow=flow, fill=fill, fill_mask=fill_mask, box=box, meta=meta, shading=shading)
 
     def render(self, crop: np.ndarray, plan: Plan) -> Edit:
-        """warp(crop)·(1 − fill_mask) + fill·fill_mask inside the plan's box; the input elsewhere."""
+        """(warp(crop)·(1 − fill_mask) + fill·fill_mask)·shade inside the plan's box; the input elsewhere."""
         x0, y0, x1, y1 = plan.box
         out = crop.copy()
         region = out[y0:y1, x0:x1]
@@ -160,10 +170,16 @@ class RigEditor:
         speed = cv2.magnitude(plan.flow[0, y0:y1, x0:x1], plan.flow[1, y0:y1, x0:x1])
         change = np.minimum(speed * (1 / MASK_FULL_PX), 1.0)
         np.maximum(change, plan.fill_mask[y0:y1, x0:x1], out=change)
+        if plan.shading is not None:
+            sx0, sy0, sx1, sy1 = plan.shading.box
+            inner = (slice(sy0 - y0, sy1 - y0), slice(sx0 - x0, sx1 - x0))
+            blended[inner] = apply_shading(blended[inner], plan.shading.image[sy0:sy1, sx0:sx1])
+            change[inner][cv2.inRange(plan.shading.image[sy0:sy1, sx0:sx1], (1, 1, 1), (1, 1, 1)) == 0] = 1.0
         np.copyto(region, blended, where=(change > 0)[..., None])
         mask = np.zeros(crop.shape[:2], np.float32)
         mask[y0:y1, x0:x1] = change
-        return Edit(crop=out, mask=mask, meta=plan.meta, warp=Warp(plan.flow, plan.fill, plan.fill_mask))
+        shade = plan.shading.image if plan.shading is not None else None
+        return Edit(crop=out, mask=mask, meta=plan.meta, warp=Warp(plan.flow, plan.fill, plan.fill_mask, shade))
 
 
 def _soft(mask: np.ndarray, sigma: float) -> np.ndarray:

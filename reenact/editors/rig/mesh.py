@@ -160,11 +160,19 @@ def _zip_loops(inner: np.ndarray, outer: np.ndarray, n_inner: int, center: np.nd
 
 
 @lru_cache(maxsize=4)
-def crop_mesh(size: int, per_side: int = 8) -> CropMesh:
-    cfg = AlignerConfig(size=size)
+def rest_points(size: int) -> np.ndarray:
+    """(478, 2) float32: the canonical mesh where the aligner puts an average neutral face in a size² crop."""
     canon = canonical_mesh()
-    s, r, t = similarity_fit(five_points(canon), template(cfg))
+    s, r, t = similarity_fit(five_points(canon), template(AlignerConfig(size=size)))
     tmpl = (s * canon[:, :2] @ r.T + t).astype(np.float32)
+    tmpl.setflags(write=False)
+    return tmpl
+
+
+@lru_cache(maxsize=4)
+def crop_mesh(size: int, per_side: int = 8) -> CropMesh:
+    canon = canonical_mesh()
+    tmpl = rest_points(size)
     # ring just outside the pixel centres, so every pixel lies inside some triangle
     lo, hi = -1.0, float(size)
     side = np.linspace(lo, hi, per_side + 1)

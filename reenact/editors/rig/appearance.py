@@ -1,0 +1,566 @@
+"""Appearance per AU: the skin's own creases, bulges and folds as a multiplicative shading image.
+
+FACS describes every AU by its motion and by the appearance changes it makes: horizontal forehead lines
+(AU1/AU2), vertical furrows between the brows (AU4), crow's feet and a bagged lower lid (AU6), and so on.
+The rig's flow gives the motion; this module gives the appearance. Each pattern in
+configs/appearance.yaml is a small height field (grooves along curves through landmarks, bulges,
+dimpling), rendered once in the canonical frame: the average face where the aligner puts it in the crop.
+Per edit:
+1. each pattern is weighted by the AU change on its own side;
+2. it is lit by the light this face shows (a directional term from the height field's slope, plus
+   occlusion in the grooves);
+3. it lands on the moved skin through the least-squares affine of the moved landmarks around it;
+4. the sum is exponentiated into a ratio image per RGB channel (1 = no change) that multiplies the
+   warped crop, and that the compositor replays on the frame.
+A pattern whose AUs go down lifts the face's own creases there instead: its dark valleys, read through
+the rig's flow, are brightened towards their surroundings, so taking a smile away softens the nasolabial
+fold the face showed.
+"""
+from __future__ import annotations
+
+import math
+import zlib
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import cv2
+import numpy as np
+
+from ...config import load_dataclass
+from ...errors import ConfigError
+from ...pipeline.types import AU_INDEX, AU_NAMES, au_key
+from ...stages.geometry import canonical_mesh
+from ...stages.landmarks import MOUTH_CORNERS, N_LANDMARKS, interocular
+from .basis import MIDLINE
+from .deform import Deformation
+from .mesh import N_MESH, face_triangles, rest_points
+
+CONFIG_FILE = "appearance.yaml"
+# skin this colourful (mean |R − G| and |B − G| over G) gets the full tint; greyer skin less, grey none
+FULL_CHROMA = 0.15
+# offsets (dy, dx), each (9, 1), of a 3 × 3 patch, for sampling the light
+_NEIGHBOURS = tuple(np.stack(np.meshgrid(np.arange(-1, 2), np.arange(-1, 2), indexing="ij")).reshape(2, 9, 1)
+                    .astype(np.float32))
+# |log shade| below this changes no pixel by half a level (at 255): it is set to exactly 0
+MIN_LOG = 1.0 / 512
+SIDES = ("right", "mid")
+# landmarks this far (IOD) around a pattern's curves and bumps carry it onto a face
+ANCHOR_MARGIN_IOD = 0.1
+# a pattern weaker than this (share of its full strength) is left out: it would change a pixel by a level or two
+MIN_STRENGTH = 0.05
+# a lift weaker than this is left out: it costs as much as a strong one and does little
+MIN_LIFT = 0.15
+
+
+@dataclass(frozen=True)
+class PatternConfig:
+    """One appearance pattern, written for the subject's right half of the face (image left).
+
+    Points are [landmark, dx, dy]: a landmark of the canonical mesh plus an offset in inter-ocular
+    distances (x to the image right, y down). Heights are in crop pixels.
+    """
+
+    aus: dict = field(default_factory=dict)   # AU → weight: the pattern's strength is Σ weight·ΔAU on its side
+    side: str = "right"        # right (mirrored onto the left, each half driven by its own side) | mid
+    grooves: tuple = ()        # polylines of points; on `mid` each is mirrored too, joined if it ends on the midline
+    depths: tuple = ()         # per groove, × depth (default 1)
+    depth: float = 1.0         # px, the groove's depth
+    width: float = 0.02        # IOD, the groove's Gaussian σ
+    ridge: tuple = ()          # (offset IOD, σ IOD, height px): skin bunched beside each groove; + is the
+                               # groove's right-hand side in image coordinates (lateral for a fold drawn downwards)
+    bumps: tuple = ()          # [landmark, dx, dy, rx, ry, height]: Gaussian bulges (IOD, IOD, IOD, IOD, IOD, px)
+    envelope: tuple = ()       # [landmark, dx, dy, rx, ry]: a Gaussian window over the whole pattern
+    taper: float = 0.3         # share of each groove's length over which its ends fade in
+    wobble: float = 0.0        # IOD: grooves meander sideways by up to this, and (when > 0) come and go in depth
+    texture: float = 0.0       # px: dimpling (band-pass noise) inside the envelope, e.g. the chin boss
+    soften: bool = True        # whether a falling AU lifts the face's own creases under this pattern
+
+
+@dataclass(frozen=True)
+class AppearanceConfig:
+    enabled: bool = True
+    saturation: float = 3.0    # ΔAU (weighted) at which a pattern reaches tanh(1) of its full strength
+    occlusion: float = 0.2     # log shade per px of groove depth: light that does not reach a groove's floor
+    relief: float = 0.5        # share of the Lambertian play of light on the slopes that shows through skin
+    light_prior: tuple = (0.0, -0.2)   # light direction (x, y per unit of z) added to the face's own
+    light_max: float = 0.8     # the fitted light's slope is clipped to this
+    lift_sigma: tuple = (1.0, 6.0)     # px: a valley is darker at the first scale than at the second
+    lift_max: float = 0.35     # most log brightening of a lifted valley
+    tint: tuple = (0.85, 1.0, 1.1)    # the patterns' log shade per RGB channel
+    steady_s: float = 0.05     # in video the shading eases towards each frame's with this time constant
+    log_range: tuple = (-0.7, 0.15)    # the patterns' log shade is clipped to this: a crease darkens, a lit edge glints
+    patterns: dict[str, PatternConfig] = field(default_factory=dict)
+
+
+def load_appearance() -> AppearanceConfig:
+    cfg = load_dataclass(CONFIG_FILE, AppearanceConfig)
+    for name, p in cfg.patterns.items():
+        try:
+            _check(p)
+        except (ValueError, TypeError) as e:
+            raise ConfigError(f"{CONFIG_FILE}: pattern {name}: {e}") from None
+    return cfg
+
+
+def _check(p: PatternConfig) -> None:
+    """Raise ValueError/TypeError naming what is malformed in a pattern."""
+    if p.side not in SIDES:
+        raise ValueError(f"side must be one of {', '.join(SIDES)}")
+    for k in p.aus:
+        au_key(k)
+
+    def rows(what: str, items, n: int) -> None:
+        for item in items:
+            if len(item) != n or not 0 <= int(item[0]) < N_LANDMARKS:
+                raise ValueError(f"{what} {list(item)}: expected [landmark 0–{N_LANDMARKS - 1}] and {n - 1} numbers")
+            [float(x) for x in item]
+
+    for g in p.grooves:
+        rows("groove point", g, 3)
+    rows("bump", p.bumps, 6)
+    rows("envelope", [p.envelope] if p.envelope else [], 5)
+    if p.ridge and len(p.ridge) != 3:
+        raise ValueError("ridge: expected [offset, σ, height]")
+
+
+@dataclass(frozen=True)
+class Template:
+    """One pattern on one side, in the canonical crop: lighting-free parts, combined per frame."""
+
+    weights: np.ndarray        # (17,) AU weights
+    side: int                  # 0: driven by the right side's change, 1: the left's, 2: their mean
+    soften: bool
+    box: tuple[int, int, int, int]
+    shading: np.ndarray        # (h, w, 3): occlusion (as log shade) and the relief's slope in x and y; the
+                               # log shade is −(these · (1, light x, light y))
+    support: np.ndarray        # (h, w) in [0, 1]: where a falling AU lifts the face's own creases
+    anchors: np.ndarray        # (m,) landmark ids around the pattern
+    solve: np.ndarray          # (3, m): their canonical positions' least-squares inverse, → the affine onto a face
+
+
+@dataclass(frozen=True)
+class Shading:
+    image: np.ndarray          # (S, S, 3) float32 per RGB channel, exactly 1 where nothing changes
+    box: tuple[int, int, int, int]
+
+
+def _meander(n: int, seed: int, cycles: float = 2.0) -> np.ndarray:
+    """A smooth random curve in [-1, 1] over n samples: a few sines of random phase."""
+    rng = np.random.default_rng(seed)
+    s = np.linspace(0, 1, n)
+    out = sum(a * np.sin(2 * np.pi * (f * cycles * s + rng.random())) for a, f in ((1.0, 0.6), (0.5, 1.3), (0.3, 2.9)))
+    return out / 1.8
+
+
+def spline(points: np.ndarray, per_segment: int = 16) -> np.ndarray:
+    """Dense Catmull-Rom curve through the points."""
+    if len(points) < 3:
+        t = np.linspace(0, 1, per_segment * max(len(points) - 1, 1) + 1)[:, None]
+        return points[0] * (1 - t) + points[-1] * t
+    p = np.concatenate([2 * points[:1] - points[1:2], points, 2 * points[-1:] - points[-2:-1]])
+    t = np.linspace(0, 1, per_segment, endpoint=False)[:, None]
+    out = []
+    for i in range(1, len(p) - 2):
+        a, b, c, d = p[i - 1], p[i], p[i + 1], p[i + 2]
+        out.append(0.5 * (2 * b + (c - a) * t + (2 * a - 5 * b + 4 * c - d) * t ** 2 + (3 * b - a - 3 * c + d) * t ** 3))
+    out.append(points[-1:])
+    return np.concatenate(out)
+
+
+def _gauss(v: np.ndarray, sigma: float) -> np.ndarray:
+    return np.exp(-0.5 * (v / sigma) ** 2)
+
+
+class _Canvas:
+    """A pattern's height field and occlusion over its box in the canonical crop, built term by term."""
+
+    def __init__(self, box):
+        x0, y0, x1, y1 = box
+        self.box = box
+        self.x, self.y = np.meshgrid(np.arange(x0, x1, dtype=np.float64), np.arange(y0, y1, dtype=np.float64))
+        self.height = np.zeros(self.x.shape)
+        self.occlusion = np.zeros(self.x.shape)
+
+    def groove(self, curve: np.ndarray, depth: float, width: float, ridge, taper: float, wobble: float,
+               flip: bool, seed: int) -> None:
+        """A trough of Gaussian profile along a curve, fading in at its ends, with skin bunched beside it."""
+        tangent = np.gradient(curve, axis=0)
+        tangent /= np.linalg.norm(tangent, axis=1, keepdims=True) + 1e-12
+        normal = np.stack([-tangent[:, 1], tangent[:, 0]], 1)
+        curve = curve + wobble * _meander(len(curve), seed)[:, None] * normal
+        arc = np.concatenate([[0], np.cumsum(np.linalg.norm(np.diff(curve, axis=0), axis=1))])
+        length = max(arc[-1], 1e-6)
+        px, py = self.x.ravel(), self.y.ravel()
+        near = np.argmin((px[:, None] - curve[None, :, 0]) ** 2 + (py[:, None] - curve[None, :, 1]) ** 2, axis=1)
+        v = ((px - curve[near, 0]) * normal[near, 0] + (py - curve[near, 1]) * normal[near, 1])
+        v = v.reshape(self.x.shape) * (-1 if flip else 1)
+        u = arc[near].reshape(self.x.shape)
+        ramp = np.clip(np.minimum(u, length - u) / max(taper * length, 1e-6), 0, 1)
+        along = ramp * ramp * (3 - 2 * ramp)
+        if wobble > 0:
+            # real creases come and go along their length
+            along *= np.clip(1 + 0.5 * np.interp(u, arc, _meander(len(curve), seed + 1, 4.0)), 0.2, None)
+        trough = depth * along * _gauss(v, width)
+        self.height -= trough
+        self.occlusion += trough
+        if ridge:
+            offset, sigma, height = ridge
+            self.height += height * along * _gauss(v - offset, sigma)
+
+    def bump(self, centre: np.ndarray, rx: float, ry: float, height: float) -> None:
+        self.height += height * _gauss(self.x - centre[0], rx) * _gauss(self.y - centre[1], ry)
+
+    def dimples(self, height: float, seed: int, scale: float) -> None:
+        """Band-pass noise: the dimpled skin of a pushed-up chin boss."""
+        rng = np.random.default_rng(seed)
+        n = rng.standard_normal(self.x.shape).astype(np.float32)
+        band = cv2.GaussianBlur(n, (0, 0), 0.03 * scale) - cv2.GaussianBlur(n, (0, 0), 0.08 * scale)
+        band /= band.std() + 1e-9
+        self.height += height * band
+        self.occlusion += 0.5 * height * np.maximum(-band, 0)
+
+    def window(self, centre: np.ndarray, rx: float, ry: float) -> None:
+        w = _gauss(self.x - centre[0], rx) * _gauss(self.y - centre[1], ry)
+        self.height *= w
+        self.occlusion *= w
+
+
+def anchor_points(spec, rest: np.ndarray, iod: float) -> np.ndarray:
+    """(K, 2) canonical-crop positions of [landmark, dx, dy] points (offsets in IOD)."""
+    return np.array([rest[int(p[0])] + iod * np.array([p[1], p[2]], float) for p in spec], np.float64)
+
+
+def _render(name: str, p: PatternConfig, rest: np.ndarray, iod: float, mirror_x: float | None,
+            size: int) -> tuple[_Canvas, np.ndarray] | None:
+    """One pattern drawn on a canvas, and the (2, 2) corners of where its curves and bumps lie; `mirror_x`
+    renders its mirror image about that x (the left side of a `right` pattern), `mid` patterns get their
+    mirrored half added."""
+    flip = (lambda q: np.c_[2 * mirror_x - q[:, 0], q[:, 1]]) if mirror_x is not None else (lambda q: q)
+    midline = float(rest[list(MIDLINE), 0].mean())
+    curves = []   # (curve, depth factor, whether its normal is mirrored)
+    for i, g in enumerate(p.grooves):
+        pts = flip(anchor_points(g, rest, iod))
+        k = float(p.depths[i]) if i < len(p.depths) else 1.0
+        if p.side == "mid":
+            other = np.c_[2 * midline - pts[:, 0], pts[:, 1]]
+            if abs(pts[-1, 0] - midline) < 1.0:
+                curves.append((spline(np.concatenate([pts, other[-2::-1]])), k, False))
+                continue
+            curves.append((spline(other), k, True))
+        curves.append((spline(pts), k, mirror_x is not None))
+    bumps = [(flip(anchor_points([b[:3]], rest, iod))[0], b[3] * iod, b[4] * iod, float(b[5])) for b in p.bumps]
+    if p.side == "mid":
+        bumps += [(np.array([2 * midline - c[0], c[1]]), rx, ry, h) for c, rx, ry, h in bumps]
+    env = (flip(anchor_points([p.envelope[:3]], rest, iod))[0], p.envelope[3] * iod, p.envelope[4] * iod) if p.envelope else None
+    reach = 3 * max([p.width] + ([abs(p.ridge[0]) + p.ridge[1]] if p.ridge else [])) * iod + p.wobble * iod + 2
+    extent = [c for c, _, _ in curves] + [np.array([c - 3 * np.array([rx, ry]), c + 3 * np.array([rx, ry])])
+                                          for c, rx, ry, _ in bumps]
+    if env is not None and p.texture:
+        extent.append(np.array([env[0] - 2.5 * np.array(env[1:]), env[0] + 2.5 * np.array(env[1:])]))
+    if not extent:
+        return None
+    allp = np.concatenate(extent)
+    x0, y0 = np.maximum(np.floor(allp.min(0) - reach).astype(int), 0)
+    x1, y1 = np.minimum(np.ceil(allp.max(0) + reach).astype(int) + 1, size)
+    canvas = _Canvas((int(x0), int(y0), int(x1), int(y1)))
+    seed = zlib.crc32(name.encode()) + (7 if mirror_x is not None else 0)
+    ridge = (p.ridge[0] * iod, p.ridge[1] * iod, float(p.ridge[2])) if p.ridge else None
+    for i, (curve, k, mirrored) in enumerate(curves):
+        canvas.groove(curve, p.depth * k, p.width * iod, ridge, p.taper, p.wobble * iod, mirrored, seed + 11 * i)
+    for c, rx, ry, h in bumps:
+        canvas.bump(c, rx, ry, h)
+    if env is not None:
+        if p.texture:
+            canvas.dimples(p.texture, seed + 5, iod)
+        canvas.window(*env)
+    return canvas, np.array([allp.min(0), allp.max(0)])
+
+
+def _templates(cfg: AppearanceConfig, size: int) -> tuple[Template, ...]:
+    rest = rest_points(size).astype(np.float64)
+    iod = interocular(rest)
+    mirror_x = float(rest[list(MIDLINE), 0].mean())
+    out = []
+    for name, p in cfg.patterns.items():
+        weights = np.zeros(len(AU_NAMES), np.float32)
+        for k, w in p.aus.items():
+            weights[AU_INDEX[au_key(k)]] = float(w)
+        for side, mirror in ((0, None), (1, mirror_x)) if p.side == "right" else ((2, None),):
+            made = _render(name, p, rest, iod, mirror, size)
+            if made is None:
+                continue
+            canvas, (lo, hi) = made
+            occ = canvas.occlusion.astype(np.float32)
+            gy, gx = np.gradient(canvas.height)
+            shading = np.stack([cfg.occlusion * occ, cfg.relief * gx, cfg.relief * gy], -1).astype(np.float32)
+            support = cv2.GaussianBlur(occ, (0, 0), p.width * iod)
+            support = np.clip(1.5 * support / max(float(support.max()), 1e-6), 0, 1).astype(np.float32)
+            # keep only the part that can change a pixel (a pattern at full strength, the light at its most)
+            used = (np.abs(shading).max(-1) * (1 + cfg.light_max) >= MIN_LOG) | (support * cfg.lift_max >= MIN_LOG)
+            x, y, w, h = cv2.boundingRect(used.view(np.uint8))
+            shading, support = shading[y:y + h, x:x + w].copy(), support[y:y + h, x:x + w].copy()
+            box = (canvas.box[0] + x, canvas.box[1] + y, canvas.box[0] + x + w, canvas.box[1] + y + h)
+            # the landmarks around the pattern carry it onto a face: their least-squares affine
+            margin = ANCHOR_MARGIN_IOD * iod
+            inside = np.all((rest[:N_MESH] >= lo - margin) & (rest[:N_MESH] <= hi + margin), axis=1)
+            anchors = np.nonzero(inside)[0].astype(np.int32)
+            solve = np.linalg.pinv(np.c_[rest[anchors], np.ones(len(anchors))]).astype(np.float32)
+            for a in (shading, support, weights, anchors, solve):
+                a.setflags(write=False)
+            out.append(Template(weights=weights, side=side, soften=p.soften, box=box, shading=shading,
+                                support=support, anchors=anchors, solve=solve))
+    return tuple(out)
+
+
+@lru_cache(maxsize=4)
+def _light_basis(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(landmark ids, (3, K) least-squares solver) for fitting brightness = a + b·nx + c·ny over bare skin
+    that faces many ways: forehead, nose and upper cheeks (no brows, eyes, lips or beard)."""
+    m = canonical_mesh().astype(np.float64)
+    tris = face_triangles()
+    normal = np.zeros_like(m)
+    cross = np.cross(m[tris[:, 1]] - m[tris[:, 0]], m[tris[:, 2]] - m[tris[:, 0]])
+    for k in range(3):
+        np.add.at(normal, tris[:, k], -cross)   # z grows away from the camera: outward is −(e1 × e2)
+    normal /= np.linalg.norm(normal, axis=1, keepdims=True) + 1e-12
+    rest = rest_points(size)
+    iod = interocular(rest)
+    brow_y = rest[[70, 105, 107, 336, 334, 300], 1].min()
+    eye_y = rest[[33, 133, 362, 263], 1].mean()
+    mouth_y = rest[list(MOUTH_CORNERS), 1].mean()
+    y = rest[:N_MESH, 1]
+    keep = (y < brow_y - 0.08 * iod) | ((y > eye_y + 0.25 * iod) & (y < mouth_y - 0.3 * iod))
+    ids = np.nonzero(keep)[0]
+    a = np.c_[np.ones(len(ids)), normal[ids, 0], normal[ids, 1]]
+    return ids, np.linalg.pinv(a)
+
+
+class Appearance:
+    """Per-AU shading for the rig: `shading()` gives the ratio image one edit multiplies its crop by."""
+
+    def __init__(self, cfg: AppearanceConfig | None = None):
+        self.cfg = cfg or load_appearance()
+        self._built: dict[int, tuple] = {}   # per crop size, rendered once (see _build)
+        self._last: dict[int, tuple] = {}    # per track: (seconds, crop box, log shade there)
+
+    def reset(self) -> None:
+        self._last.clear()
+
+    def _build(self, size: int):
+        """(templates, their AU weights (T, 17), sides (T,), whether each softens (T,)) for a crop size."""
+        if size not in self._built:
+            temps = _templates(self.cfg, size)
+            self._built[size] = (temps, np.array([t.weights for t in temps]).reshape(-1, len(AU_NAMES)),
+                                 np.array([t.side for t in temps], np.int64), np.array([t.soften for t in temps], bool))
+        return self._built[size]
+
+    def shading(self, crop: np.ndarray, d: Deformation, flow: np.ndarray, flow_box: tuple[int, int, int, int] | None,
+                right: np.ndarray, left: np.ndarray, track: tuple[int, float] | None = None) -> Shading | None:
+        """The ratio image for per-side AU changes `right`, `left` (17 each); None when it would be all 1.
+
+        `d` is the rig's deformation of this face: each pattern lands on its moved landmarks, so it sits on
+        the moved skin. `flow` is the rig's backward flow, zero outside `flow_box` (None: nothing moves): a
+        lift reads the creases of the source face where the flow has taken them. `track` (id, seconds)
+        eases a video's shading from that track's previous frame; a still has none.
+        """
+        cfg, size = self.cfg, crop.shape[0]
+        temps, weights, sides, soften = self._build(size)
+        delta = np.stack([right, left, 0.5 * (right + left)]).astype(np.float32)
+        strength = np.tanh((weights * delta[sides]).sum(1) / cfg.saturation)
+        # below a floor a pattern is left out, and its strength counts from that floor, so nothing jumps
+        add = [(temps[i], float(_above(strength[i], MIN_STRENGTH))) for i in np.flatnonzero(strength > MIN_STRENGTH)]
+        lift = [(temps[i], float(_above(-strength[i], MIN_LIFT))) for i in np.flatnonzero((strength < -MIN_LIFT) & soften)]
+        if not add and not lift:
+            return None
+        moved = d.dst[:N_LANDMARKS]
+        placed = []     # (crop box, log shade) of each pattern
+        if add:
+            lx, ly, chroma = self.light(crop, d.src[:N_LANDMARKS])
+            mix = -np.array([1.0, lx, ly], np.float32)
+            # each pattern onto this face through the affine of the landmarks around it
+            placed = [p for p in (_place(t.shading @ (s * mix), t.box, (t.solve @ moved[t.anchors]).T, size)
+                                  for t, s in add) if p is not None]
+        lifted = None
+        if lift:
+            # where creases are lifted only needs to be roughly right: all patterns through one affine
+            cx0, cy0, cx1, cy1 = _union([t.box for t, _ in lift])
+            weight = np.zeros((cy1 - cy0, cx1 - cx0), np.float32)
+            for t, s in lift:
+                x0, y0, x1, y1 = t.box
+                weight[y0 - cy0:y1 - cy0, x0 - cx0:x1 - cx0] += s * t.support
+            lifted = self.lift(crop, flow if flow_box else None, weight, (cx0, cy0, cx1, cy1),
+                               (_face_solver(size) @ moved[:N_MESH]).T)
+        if not placed and lifted is None:
+            return None
+        box = _union([b for b, _ in placed] + ([lifted[0]] if lifted is not None else []))
+        bx0, by0, bx1, by1 = box
+        grey = np.zeros((by1 - by0, bx1 - bx0), np.float32)
+        for (x0, y0, x1, y1), field in placed:
+            grey[y0 - by0:y1 - by0, x0 - bx0:x1 - bx0] += field
+        np.clip(grey, *cfg.log_range, out=grey)
+        # the log shade per RGB channel: skin's shadows are redder than its light (it scatters red
+        # furthest under the surface); a grey image's stay grey
+        tint = 1 + (np.asarray(cfg.tint) - 1) * min(chroma / FULL_CHROMA, 1.0) if add else np.ones(3)
+        log = cv2.merge([grey * np.float32(k) for k in tint])
+        if lifted is not None:
+            (x0, y0, x1, y1), up = lifted
+            log[y0 - by0:y1 - by0, x0 - bx0:x1 - bx0] += up
+        if track is not None:
+            box, log = self._steady(track, box, log)
+            bx0, by0 = box[:2]
+        changed = unchanged(log, MIN_LOG) == 0
+        x, y, w, h = cv2.boundingRect(changed.view(np.uint8))
+        if not w:
+            return None
+        region = np.ones((h, w, 3), np.float32)    # exactly 1 wherever nothing changes
+        cv2.copyTo(cv2.exp(log[y:y + h, x:x + w]), changed[y:y + h, x:x + w].view(np.uint8), region)
+        image = np.ones((size, size, 3), np.float32)
+        x0, y0, x1, y1 = bx0 + x, by0 + y, bx0 + x + w, by0 + y + h
+        image[y0:y1, x0:x1] = region
+        if track is not None:
+            self._last[track[0]] = (track[1], (x0, y0, x1, y1), log[y:y + h, x:x + w])
+        return Shading(image=image, box=(x0, y0, x1, y1))
+
+    def _steady(self, track: tuple[int, float], box: tuple[int, int, int, int],
+                log: np.ndarray) -> tuple[tuple[int, int, int, int], np.ndarray]:
+        """This frame's log shade eased from the track's last one (crop coordinates, so the head's own
+        motion is already taken out): the landmarks' jitter would otherwise shimmer on every crease."""
+        track_id, t = track
+        self._last = {k: v for k, v in self._last.items() if 0 <= t - v[0] <= self.cfg.steady_s * 10}
+        last = self._last.get(track_id)
+        if last is None or not 0 < t - last[0] <= 3 * self.cfg.steady_s:
+            return box, log
+        _, prev_box, prev = last
+        keep = float(np.exp(-(t - last[0]) / self.cfg.steady_s))
+        both = _union([box, prev_box])
+        ux0, uy0, ux1, uy1 = both
+        out = np.zeros((uy1 - uy0, ux1 - ux0, 3), np.float32)
+        x0, y0, x1, y1 = box
+        out[y0 - uy0:y1 - uy0, x0 - ux0:x1 - ux0] = log
+        out *= 1 - keep
+        x0, y0, x1, y1 = prev_box
+        out[y0 - uy0:y1 - uy0, x0 - ux0:x1 - ux0] += keep * prev
+        return both, out
+
+    def light(self, crop: np.ndarray, landmarks: np.ndarray) -> tuple[float, float, float]:
+        """The face's light as (x, y) slope per unit of z (image axes, towards the light), from how its
+        brightness varies with the canonical surface's normal over bare skin, plus the configured prior;
+        and how colourful that skin is (0 for a grey image, whose shadows must stay grey)."""
+        size = crop.shape[0]
+        ids, solve = _light_basis(size)
+        # each sample: the mean of a 3 × 3 patch, bilinear (no jumps as a landmark crosses a pixel)
+        at = landmarks[ids, :2].astype(np.float32)
+        rgb = cv2.remap(crop, at[None, :, 0] + _NEIGHBOURS[1], at[None, :, 1] + _NEIGHBOURS[0], cv2.INTER_LINEAR,
+                        borderMode=cv2.BORDER_REPLICATE).mean(0)
+        # green carries most of the brightness and least of the colour
+        a, b, c = solve @ rgb[:, 1]
+        slope = np.array([b, c]) / max(a, 1.0)
+        n = float(np.linalg.norm(slope))
+        if n > self.cfg.light_max:
+            slope *= self.cfg.light_max / n
+        lx, ly = slope + np.asarray(self.cfg.light_prior, np.float64)
+        chroma = float(np.abs(rgb[:, [0, 2]] - rgb[:, 1:2]).mean() / max(a, 1.0))
+        return float(lx), float(ly), chroma
+
+    def lift(self, crop: np.ndarray, flow: np.ndarray | None, weight: np.ndarray, box: tuple[int, int, int, int],
+             affine: np.ndarray) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
+        """(crop box, log brightening per RGB channel) that lifts the crease-sized dark valleys of the crop,
+        as the backward `flow` (None: none) shows it, towards their surroundings, as far as `weight` (over
+        canonical `box`, seen through `affine`) says.
+
+        At half resolution: a crease is several pixels wide, and the lift is smooth at that scale.
+        """
+        size = crop.shape[0]
+        landed = _landing(box, affine, size)
+        if landed is None:
+            return None
+        fine, wide = self.cfg.lift_sigma
+        x0, y0, x1, y1 = landed
+        pad = 2 * int(np.ceil(1.5 * wide))
+        # an even-sized padded box, so each half-resolution pixel is a whole 2 × 2 block
+        px0, py0 = max(x0 - pad, 0), max(y0 - pad, 0)
+        px1, py1 = px0 + (min(x1 + pad, size) - px0) // 2 * 2, py0 + (min(y1 + pad, size) - py0) // 2 * 2
+        half_size = ((px1 - px0) // 2, (py1 - py0) // 2)
+        if flow is None:
+            seen = cv2.resize(crop[py0:py1, px0:px1], half_size, interpolation=cv2.INTER_AREA)
+        else:
+            # the moved crop at half resolution: the crop's 2 × 2 means read through the flow. Half-resolution
+            # pixel k of the padded box is centred at full px0 + 2k + 0.5, which reads the crop at that plus
+            # the flow, i.e. at half-resolution (px0 + 2k + flow) / 2
+            fx, fy = flow[0, py0 + 1:py1:2, px0 + 1:px1:2], flow[1, py0 + 1:py1:2, px0 + 1:px1:2]
+            kx = np.arange(px0, px1, 2, dtype=np.float32)[None, :]
+            ky = np.arange(py0, py1, 2, dtype=np.float32)[:, None]
+            small = cv2.resize(crop, (size // 2, size // 2), interpolation=cv2.INTER_AREA)
+            seen = cv2.remap(small, (kx + fx) * 0.5, (ky + fy) * 0.5, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        half = np.log(seen.astype(np.float32) + 8.0)
+        # per channel, so a lifted crease takes its surroundings' colour as well as their brightness
+        # the surroundings at a quarter: halving and doubling blur by a variance of 3/4 (half-resolution px²)
+        hw, hh = half_size
+        quarter = cv2.resize(half, (max(hw // 2, 1), max(hh // 2, 1)), interpolation=cv2.INTER_AREA)
+        quarter = cv2.GaussianBlur(quarter, (0, 0), np.sqrt(max((wide / 2) ** 2 - 0.75, 0.25)) / 2)
+        gap = cv2.resize(quarter, half_size, interpolation=cv2.INTER_LINEAR) - cv2.GaussianBlur(half, (0, 0), fine / 2)
+        np.clip(gap, 0, self.cfg.lift_max, out=gap)
+        # the weight onto the same half-resolution grid: pixel i's centre is at 2i + 0.5 in the padded box
+        (a, b, c), (d, e, f) = np.asarray(affine, np.float64).tolist()
+        cx0, cy0 = box[:2]
+        m = 0.5 * np.array([[a, b, a * cx0 + b * cy0 + c - px0 - 0.5], [d, e, d * cx0 + e * cy0 + f - py0 - 0.5]])
+        w = cv2.warpAffine(weight, m, half_size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        gap *= np.minimum(w, 1)[..., None]
+        # doubling puts full-resolution pixel x at half-resolution (x − 0.5) / 2, the grid above
+        full = cv2.resize(gap, (px1 - px0, py1 - py0), interpolation=cv2.INTER_LINEAR)
+        return landed, full[y0 - py0:y1 - py0, x0 - px0:x1 - px0]
+
+
+def _landing(box: tuple[int, int, int, int], affine: np.ndarray, size: int) -> tuple[int, int, int, int] | None:
+    """The crop box a canonical-crop box lands in through `affine` ((2, 3): canonical → crop), with a
+    pixel of margin for bilinear sampling; None when that is off the crop."""
+    (a, b, c), (d, e, f) = np.asarray(affine, np.float64).tolist()
+    x0, y0, x1, y1 = box
+    xs = [a * x + b * y + c for x in (x0, x1) for y in (y0, y1)]
+    ys = [d * x + e * y + f for x in (x0, x1) for y in (y0, y1)]
+    bx0, by0 = max(math.floor(min(xs)) - 1, 0), max(math.floor(min(ys)) - 1, 0)
+    bx1, by1 = min(math.ceil(max(xs)) + 2, size), min(math.ceil(max(ys)) + 2, size)
+    return (bx0, by0, bx1, by1) if bx1 > bx0 and by1 > by0 else None
+
+
+def _place(field: np.ndarray, box: tuple[int, int, int, int], affine: np.ndarray,
+           size: int) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
+    """A canonical-crop field over `box` seen through `affine` ((2, 3): canonical → crop): the crop box
+    it lands in and the field resampled there; None when that is off the crop."""
+    landed = _landing(box, affine, size)
+    if landed is None:
+        return None
+    bx0, by0, bx1, by1 = landed
+    (a, b, c), (d, e, f) = np.asarray(affine, np.float64).tolist()
+    x0, y0 = box[:2]
+    # the field's own pixel (0, 0) is canonical (x0, y0); the output's is crop (bx0, by0)
+    m = np.array([[a, b, a * x0 + b * y0 + c - bx0], [d, e, d * x0 + e * y0 + f - by0]])
+    return landed, cv2.warpAffine(field, m, (bx1 - bx0, by1 - by0), flags=cv2.INTER_LINEAR,
+                                  borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
+
+@lru_cache(maxsize=4)
+def _face_solver(size: int) -> np.ndarray:
+    """(3, 468): the least-squares inverse of the average face's positions, → its affine onto a face."""
+    rest = rest_points(size)[:N_MESH].astype(np.float64)
+    return np.linalg.pinv(np.c_[rest, np.ones(len(rest))]).astype(np.float32)
+
+
+def _above(strength: float, floor: float) -> float:
+    """A strength past `floor`, rescaled so it starts from 0 there and still reaches 1."""
+    return (strength - floor) / (1 - floor)
+
+
+def _union(boxes):
+    return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
+
+
+def unchanged(log: np.ndarray, tol: float) -> np.ndarray:
+    """uint8 (h, w): 255 where every channel of `log` is within ±tol (just under), 0 elsewhere."""
+    t = float(np.nextafter(np.float32(tol), np.float32(0)))
+    return cv2.inRange(log, (-t, -t, -t), (t, t, t))
+
+
+def apply_shading(pixels: np.ndarray, shade: np.ndarray) -> np.ndarray:
+    """uint8 RGB pixels × a ratio image of the same shape, rounded."""
+    return cv2.multiply(pixels, shade, dtype=cv2.CV_8U)

@@ -1,0 +1,210 @@
+"""The rig's appearance layer (creases, bulges, folds per AU) on real faces from ../shared/media."""
+from __future__ import annotations
+
+import shutil
+from functools import lru_cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from reenact import api
+from reenact.config import CONFIG_DIR, load_config
+from reenact.editors import EditRequest, create_editor
+from reenact.editors.rig.appearance import Appearance, PatternConfig, apply_shading, load_appearance
+from reenact.editors.rig.basis import load_basis
+from reenact.editors.rig.deform import deform
+from reenact.errors import ConfigError
+from reenact.pipeline.types import AU_INDEX, AUVector, Frame, Packet
+from reenact.stages.aligner import Aligner
+from reenact.stages.au import load_model
+from reenact.stages.landmarks import interocular
+from reenact.stages.tracker import FaceTracker
+
+from conftest import load_rgb
+
+
+@lru_cache(maxsize=None)
+def face(name: str):
+    """(aligned crop, crop landmarks) of a shared face."""
+    tracker = FaceTracker(static=True)
+    image = load_rgb(name)
+    a = Aligner().align(image, tracker.detect(image)[0])
+    tracker.close()
+    return a.crop, a.landmarks
+
+
+@lru_cache(maxsize=1)
+def appearance() -> Appearance:
+    return Appearance()
+
+
+def delta(**aus: float) -> np.ndarray:
+    d = np.zeros(len(AU_INDEX), np.float32)
+    for k, v in aus.items():
+        d[AU_INDEX[k]] = v
+    return d
+
+
+def shade_still(name: str, d: np.ndarray, right: np.ndarray | None = None):
+    """The shading alone (no motion) for per-side AU changes on a face: the ratio image, 1 where none."""
+    crop, lm = face(name)
+    zero = np.zeros_like(d)
+    still = deform(lm, zero, zero, load_basis(), crop.shape[0])
+    s = appearance().shading(crop, still, np.zeros((2,) + crop.shape[:2], np.float32), None,
+                             d if right is None else right, d)
+    return np.ones(crop.shape, np.float32) if s is None else s.image
+
+
+def near(name: str, ids, radius_iod: float) -> np.ndarray:
+    """Crop pixels within radius (IOD) of any of the landmarks."""
+    crop, lm = face(name)
+    m = np.zeros(crop.shape[:2], np.uint8)
+    r = max(1, int(round(radius_iod * interocular(lm))))
+    for i in ids:
+        cv2.circle(m, (int(round(lm[i, 0])), int(round(lm[i, 1]))), r, 1, -1)
+    return m.astype(bool)
+
+
+GLABELLA = (9, 8, 168)
+CHEEKS = (205, 425, 50, 280)
+NASOLABIAL = (206, 216, 426, 436)
+
+
+def test_a_zero_change_shades_nothing():
+    crop, _ = face("astronaut.png")
+    assert np.array_equal(shade_still("astronaut.png", delta()), np.ones(crop.shape, np.float32))
+    # AUs that no pattern follows (speech) shade nothing either
+    assert np.array_equal(shade_still("astronaut.png", delta(AU25=3, AU26=2)), np.ones(crop.shape, np.float32))
+
+
+@pytest.mark.parametrize("name", ["astronaut.png", "portrait_man.jpg"])
+def test_au4_darkens_between_the_brows_and_not_the_cheeks(name):
+    shade = shade_still(name, delta(AU04=3))
+    grey = shade[..., 1]
+    assert grey[near(name, GLABELLA, 0.12)].mean() < 0.97
+    assert grey[near(name, GLABELLA, 0.12)].min() < 0.85
+    assert np.all(shade[near(name, CHEEKS, 0.15)] == 1)
+
+
+def test_shading_fades_with_the_change():
+    """The nasolabial fold deepens with AU12 and fades monotonically to nothing as the change goes to zero."""
+    region = near("portrait_man.jpg", NASOLABIAL, 0.12)
+    depth = [float(np.abs(np.log(shade_still("portrait_man.jpg", delta(AU12=v))[region])).mean())
+             for v in (4.0, 3.0, 2.0, 1.0, 0.5, 0.2, 0.0)]
+    assert all(a > b for a, b in zip(depth, depth[1:])), depth
+    assert depth[0] > 0.02 and depth[-1] == 0
+
+
+def test_video_shading_eases_from_the_last_frame_and_a_reset_forgets_it():
+    """Landmark jitter would shimmer on every crease: in video a track's shading eases from its previous
+    frame (in crop coordinates); a still, a gap in time, or a reset starts afresh."""
+    crop, lm = face("astronaut.png")
+    zero = delta()
+    still = deform(lm, zero, zero, load_basis(), crop.shape[0])
+    flow = np.zeros((2,) + crop.shape[:2], np.float32)
+    region = near("astronaut.png", GLABELLA, 0.12)
+    app = Appearance()
+
+    def glabella(d, track=None):
+        s = app.shading(crop, still, flow, None, d, d, track)
+        return float(np.log(s.image[region]).mean())
+
+    strong, weak = glabella(delta(AU04=3)), glabella(delta(AU04=1))
+    glabella(delta(AU04=3), (0, 0.0))
+    eased = glabella(delta(AU04=1), (0, 1 / 30))
+    assert strong < eased < weak
+    assert glabella(delta(AU04=1), (0, 5.0)) == weak        # long after: afresh
+    glabella(delta(AU04=3), (0, 6.0))
+    app.reset()
+    assert glabella(delta(AU04=1), (0, 6.0 + 1 / 30)) == weak
+
+
+def test_one_side_shades_one_side():
+    shade = shade_still("astronaut.png", delta(), right=delta(AU12=3))
+    crop, lm = face("astronaut.png")
+    mid = int(round(lm[[10, 152], 0].mean()))
+    changed = np.any(shade != 1, axis=2)
+    # the subject's right is the image's left
+    assert changed[:, :mid].sum() > 50 and not changed[:, mid + 3:].any()
+
+
+def test_taking_a_smile_away_lightens_the_nasolabial_fold():
+    """smile_man.jpg shows deep nasolabial folds; a negative AU12 change lifts them (and darkens nothing)."""
+    crop, _ = face("smile_man.jpg")
+    shade = shade_still("smile_man.jpg", delta(AU12=-3, AU06=-1))
+    assert shade.min() >= 1.0
+    region = near("smile_man.jpg", NASOLABIAL, 0.12)
+    before = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    after = cv2.cvtColor(apply_shading(crop, shade), cv2.COLOR_RGB2GRAY).astype(np.float32)
+    assert after[region].mean() > before[region].mean() + 2
+    # the fold's darkest pixels rise most: it is the crease that is lifted, not the whole cheek
+    dark = region & (before < np.percentile(before[region], 25))
+    assert (after - before)[dark].mean() > 1.5 * (after - before)[region & ~dark].mean()
+
+
+def test_the_editor_shades_where_it_moves_and_marks_it():
+    """Through the rig: an anger edit darkens the glabella of its crop, and the mask covers what it shaded."""
+    crop, lm = face("astronaut.png")
+    model = load_model()
+    source = model.intensities(model.features(lm))
+    target = source + AUVector(delta(AU04=3))
+    req = EditRequest(crop=crop, landmarks=lm, source=source, target=target)
+    on = create_editor("rig", memory=False, appearance=True).edit(req)
+    off = create_editor("rig", memory=False, appearance=False).edit(req)
+    assert off.warp.shade is None and on.warp.shade is not None
+    region = near("astronaut.png", GLABELLA, 0.12)
+    grey = lambda c: cv2.cvtColor(c, cv2.COLOR_RGB2GRAY).astype(np.float32)  # noqa: E731
+    assert grey(on.crop)[region].mean() < grey(off.crop)[region].mean() - 3
+    shaded = np.any(on.warp.shade != 1, axis=2)
+    assert np.all(on.mask[shaded] == 1)
+    # where neither the motion nor the shading reaches, the crop is untouched
+    assert np.array_equal(on.crop[on.mask == 0], crop[on.mask == 0])
+
+
+@pytest.mark.parametrize("preset", ["anger", "sad"])
+def test_background_is_bit_exact_and_the_frame_gets_the_shading(preset):
+    """Through the whole pipeline on a frame: pixels away from the face are the input's, and the compositor's
+    frame-resolution replay carries the creases (anger: a darker glabella than without them)."""
+    img = load_rgb("astronaut.png")
+    cfg = api.with_edit(load_config(), editor="rig", target=preset)
+    outs = {}
+    for on in (True, False):
+        editor = create_editor("rig", memory=False, appearance=on)
+        with api.build_pipeline(cfg, editor=editor, static=True) as pipe:
+            packet = pipe.process(Packet(Frame(img, 0)))
+        outs[on] = packet.output
+    out = outs[True]
+    face_ = packet.faces[0].face
+    x0, y0, x1, y1 = face_.bbox
+    pad = 0.1 * face_.size
+    outside = np.ones(img.shape[:2], bool)
+    outside[max(int(y0 - pad), 0):int(y1 + pad), max(int(x0 - pad), 0):int(x1 + pad)] = False
+    assert np.array_equal(out[outside], img[outside])
+    if preset == "anger":
+        to_image = packet.faces[0].aligned.to_image
+        _, lm = face("astronaut.png")
+        between = np.round(lm[list(GLABELLA), :2] @ to_image[:, :2].T + to_image[:, 2]).astype(int)
+        r = int(0.1 * interocular(face_.landmarks))
+        grey = {k: cv2.cvtColor(v, cv2.COLOR_RGB2GRAY).astype(np.float32) for k, v in outs.items()}
+        mean = {k: np.mean([g[y - r:y + r, x - r:x + r].mean() for x, y in between]) for k, g in grey.items()}
+        assert mean[True] < mean[False] - 2
+
+
+def test_the_config_switch_and_its_errors(tmp_path, monkeypatch):
+    cfg = load_appearance()
+    assert cfg.enabled and "nasolabial" in cfg.patterns and isinstance(cfg.patterns["nasolabial"], PatternConfig)
+    shutil.copytree(Path(str(CONFIG_DIR)), tmp_path, dirs_exist_ok=True)
+    (tmp_path / "appearance.yaml").write_text("enabled: false\n")
+    monkeypatch.setattr("reenact.config.CONFIG_DIR", tmp_path)
+    assert create_editor("rig", memory=False).appearance is None
+    (tmp_path / "appearance.yaml").write_text("patterns:\n  fold:\n    aus: {AU12: 1}\n    depht: 2\n")
+    with pytest.raises(ConfigError, match="fold.depht"):
+        load_appearance()
+    (tmp_path / "appearance.yaml").write_text("patterns:\n  fold:\n    aus: {AU99: 1}\n")
+    with pytest.raises(ConfigError, match="AU99"):
+        load_appearance()
+    (tmp_path / "appearance.yaml").write_text("patterns:\n  fold:\n    grooves: [[[49, 0.1], [999, 0, 0]]]\n")
+    with pytest.raises(ConfigError, match="fold: groove point"):
+        load_appearance()
