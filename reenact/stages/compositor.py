@@ -18,7 +18,10 @@ from ..pipeline.types import Edit, FaceSample, Packet, Warp, face_size
 def hull_mask(landmarks: np.ndarray, size: int, cfg: CompositorConfig, warp: Warp | None = None) -> np.ndarray:
     """Face hull in crop pixels, eroded so the seam stays on skin, then feathered; float32 in [0, 1].
 
-    With a warp, the hull also covers where the outline moves to, so a dropped jaw is not cut at the old chin.
+    With a warp, the hull also covers where the outline moves to, and grows instead of shrinking: a warp
+    is continuous up to where it stops (so it needs no seam on skin), and a face moved past its old
+    outline covers what lies behind it in full, so a dropped chin shows whole over the collar, not as a
+    ghost blended into it.
     """
     mask = np.zeros((size, size), np.uint8)
     pts = landmarks[list(FACE_OVAL), :2].astype(np.float32)
@@ -30,9 +33,15 @@ def hull_mask(landmarks: np.ndarray, size: int, cfg: CompositorConfig, warp: War
     hull = cv2.convexHull(np.round(pts).astype(np.int32))
     cv2.fillConvexPoly(mask, hull, 255)
     face = face_size(landmarks)
-    erode = max(1, int(round(cfg.erode_frac * face)))
-    mask = cv2.erode(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * erode + 1, 2 * erode + 1)))
     sigma = max(0.5, cfg.feather_frac * face / 2.0)
+    erode = max(1, int(round(cfg.erode_frac * face)))
+    kernel = cv2.MORPH_ELLIPSE
+    if warp is None:
+        mask = cv2.erode(mask, cv2.getStructuringElement(kernel, (2 * erode + 1, 2 * erode + 1)))
+    else:
+        # the feather's ramp starts beyond the moved outline
+        grow = erode + int(round(2 * sigma))
+        mask = cv2.dilate(mask, cv2.getStructuringElement(kernel, (2 * grow + 1, 2 * grow + 1)))
     return _feather(mask, sigma)
 
 
@@ -113,11 +122,14 @@ def _replay(frame: np.ndarray, warp: Warp, weight: np.ndarray, to_image: np.ndar
         m = crop_to_roi.copy()
         m[:, 2] += m[:, :2] @ (cx0, cy0) - (bx0, by0)
         bsize = (bx1 - bx0, by1 - by0)
-        fm = cv2.warpAffine(warp.fill_mask[src], m, bsize, flags=cv2.INTER_LINEAR, borderValue=0)
-        fill = cv2.warpAffine(np.clip(warp.fill[src], 0, 255).astype(np.uint8), m, bsize, flags=cv2.INTER_LINEAR,
-                              borderMode=cv2.BORDER_REPLICATE)
+        fm = warp.fill_mask[src]
+        # resampled premultiplied by its mask, so a fill's edge fades into the warp, not into the black
+        # that lies outside the fill
+        fill = np.clip(warp.fill[src], 0, 255) * fm[..., None]
+        fm = cv2.warpAffine(fm, m, bsize, flags=cv2.INTER_LINEAR, borderValue=0)
+        fill = cv2.warpAffine(fill, m, bsize, flags=cv2.INTER_LINEAR, borderValue=0)
         patch = out[by0:by1, bx0:bx1]
-        patch[:] = cv2.blendLinear(fill, patch, fm, 1.0 - fm)
+        patch[:] = np.clip(fill + patch * (1.0 - fm)[..., None] + 0.5, 0, 255).astype(np.uint8)
     return out, alpha
 
 

@@ -22,6 +22,7 @@ from .basis import Basis, load_basis
 
 from .deform import Deformation, HoleLayer, deform, dense_flow, points_box, union
 from .flow import warp
+from .silhouette import soft_edges
 from .mesh import HOLE_CHAINS, HOLES, crop_mesh, hole_triangles
 from .solve import coefficients
 from .texture import (TextureMemory, curtains, eye_fill, match_color, mouth_geometry, openness,
@@ -139,6 +140,9 @@ class RigEditor:
         for name, region_box in _replace_regions(req, d, mem, fill, fill_mask):
             used.add(name)
             box = union(box, region_box)
+        edges = soft_edges(req.crop, flow, box, holes)
+        if edges is not None:
+            _paste(fill, fill_mask, edges[2], edges[0], edges[1])
         used.discard("")
         meta = {"editor": "rig", "fill": "+".join(sorted(used)) if used else "none",
                 "fold_scale": f"{d.scale:.2f}", "side": req.side}
