@@ -15,6 +15,7 @@ from typing import Iterable
 
 from .stages.aligner import Aligner
 from .stages.compositor import Compositor
+from .stages.occlusion import OcclusionStage
 from .config import Config, load_config
 from .editors.stage import EditorStage
 from .editors import EDITORS, Editor, create_editor
@@ -41,9 +42,10 @@ def _make_editor(spec: str, cfg: Config) -> Editor:
 
 def build_pipeline(cfg: Config | None = None, *, editor: str | Editor | None = None,
                    static: bool = False) -> Pipeline:
-    """source → tracker → aligner → [AU estimator → target] → editor → compositor.
+    """source → tracker → aligner → [occlusion] → [AU estimator → target] → editor → compositor.
 
-    The AU estimator and target stage are wired in only for editors that read AUs.
+    The AU estimator and target stage are wired in only for editors that read AUs; the occlusion stage
+    unless `occlusion.enabled` is off.
     """
     cfg = cfg or load_config()
     ed = editor if hasattr(editor, "edit") else _make_editor(editor or cfg.edit.editor, cfg)
@@ -55,8 +57,9 @@ def build_pipeline(cfg: Config | None = None, *, editor: str | Editor | None = N
         # the target is parsed before any model loads, so a typo fails at once
         target = build_target_stage(cfg, static=static)
         middle = [AUEstimator(cfg.au, static=static), target]
-    stages = [FaceTracker(cfg.tracker, static=static), Aligner(cfg.aligner), *middle,
-              EditorStage(ed), Compositor(cfg.compositor)]
+    hide = [OcclusionStage(cfg.occlusion)] if cfg.occlusion.enabled else []
+    stages = [FaceTracker(cfg.tracker, static=static), Aligner(cfg.aligner), *hide, *middle,
+              EditorStage(ed, occlusion=bool(hide)), Compositor(cfg.compositor)]
     return Pipeline(stages)
 
 

@@ -89,6 +89,23 @@ class EditConfig:
 
 
 @dataclass(frozen=True)
+class OcclusionConfig:
+    # find what hides the face (hands, microphones, sleeves) and leave it untouched (stages/occlusion.py)
+    enabled: bool = True
+    size: int = 64              # the crop is read at this resolution (px a side)
+    # the skin's hue range, around the person's own (degrees of Lab hue): lips and flushed skin are redder
+    # (lower), fair skin in warm light yellower (higher)
+    hue_below: float = 45.0
+    hue_above: float = 35.0
+    # how far (Lab units, perpendicular to that range) a colour must lie to count as not skin, and where
+    # it counts fully
+    min_distance: float = 10.0
+    full_distance: float = 20.0
+    grow_frac: float = 0.02     # of the crop: margin kept untouched around what is found
+    tone_halflife_s: float = 1.0  # a track's skin tone is averaged over about this long
+
+
+@dataclass(frozen=True)
 class CompositorConfig:
     erode_frac: float = 0.03
     feather_frac: float = 0.06
@@ -126,6 +143,7 @@ class Config:
     aligner: AlignerConfig = AlignerConfig()
     au: AUConfig = AUConfig()
     edit: EditConfig = EditConfig()
+    occlusion: OcclusionConfig = OcclusionConfig()
     compositor: CompositorConfig = CompositorConfig()
     video: VideoConfig = VideoConfig()
     live: LiveConfig = LiveConfig()

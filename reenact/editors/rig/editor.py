@@ -92,7 +92,8 @@ class RigEditor:
     def apply(self, req: EditRequest, right: np.ndarray, left: np.ndarray) -> Edit:
         """Edit with explicit per-side basis coefficients (each (17,)), bypassing the AU solve."""
         mem = self.memory(req.track_id, req.time) if self.use_memory else TextureMemory()
-        if self.use_memory:
+        # a hand over the mouth is not the person's closed mouth: occluded frames are not remembered
+        if self.use_memory and (req.occluded is None or not req.occluded.any()):
             mem.observe(req.crop, req.landmarks)
         plan = self.plan(req, right, left, mem)
         if plan is None:

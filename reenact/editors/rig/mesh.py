@@ -15,10 +15,9 @@ import numpy as np
 from ...stages.aligner import five_points, template
 from ...config import AlignerConfig
 from ...stages.geometry import canonical_mesh, similarity_fit
-from ...stages.landmarks import FACE_OVAL, LEFT_EYE, LIPS_INNER, RIGHT_EYE, interocular, triangles
+from ...stages.landmarks import FACE_OVAL, LEFT_EYE, LIPS_INNER, N_LANDMARKS, RIGHT_EYE, interocular, triangles
 
 N_MESH = 468  # surface vertices; 468–477 are the irises, which are not part of the triangulation
-N_LANDMARKS = 478
 # the background band that stretches over what an inward-moving face uncovers, as wide as this (IOD)
 SKIRT_IOD = 0.3
 
