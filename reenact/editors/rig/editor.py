@@ -144,6 +144,7 @@ class RigEditor:
         edges = soft_edges(req.crop, flow, box, holes)
         if edges is not None:
             _paste(fill, fill_mask, edges[2], edges[0], edges[1])
+            box = union(box, edges[2])
         used.discard("")
         meta = {"editor": "rig", "fill": "+".join(sorted(used)) if used else "none",
                 "fold_scale": f"{d.scale:.2f}", "side": req.side}

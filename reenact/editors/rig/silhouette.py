@@ -11,7 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .deform import HoleLayer, points_box
+from .deform import HoleLayer
 from .flow import warp
 
 # a flow step between neighbouring pixels above this (px) is an edge between surfaces, not a stretch
@@ -25,11 +25,11 @@ def soft_edges(crop: np.ndarray, flow: np.ndarray, box: tuple[int, int, int, int
                holes: list[HoleLayer]) -> tuple[np.ndarray, np.ndarray, tuple[int, int, int, int]] | None:
     """(patch, alpha, box) to lay over the warped crop on surface edges inside `box`; None when there are none."""
     x0, y0, x1, y1 = box
-    f = flow[:, y0:y1, x0:x1]
+    fx, fy = flow[0, y0:y1, x0:x1], flow[1, y0:y1, x0:x1]
+    step_x = cv2.max(cv2.absdiff(fx[:, 1:], fx[:, :-1]), cv2.absdiff(fy[:, 1:], fy[:, :-1])) > EDGE_JUMP_PX
+    step_y = cv2.max(cv2.absdiff(fx[1:], fx[:-1]), cv2.absdiff(fy[1:], fy[:-1])) > EDGE_JUMP_PX
     edge = np.zeros(flow.shape[1:], np.uint8)
     inner = edge[y0:y1, x0:x1]
-    step_x = np.abs(np.diff(f, axis=2)).max(0) > EDGE_JUMP_PX
-    step_y = np.abs(np.diff(f, axis=1)).max(0) > EDGE_JUMP_PX
     inner[:, 1:] |= step_x
     inner[:, :-1] |= step_x
     inner[1:] |= step_y
@@ -38,13 +38,13 @@ def soft_edges(crop: np.ndarray, flow: np.ndarray, box: tuple[int, int, int, int
         hx0, hy0, hx1, hy1 = h.box
         near = cv2.dilate(h.inside.astype(np.uint8), np.ones((2 * HOLE_MARGIN_PX + 1,) * 2, np.uint8))
         edge[hy0:hy1, hx0:hx1] &= 1 - near
-    ys, xs = np.nonzero(edge)
-    if not len(ys):
+    bx, by, bw, bh = cv2.boundingRect(edge)
+    if not bw:
         return None
     # the average fades out over a pixel on either side, so the patch has no edge of its own
-    ebox = points_box(np.stack([xs, ys], 1), crop.shape[0], pad=2)
-    ex0, ey0, ex1, ey1 = ebox
+    size = crop.shape[0]
+    ex0, ey0, ex1, ey1 = max(bx - 2, 0), max(by - 2, 0), min(bx + bw + 2, size), min(by + bh + 2, size)
     hard = edge[ey0:ey1, ex0:ex1].astype(np.float32)
     alpha = np.maximum(hard, cv2.GaussianBlur(hard, (0, 0), 0.8))
-    patch = cv2.blur(warp(crop, flow, ebox), (3, 3)).astype(np.float32)
-    return patch, alpha, ebox
+    patch = cv2.blur(warp(crop, flow, (ex0, ey0, ex1, ey1)), (3, 3)).astype(np.float32)
+    return patch, alpha, (ex0, ey0, ex1, ey1)
