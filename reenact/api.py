@@ -11,7 +11,7 @@ import inspect
 import logging
 from dataclasses import replace
 from pathlib import Path
-from typing import Iterable
+from typing import Callable
 
 from .stages.aligner import Aligner
 from .stages.compositor import Compositor
@@ -20,10 +20,9 @@ from .config import Config, load_config
 from .editors.stage import EditorStage
 from .editors import EDITORS, Editor, create_editor
 from .errors import UnsupportedInput
-from .pipeline.runner import LiveRunner, OfflineRunner, RunStats
+from .pipeline.runner import OfflineRunner, RunStats
 from .pipeline.stage import Pipeline
 from .stages.tracker import FaceTracker
-from .pipeline.types import Frame
 
 log = logging.getLogger("reenact")
 
@@ -41,16 +40,18 @@ def _make_editor(spec: str, cfg: Config) -> Editor:
 
 
 def build_pipeline(cfg: Config | None = None, *, editor: str | Editor | None = None,
-                   static: bool = False) -> Pipeline:
+                   static: bool = False, live: bool = False) -> Pipeline:
     """source → tracker → aligner → [occlusion] → [AU estimator → target] → editor → compositor.
 
     The AU estimator and target stage are wired in only for editors that read AUs; the occlusion stage
-    unless `occlusion.enabled` is off.
+    unless `occlusion.enabled` is off. `live` wires the AU stages in always (the panel shows the face's
+    AUs, and the editor may be swapped while running) and adds the easing stages around the editor
+    (stages/easing.py), so no live change pops.
     """
     cfg = cfg or load_config()
     ed = editor if hasattr(editor, "edit") else _make_editor(editor or cfg.edit.editor, cfg)
     middle: list = []
-    if ed.needs_au:
+    if ed.needs_au or live:
         from .stages.au import AUEstimator
         from .stages.targets import build_target_stage
 
@@ -58,8 +59,16 @@ def build_pipeline(cfg: Config | None = None, *, editor: str | Editor | None = N
         target = build_target_stage(cfg, static=static)
         middle = [AUEstimator(cfg.au, static=static), target]
     hide = [OcclusionStage(cfg.occlusion)] if cfg.occlusion.enabled else []
-    stages = [FaceTracker(cfg.tracker, static=static), Aligner(cfg.aligner), *hide, *middle,
-              EditorStage(ed, occlusion=bool(hide)), Compositor(cfg.compositor)]
+    editor_stage = EditorStage(ed, occlusion=bool(hide))
+    if live:
+        from .stages.easing import EaseIn, FadeOut
+
+        middle.append(EaseIn(cfg.live.ease_s))
+        edit = [editor_stage, FadeOut(cfg.live.ease_s)]
+    else:
+        edit = [editor_stage]
+    stages = [FaceTracker(cfg.tracker, static=static), Aligner(cfg.aligner), *hide, *middle, *edit,
+              Compositor(cfg.compositor)]
     return Pipeline(stages)
 
 
@@ -98,23 +107,39 @@ def process_image(src: str | Path, dst: str | Path, *, cfg: Config | None = None
     return stats
 
 
-def run_live(sink, *, cfg: Config | None = None, editor: str | Editor | None = None,
-             source: str | None = None, max_frames: int | None = None) -> RunStats:
-    """Camera (or a file played live) → pipeline → sink, dropping stale frames to keep latency flat."""
-    from .io import open_source
-    from .io.camera import looped, paced
+def start_live(sink, *, cfg: Config | None = None, editor: str | Editor | None = None,
+               source: str | None = None, camera_backend=None, max_frames: int | None = None):
+    """Start a live run on a background thread and return its handle, a `LiveSession`.
 
-    cfg = cfg or load_config()
-    spec = source if source is not None else f"webcam:{cfg.live.camera}"
-    with open_source(spec, live_cfg=cfg.live) as src:
-        # a file stands in for a camera by playing at its own speed; a still repeats at the camera's rate
-        frames: Iterable[Frame] = src
-        if src.kind == "video":
-            frames = paced(src)
-        elif src.kind == "image":
-            frames = paced(looped(next(iter(src)), cfg.live.fps))
-        with sink, build_pipeline(cfg, editor=editor) as pipe:
-            stats = LiveRunner(pipe, frames, sink, timeout_s=cfg.live.read_timeout_s).run(max_frames=max_frames)
+    `sink` is a Sink, or a function of the opened Source that makes one (so a virtual camera can take
+    the camera's own size and rate). The handle steers the run while it goes: `set_target("happy")`,
+    `set_strength(0.5)`, `bypass()`, `stats()` (fps, dropped, latency), `stop()`, `wait()` → RunStats.
+    """
+    from .tasks.live.session import LiveSession
+
+    return LiveSession(sink, cfg=cfg or load_config(), editor=editor, source=source,
+                       camera_backend=camera_backend, make_editor=_make_editor).start(max_frames)
+
+
+def run_live(sink, *, cfg: Config | None = None, editor: str | Editor | None = None,
+             source: str | None = None, camera_backend=None, max_frames: int | None = None,
+             on_start: Callable | None = None) -> RunStats:
+    """Camera (or a file played live) → pipeline → sink, dropping stale frames to keep latency flat.
+
+    Runs on the calling thread until the source ends, the sink is closed by its user, max_frames, or
+    `stop()`. `on_start(session)` is offered the handle (see start_live) before the first frame.
+    """
+    from .tasks.live.session import LiveSession
+
+    session = LiveSession(sink, cfg=cfg or load_config(), editor=editor, source=source,
+                          camera_backend=camera_backend, make_editor=_make_editor)
+    if on_start is not None:
+        try:
+            on_start(session)
+        except BaseException:
+            session.close()
+            raise
+    stats = session.run(max_frames)
     if stats.dropped:
         log.info("live: %d stale frames dropped to keep latency low", stats.dropped)
     return stats

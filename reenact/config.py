@@ -128,6 +128,10 @@ class LiveConfig:
     fps: float = 30.0
     # seconds without a frame before the camera is declared gone
     read_timeout_s: float = 2.0
+    # a camera that went away is reopened this often; meanwhile the outputs get the last frame, marked
+    reconnect_s: float = 1.0
+    # a change of target or strength eases in over this long, and a lost face fades out
+    ease_s: float = 0.2
 
 
 @dataclass(frozen=True)

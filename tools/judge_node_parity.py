@@ -25,6 +25,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))   # judge_gallery; it puts this checkout first
 from judge_gallery import shared_faces  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))   # the inputs the tests pin
+from judge_inputs import synthetic_image, synthetic_tensor  # noqa: E402
+
 from reenact.config import MEDIA_DIR  # noqa: E402
 from reenact.judge import EXPRESSIONS, ExpressionJudge, prepare  # noqa: E402
 from reenact.judge.crop import landmarks68, pad_to_square, resize_bilinear_legacy  # noqa: E402
@@ -66,21 +69,6 @@ const NAMES = %s;
   console.log('node ' + process.version + ', tfjs ' + tf.version_core + ', backend ' + tf.getBackend());
 })().catch((e) => { console.error(e); process.exit(1); });
 """ % json.dumps(list(EXPRESSIONS))
-
-
-def synthetic_tensor() -> np.ndarray:
-    """Deterministic 112×112×3 float32 in 0..255: smooth waves plus a hard-edged square."""
-    i, j = np.mgrid[0:112, 0:112].astype(np.float64)
-    chans = [127.5 + 120 * np.sin(0.11 * i + 0.07 * (c + 1) * j + c) * np.cos(0.05 * (i - j)) for c in range(3)]
-    x = np.stack(chans, -1)
-    x[30:60, 40:80] = (200.0, 40.0, 90.0)
-    return x.astype(np.float32)
-
-
-def synthetic_image() -> np.ndarray:
-    """Deterministic 97×150 uint8 RGB (odd size difference, so the square padding is uneven)."""
-    i, j = np.mgrid[0:97, 0:150]
-    return np.stack([(3 * i + j) % 256, (i * j // 7) % 256, (255 - 2 * j + i) % 256], -1).astype(np.uint8)
 
 
 def install(dest: Path) -> Path:

@@ -33,20 +33,22 @@ def open_source(
     fps: float | Fraction | None = None,
     live_cfg: LiveConfig = LiveConfig(),
     camera_backend: CameraBackend | None = None,
+    reconnect: bool = False,
 ) -> Source:
     """Open a video file, an image, a folder of images, or a webcam ("webcam", "webcam:N" or N).
 
     fps sets the rate of a folder of images (default 1); a video keeps its own timing. A webcam is
-    opened at live_cfg's size and rate; camera_backend replaces OpenCV (tests use a fake).
+    opened at live_cfg's size and rate; camera_backend replaces OpenCV (a file played as a camera, a fake
+    in tests); reconnect reopens a webcam that goes away instead of ending its stream.
     Raises InputNotFound, CorruptMedia or CameraUnavailable with a one-line message.
     """
     if isinstance(spec, int):
-        return open_webcam(spec, live_cfg, camera_backend)
+        return open_webcam(spec, live_cfg, camera_backend, reconnect=reconnect)
     text = os.fspath(spec)
     m = re.fullmatch(r"webcam(?::(\d+))?", text.strip(), re.IGNORECASE)
     if m:
         index = int(m.group(1)) if m.group(1) else live_cfg.camera
-        return open_webcam(index, live_cfg, camera_backend)
+        return open_webcam(index, live_cfg, camera_backend, reconnect=reconnect)
     path = Path(text)
     if path.is_dir():
         return open_folder(path, as_rate(fps) if fps else Fraction(1))

@@ -4,6 +4,7 @@ Still images and folders get pts = index in 1/fps.
 """
 from __future__ import annotations
 
+import io
 import os
 import re
 from fractions import Fraction
@@ -51,10 +52,30 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
         raise InputNotFound("no such file", str(p)) from None
     except OSError as e:
         raise CorruptMedia(f"cannot read image ({e.strerror})", str(p)) from None
+    return decode_image(data, str(p))
+
+
+def decode_image(data: bytes | np.ndarray, name: str | None = None, *, max_pixels: int | None = None) -> np.ndarray:
+    """Encoded image bytes → RGB uint8, as `load_image` reads a file.
+
+    max_pixels: refuse a bigger picture from its header, before decoding it; for untrusted uploads,
+    where a small file can hold a huge image. Raises CorruptMedia or UnsupportedInput.
+    """
+    buf = np.frombuffer(data, np.uint8) if isinstance(data, (bytes, bytearray)) else data
+    if max_pixels is not None and buf.size:
+        from PIL import Image
+
+        try:
+            with Image.open(io.BytesIO(buf.tobytes())) as im:
+                w, h = im.size
+        except Exception:  # Pillow raises many kinds for hostile headers: a size it cannot read is refused
+            raise CorruptMedia("not a readable image", name) from None
+        if w * h > max_pixels:
+            raise UnsupportedInput(f"image is {w}x{h}; at most {max_pixels / 1e6:g} megapixels", name)
     # ANYDEPTH keeps 16-bit data, ANYCOLOR keeps gray as gray; neither flag keeps alpha
-    img = cv2.imdecode(data, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR) if data.size else None
+    img = cv2.imdecode(buf, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR) if buf.size else None
     if img is None:
-        raise CorruptMedia("not a readable image", str(p))
+        raise CorruptMedia("not a readable image", name)
     return _to_rgb8(img)
 
 

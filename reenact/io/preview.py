@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -11,7 +12,6 @@ import numpy as np
 from ..errors import ReenactError
 from ..pipeline.types import Frame
 from .sink import SinkBase
-
 
 
 class DisplayUnavailable(ReenactError, OSError):
@@ -27,14 +27,22 @@ def _display_problem() -> str | None:
     return None
 
 
-class PreviewSink(SinkBase):
-    """Shows frames in an OpenCV window; q, Esc or closing the window sets `closed_by_user`."""
+def display_available() -> bool:
+    return _display_problem() is None
 
-    def __init__(self, title: str = "reenact"):
+
+class PreviewSink(SinkBase):
+    """Shows frames in an OpenCV window; q, Esc or closing the window sets `closed_by_user`.
+
+    Any other key pressed in the window is handed to `on_key` as its character (live hotkeys).
+    """
+
+    def __init__(self, title: str = "reenact", *, on_key: Callable[[str], None] | None = None):
         problem = _display_problem()
         if problem:
             raise DisplayUnavailable(problem)
         self.title = title
+        self.on_key = on_key
         self.closed_by_user = False
         cv2.namedWindow(title, cv2.WINDOW_NORMAL)
 
@@ -43,6 +51,8 @@ class PreviewSink(SinkBase):
         key = cv2.waitKey(1) & 0xFF
         if key in (ord("q"), 27) or cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) < 1:
             self.closed_by_user = True
+        elif key != 0xFF and self.on_key is not None:
+            self.on_key(chr(key))
 
     def close(self) -> None:
         try:

@@ -15,7 +15,7 @@ The crop follows face-api.js: the 68 landmarks' box grown by 20 %, squared with 
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -135,3 +135,8 @@ def judge(image: np.ndarray, landmarks: np.ndarray) -> Judgement:
 def judge_batch(images: Sequence[np.ndarray] | np.ndarray, landmarks: Sequence[np.ndarray]) -> list[Judgement]:
     """The shared judge's verdicts on many faces (see ExpressionJudge.judge_batch)."""
     return default_judge().judge_batch(images, landmarks)
+
+
+def batch_judge() -> Callable[[np.ndarray, np.ndarray | None], dict[str, float]]:
+    """`reenact batch`'s judge hook: output image and its face's landmarks → class → probability."""
+    return lambda image, landmarks: {} if landmarks is None else judge(image, landmarks).as_dict()

@@ -65,12 +65,20 @@ class LatestFrameReader:
         Returns None once the frames have ended or `stop` is set. Raises the capture thread's error,
         or CameraUnavailable when no new frame arrives within timeout_s.
         """
-        deadline = time.monotonic() + self._timeout_s
+        frame = self.poll(self._timeout_s)
+        if frame is None and not self.done:
+            raise CameraUnavailable(f"{CAMERA_STOPPED} (none for {self._timeout_s:g} s)")
+        return frame
+
+    def poll(self, timeout_s: float) -> Frame | None:
+        """The newest frame not yet returned, or None when none arrives within timeout_s or the reader
+        is `done`. Raises the capture thread's error once its frames have been taken."""
+        deadline = time.monotonic() + timeout_s
         with self._cond:
             while self._slot is None and not self._ended and not self.stop.is_set():
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise CameraUnavailable(f"{CAMERA_STOPPED} (none for {self._timeout_s:g} s)")
+                    return None
                 # short waits: `stop` may be set by another thread without notifying us
                 self._cond.wait(min(left, 0.1))
             if self.stop.is_set():
@@ -79,6 +87,12 @@ class LatestFrameReader:
             if frame is None and self._error is not None:
                 raise self._error
             return frame
+
+    @property
+    def done(self) -> bool:
+        """The frames have ended and the last one was taken, or `stop` is set."""
+        with self._cond:
+            return self.stop.is_set() or (self._ended and self._slot is None)
 
     @property
     def running(self) -> bool:

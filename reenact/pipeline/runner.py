@@ -1,9 +1,9 @@
 """Runners drive packets through a Pipeline from a source to a sink.
 
-Offline: lossless and ordered. Decoding and encoding run on their own threads (PyAV releases the GIL),
-joined by bounded queues, so tracking overlaps with I/O without ever dropping a frame.
-Live: latency never grows. Capture keeps only the newest frame; stale ones are dropped and counted.
-Control messages (a new target, say) travel on a separate queue that never drops.
+Offline (here): lossless and ordered. Decoding and encoding run on their own threads (PyAV releases
+the GIL), joined by bounded queues, so tracking overlaps with I/O without ever dropping a frame.
+Live (live.py): latency never grows. Capture keeps only the newest frame; stale ones are dropped and
+counted. Control messages (a new target, say) travel on a separate queue that never drops.
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from typing import Callable, Iterable
 
 from tqdm import tqdm
 
+from .latency import LatencySummary
 from .stage import Pipeline
 from .types import Frame, Packet
 
@@ -30,10 +31,20 @@ class RunStats:
     seconds: float = 0.0
     interrupted: bool = False
     stage_seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    # live runs only: frames read from the camera, marked copies sent while it was lost, frames a
+    # stage failed on (passed through unedited), capture-to-output latency over the whole run
+    captured: int = 0
+    held: int = 0
+    errors: int = 0
+    latency: LatencySummary | None = None
 
     @property
     def fps(self) -> float:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def dropped_percent(self) -> float:
+        return 100.0 * self.dropped / self.captured if self.captured else 0.0
 
     def stage_ms(self) -> dict[str, float]:
         n = max(self.frames, 1)
@@ -78,17 +89,6 @@ def _get(q: queue.Queue, workers: Iterable[_Thread]):
         except queue.Empty:
             for w in workers:
                 w.check()
-
-
-def run_stages(pipeline: Pipeline, frame: Frame, stats: RunStats) -> Packet:
-    packet = Packet(frame=frame)
-    for st in pipeline.stages:
-        t0 = time.perf_counter()
-        packet = st.process(packet)
-        stats.stage_seconds[type(st).__name__] += time.perf_counter() - t0
-    stats.frames += 1
-    stats.frames_with_face += bool(packet.faces)
-    return packet
 
 
 def output_of(packet: Packet):
@@ -155,37 +155,4 @@ class OfflineRunner:
             for t in threads:
                 t.join(timeout=5)
         stats.seconds = time.perf_counter() - t0
-        return stats
-
-
-class LiveRunner:
-    def __init__(self, pipeline: Pipeline, frames: Iterable[Frame], sink, *, timeout_s: float = 2.0):
-        self.pipeline, self.frames, self.sink = pipeline, frames, sink
-        self.timeout_s = timeout_s
-        self.control: queue.Queue[Callable[[Pipeline], None]] = queue.Queue()
-        self.stop = threading.Event()
-
-    def send(self, message: Callable[[Pipeline], None]) -> None:
-        """Apply `message(pipeline)` before the next frame; control messages are never dropped."""
-        self.control.put(message)
-
-    def run(self, max_frames: int | None = None) -> RunStats:
-        from .mailbox import LatestFrameReader
-
-        stats = RunStats()
-        t0 = time.perf_counter()
-        with LatestFrameReader(self.frames, timeout_s=self.timeout_s, stop=self.stop) as reader:
-            try:
-                for frame in reader:
-                    while not self.control.empty():
-                        self.control.get_nowait()(self.pipeline)
-                    packet = run_stages(self.pipeline, frame, stats)
-                    self.sink.write(packet.frame, output_of(packet))
-                    if getattr(self.sink, "closed_by_user", False) or (max_frames and stats.frames >= max_frames):
-                        break
-            except KeyboardInterrupt:
-                stats.interrupted = True
-            finally:
-                stats.dropped = reader.dropped
-                stats.seconds = time.perf_counter() - t0
         return stats

@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 
 from ..config import CompositorConfig
+from ..imaging import match_color
 from .landmarks import FACE_OVAL
 from ..pipeline.stage import StageBase
 from ..pipeline.types import Edit, FaceSample, Packet, Warp, face_size
@@ -59,21 +60,6 @@ def _feather(mask: np.ndarray, sigma: float) -> np.ndarray:
     # the area-down and linear-up steps blur too (variance ≈ (k² − 1) / 4 px²): the Gaussian adds the rest
     small = cv2.GaussianBlur(small, (0, 0), np.sqrt(sigma ** 2 - (k * k - 1) / 4.0) / k)
     return cv2.resize(small, (size, size), interpolation=cv2.INTER_LINEAR)
-
-
-def match_colors(edited: np.ndarray, original: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """Reinhard transfer in Lab: give the edit the original's mean and spread inside the mask."""
-    w = weight[..., None].astype(np.float32)
-    total = float(w.sum())
-    if total < 1.0:
-        return edited
-    a = cv2.cvtColor(edited, cv2.COLOR_RGB2LAB).astype(np.float32)
-    b = cv2.cvtColor(original, cv2.COLOR_RGB2LAB).astype(np.float32)
-    ma, mb = (a * w).sum((0, 1)) / total, (b * w).sum((0, 1)) / total
-    sa = np.sqrt(((a - ma) ** 2 * w).sum((0, 1)) / total) + 1e-3
-    sb = np.sqrt(((b - mb) ** 2 * w).sum((0, 1)) / total) + 1e-3
-    out = np.clip((a - ma) * (sb / sa) + mb, 0, 255).astype(np.uint8)
-    return cv2.cvtColor(out, cv2.COLOR_LAB2RGB)
 
 
 def _crop_box(weight: np.ndarray) -> tuple[int, int, int, int] | None:
@@ -148,7 +134,7 @@ class Compositor(StageBase):
     def blend_crop(self, crop: np.ndarray, edit: Edit, landmarks: np.ndarray) -> np.ndarray:
         """The edit blended into its own crop with the weight `paste` uses in the frame."""
         weight = self.weight(landmarks, crop.shape[0], edit)
-        pasted = match_colors(edit.crop, crop, weight) if self.cfg.color_match else edit.crop
+        pasted = match_color(edit.crop, crop, weight) if self.cfg.color_match else edit.crop
         return cv2.blendLinear(pasted, crop, weight, 1.0 - weight)
 
     def paste(self, image: np.ndarray, sample: FaceSample, frame: np.ndarray | None = None) -> np.ndarray:
@@ -169,10 +155,10 @@ class Compositor(StageBase):
             source = frame if frame is not None else image
             pasted, alpha = _replay(source, edit.warp, weight, aligned.to_image, m, roi)
             if self.cfg.color_match:
-                pasted = match_colors(pasted, image[y0:y1, x0:x1], alpha)
+                pasted = match_color(pasted, image[y0:y1, x0:x1], alpha)
         else:
             alpha = cv2.warpAffine(weight, m, size, flags=cv2.INTER_LINEAR, borderValue=0)
-            crop = match_colors(edit.crop, aligned.crop, weight) if self.cfg.color_match else edit.crop
+            crop = match_color(edit.crop, aligned.crop, weight) if self.cfg.color_match else edit.crop
             pasted = cv2.warpAffine(crop, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         region = image[y0:y1, x0:x1]
         # rounded blend: where alpha < 1/512 a pixel moves by under half a level, so it stays bit-exact

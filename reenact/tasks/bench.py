@@ -43,20 +43,23 @@ class BenchResult:
         return out
 
 
-def make_720p_clip(path: Path, media: Path | None, frames: int) -> Path:
-    """talking_man.mp4 upscaled into a 1280×720 frame when the shared media is there, else the astronaut."""
+def make_bench_clip(path: Path, media: Path | None, frames: int, size: tuple[int, int] = (1280, 720)) -> Path:
+    """talking_man.mp4 scaled to the height of `size` and padded to its width when the shared media is
+    there, else the astronaut under a drifting camera; 30 fps."""
+    w, h = size
     clip = media / "talking_man.mp4" if media else None
     if clip is not None and clip.exists():
         imgs = []
         with av.open(str(clip)) as c:
             for f in c.decode(video=0):
                 img = f.to_ndarray(format="rgb24")
-                img = cv2.resize(img, (878, 720), interpolation=cv2.INTER_CUBIC)
-                imgs.append(np.pad(img, ((0, 0), (201, 201), (0, 0)), mode="edge"))
+                img = cv2.resize(img, (round(img.shape[1] * h / img.shape[0]), h), interpolation=cv2.INTER_CUBIC)
+                pad = max(w - img.shape[1], 0)
+                imgs.append(np.pad(img, ((0, 0), (pad // 2, pad - pad // 2), (0, 0)), mode="edge")[:, :w])
                 if len(imgs) == frames:
                     break
     else:
-        imgs = list(camera_motion(astronaut(), frames, (1280, 720), 30.0))
+        imgs = list(camera_motion(astronaut(), frames, size, 30.0))
     return write_clip(path, imgs, fps=30)
 
 
@@ -67,7 +70,7 @@ def run_bench(*, editor: str = "identity", target: str = "", frames: int = 150,
     cfg = with_edit(cfg or load_config(), editor=editor, target=target or None)
     with tempfile.TemporaryDirectory(prefix="reenact-bench-") as tmp:
         tmp = Path(tmp)
-        clip = make_720p_clip(tmp / "in.mp4", media, frames)
+        clip = make_bench_clip(tmp / "in.mp4", media, frames)
         with build_pipeline(cfg) as pipe:
             transcode(clip, tmp / "warm.mp4", pipe, cfg=cfg, progress=False)  # loads models and warms caches
             pipe.reset()

@@ -52,7 +52,7 @@ KEEP_GAP = 0.3
 
 @dataclass(frozen=True)
 class Deformation:
-    """Where every crop-mesh vertex goes. Vertex i < 478 is landmark i, the rest the pinned ring."""
+    """Where every crop-mesh vertex goes. Vertex i < 478 is landmark i, the rest the background's (CropMesh)."""
 
     src: np.ndarray      # (V, 2) float32 crop px
     dst: np.ndarray      # (V, 2)

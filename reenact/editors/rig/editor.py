@@ -25,8 +25,13 @@ from .flow import warp
 from .silhouette import soft_edges
 from .mesh import HOLE_CHAINS, HOLES, crop_mesh, hole_triangles
 from .solve import coefficients
-from .texture import (TextureMemory, curtains, eye_fill, match_color, mouth_geometry, openness,
-                           procedural_mouth, recall, teeth_visible, _light)
+from . import lips
+from .eyes import eye_fill
+from .fills import light
+from .memory import TextureMemory, openness, recall
+from .mouth import TEETH_LUMA, curtains, mouth_geometry, palette, placement, rim_flow, teeth_visible
+from .teeth import interior
+from ...imaging import luma, match_color
 from ...stages.landmarks import LIPS_OUTER, interocular
 from ...pipeline.types import Edit, Warp
 from ..base import EDITORS, EditRequest, unchanged
@@ -38,6 +43,8 @@ MASK_FULL_PX = 0.5
 OPEN_MOUTH_IOD = 0.04
 # a pasted closed mouth or eye fades in over this much of its edge (IOD)
 REGION_FEATHER_IOD = 0.04
+# lips this close (px) all along the mouth are sealed: nothing is drawn between them
+SEALED_PX = 0.5
 # forget a track's memory when it has not been seen for this long (seconds of pts)
 MEMORY_TTL_S = 5.0
 
@@ -141,7 +148,7 @@ class RigEditor:
         for name, region_box in _replace_regions(req, d, mem, fill, fill_mask):
             used.add(name)
             box = union(box, region_box)
-        edges = soft_edges(req.crop, flow, box, holes)
+        edges = soft_edges(req.crop, flow, box, holes, d.dst[list(LIPS_OUTER)])
         if edges is not None:
             _paste(fill, fill_mask, edges[2], edges[0], edges[1])
             box = union(box, edges[2])
@@ -186,42 +193,67 @@ def _paste(fill: np.ndarray, fill_mask: np.ndarray, box, patch: np.ndarray, alph
 
 def _fill_mouth(req: EditRequest, d: Deformation, flow: np.ndarray, hole: HoleLayer, mem: TextureMemory,
                 fill: np.ndarray, fill_mask: np.ndarray) -> tuple[str, tuple[int, int, int, int]]:
-    """The moved mouth's interior as two curtains (see texture.curtains): the source's own inside, carried
-    by the flow, over a procedural cavity with teeth (the fill); a remembered open mouth of the same person
+    """The moved mouth: lips settled (sealed where the target keeps them together, never thinned away; see
+    lips.py), then the interior as two curtains (see mouth.curtains): the source's own inside, carried by
+    the flow, over a procedural interior (teeth.py, the fill); a remembered open mouth of the same person
     takes the place of a closed source's. Returns (where the texture came from, box it touched)."""
     size = req.crop.shape[0]
-    contour = list(HOLES["mouth"])
-    x0, y0, x1, y1 = points_box(np.concatenate([d.dst[contour], d.src[contour]]), size, 2)
-    box = (x0, y0, x1, y1)
-    g = mouth_geometry(d.dst, box)
     iod = interocular(req.landmarks)
-    xs, ys, w, hu, hl = curtains(d.src, g, 1.0, iod)
-    hx0, hy0, hx1, hy1 = hole.box
-    sel = g.cover > 0
-    inside = np.zeros_like(sel)
-    ix0, iy0, ix1, iy1 = max(hx0, x0), max(hy0, y0), min(hx1, x1), min(hy1, y1)
-    if ix1 > ix0 and iy1 > iy0:
-        inside[iy0 - y0:iy1 - y0, ix0 - x0:ix1 - x0] = hole.inside[iy0 - hy0:iy1 - hy0, ix0 - hx0:ix1 - hx0]
-    sel |= inside
-    fx, fy = flow[0, y0:y1, x0:x1], flow[1, y0:y1, x0:x1]
-    fx[sel] = (xs - g.gx)[sel]
-    fy[sel] = (ys - g.gy)[sel]
+    contour = list(HOLES["mouth"])
+    x0, y0, x1, y1 = box = points_box(np.concatenate([d.dst[contour], d.src[contour]]), size, 2)
     used = ["procedural"]
-    patch = procedural_mouth(req.crop, req.landmarks, g, iod, hu, hl)
+    dst, lip_src = lips.settle(d.src, d.dst, *lips.seal_share(req.source, req.target), iod)
+    settled = bool(np.any(dst != d.dst))
+    if settled:
+        lips.carry(flow, lip_src, dst)
+        box = union(box, points_box(dst[list(LIPS_OUTER)], size, 1))
+        used.append("lips")
+    g = mouth_geometry(dst, (x0, y0, x1, y1))
+    sel = g.cover > 0
+    colours = palette(req.crop, req.landmarks)
+    if "lips" in used:
+        _paste(fill, fill_mask, (x0, y0, x1, y1), *lips.seam(d.dst, dst, colours.lips, (x0, y0, x1, y1)))
+    fx, fy = flow[0, y0:y1, x0:x1], flow[1, y0:y1, x0:x1]
+    if float((g.bottom - g.top).max()) < SEALED_PX:
+        # the lips meet all along: nothing between them to draw; slivers between the two lips' edges
+        # (chords between different vertices) take the lips' flow
+        rim_flow(fx, fy, g.cover, sel)
+        return "lips", box
+    teeth = (req.crop, TEETH_LUMA * float(luma(colours.teeth))) if colours.shows_teeth else None
+    xs, ys, w, hu, hl = curtains(d.src, g, 1.0, iod, teeth)
+    # real layers travel in the flow; where they show nothing the lips' own flow stays, so the rim of the
+    # opening blends the drawn interior with the lip instead of with whatever a curtain finds there
+    real = sel & (w > 0)
+    fx[real] = (xs - g.gx)[real]
+    fy[real] = (ys - g.gy)[real]
+    # pixels the hole's mask took but no lip triangle drew (its rounding) count as rim too, unless settled
+    # lips were drawn over them
+    took = 0 if settled else _cut(hole.inside, hole.box, (x0, y0, x1, y1))
+    rim_flow(fx, fy, np.where(real, 0, g.cover), took)
+    patch = interior(g, colours, placement(d.src, dst, d.jaw, g, hu, hl, iod), iod, (x0, y0, x1, y1))
     if openness(req.landmarks)[0] > OPEN_MOUTH_IOD:
         used.append("own")
     example = mem.get("mouth", "open")
     if example is not None and openness(req.landmarks)[0] < 0.5 * openness(example.landmarks)[0]:
         # the person's own teeth from an open-mouth frame, lit like this one
         ex_scale = interocular(example.landmarks) / iod
-        ex, ey, ew, _, _ = curtains(example.landmarks, g, ex_scale, iod)
+        ex_teeth = palette(example.crop, example.landmarks).teeth
+        ex, ey, ew, _, _ = curtains(example.landmarks, g, ex_scale, iod, (example.crop, TEETH_LUMA * float(luma(ex_teeth))))
         real = cv2.remap(example.crop, ex, ey, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
-        real *= _light(req.crop, req.landmarks) / np.maximum(_light(example.crop, example.landmarks), 1e-3)
+        real *= light(req.crop, req.landmarks) / np.maximum(light(example.crop, example.landmarks), 1e-3)
         patch = patch + ew[..., None] * (real - patch)
         used.append("memory")
-    alpha = g.cover * (1 - w) * sel
-    _paste(fill, fill_mask, box, patch, alpha)
+    _paste(fill, fill_mask, (x0, y0, x1, y1), patch, g.cover * (1 - w))
     return "+".join(used), box
+
+
+def _cut(mask: np.ndarray, box, to) -> np.ndarray:
+    """Boolean `mask` over `box` re-cut to box `to` (False where box does not reach)."""
+    out = np.zeros((to[3] - to[1], to[2] - to[0]), bool)
+    x0, y0, x1, y1 = max(box[0], to[0]), max(box[1], to[1]), min(box[2], to[2]), min(box[3], to[3])
+    if x1 > x0 and y1 > y0:
+        out[y0 - to[1]:y1 - to[1], x0 - to[0]:x1 - to[0]] = mask[y0 - box[1]:y1 - box[1], x0 - box[0]:x1 - box[0]]
+    return out
 
 
 def _fill_hole(req: EditRequest, d: Deformation, flow: np.ndarray, hole: HoleLayer, mem: TextureMemory,
@@ -241,7 +273,7 @@ def _fill_hole(req: EditRequest, d: Deformation, flow: np.ndarray, hole: HoleLay
     if example is not None:
         dst, cover = _natural_opening(example, d, hole)
         mem_patch = recall(example, dst, hole_triangles(hole.name), hole.box)
-        mem_patch = match_color(mem_patch, cover * alpha, req.crop[y0:y1, x0:x1].astype(np.float32), seen)
+        mem_patch = match_color(mem_patch, req.crop[y0:y1, x0:x1], cover * alpha, seen)
         patch = patch + cover[..., None] * (mem_patch - patch)
         used.append("memory")
     _paste(fill, fill_mask, hole.box, patch, alpha)
@@ -312,7 +344,7 @@ def _replace_regions(req: EditRequest, d: Deformation, mem: TextureMemory, fill:
         src_box = points_box(d.src[list(outline)], size, 3)
         _, src_ring = _outline_ring(d.src, outline, src_box, feather)
         sx0, sy0, sx1, sy1 = src_box
-        patch = match_color(patch, ring, req.crop[sy0:sy1, sx0:sx1].astype(np.float32), src_ring)
+        patch = match_color(patch, req.crop[sy0:sy1, sx0:sx1], ring, src_ring)
         _paste(fill, fill_mask, box, patch, alpha)
         out.append(("memory", box))
     return out

@@ -17,13 +17,15 @@ from .flow import warp
 # a flow step between neighbouring pixels above this (px) is an edge between surfaces, not a stretch
 EDGE_JUMP_PX = 1.0
 # the eyes' and mouth's layers have edges of their own (lids and lips over what is behind them), left to
-# their fills: edges within this many px of a hole are not touched
+# their fills: edges within this many px of an eye or the lips are not touched
 HOLE_MARGIN_PX = 2
 
 
-def soft_edges(crop: np.ndarray, flow: np.ndarray, box: tuple[int, int, int, int],
-               holes: list[HoleLayer]) -> tuple[np.ndarray, np.ndarray, tuple[int, int, int, int]] | None:
-    """(patch, alpha, box) to lay over the warped crop on surface edges inside `box`; None when there are none."""
+def soft_edges(crop: np.ndarray, flow: np.ndarray, box: tuple[int, int, int, int], holes: list[HoleLayer],
+               lips: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[int, int, int, int]] | None:
+    """(patch, alpha, box) to lay over the warped crop on surface edges inside `box`; None when there are none.
+
+    `lips`: the moved outer lip outline (crop px); the mouth's fills own the edges inside it."""
     x0, y0, x1, y1 = box
     fx, fy = flow[0, y0:y1, x0:x1], flow[1, y0:y1, x0:x1]
     step_x = cv2.max(cv2.absdiff(fx[:, 1:], fx[:, :-1]), cv2.absdiff(fy[:, 1:], fy[:, :-1])) > EDGE_JUMP_PX
@@ -34,10 +36,12 @@ def soft_edges(crop: np.ndarray, flow: np.ndarray, box: tuple[int, int, int, int
     inner[:, :-1] |= step_x
     inner[1:] |= step_y
     inner[:-1] |= step_y
+    own = np.zeros_like(edge)
+    cv2.fillPoly(own, [np.round(lips * 16).astype(np.int32)], 1, shift=4)
     for h in holes:
         hx0, hy0, hx1, hy1 = h.box
-        near = cv2.dilate(h.inside.astype(np.uint8), np.ones((2 * HOLE_MARGIN_PX + 1,) * 2, np.uint8))
-        edge[hy0:hy1, hx0:hx1] &= 1 - near
+        own[hy0:hy1, hx0:hx1] |= h.inside
+    edge &= 1 - cv2.dilate(own, np.ones((2 * HOLE_MARGIN_PX + 1,) * 2, np.uint8))
     bx, by, bw, bh = cv2.boundingRect(edge)
     if not bw:
         return None

@@ -7,6 +7,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from ...imaging import luma
 from ...stages.compositor import hull_mask
 from ...config import CompositorConfig
 from ...stages.targets import Target
@@ -15,12 +16,6 @@ from ...pipeline.types import AU_INDEX, AU_NAMES, AUVector
 
 _C1, _C2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
 _SSIM_RADIUS = 5  # of the 11×11 window
-
-
-def luma(img: np.ndarray) -> np.ndarray:
-    """BT.601 luma of an RGB image as float64 (a grey image passes through)."""
-    x = np.asarray(img, np.float64)
-    return x if x.ndim == 2 else x @ np.array([0.299, 0.587, 0.114])
 
 
 def ssim_map(a: np.ndarray, b: np.ndarray) -> np.ndarray:

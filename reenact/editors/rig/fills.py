@@ -1,0 +1,44 @@
+"""What every fill shares: the face's light and skin colour, and anti-aliased coverage of a polygon.
+
+Fills cover what a warp exposes (mouth.py, eyes.py) or replaces with remembered texture (memory.py);
+each takes its brightness and colour cast from the face, so a dim or warm photo gets dim or warm fills.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from ...imaging import luma
+
+# the mid-tone skin luma the fills' default colours are written for
+SKIN_LUMA = 170.0
+
+
+def skin(crop: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """Median RGB of cheek skin (float32)."""
+    pts = np.round(landmarks[[117, 346, 50, 280, 101, 330], :2]).astype(int)
+    pts = np.clip(pts, 0, crop.shape[0] - 1)
+    # the median of six: the mean of the middle two (np.median costs more than the rest of a fill's colours)
+    return np.sort(crop[pts[:, 1], pts[:, 0]].astype(np.float32), axis=0)[2:4].mean(0)
+
+
+def light(crop: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """Per-channel gain (3,) of this photo's light relative to a neutral mid-tone skin."""
+    s = skin(crop, landmarks)
+    return float(luma(s)) / SKIN_LUMA * np.sqrt(s / max(float(s.mean()), 1.0))
+
+
+def coverage(poly: np.ndarray, box: tuple[int, int, int, int], ss: int = 4) -> np.ndarray:
+    """Anti-aliased area coverage (h, w) float32 of a polygon over the pixels of box (centres at integers)."""
+    x0, y0, x1, y1 = box
+    h, w = y1 - y0, x1 - x0
+    m = np.zeros((h * ss, w * ss), np.uint8)
+    p = (np.asarray(poly, np.float64) - (x0, y0) + 0.5) * ss - 0.5
+    cv2.fillPoly(m, [np.round(p * 16).astype(np.int32)], 255, lineType=cv2.LINE_8, shift=4)
+    return cv2.resize(m, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32) * np.float32(1 / 255)
+
+
+def smoothstep(x):
+    """0 below 0, 1 above 1, a smooth S between."""
+    x = np.clip(x, 0.0, 1.0)
+    return x * x * (3 - 2 * x)

@@ -1,0 +1,134 @@
+"""The lips as the mouth's own layer: sealed when the target keeps them together, never thinned away.
+
+The motion basis moves the lip contours; what the lips look like is settled here. Every mesh vertex on
+the red of the lips sits at some share of the way from the lip's outer contour to its inner edge, and
+keeps that share while the inner edge moves, so a lip that closes over a gap stretches its own texture
+across it (thicker, same colour, same shading from outer edge to moist inner edge) instead of the warp
+showing teeth between sealed lips or smearing skin into the gap. The same move stops a lip from thinning
+past a share of its own thickness.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import cv2
+import numpy as np
+
+from ...pipeline.types import AU_INDEX, AUVector
+from ...stages.geometry import canonical_mesh
+from ...stages.landmarks import LIPS_OUTER
+from .deform import chain_y
+from .flow import rasterize_flow
+from .mesh import LIPS_INNER_LOWER, LIPS_INNER_UPPER, face_triangles
+from .mouth import MOUTH_LOWER, MOUTH_UPPER
+
+OUTER_UPPER = LIPS_OUTER[:11]                                   # 61 … 0 … 291
+OUTER_LOWER = (61,) + LIPS_OUTER[:10:-1] + (291,)               # 61 … 17 … 291
+# AU25 (lips part) at or below which a target keeps the lips sealed; from twice it, they may part freely
+SEAL_AU25 = 0.4
+# a lip keeps at least this share of its own thickness (the red, outer contour to inner edge), per column
+KEEP_THICKNESS = 0.7
+# where sealed lips meet, the texture is taken this share of the lip's thickness inside the source's inner
+# edge (at most LIP_EDGE_IOD), so the seam never samples the teeth or the dark gap beside that edge
+LIP_EDGE_SHARE = 0.25
+LIP_EDGE_IOD = 0.02
+# the line where sealed lips meet: its darkness and half-width (px); a gap closed by this much (px) or more
+# gets the full line and takes its lips' texture from inside them
+SEAM_DARK = 0.5
+SEAM_PX = 0.7
+SEAM_FULL_PX = 0.3
+
+
+@lru_cache(maxsize=1)
+def lip_vertices() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(upper-lip vertex ids, lower-lip vertex ids, triangles of the red of both lips) of the mesh: the
+    vertices inside the outer lip contour, split by the inner edges (corners with the upper lip; a lip has
+    no height at its corner, so they never move here)."""
+    canon = canonical_mesh()[:, :2].astype(np.float32)
+    ring = canon[list(LIPS_OUTER)]
+    red = [i for i in range(len(canon))
+           if cv2.pointPolygonTest(ring, (float(canon[i, 0]), float(canon[i, 1])), True) > -1e-4]
+    x, y = canon[red, 0], canon[red, 1]
+    mid = 0.5 * (chain_y(canon, MOUTH_UPPER, x) + chain_y(canon, MOUTH_LOWER, x))
+    lower = (y > mid) | np.isin(red, LIPS_INNER_LOWER)
+    lower &= ~np.isin(red, MOUTH_UPPER)
+    red = np.array(red, np.int32)
+    tris = face_triangles()
+    out = red[~lower], red[lower], tris[np.all(np.isin(tris, red), axis=1)]
+    for a in out:
+        a.setflags(write=False)
+    return out
+
+
+def seal_share(source: AUVector, target: AUVector) -> tuple[float, float]:
+    """(seal, keep): how much of the opening the edit made the target wants shut (1 at AU25 ≤ SEAL_AU25), and
+    how much of the source's own lip gap it still wants (1 unless it asks for less lip parting than the
+    face shows, so speech in a video keeps its gaps)."""
+    k = AU_INDEX["AU25"]
+    a, s = float(target.values[k]), float(source.values[k])
+    x = np.clip((2 * SEAL_AU25 - a) / SEAL_AU25, 0.0, 1.0)
+    return float(x * x * (3 - 2 * x)), float(np.clip(a / s, 0.0, 1.0)) if s > 1e-6 else 1.0
+
+
+def _columns(src: np.ndarray, dst: np.ndarray, x: np.ndarray):
+    """At crop columns x of the moved mouth: (outer-upper, inner-upper, inner-lower, outer-lower) y of dst, and
+    the (upper thickness, gap, lower thickness) of the source at the same share of the way between corners."""
+    chains = (OUTER_UPPER, MOUTH_UPPER, MOUTH_LOWER, OUTER_LOWER)
+    a, b = sorted((float(dst[78, 0]), float(dst[308, 0])))
+    sa, sb = sorted((float(src[78, 0]), float(src[308, 0])))
+    xs = 0.5 * (sa + sb) + (x - 0.5 * (a + b)) * (sb - sa) / max(b - a, 1.0)
+    d = [chain_y(dst, c, x) for c in chains]
+    s = [chain_y(src, c, xs) for c in chains]
+    return d, (s[1] - s[0], np.maximum(s[2] - s[1], 0), s[3] - s[2])
+
+
+def settle(src: np.ndarray, dst: np.ndarray, seal: float, keep: float, iod: float) -> tuple[np.ndarray, np.ndarray]:
+    """Crop-mesh positions with the lips settled: each lip at least KEEP_THICKNESS of its source thickness,
+    and the gap between them no wider than the larger of (1 − seal) of the moved gap and `keep` of the
+    source's own gap. Returns (moved positions, the source positions to carry the lips from)."""
+    up, low, _ = lip_vertices()
+    ids = np.concatenate([up, low])
+    (ou, iu, il, ol), (tu_s, gap_s, tl_s) = _columns(src, dst, dst[ids, 0])
+    tu, tl = np.maximum(iu - ou, 1e-3), np.maximum(ol - il, 1e-3)
+    gap = np.maximum(il - iu, 0)
+    need_u = np.maximum(KEEP_THICKNESS * tu_s - tu, 0)
+    need_l = np.maximum(KEEP_THICKNESS * tl_s - tl, 0)
+    fit = np.minimum(gap / np.maximum(need_u + need_l, 1e-6), 1.0)
+    need_u, need_l = need_u * fit, need_l * fit
+    close = np.maximum(gap - need_u - need_l - np.maximum((1 - seal) * gap, keep * gap_s), 0)
+    tu2, tl2 = tu + need_u, tl + need_l
+    move_u = need_u + close * tu2 / (tu2 + tl2)
+    move_l = need_l + close * tl2 / (tu2 + tl2)
+    # every vertex keeps its share of the way from its lip's outer contour to the inner edge
+    n = len(up)
+    share = np.concatenate([(dst[up, 1] - ou[:n]) / tu[:n], (ol[n:] - dst[low, 1]) / tl[n:]])
+    step = np.concatenate([move_u[:n], -move_l[n:]]) * np.clip(share, 0, 1)
+    out = dst.copy()
+    out[ids, 1] += step
+    # an inner edge that closed over a gap takes its texture from inside its lip, not from the source's
+    # edge pixels (teeth or the dark gap bleed into those)
+    src_out = src.copy()
+    thick = np.concatenate([tu_s[:n], tl_s[n:]])
+    pull = np.minimum(LIP_EDGE_SHARE * thick, LIP_EDGE_IOD * iod) * np.clip(close / SEAM_FULL_PX, 0, 1) * np.clip(share, 0, 1) ** 4
+    src_out[ids, 1] += np.concatenate([-pull[:n], pull[n:]])
+    return out, src_out
+
+
+def carry(flow: np.ndarray, src: np.ndarray, dst: np.ndarray) -> None:
+    """Redraw the red of the lips into a backward flow for settled positions (see `settle`)."""
+    rasterize_flow(flow, src, dst, lip_vertices()[2])
+
+
+def seam(dst_before: np.ndarray, dst_after: np.ndarray, lip_rgb: np.ndarray, box) -> tuple[np.ndarray, np.ndarray]:
+    """(colour (h, w, 3), alpha (h, w)) of the dark line where settled lips meet, as strong as the gap it
+    closed was wide (up to SEAM_FULL_PX); nothing where the lips already met."""
+    x0, y0, x1, y1 = box
+    gx = np.arange(x0, x1, dtype=np.float32)[None, :]
+    gy = np.arange(y0, y1, dtype=np.float32)[:, None]
+    before = chain_y(dst_before, MOUTH_LOWER, gx) - chain_y(dst_before, MOUTH_UPPER, gx)
+    top, bottom = chain_y(dst_after, MOUTH_UPPER, gx), chain_y(dst_after, MOUTH_LOWER, gx)
+    closed = np.clip((before - (bottom - top)) / SEAM_FULL_PX, 0, 1)
+    line = 0.5 * (top + bottom)
+    alpha = SEAM_DARK * closed * np.exp(-0.5 * ((gy - line) / SEAM_PX) ** 2)
+    colour = np.broadcast_to(lip_rgb * 0.35, alpha.shape + (3,))
+    return colour.astype(np.float32), alpha.astype(np.float32)

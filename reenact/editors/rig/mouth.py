@@ -1,0 +1,255 @@
+"""The mouth's fills: what shows between the lips when a warp opens them, and the colours it is drawn in.
+
+The real interior travels as two curtains (the source's own, or a remembered open mouth of the same
+person); the procedural interior (teeth.py) shows where neither has anything, placed and coloured here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from ...imaging import luma
+from .deform import chain_y
+from .fills import coverage, skin, smoothstep
+from .mesh import HOLES, LIPS_INNER_LOWER, LIPS_INNER_UPPER
+from .teeth import LOWER_SHOW, OVERBITE, UPPER_SHOW, Palette, Placement
+
+# teeth for a face that shows none: front teeth a little brighter than the cheeks, ivory (RGB per unit of
+# luma), taking this share of the skin's colour cast
+TEETH_LUMA_OF_SKIN = 1.05
+IVORY = np.array([1.02, 1.0, 0.93], np.float32)
+SKIN_CAST = 0.2
+# the most of the upper row a raised lip uncovers (IOD): the crowns and a strip of gum; of the lower row, its
+# crowns and a little gum
+UPPER_MAX_SHOW = 0.24
+LOWER_MAX_SHOW = 0.14
+# the chin (menton and above it): the lower incisors sit nearer the jaw's hinge, so move this share of it
+CHIN = (152, 175, 199)
+JAW_AT_INCISORS = 0.85
+
+
+def _mouth_mask(landmarks: np.ndarray, shape) -> tuple[np.ndarray, tuple[slice, slice]]:
+    """The inner-lip polygon as a uint8 mask over its bounding box (a pixel of margin, so an erosion sees its
+    edge), and that box as slices of the crop."""
+    poly = landmarks[list(HOLES["mouth"]), :2]
+    x0, y0 = np.maximum(np.floor(poly.min(0)).astype(int) - 1, 0)
+    x1, y1 = np.minimum(np.ceil(poly.max(0)).astype(int) + 2, shape[1::-1])
+    m = np.zeros((max(y1 - y0, 0), max(x1 - x0, 0)), np.uint8)
+    if m.size:
+        cv2.fillPoly(m, [np.round(poly - (x0, y0)).astype(np.int32)], 1)
+    return m, (slice(y0, y1), slice(x0, x1))
+
+
+def _teeth_pixels(crop: np.ndarray, landmarks: np.ndarray) -> np.ndarray | None:
+    """RGB (N, 3) float32 of the inner-lip opening when it shows teeth (enough of it brighter than most of
+    the cheek skin), else None. The rim of the opening is lip, so only its inside counts, and a sliver of
+    an opening shows no teeth."""
+    m, box = _mouth_mask(landmarks, crop.shape)
+    inside = crop[box][cv2.erode(m, np.ones((3, 3), np.uint8)).astype(bool)].astype(np.float32)
+    if len(inside) < 10:
+        return None
+    return inside if float((luma(inside) > 0.8 * float(luma(skin(crop, landmarks)))).mean()) > 0.15 else None
+
+
+def teeth_visible(crop: np.ndarray, landmarks: np.ndarray) -> bool:
+    return _teeth_pixels(crop, landmarks) is not None
+
+
+# --- the mouth interior as two curtains -------------------------------------------------------------------
+#
+# What shows between the lips is modelled as two layers: the upper one (upper teeth, palate shadow) hangs
+# from the upper inner lip, the lower one (lower teeth, tongue) stands on the lower inner lip. A column of
+# the output interior samples the source column at the same relative position between the corners, at
+# the same pixel distance from its lip, so a layer is never stretched vertically (no streaks) and the
+# source's own lip-edge transition continues across the moved lip edge (no seam). Where the opening
+# grows past what the source showed, a procedural cavity with teeth shows through; the two meet in a
+# soft fade. Real pixels travel in the flow (so the compositor can replay them at full resolution);
+# the procedural part is the fill, weighted by anti-aliased coverage of the moved opening.
+
+MOUTH_UPPER = (78,) + LIPS_INNER_UPPER + (308,)
+MOUTH_LOWER = (78,) + LIPS_INNER_LOWER + (308,)
+# the source's lower layer: its bottom share of the opening, at most this many IOD (what is right above the
+# lower lip; the rest goes with the upper lip, so upper teeth are never split between the two)
+LOWER_LAYER_IOD = 0.035
+LOWER_LAYER_SHARE = 0.25
+# real layers fade into the procedural interior over this many IOD beyond what the source showed
+LAYER_FADE_IOD = 0.03
+# a source's upper teeth start within this top share of its opening (or two pixels) and end within this one
+TEETH_START = 0.25
+TEETH_SHARE = 0.85
+# pixels at least this share of the teeth colour's luma count as teeth
+TEETH_LUMA = 0.6
+# of a source opening without teeth, only this much under the upper lip is carried (IOD): the lip's edge
+LIP_EDGE_IOD = 0.025
+
+
+@dataclass(frozen=True)
+class MouthGeometry:
+    """Per-pixel mouth coordinates of the moved opening in a box."""
+
+    gx: np.ndarray        # (1, w) crop x
+    gy: np.ndarray        # (h, 1) crop y
+    u: np.ndarray         # (1, w) −1 … 1 corner to corner
+    top: np.ndarray       # (1, w) y of the upper inner lip
+    bottom: np.ndarray    # (1, w)
+    du: np.ndarray        # (h, w) px below the upper lip
+    dl: np.ndarray        # (h, w) px above the lower lip
+    cover: np.ndarray     # (h, w) anti-aliased coverage of the opening
+    cx: float             # crop x of the mouth's middle
+
+
+def mouth_geometry(pts: np.ndarray, box) -> MouthGeometry:
+    x0, y0, x1, y1 = box
+    gx = np.arange(x0, x1, dtype=np.float32)[None, :]
+    gy = np.arange(y0, y1, dtype=np.float32)[:, None]
+    top = chain_y(pts, MOUTH_UPPER, gx).astype(np.float32)
+    bottom = np.maximum(chain_y(pts, MOUTH_LOWER, gx), top).astype(np.float32)
+    a, b = sorted((float(pts[78, 0]), float(pts[308, 0])))
+    u = np.clip((gx - 0.5 * (a + b)) / max(0.5 * (b - a), 1.0), -1, 1)
+    return MouthGeometry(gx, gy, u, top, bottom, gy - top, bottom - gy,
+                         coverage(pts[list(HOLES["mouth"])], box), 0.5 * (a + b))
+
+
+def _teeth_depth(crop: np.ndarray, xs: np.ndarray, top: np.ndarray, h: np.ndarray, thr: float) -> np.ndarray:
+    """(1, w): per source column, how far below the upper lip its upper teeth reach (px): the run of pixels
+    at least `thr` bright that starts right under the lip (a column whose teeth start lower shows the lip's
+    shadow or the lower teeth, not the upper crowns), smoothed across columns."""
+    k = np.arange(int(np.ceil(float(h.max()))) + 1, dtype=np.float32)[:, None]
+    iy = np.clip(np.round(top + k), 0, crop.shape[0] - 1).astype(int)
+    ix = np.clip(np.round(np.broadcast_to(xs, iy.shape)), 0, crop.shape[1] - 1).astype(int)
+    bright = (luma(crop[iy, ix]) >= thr) & (k < h)
+    first = np.argmax(bright, axis=0)
+    after = (k >= first) & ~bright
+    end = np.where(after.any(0), np.argmax(after, axis=0), len(k))
+    starts = bright.any(0) & (first <= np.maximum(TEETH_START * h[0], 2.0))
+    depth = np.where(starts, np.minimum(end, TEETH_SHARE * h[0]), 0)[None, :]
+    return cv2.GaussianBlur(depth.astype(np.float32), (5, 1), 1.0, borderType=cv2.BORDER_REPLICATE)
+
+
+def curtains(src: np.ndarray, g: MouthGeometry, scale: float, iod: float, teeth: tuple | None = None):
+    """Where each output pixel of the opening finds its layer in a source mesh `src` (crop px), and how much
+    the source can show there. Returns (xs, ys, weight) (h, w) float32 and the upper and lower layers' heights
+    (1, w) in output px; `scale` converts output px to source px. `teeth` = (source crop, luma threshold)
+    when the source shows teeth: the upper layer then ends with them, and what lies between them and the
+    lower layer (a dark gap) is left to the drawn interior; without, only the upper lip's edge is carried.
+    """
+    a, b = sorted((float(src[78, 0]), float(src[308, 0])))
+    xs = (0.5 * (a + b) + g.u * 0.5 * (b - a)).astype(np.float32)           # (1, w)
+    top_s = chain_y(src, MOUTH_UPPER, xs)
+    h_s = np.maximum(chain_y(src, MOUTH_LOWER, xs) - top_s, 0)             # source opening, source px
+    # towards the corners a source opening shows only the upper teeth: no lower layer to carry there; nor
+    # where the moved lower lip is steep, as a strip a few pixels tall along it would be a sub-pixel sliver
+    # across columns (a dotted edge)
+    steep = np.abs(np.gradient(g.bottom[0]))[None, :]
+    hl = np.minimum(LOWER_LAYER_SHARE * h_s, LOWER_LAYER_IOD * iod * scale) \
+        * smoothstep((0.8 - np.abs(g.u)) / 0.4) * smoothstep(1.5 - steep)
+    hu = h_s - hl
+    h_d = (g.bottom - g.top) * scale
+    if teeth is not None:
+        hu = np.minimum(_teeth_depth(teeth[0], xs, top_s, h_s, teeth[1]), hu)
+    else:
+        # an opening that shows no teeth shows shadow: carried as it is while the edit keeps it about its
+        # size (speech stays the person's own), but one the edit opens much wider keeps only its edge under
+        # the lip and is drawn, teeth and all (stretched shadow would be a dark crescent)
+        grow = smoothstep((h_d / np.maximum(h_s, 1.0) - 1.2) / 0.8)
+        hu = hu + (np.minimum(hu, LIP_EDGE_IOD * iod * scale) - hu) * grow
+    total = hu + hl
+    # where the output column switches layers: mid-gap when opening, in proportion when closing (occlusion)
+    r = np.where(h_d >= total, 0.5, hu / np.maximum(total, 1e-6))
+    split = hu + (h_d - total) * r
+    du, dl = g.du * scale, g.dl * scale
+    upper = du < split
+    ys = np.where(upper, top_s + du, top_s + h_s - dl)
+    # each layer ends where the source's did, softly over the exposed gap but no further into the other
+    # layer than it reaches (past it lies the other lip); a gap that does not open keeps a hard occlusion
+    fade = np.clip(np.minimum(h_d - total, LAYER_FADE_IOD * iod * scale), 1e-3, None)
+    fu = np.maximum(np.minimum(fade, 2 * hl), 1e-3)
+    fl = np.maximum(np.minimum(fade, 2 * hu), 1e-3)
+    w = smoothstep(np.where(upper, (hu - du) / fu + 0.5, (hl - dl) / fl + 0.5))
+    # a layer under a pixel tall is no layer (a closed source has none)
+    w = (w * smoothstep(np.where(upper, hu, hl) / scale)).astype(np.float32)
+    # the layers' ends run along the lips; where a lip is steep, a vertical fade is sub-pixel across
+    # columns, so soften across columns too (only within the opening: the lips around it are no layer)
+    w = cv2.GaussianBlur(np.where(g.cover > 0, w, 0), (5, 1), 0.8, borderType=cv2.BORDER_REPLICATE)
+    return (np.broadcast_to(xs, ys.shape).astype(np.float32), ys.astype(np.float32), w,
+            (hu / scale).astype(np.float32), (hl / scale).astype(np.float32))
+
+
+def rim_flow(fx: np.ndarray, fy: np.ndarray, cover: np.ndarray, took) -> None:
+    """Give the opening's rim pixels that no lip triangle drew (they show the hole's layer): those whose
+    centres lie inside it (cover ≥ ½) and those the hole's mask `took`, the flow of their least-covered
+    neighbour, the lip beside them, in place, so they sample what it samples. The fill then blends the
+    interior over the lip by coverage alone."""
+    ys, xs = np.nonzero(((cover >= 0.5) | took) & (cover < 1))
+    if not len(ys):
+        return
+    h, w = cover.shape
+    ny = np.clip(ys[:, None] + _NEIGHBOURS[:, 0], 0, h - 1)
+    nx = np.clip(xs[:, None] + _NEIGHBOURS[:, 1], 0, w - 1)
+    k = np.argmin(cover[ny, nx], axis=1)
+    by, bx = ny[np.arange(len(ys)), k], nx[np.arange(len(ys)), k]
+    fx[ys, xs] = fx[by, bx] + (bx - xs)
+    fy[ys, xs] = fy[by, bx] + (by - ys)
+
+
+_NEIGHBOURS = np.array([(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx])
+
+
+def teeth_colour(crop: np.ndarray, src_lm: np.ndarray, px: np.ndarray | None = None) -> np.ndarray:
+    """The person's own teeth colour where the source shows teeth (`px`, its opening's pixels, see
+    _teeth_pixels), else a default lit like the face."""
+    if px is not None:
+        y = luma(px)
+        return np.median(px[y >= np.median(y)], 0)
+    # as bright as the cheeks, ivory, with a fifth of the skin's own cast (the light's colour)
+    s = skin(crop, src_lm)
+    y = max(float(luma(s)), 1.0)
+    return TEETH_LUMA_OF_SKIN * y * ((1 - SKIN_CAST) * IVORY + SKIN_CAST * s / y)
+
+
+# (outer, inner) lip points whose midpoints sit on the red of the lips, upper and lower, away from the corners
+_LIP_BODY = ((0, 13), (37, 82), (267, 312), (17, 14), (84, 87), (314, 317), (39, 81), (269, 311))
+
+
+def lip_colour(crop: np.ndarray, src_lm: np.ndarray) -> np.ndarray:
+    """Median RGB of the lips' red, sampled halfway between their outer and inner edges (never on teeth or
+    a beard)."""
+    o, i = np.array(_LIP_BODY).T
+    pts = 0.5 * (src_lm[o, :2] + src_lm[i, :2])
+    pts = np.clip(np.round(pts).astype(int), 0, crop.shape[0] - 1)
+    return np.median(crop[pts[:, 1], pts[:, 0]].astype(np.float32), 0)
+
+
+def palette(crop: np.ndarray, src_lm: np.ndarray) -> Palette:
+    px = _teeth_pixels(crop, src_lm)
+    return Palette(teeth=teeth_colour(crop, src_lm, px), lips=lip_colour(crop, src_lm), shows_teeth=px is not None)
+
+
+def placement(src: np.ndarray, dst: np.ndarray, jaw: np.ndarray, g: MouthGeometry, hu: np.ndarray,
+              hl: np.ndarray, iod: float) -> Placement:
+    """Where the procedural rows go (see teeth.py) for a mouth moved from `src` to `dst` (crop meshes).
+
+    Upper row: on the source's midline (the skull's), hanging UPPER_SHOW below the moved upper lip, plus as
+    much as that lip rose past the source's (a raised lip uncovers crown, then gum), and at least as low as
+    the real upper layer reaches (`hu`, output px per column of g). Lower row: its edge the overbite behind
+    the upper one, moved with the jaw (`jaw`, crop px at the incisors), but showing between LOWER_SHOW and
+    LOWER_MAX_SHOW above the moved lower lip's real layer (`hl`): lips that part without the jaw uncover
+    lower crowns, never a dark crescent or the gums under them.
+    """
+    mid = 0.5 * float(src[13, 0] + src[14, 0])
+    at = np.array([[mid]], np.float32)
+    top = float(chain_y(dst, MOUTH_UPPER, at)[0, 0])
+    rise = max(float(chain_y(src, MOUTH_UPPER, at)[0, 0]) - top, 0.0)
+    # the real layer fades out over LAYER_FADE_IOD: drawn teeth end in its fade, not in a strip below it
+    real = float(np.interp(mid, g.gx[0], hu[0])) - 0.5 * LAYER_FADE_IOD * iod
+    upper = top + max(min(UPPER_SHOW * iod + rise, UPPER_MAX_SHOW * iod), real)
+    # the basis's jaw (rotations only) or the chin's own move, whichever is larger, carries the lower row
+    chin = (dst[list(CHIN)] - src[list(CHIN)]).mean(0) * JAW_AT_INCISORS
+    drop = max(float(jaw[1]), float(chin[1]))
+    lower_mid = mid + (float(jaw[0]) if drop == float(jaw[1]) else float(chin[0]))
+    bottom = float(chain_y(dst, MOUTH_LOWER, np.array([[lower_mid]], np.float32))[0, 0])
+    lip = bottom - float(np.interp(lower_mid, g.gx[0], hl[0]))
+    lower = float(np.clip(upper - OVERBITE * iod + drop, lip - LOWER_MAX_SHOW * iod, lip - LOWER_SHOW * iod))
+    return Placement(mid_x=mid, upper_edge=upper, lower_edge=lower, lower_mid_x=lower_mid)

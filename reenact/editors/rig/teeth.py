@@ -1,0 +1,185 @@
+"""The procedural mouth interior: teeth with their own shapes and gums, a tongue and a dark throat.
+
+Drawn where neither the source nor the memory has anything to show. The two rows of teeth are sprites
+built once (every crown its own rounded shape, a contact line between neighbours, the gum's scalloped
+edge, back teeth smaller and darker), so a frame only places them with one affine warp each over the
+mouth box. Placement: the upper row hangs from the upper lip with its incisal edge as a smooth arch (a
+lip drawn into a V never bends the teeth), showing more crown when the lip rises past where the source
+had it; the lower row stands just above the lower lip, behind the upper row when the jaw is closed, so
+a slightly parted mouth shows teeth on teeth and never a dark crescent. Colours come from the person:
+their visible teeth (or a default dimmed to the face's light), their lips for the gums, tongue and
+throat.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import cv2
+import numpy as np
+
+from ...imaging import luma
+from .fills import smoothstep
+
+# Per tooth from the midline outwards, as seen from the front (IOD): width, crown height, how far its
+# incisal edge sits above the central incisor's, brightness (back teeth lie in the cheeks' shadow), and
+# whether its edge is a cusp (canines) instead of a straight edge.
+UPPER_TEETH = ((0.135, 0.17, 0.000, 1.00, False), (0.100, 0.145, 0.012, 0.93, False),
+               (0.082, 0.165, 0.006, 0.84, True), (0.066, 0.125, 0.020, 0.70, True),
+               (0.056, 0.115, 0.030, 0.60, True), (0.050, 0.095, 0.042, 0.50, False))
+LOWER_TEETH = ((0.085, 0.11, 0.000, 0.90, False), (0.090, 0.115, 0.004, 0.86, False),
+               (0.086, 0.13, 0.000, 0.78, True), (0.072, 0.10, 0.014, 0.64, True),
+               (0.064, 0.09, 0.024, 0.55, True), (0.058, 0.08, 0.034, 0.47, False))
+# the arch: back teeth's edges sit higher in the face by this × (IOD from the midline)², in both rows
+ARCH = 0.2
+# sprite grid: this many IOD per texel, spanning ±SPRITE_HALF_W across and SPRITE_H from the edge (plus
+# SPRITE_PAD past it)
+TEXEL = 0.01
+SPRITE_HALF_W = 0.6
+SPRITE_H = 0.32
+SPRITE_PAD = 0.12
+_SS = 4  # supersampling when a sprite is built
+
+# placement (IOD): upper crown shown below a lip that stays where the source had it; lower crown shown
+# above the lower lip once the jaw opens; the lower incisors' edge sits this far behind and above the
+# upper ones' when the jaw is closed
+UPPER_SHOW = 0.04
+LOWER_SHOW = 0.045
+OVERBITE = 0.03
+# shading: the upper lip's shadow on the teeth (IOD) and the cheeks' shadow towards the corners
+LIP_SHADOW = 0.045
+# colours relative to the lips: gums paler, tongue pinker, throat dark red; light scales of the throat
+GUM_TINT = np.array([1.08, 0.86, 0.9], np.float32)
+TONGUE_TINT = np.array([1.0, 0.72, 0.74], np.float32)
+THROAT_TINT = np.array([0.4, 0.2, 0.2], np.float32)
+# the saturation (max − min) / max of typical lips: tints are as strong as the lips are colourful against it
+LIP_CHROMA = 0.3
+# the tongue's back rises this much over the lower teeth (IOD, at most this share of the gap over them)
+TONGUE_RISE = 0.12
+TONGUE_SHARE = 0.45
+
+
+@dataclass(frozen=True)
+class Sprite:
+    """A row of teeth: (rows, cols, 3) float32 channels alpha, alpha·shade, gum alpha. Row 0 lies SPRITE_PAD
+    IOD on the biting side of the central incisors' edge, rows run towards the gums; column 0 is
+    −SPRITE_HALF_W IOD from the midline."""
+
+    data: np.ndarray
+
+
+def _row(table, upper: bool) -> np.ndarray:
+    """Sprite channels for one row of teeth, built at _SS× resolution and area-averaged."""
+    step = TEXEL / _SS
+    x = (np.arange(int(round(2 * SPRITE_HALF_W / step))) + 0.5) * step - SPRITE_HALF_W
+    h = (np.arange(int(round((SPRITE_H + SPRITE_PAD) / step))) + 0.5) * step - SPRITE_PAD
+    ax = np.abs(x)
+    widths = np.array([t[0] for t in table])
+    edges = np.concatenate([[0.0], np.cumsum(widths)])
+    k = np.clip(np.searchsorted(edges, ax, side="right") - 1, 0, len(table) - 1)
+    beyond = ax >= edges[-1]
+    half = 0.5 * widths[k]
+    s = (ax - edges[k] - half) / half                              # −1 … 1 across each tooth
+    crown = np.array([t[1] for t in table])[k]
+    lift = np.array([t[2] for t in table])[k] + ARCH * ax ** 2
+    lift = lift if upper else -lift             # rows run towards the gums: up the face above, down below
+    tone = np.array([t[3] for t in table])[k]
+    cusp = np.array([t[4] for t in table])[k]
+    # incisal outline: straight with rounded corners, or a cusp for canines and premolars
+    corner = 0.3 * half
+    over = np.maximum(np.abs(s) * half - (half - corner), 0)
+    round_edge = corner - np.sqrt(np.maximum(corner ** 2 - over ** 2, 0))
+    edge = lift + np.where(cusp, 0.3 * half * np.abs(s) ** 1.5, round_edge)
+    neck = lift + crown * (1 - 0.3 * s ** 2)                        # the gum's scallop
+    hh = h[:, None]
+    inside = (hh >= edge) & (hh <= neck) & (np.abs(s) <= 1 - 0.002 / half) & ~beyond
+    shade = (0.8 + 0.2 * np.sqrt(np.clip(1 - s ** 2, 0, 1)))[None, :] * tone[None, :]
+    shade = shade * (1 - 0.14 * np.exp(-(hh - edge) / 0.02))                    # translucent edge
+    shade = shade * (1 - 0.12 * smoothstep((hh - neck + 0.04) / 0.04))         # the neck, darker
+    shade = shade * (1 - 0.2 * np.exp(-(((1 - np.abs(s)) * half) / 0.005) ** 2))[None, :]  # contact line
+    gum = (hh > neck) & ~beyond
+    out = np.stack([inside, inside * shade, gum], -1).astype(np.float32)
+    rows, cols = len(h) // _SS, len(x) // _SS
+    out = out.reshape(rows, _SS, cols, _SS, 3).mean((1, 3))
+    # a texel is about half a pixel: soften to the pixel so a warp never aliases the gaps
+    return cv2.GaussianBlur(out, (0, 0), 0.7)
+
+
+@lru_cache(maxsize=1)
+def sprites() -> tuple[Sprite, Sprite]:
+    """(upper, lower) rows of teeth, built once."""
+    return Sprite(_row(UPPER_TEETH, True)), Sprite(_row(LOWER_TEETH, False))
+
+
+def _place(sprite: Sprite, box, mid_x: float, edge_y: float, iod: float, down: bool) -> np.ndarray:
+    """The sprite over box: its midline at crop x mid_x, the central incisors' edge at crop y edge_y, rows
+    running down the crop (`down`, a lower row) or up (an upper row)."""
+    x0, y0, x1, y1 = box
+    k = 1.0 / (iod * TEXEL)
+    pad = SPRITE_PAD / TEXEL - 0.5
+    sy = k if down else -k
+    m = np.array([[k, 0, (x0 - mid_x) * k + SPRITE_HALF_W / TEXEL - 0.5],
+                  [0, sy, (y0 - edge_y) * sy + pad]], np.float32)
+    return cv2.warpAffine(sprite.data, m, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
+
+@dataclass(frozen=True)
+class Palette:
+    """The colours a mouth is drawn in (RGB float32), and whether they come from teeth the source shows."""
+
+    teeth: np.ndarray
+    lips: np.ndarray
+    shows_teeth: bool
+
+    def shades(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(gum, tongue, throat) RGB: the lips' colour tinted, the tint only as strong as the lips' own
+        colourfulness (a grey photo gets grey ones)."""
+        lo, hi = float(self.lips.min()), float(self.lips.max())
+        chroma = np.clip((hi - lo) / max(hi, 1.0) / LIP_CHROMA, 0.0, 1.0)
+        out = []
+        for tint in (GUM_TINT, TONGUE_TINT, THROAT_TINT):
+            c = self.lips * tint
+            grey = float(luma(c))
+            out.append((grey + chroma * (c - grey)).astype(np.float32))
+        return out[0], out[1], out[2]
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where the rows go in the crop: the midline, the upper incisors' edge, the lower incisors' edge."""
+
+    mid_x: float
+    upper_edge: float
+    lower_edge: float
+    lower_mid_x: float
+
+
+def interior(g, palette: Palette, at: Placement, iod: float, box) -> np.ndarray:
+    """(h, w, 3) float32: throat, tongue, lower and upper teeth with their gums over a mouth box; g is the
+    moved opening's MouthGeometry."""
+    gum, tongue_rgb, throat = palette.shades()
+    u2 = g.u * g.u
+    # throat: darkest under the upper teeth (the palate's shadow) and towards the cheeks, lighter down
+    # towards the tongue and near the lips
+    rim = np.exp(-np.minimum(np.maximum(g.du, 0), np.maximum(g.dl, 0)) / max(0.03 * iod, 0.8))
+    down = smoothstep((g.gy - at.upper_edge) / max(at.lower_edge - at.upper_edge, 1.0))
+    light = (0.45 + 0.35 * down + 0.4 * rim) * (1 - 0.5 * u2)
+    out = throat[None, None] * light[..., None]
+    # tongue: a dome behind the lower teeth, lit from the front, darker towards its back and sides
+    rise = min(TONGUE_RISE * iod, TONGUE_SHARE * max(at.lower_edge - at.upper_edge, 0.0))
+    top = at.lower_edge - rise * np.clip(1 - u2 / 0.6, 0, 1)
+    depth = g.gy - top
+    t_a = smoothstep(depth / 1.5 + 0.5) * smoothstep((0.85 - np.abs(g.u)) / 0.3)
+    t_shade = (0.45 + 0.4 * smoothstep(depth / (0.06 * iod))) * (1 - 0.4 * u2)
+    out += (tongue_rgb * t_shade[..., None] - out) * t_a[..., None]
+    for sprite, edge, mid, down in ((sprites()[1], at.lower_edge, at.lower_mid_x, True),
+                                    (sprites()[0], at.upper_edge, at.mid_x, False)):
+        s = _place(sprite, box, mid, edge, iod, down)
+        a, shade, gum_a = s[..., 0:1], s[..., 1:2], s[..., 2:3]
+        out = out * (1 - a) + palette.teeth * shade
+        out += (gum * (0.8 + 0.2 * a) - out) * gum_a
+    # the upper lip's shadow and the cheeks' shadow at the corners fall on everything inside
+    shadow = (0.55 + 0.45 * smoothstep(g.du / (LIP_SHADOW * iod))) * (1 - 0.45 * smoothstep((np.abs(g.u) - 0.5) / 0.5))
+    out *= shadow[..., None]
+    return np.clip(out, 0, 255).astype(np.float32)
