@@ -7,17 +7,23 @@ landmarks and averaged per track over about a second. A colour far from that hue
 hue range, in Lab units) is something in front of the face; redder (lips, flushed skin) and yellower
 (fair skin in warm light) hues within the configured range are skin, and so is anything grey, black or
 white, which is how beards, brows, hair, teeth, the mouth's inside and shadows look. The eyes are never
-occluders (blue and green irises). The mask is grown by a margin so that the occluder's own soft edge is
-inside it, and `hide_occluded` takes it out of an edit: the edit leaves occluder pixels as they are, and
-no moved pixel shows what an occluder covered at its source, so nothing is dragged across the face.
+occluders (blue and green irises). A second cue finds what the hue cannot: where the mesh says lips must
+be, lips are darker or redder than the skin; where both lips of a column look like skin, something
+skin-coloured (a hand) lies over the mouth. The mask is grown by a margin so that the occluder's own
+soft edge is inside it, and `hide_occluded` takes it out of an edit: the edit leaves occluder pixels as
+they are, and no moved pixel shows what an occluder covered at its source, so nothing is dragged
+across the face.
 
 What colour can separate, and what it cannot:
-- separated: anything of a clearly different hue from the skin: blue, green, cyan, purple or saturated
-  yellow objects, most clothing, coloured microphones and headsets, gloves, coloured glasses frames;
-- not separated: skin-coloured occluders (a hand is the person's own skin tone), red ones (they pass as
-  lips), and grey, black or white ones (black glasses frames, black or metal microphones, white paper),
-  which look like hair, beard or teeth; a greyscale picture has no hue and gives no occluders at all.
-  Hair over the face is separated only where its hue differs from the skin's (dyed hair).
+- separated: anything of a clearly different hue from the skin (blue, green, cyan or purple objects,
+  most clothing, coloured microphones and headsets, gloves) and a few pixels of the low-resolution read
+  wide (thin coloured glasses frames blend into the skin around them);
+- only over the lips: skin-coloured occluders (a hand is the person's own skin tone); the rest of such
+  a hand is edited with the face;
+- not separated: red ones (they pass as lips, and so does a hand redder than the face), and grey, black
+  or white ones (black glasses frames, black or metal microphones, white paper), which look like hair,
+  beard or teeth; a greyscale picture has no hue and gives no occluders at all. Hair over the face is
+  separated only where its hue differs from the skin's (dyed hair).
 MediaPipe's selfie segmentation (in the mediapipe wheel) was tried and not used: it separates a person
 from the background and calls a patch held over the mouth "person" (p = 1.0).
 """
@@ -56,11 +62,6 @@ class SkinTone:
     time: float
 
 
-def skin_tone(lab: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Median Lab (a, b) at the skin sample points (pixel coordinates in `lab`)."""
-    return np.median(_sample(lab, points)[:, 1:], axis=0)
-
-
 def not_skin(lab: np.ndarray, tone: np.ndarray, cfg: OcclusionConfig) -> np.ndarray:
     """Per pixel, how surely it is not skin of this tone, in [0, 1]: its chroma across the skin's hue range."""
     a, b = lab[..., 1], lab[..., 2]
@@ -73,22 +74,19 @@ def not_skin(lab: np.ndarray, tone: np.ndarray, cfg: OcclusionConfig) -> np.ndar
     return (t * t * (3 - 2 * t)).astype(np.float32)
 
 
-def covered_lips(lab: np.ndarray, pts: np.ndarray) -> np.ndarray:
-    """1 over the columns of the mouth where both lips look like skin: a skin-coloured occluder (a hand)
-    that the hue cannot tell from the face, found where the face must show lips."""
+def covered_lips(lab: np.ndarray, pts: np.ndarray, skin: np.ndarray) -> np.ndarray:
+    """1 over the columns of the mouth where both lips look like skin (`skin`: its Lab): a skin-coloured
+    occluder (a hand) that the hue cannot tell from the face, found where the face must show lips."""
     n = lab.shape[0]
     out = np.zeros((n, n), np.float32)
-    skin = np.median(_sample(lab, pts[list(SKIN_SAMPLES)]), axis=0)
-    centres = []
-    for pair in LIP_COLUMNS:
-        lips = _sample(lab, np.array([0.5 * (pts[o] + pts[i]) for o, i in pair]))
-        lipness = np.maximum(skin[0] - lips[:, 0], lips[:, 1] - skin[1])
-        if np.all(lipness < LIP_CONTRAST):
-            centres.append(pts[[pair[0][0], pair[1][0]]])
-    if centres:
+    pairs = np.array(LIP_COLUMNS)                      # (column, upper/lower, outer/inner)
+    lips = _sample(lab, (0.5 * (pts[pairs[..., 0]] + pts[pairs[..., 1]])).reshape(-1, 2)).reshape(len(pairs), 2, 3)
+    lipness = np.maximum(skin[0] - lips[..., 0], lips[..., 1] - skin[1])
+    covered = np.flatnonzero(np.all(lipness < LIP_CONTRAST, axis=1))
+    if len(covered):
         # the covered columns, from the upper lip's top to the lower lip's bottom, a column wide
-        width = max(1, int(round(np.linalg.norm(pts[LIP_COLUMNS[-1][0][0]] - pts[LIP_COLUMNS[0][0][0]]) / 4)))
-        for top, bottom in centres:
+        width = max(1, int(round(np.linalg.norm(pts[pairs[-1, 0, 0]] - pts[pairs[0, 0, 0]]) / 4)))
+        for top, bottom in pts[pairs[covered, :, 0]]:
             cv2.line(out, tuple(np.round(top * 16).astype(int)), tuple(np.round(bottom * 16).astype(int)), 1.0,
                      width, shift=4)
     return out
@@ -117,7 +115,8 @@ class OcclusionStage(StageBase):
         lab = cv2.cvtColor(small.astype(np.float32) * np.float32(1 / 255), cv2.COLOR_RGB2LAB)
         # landmarks at the low resolution (pixel centres stay centres)
         pts = (aligned.landmarks[:, :2] + 0.5) * (n / size) - 0.5
-        tone = self._tone(track_id, t, skin_tone(lab, pts[list(SKIN_SAMPLES)]))
+        skin = np.median(_sample(lab, pts[list(SKIN_SAMPLES)]), axis=0)
+        tone = self._tone(track_id, t, skin[1:])
         out = np.zeros((size, size), np.float32)
         if np.hypot(*tone) < MIN_TONE_CHROMA:
             return out
@@ -125,10 +124,13 @@ class OcclusionStage(StageBase):
         cv2.fillPoly(face, [np.round(pts[list(FACE_OVAL)] * 16).astype(np.int32)], 1, shift=4)
         for eye in (RIGHT_EYE, LEFT_EYE):
             cv2.fillPoly(face, [np.round(pts[list(eye)] * 16).astype(np.int32)], 0, shift=4)
-        hidden = np.maximum(not_skin(lab, tone, self.cfg), covered_lips(lab, pts))
         # the outline runs along the background's edge: what is found there counts only as part of
         # something that reaches into the face, a pixel or more in from it (a hand, not the wall behind)
-        found = (hidden * cv2.dilate(face, np.ones((5, 5), np.uint8)) > 0).astype(np.uint8)
+        hidden = np.maximum(not_skin(lab, tone, self.cfg), covered_lips(lab, pts, skin))
+        hidden *= cv2.dilate(face, np.ones((5, 5), np.uint8))
+        if not hidden.any():
+            return out
+        found = (hidden > 0).astype(np.uint8)
         count, labels = cv2.connectedComponents(found, connectivity=8)
         inside = np.unique(labels[(found > 0) & (cv2.erode(face, np.ones((3, 3), np.uint8)) > 0)])
         hidden *= np.isin(labels, inside[inside > 0])
@@ -159,9 +161,8 @@ def hide_occluded(edit: Edit, crop: np.ndarray, occluded: np.ndarray | None) -> 
         return edit
     keep = 1.0 - occluded
     if edit.warp is not None:
-        size = occluded.shape[1], occluded.shape[0]
-        gx, gy = np.meshgrid(np.arange(size[0], dtype=np.float32), np.arange(size[1], dtype=np.float32))
-        under = cv2.remap(occluded, gx + edit.warp.flow[0], gy + edit.warp.flow[1], cv2.INTER_LINEAR,
+        # what each output pixel samples (the warp's backward flow, relative to the pixel)
+        under = cv2.remap(occluded, edit.warp.flow[0], edit.warp.flow[1], cv2.INTER_LINEAR | cv2.WARP_RELATIVE_MAP,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
         keep *= 1.0 - under
     mask = edit.mask * keep
