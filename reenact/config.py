@@ -1,36 +1,60 @@
 """One config loader: configs/default.yaml → nested frozen dataclasses whose fields are the schema.
 
-Unknown keys are errors naming their path; CLI flags are dotted overrides applied by the same loader.
+The configs ship inside the package (reenact/configs/, read through importlib.resources), so an installed
+wheel finds them; $REENACT_CONFIG_DIR replaces the folder. Unknown keys are errors naming their path; CLI
+flags are dotted overrides applied by the same loader.
 """
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import types
 import typing
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import dataclass, field, fields, is_dataclass
+from importlib import resources
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import yaml
 
 from .errors import ConfigError
 
-CONFIG_DIR = Path(os.environ.get("REENACT_CONFIG_DIR", Path(__file__).resolve().parent.parent / "configs"))
+if TYPE_CHECKING:
+    from importlib.abc import Traversable
+
+# a Path for an ordinary install or a checkout (tools that rebuild a config write through it)
+CONFIG_DIR: "Traversable" = (Path(os.environ["REENACT_CONFIG_DIR"]) if os.environ.get("REENACT_CONFIG_DIR")
+                             else resources.files(__package__) / "configs")
 # the real test media (see its README): beside the checkout, or $REENACT_MEDIA
 MEDIA_DIR = Path(os.environ.get("REENACT_MEDIA", Path(__file__).resolve().parents[2] / "shared" / "media"))
 
 
-def config_path(name: str) -> Path:
+def config_path(name: str) -> "Traversable":
     p = CONFIG_DIR / name
-    if not p.exists():
+    if not p.is_file():
         raise ConfigError("config file missing (set REENACT_CONFIG_DIR?)", str(p))
     return p
 
 
 def read_yaml(name: str) -> Any:
-    with open(config_path(name), encoding="utf-8") as f:
-        return yaml.safe_load(f)
+    return yaml.safe_load(config_path(name).read_text(encoding="utf-8"))
+
+
+def bounded(default: Any, low: float | None = None, high: float | None = None, *, above: bool = False) -> Any:
+    """A field whose value must lie in [low, high] (`above`: strictly more than low); checked on load."""
+    return field(default=default, metadata={"bounds": (low, high, above)})
+
+
+def _check_bounds(where: str, value: Any, low: float | None, high: float | None, above: bool) -> None:
+    if above and value <= low:
+        why = f"must be more than {low:g}"
+    elif (low is not None and value < low) or (high is not None and value > high):
+        why = (f"must be from {low:g} to {high:g}" if low is not None and high is not None
+               else f"must be at least {low:g}" if low is not None else f"must be at most {high:g}")
+    else:
+        return
+    raise ConfigError(f"config {where}: {why}, got {value:g}", key=where, detail=f"{why}, got {value:g}")
 
 
 @dataclass(frozen=True)
@@ -42,21 +66,21 @@ class OneEuroConfig:
 
 @dataclass(frozen=True)
 class TrackerConfig:
-    max_faces: int = 1
-    min_detection_confidence: float = 0.5
-    min_tracking_confidence: float = 0.5
-    min_face_px: int = 40
+    max_faces: int = bounded(1, 1)
+    min_detection_confidence: float = bounded(0.5, 0.0, 1.0)
+    min_tracking_confidence: float = bounded(0.5, 0.0, 1.0)
+    min_face_px: int = bounded(40, 0)
     # high beta: jitter at rest is filtered, but an expression change passes without lag
     smoothing: OneEuroConfig = OneEuroConfig(min_cutoff=1.0, beta=50.0, d_cutoff=1.0)
     # a track unseen for this many seconds is forgotten; a face returning later gets a new id
-    max_track_gap_s: float = 1.0
+    max_track_gap_s: float = bounded(1.0, 0.0)
     # detect on a downscaled copy of huge frames; landmarks are mapped back to full resolution
-    max_input_side: int = 1920
+    max_input_side: int = bounded(1920, 64)
 
 
 @dataclass(frozen=True)
 class AlignerConfig:
-    size: int = 256
+    size: int = bounded(256, 64, 1024)
     # fraction of the crop spanned by the five-point template; the rest is margin for brows and chin
     face_scale: float = 0.62
     vertical_offset: float = 0.02
@@ -70,8 +94,8 @@ class AUConfig:
     # automatic neutral: per feature, a percentile over a sliding window on its resting side
     baseline_window_s: float = 10.0
     baseline_percentile: float = 10.0
-    # > 0: each face's first seconds are its neutral
-    calibrate_s: float = 0.0
+    # > 0: each face's first seconds are its neutral (a minute at most: longer is no rest pose)
+    calibrate_s: float = bounded(0.0, 0.0, 60.0)
 
 
 @dataclass(frozen=True)
@@ -87,57 +111,62 @@ class EditConfig:
     strength: float = 1.0
     smoothing: OneEuroConfig = OneEuroConfig(min_cutoff=1.0, beta=0.1, d_cutoff=1.0)
 
+    def __post_init__(self) -> None:
+        given = [n for n in ("target", "ref", "drive") if getattr(self, n)]
+        if len(given) > 1:
+            raise ConfigError(f"config edit: {' and '.join(given)} both set; an edit has one target "
+                              "(a preset or AU values, a reference face, or a driver)")
+
 
 @dataclass(frozen=True)
 class OcclusionConfig:
     # find what hides the face (hands, microphones, sleeves) and leave it untouched (stages/occlusion.py)
     enabled: bool = True
-    size: int = 64              # the crop is read at this resolution (px a side)
+    size: int = bounded(64, 16, 256)  # the crop is read at this resolution (px a side)
     # the skin's hue range, around the person's own (degrees of Lab hue): lips and flushed skin are redder
     # (lower), fair skin in warm light yellower (higher)
-    hue_below: float = 45.0
-    hue_above: float = 35.0
+    hue_below: float = bounded(45.0, 0.0, 180.0)
+    hue_above: float = bounded(35.0, 0.0, 180.0)
     # how far (Lab units, perpendicular to that range) a colour must lie to count as not skin, and where
     # it counts fully
-    min_distance: float = 10.0
-    full_distance: float = 20.0
-    grow_frac: float = 0.02     # of the crop: margin kept untouched around what is found
-    tone_halflife_s: float = 1.0  # a track's skin tone is averaged over about this long
+    min_distance: float = bounded(10.0, 0.0)
+    full_distance: float = bounded(20.0, 0.0)
+    grow_frac: float = bounded(0.02, 0.0, 0.2)  # of the crop: margin kept untouched around what is found
+    tone_halflife_s: float = bounded(1.0, 0.0, above=True)  # a track's skin tone is averaged over about this long
 
 
 @dataclass(frozen=True)
 class CompositorConfig:
-    erode_frac: float = 0.03
-    feather_frac: float = 0.06
+    erode_frac: float = bounded(0.03, 0.0, 0.5)
+    feather_frac: float = bounded(0.06, 0.0, 0.5)
     color_match: bool = False
 
 
 @dataclass(frozen=True)
 class VideoConfig:
     codec: str = "libx264"
-    crf: int = 18
+    crf: int = bounded(18, 0, 51)   # H.264/H.265's scale: 0 lossless, 51 worst
     preset: str = "veryfast"
     pix_fmt: str = "yuv420p"
 
 
 @dataclass(frozen=True)
 class LiveConfig:
-    camera: int = 0
-    width: int = 1280
-    height: int = 720
-    fps: float = 30.0
+    camera: int = bounded(0, 0)
+    width: int = bounded(1280, 1)
+    height: int = bounded(720, 1)
+    fps: float = bounded(30.0, 0.0, 1000.0, above=True)
     # seconds without a frame before the camera is declared gone
-    read_timeout_s: float = 2.0
+    read_timeout_s: float = bounded(2.0, 0.0, above=True)
     # a camera that went away is reopened this often; meanwhile the outputs get the last frame, marked
-    reconnect_s: float = 1.0
+    reconnect_s: float = bounded(1.0, 0.0, above=True)
     # a change of target or strength eases in over this long, and a lost face fades out
-    ease_s: float = 0.2
+    ease_s: float = bounded(0.2, 0.0, 5.0)
 
 
 @dataclass(frozen=True)
 class EngineConfig:
     backend: str = "auto"
-    dir: str = "engines"
 
 
 @dataclass(frozen=True)
@@ -160,6 +189,9 @@ class Config:
         Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False), encoding="utf-8")
 
 
+_KIND = {bool: "true or false", int: "a whole number", float: "a number", str: "text"}
+
+
 def _coerce(tp: Any, value: Any, path: str) -> Any:
     origin = typing.get_origin(tp)
     if is_dataclass(tp):
@@ -180,10 +212,16 @@ def _coerce(tp: Any, value: Any, path: str) -> Any:
                     return False
                 raise ValueError(value)
             return bool(value)
+        if tp is int and isinstance(value, float) and not value.is_integer():
+            raise ValueError(value)
         if tp in (int, float, str):
-            return tp(value)
+            value = tp(value)
+            if tp is float and not math.isfinite(value):  # nan slips through every range check
+                raise ValueError(value)
+            return value
     except (TypeError, ValueError):
-        raise ConfigError(f"config {path}: expected {tp.__name__}, got {value!r}") from None
+        raise ConfigError(f"config {path}: expected {_KIND[tp]}, got {value!r}", key=path,
+                          detail=f"expected {_KIND[tp]}, got {value!r}") from None
     return value
 
 
@@ -199,6 +237,8 @@ def _build(cls: type, data: Mapping[str, Any], prefix: str = "") -> Any:
         if f.name in data:
             where = f"{prefix}.{f.name}" if prefix else f.name
             kwargs[f.name] = _coerce(hints[f.name], data[f.name], where)
+            if "bounds" in f.metadata:
+                _check_bounds(where, kwargs[f.name], *f.metadata["bounds"])
     base = cls()
     return dataclasses.replace(base, **kwargs) if kwargs else base
 

@@ -46,7 +46,12 @@ class BackendUnavailable(ReenactError, ImportError):
 
 
 class ConfigError(ReenactError, ValueError):
-    pass
+    """A bad setting; `key` (dotted, e.g. 'video.crf') and `detail` (the line without it) when one value is at fault."""
+
+    def __init__(self, message: str, filename: str | None = None, *, key: str | None = None,
+                 detail: str | None = None):
+        super().__init__(message, filename)
+        self.key, self.detail = key, detail
 
 
 class NoFace(ReenactError, LookupError):

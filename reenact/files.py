@@ -9,6 +9,12 @@ from pathlib import Path
 from .errors import InputNotFound, IntegrityError, OutputNotWritable
 
 
+def user_cache_dir() -> Path:
+    """Where run-time files go (measurements, TensorRT plans, tracked frames): $REENACT_CACHE_DIR, else
+    ~/.cache/reenact. Never the installed package or the checkout."""
+    return Path(os.environ.get("REENACT_CACHE_DIR") or Path.home() / ".cache" / "reenact")
+
+
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -29,7 +35,9 @@ class PartFile:
             # O_EXCL: never clobber; 0o666 lets the umask decide the final file's permissions
             os.close(os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
         except FileNotFoundError:
-            raise OutputNotWritable("output folder does not exist", str(path)) from None
+            # a folder that exists but takes no new files (/proc) answers ENOENT too
+            why = "cannot create files in the output folder" if path.parent.is_dir() else "output folder does not exist"
+            raise OutputNotWritable(why, str(path)) from None
         except NotADirectoryError:
             raise OutputNotWritable("output folder is not a folder", str(path)) from None
         except OSError as e:
@@ -42,8 +50,17 @@ class PartFile:
         self.tmp.unlink(missing_ok=True)
 
 
+def check_writable(path: str | os.PathLike) -> None:
+    """Raise OutputNotWritable now, not after the work, when `path` cannot be written."""
+    PartFile(Path(path)).discard()
+
+
 def write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write `data` to `path` through a PartFile, making the folder first (caches, model folders)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputNotWritable(f"cannot make the output folder ({e.strerror})", str(path)) from None
     part = PartFile(path)
     try:
         part.tmp.write_bytes(data)

@@ -1,16 +1,18 @@
 """AU estimator on real media: the smile clip's time course, speech, stills, pose, neutral calibration."""
 from __future__ import annotations
 
+import av
 import cv2
 import numpy as np
 import pandas as pd
 import pytest
 
 from reenact.tasks import analyze
-from reenact.stages.au import AUEstimator, load_model, parse_model
+from reenact import config
+from reenact.stages.au import STILL_PRIOR, AUEstimator, load_model, load_still_prior, parse_model
 from reenact.cli import main
 from reenact.config import AUConfig, OneEuroConfig, load_config, read_yaml
-from reenact.errors import ConfigError
+from reenact.errors import ConfigError, IntegrityError
 from reenact.stages.geometry import canonical_mesh
 from reenact.stages.landmarks import INNER_LIPS, interocular
 from reenact.stages.tracker import FaceTracker
@@ -53,7 +55,7 @@ def still_tracker():
 
 @pytest.fixture
 def read_still(still_tracker):
-    """AUs of the one face in a still, against the population neutral or the estimator given."""
+    """AUs of the one face in a still, against the still prior or the estimator given."""
 
     def read(image: np.ndarray, estimator: AUEstimator | None = None):
         packet = (estimator or AUEstimator(static=True)).process(still_tracker.process(Packet(Frame(image, 0))))
@@ -83,10 +85,60 @@ def test_speech_moves_the_mouth_not_the_brows(talking_clip):
         assert np.percentile(series(talking_clip, au), 95) <= 1.0, au
 
 
-def test_stills_read_against_the_population_neutral(read_still):
-    assert read_still(load_rgb("smile_man.jpg"))["AU12"] >= 2.5
-    astronaut = read_still(load_rgb("astronaut.png"))
-    assert astronaut["AU12"] > astronaut["AU15"]
+def first_frame(name: str) -> np.ndarray:
+    with av.open(str(media_path(name))) as c:
+        return next(c.decode(video=0)).to_ndarray(format="rgb24")
+
+
+# issue 11's bars for a still read against the still prior (configs/still_prior.npy)
+def test_a_face_at_rest_reads_neutral_as_a_still(read_still):
+    assert read_still(first_frame("smile_man.mp4")).values.max() <= 0.5
+
+
+def test_smiles_read_as_smiles_on_stills(read_still):
+    for name in ("astronaut.png", "smile_man.jpg"):
+        au = read_still(load_rgb(name))
+        assert au["AU12"] >= 3.0, name
+        assert au["AU12"] > au["AU15"], name
+
+
+def test_low_brows_do_not_read_as_a_frown(read_still):
+    # portrait_man's brows sit ~0.1 IOD lower than the two-person population neutral: AU4 ≈ 3 against it
+    assert read_still(load_rgb("portrait_man.jpg"))["AU04"] <= 1.0
+    # the same face in video at rest (talking_man frame 0) read AU4 2.5 as a still before
+    assert read_still(first_frame("talking_man.mp4"))["AU04"] <= 1.0
+
+
+def test_still_onsets_widen_by_the_measured_identity_spread():
+    m = load_model()
+    prior = load_still_prior(m.feature_names)
+    brows = m.au_feature[AU_NAMES.index("AU04")]
+    assert np.isfinite(prior.sd[brows]) and prior.sd[brows] > 0.02     # brow height differs between people
+    assert m.still_onset[AU_NAMES.index("AU04")] > 2 * m.onset[AU_NAMES.index("AU04")]
+    # unmeasured features keep the population neutral and their onset
+    unmeasured = np.isnan(prior.mean)
+    np.testing.assert_array_equal(m.still_neutral[unmeasured], m.population_neutral[unmeasured])
+    assert np.all(m.still_onset >= m.onset)
+    # a known neutral reads as before: the still prior only applies without one
+    f = m.population_neutral.copy()
+    f[brows] += m.feature_delta("AU04", 2.0)
+    assert m.intensities(f, m.population_neutral)["AU04"] == pytest.approx(2.0, abs=1e-3)
+    assert m.intensities(f)["AU04"] < 1.0
+
+
+def test_still_prior_is_hash_checked(tmp_path, monkeypatch):
+    names = load_model().feature_names
+    for name in ("assets.yaml", STILL_PRIOR):
+        (tmp_path / name).write_bytes((config.CONFIG_DIR / name).read_bytes())
+    monkeypatch.setattr(config, "CONFIG_DIR", tmp_path)
+    assert load_still_prior.__wrapped__(names).sd.shape == (len(names),)
+    data = bytearray((tmp_path / STILL_PRIOR).read_bytes())
+    data[-1] ^= 1
+    (tmp_path / STILL_PRIOR).write_bytes(bytes(data))
+    with pytest.raises(IntegrityError, match="sha256"):
+        load_still_prior.__wrapped__(names)
+    with pytest.raises(ConfigError, match="other AU features"):
+        load_still_prior.__wrapped__(names[:-1])
 
 
 def test_readings_survive_rotation_shift_and_scale(read_still):
@@ -114,7 +166,8 @@ def test_two_people_at_rest_read_neutral(smile_clip, talking_clip):
         assert max(a.values.max() for a in later) <= 0.7
     # the population neutral cannot do this: the two faces differ from it, and from each other
     m = load_model()
-    at_rest = [m.intensities(m.features(c[0].faces[0].face.landmarks)).values for c in (smile_clip, talking_clip)]
+    at_rest = [m.intensities(m.features(c[0].faces[0].face.landmarks), m.population_neutral).values
+               for c in (smile_clip, talking_clip)]
     assert max(a.max() for a in at_rest) > 0.7
 
 

@@ -10,9 +10,33 @@ from reenact.pipeline.types import AUVector, au_key
 
 
 def test_defaults_file_matches_schema():
-    cfg = load_config()
-    assert isinstance(cfg, Config)
-    assert cfg.aligner.size in (256, 512)
+    """configs/default.yaml and the dataclass defaults say the same: a change to one alone fails here."""
+    assert load_config() == Config()
+
+
+@pytest.mark.parametrize("key, value, words", [
+    ("video.crf", 99, "from 0 to 51, got 99"),
+    ("video.crf", -5, "from 0 to 51, got -5"),
+    ("tracker.max_faces", 0, "at least 1, got 0"),
+    ("au.calibrate_s", 999, "from 0 to 60, got 999"),
+    ("live.fps", 0, "more than 0, got 0"),
+    ("live.fps", "nan", "expected a number"),
+    ("tracker.max_faces", 2.5, "expected a whole number"),
+])
+def test_out_of_range_values_name_their_key(tmp_path, key, value, words):
+    for how in ("override", "file"):
+        section, leaf = key.split(".")
+        p = tmp_path / "c.yaml"
+        p.write_text(f"{section}:\n  {leaf}: {value}\n")
+        with pytest.raises(ConfigError) as err:
+            load_config(p) if how == "file" else load_config(overrides={key: value})
+        assert f"config {key}: " in str(err.value) and words in str(err.value)
+        assert err.value.key == key
+
+
+def test_one_target_at_a_time():
+    with pytest.raises(ConfigError, match="target and ref"):
+        load_config(overrides={"edit.target": "happy", "edit.ref": "face.jpg"})
 
 
 def test_unknown_key_names_its_path(tmp_path):

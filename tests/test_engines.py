@@ -19,12 +19,12 @@ from reenact.cli import main
 from reenact.engines import BACKENDS, Probe, Profile, choose, graph, load, resolve
 from reenact.engines import backend_trt, gpu, loader
 from reenact.engines.base import has_module
-from reenact.engines.manifest import Manifest
+from reenact.engines.manifest import BUNDLED, Manifest, machine_dir
 from reenact.files import sha256_bytes
 from reenact.engines.warp_blend import example_inputs, warp_blend_cv2
 from reenact.errors import BackendUnavailable, InputNotFound, IntegrityError, UnsupportedInput
 
-from conftest import ROOT, load_rgb
+from conftest import load_rgb
 
 NO_GPU = gpu.probe_gpu()[0] is None
 
@@ -41,8 +41,9 @@ def exported(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def engines(exported, tmp_path) -> Path:
-    """A private copy of the export that a test may damage."""
+def engines(exported, tmp_path, monkeypatch) -> Path:
+    """A private copy of the export that a test may damage, and a private cache for plans and measurements."""
+    monkeypatch.setenv("REENACT_CACHE_DIR", str(tmp_path / "cache"))
     return Path(shutil.copytree(exported, tmp_path / "engines"))
 
 
@@ -57,7 +58,7 @@ def test_import_and_ort_path_never_need_torch_or_tensorrt():
     code = (
         "import sys, reenact, reenact.engines as e\n"
         "assert not {'torch', 'tensorrt'} & set(sys.modules), 'imported at import time'\n"
-        f"eng = e.load('warp_blend', 'onnxruntime', engines_dir={str(ROOT / 'engines')!r})\n"
+        f"eng = e.load('warp_blend', 'onnxruntime', engines_dir={str(BUNDLED)!r})\n"
         "eng.run(e.graph('warp_blend').example(1, 64))\n"
         "print(sorted({'torch', 'tensorrt'} & set(sys.modules)))\n"
     )
@@ -66,7 +67,7 @@ def test_import_and_ort_path_never_need_torch_or_tensorrt():
 
 
 def test_committed_onnx_matches_manifest():
-    model = resolve("warp_blend", "fp32", ROOT / "engines")
+    model = resolve("warp_blend", "fp32", BUNDLED)
     assert model.entry is not None and model.entry.version == graph("warp_blend").version
     assert sha256_bytes(model.onnx_bytes()) == model.entry.sha256
 
@@ -181,7 +182,7 @@ def test_missing_backend_says_what_to_install(exported):
 def test_auto_with_the_providers_on_this_machine(engines):
     choice = choose(resolve("warp_blend", "fp32", engines))
     if NO_GPU:
-        rates = json.loads((engines / loader.MEASURED).read_text())["warp_blend"]["crops_per_s"]
+        rates = json.loads((machine_dir() / loader.MEASURED).read_text())["warp_blend"]["crops_per_s"]
         assert choice.device == "cpu" and choice.backend == max(rates, key=rates.get)
         assert "no tensorrt-cuda" in choice.reason and "crops/s" in choice.reason
     else:
@@ -225,7 +226,7 @@ def test_verify_runs_every_available_backend(engines):
     assert all(r.crops_per_s.keys() == {1, 2} for r in results.values() if r.max_abs_err is not None)
     if not has_module("tensorrt"):
         assert "pip install tensorrt" in results[("tensorrt", "-")].note
-    assert set(json.loads((engines / loader.MEASURED).read_text())["warp_blend"]["crops_per_s"]) == \
+    assert set(json.loads((machine_dir() / loader.MEASURED).read_text())["warp_blend"]["crops_per_s"]) == \
         {"onnxruntime", "opencv"}
 
 
@@ -392,7 +393,8 @@ def test_plan_build_sets_profile_workspace_typing_and_timing_cache(fake_trt, eng
     trt, calls = fake_trt
     model = resolve("warp_blend", "fp32", engines)
     plan, path, why = backend_trt.ensure_plan(model, Profile(1, 1, 8, 256))
-    assert why == "no plan yet" and path == engines / "warp_blend.b1-8x256.plan" and path.read_bytes() == plan
+    assert why == "no plan yet" and path.read_bytes() == plan
+    assert path == machine_dir() / f"warp_blend-{model.entry.sha256[:12]}.b1-8x256.plan"  # the user cache
     assert calls.flags == [1 << 1] and calls.workspace == (0, backend_trt.WORKSPACE_BYTES)
     assert calls.shapes["crop"] == ((1, 3, 256, 256), (1, 3, 256, 256), (8, 3, 256, 256))
     assert calls.shapes["flow"][2] == (8, 2, 256, 256)
@@ -400,7 +402,7 @@ def test_plan_build_sets_profile_workspace_typing_and_timing_cache(fake_trt, eng
     assert record["sha256"] == sha256_bytes(plan)
     assert record["key"] == {"onnx_sha256": model.entry.sha256, "tensorrt": "10.3.0", "gpu": "NVIDIA Fake 4090",
                              "capability": "8.9", "precision": "fp32", "profile": "b1-8x256"}
-    timing = engines / "NVIDIA-Fake-4090-sm8.9-trt10.3.0.timing"
+    timing = machine_dir() / "NVIDIA-Fake-4090-sm8.9-trt10.3.0.timing"
     assert timing.read_bytes() == b"+" and calls.timing_in == [b""]
     backend_trt.ensure_plan(model, Profile.static(4, 256))
     assert calls.timing_in == [b"", b"+"] and calls.shapes["crop"][0] == (4, 3, 256, 256)
@@ -410,7 +412,7 @@ def test_cached_plan_is_reused_until_the_onnx_changes(fake_trt, engines):
     trt, calls = fake_trt
     profile = Profile()
     model = resolve("warp_blend", "fp32", engines)
-    first, _, _ = backend_trt.ensure_plan(model, profile)
+    first, path, _ = backend_trt.ensure_plan(model, profile)
     again, _, why = backend_trt.ensure_plan(model, profile)
     assert why is None and again == first and calls.builds == 1
     key = backend_trt.plan_key(trt, gpu.probe_gpu()[0], model, profile)
@@ -424,8 +426,12 @@ def test_cached_plan_is_reused_until_the_onnx_changes(fake_trt, engines):
     m.save()
     changed = resolve("warp_blend", "fp32", engines)
     assert backend_trt.plan_key(trt, gpu.probe_gpu()[0], changed, profile) != key
+    _, new_path, why = backend_trt.ensure_plan(changed, profile)
+    assert why == "no plan yet" and new_path != path and calls.builds == 2
+    # a plan whose record names another ONNX is rebuilt, never loaded
+    backend_trt.record_path(new_path).write_text(backend_trt.record_path(path).read_text())
     _, _, why = backend_trt.ensure_plan(changed, profile)
-    assert why.startswith("it was built for another setup: onnx_sha256") and calls.builds == 2
+    assert why.startswith("it was built for another setup: onnx_sha256") and calls.builds == 3
 
 
 def test_plan_for_another_gpu_or_tensorrt_is_rebuilt_not_loaded(fake_trt, engines, caplog):

@@ -490,8 +490,10 @@ def test_mouth_fill_edge_is_anti_aliased(name):
 
 def test_rig_through_the_onnx_engine_matches_the_opencv_path():
     req, _ = preset_edit("astronaut.png", "surprise")
-    cv = create_editor("rig", memory=False).edit(req)
-    ort = create_editor("rig", memory=False, backend="onnxruntime").edit(req)
+    opencv = create_editor("rig", memory=False, backend="opencv")
+    onnx = create_editor("rig", memory=False, backend="onnxruntime")
+    assert opencv._engine is None and onnx._engine.backend == "onnxruntime"  # each backend named, not `auto`'s pick
+    cv, ort = opencv.edit(req), onnx.edit(req)
     assert np.abs(cv.mask - ort.mask).max() < 1e-3
     diff = np.abs(cv.crop.astype(int) - ort.crop)
     # OpenCV interpolates in 1/32-pixel fixed point; ORT in float

@@ -50,7 +50,7 @@ def main() -> None:
     print(f"  {steady.mean():.3f} ms per face per frame (median {np.median(steady):.3f}, "
           f"p95 {np.percentile(steady, 95):.3f}); target <= 0.5")
     print(f"  of which features (canonical fit + feature map): {features_ms:.3f} ms")
-    print("  single image (static, population neutral): ", end="")
+    print("  single image (static, still prior): ", end="")
     static = AUEstimator(cfg.au, static=True)
     t0 = time.perf_counter()
     for p in clip:

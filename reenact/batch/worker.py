@@ -19,7 +19,7 @@ Labels (one row per output; columns in `label_columns`):
   judge_*         what an optional judge callable returns (see `load_judge`)
   identity_distance  dlib descriptor distance input → output (blank without `reenact[eval]`)
   background_psnr    PSNR outside every input face's compositor support (inf: bit-exact)
-A still is read against the population neutral, as the pipeline reads it. A video's readings are the
+A still is read against the still prior, as the pipeline reads it. A video's readings are the
 means over its frames with a face, each frame read the same way as a still; its target is the mean of
 `Target.resolve` on those readings; identity and judge are measured on its middle frame (the first
 with a face when the container gives no frame count).
@@ -218,7 +218,7 @@ class Worker:
         return self._targets[key]
 
     def _reader(self, role: str):
-        """Tracker → AU estimator read against the population neutral, as a still is read.
+        """Tracker → AU estimator read against the still prior, as a still is read.
 
         role: "still"; "video_in" and "video_out" track the input and output frames of a video side by side.
         """

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 import argparse
-import sys
+from pathlib import Path
 
-from ..tasks import analyze
-from ..errors import NoFace
-from ._common import add_config_option, add_progress_option, config_from_args
+from ..errors import InputNotFound, NoFace
+from ..files import check_writable
+from ..io import webcam_index
+from ._common import Interrupts, add_config_option, add_progress_option, at_least, config_from_args
 
 EXAMPLES = """examples:
   reenact analyze face.jpg                          print the AUs of each face
@@ -25,30 +26,41 @@ def add_parser(sub) -> None:
                         description="Estimate the 17 FACS action-unit intensities (0-5) of every face "
                                     "in every frame.",
                         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("input", metavar="IN", help="image, video, folder of images, or 'webcam[:N]'")
+    ap.add_argument("input", metavar="IN", help="image, video, folder of images (unreadable files are skipped), "
+                                                "or 'webcam[:N]'")
     ap.add_argument("--csv", help="CSV out: frame, timestamp, face_id, confidence, pose_*, AU01_r ... AU45_r")
     ap.add_argument("--plot", help="PNG out: stacked AU time series")
     ap.add_argument("--calibrate", type=float, metavar="SECONDS",
                     help="treat each face's first SECONDS as its neutral")
     ap.add_argument("--neutral", metavar="IMAGE", help="image of the same person at rest, used as the neutral")
     ap.add_argument("--max-faces", type=int, help="faces to track (default 1)")
-    ap.add_argument("--max-frames", type=int, help="stop after this many frames")
+    ap.add_argument("--max-frames", type=at_least(1), help="stop after this many frames")
     add_config_option(ap)
     add_progress_option(ap)
     ap.set_defaults(func=run)
 
 
 def run(args) -> int:
-    stream = analyze.packets(args.input, cfg=config_from_args(args), neutral=args.neutral,
+    from ..tasks import analyze
+
+    cfg = config_from_args(args)
+    if args.neutral and not Path(args.neutral).is_file():
+        raise InputNotFound("no such neutral image", args.neutral)
+    for path in filter(None, (args.csv, args.plot)):
+        check_writable(path)
+    stream = analyze.packets(args.input, cfg=cfg, neutral=args.neutral,
                              max_frames=args.max_frames, progress=not args.no_progress)
     recs: list[analyze.AURecord] = []
+    interrupted = False
     try:
         recs.extend(analyze.records(stream))
-    except KeyboardInterrupt:  # a webcam runs until stopped: keep what was analysed
-        print("reenact: stopped", file=sys.stderr)
+    except KeyboardInterrupt:  # keep what was analysed: a webcam runs until stopped
+        interrupted = True
     finally:
         stream.close()
     if not recs:
+        if interrupted:
+            raise KeyboardInterrupt
         raise NoFace("no face found", args.input)
     if args.csv:
         analyze.write_csv(recs, args.csv)
@@ -61,4 +73,7 @@ def run(args) -> int:
     for what, path in (("csv", args.csv), ("plot", args.plot)):
         if path:
             print(f"wrote {what}: {path}")
+    if interrupted and webcam_index(str(args.input)) is None:
+        print("(interrupted: the results cover only the frames analysed before it)")
+        return Interrupts.status()
     return 0

@@ -4,7 +4,7 @@ import argparse
 from pathlib import Path
 
 from ..config import MEDIA_DIR
-from ..tasks.bench import run_bench
+from ._common import at_least
 
 EXAMPLES = """examples:
   reenact bench                          identity editor, 150 frames of 720p
@@ -21,7 +21,7 @@ def add_parser(sub) -> None:
                         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--editor", default="identity")
     ap.add_argument("--target-au", dest="target", default="")
-    ap.add_argument("--frames", type=int, default=150)
+    ap.add_argument("--frames", type=at_least(1), default=150)
     ap.add_argument("--live", action="store_true",
                     help="measure live runs instead: capture-to-output latency p50/p95, fps and dropped %% of a "
                          "640x480 clip played as a 30 fps camera, with rig+happy and with identity")
@@ -29,9 +29,9 @@ def add_parser(sub) -> None:
     ap.add_argument("--media", default=str(MEDIA_DIR),
                     help="folder with talking_man.mp4 (default ../shared/media); falls back to the astronaut")
     ap.add_argument("--batch", action="store_true", help="benchmark `reenact batch` executors instead")
-    ap.add_argument("--workers", type=int, help="--batch: N for the N-worker rows (default: one per core)")
-    ap.add_argument("--items", type=int, default=40, help="--batch: items per worker per round after warm-up")
-    ap.add_argument("--rounds", type=int, default=3, help="--batch: rounds of the three configurations")
+    ap.add_argument("--workers", type=at_least(1), help="--batch: N for the N-worker rows (default: one per core)")
+    ap.add_argument("--items", type=at_least(1), default=40, help="--batch: items per worker per round after warm-up")
+    ap.add_argument("--rounds", type=at_least(1), default=3, help="--batch: rounds of the three configurations")
     ap.set_defaults(func=run)
 
 
@@ -48,6 +48,8 @@ def run(args) -> int:
         for res in run_live_bench(seconds=args.seconds, media=Path(args.media)):
             print(res.line(), flush=True)
         return 0
+    from ..tasks.bench import run_bench
+
     res = run_bench(editor=args.editor, target=args.target, frames=args.frames, media=Path(args.media))
     print("\n".join(res.lines()))
     return 0

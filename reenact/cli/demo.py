@@ -3,8 +3,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .. import api
-from ..tasks.demo import make_demo_clip
 from ._common import add_pipeline_options, config_from_args, report
 
 EXAMPLES = """examples:
@@ -19,15 +17,20 @@ def add_parser(sub) -> None:
                                     "synthetic camera motion, a tone for audio) and run the pipeline on it.",
                         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-o", "--output", default="out/demo.mp4", help="output video (default out/demo.mp4)")
-    ap.add_argument("--crf", type=int, help="H.264 quality, lower is better (default 18)")
+    ap.add_argument("--crf", type=int, help="H.264 quality 0-51, lower is better (default 18)")
     add_pipeline_options(ap)
-    ap.set_defaults(func=run, editor="rig", target="happy")
+    ap.set_defaults(func=run, editor="rig")
 
 
 def run(args) -> int:
+    from .. import api
+    from ..tasks.demo import make_demo_clip
+
+    if not (args.target or args.ref or args.drive):
+        args.target = "happy"
+    cfg = config_from_args(args)
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     clip = make_demo_clip(out.with_name(out.stem + "_input.mp4"))
     print(f"input: {clip}")
-    report(api.process_video(clip, out, cfg=config_from_args(args)), str(out))
-    return 0
+    return report(api.process_video(clip, out, cfg=cfg), str(out), cfg)

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import argparse
 
-from ..tasks.doctor import run_checks
 
 
 def add_parser(sub) -> None:
@@ -14,6 +13,8 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    from ..tasks.doctor import run_checks
+
     checks = run_checks()
     for c in checks:
         print(f"{'ok  ' if c.ok else 'MISS'} {c.name:17s} {c.detail}")

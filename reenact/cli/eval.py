@@ -7,8 +7,9 @@ from pathlib import Path
 from ..tasks import evaluate
 from ..config import MEDIA_DIR, load_config
 from ..io.image import ASTRONAUT
-from ..errors import InputNotFound, OutputNotWritable
-from ._common import add_config_option, add_progress_option
+from ..errors import InputNotFound
+from ..files import check_writable, write_atomic
+from ._common import add_config_option, add_progress_option, at_least
 
 log = logging.getLogger("reenact")
 
@@ -41,11 +42,11 @@ def add_parser(sub) -> None:
     ap.add_argument("--images", default=",".join(evaluate.STILLS),
                     help="comma-separated stills, in --media or paths (default: %(default)s)")
     ap.add_argument("--video", help="clip for the expression eval, in --media or a path (e.g. talking_man.mp4)")
-    ap.add_argument("--frames", type=int, help="use only the first N frames of --video / --reconstruct")
+    ap.add_argument("--frames", type=at_least(1), help="use only the first N frames of --video / --reconstruct")
     ap.add_argument("--reconstruct", metavar="CLIP", help="run the reconstruction eval on CLIP instead")
     ap.add_argument("--editors", default="rig",
                     help="comma-separated editors for --reconstruct (default rig; 'no edit' always added)")
-    ap.add_argument("--pairs", type=int, default=40, help="held-out (source, target) pairs (default 40)")
+    ap.add_argument("--pairs", type=at_least(1), default=40, help="held-out (source, target) pairs (default 40)")
     ap.add_argument("--seed", type=int, default=0, help="seed of the pair sample (default 0)")
     ap.add_argument("--save", metavar="DIR", help="write side-by-side PNGs (input | output | 4×|diff|) here")
     ap.add_argument("--csv", metavar="FILE", help="write the rows as CSV")
@@ -70,6 +71,10 @@ def _items(text: str | None) -> list[str]:
 def run(args) -> int:
     cfg = load_config(args.config, {"edit.strength": args.strength})
     folder = Path(args.media)
+    if not folder.is_dir():
+        raise InputNotFound("no such media folder", args.media)
+    for path in filter(None, (args.csv, args.markdown)):
+        check_writable(path)
     progress = not args.no_progress
     if args.reconstruct:
         clip = _media(args.reconstruct, folder)
@@ -78,16 +83,18 @@ def run(args) -> int:
         rows = evaluate.reconstruction_eval(clip, _items(args.editors), pairs=args.pairs, seed=args.seed,
                                             max_frames=args.frames, cfg=cfg, save=args.save, progress=progress)
     else:
-        images = []
+        images, missing = [], []
         for name in _items(args.images):
             p = _media(name, folder)
-            if p is None:
-                log.warning("eval: %s not found in %s, skipped", name, folder)
-            else:
-                images.append(p)
+            (missing.append(name) if p is None else images.append(p))
         video = _media(args.video, folder) if args.video else None
         if args.video and video is None:
             raise InputNotFound("no such clip", args.video)
+        if not images and video is None:
+            raise InputNotFound(f"none of the stills ({', '.join(missing) or 'none named'}) is there, "
+                                "and no --video was given", str(folder))
+        for name in missing:
+            log.warning("eval: %s not found in %s, skipped", name, folder)
         rows = evaluate.expression_eval(args.editor, presets=_items(args.presets) or None, images=images,
                                         video=video, video_frames=args.frames, cfg=cfg, save=args.save,
                                         progress=progress)
@@ -97,10 +104,7 @@ def run(args) -> int:
         evaluate.write_csv(rows, args.csv)
         print(f"wrote csv: {args.csv}")
     if args.markdown:
-        try:
-            Path(args.markdown).write_text(table, encoding="utf-8")
-        except OSError as e:
-            raise OutputNotWritable(e.strerror or str(e), args.markdown) from None
+        write_atomic(Path(args.markdown), table.encode("utf-8"))
         print(f"wrote markdown: {args.markdown}")
     if args.save:
         print(f"wrote side-by-sides: {args.save}")

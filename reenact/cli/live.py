@@ -2,9 +2,8 @@ from __future__ import annotations
 
 import argparse
 
-from .. import api
 from ..config import Config
-from ._common import EDIT_EXAMPLES, add_pipeline_options, config_from_args, report
+from ._common import EDIT_EXAMPLES, add_pipeline_options, at_least, config_from_args, report
 
 EXAMPLES = """examples:
   reenact live --target-au happy --virtual-cam          webcam → virtual camera for video calls
@@ -35,7 +34,7 @@ def add_parser(sub) -> None:
                     help="serve a control page on 127.0.0.1 (its address, with a secret token, is printed)")
     ap.add_argument("--port", type=int, default=0, help="the panel's port (default: any free one)")
     ap.add_argument("-o", "--output", help="also record to this video file")
-    ap.add_argument("--max-frames", type=int, help="stop after this many frames")
+    ap.add_argument("--max-frames", type=at_least(1), help="stop after this many frames")
     add_pipeline_options(ap)
     ap.set_defaults(func=run)
 
@@ -61,21 +60,29 @@ def make_sinks(args, cfg: Config, source, extra=()):
     from ..io.virtual_camera import VirtualCameraSink
 
     fps = float(source.fps or cfg.live.fps)
-    sinks = []
-    if args.virtual_cam:
-        sinks.append(VirtualCameraSink(*source.size, fps))
-    if args.output:
-        sinks.append(VideoFileSink(args.output, fps=fps, cfg=cfg.video))
-    if args.preview:
-        sinks.append(PreviewSink("reenact"))
-    return MultiSink([*sinks, *extra])
+    sinks = MultiSink([])
+    try:  # a sink that cannot start discards the ones made before it (no .part file is left)
+        if args.virtual_cam:
+            sinks.sinks.append(VirtualCameraSink(*source.size, fps))
+        if args.output:
+            sinks.sinks.append(VideoFileSink(args.output, fps=fps, cfg=cfg.video))
+        if args.preview:
+            sinks.sinks.append(PreviewSink("reenact"))
+    except BaseException:
+        sinks.abort()
+        raise
+    sinks.sinks.extend(extra)
+    return sinks
 
 
 def run(args) -> int:
+    from .. import api
     from ..io.mjpeg import MJPEGSink
     from ..io.preview import PreviewSink
 
     cfg = config_from_args(args)
+    if args.output:
+        api.refuse_overwrite(args.output, cfg, *filter(None, [args.source]))
     choose_outputs(args)
     browser = MJPEGSink() if args.panel else None
     made = []
@@ -100,9 +107,9 @@ def run(args) -> int:
     finally:
         for server in servers:
             server.close()
-    report(stats, "live")
+    status = report(stats, "live", cfg, stoppable=True)  # Ctrl-C is how a live run ends
     print(f"live latency, capture to output: {stats.latency.line()}; dropped {stats.dropped} of "
           f"{stats.captured} ({stats.dropped_percent:.1f} %)"
           + (f"; {stats.held} 'camera lost' frames sent" if stats.held else "")
           + (f"; {stats.errors} frames went out unedited after an error" if stats.errors else ""))
-    return 0
+    return status

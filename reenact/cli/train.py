@@ -7,7 +7,7 @@ import shlex
 from ..config import load_config
 from ..engines.base import has_module
 from ..errors import BackendUnavailable
-from ._common import add_config_option, add_progress_option
+from ._common import add_config_option, add_progress_option, at_least
 
 DESCRIPTION = """\
 Train a neural expression editor on footage of one person: every frame is tracked, aligned and
@@ -37,7 +37,7 @@ def add_parser(sub) -> None:
     ap.add_argument("-o", "--output", required=True, metavar="DIR", help="model directory, e.g. engines/NAME")
     ap.add_argument("--preset", choices=("tiny", "default"),
                     help="tiny: CPU, minutes, 128²; default: GPU, 256² (default: default, or the checkpoint's)")
-    ap.add_argument("--steps", type=int, help="total training steps (with --resume: the new total)")
+    ap.add_argument("--steps", type=at_least(1), help="total training steps (with --resume: the new total)")
     ap.add_argument("--size", type=int, choices=(128, 256), help="crop side the model works at (default: the preset's)")
     ap.add_argument("--holdout", type=float, metavar="FRACTION",
                     help="leave the last FRACTION of each video out of training (for evaluation)")

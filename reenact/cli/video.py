@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import argparse
 
-from .. import api
 from ._common import EDIT_EXAMPLES, add_pipeline_options, add_progress_option, config_from_args, report
 
 EXAMPLES = """examples:
@@ -19,13 +18,14 @@ def add_parser(sub) -> None:
                         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("input", help="input video file")
     ap.add_argument("-o", "--output", required=True, help="output video file (.mp4, .mkv, .mov)")
-    ap.add_argument("--crf", type=int, help="H.264 quality, lower is better (default 18)")
+    ap.add_argument("--crf", type=int, help="H.264 quality 0-51, lower is better (default 18)")
     add_progress_option(ap)
     add_pipeline_options(ap)
     ap.set_defaults(func=run)
 
 
 def run(args) -> int:
-    stats = api.process_video(args.input, args.output, cfg=config_from_args(args), progress=not args.no_progress)
-    report(stats, args.output)
-    return 0
+    from .. import api  # after the parser: `--help` and a bad flag load no model code
+
+    cfg = config_from_args(args)
+    return report(api.process_video(args.input, args.output, cfg=cfg, progress=not args.no_progress), args.output, cfg)

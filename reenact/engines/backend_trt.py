@@ -24,7 +24,7 @@ from ..errors import BackendUnavailable, IntegrityError, ReenactError, Unsupport
 from . import gpu
 from .base import BACKENDS, Engine, Options, Probe, Profile, has_module, log, pick_device
 from ..files import read_verified, sha256_bytes, write_atomic
-from .manifest import ModelRef
+from .manifest import ModelRef, machine_dir
 
 INSTALL = "pip install tensorrt-cu12 or tensorrt-cu13 from NVIDIA's index; needs an NVIDIA GPU"
 WORKSPACE_BYTES = 1 << 30
@@ -66,7 +66,8 @@ def plan_key(trt, info: gpu.GpuInfo, model: ModelRef, profile: Profile) -> PlanK
 
 
 def plan_path(model: ModelRef, profile: Profile) -> Path:
-    return model.dir / f"{model.stem}.{profile.tag}.plan"
+    """In the user cache, named by the ONNX's hash too: models of one stem in two folders keep two plans."""
+    return machine_dir() / f"{model.stem}-{model.entry.sha256[:12]}.{profile.tag}.plan"
 
 
 def record_path(plan: Path) -> Path:
@@ -142,7 +143,7 @@ def ensure_plan(model: ModelRef, profile: Profile, force: bool = False) -> tuple
         return plan, path, None
     log.warning("building TensorRT plan %s: %s", path.name, reason)
     t0 = time.perf_counter()
-    plan = build_plan(trt, onnx, profile, timing_path(model.dir, key))
+    plan = build_plan(trt, onnx, profile, timing_path(machine_dir(), key))
     record = {"key": asdict(key), "sha256": sha256_bytes(plan), "build_s": round(time.perf_counter() - t0, 2)}
     write_atomic(path, plan)
     write_atomic(record_path(path), (json.dumps(record, indent=2) + "\n").encode())

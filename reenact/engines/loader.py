@@ -16,11 +16,11 @@ from ..errors import BackendUnavailable, UnsupportedInput
 from .base import BACKENDS, PRECISIONS, Engine, Options, Probe, Profile, log
 from .graphs import graph, graph_names
 from ..files import write_atomic
-from .manifest import ModelRef, resolve
+from .manifest import ModelRef, machine_dir, resolve
 
 # tried in this order; the first backend that can use the device wins
 AUTO_ORDER = (("tensorrt", "cuda"), ("onnxruntime", "cuda"), ("torch", "cuda"), ("onnxruntime", "cpu"))
-MEASURED = "measured.json"  # per machine, next to the manifest; not committed
+MEASURED = "measured.json"  # per machine, in manifest.machine_dir()
 
 
 @dataclass(frozen=True)
@@ -97,26 +97,27 @@ def _host_key(model: ModelRef) -> dict:
             "onnxruntime": importlib.metadata.version("onnxruntime"), "size": AlignerConfig.size, "batch": 1}
 
 
-def _records(model: ModelRef) -> dict:
+def _records() -> dict:
     try:
-        return json.loads((model.dir / MEASURED).read_text(encoding="utf-8"))
+        return json.loads((machine_dir() / MEASURED).read_text(encoding="utf-8"))
     except (FileNotFoundError, json.JSONDecodeError):
         return {}
 
 
 def save_rates(model: ModelRef, rates: dict[str, float]) -> None:
-    records = _records(model)
+    records = _records()
     records[model.stem] = {"key": _host_key(model), "crops_per_s": {k: round(v, 1) for k, v in rates.items()}}
+    path = machine_dir() / MEASURED
     try:
-        write_atomic(model.dir / MEASURED, (json.dumps(records, indent=2) + "\n").encode())
-    except OSError as e:  # a read-only install still works; it just measures again next time
-        log.info("could not record CPU measurements in %s: %s", model.dir / MEASURED, e)
+        write_atomic(path, (json.dumps(records, indent=2) + "\n").encode())
+    except OSError as e:  # an unwritable cache still works; it just measures again next time
+        log.info("could not record CPU measurements in %s: %s", path, e)
 
 
 def cpu_rates(model: ModelRef, seconds: float = 0.3) -> dict[str, float]:
     """Batch-1 crops/s of onnxruntime and opencv on this CPU at the aligner's crop size: recorded by
     `reenact engines verify`, or measured once at first use (about a second) and recorded."""
-    rec = _records(model).get(model.stem)
+    rec = _records().get(model.stem)
     if rec and rec["key"] == _host_key(model):
         return rec["crops_per_s"]
     feeds = graph(model.graph).example(1, AlignerConfig.size)

@@ -1,32 +1,54 @@
-"""engines/manifest.json: what was exported, from which graph version, with which sha256 and how.
+"""manifest.json: what was exported, from which graph version, with which sha256 and how.
 
-Every model file is hash-checked against its record before a backend sees a byte of it. The manifest
-and the small weightless ONNX files are committed; TensorRT plans and measurements are per machine.
+Every model file is hash-checked against its record before a backend sees a byte of it. Two folders
+hold exports: the package's own `bundled/` (the small weightless ONNX files and their manifest,
+committed and read-only) and the user's engines folder ($REENACT_ENGINES_DIR, else engines/ in the
+user cache), where `reenact engines export` writes. A graph is looked up in the user's folder first.
+Per-machine files (TensorRT plans, timing caches, CPU measurements) go to the user cache, never into
+the package or the checkout.
 """
 from __future__ import annotations
 
 import json
 import os
 from dataclasses import asdict, dataclass, field
+from importlib import resources
 from pathlib import Path
 
-from ..config import EngineConfig
 from ..errors import InputNotFound, IntegrityError
-from ..files import read_verified, write_atomic
+from ..files import read_verified, user_cache_dir, write_atomic
 from .base import TensorSpec
 from .graphs import graph, graph_names, variant_stem
 
-ROOT = Path(__file__).resolve().parents[2]
 MANIFEST = "manifest.json"
 FORMAT = 1
+# the committed exports, shipped as package data; never written at run time
+BUNDLED = resources.files(__package__) / "bundled"
 
 
 def engines_dir(path: str | os.PathLike | None = None) -> Path:
-    """`path` as given; else $REENACT_ENGINES_DIR; else the config's engine.dir under the repository."""
+    """Where exports are written and looked up first: `path` as given; else $REENACT_ENGINES_DIR; else
+    engines/ in the user cache."""
     if path is not None:
         return Path(path)
-    p = Path(os.environ.get("REENACT_ENGINES_DIR", EngineConfig.dir))
-    return p if p.is_absolute() else ROOT / p
+    env = os.environ.get("REENACT_ENGINES_DIR")
+    return Path(env) if env else user_cache_dir() / "engines"
+
+
+def machine_dir() -> Path:
+    """Per-machine files: TensorRT plans and timing caches, CPU measurements (the user cache's engines/)."""
+    return user_cache_dir() / "engines"
+
+
+def search_dirs(directory: str | os.PathLike | None = None) -> list[Path]:
+    """The folders a graph is looked up in: `directory` alone (it must exist), else the user's engines
+    folder, then the bundled one."""
+    if directory is None:
+        return [engines_dir(), BUNDLED]
+    d = Path(directory)
+    if not d.is_dir():
+        raise InputNotFound("no such engines folder", str(d))
+    return [d]
 
 
 @dataclass(frozen=True)
@@ -100,7 +122,8 @@ class ModelRef:
 
 def resolve(name_or_path: str | os.PathLike, precision: str = "fp32",
             directory: str | os.PathLike | None = None) -> ModelRef:
-    """'warp_blend' (looked up in the engines dir) or a path to an exported .onnx (its dir's manifest)."""
+    """'warp_blend' (looked up in `search_dirs(directory)`) or a path to an exported .onnx (its dir's
+    manifest). A graph found nowhere resolves, unexported, to the first folder."""
     p = Path(name_or_path)
     if p.suffix == ".onnx":
         manifest = Manifest(p.parent)
@@ -110,6 +133,10 @@ def resolve(name_or_path: str | os.PathLike, precision: str = "fp32",
                                  "`reenact engines export`", str(p))
         entry = manifest.models[stem]
         return ModelRef(entry.graph, stem, entry.precision, p.parent, entry)
-    d = engines_dir(directory)
+    dirs = search_dirs(directory)
     stem = variant_stem(str(name_or_path), precision)
-    return ModelRef(str(name_or_path), stem, precision, d, Manifest(d).models.get(stem))
+    for d in dirs:
+        entry = Manifest(d).models.get(stem)
+        if entry is not None:
+            return ModelRef(str(name_or_path), stem, precision, d, entry)
+    return ModelRef(str(name_or_path), stem, precision, dirs[0], None)

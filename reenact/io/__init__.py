@@ -24,7 +24,17 @@ from .image import IMAGE_EXTENSIONS, load_image, open_folder, open_image
 from .source import Source, as_rate
 from .video import open_video
 
-__all__ = ["Source", "open_source", "load_image"]
+__all__ = ["Source", "open_source", "load_image", "webcam_index"]
+
+_WEBCAM = re.compile(r"webcam(?::(\d+))?", re.IGNORECASE)
+
+
+def webcam_index(spec: str, default: int = 0) -> int | None:
+    """The camera index 'webcam' or 'webcam:N' names, else None (the spec is a path)."""
+    m = _WEBCAM.fullmatch(spec.strip())
+    if m is None:
+        return None
+    return int(m.group(1)) if m.group(1) else default
 
 
 def open_source(
@@ -45,9 +55,8 @@ def open_source(
     if isinstance(spec, int):
         return open_webcam(spec, live_cfg, camera_backend, reconnect=reconnect)
     text = os.fspath(spec)
-    m = re.fullmatch(r"webcam(?::(\d+))?", text.strip(), re.IGNORECASE)
-    if m:
-        index = int(m.group(1)) if m.group(1) else live_cfg.camera
+    index = webcam_index(text, live_cfg.camera)
+    if index is not None:
         return open_webcam(index, live_cfg, camera_backend, reconnect=reconnect)
     path = Path(text)
     if path.is_dir():

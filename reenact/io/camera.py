@@ -19,6 +19,7 @@ import numpy as np
 from ..config import LiveConfig
 from ..errors import CAMERA_STOPPED, CameraUnavailable
 from ..pipeline.types import Frame
+from ..quiet import native_logs_quieted
 from .image import _to_rgb8
 from .source import Source, as_rate
 
@@ -45,7 +46,8 @@ class OpenCVCamera:
         self._cap: cv2.VideoCapture | None = None
 
     def open(self, index: int, width: int, height: int, fps: float) -> bool:
-        cap = cv2.VideoCapture(index)
+        with native_logs_quieted():  # a missing camera makes OpenCV log from C++; our error says it once
+            cap = cv2.VideoCapture(index)
         if not cap.isOpened():
             cap.release()
             return False

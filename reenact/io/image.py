@@ -1,10 +1,12 @@
 """Still inputs: image files (`load_image`), one image as a Source, a folder of images as a Source.
 
-Still images and folders get pts = index in 1/fps.
+Still images and folders get pts = their place in the folder, in 1/fps. A folder's unreadable files
+are skipped, each named in a warning.
 """
 from __future__ import annotations
 
 import io
+import logging
 import os
 import re
 from fractions import Fraction
@@ -17,6 +19,8 @@ from ..errors import CorruptMedia, InputNotFound, UnsupportedInput
 from ..pipeline.types import Frame
 from .source import Source
 
+log = logging.getLogger(__name__)
+
 IMAGE_EXTENSIONS = frozenset(
     {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".pnm"}
 )
@@ -24,11 +28,15 @@ IMAGE_EXTENSIONS = frozenset(
 ASTRONAUT = Path(__file__).resolve().parents[1] / "data" / "astronaut.png"
 
 
+def to_8bit(img: np.ndarray) -> np.ndarray:
+    """16-bit values as 8-bit: x * 255 / 65535 rounded, the exact inverse of the usual 8→16-bit x * 257."""
+    return ((img.astype(np.uint32) + 128) // 257).astype(np.uint8)
+
+
 def _to_rgb8(img: np.ndarray) -> np.ndarray:
     """OpenCV's gray/BGR/BGRA, 8- or 16-bit, to RGB uint8."""
     if img.dtype == np.uint16:
-        # x * 255 / 65535 rounded; exact inverse of the usual 8→16-bit x * 257
-        img = ((img.astype(np.uint32) + 128) // 257).astype(np.uint8)
+        img = to_8bit(img)
     elif img.dtype != np.uint8:
         raise UnsupportedInput(f"unsupported pixel depth {img.dtype}; use 8- or 16-bit images")
     if img.ndim == 2:
@@ -36,12 +44,11 @@ def _to_rgb8(img: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(img, cv2.COLOR_BGRA2RGB if img.shape[2] == 4 else cv2.COLOR_BGR2RGB)
 
 
-def load_image(path: str | os.PathLike) -> np.ndarray:
-    """Read an image file as RGB uint8 (H, W, 3), upright per its EXIF orientation.
+def read_image(path: str | os.PathLike, *, alpha: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+    """An image file as OpenCV decodes it, upright per its EXIF orientation: (pixels, alpha).
 
-    Grayscale is expanded to three channels, palette images are expanded by the decoder, and 16-bit
-    images are scaled to 8 bits. Alpha is dropped: every stage and sink works on RGB, and a cut-out's
-    alpha says where the subject is, not what colour the face is.
+    pixels: gray or BGR, 8- or 16-bit, palette images expanded. With `alpha`, the second item is the
+    file's alpha channel when it has one that is not fully opaque; else None.
     Raises InputNotFound for a missing file and CorruptMedia for one no decoder can read.
     """
     p = Path(path)
@@ -52,16 +59,16 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
         raise InputNotFound("no such file", str(p)) from None
     except OSError as e:
         raise CorruptMedia(f"cannot read image ({e.strerror})", str(p)) from None
-    return decode_image(data, str(p))
+    return _decode(data, str(p), alpha=alpha)
 
 
-def decode_image(data: bytes | np.ndarray, name: str | None = None, *, max_pixels: int | None = None) -> np.ndarray:
-    """Encoded image bytes → RGB uint8, as `load_image` reads a file.
+def _decode(buf: np.ndarray, name: str | None, *, alpha: bool = False,
+            max_pixels: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Encoded bytes → (pixels, alpha) as `read_image` describes them.
 
     max_pixels: refuse a bigger picture from its header, before decoding it; for untrusted uploads,
-    where a small file can hold a huge image. Raises CorruptMedia or UnsupportedInput.
+    where a small file can hold a huge image.
     """
-    buf = np.frombuffer(data, np.uint8) if isinstance(data, (bytes, bytearray)) else data
     if max_pixels is not None and buf.size:
         from PIL import Image
 
@@ -76,7 +83,38 @@ def decode_image(data: bytes | np.ndarray, name: str | None = None, *, max_pixel
     img = cv2.imdecode(buf, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR) if buf.size else None
     if img is None:
         raise CorruptMedia("not a readable image", name)
-    return _to_rgb8(img)
+    transparency = None
+    if alpha and _may_have_alpha(buf[:12].tobytes()):
+        full = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+        if full is not None and full.ndim == 3 and full.shape[2] == 4 and full.shape[:2] == img.shape[:2]:
+            a = full[..., 3]
+            transparency = a if a.min() < np.iinfo(a.dtype).max else None
+    return img, transparency
+
+
+def _may_have_alpha(head: bytes) -> bool:
+    """PNG, TIFF and WebP files can carry alpha: only they are decoded a second time to look for it."""
+    return head.startswith(b"\x89PNG\r\n\x1a\n") or head[:4] in (b"II*\x00", b"MM\x00*") or head[8:12] == b"WEBP"
+
+
+def decode_image(data: bytes | np.ndarray, name: str | None = None, *, max_pixels: int | None = None) -> np.ndarray:
+    """Encoded image bytes → RGB uint8, as `load_image` reads a file (max_pixels: see `_decode`).
+
+    Raises CorruptMedia or UnsupportedInput.
+    """
+    buf = np.frombuffer(data, np.uint8) if isinstance(data, (bytes, bytearray)) else data
+    return _to_rgb8(_decode(buf, name, max_pixels=max_pixels)[0])
+
+
+def load_image(path: str | os.PathLike) -> np.ndarray:
+    """Read an image file as RGB uint8 (H, W, 3), upright per its EXIF orientation.
+
+    Grayscale is expanded to three channels, palette images are expanded by the decoder, and 16-bit
+    images are scaled to 8 bits. Alpha is dropped: every stage works on RGB, and a cut-out's alpha says
+    where the subject is, not what colour the face is (an image output keeps it, see open_image).
+    Raises InputNotFound for a missing file and CorruptMedia for one no decoder can read.
+    """
+    return _to_rgb8(read_image(path)[0])
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -87,8 +125,16 @@ def astronaut() -> np.ndarray:
 
 
 def open_image(path: Path) -> Source:
-    frame = Frame(load_image(path), 0, 0, Fraction(1))
-    return Source("image", iter([frame]), fps=None, time_base=Fraction(1), frame_count=1, path=path)
+    """One image as a one-frame Source; `original` keeps what RGB uint8 cannot hold (16 bits, alpha)."""
+    pixels, alpha = read_image(path, alpha=True)
+    frame = Frame(_to_rgb8(pixels), 0, 0, Fraction(1))
+    original = None
+    if pixels.dtype != np.uint8 or alpha is not None:
+        original = cv2.cvtColor(pixels, cv2.COLOR_GRAY2BGR) if pixels.ndim == 2 else pixels[..., :3]
+        if alpha is not None:
+            original = np.dstack([original, alpha])
+    return Source("image", iter([frame]), fps=None, time_base=Fraction(1), frame_count=1, path=path,
+                  original=original)
 
 
 def _natural_key(p: Path) -> list:
@@ -104,5 +150,17 @@ def open_folder(folder: Path, fps: Fraction) -> Source:
     if not files:
         exts = ", ".join(sorted(IMAGE_EXTENSIONS))
         raise InputNotFound(f"folder has no images ({exts})", str(folder))
-    frames = (Frame(load_image(p), i, i, 1 / fps) for i, p in enumerate(files))
-    return Source("folder", frames, fps=fps, time_base=1 / fps, frame_count=len(files), path=folder)
+    return Source("folder", _readable(files, fps), fps=fps, time_base=1 / fps, frame_count=len(files), path=folder)
+
+
+def _readable(files: list[Path], fps: Fraction):
+    """The folder's images in order, each at its place in time; an unreadable one is named and skipped."""
+    index = 0
+    for i, p in enumerate(files):
+        try:
+            image = load_image(p)
+        except CorruptMedia as e:
+            log.warning("skipped %s", e)
+            continue
+        yield Frame(image, index, i, 1 / fps)
+        index += 1

@@ -9,6 +9,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Callable, Iterator
 
+import numpy as np
+
 from ..errors import CorruptMedia
 from ..pipeline.types import Frame
 
@@ -42,12 +44,16 @@ class Source:
         frame_count: int | None,
         path: Path | None,
         on_close: Callable[[], None] = lambda: None,
+        original: np.ndarray | None = None,
     ):
         self.kind = kind
         self.fps = fps
         self.time_base = time_base
         self.frame_count = frame_count
         self.path = path
+        # a still whose file holds more than RGB uint8 (16-bit, transparency): its pixels as decoded,
+        # BGR(A) like OpenCV, so an image sink can keep them; None otherwise
+        self.original = original
         self._on_close = on_close
         try:
             first = next(frames, None)

@@ -49,12 +49,14 @@ def _decode(container, stream, path: Path, fps: Fraction | None) -> Iterator[Fra
     """Frames in presentation order with the stream's pts; a damaged tail ends the stream early.
 
     A packet the decoder rejects is skipped (FFmpeg conceals it in later frames); a read error or a
-    truncated file stops decoding, and what decoded so far is kept. Both are logged.
+    truncated file stops decoding, and what decoded so far is kept. Both are logged; a file of which no
+    frame decodes is one CorruptMedia error instead.
     """
     tb = stream.time_base
     # ticks of tb per frame, for the rare frame without a pts
     step = 1 / (fps * tb) if fps else Fraction(1)
     index = skipped = 0
+    problems = []
     try:
         for packet in container.demux(stream):
             try:
@@ -71,8 +73,12 @@ def _decode(container, stream, path: Path, fps: Fraction | None) -> Iterator[Fra
                 yield Frame(rgb, index, pts, tb)
                 index += 1
     except av.FFmpegError as e:
-        log.warning("%s: stopped reading after frame %d: %s", path, index, e.strerror or e)
+        problems.append(f"stopped reading after frame {index}: {e.strerror or e}")
     if skipped:
-        log.warning("%s: skipped %d undecodable packets", path, skipped)
+        problems.append(f"skipped {skipped} undecodable packets")
     if stream.frames and index < stream.frames:
-        log.warning("%s: decoded %d of %d frames (truncated?)", path, index, stream.frames)
+        problems.append(f"decoded {index} of {stream.frames} frames (truncated?)")
+    if index == 0 and problems:
+        raise CorruptMedia(f"no frame decodes ({problems[-1]})", str(path))
+    for problem in problems:
+        log.warning("%s: %s", path, problem)

@@ -23,6 +23,8 @@ from .sink import SinkBase
 log = logging.getLogger(__name__)
 
 
+# for pictures of odd width or height, which 4:2:0 and 4:2:2 chroma cannot hold
+FULL_CHROMA = "yuv444p"
 # FFmpeg's muxers for the QuickTime family, which store a start time in an edit list
 _MOV_MUXERS = frozenset({"mov", "mp4", "ipod", "3gp", "3g2", "psp", "ismv", "f4v"})
 
@@ -39,8 +41,9 @@ class VideoFileSink(SinkBase):
     the stream's average rate is the source's, so frame count, fps and timestamps survive. The source
     file's audio is copied without re-encoding when the container accepts its codec, else re-encoded
     to AAC; audio past the last written frame is left out. Chroma-subsampled formats (yuv420p) need
-    even sizes, so an odd width or height is padded by repeating the last column or row.
-    Frames are tagged BT.601 limited range, which is what the RGB→YUV conversion uses.
+    even sizes, so a picture with an odd width or height is encoded in full-chroma yuv444p instead:
+    the output keeps the input's exact size. Frames are tagged BT.601 limited range, which is what the
+    RGB→YUV conversion uses.
 
     fps and time_base default to the source's; without a source, fps is required and the time base
     is the first frame's.
@@ -85,14 +88,18 @@ class VideoFileSink(SinkBase):
             raise
 
     def _start(self, frame: Frame, image: np.ndarray) -> None:
-        """Size and time base come from the first frame; FFmpeg needs them before the header."""
+        """Size, pixel format and time base come from the first frame; FFmpeg needs them before the header."""
         h, w = image.shape[:2]
-        # width/height multiple of the chroma subsampling factor (2 for yuv420p)
+        # width/height must be multiples of the chroma subsampling factor (2 for yuv420p)
         sx, sy = 64 // self._pix_fmt.chroma_width(64), 64 // self._pix_fmt.chroma_height(64)
-        self._pad = (-h % sy, -w % sx)
-        self._tb = self._tb or frame.time_base
         ctx = self._video.codec_context
-        ctx.width, ctx.height = w + self._pad[1], h + self._pad[0]
+        if w % sx or h % sy:
+            log.info("%s: %dx%d is odd; encoding %s instead of %s to keep the exact size", self.path, w, h,
+                     FULL_CHROMA, self._pix_fmt.name)
+            self._pix_fmt = av.VideoFormat(FULL_CHROMA)
+            ctx.pix_fmt = FULL_CHROMA
+        self._tb = self._tb or frame.time_base
+        ctx.width, ctx.height = w, h
         ctx.time_base = self._video.time_base = self._tb
         ctx.colorspace, ctx.color_range = Colorspace.ITU601, ColorRange.MPEG
         if self._out.format.name in _MOV_MUXERS:
@@ -112,8 +119,6 @@ class VideoFileSink(SinkBase):
                 f"frame {frame.index} is {image.shape[1]}x{image.shape[0]}, but the video is {w}x{h}",
                 str(self.path),
             )
-        if any(self._pad):
-            image = np.pad(image, ((0, self._pad[0]), (0, self._pad[1]), (0, 0)), mode="edge")
         t = _seconds(frame)
         pts = round(t / self._tb)
         if self._last_pts is not None and pts <= self._last_pts:

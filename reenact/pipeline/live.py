@@ -264,6 +264,7 @@ class LiveRunner:
                         meter.delivered.append(now)
                         stats.frames += 1
                         stats.frames_with_face += bool(item.packet.faces)
+                        stats.frames_edited += image is not packet.frame.image
                         last, held_pts, camera_lost = (frame, image, item.captured), None, False
                         faces = item.packet.faces
                     elif last is not None:  # a hold tick

@@ -27,9 +27,11 @@ _END = object()
 class RunStats:
     frames: int = 0
     frames_with_face: int = 0
+    frames_edited: int = 0       # frames whose output differs from the input
     dropped: int = 0
     seconds: float = 0.0
     interrupted: bool = False
+    no_edit_reason: str = ""     # why a run edited nothing (set by the api; "" when it edited)
     stage_seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     # live runs only: frames read from the camera, marked copies sent while it was lost, frames a
     # stage failed on (passed through unedited), capture-to-output latency over the whole run
@@ -37,6 +39,12 @@ class RunStats:
     held: int = 0
     errors: int = 0
     latency: LatencySummary | None = None
+
+    def count(self, packet: Packet) -> None:
+        self.frames += 1
+        self.frames_with_face += bool(packet.faces)
+        # the compositor hands the input frame itself back when no edit touched it
+        self.frames_edited += output_of(packet) is not packet.frame.image
 
     @property
     def fps(self) -> float:
@@ -143,8 +151,7 @@ class OfflineRunner:
         try:
             while (packet := _get(queues[-1], threads)) is not _END:
                 self.sink.write(packet.frame, output_of(packet))
-                stats.frames += 1
-                stats.frames_with_face += bool(packet.faces)
+                stats.count(packet)
                 bar.update(1)
         except KeyboardInterrupt:
             # keep what was written: the sink still closes into a valid, shorter file

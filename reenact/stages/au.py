@@ -19,19 +19,23 @@ The neutral, per track id, first that applies: an explicit one (`set_neutral`, e
 a neutral image); a calibration (median features over a face's first `calibrate_s` seconds); in
 video, the automatic baseline: per feature a percentile of the last `baseline_window_s` seconds taken
 on its resting side, so someone who smiles most of the time still has a neutral mouth; for a single
-image, the population neutral: the features of configs/canonical_mesh.npy, the Procrustes mean of the
-real neutral frames in ../shared/media, every person weighted equally (tools/build_canonical_mesh.py).
+image, the still prior (configs/still_prior.npy, tools/build_still_prior.py): the mean of 13 people's
+faces at rest, and each AU's onset widened by the spread identity alone gives its feature, so a face
+whose brows merely sit low does not read as a frown. Where too few people were measured at rest (the
+lower face), a still keeps the population neutral: the features of configs/canonical_mesh.npy.
 Time is the frame's pts, never the clock; a face missing from a packet restarts its smoother.
 """
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
 
-from ..config import AUConfig, read_yaml
+from ..config import AUConfig, config_path, read_yaml
 from ..errors import ConfigError
+from ..files import read_verified
 from .geometry import canonical_mesh, to_canonical
 from .landmarks import N_LANDMARKS
 from ..pipeline.smoothing import OneEuroFilter
@@ -42,6 +46,32 @@ FEATURES_VERSION = 1
 _AXES = {"x": 0, "y": 1, "z": 2}
 # resting side of a feature's distribution → which baseline percentile is its neutral
 _REST = ("low", "median", "high")
+STILL_PRIOR = "still_prior.npy"
+# a still's onset adds identity's spread to the tracker noise in quadrature, at the same 2 × spread that
+# sets each onset from its noise figure (au_features.yaml)
+IDENTITY_Z = 2.0
+
+
+@dataclass(frozen=True)
+class StillPrior:
+    """Faces at rest, per feature (IOD): mean and identity SD across people; NaN where not measured."""
+
+    mean: np.ndarray
+    sd: np.ndarray
+
+
+@lru_cache(maxsize=2)
+def load_still_prior(feature_names: tuple[str, ...]) -> StillPrior:
+    """configs/still_prior.npy, hash-checked, for a model with these features."""
+    rebuild = "rebuild with tools/build_still_prior.py"
+    entry = read_yaml("assets.yaml").get(STILL_PRIOR) or {}
+    if tuple(str(entry.get("features", "")).split()) != feature_names:
+        raise ConfigError(f"{STILL_PRIOR} was built for other AU features; {rebuild}", "assets.yaml")
+    data = read_verified(config_path(STILL_PRIOR), entry.get("sha256", ""), rebuild)
+    table = np.load(io.BytesIO(data), allow_pickle=False)
+    if table.shape != (3, len(feature_names)):
+        raise ConfigError(f"shape {table.shape} is not (3, {len(feature_names)}); {rebuild}", STILL_PRIOR)
+    return StillPrior(mean=table[0], sd=table[1])
 
 
 @dataclass(frozen=True)
@@ -55,7 +85,10 @@ class AUModel:
     direction: np.ndarray     # (17,) +1 or -1: which way the feature moves when the AU acts
     onset: np.ndarray         # (17,) IOD
     full: np.ndarray          # (17,) IOD
+    prior: StillPrior | None = None   # for stills; None: configs/still_prior.npy
     population_neutral: np.ndarray = field(init=False)
+    still_neutral: np.ndarray = field(init=False)   # (F,) a still's reference features
+    still_onset: np.ndarray = field(init=False)     # (17,) a still's onsets, identity spread added
     # the matrix is 99 % zeros: each feature reads a few coordinates, so gather those (same numbers)
     _columns: np.ndarray = field(init=False, repr=False)   # (K,) flat indices into the (478·3,) mesh
     _weights: np.ndarray = field(init=False, repr=False)   # (F, K) the matrix at those columns
@@ -67,6 +100,11 @@ class AUModel:
         object.__setattr__(self, "_columns", columns)
         object.__setattr__(self, "_weights", np.ascontiguousarray(dense[:, columns]))
         object.__setattr__(self, "population_neutral", self.features_canonical(canonical_mesh()))
+        prior = self.prior or load_still_prior(self.feature_names)
+        object.__setattr__(self, "still_neutral",
+                           np.where(np.isnan(prior.mean), self.population_neutral, prior.mean).astype(np.float32))
+        spread = np.nan_to_num(prior.sd[self.au_feature])
+        object.__setattr__(self, "still_onset", np.hypot(self.onset, IDENTITY_Z * spread).astype(np.float32))
 
     def features(self, landmarks: np.ndarray) -> np.ndarray:
         """(478, 3) landmarks in any pose and scale → (F,) features in IOD, canonical frame."""
@@ -78,10 +116,14 @@ class AUModel:
         return self._weights @ np.asarray(canonical, np.float32).reshape(-1)[self._columns]
 
     def intensities(self, features: np.ndarray, neutral: np.ndarray | None = None) -> AUVector:
-        """AU intensities of `features` relative to `neutral` (default: the population neutral)."""
-        ref = self.population_neutral if neutral is None else neutral
+        """AU intensities of `features` relative to `neutral`; None: a still, read against the still prior.
+
+        A still's own neutral is unknown, so a move only counts past the wider still onset; the slope
+        stays (a soft threshold), so a still reads what video would, less what identity could explain.
+        """
+        ref, onset = (self.still_neutral, self.still_onset) if neutral is None else (neutral, self.onset)
         move = self.direction * (features[self.au_feature] - ref[self.au_feature])
-        return AUVector(np.clip(AU_MAX * (move - self.onset) / (self.full - self.onset), 0.0, AU_MAX))
+        return AUVector(np.clip(AU_MAX * (move - onset) / (self.full - self.onset), 0.0, AU_MAX))
 
     def baseline(self, samples: np.ndarray, percentile: float) -> np.ndarray:
         """The neutral of (N, F) features: each feature's `percentile` on its resting side (nearest rank)."""
@@ -110,8 +152,8 @@ def _group(spec, groups: dict, where: str) -> list[int]:
     return idx
 
 
-def parse_model(data: dict, where: str = "au_features.yaml") -> AUModel:
-    """Build the model from the YAML's data; anything malformed is a one-line ConfigError."""
+def parse_model(data: dict, where: str = "au_features.yaml", prior: StillPrior | None = None) -> AUModel:
+    """Build the model from the YAML's data (and `prior`, default the file's); malformed: a ConfigError."""
     if data.get("version") != FEATURES_VERSION:
         raise ConfigError(f"version {data.get('version')!r} is not {FEATURES_VERSION}", where)
     groups = data.get("groups", {})
@@ -157,6 +199,7 @@ def parse_model(data: dict, where: str = "au_features.yaml") -> AUModel:
         direction=np.array([float(aus[a].get("direction", 1)) for a in AU_NAMES], np.float32),
         onset=np.array([aus[a]["onset"] for a in AU_NAMES], np.float32),
         full=np.array([aus[a]["full"] for a in AU_NAMES], np.float32),
+        prior=prior,
     )
 
 
@@ -207,8 +250,8 @@ class _Track:
 class AUEstimator(StageBase):
     """faces → FaceSample.source_au: each face's AU intensities relative to its own neutral.
 
-    static: every packet is an unrelated image (no history, no smoothing; population neutral unless
-    `set_neutral` gave one).
+    static: every packet is an unrelated image (no history, no smoothing; read against the still prior
+    unless `set_neutral` gave a neutral).
     """
 
     requires = ("faces",)

@@ -20,6 +20,7 @@ reading is already saturated: the rig applies the difference.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Protocol
@@ -30,7 +31,9 @@ from ..config import Config, EditConfig, load_config, read_yaml
 from ..errors import ConfigError, NoFace
 from ..pipeline.smoothing import OneEuroFilter
 from ..pipeline.stage import StageBase
-from ..pipeline.types import AU_INDEX, AU_MAX, AU_NAMES, AUVector, Packet, au_key
+from ..pipeline.types import AU_INDEX, AU_MAX, AU_NAMES, AUVector, Packet, au_key, largest
+
+log = logging.getLogger(__name__)
 
 MODES = ("relative", "absolute")   # for explicit values; presets and references are "whole"
 WHOLE = "whole"
@@ -40,8 +43,10 @@ _SPEECH = np.array([AU_INDEX[a] for a in SPEECH_AUS])
 SIDES = ("both", "right", "left")
 STRENGTH_RANGE = (0.0, 1.5)
 # a reference face's AU counts as part of its expression from this reading up; weaker readings are
-# more likely the face's shape seen against the population neutral than an expression
+# more likely the face's shape seen against the still prior than an expression
 REF_MIN_AU = 1.0
+# faces looked for in a reference image: the largest is the reference, and the user is told of the others
+REF_MAX_FACES = 10
 
 
 @dataclass(frozen=True)
@@ -139,23 +144,25 @@ def check_strength(strength: float) -> float:
 def reference_target(image: np.ndarray, name: str = "ref", cfg: Config | None = None) -> Target:
     """A reference face's expression as a whole-face Target.
 
-    A single image has no history, so its AUs are read against the estimator's population neutral
-    (configs/canonical_mesh.npy, the mean of real neutral frames); only AUs it reads at REF_MIN_AU or
+    A single image has no history, so its AUs are read against the estimator's still prior
+    (configs/still_prior.npy, faces at rest and their spread); only AUs it reads at REF_MIN_AU or
     more are named, so the reference's face shape does not leak into the edit; the rest go to rest.
     """
     from .au import load_model
     from .tracker import FaceTracker
 
     cfg = cfg or load_config()
-    tracker = FaceTracker(cfg.tracker, static=True)
+    tracker = FaceTracker(replace(cfg.tracker, max_faces=REF_MAX_FACES), static=True)
     try:
         faces = tracker.detect(image)
     finally:
         tracker.close()
     if not faces:
         raise NoFace("no face found in the reference image", name)
+    if len(faces) > 1:
+        log.warning("%s: %d faces; the largest one is the reference", name, len(faces))
     model = load_model(cfg.au.features)
-    au = model.intensities(model.features(faces[0]))
+    au = model.intensities(model.features(largest(faces)))
     named = tuple(n for n in AU_NAMES if au[n] >= REF_MIN_AU)
     values = AUVector.from_dict({n: au[n] for n in named})
     return Target(name=f"ref:{name}", values=values, named=named, mode=WHOLE)
@@ -191,6 +198,11 @@ class Driver:
         self._pending = None
         self._au: AUVector | None = None
         self._t0: float | None = None
+
+    @property
+    def seen_face(self) -> bool:
+        """Whether the driver has shown a face yet; without one it drives nothing."""
+        return self._au is not None
 
     def _next(self):
         if self._live:
@@ -266,7 +278,8 @@ class TargetStage(StageBase):
         """The unsmoothed target for one face; `drive` is the driver's change this frame."""
         if self.driver is not None:
             rest = self._rest.setdefault(track_id, source)
-            return rest if drive is None else rest + drive.scaled(self.strength)
+            # until the driver shows a face there is nothing to follow: the face stays as it is
+            return source if drive is None else rest + drive.scaled(self.strength)
         if self.target is None:
             return source
         return self.target.resolve(source, self.strength, video=not self.static)

@@ -1,8 +1,12 @@
 """Tracker stage: MediaPipe FaceMesh (478 points) → Faces with stable track ids, pose and confidence.
 
 Image and video are modes of this one stage. In video mode MediaPipe detects only when tracking is
-lost; we add track ids, One Euro smoothing on pts time, pose from the canonical fit, and drop faces
-too small to edit (they pass through untouched).
+lost. On a still, the full-range face detector also looks over the whole image (in tiles when it finds
+too few), and the mesh runs on a crop around each face it found that the mesh missed, so the small
+faces of a group photo are found too (FaceMesh's own detector is the short-range one, which misses
+faces of about 100 px in a large image). We add track ids, One Euro
+smoothing on pts time, pose from the canonical fit, and drop faces too small to edit (they pass
+through untouched).
 """
 from __future__ import annotations
 
@@ -12,10 +16,19 @@ import cv2
 import numpy as np
 
 from ..config import TrackerConfig
+from ..io.image import astronaut
+from ..quiet import native_logs_quieted
 from .geometry import pose_from_rotation, to_canonical
 from ..pipeline.smoothing import OneEuroFilter
 from ..pipeline.stage import StageBase
 from ..pipeline.types import Face, FaceSample, Packet, face_size
+
+# a still's face crop for the mesh: this many times the detector's box side, at most CROP_MAX px
+CROP_SCALE = 2.0
+CROP_MAX = 512
+# the detector sees 192²: on a still it also looks at tiles of this side (half overlapping), where a face
+# of min_face_px is still about 12 px to it
+TILE = 640
 
 
 @dataclass
@@ -34,6 +47,45 @@ def _mediapipe():
     return mp.solutions
 
 
+def _starts(n: int) -> list[int]:
+    """Offsets of half-overlapping TILE-long windows covering 0..n."""
+    return sorted({*range(0, max(n - TILE, 0), TILE // 2), max(n - TILE, 0)})
+
+
+def _suppress(found: list[tuple[np.ndarray, float]]) -> list[tuple[np.ndarray, float]]:
+    """Best score first; a box mostly inside a better one (the same face seen from two tiles) is dropped."""
+    kept: list[tuple[np.ndarray, float]] = []
+    for box, score in sorted(found, key=lambda bs: -bs[1]):
+        area = (box[2] - box[0]) * (box[3] - box[1])
+        if all(_overlap(box, k) < 0.5 * min(area, (k[2] - k[0]) * (k[3] - k[1])) for k, _ in kept):
+            kept.append((box, score))
+    return kept
+
+
+def _inside(point: np.ndarray, box: np.ndarray) -> bool:
+    return bool(box[0] <= point[0] <= box[2] and box[1] <= point[1] <= box[3])
+
+
+def _overlap(a: np.ndarray, b: np.ndarray) -> float:
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    return max(w, 0.0) * max(h, 0.0)
+
+
+_warm = False  # MediaPipe logs its first face once per process: that happened inside a quiet start
+
+
+def _warm_up(mesh, detector) -> None:
+    """Run each graph once, so the log lines of their start-up (and of the first face) happen now."""
+    global _warm
+    blank = np.zeros((64, 64, 3), np.uint8)
+    if not _warm:
+        mesh.process(np.ascontiguousarray(astronaut()[40:300, 110:370]))
+        _warm = True
+    mesh.process(blank)  # a frame without a face also ends the tracking that the face started
+    detector.process(blank)
+
+
 class FaceTracker(StageBase):
     provides = ("faces",)
 
@@ -41,17 +93,17 @@ class FaceTracker(StageBase):
         self.cfg = cfg
         self.static = static
         sol = _mediapipe()
-        self._mesh = sol.face_mesh.FaceMesh(
-            static_image_mode=static,
-            max_num_faces=cfg.max_faces,
-            refine_landmarks=True,
-            min_detection_confidence=cfg.min_detection_confidence,
-            min_tracking_confidence=cfg.min_tracking_confidence,
-        )
-        # FaceMesh reports no score; the detector's score is taken once per new track
-        self._detector = sol.face_detection.FaceDetection(
-            model_selection=1, min_detection_confidence=0.2
-        )
+        with native_logs_quieted():
+            self._mesh = sol.face_mesh.FaceMesh(
+                static_image_mode=static,
+                max_num_faces=cfg.max_faces,
+                refine_landmarks=True,
+                min_detection_confidence=cfg.min_detection_confidence,
+                min_tracking_confidence=cfg.min_tracking_confidence,
+            )
+            # finds a still's faces; in video FaceMesh reports no score, so it scores each new track once
+            self._detector = sol.face_detection.FaceDetection(model_selection=1, min_detection_confidence=0.2)
+            _warm_up(self._mesh, self._detector)
         self._tracks: list[_Track] = []
         self._next_id = 0
 
@@ -62,13 +114,35 @@ class FaceTracker(StageBase):
         self._mesh.close()
         self._detector.close()
 
-    def detect(self, image: np.ndarray) -> list[np.ndarray]:
-        """Raw landmarks (N, 478, 3) in image pixels for an RGB uint8 image."""
+    def detect(self, image: np.ndarray,
+               detections: list[tuple[np.ndarray, float]] | None = None) -> list[np.ndarray]:
+        """Raw landmarks (N, 478, 3) in image pixels for an RGB uint8 image; on a still, the max_faces
+        largest faces, largest first (`detections`: the detector's answer for this image, if known)."""
+        faces = self._mesh_landmarks(self._downscaled(image), image.shape)
+        if not self.static:
+            return faces
+        if detections is None:
+            detections = self._detections(image, tiled=True)
+        boxes = [box for box, score in detections if score >= self.cfg.min_detection_confidence]
+        boxes.sort(key=lambda b: (b[2] - b[0]) * (b[3] - b[1]), reverse=True)
+        for box in boxes[: self.cfg.max_faces]:
+            if not any(_inside(f[:, :2].mean(0), box) for f in faces):
+                faces += self._mesh_in(image, box, faces)
+        faces.sort(key=face_size, reverse=True)
+        return faces[: self.cfg.max_faces]
+
+    def _downscaled(self, image: np.ndarray) -> np.ndarray:
+        """Huge frames are looked at downscaled; normalised results map back to full resolution."""
         h, w = image.shape[:2]
         scale = min(1.0, self.cfg.max_input_side / max(h, w))
-        small = image if scale == 1.0 else cv2.resize(image, (round(w * scale), round(h * scale)),
-                                                      interpolation=cv2.INTER_AREA)
-        res = self._mesh.process(np.ascontiguousarray(small))
+        if scale == 1.0:
+            return image
+        return cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+
+    def _mesh_landmarks(self, image: np.ndarray, shape: tuple[int, ...]) -> list[np.ndarray]:
+        """The mesh's faces in `image`, in pixels of an image of `shape` that it is a scaled copy of."""
+        h, w = shape[:2]
+        res = self._mesh.process(np.ascontiguousarray(image))
         out = []
         for lm in res.multi_face_landmarks or ():
             pts = np.array([(p.x, p.y, p.z) for p in lm.landmark], dtype=np.float32)
@@ -76,13 +150,50 @@ class FaceTracker(StageBase):
             out.append(pts)
         return out
 
-    def _detections(self, image: np.ndarray) -> list[tuple[np.ndarray, float]]:
-        """The detector's boxes (x0, y0, x1, y1 in pixels) and scores."""
-        h, w = image.shape[:2]
+    def _mesh_in(self, image: np.ndarray, box: np.ndarray, taken: list[np.ndarray]) -> list[np.ndarray]:
+        """The mesh on a crop around a detector box: the face in it, unless it is one already `taken`."""
+        center = (box[:2] + box[2:]) / 2
+        side = CROP_SCALE * max(box[2] - box[0], box[3] - box[1])
+        size = int(min(CROP_MAX, round(side)))
+        s = size / side
+        # image → crop: scale about the box centre, which lands in the middle of the crop
+        to_crop = np.array([[s, 0, size / 2 - s * center[0]], [0, s, size / 2 - s * center[1]]], np.float32)
+        crop = cv2.warpAffine(image, to_crop, (size, size), flags=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_CONSTANT)
+        for pts in self._mesh_landmarks(crop, crop.shape):
+            pts[:, :2] = (pts[:, :2] - to_crop[:, 2]) / s
+            pts[:, 2] /= s
+            mid = pts[:, :2].mean(0)
+            # the mesh may have latched onto a neighbour that reaches into the crop
+            if _inside(mid, box) and not any(np.linalg.norm(t[:, :2].mean(0) - mid) < 0.5 * face_size(t)
+                                             for t in taken):
+                return [pts]
+        return []
+
+    def _detections(self, image: np.ndarray, tiled: bool = False) -> list[tuple[np.ndarray, float]]:
+        """The detector's boxes (x0, y0, x1, y1 in pixels of `image`) and scores over the whole image; when
+        `tiled` and that found fewer than max_faces, over half-overlapping TILE-sized tiles too (a face
+        seen in two places is kept once)."""
+        small = self._downscaled(image)
+        h, w = small.shape[:2]
+        k = image.shape[1] / w
+        found = self._detect_in(small, (0, 0, w, h), k)
+        if tiled and max(w, h) > TILE and len(found) < self.cfg.max_faces:
+            for y in _starts(h):
+                for x in _starts(w):
+                    found += self._detect_in(small, (x, y, min(x + TILE, w), min(y + TILE, h)), k)
+        return _suppress(found)
+
+    def _detect_in(self, image: np.ndarray, window: tuple[int, int, int, int],
+                   k: float) -> list[tuple[np.ndarray, float]]:
+        """The detector's boxes in `window` of `image`, scaled by k."""
+        x0, y0, x1, y1 = window
+        tw, th = x1 - x0, y1 - y0
         out = []
-        for det in self._detector.process(np.ascontiguousarray(image)).detections or ():
+        for det in self._detector.process(np.ascontiguousarray(image[y0:y1, x0:x1])).detections or ():
             b = det.location_data.relative_bounding_box
-            box = np.array([b.xmin * w, b.ymin * h, (b.xmin + b.width) * w, (b.ymin + b.height) * h])
+            box = np.array([x0 + b.xmin * tw, y0 + b.ymin * th, x0 + (b.xmin + b.width) * tw,
+                            y0 + (b.ymin + b.height) * th]) * k
             out.append((box, float(det.score[0])))
         return out
 
@@ -96,14 +207,15 @@ class FaceTracker(StageBase):
     def process(self, packet: Packet) -> Packet:
         frame = packet.frame
         t = frame.time
-        sized = ((p, face_size(p)) for p in self.detect(frame.image))
+        # the detector runs at most once a frame: on a still for every face, in video for a new track only
+        detections = self._detections(frame.image, tiled=True) if self.static else None
+        sized = ((p, face_size(p)) for p in self.detect(frame.image, detections))
         raw = [(p, size) for p, size in sized if size >= self.cfg.min_face_px]
         if self.static:
             self._tracks.clear()
         self._tracks = [tr for tr in self._tracks if t - tr.last_t <= self.cfg.max_track_gap_s]
         faces = []
         free = list(self._tracks)
-        detections = None  # the detector runs at most once a frame, and only for a new track
         for pts, size in sorted(raw, key=lambda ps: ps[0][:, 0].mean()):
             center = pts[:, :2].mean(0)
             track = min(free, key=lambda tr: np.linalg.norm(tr.center - center), default=None)

@@ -9,6 +9,7 @@ source → tracker → AU estimator, the same stages and settings the editing pi
 """
 from __future__ import annotations
 
+import io
 import itertools
 import os
 from dataclasses import dataclass
@@ -21,7 +22,8 @@ from tqdm import tqdm
 
 from ..stages.au import AUEstimator, load_model
 from ..config import Config, load_config
-from ..errors import NoFace, OutputNotWritable
+from ..errors import NoFace
+from ..files import write_atomic
 from ..io import load_image, open_source
 from ..pipeline.stage import Pipeline
 from ..stages.tracker import FaceTracker
@@ -74,7 +76,7 @@ def packets(src: str | os.PathLike, *, cfg: Config | None = None, neutral: str |
             max_frames: int | None = None, progress: bool = False) -> Iterator[Packet]:
     """Packets with faces and `source_au` for each frame of `src` (a file, folder or 'webcam[:N]').
 
-    A still image is read against the population neutral (or `neutral`); video frames against each
+    A still image is read against the still prior (or `neutral`); video frames against each
     face's own running neutral, unless `neutral` (an image of the same person at rest) is given.
     """
     cfg = cfg or load_config()
@@ -110,10 +112,7 @@ def to_dataframe(recs: Iterable[AURecord]) -> pd.DataFrame:
 
 
 def write_csv(recs: Iterable[AURecord], path: str | os.PathLike) -> None:
-    try:
-        to_dataframe(recs).to_csv(path, index=False, float_format="%.4f")
-    except OSError as e:
-        raise OutputNotWritable(e.strerror or str(e), os.fspath(path)) from None
+    write_atomic(Path(path), to_dataframe(recs).to_csv(index=False, float_format="%.4f").encode())
 
 
 def plot(recs: Iterable[AURecord], path: str | os.PathLike, title: str = "") -> None:
@@ -135,7 +134,6 @@ def plot(recs: Iterable[AURecord], path: str | os.PathLike, title: str = "") -> 
     if df["face_id"].nunique() > 1:
         axes[0].legend(loc="upper right", fontsize="small", ncol=4)
     fig.suptitle(title or "AU intensity (FACS 0–5)")
-    try:
-        fig.savefig(Path(path), dpi=100)
-    except OSError as e:
-        raise OutputNotWritable(e.strerror or str(e), os.fspath(path)) from None
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=100)
+    write_atomic(Path(path), png.getvalue())

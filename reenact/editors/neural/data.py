@@ -25,7 +25,7 @@ from ...stages.au import FEATURES_VERSION, AUEstimator
 from ...stages.compositor import hull_mask
 from ...config import CompositorConfig, Config
 from ...errors import NoFace, UnsupportedInput
-from ...files import write_atomic
+from ...files import user_cache_dir, write_atomic
 from ..rig.basis import Basis, load_basis
 from ..rig.deform import deform, dense_flow
 from ..rig.solve import coefficients
@@ -43,9 +43,8 @@ BACKGROUND_WEIGHT = 0.1
 
 
 def cache_dir() -> Path:
-    """$REENACT_CACHE_DIR/frames, else ~/.cache/reenact/frames."""
-    root = os.environ.get("REENACT_CACHE_DIR") or Path.home() / ".cache" / "reenact"
-    return Path(root) / "frames"
+    """The tracked-frame cache: frames/ in the user cache ($REENACT_CACHE_DIR, else ~/.cache/reenact)."""
+    return user_cache_dir() / "frames"
 
 
 def file_sha256(path: str | os.PathLike) -> str:

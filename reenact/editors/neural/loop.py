@@ -229,10 +229,10 @@ def train(videos: Sequence[str | os.PathLike], out: str | os.PathLike, *, preset
     if not 0.0 <= tcfg.holdout < 1.0:
         raise ConfigError(f"holdout must be in [0, 1), got {tcfg.holdout}")
     device = device or default_device()
-    if device == "cpu" and tcfg.size > 128:
-        log.warning("training at %d² on the CPU takes hours; --preset tiny trains in minutes", tcfg.size)
     cfg = cfg or load_config()
     clips = [load_clip(v, cfg, progress=progress).resized(tcfg.size) for v in videos]
+    if device == "cpu" and tcfg.size > 128:  # once the footage is known to be usable
+        log.warning("training at %d² on the CPU takes hours; --preset tiny trains in minutes", tcfg.size)
     data = [{"name": Path(c.path).name, "sha256": c.sha256, "frames": c.frame_count} for c in clips]
     if meta is not None and [d["sha256"] for d in meta["videos"]] != [d["sha256"] for d in data]:
         raise ConfigError("the checkpoint was trained on other videos; resume with the same --video files "

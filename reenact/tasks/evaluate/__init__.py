@@ -18,7 +18,7 @@ Expression eval (issue 4): each preset on each still, and on a clip's frames, th
   flicker_added    clips: mean |Δ luma| between consecutive frames in the face region, output minus input
   identity         dlib face-descriptor distance input → output (dlib calls < 0.6 the same person; on a
                    clip, the mean over frames ¼, ½ and ¾ in); None without dlib (`reenact[eval]`)
-A still is read against the population neutral, as the pipeline reads it. A clip is read against one
+A still is read against the still prior, as the pipeline reads it. A clip is read against one
 neutral for the whole clip (the estimator's resting-side percentile over all its frames): a running
 baseline would absorb a steady relative edit and read it back as no change.
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -114,8 +115,9 @@ class LiveSession:
             self.outputs = self._stack.enter_context(MultiSink([sink(src) if callable(sink) else sink]))
             pipe = self._stack.enter_context(api.build_pipeline(cfg, editor=editor, live=True))
         except BaseException:
-            self._stack.close()
-            raise
+            # unwound with the error, so an output file that never got a frame is discarded, not kept
+            if not self._stack.__exit__(*sys.exc_info()):
+                raise
         stages = pipe.stages
         self.targets = next(s for s in stages if isinstance(s, TargetStage))
         self.ease = next(s for s in stages if isinstance(s, EaseIn))
