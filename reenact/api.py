@@ -18,6 +18,7 @@ from typing import Callable, Iterator
 
 from .stages.aligner import Aligner
 from .stages.compositor import Compositor
+from .stages.occlusion import OcclusionStage
 from .config import Config, load_config
 from .editors.stage import EditorStage
 from .editors import EDITORS, Editor, create_editor
@@ -109,11 +110,12 @@ def _check_calibration(cfg: Config, source) -> None:
 
 def build_pipeline(cfg: Config | None = None, *, editor: str | Editor | None = None,
                    static: bool = False, live: bool = False) -> Pipeline:
-    """source → tracker → aligner → [AU estimator → target] → editor → compositor.
+    """source → tracker → aligner → [occlusion] → [AU estimator → target] → editor → compositor.
 
-    The AU estimator and target stage are wired in only for editors that read AUs. `live` wires them
-    in always (the panel shows the face's AUs, and the editor may be swapped while running) and adds the
-    easing stages around the editor (stages/easing.py), so no live change pops.
+    The AU estimator and target stage are wired in only for editors that read AUs; the occlusion stage
+    unless `occlusion.enabled` is off. `live` wires the AU stages in always (the panel shows the face's
+    AUs, and the editor may be swapped while running) and adds the easing stages around the editor
+    (stages/easing.py), so no live change pops.
     """
     cfg = cfg or load_config()
     ed = editor if hasattr(editor, "edit") else _make_editor(editor or cfg.edit.editor, cfg)
@@ -124,14 +126,16 @@ def build_pipeline(cfg: Config | None = None, *, editor: str | Editor | None = N
         # the target is parsed before any model loads, so a typo fails at once
         target = build_target_stage(cfg, static=static)
         middle = [AUEstimator(cfg.au, static=static), target]
+    hide = [OcclusionStage(cfg.occlusion)] if cfg.occlusion.enabled else []
+    editor_stage = EditorStage(ed, occlusion=bool(hide))
     if live:
         from .stages.easing import EaseIn, FadeOut
 
         middle.append(EaseIn(cfg.live.ease_s))
-        edit = [EditorStage(ed), FadeOut(cfg.live.ease_s)]
+        edit = [editor_stage, FadeOut(cfg.live.ease_s)]
     else:
-        edit = [EditorStage(ed)]
-    stages = [FaceTracker(cfg.tracker, static=static), Aligner(cfg.aligner), *middle, *edit,
+        edit = [editor_stage]
+    stages = [FaceTracker(cfg.tracker, static=static), Aligner(cfg.aligner), *hide, *middle, *edit,
               Compositor(cfg.compositor)]
     return Pipeline(stages)
 

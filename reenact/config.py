@@ -119,6 +119,23 @@ class EditConfig:
 
 
 @dataclass(frozen=True)
+class OcclusionConfig:
+    # find what hides the face (hands, microphones, sleeves) and leave it untouched (stages/occlusion.py)
+    enabled: bool = True
+    size: int = bounded(64, 16, 256)  # the crop is read at this resolution (px a side)
+    # the skin's hue range, around the person's own (degrees of Lab hue): lips and flushed skin are redder
+    # (lower), fair skin in warm light yellower (higher)
+    hue_below: float = bounded(45.0, 0.0, 180.0)
+    hue_above: float = bounded(35.0, 0.0, 180.0)
+    # how far (Lab units, perpendicular to that range) a colour must lie to count as not skin, and where
+    # it counts fully
+    min_distance: float = bounded(10.0, 0.0)
+    full_distance: float = bounded(20.0, 0.0)
+    grow_frac: float = bounded(0.02, 0.0, 0.2)  # of the crop: margin kept untouched around what is found
+    tone_halflife_s: float = bounded(1.0, 0.0, above=True)  # a track's skin tone is averaged over about this long
+
+
+@dataclass(frozen=True)
 class CompositorConfig:
     erode_frac: float = bounded(0.03, 0.0, 0.5)
     feather_frac: float = bounded(0.06, 0.0, 0.5)
@@ -159,6 +176,7 @@ class Config:
     aligner: AlignerConfig = AlignerConfig()
     au: AUConfig = AUConfig()
     edit: EditConfig = EditConfig()
+    occlusion: OcclusionConfig = OcclusionConfig()
     compositor: CompositorConfig = CompositorConfig()
     video: VideoConfig = VideoConfig()
     live: LiveConfig = LiveConfig()

@@ -24,6 +24,7 @@ class EditRequest:
     side: str = "both"         # both | right | left (subject's own): a unilateral target moves one half
     track_id: int = 0          # lets an editor keep per-person memory across frames
     time: float = 0.0          # seconds, from the frame's pts
+    occluded: np.ndarray | None = None  # (S, S) float32, 1 where something hides the face (not to learn from)
 
 
 @runtime_checkable

@@ -1,17 +1,20 @@
-"""Editor stage: runs the chosen editor on each aligned face."""
+"""Editor stage: runs the chosen editor on each aligned face, on the part of it nothing hides."""
 from __future__ import annotations
 
 from . import Editor, EditRequest
 from ..pipeline.stage import StageBase
 from ..pipeline.types import AUVector, Packet
+from ..stages.occlusion import hide_occluded
 
 
 class EditorStage(StageBase):
     provides = ("edit",)
 
-    def __init__(self, editor: Editor):
+    def __init__(self, editor: Editor, *, occlusion: bool = False):
+        """`occlusion`: an occlusion stage runs before this one, and its occluders are left untouched."""
         self.editor = editor
-        self.requires = ("aligned", "source_au", "target_au") if editor.needs_au else ("aligned",)
+        needs = ("aligned", "source_au", "target_au") if editor.needs_au else ("aligned",)
+        self.requires = needs + (("occlusion",) if occlusion else ())
 
     def process(self, packet: Packet) -> Packet:
         t = packet.frame.time
@@ -20,8 +23,9 @@ class EditorStage(StageBase):
             zero = AUVector.zeros()
             src = s.source_au or zero
             req = EditRequest(crop=s.aligned.crop, landmarks=s.aligned.landmarks, source=src,
-                              target=s.target_au or src, side=s.target_side, track_id=s.face.track_id, time=t)
-            return s.with_(edit=self.editor.edit(req))
+                              target=s.target_au or src, side=s.target_side, track_id=s.face.track_id, time=t,
+                              occluded=s.occluded)
+            return s.with_(edit=hide_occluded(self.editor.edit(req), s.aligned.crop, s.occluded))
 
         return packet.map_faces(run)
 

@@ -17,6 +17,7 @@ FIELDS = {
     "aligned": "FaceSample.aligned: canonical crop, crop landmarks and transforms",
     "source_au": "FaceSample.source_au: the face's own AU intensities",
     "target_au": "FaceSample.target_au: the AU intensities the edit should reach",
+    "occlusion": "FaceSample.occluded: crop mask of what hides the face (a hand, a microphone)",
     "edit": "FaceSample.edit: edited crop and soft change mask",
     "output": "Packet.output: the composited frame",
 }

@@ -196,6 +196,8 @@ class FaceSample:
     source_au: AUVector | None = None
     target_au: AUVector | None = None
     target_side: str = "both"   # both | right | left: which half of the face the target moves
+    # (S, S) float32 in [0, 1] over the aligned crop: 1 where something in front of the face hides it
+    occluded: np.ndarray | None = None
     edit: Edit | None = None
 
     def with_(self, **changes) -> "FaceSample":

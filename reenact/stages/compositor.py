@@ -19,22 +19,32 @@ from ..pipeline.types import Edit, FaceSample, Packet, Warp, face_size
 def hull_mask(landmarks: np.ndarray, size: int, cfg: CompositorConfig, warp: Warp | None = None) -> np.ndarray:
     """Face hull in crop pixels, eroded so the seam stays on skin, then feathered; float32 in [0, 1].
 
-    With a warp, the hull also covers where the outline moves to, so a dropped jaw is not cut at the old chin.
+    With a warp, the hull also covers where the outline moves to, and grows instead of shrinking: a warp
+    is continuous up to where it stops (so it needs no seam on skin), and a face moved past its old
+    outline covers what lies behind it in full, so a dropped chin shows whole over the collar, not as a
+    ghost blended into it.
     """
     mask = np.zeros((size, size), np.uint8)
     pts = landmarks[list(FACE_OVAL), :2].astype(np.float32)
+    face = face_size(landmarks)
+    sigma = max(0.5, cfg.feather_frac * face / 2.0)
+    erode = max(1, int(round(cfg.erode_frac * face)))
     if warp is not None:
         # backward flow: a point at q is shown near q − flow(q), to first order
         at = pts.reshape(1, -1, 2)
         moved = np.stack([cv2.remap(warp.flow[i], at[..., 0], at[..., 1], cv2.INTER_LINEAR)[0] for i in (0, 1)], 1)
-        pts = np.vstack([pts, pts - moved])
-    hull = cv2.convexHull(np.round(pts).astype(np.int32))
-    cv2.fillConvexPoly(mask, hull, 255)
-    face = face_size(landmarks)
-    erode = max(1, int(round(cfg.erode_frac * face)))
-    mask = cv2.erode(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * erode + 1, 2 * erode + 1)))
-    sigma = max(0.5, cfg.feather_frac * face / 2.0)
+        # grown so the feather's ramp starts beyond the moved outline: the hull of the points ringed by
+        # a circle of that radius is the hull dilated by it, without a wide (slow) morphology kernel
+        grow = erode + 2 * sigma
+        ring = grow * np.stack([np.cos(_RING), np.sin(_RING)], 1)
+        pts = (np.vstack([pts, pts - moved])[:, None, :] + ring[None]).reshape(-1, 2)
+    cv2.fillConvexPoly(mask, cv2.convexHull(np.round(pts).astype(np.int32)), 255)
+    if warp is None:
+        mask = cv2.erode(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * erode + 1, 2 * erode + 1)))
     return _feather(mask, sigma)
+
+
+_RING = np.linspace(0, 2 * np.pi, 16, endpoint=False)
 
 
 def _feather(mask: np.ndarray, sigma: float) -> np.ndarray:
@@ -99,11 +109,14 @@ def _replay(frame: np.ndarray, warp: Warp, weight: np.ndarray, to_image: np.ndar
         m = crop_to_roi.copy()
         m[:, 2] += m[:, :2] @ (cx0, cy0) - (bx0, by0)
         bsize = (bx1 - bx0, by1 - by0)
-        fm = cv2.warpAffine(warp.fill_mask[src], m, bsize, flags=cv2.INTER_LINEAR, borderValue=0)
-        fill = cv2.warpAffine(np.clip(warp.fill[src], 0, 255).astype(np.uint8), m, bsize, flags=cv2.INTER_LINEAR,
-                              borderMode=cv2.BORDER_REPLICATE)
+        fm = warp.fill_mask[src]
+        # resampled premultiplied by its mask, so a fill's edge fades into the warp, not into the black
+        # that lies outside the fill
+        fill = cv2.multiply(warp.fill[src], cv2.merge([fm, fm, fm]), dtype=cv2.CV_8U)
+        fm = cv2.warpAffine(fm, m, bsize, flags=cv2.INTER_LINEAR, borderValue=0)
+        fill = cv2.warpAffine(fill, m, bsize, flags=cv2.INTER_LINEAR, borderValue=0)
         patch = out[by0:by1, bx0:bx1]
-        patch[:] = cv2.blendLinear(fill, patch, fm, 1.0 - fm)
+        patch[:] = cv2.add(cv2.blendLinear(patch, np.zeros_like(patch), 1.0 - fm, fm), fill)
     if warp.shade is not None:
         _shade(out, warp.shade, crop_to_roi)
     return out, alpha

@@ -6,7 +6,8 @@ solve      AU change → per-side basis coefficients
 deform     coefficients → moved mesh → dense backward flow, with the eyes and mouth as layers
 flow       the scanline rasteriser, fold limiting and the warp (the engines' warp_blend convention)
 memory     the per-person texture memory (real mouths and eyes seen earlier in the video)
-mouth      the mouth's fill: lips (sealing), teeth and throat; eyes: the eyes' fill; fills: shared helpers
+mouth      the mouth's fill, with lips (sealing) and teeth (teeth, gums, tongue, throat)
+eyes       the eyes' fill; fills: helpers both share (skin tone, light, coverage)
 appearance creases, bulges and folds per AU as a ratio image (configs/appearance.yaml), carried with the skin
 calibrate  `python -m reenact.editors.rig.calibrate`: gains against real motion on the shared clips
 """

@@ -16,15 +16,19 @@ import cv2
 import numpy as np
 
 from ...stages.geometry import canonical_mesh, to_canonical
-from ...stages.landmarks import interocular
+from ...stages.landmarks import FACE_OVAL, interocular
 from .basis import Basis
 from .flow import limit_folds, rasterize_flow
 from .mesh import (CLOSING_PAIRS, HOLE_CHAINS, HOLES, LIPS_INNER_LOWER, LIPS_INNER_UPPER, LOWER_LIP_ROWS,
-                   UPPER_LIP_ROWS, crop_mesh, signed_areas)
+                   SKIRT_IOD, UPPER_LIP_ROWS, crop_mesh, outward_normals, signed_areas, skirt)
 
 # displacements below this (crop px) are treated as none, so an edit touches a finite region (a
 # tenth of a pixel does not show, and the Gaussian tails would otherwise make every edit crop-wide)
 MIN_MOVE_PX = 0.1
+# depth-test layers (crop px, far beyond any face depth): the background behind the face, hidden triangles
+# behind everything
+BACKGROUND_Z = 1e4
+HIDDEN_Z = 2e4
 # how far around a would-be fold the motion is eased off (IOD)
 FOLD_REACH_IOD = 0.15
 # skin points closer than about this (IOD) in the face move alike (see _couple_close)
@@ -54,11 +58,11 @@ KEEP_LIP = 0.5
 
 @dataclass(frozen=True)
 class Deformation:
-    """Where every crop-mesh vertex goes. Vertex i < 478 is landmark i, the rest the pinned ring."""
+    """Where every crop-mesh vertex goes. Vertex i < 478 is landmark i, the rest the background's (CropMesh)."""
 
     src: np.ndarray      # (V, 2) float32 crop px
     dst: np.ndarray      # (V, 2)
-    depth: np.ndarray    # (478,) landmark z in crop px (bigger = farther), for drawing order
+    depth: np.ndarray    # (478,) moved landmark z in crop px (bigger = farther), for the z-buffer
     jaw: np.ndarray      # (2,) crop px the lower teeth move (the jaw's motion at the incisors)
     scale: float         # < 1 where the edit was eased off to keep triangles from folding (the least)
 
@@ -187,9 +191,10 @@ def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Ba
     _shape_lids(canon, moved)
     _close_pairs(moved, disp)
     _layer_lips(canon, moved)
-    # canonical = s·R·crop + t  ⇒  crop = (canonical − t)·R / s
+    # canonical = s·R·crop + t  ⇒  crop = (canonical − t)·R / s: the face's own pose, depth included
     to_crop = lambda c: (c - t) @ r / s  # noqa: E731
-    dst = to_crop(moved)[:, :2].astype(np.float32)
+    moved_crop = to_crop(moved)
+    dst = moved_crop[:, :2].astype(np.float32)
     src = landmarks[:, :2].astype(np.float32)
     step = dst - src
     step[np.abs(step).max(1) < MIN_MOVE_PX] = 0
@@ -197,8 +202,10 @@ def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Ba
     jaw = ((0.5 * (right + left) @ basis.jaw) @ r / s)[:2].astype(np.float32)
     mesh = crop_mesh(size)
     ring = mesh.ring
-    src_all = np.concatenate([src, ring])
-    step_all = np.concatenate([step, np.zeros_like(ring)])
+    oval = src[list(FACE_OVAL)]
+    src_all = np.concatenate([src, ring, oval, skirt(oval, SKIRT_IOD * interocular(landmarks))])
+    step_all = np.concatenate([step, np.zeros_like(ring), _uncovered(oval, step[list(FACE_OVAL)]),
+                               np.zeros_like(oval)])
     scale = 1.0
     if np.any(step_all):
         active = mesh.triangles[np.any(step_all[mesh.triangles] != 0, axis=(1, 2))]
@@ -208,7 +215,15 @@ def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Ba
             np.linalg.norm(step_all[:len(src)], axis=1), 1e-9))[:, None]
         step_all, scale = limit_folds(src_all, step_all, active, FOLD_REACH_IOD * interocular(landmarks))
     return Deformation(src=src_all, dst=(src_all + step_all).astype(np.float32),
-                       depth=landmarks[:, 2].astype(np.float32), jaw=jaw * scale, scale=scale)
+                       depth=moved_crop[:, 2].astype(np.float32), jaw=jaw * scale, scale=scale)
+
+
+def _uncovered(oval: np.ndarray, step: np.ndarray) -> np.ndarray:
+    """How the background's edge follows the face outline: where the outline moves in, with it, stretching
+    over what the face uncovers; where it moves out (a dropped chin), not at: the face covers the
+    background there instead of pushing it."""
+    n = outward_normals(oval)
+    return np.where(((step * n).sum(1) < 0)[:, None], step, 0.0)
 
 
 @lru_cache(maxsize=4)
@@ -276,15 +291,23 @@ def dense_flow(d: Deformation, size: int) -> tuple[np.ndarray, list[HoleLayer], 
     mesh = crop_mesh(size)
     tris = mesh.triangles
     step = d.dst - d.src
-    active = tris[np.any(step[tris] != 0, axis=(1, 2))]
-    # every moved triangle is drawn, so no pixel of the moved skin is left behind; hidden ones
-    # (back-facing in the source, e.g. under an overhanging brow) and slivers the fold limiter let
-    # flip go first, then the visible ones far to near, so the nearer surface wins
-    z = np.concatenate([d.depth, np.full(len(mesh.ring), d.depth.max())])
-    shown = (signed_areas(d.src, active) > 0) & (signed_areas(d.dst, active) > 0)
-    order = np.lexsort((-z[active].mean(1), shown))
-    rasterize_flow(flow, d.src, d.dst, active[order])
-    box = points_box(d.dst[active].reshape(-1, 2), size)
+    moving = np.any(step[tris] != 0, axis=(1, 2))
+    box = points_box(d.dst[tris[moving]].reshape(-1, 2), size)
+    # skin that stays put still hides what moves behind it (a turned face's far cheek behind the nose),
+    # so the still face triangles around the moved ones take part in the depth test, with zero flow
+    lo, hi = d.dst[tris].min(1), d.dst[tris].max(1)
+    face = np.arange(len(tris)) < mesh.n_face
+    near = face & ~moving & np.all(hi >= box[:2], 1) & np.all(lo < box[2:], 1)
+    drawn = tris[moving | near]
+    face = face[moving | near]
+    shown = (signed_areas(d.src, drawn) > 0) & (signed_areas(d.dst, drawn) > 0)
+    # every drawn triangle fills what nothing else covers, so no pixel of moved skin is left behind, but
+    # the visible face wins over the background, and both over hidden triangles (back-facing in the
+    # source or the result: the far side of a turned face, slivers the fold limiter let flip)
+    z = np.zeros(drawn.shape, np.float64)
+    z[face] = d.depth[drawn[face]]
+    z += np.where(shown, np.where(face, 0.0, BACKGROUND_Z), HIDDEN_Z)[:, None]
+    rasterize_flow(flow, d.src, d.dst, drawn, z)
     for name, contour in HOLES.items():
         c = list(contour)
         if not np.any(step[c]):

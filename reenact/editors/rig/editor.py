@@ -23,6 +23,7 @@ from .basis import Basis, load_basis
 
 from .deform import Deformation, HoleLayer, deform, dense_flow, points_box, union
 from .flow import warp
+from .silhouette import soft_edges
 from .mesh import HOLE_CHAINS, HOLES, crop_mesh, hole_triangles
 from .solve import coefficients
 from . import lips
@@ -106,7 +107,8 @@ class RigEditor:
     def apply(self, req: EditRequest, right: np.ndarray, left: np.ndarray) -> Edit:
         """Edit with explicit per-side basis coefficients (each (17,)), bypassing the AU solve."""
         mem = self.memory(req.track_id, req.time) if self.use_memory else TextureMemory()
-        if self.use_memory:
+        # a hand over the mouth is not the person's closed mouth: occluded frames are not remembered
+        if self.use_memory and (req.occluded is None or not req.occluded.any()):
             mem.observe(req.crop, req.landmarks)
         plan = self.plan(req, right, left, mem)
         if plan is None:
@@ -156,6 +158,10 @@ class RigEditor:
         for name, region_box in _replace_regions(req, d, mem, fill, fill_mask):
             used.add(name)
             box = union(box, region_box)
+        edges = soft_edges(req.crop, flow, box, holes, d.dst[list(LIPS_OUTER)])
+        if edges is not None:
+            _paste(fill, fill_mask, edges[2], edges[0], edges[1])
+            box = union(box, edges[2])
         used.discard("")
         meta = {"editor": "rig", "fill": "+".join(sorted(used)) if used else "none",
                 "fold_scale": f"{d.scale:.2f}", "side": req.side}

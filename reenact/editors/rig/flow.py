@@ -13,12 +13,14 @@ import numpy as np
 from .mesh import signed_areas
 
 
-def rasterize_flow(flow: np.ndarray, src: np.ndarray, dst: np.ndarray, tris: np.ndarray) -> None:
+def rasterize_flow(flow: np.ndarray, src: np.ndarray, dst: np.ndarray, tris: np.ndarray,
+                   depth: np.ndarray | None = None) -> None:
     """Write the piecewise-affine backward flow of `tris` (moved from src to dst) into `flow` in place.
 
     A scanline rasteriser vectorised over every row of every triangle at once, so its cost grows with
-    the moved area, not with the triangle count. Where triangles overlap the later one wins: pass them
-    far to near.
+    the moved area, not with the triangle count. Where triangles overlap, a z-buffer keeps the nearest
+    when `depth` ((K, 3): each triangle's corners at dst, smaller = nearer) is given; without it the
+    later triangle wins.
     """
     size_y, size_x = flow.shape[1:]
     d = dst[tris].astype(np.float64)                      # (K, 3, 2)
@@ -28,6 +30,9 @@ def rasterize_flow(flow: np.ndarray, src: np.ndarray, dst: np.ndarray, tris: np.
     det = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
     ok = np.abs(det) > 1e-9
     d, s, e1, e2, det = d[ok], s[ok], e1[ok], e2[ok], det[ok]
+    if depth is not None:
+        # depth rides along as a third interpolated value, affine over each moved triangle like the source
+        s = np.concatenate([s, np.asarray(depth, np.float64)[ok][..., None]], axis=2)
     f1, f2 = s[:, 1] - s[:, 0], s[:, 2] - s[:, 0]
     jx = (f1 * e2[:, 1:] - f2 * e1[:, 1:]) / det[:, None]
     jy = (f2 * e1[:, :1] - f1 * e2[:, :1]) / det[:, None]
@@ -62,8 +67,15 @@ def rasterize_flow(flow: np.ndarray, src: np.ndarray, dst: np.ndarray, tris: np.
     px = np.arange(int(npix.sum()), dtype=np.int32) + np.repeat((left - first).astype(np.int32), npix)
     pxf = px.astype(np.float32)
     idx = px + np.repeat((y * size_x).astype(np.int32), npix)
+    values = [np.repeat(a[:, k], npix) * pxf + np.repeat(c[:, k], npix) for k in range(a.shape[1])]
+    if depth is not None:
+        z = values.pop()
+        nearest = np.full(size_x * size_y, np.inf, np.float32)
+        np.minimum.at(nearest, idx, z)
+        won = z <= nearest[idx]
+        idx, values = idx[won], [v[won] for v in values]
     for k in (0, 1):
-        flow[k].reshape(-1)[idx] = np.repeat(a[:, k], npix) * pxf + np.repeat(c[:, k], npix)
+        flow[k].reshape(-1)[idx] = values[k]
 
 
 def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -15,9 +15,11 @@ import numpy as np
 from ...stages.aligner import five_points, template
 from ...config import AlignerConfig
 from ...stages.geometry import canonical_mesh, similarity_fit
-from ...stages.landmarks import FACE_OVAL, LEFT_EYE, LIPS_INNER, RIGHT_EYE, triangles
+from ...stages.landmarks import FACE_OVAL, LEFT_EYE, LIPS_INNER, N_LANDMARKS, RIGHT_EYE, interocular, triangles
 
 N_MESH = 468  # surface vertices; 468–477 are the irises, which are not part of the triangulation
+# the background band that stretches over what an inward-moving face uncovers, as wide as this (IOD)
+SKIRT_IOD = 0.3
 
 # Hole contours split into facing upper/lower chains (same length, matched left to right in the image),
 # so a closing lid or lip can be stopped where it meets the other one instead of crossing it.
@@ -124,14 +126,33 @@ def _open_offsets(name: str) -> np.ndarray:
 
 @dataclass(frozen=True)
 class CropMesh:
-    """Triangles over the whole crop: the face's and an annulus from the face oval to a pinned border ring.
+    """Triangles over the whole crop: the face's, then the background from the face oval to a pinned border ring.
 
-    Vertex i < 478 is landmark i; vertex 478 + j is ring point j (fixed crop position, never moves).
+    Vertices: i < 478 is landmark i; then the ring (R fixed crop positions, never moving); then the face
+    oval again as the background's own edge (O points, FACE_OVAL order), which moves only to fill what a
+    face shrinking inwards uncovers; then the skirt (O points, `skirt()` outside that edge, pinned), so
+    the background stretches only in a narrow band and is still beyond it. Where the face moves out it
+    covers the background instead of pushing it.
     """
 
     size: int
     ring: np.ndarray        # (R, 2) float32 crop pixels
     triangles: np.ndarray   # (T, 3) int32, positive area when front-facing
+    n_face: int             # triangles[:n_face] are the face's, the rest the background's
+
+
+def outward_normals(oval: np.ndarray) -> np.ndarray:
+    """Unit normals of a closed outline (FACE_OVAL order) pointing away from its centre."""
+    tangent = np.roll(oval, -1, axis=0) - np.roll(oval, 1, axis=0)
+    normal = np.stack([tangent[:, 1], -tangent[:, 0]], 1)
+    normal /= np.maximum(np.linalg.norm(normal, axis=1, keepdims=True), 1e-9)
+    # whichever way the outline runs
+    return normal if np.sum(normal * (oval - oval.mean(0))) >= 0 else -normal
+
+
+def skirt(oval: np.ndarray, width: float) -> np.ndarray:
+    """Points `width` outside a closed outline, along its outward normals."""
+    return (oval + width * outward_normals(oval)).astype(np.float32)
 
 
 def _zip_loops(inner: np.ndarray, outer: np.ndarray, n_inner: int, center: np.ndarray) -> list[tuple]:
@@ -178,14 +199,22 @@ def crop_mesh(size: int, per_side: int = 8) -> CropMesh:
     side = np.linspace(lo, hi, per_side + 1)
     edge = [np.stack([side, np.full_like(side, v)], 1) for v in (lo, hi)]
     ring = np.unique(np.concatenate(edge + [e[:, ::-1] for e in edge]), axis=0).astype(np.float32)
-    oval = np.array(FACE_OVAL)
-    band = _zip_loops(tmpl[oval], ring, len(oval), tmpl[oval].mean(0))
-    # band indices: < len(oval) → FACE_OVAL position, else ring position; map to crop-mesh vertex ids
-    ids = np.concatenate([oval, len(canon) + np.arange(len(ring))])
-    band = ids[np.array(band)]
-    pts = np.concatenate([tmpl, ring])
+    oval = tmpl[list(FACE_OVAL)]
+    n = len(oval)
+    outer = skirt(oval, SKIRT_IOD * interocular(tmpl))
+    first_edge = N_LANDMARKS + len(ring)
+    # edge → skirt: one quad per outline segment; skirt → ring: the two loops zipped in angle order
+    k = np.arange(n)
+    quads = np.concatenate([np.stack([k, (k + 1) % n, n + (k + 1) % n], 1), np.stack([k, n + (k + 1) % n, n + k], 1)])
+    outside = _zip_loops(outer, ring, n, oval.mean(0))
+    # band indices: < n → edge position, [n, 2n) → skirt position (quads), zip: < n → skirt, else ring
+    band = np.concatenate([first_edge + quads,
+                           np.where(np.array(outside) < n, first_edge + n + np.array(outside),
+                                    N_LANDMARKS + np.array(outside) - n)])
+    pts = np.concatenate([tmpl, ring, oval, outer])
     band = np.where((signed_areas(pts, band) < 0)[:, None], band[:, [0, 2, 1]], band)
-    tris = np.concatenate([face_triangles(), band]).astype(np.int32)
+    face = face_triangles()
+    tris = np.concatenate([face, band]).astype(np.int32)
     for a in (ring, tris):
         a.setflags(write=False)
-    return CropMesh(size=size, ring=ring, triangles=tris)
+    return CropMesh(size=size, ring=ring, triangles=tris, n_face=len(face))
