@@ -13,7 +13,7 @@ import sys
 from ..errors import ReenactError
 
 # one module per command, in the order `--help` lists them
-COMMANDS = ("demo", "video", "image", "live", "analyze", "train", "eval", "engines", "bench", "doctor")
+COMMANDS = ("demo", "video", "image", "live", "analyze", "enroll", "train", "eval", "engines", "bench", "doctor")
 
 
 def build_parser() -> argparse.ArgumentParser:
