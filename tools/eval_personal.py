@@ -11,6 +11,9 @@ Made by (README.md gives the full commands):
 talking_man.mp4: pairs of its last 30 % of frames. smile_man.mp4: pairs of frames 41–65, the held smile
 the enrolment left out. Unseen smile: neutral frames 0, 5, 10 and 15 each edited to the AUs of smile frames
 45, 50, 55 and 60, scored against those frames. Every row's editor is reset before each pair.
+
+A second control, "blurred:personal:…", is the bank's answer blurred by σ 0.8 px over the face: the
+refiner's output is softer than the bank's, and this row says how much of its gain softening alone gives.
 """
 from __future__ import annotations
 
@@ -18,8 +21,12 @@ import argparse
 import time
 from pathlib import Path
 
+import cv2
+import numpy as np
+
 from reenact.config import MEDIA_DIR, load_config
-from reenact.editors import EditRequest, create_editor
+from reenact.editors import EDITORS, EditRequest, create_editor
+from reenact.pipeline.types import Edit
 from reenact.stages.au import load_model
 from reenact.stages.tracker import FaceTracker
 from reenact.tasks import evaluate as E
@@ -27,6 +34,26 @@ from reenact.tasks import evaluate as E
 SMILE_TEST = tuple(range(41, 66))
 NEUTRAL = (0, 5, 10, 15)
 SMILES = (45, 50, 55, 60)
+
+
+@EDITORS.register("blurred")
+class Blurred:
+    """Not an editor: another editor's answer blurred over the whole crop (the eval's masks limit it)."""
+
+    needs_au = True
+
+    def __init__(self, spec: str):
+        self.inner = create_editor(spec)
+
+    def edit(self, req: EditRequest) -> Edit:
+        crop = cv2.GaussianBlur(self.inner.edit(req).crop, (0, 0), E.BLUR_SIGMA)
+        return Edit(crop=crop, mask=np.ones(req.crop.shape[:2], np.float32))
+
+    def reset(self) -> None:
+        self.inner.reset()
+
+    def close(self) -> None:
+        self.inner.close()
 
 
 def editors(folder: str) -> list[str]:
@@ -66,7 +93,8 @@ def main() -> None:
     media = Path(args.media)
     talk, smile = media / "talking_man.mp4", media / "smile_man.mp4"
     print(f"talking_man.mp4, {args.pairs} pairs of the last 30 %\n")
-    print(E.markdown_table(E.reconstruction_eval(talk, editors(args.talk), pairs=args.pairs)))
+    print(E.markdown_table(E.reconstruction_eval(talk, [*editors(args.talk), f"blurred:personal:{args.talk}"],
+                                                 pairs=args.pairs)))
     print(f"smile_man.mp4, {args.pairs} pairs of frames 41-65\n")
     print(E.markdown_table(E.reconstruction_eval(smile, editors(args.smile), pairs=args.pairs, test_frames=SMILE_TEST)))
     print(f"smile_man.mp4, neutral frames {NEUTRAL} to the AUs of smile frames {SMILES}\n")

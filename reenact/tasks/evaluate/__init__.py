@@ -33,13 +33,13 @@ source blurred by σ 0.8 px (what smoothing alone gains). Every AU here is read 
 tracker on the 256² crop, against the held-out frames' neutral. `transfer_eval` scores chosen source
 frames edited to chosen target frames (neutral to a smile the enrolment left out).
 """
-from .drivers import (BLUR, NO_EDIT, STILLS, TRAIN_FRACTION, expression_eval, held_out_faces, held_out_start,
-                      reconstruction_eval, sample_pairs, transfer_eval)
+from .drivers import (BLUR, BLUR_SIGMA, NO_EDIT, STILLS, TRAIN_FRACTION, expression_eval, held_out_faces,
+                      held_out_start, reconstruction_eval, sample_pairs, transfer_eval)
 from .identity import IdentityModel
 from .metrics import au_errors, face_masks, flicker, l1, luma, psnr, ssim, ssim_map
 from .report import ExpressionRow, ReconstructionRow, markdown_table, side_by_side, write_csv
 
-__all__ = ["BLUR", "NO_EDIT", "STILLS", "TRAIN_FRACTION", "expression_eval", "held_out_faces", "held_out_start",
-           "reconstruction_eval", "sample_pairs", "transfer_eval", "IdentityModel", "au_errors", "face_masks", "flicker", "l1",
-           "luma", "psnr", "ssim", "ssim_map", "ExpressionRow", "ReconstructionRow", "markdown_table",
+__all__ = ["BLUR", "BLUR_SIGMA", "NO_EDIT", "STILLS", "TRAIN_FRACTION", "expression_eval", "held_out_faces",
+           "held_out_start", "reconstruction_eval", "sample_pairs", "transfer_eval", "IdentityModel", "au_errors",
+           "face_masks", "flicker", "l1", "luma", "psnr", "ssim", "ssim_map", "ExpressionRow", "ReconstructionRow", "markdown_table",
            "side_by_side", "write_csv"]
