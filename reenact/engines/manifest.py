@@ -29,6 +29,13 @@ def engines_dir(path: str | os.PathLike | None = None) -> Path:
     return p if p.is_absolute() else ROOT / p
 
 
+def model_folder(spec: str | os.PathLike, marker: str) -> Path | None:
+    """A personal model's folder: 'engines/NAME' as given, else NAME inside the engines directory; the
+    first that holds `marker` (None: neither)."""
+    p = Path(spec)
+    return next((d for d in (p, engines_dir() / p.name) if (d / marker).exists()), None)
+
+
 @dataclass(frozen=True)
 class Entry:
     """One exported ONNX file."""

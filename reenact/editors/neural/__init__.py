@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ...engines.manifest import Entry, Manifest, engines_dir
+from ...engines.manifest import Entry, Manifest, model_folder
 from ...errors import InputNotFound, IntegrityError
 from ...pipeline.types import AU_NAMES
 
@@ -46,11 +46,11 @@ BASES = ("personal", "rig")
 
 def model_dir(spec: str | os.PathLike) -> Path:
     """'engines/NAME' as given, else NAME inside the engines directory; InputNotFound if neither exists."""
-    p = Path(spec)
-    for d in (p, engines_dir() / p.name):
-        if (d / ONNX_FILE).exists():
-            return d
-    raise InputNotFound(f"no {ONNX_FILE}: train one with `reenact train -o {p}` (after `reenact enroll`)", str(p))
+    found = model_folder(spec, ONNX_FILE)
+    if found is None:
+        raise InputNotFound(f"no {ONNX_FILE}: train one with `reenact train -o {spec}` (after `reenact enroll`)",
+                            str(spec))
+    return found
 
 
 def model_entry(directory: Path) -> Entry:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ...engines.manifest import engines_dir
+from ...engines.manifest import model_folder
 from ...errors import InputNotFound
 
 GRAPH = "personal"
@@ -40,8 +40,7 @@ def enroll_hint(directory: str | os.PathLike) -> str:
 
 def bank_dir(spec: str | os.PathLike) -> Path:
     """'engines/NAME' as given, else NAME inside the engines directory; InputNotFound if neither holds a bank."""
-    p = Path(spec)
-    for d in (p, engines_dir() / p.name):
-        if (d / BANK_META).exists():
-            return d
-    raise InputNotFound(f"no enrolment ({BANK_META}); {enroll_hint(p)}", str(p))
+    found = model_folder(spec, BANK_META)
+    if found is None:
+        raise InputNotFound(f"no enrolment ({BANK_META}); {enroll_hint(spec)}", str(spec))
+    return found
