@@ -64,9 +64,13 @@ def run(args) -> int:
     else:
         from ..io import open_source
         from ..io.camera import paced
-        from ..io.preview import PreviewSink
+        from ..io.preview import DisplayUnavailable, PreviewSink
 
-        sink = PreviewSink("reenact enroll")
+        try:
+            sink = PreviewSink("reenact enroll")
+        except DisplayUnavailable:
+            raise DisplayUnavailable("live enrolment shows its prompts in a preview window and there is no "
+                                     "display here; enrol from a recording with --video") from None
         with open_source(args.source or f"webcam:{cfg.live.camera}", live_cfg=cfg.live) as src:
             frames = paced(src) if src.kind == "video" else src
             res = enroll_live(frames, sink, args.output, replace=args.replace, cfg=cfg, command=command)

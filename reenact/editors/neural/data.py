@@ -34,6 +34,8 @@ from ...files import write_atomic
 from ..base import EditRequest
 from ...io import open_source
 from ...pipeline.stage import Pipeline
+from ...stages.geometry import similarity_fit
+from ...stages.landmarks import RIGID
 from ...stages.tracker import FaceTracker
 from ...pipeline.types import AU_NAMES, AUVector, Edit, Packet, largest
 
@@ -160,41 +162,55 @@ class Batch:
 class Pairs:
     """Training pairs of one person's frames, with the base editor's answers computed once."""
 
-    crops: np.ndarray       # (N, S, S, 3) uint8, the frames at the model's side
-    weight: np.ndarray      # (N, 1, S, S) float32, each frame's loss weight as a target
-    bases: np.ndarray       # (P, S, S, 3) uint8
+    crops: np.ndarray       # (N, S, S, 3) uint8, the frames at the model's side (the sources)
+    bases: np.ndarray       # (P, S, S, 3) uint8, the base editor's answers
+    targets: np.ndarray     # (P, S, S, 3) uint8, the target frames registered onto their source's head
+    weight: np.ndarray      # (P, 1, S, S) float32, each target's loss weight
     source: np.ndarray      # (P,) frame rows
-    target: np.ndarray      # (P,)
     delta: np.ndarray       # (P, 17) float32
 
     def sample(self, n: int, rng: np.random.Generator) -> Batch:
         k = rng.choice(len(self.bases), size=n)
-        t = self.target[k]
-        return Batch(_nchw(self.bases[k]), _nchw(self.crops[self.source[k]]), _nchw(self.crops[t]), self.delta[k],
-                     self.weight[t])
+        return Batch(_nchw(self.bases[k]), _nchw(self.crops[self.source[k]]), _nchw(self.targets[k]), self.delta[k],
+                     self.weight[k])
 
 
 Answer = Callable[[EditRequest, np.ndarray], Edit]
 
 
+def registered(crop: np.ndarray, landmarks: np.ndarray, onto: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`crop` (and its landmarks) moved onto the head of a face with landmarks `onto`, by the similarity
+    of their rigid points. The aligner also fits the mouth corners, so a smile shifts its whole crop by a
+    few pixels; a refiner trained on unregistered targets learns to repaint that shift (doubled eyelids
+    on the source's face) instead of the expression."""
+    idx = list(RIGID)
+    s, r, t = similarity_fit(landmarks[idx, :2], onto[idx, :2])
+    m = np.hstack([s * r, t[:, None]]).astype(np.float32)
+    size = crop.shape[0]
+    moved = cv2.warpAffine(crop, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return moved, (landmarks[:, :2] @ (s * r).T + t).astype(np.float32)
+
+
 def make_pairs(crops: np.ndarray, landmarks: np.ndarray, aus: np.ndarray, near: np.ndarray, answer: Answer,
                count: int, size: int, rng: np.random.Generator, progress: bool = True) -> Pairs:
     """`count` random (source, target) pairs of distinct frames, each with the base editor's answer for the
-    source asked the target's AUs. `near` (N, N) bool marks the frames that may not answer a target
-    (itself and its neighbours in time): at run time the base never holds the frame it is asked for.
-    `answer(request, excluded)` is the base editor; crops and landmarks are at their stored side."""
+    source asked the target's AUs, and the target registered onto the source's head. `near` (N, N) bool
+    marks the frames that may not answer a target (itself and its neighbours in time): at run time the
+    base never holds the frame it is asked for. `answer(request, excluded)` is the base editor; crops and
+    landmarks are at their stored side."""
     n = len(crops)
     if n < 2:
         raise NoFace("fewer than 2 frames with a face: nothing to train on")
     pick = np.array([rng.choice(n, size=2, replace=False) for _ in range(count)])
-    bases = []
+    bases, targets, weights = [], [], []
+    k = size / crops.shape[1]
     for s, t in tqdm(pick, desc="base edits", unit="pair", disable=not progress, dynamic_ncols=True):
         req = EditRequest(crops[s], landmarks[s], AUVector(aus[s]), AUVector(aus[t]))
         bases.append(answer(req, near[t]).crop)
-    small = resized(crops, size)
-    k = (size / crops.shape[1])
-    # the aligner puts pixel centres at integers, so scaling is about −0.5
-    lm = (landmarks[..., :2] + 0.5) * k - 0.5
-    weight = BACKGROUND_WEIGHT + (1 - BACKGROUND_WEIGHT) * np.stack([hull_mask(m, size, CompositorConfig()) for m in lm])
-    return Pairs(small, weight[:, None].astype(np.float32), resized(np.stack(bases), size), pick[:, 0], pick[:, 1],
-                 (aus[pick[:, 1]] - aus[pick[:, 0]]).astype(np.float32))
+        target, lm = registered(crops[t], landmarks[t], landmarks[s])
+        targets.append(target)
+        # the aligner puts pixel centres at integers, so scaling is about −0.5
+        weights.append(hull_mask((lm + 0.5) * k - 0.5, size, CompositorConfig()))
+    weight = BACKGROUND_WEIGHT + (1 - BACKGROUND_WEIGHT) * np.stack(weights)
+    return Pairs(resized(crops, size), resized(np.stack(bases), size), resized(np.stack(targets), size),
+                 weight[:, None].astype(np.float32), pick[:, 0], (aus[pick[:, 1]] - aus[pick[:, 0]]).astype(np.float32))

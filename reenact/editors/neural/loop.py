@@ -6,7 +6,8 @@
 A pair (source, target) of the person's frames is the whole supervision: the base editor (the personal
 bank in the same folder, or the rig) answers the source asked the target's AUs, with the target and its
 neighbours in time kept out of the bank, as they would be at run time; the refiner must turn that answer
-into the target. The base answers are computed once, before training. The losses are in `.losses`,
+into the target, registered onto the source's head (`data.registered`). The base answers are computed
+once, before training. The losses are in `.losses`,
 checkpoints (for --resume) in `.checkpoints`; presets in configs/train_presets.yaml.
 """
 from __future__ import annotations

@@ -35,7 +35,7 @@ GITIGNORE = "# a personal model (someone's face): never committed\n*\n"
 
 
 def enroll_hint(directory: str | os.PathLike) -> str:
-    return f"enrol again with `reenact enroll --video YOURS.mp4 -o {directory}`"
+    return f"enrol with `reenact enroll --video YOURS.mp4 -o {directory} --replace`"
 
 
 def bank_dir(spec: str | os.PathLike) -> Path:
