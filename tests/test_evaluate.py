@@ -111,12 +111,13 @@ def test_a_clip_frame_is_a_still(media):
 
 def test_reconstruction_without_edit_on_a_real_clip(media):
     rows = evaluate.reconstruction_eval(media("talking_man.mp4"), [], pairs=4, max_frames=24)
-    (row,) = rows
-    assert row.editor == evaluate.NO_EDIT and row.pairs == 4
+    row, blur = rows
+    assert row.editor == evaluate.NO_EDIT and blur.editor == evaluate.BLUR and row.pairs == blur.pairs == 4
     assert 15.0 < row.psnr < math.inf  # different frames of one person: close, never identical
-    assert 0.3 < row.ssim < 1.0
-    assert 0.0 < row.l1 < 30.0
+    assert 0.3 < row.ssim < 1.0 and 0.1 < row.mouth_ssim < row.ssim  # the mouth is what speech changes
+    assert 0.0 < row.l1 < row.mouth_l1 < 40.0
     assert math.isfinite(row.au_error)
+    assert blur.ssim != row.ssim and blur.psnr != row.psnr  # the control really blurs
 
 
 def test_pairs_are_seeded_and_distinct():

@@ -18,7 +18,7 @@ from ..errors import ReenactError
 from ._common import Interrupts
 
 # one module per command, in the order `--help` lists them
-COMMANDS = ("demo", "video", "image", "live", "analyze", "batch", "train", "eval", "engines", "bench", "doctor")
+COMMANDS = ("demo", "video", "image", "live", "analyze", "batch", "enroll", "train", "eval", "engines", "bench", "doctor")
 
 
 class UsageError(ReenactError):

@@ -32,6 +32,23 @@ def at_least(low: int):
     return parse
 
 
+def frame_list(text: str) -> tuple[int, ...]:
+    """'0-40,66-71' → the frame indices 0…40 and 66…71 (an argparse type)."""
+    out: list[int] = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        lo, dash, hi = part.partition("-")
+        try:
+            a, b = int(lo), int(hi if dash else lo)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a frame range: {part!r} (e.g. 0-40,66-71)") from None
+        if a < 0 or b < a:
+            raise argparse.ArgumentTypeError(f"not a frame range: {part!r} (first ≤ last, both ≥ 0)")
+        out += range(a, b + 1)
+    if not out:
+        raise argparse.ArgumentTypeError("no frames given (e.g. 0-40,66-71)")
+    return tuple(out)
+
+
 def add_config_option(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--config", help="YAML config to start from (default: the package's configs/default.yaml)")
 

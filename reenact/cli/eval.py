@@ -9,7 +9,7 @@ from ..config import MEDIA_DIR, load_config
 from ..io.image import ASTRONAUT
 from ..errors import InputNotFound
 from ..files import check_writable, write_atomic
-from ._common import add_config_option, add_progress_option, at_least
+from ._common import add_config_option, add_progress_option, at_least, frame_list
 
 log = logging.getLogger("reenact")
 
@@ -17,7 +17,8 @@ EXAMPLES = """examples:
   reenact eval --editor rig --save out/eval          every preset on the four stills, side-by-side PNGs
   reenact eval --editor rig --presets happy,sad --video talking_man.mp4 --markdown eval.md
   reenact eval --editor identity                     the pass-through: background exact, SSIM 1
-  reenact eval --reconstruct talking_man.mp4 --editors rig,neural:engines/NAME --csv recon.csv
+  reenact eval --reconstruct talking_man.mp4 --editors rig,personal:engines/NAME,neural:engines/NAME
+  reenact eval --reconstruct smile_man.mp4 --test-frames 41-65 --editors personal:engines/smile
 
 Expression eval: each preset on astronaut.png, portrait_man.jpg, jesper.jpg, smile_man.jpg, takeo.ppm
 and frame 0 of smile_man.mp4 (NAME#N: a clip's frame as a still; from --media) and on --video's
@@ -28,9 +29,11 @@ reenact[eval] installed), and the expression judge's P(asked emotion) before and
 and whether the emotion is recognised ("already": the face showed it before, so the pair does not count).
 A summary line under the table counts the recognised pairs.
 
-Reconstruction eval (--reconstruct): the clip's last 30 % of frames are held out; for seeded pairs of
-held-out frames each editor gets the source crop and the target's AUs, and its output is compared with
-the target crop: PSNR, SSIM, L1, AU error, identity distance. A "no edit" row is always included.
+Reconstruction eval (--reconstruct): the clip's last 30 % of frames are held out (or --test-frames);
+for seeded pairs of held-out frames each editor gets the source crop and the target's AUs, and its
+output is compared with the target crop, over the face and over the mouth: PSNR, SSIM, L1, AU error,
+identity distance. Two control rows are always included: "no edit" and "blur control" (the source
+blurred by 0.8 px, what smoothing alone gains).
 """
 
 
@@ -48,6 +51,8 @@ def add_parser(sub) -> None:
     ap.add_argument("--video", help="clip for the expression eval, in --media or a path (e.g. talking_man.mp4)")
     ap.add_argument("--frames", type=at_least(1), help="use only the first N frames of --video / --reconstruct")
     ap.add_argument("--reconstruct", metavar="CLIP", help="run the reconstruction eval on CLIP instead")
+    ap.add_argument("--test-frames", type=frame_list, metavar="RANGES",
+                    help="--reconstruct on these frame indices instead of the last 30%%, e.g. 41-65")
     ap.add_argument("--editors", default="rig",
                     help="comma-separated editors for --reconstruct (default rig; 'no edit' always added)")
     ap.add_argument("--pairs", type=at_least(1), default=40, help="held-out (source, target) pairs (default 40)")
@@ -87,7 +92,8 @@ def run(args) -> int:
         if clip is None:
             raise InputNotFound("no such clip", args.reconstruct)
         rows = evaluate.reconstruction_eval(clip, _items(args.editors), pairs=args.pairs, seed=args.seed,
-                                            max_frames=args.frames, cfg=cfg, save=args.save, progress=progress)
+                                            max_frames=args.frames, test_frames=args.test_frames, cfg=cfg,
+                                            save=args.save, progress=progress)
     else:
         images, missing = [], []
         for name in _items(args.images):

@@ -3,6 +3,7 @@ from .base import EDITORS, Editor, EditRequest, unchanged
 from . import identity  # noqa: F401  (registers "identity")
 from .rig import editor as _rig  # noqa: F401  (registers "rig")
 from .neural import editor as _neural  # noqa: F401  (registers "neural")
+from .personal import editor as _personal  # noqa: F401  (registers "personal")
 
 __all__ = ["EDITORS", "Editor", "EditRequest", "unchanged", "create_editor"]
 

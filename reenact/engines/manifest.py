@@ -51,6 +51,13 @@ def search_dirs(directory: str | os.PathLike | None = None) -> list[Path]:
     return [d]
 
 
+def model_folder(spec: str | os.PathLike, marker: str) -> Path | None:
+    """A personal model's folder: 'engines/NAME' as given, else NAME inside the engines directory; the
+    first that holds `marker` (None: neither)."""
+    p = Path(spec)
+    return next((d for d in (p, engines_dir() / p.name) if (d / marker).exists()), None)
+
+
 @dataclass(frozen=True)
 class Entry:
     """One exported ONNX file."""

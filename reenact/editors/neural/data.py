@@ -3,7 +3,11 @@
 source → FaceTracker → Aligner → AUEstimator, exactly as `reenact video` runs them, so the model learns
 on the crops and AU readings it will be given. Each video is tracked once: its largest face per frame
 (crop uint8, landmarks, AUs, frame index) goes to <cache>/<video sha256>-<config hash>.npz, and later
-runs or epochs read that. Pairs (source, target) come from the same video, so they show the same person.
+runs or enrolments read that (`reenact enroll` banks these rows).
+
+Training pairs (source, target) are frames of the same person, taken from the enrolment; each gets the
+base editor's answer (the source asked the target's AUs) once, before training, and the refiner learns
+to turn that answer into the target.
 """
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ import logging
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -26,13 +31,13 @@ from ...stages.compositor import hull_mask
 from ...config import CompositorConfig, Config
 from ...errors import NoFace, UnsupportedInput
 from ...files import user_cache_dir, write_atomic
-from ..rig.basis import Basis, load_basis
-from ..rig.deform import deform, dense_flow
-from ..rig.solve import coefficients
+from ..base import EditRequest
 from ...io import open_source
 from ...pipeline.stage import Pipeline
+from ...stages.geometry import similarity_fit
+from ...stages.landmarks import RIGID
 from ...stages.tracker import FaceTracker
-from ...pipeline.types import AU_NAMES, AUVector, Packet, largest
+from ...pipeline.types import AU_NAMES, AUVector, Edit, Packet, largest
 
 log = logging.getLogger("reenact.neural")
 
@@ -69,18 +74,6 @@ class Clip:
 
     def __len__(self) -> int:
         return len(self.frames)
-
-    def resized(self, size: int) -> "Clip":
-        """Crops at `size` (INTER_AREA, as the editor downsizes a larger crop) and landmarks scaled to match."""
-        if size == self.crops.shape[1]:
-            return self
-        k = size / self.crops.shape[1]
-        crops = np.stack([cv2.resize(c, (size, size), interpolation=cv2.INTER_AREA) for c in self.crops])
-        # the aligner puts pixel centres at integers, so scaling is about −0.5
-        lm = self.landmarks.copy()
-        lm[..., :2] = (lm[..., :2] + 0.5) * k - 0.5
-        lm[..., 2] *= k
-        return Clip(self.path, self.sha256, self.frame_count, self.frames, crops, lm, self.aus)
 
     def split(self, holdout: float) -> tuple[np.ndarray, np.ndarray]:
         """Row indices before and after the time split: the last `holdout` fraction of the video is held out."""
@@ -141,67 +134,82 @@ def _track(path: str, sha: str, cfg: Config, progress: bool, max_frames: int | N
                 np.stack(aus).astype(np.float32))
 
 
-def rig_flow(landmarks: np.ndarray, source: np.ndarray, target: np.ndarray, basis: Basis, size: int) -> np.ndarray:
-    """(2, S, S) the rig editor's flow for this AU change: the motion branch's prior."""
-    right, left = coefficients(AUVector(source), AUVector(target), basis)
-    if not (right.any() or left.any()):
-        return np.zeros((2, size, size), np.float32)
-    return dense_flow(deform(landmarks, right, left, basis, size), size)[0]
-
-
-@dataclass(frozen=True)
-class Batch:
-    """Float32 NCHW in 0..1; target_next is the frame after target (temporal consistency)."""
-
-    source: np.ndarray
-    target: np.ndarray
-    target_next: np.ndarray
-    au_source: np.ndarray
-    au_target: np.ndarray
-    au_next: np.ndarray
-    weight: np.ndarray            # (N, 1, S, S) per-pixel loss weight of target: the face, then a little
-    weight_next: np.ndarray       # background, which the AU change cannot explain and the compositor drops
-    rig_flow: np.ndarray | None   # (N, 2, S, S) for source → target, None without the rig prior
+def resized(crops: np.ndarray, size: int) -> np.ndarray:
+    """(N, s, s, 3) → (N, S, S, 3) with INTER_AREA, as the editor downsizes a larger crop."""
+    if crops.shape[1] == size:
+        return crops
+    return np.stack([cv2.resize(c, (size, size), interpolation=cv2.INTER_AREA) for c in crops])
 
 
 def _nchw(crops: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(crops.transpose(0, 3, 1, 2), dtype=np.float32) / np.float32(255)
 
 
-class PairSampler:
-    """Random (source, target, target + 1 frame) triples of the same video, from the rows given per clip."""
+@dataclass(frozen=True)
+class Batch:
+    """Float32 NCHW in 0..1."""
 
-    def __init__(self, clips: list[Clip], rows: list[np.ndarray], *, rig_prior: bool = True):
-        self.clips = clips
-        self.sources = rows
-        # targets need their next frame in the same row set
-        self.targets = [r[np.isin(c.frames[r] + 1, c.frames[r])] for c, r in zip(clips, rows)]
-        self.next_row = [{int(c.frames[i]): i for i in r} for c, r in zip(clips, rows)]
-        counts = np.array([len(t) for t in self.targets], np.float64)
-        if counts.sum() == 0:
-            raise NoFace("no two consecutive frames with a face: nothing to train on",
-                         ", ".join(c.path for c in clips))
-        self.clip_p = counts / counts.sum()
-        self.basis = load_basis() if rig_prior else None
-        size = clips[0].crops.shape[1]
-        self.face_weight = [(BACKGROUND_WEIGHT + (1 - BACKGROUND_WEIGHT) * np.stack(
-            [hull_mask(lm, size, CompositorConfig()) for lm in c.landmarks]))[:, None] for c in clips]
+    base: np.ndarray        # the base editor's answer: source moved towards the target's AUs
+    crop: np.ndarray        # the source
+    target: np.ndarray      # the real frame with those AUs
+    delta: np.ndarray       # (N, 17) target − source AUs
+    weight: np.ndarray      # (N, 1, S, S) per-pixel loss weight: the target's face, then a little
+                            # background, which the AU change cannot explain and the compositor drops
+
+
+@dataclass(frozen=True)
+class Pairs:
+    """Training pairs of one person's frames, with the base editor's answers computed once."""
+
+    crops: np.ndarray       # (N, S, S, 3) uint8, the frames at the model's side (the sources)
+    bases: np.ndarray       # (P, S, S, 3) uint8, the base editor's answers
+    targets: np.ndarray     # (P, S, S, 3) uint8, the target frames registered onto their source's head
+    weight: np.ndarray      # (P, 1, S, S) float32, each target's loss weight
+    source: np.ndarray      # (P,) frame rows
+    delta: np.ndarray       # (P, 17) float32
 
     def sample(self, n: int, rng: np.random.Generator) -> Batch:
-        which = rng.choice(len(self.clips), size=n, p=self.clip_p)
-        src, tgt, nxt, flows = [], [], [], []
-        for k in which:
-            c = self.clips[k]
-            s, t = rng.choice(self.sources[k]), rng.choice(self.targets[k])
-            src.append(s), tgt.append(t), nxt.append(self.next_row[k][int(c.frames[t]) + 1])
-            if self.basis is not None:
-                flows.append(rig_flow(c.landmarks[s], c.aus[s], c.aus[t], self.basis, c.crops.shape[1]))
+        k = rng.choice(len(self.bases), size=n)
+        return Batch(_nchw(self.bases[k]), _nchw(self.crops[self.source[k]]), _nchw(self.targets[k]), self.delta[k],
+                     self.weight[k])
 
-        def gather(per_clip: list[np.ndarray], rows: list[int]) -> np.ndarray:
-            return np.stack([per_clip[k][i] for k, i in zip(which, rows)])
 
-        crops, aus = [c.crops for c in self.clips], [c.aus for c in self.clips]
-        return Batch(_nchw(gather(crops, src)), _nchw(gather(crops, tgt)), _nchw(gather(crops, nxt)),
-                     gather(aus, src), gather(aus, tgt), gather(aus, nxt),
-                     gather(self.face_weight, tgt), gather(self.face_weight, nxt),
-                     np.stack(flows) if flows else None)
+Answer = Callable[[EditRequest, np.ndarray], Edit]
+
+
+def registered(crop: np.ndarray, landmarks: np.ndarray, onto: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`crop` (and its landmarks) moved onto the head of a face with landmarks `onto`, by the similarity
+    of their rigid points. The aligner also fits the mouth corners, so a smile shifts its whole crop by a
+    few pixels; a refiner trained on unregistered targets learns to repaint that shift (doubled eyelids
+    on the source's face) instead of the expression."""
+    idx = list(RIGID)
+    s, r, t = similarity_fit(landmarks[idx, :2], onto[idx, :2])
+    m = np.hstack([s * r, t[:, None]]).astype(np.float32)
+    size = crop.shape[0]
+    moved = cv2.warpAffine(crop, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return moved, (landmarks[:, :2] @ (s * r).T + t).astype(np.float32)
+
+
+def make_pairs(crops: np.ndarray, landmarks: np.ndarray, aus: np.ndarray, near: np.ndarray, answer: Answer,
+               count: int, size: int, rng: np.random.Generator, progress: bool = True) -> Pairs:
+    """`count` random (source, target) pairs of distinct frames, each with the base editor's answer for the
+    source asked the target's AUs, and the target registered onto the source's head. `near` (N, N) bool
+    marks the frames that may not answer a target (itself and its neighbours in time): at run time the
+    base never holds the frame it is asked for. `answer(request, excluded)` is the base editor; crops and
+    landmarks are at their stored side."""
+    n = len(crops)
+    if n < 2:
+        raise NoFace("fewer than 2 frames with a face: nothing to train on")
+    pick = np.array([rng.choice(n, size=2, replace=False) for _ in range(count)])
+    bases, targets, weights = [], [], []
+    k = size / crops.shape[1]
+    for s, t in tqdm(pick, desc="base edits", unit="pair", disable=not progress, dynamic_ncols=True):
+        req = EditRequest(crops[s], landmarks[s], AUVector(aus[s]), AUVector(aus[t]))
+        bases.append(answer(req, near[t]).crop)
+        target, lm = registered(crops[t], landmarks[t], landmarks[s])
+        targets.append(target)
+        # the aligner puts pixel centres at integers, so scaling is about −0.5
+        weights.append(hull_mask((lm + 0.5) * k - 0.5, size, CompositorConfig()))
+    weight = BACKGROUND_WEIGHT + (1 - BACKGROUND_WEIGHT) * np.stack(weights)
+    return Pairs(resized(crops, size), resized(np.stack(bases), size), resized(np.stack(targets), size),
+                 weight[:, None].astype(np.float32), pick[:, 0], (aus[pick[:, 1]] - aus[pick[:, 0]]).astype(np.float32))

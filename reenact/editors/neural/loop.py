@@ -1,12 +1,14 @@
-"""`reenact train`: self-supervised training of the neural editor on the user's own footage.
+"""`reenact train`: the refiner, trained on the user's own enrolled frames.
 
     from reenact.editors.neural.loop import train
-    result = train(["me.mp4"], "engines/me", preset="tiny")
+    result = train("engines/me", preset="tiny")        # engines/me holds an enrolment (reenact enroll)
 
-A pair (source, target) of frames of one video is the whole supervision: the generator gets the source
-crop and AU(target) − AU(source), read by our own estimator, and must reproduce the target crop.
-The losses are in `.losses`, checkpoints (for --resume) in `.checkpoints`; presets in
-configs/train_presets.yaml.
+A pair (source, target) of the person's frames is the whole supervision: the base editor (the personal
+bank in the same folder, or the rig) answers the source asked the target's AUs, with the target and its
+neighbours in time kept out of the bank, as they would be at run time; the refiner must turn that answer
+into the target, registered onto the source's head (`data.registered`). The base answers are computed
+once, before training. The losses are in `.losses`,
+checkpoints (for --resume) in `.checkpoints`; presets in configs/train_presets.yaml.
 """
 from __future__ import annotations
 
@@ -17,29 +19,31 @@ import os
 import time
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Mapping
 
 import numpy as np
-import safetensors.torch
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from ...config import Config, load_config, load_presets
+from ...config import load_presets
 from ...errors import ConfigError, IntegrityError
-from ...pipeline.types import AU_MAX, AU_NAMES
-from .data import Batch, PairSampler, load_clip
-from .export import export_generator
-from .model import Arch, AURegressor, Generator, PatchDiscriminator
+from ...pipeline.types import AU_NAMES, Edit
+from ..base import EditRequest
+from ..personal.bank import Bank, load_bank, read_meta
+from ..personal.editor import PersonalEditor
+from ..rig.editor import RigEditor
+from . import BASES
 from .checkpoints import CHECKPOINT, CHECKPOINT_META, load_checkpoint, save_checkpoint
+from .data import Batch, make_pairs
+from .export import export_refiner
 from .losses import Weights, ssim_map, tv, wmean
+from .model import Arch, PatchDiscriminator, Refiner
 
 log = logging.getLogger("reenact.neural")
 
 
 LOSSES_CSV = "losses.csv"
-# a personal model is trained on someone's face: nothing in its directory is ever committed
-GITIGNORE = "# personal model (trained on someone's footage): never committed\n*\n"
 
 
 @dataclass(frozen=True)
@@ -49,9 +53,9 @@ class TrainConfig:
     batch: int = 16
     steps: int = 20000
     lr: float = 2e-4
-    holdout: float = 0.0        # the last fraction of each video is never trained on (for `reenact eval`)
+    pairs: int = 4000           # base edits computed before training
+    base: str = "personal"      # the editor refined: personal (the folder's bank) or rig
     max_minutes: float = 0.0    # stop (and export) after this much training time; 0: no limit
-    rig_prior: bool = True      # flow_prior pulls towards the rig's flow; False: towards zero
     save_every: int = 200
     seed: int = 0
     weights: Weights = Weights()
@@ -64,75 +68,79 @@ class TrainConfig:
 PRESETS: dict[str, TrainConfig] = load_presets("train_presets.yaml", TrainConfig)
 # what --resume may change; everything else must match the checkpoint
 RESUMABLE = ("steps", "max_minutes", "save_every")
+# the mask counts as open above this, in the statistics logged with the losses
+MASK_OPEN = 0.5
+MASK_STATS = ("mask_mean", "mask_open", "added")
+# largest gradient norm of one step
+GRAD_CLIP = 1.0
+# a target's frame and this many on either side of it are kept out of the bank for its base edit
+EXCLUDE_FRAMES = 5
 
 
 class Trainer:
-    """The generator with its AU regressor (and discriminator when the adversarial weight is > 0)."""
+    """The refiner (with a discriminator when the adversarial weight is > 0)."""
 
     def __init__(self, cfg: TrainConfig, device: str = "cpu"):
         torch.manual_seed(cfg.seed)
         self.cfg = cfg
         self.device = device
         self.w = cfg.weights
-        self.g = Generator(cfg.arch).to(device)
-        self.r = AURegressor().to(device)
+        self.g = Refiner(cfg.arch).to(device)
         self.d = PatchDiscriminator().to(device) if self.w.adversarial > 0 else None
-        adam = lambda m: torch.optim.Adam(m.parameters(), cfg.lr, betas=(0.5, 0.999))
-        self.nets = {"g": self.g, "r": self.r} | ({"d": self.d} if self.d else {})
+        adam = lambda m: torch.optim.Adam(m.parameters(), cfg.lr, betas=(0.5, 0.999))  # noqa: E731
+        self.nets = {"g": self.g} | ({"d": self.d} if self.d else {})
         self.opts = {k: adam(m) for k, m in self.nets.items()}
         self.step = 0
 
     def tensors(self, b: Batch) -> dict[str, torch.Tensor]:
-        return {f.name: torch.from_numpy(getattr(b, f.name)).to(self.device)
-                for f in fields(b) if getattr(b, f.name) is not None}
+        return {f.name: torch.from_numpy(getattr(b, f.name)).to(self.device) for f in fields(b)}
 
-    def losses(self, t: Mapping[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-        """Every generator loss term (unweighted) and their weighted `total`, with the edited targets."""
-        s, y, y1 = t["source"], t["target"], t["target_next"]
-        d, d1 = t["au_target"] - t["au_source"], t["au_next"] - t["au_source"]
-        n = s.shape[0]
-        h = max(1, n // 2)  # cycle and self-reconstruction on half the batch: they are cheap to satisfy
-        gates = torch.cat([self.g.gate(d), self.g.gate(d1), torch.ones(h, 1, 1, 1, device=self.device)])
-        out, flow, mask, _ = self.g(torch.cat([s, s, s[:h]]), torch.cat([d, d1, torch.zeros_like(d[:h])]), gates)
-        o, o1, o_self = out[:n], out[n:2 * n], out[2 * n:]
-        back = self.g(o[:h], -d[:h])[0]
-        both, real, w = torch.cat([o, o1]), torch.cat([y, y1]), torch.cat([t["weight"], t["weight_next"]])
-        scale = self.g.flow_scale
-        prior = t.get("rig_flow", torch.zeros_like(flow[:n]))
+    def losses(self, t: Mapping[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], torch.Tensor, dict[str, float]]:
+        """Every loss term (unweighted) and their weighted `total`, the refined outputs, and the mask's
+        statistics over the targets' faces."""
+        base, crop, y, d, w = t["base"], t["crop"], t["target"], t["delta"], t["weight"]
+        n = base.shape[0]
+        h = max(1, n // 4)  # self-reconstruction on a quarter of the batch: it is cheap to satisfy
+        gates = torch.cat([self.g.gate(d), torch.ones(h, 1, 1, 1, device=self.device)])
+        out, mask, fill = self.g(torch.cat([base, crop[:h]]), torch.cat([crop, crop[:h]]),
+                                 torch.cat([d, torch.zeros_like(d[:h])]), gates)
+        o, m = out[:n], mask[:n]
+        added = m * (fill[:n] - base)
         out_losses = {
-            "l1": wmean((both - real).abs(), w),
-            "ssim": 1 - wmean(ssim_map(both, real), w),
-            "temporal": wmean(((o1 - o) - (y1 - y)).abs(), t["weight"] * t["weight_next"]),
-            "cycle": (back - s[:h]).abs().mean(),
-            "self": (o_self - s[:h]).abs().mean(),
-            "mask": mask[:2 * n].mean(),
-            "mask_tv": tv(mask[:2 * n]),
-            "flow_tv": tv(flow[:2 * n]) / scale,
-            "flow_prior": ((flow[:n] - prior) / scale).pow(2).mean(),
-            "au": (self.r(o) - t["au_target"]).abs().mean() / AU_MAX,
+            "l1": wmean((o - y).abs(), w),
+            "ssim": 1 - wmean(ssim_map(o, y), w),
+            "self": (out[n:] - crop[:h]).abs().mean(),
+            "change": added.abs().mean(),
+            "mask_tv": tv(m),
         }
         if self.d is not None:
             out_losses["adversarial"] = -self.d(o).mean()
         out_losses["total"] = sum(getattr(self.w, k) * v for k, v in out_losses.items())
-        return out_losses, o
+        with torch.no_grad():
+            face = (w > 0.5).float()
+            area = face.sum().clamp(min=1.0)
+            stats = {"mask_mean": float((m * face).sum() / area),
+                     "mask_open": float(((m > MASK_OPEN).float() * face).sum() / area),
+                     "added": float((added.abs().mean(1, keepdim=True) * face).sum() / area)}
+        return out_losses, o, stats
 
     def train_step(self, b: Batch) -> dict[str, float]:
         t = self.tensors(b)
-        losses, fake = self.losses(t)
+        losses, fake, stats = self.losses(t)
         self._update("g", losses["total"])
-        # the helpers learn after the generator, on real frames (and its detached output)
-        real, au = torch.cat([t["target"], t["source"]]), torch.cat([t["au_target"], t["au_source"]])
-        losses["au_regressor"] = self._update("r", (self.r(real) - au).abs().mean() / AU_MAX)
         if self.d is not None:
             hinge = F.relu(1 - self.d(t["target"])).mean() + F.relu(1 + self.d(fake.detach())).mean()
             losses["discriminator"] = self._update("d", hinge)
         self.step += 1
-        return {k: float(v.detach()) for k, v in losses.items()}
+        return {k: float(v.detach()) for k, v in losses.items()} | stats
 
     def _update(self, net: str, loss: torch.Tensor) -> torch.Tensor:
         opt = self.opts[net]
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        # one bad batch once blew the residual up and the mask's logits down to where the sigmoid has no
+        # gradient left (the mask never reopened); a bounded step keeps that from happening
+        torch.nn.utils.clip_grad_norm_(self.nets[net].parameters(), GRAD_CLIP)
         opt.step()
         return loss.detach()
 
@@ -212,43 +220,63 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def train(videos: Sequence[str | os.PathLike], out: str | os.PathLike, *, preset: str | None = None,
-          steps: int | None = None, size: int | None = None, holdout: float | None = None,
-          adversarial: float | None = None, resume: bool = False, cfg: Config | None = None, device: str | None = None,
-          progress: bool = True, command: str | None = None) -> TrainResult:
-    """Track and cache the videos, train (or resume), checkpoint, then export engines/NAME/neural.onnx."""
+def base_editor(directory: Path, base: str):
+    """(the base editor's answer function for make_pairs, the enrolment's sha256 it stands on)."""
+    if base == "rig":
+        rig = RigEditor()
+
+        def answer(req: EditRequest, excluded: np.ndarray) -> Edit:
+            rig.reset()
+            return rig.edit(req)
+
+        return answer, read_meta(directory)["sha256"]
+    bank = PersonalEditor(str(directory))
+
+    def answer(req: EditRequest, excluded: np.ndarray) -> Edit:
+        bank.reset()
+        return bank.edit(req, exclude=excluded)
+
+    return answer, bank.sha256
+
+
+def neighbours(bank: Bank) -> np.ndarray:
+    """(N, N) bool: frame j may not answer for target i (the same video, within EXCLUDE_FRAMES)."""
+    same = bank.clips[:, None] == bank.clips[None, :]
+    return same & (np.abs(bank.frames[:, None] - bank.frames[None, :]) <= EXCLUDE_FRAMES)
+
+
+def train(out: str | os.PathLike, *, preset: str | None = None, steps: int | None = None, size: int | None = None,
+          base: str | None = None, pairs: int | None = None, adversarial: float | None = None, resume: bool = False,
+          device: str | None = None, progress: bool = True, command: str | None = None) -> TrainResult:
+    """Train (or resume) the refiner on the enrolment in `out`, checkpoint, then export out/neural.onnx."""
     out = Path(out)
-    if not videos:
-        raise ConfigError("give at least one --video of the person")
     if (out / CHECKPOINT_META).exists() and not resume:
         raise ConfigError("already holds a trained model: pass --resume to continue it, or choose another -o",
                           str(out))
     meta, tensors = load_checkpoint(out) if resume else (None, None)
-    tcfg = resolve_config(preset, {"steps": steps, "size": size, "holdout": holdout, "adversarial": adversarial},
-                          meta)
-    if not 0.0 <= tcfg.holdout < 1.0:
-        raise ConfigError(f"holdout must be in [0, 1), got {tcfg.holdout}")
+    tcfg = resolve_config(preset, {"steps": steps, "size": size, "base": base, "pairs": pairs,
+                                   "adversarial": adversarial}, meta)
+    if tcfg.base not in BASES:
+        raise ConfigError(f"unknown base editor {tcfg.base!r}; known: {', '.join(BASES)}")
     device = device or default_device()
-    cfg = cfg or load_config()
-    clips = [load_clip(v, cfg, progress=progress).resized(tcfg.size) for v in videos]
-    if device == "cpu" and tcfg.size > 128:  # once the footage is known to be usable
+    if device == "cpu" and tcfg.size > 128:
         log.warning("training at %d² on the CPU takes hours; --preset tiny trains in minutes", tcfg.size)
-    data = [{"name": Path(c.path).name, "sha256": c.sha256, "frames": c.frame_count} for c in clips]
-    if meta is not None and [d["sha256"] for d in meta["videos"]] != [d["sha256"] for d in data]:
-        raise ConfigError("the checkpoint was trained on other videos; resume with the same --video files "
-                          "in the same order, or train into a new -o", str(out))
-    sampler = PairSampler(clips, [c.split(tcfg.holdout)[0] for c in clips], rig_prior=tcfg.rig_prior)
+    bank, _ = load_bank(out)
+    answer, bank_sha = base_editor(out, tcfg.base)
+    if meta is not None and meta.get("bank_sha256") != bank_sha:
+        raise ConfigError("the checkpoint was trained on another enrolment; train into a new -o", str(out))
+    data = make_pairs(bank.crops, bank.landmarks, bank.keys, neighbours(bank), answer, tcfg.pairs, tcfg.size,
+                      np.random.default_rng(tcfg.seed), progress)
 
     trainer = Trainer(tcfg, device)
-    rng = np.random.default_rng(tcfg.seed)
+    rng = np.random.default_rng(tcfg.seed + 1)
     if meta is not None:
         trainer.load_state(tensors, meta["step"], str(out / CHECKPOINT))
         rng.bit_generator.state = meta["rng"]
-    out.mkdir(parents=True, exist_ok=True)
-    (out / ".gitignore").write_text(GITIGNORE, encoding="utf-8")
 
     def checkpoint() -> str:
-        return save_checkpoint(out, trainer, {"videos": data, "rng": rng.bit_generator.state})
+        return save_checkpoint(out, trainer, {"bank_sha256": bank_sha, "videos": list(bank.videos),
+                                              "rng": rng.bit_generator.state})
 
     history: list[dict[str, float]] = []
     first = trainer.step
@@ -263,7 +291,7 @@ def train(videos: Sequence[str | os.PathLike], out: str | os.PathLike, *, preset
                 stopped = True
                 log.warning("stopped at step %d: the %g-minute limit", trainer.step, tcfg.max_minutes)
                 break
-            row = trainer.train_step(sampler.sample(tcfg.batch, rng))
+            row = trainer.train_step(data.sample(tcfg.batch, rng))
             if not all(map(math.isfinite, row.values())):
                 raise IntegrityError(f"training diverged at step {trainer.step} (loss {row['total']}); "
                                      "resume from the last checkpoint with a lower learning rate", str(out))
@@ -274,15 +302,15 @@ def train(videos: Sequence[str | os.PathLike], out: str | os.PathLike, *, preset
                     writer.writeheader()
             writer.writerow({"step": trainer.step, **{k: f"{v:.5f}" for k, v in row.items()}})
             bar.update()
-            bar.set_postfix({k: f"{row[k]:.3f}" for k in ("total", "l1", "ssim", "au")})
+            bar.set_postfix({k: f"{row[k]:.3f}" for k in ("total", "l1", "ssim", "mask_mean")})
             if trainer.step % tcfg.save_every == 0:
                 checkpoint()
     seconds = time.monotonic() - t0
     sha = checkpoint()
-    feeds = sampler.sample(2, np.random.default_rng(0))
-    made = {"tool": command or "reenact train", "size": tcfg.size, "au_names": list(AU_NAMES),
-            "steps": trainer.step, "holdout": tcfg.holdout, "videos": data, "checkpoint_sha256": sha}
-    export_generator(trainer.g, out, {"crop": feeds.source, "delta": feeds.au_target - feeds.au_source}, made)
+    feeds = data.sample(2, np.random.default_rng(0))
+    made = {"tool": command or "reenact train", "size": tcfg.size, "au_names": list(AU_NAMES), "base": tcfg.base,
+            "bank_sha256": bank_sha, "steps": trainer.step, "videos": list(bank.videos), "checkpoint_sha256": sha}
+    export_refiner(trainer.g, out, {"base": feeds.base, "crop": feeds.crop, "delta": feeds.delta}, made)
     plot_losses(out / LOSSES_CSV, out / "losses.png")
     tail = history[-20:]
     return TrainResult(out, trainer.step, trainer.step - first, seconds,
@@ -290,7 +318,7 @@ def train(videos: Sequence[str | os.PathLike], out: str | os.PathLike, *, preset
 
 
 def plot_losses(csv_path: Path, png: Path) -> None:
-    """Each loss term against step (log scale), smoothed over 20 steps."""
+    """Each loss term against step (log scale) and the mask's statistics (linear), smoothed over 20 steps."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -300,12 +328,15 @@ def plot_losses(csv_path: Path, png: Path) -> None:
     df = pd.read_csv(csv_path)
     if df.empty:
         return
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    ax.set_prop_cycle(color=plt.cm.tab20.colors)  # a dozen terms: the default ten colours would repeat
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4.5))
+    ax.set_prop_cycle(color=plt.cm.tab20.colors)
+    smooth = lambda col: df[col].rolling(20, min_periods=1).mean()  # noqa: E731
     for col in df.columns[1:]:
-        ax.plot(df["step"], df[col].rolling(20, min_periods=1).mean(), label=col)
+        (bx if col in MASK_STATS else ax).plot(df["step"], smooth(col), label=col)
     ax.set(xlabel="step", ylabel="loss (20-step mean)", yscale="log")
-    ax.legend(fontsize=7, ncol=3)
+    bx.set(xlabel="step", ylabel="over the target's face (20-step mean)", ylim=(0, 1))
+    for a in (ax, bx):
+        a.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     fig.savefig(png, dpi=100)
     plt.close(fig)

@@ -1,21 +1,21 @@
-"""The neural editor's training losses: their weights, and the image terms they are built from.
+"""The refiner's training losses: their weights, and the image terms they are built from.
 
 Losses (weights in `Weights`):
-  l1, ssim       reconstruction of the target (and of the frame after it)
-  temporal       consecutive targets give consecutive outputs: (out[t+1] − out[t]) ≈ (y[t+1] − y[t])
-  cycle          edit forward, then back with −delta: the source again
-  self           zero edit with the gate forced open: the raw networks must also leave the crop alone,
-                 so the edit grows smoothly from nothing as the gate opens (the gated zero edit is exact
-                 by construction and needs no loss)
-  mask, mask_tv  L1 and total variation of the texture mask: texture only where motion cannot explain
-  flow_tv        smoothness of the flow
-  flow_prior     L2 to the rig editor's flow for the same AU change: the motion branch starts from, and
-                 stays near, a sensible warp
-  au             AU consistency: an AU regressor (crop → 17 AUs), trained alongside on the real frames
-                 against our estimator's readings, must read the target's AUs in the output. A regressor,
-                 not a landmark head: the estimator's geometry needs landmarks, which only MediaPipe gives,
-                 and it is not differentiable
+  l1, ssim       reconstruction of the target frame from the base editor's answer, face-weighted
+  self           zero edit with the gate forced open: the raw network must leave a crop it is handed as
+                 its own base alone, so the edit grows smoothly from nothing as the gate opens (the
+                 gated zero edit is exact by construction and needs no loss)
+  change         L1 of what the refiner adds (mask · residual): it changes only what it must
+  mask_tv        total variation of the mask: one smooth region, not speckle
   adversarial    optional hinge patch-GAN loss (off by default: weight 0; --adversarial W)
+
+How the mask is kept from collapsing. The previous (v1) model put an L1 penalty on the mask itself,
+and started the mask almost closed (sigmoid(−4)): the residual then got almost no gradient, was
+never worth opening the mask for, and the mask went to 0 within 300 steps (a warp-only model). Here
+nothing pays for the mask being open; only what it lets through (`change`) costs, and it starts half
+open over a zero residual, so the output starts as the base exactly while the residual learns from
+step one. The mask's mean, its open share and the mean change are logged with the losses
+(`mask_mean`, `mask_open`, `change`) so a collapse would show.
 """
 from __future__ import annotations
 
@@ -25,19 +25,13 @@ import torch
 import torch.nn.functional as F
 
 
-
 @dataclass(frozen=True)
 class Weights:
     l1: float = 1.0
     ssim: float = 1.0
-    temporal: float = 0.5
-    cycle: float = 0.5
     self: float = 1.0
-    mask: float = 0.02
-    mask_tv: float = 0.05
-    flow_tv: float = 0.05
-    flow_prior: float = 0.05
-    au: float = 0.1
+    change: float = 0.01
+    mask_tv: float = 0.01
     adversarial: float = 0.0
 
 

@@ -1,13 +1,13 @@
-"""The generator, after DefGAN: motion (a dense flow from the crop and the AU change, applied with
-grid_sample), then texture (an RGB residual and a soft mask for what motion cannot explain: teeth,
-mouth interior, eyelids, wrinkles). Also the two helpers training needs: an AU regressor (the
-AU-consistency critic) and an optional patch discriminator.
+"""The refiner: a network that corrects a base editor's output (the personal bank's, or the rig's)
+towards the person's real frames, by an RGB residual and a soft mask (where to apply it). Motion is the
+base editor's; the network learns appearance only (teeth, lips, creases the base got wrong or blurred).
+Also the optional patch discriminator for the adversarial loss.
 
-    out = warp(crop, flow)·(1 − mask) + fill·mask,   fill = warp(crop, flow) + residual
+    out = base·(1 − mask) + fill·mask,   fill = base + residual
 
-Zero edit is exact by construction, not learned: flow and mask are multiplied by a gate that is 0 when
-the AU change is 0 (see GATE_AU), so out = warp(crop, 0) = crop, up to grid_sample's float rounding.
-Inputs: crop (N, 3, S, S) RGB in 0..1 and delta (N, 17) = target − source AUs on the FACS 0–5 scale.
+Zero edit is exact by construction, not learned: the mask is multiplied by a gate that is 0 when the
+AU change is 0 (see GATE_AU), so out = base, and the base editor returns the crop itself for no change.
+Inputs: base and crop (N, 3, S, S) RGB in 0..1, delta (N, 17) = target − source AUs, FACS 0–5.
 """
 from __future__ import annotations
 
@@ -17,13 +17,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ...engines.torch_ops import WarpBlendModule
 from ...pipeline.types import AU_MAX, AU_NAMES
 from . import GATE_AU
 
 N_AU = len(AU_NAMES)
-# initial soft-mask logit: the texture branch starts almost closed, so training begins as pure warping
-MASK_BIAS = -4.0
+# initial mask logit: half open (see Refiner)
+MASK_BIAS = 0.0
 
 
 @dataclass(frozen=True)
@@ -68,7 +67,7 @@ class UNet(nn.Module):
         return self.out(h)
 
 
-class Generator(nn.Module):
+class Refiner(nn.Module):
     def __init__(self, arch: Arch = Arch()):
         super().__init__()
         if arch.size % 32:
@@ -76,52 +75,26 @@ class Generator(nn.Module):
         w = arch.width
         self.arch = arch
         self.register_buffer("coords", coords(arch.size), persistent=False)
-        self.register_buffer("coords_half", coords(arch.size // 2), persistent=False)
-        # motion at half resolution, upsampled: flows are smooth, and this halves the cost
-        self.motion = UNet(3 + 2, 2, (w, 2 * w, 4 * w, 4 * w))
-        self.texture = UNet(3 + 3 + 2, 4, (w // 2, w, 2 * w, 4 * w, 4 * w))
-        nn.init.constant_(self.texture.out.bias[3], MASK_BIAS)
-        self.warp_blend = WarpBlendModule()
-        # raw motion output 1 = this many pixels: a lip moves a few percent of the crop
-        self.flow_scale = arch.size / 32
+        # base, crop and where each pixel is on the aligned face → residual RGB and the mask's logit
+        self.net = UNet(3 + 3 + 2, 4, (w // 2, w, 2 * w, 4 * w, 4 * w))
+        # the mask starts half open over a zero residual: the output starts as the base exactly, and
+        # the residual gets gradient from the first step (a closed mask would starve it: see losses.py)
+        nn.init.constant_(self.net.out.bias[3], MASK_BIAS)
 
     @staticmethod
     def gate(delta: torch.Tensor) -> torch.Tensor:
         """(N, 1, 1, 1): 0 for no AU change, rising linearly to 1 at GATE_AU."""
         return torch.clamp(delta.abs().sum(1) / GATE_AU, max=1.0)[:, None, None, None]
 
-    def forward(self, crop: torch.Tensor, delta: torch.Tensor, gate: torch.Tensor | None = None):
-        """→ (out, flow, mask, fill). `gate` overrides the AU gate (training's ungated self-reconstruction)."""
+    def forward(self, base: torch.Tensor, crop: torch.Tensor, delta: torch.Tensor, gate: torch.Tensor | None = None):
+        """→ (out, mask, fill). `gate` overrides the AU gate (training's ungated self-reconstruction)."""
         g = self.gate(delta) if gate is None else gate
-        n = crop.shape[0]
-        au = delta / AU_MAX
-        half = F.avg_pool2d(crop, 2)
-        raw = self.motion(torch.cat([half, self.coords_half.expand(n, -1, -1, -1)], 1), au)
-        flow = F.interpolate(raw, scale_factor=2.0, mode="bilinear", align_corners=False) * (self.flow_scale * g)
-        # warp_blend with mask 0 is the plain warp, in the same pixel convention as the editors' graph
-        warped = self.warp_blend(crop, flow, torch.zeros_like(crop[:, :1]), crop)
-        t = self.texture(torch.cat([warped, crop, self.coords.expand(n, -1, -1, -1)], 1), au)
-        fill = warped + t[:, :3]
+        n = base.shape[0]
+        t = self.net(torch.cat([base, crop, self.coords.expand(n, -1, -1, -1)], 1), delta / AU_MAX)
+        fill = base + t[:, :3]
         mask = torch.sigmoid(t[:, 3:]) * g
-        out = torch.clamp(warped + mask * (fill - warped), 0.0, 1.0)
-        return out, flow, mask, fill
-
-
-class AURegressor(nn.Module):
-    """Crop → AU intensities (0–5): trained on real frames against our estimator's labels; its reading
-    of generated frames is the AU-consistency loss."""
-
-    SIDE = 64
-
-    def __init__(self, width: int = 16):
-        super().__init__()
-        w = width
-        self.features = nn.Sequential(_conv(3, w, 2), _conv(w, 2 * w, 2), _conv(2 * w, 4 * w, 2), _conv(4 * w, 4 * w, 2))
-        self.head = nn.Linear(4 * w * (self.SIDE // 16) ** 2, N_AU)
-
-    def forward(self, crop: torch.Tensor) -> torch.Tensor:
-        x = F.interpolate(crop, size=(self.SIDE, self.SIDE), mode="area")
-        return AU_MAX * torch.sigmoid(self.head(self.features(x).flatten(1)))
+        out = torch.clamp(base + mask * t[:, :3], 0.0, 1.0)
+        return out, mask, fill
 
 
 class PatchDiscriminator(nn.Module):

@@ -3,7 +3,7 @@
     from reenact.tasks import evaluate
     rows = evaluate.expression_eval("rig", images=["astronaut.png"], video="talking_man.mp4", save="out/eval")
     print(evaluate.markdown_table(rows))
-    rows = evaluate.reconstruction_eval("talking_man.mp4", ["rig", "neural:engines/NAME"])
+    rows = evaluate.reconstruction_eval("talking_man.mp4", ["rig", "personal:engines/NAME", "neural:engines/NAME"])
 
 Expression eval (issue 4): each preset on each still, and on a clip's frames, through the full pipeline
 (`api.build_pipeline`, so any editor), read back with the package's own tracker and AU estimator:
@@ -28,23 +28,26 @@ A still is read against the still prior, as the pipeline reads it. A clip is rea
 neutral for the whole clip (the estimator's resting-side percentile over all its frames): a running
 baseline would absorb a steady relative edit and read it back as no change.
 
-Reconstruction eval (issue 6): a clip split by time, the first TRAIN_FRACTION for training; a seeded set
-of (source, target) pairs of held-out frames; each editor gets the source crop with source AUs = the
-source's reading and target AUs = the target's (absolute), and its output, blended as the compositor
-blends it, is compared with the target crop in the target's face region: PSNR, SSIM, L1 (grey levels),
-AU error (mean over all AUs of |reading on the output − target|) and identity distance to the target.
-"no edit" returns the source as is. Every AU here is read the same way: the tracker on the 256² crop,
-against the held-out frames' neutral.
+Reconstruction eval (issues 6, 14): a clip split by time, the first TRAIN_FRACTION for training (or
+explicit test frames, e.g. smile_man.mp4's 41–65); a seeded set of (source, target) pairs of held-out
+frames; each editor gets the source crop with source AUs = the source's reading and target AUs = the
+target's (absolute), and its output, blended as the compositor blends it, is compared with the target
+crop in the target's face region and in its mouth region (the lips' hull grown by 7 px): PSNR, SSIM, L1
+(grey levels), AU error (mean over all AUs of |reading on the output − target|) and identity distance
+to the target. Two control rows come first: "no edit" returns the source as is, "blur control" the
+source blurred by σ 0.8 px (what smoothing alone gains). Every AU here is read the same way: the
+tracker on the 256² crop, against the held-out frames' neutral. `transfer_eval` scores chosen source
+frames edited to chosen target frames (neutral to a smile the enrolment left out).
 """
-from .drivers import (NO_EDIT, STILLS, TRAIN_FRACTION, expression_eval, held_out_faces, held_out_start,
-                      load_still, reconstruction_eval, sample_pairs, split_frame)
+from .drivers import (BLUR, BLUR_SIGMA, NO_EDIT, STILLS, TRAIN_FRACTION, expression_eval, held_out_faces,
+                      held_out_start, load_still, reconstruction_eval, sample_pairs, split_frame, transfer_eval)
 from .identity import IdentityModel
 from .recognition import JUDGE_CLASS, Recognition, recognition, summary
 from .metrics import au_errors, face_masks, flicker, l1, luma, psnr, ssim, ssim_map
 from .report import ExpressionRow, ReconstructionRow, markdown_table, side_by_side, write_csv
 
-__all__ = ["NO_EDIT", "STILLS", "TRAIN_FRACTION", "expression_eval", "held_out_faces", "held_out_start",
-           "load_still", "reconstruction_eval", "sample_pairs", "split_frame", "JUDGE_CLASS", "Recognition",
-           "recognition", "summary", "IdentityModel", "au_errors", "face_masks", "flicker", "l1",
-           "luma", "psnr", "ssim", "ssim_map", "ExpressionRow", "ReconstructionRow", "markdown_table",
+__all__ = ["BLUR", "BLUR_SIGMA", "NO_EDIT", "STILLS", "TRAIN_FRACTION", "expression_eval", "held_out_faces",
+           "held_out_start", "load_still", "reconstruction_eval", "sample_pairs", "split_frame", "transfer_eval",
+           "JUDGE_CLASS", "Recognition", "recognition", "summary", "IdentityModel", "au_errors", "face_masks",
+           "flicker", "l1", "luma", "psnr", "ssim", "ssim_map", "ExpressionRow", "ReconstructionRow", "markdown_table",
            "side_by_side", "write_csv"]

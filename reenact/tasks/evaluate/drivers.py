@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
+import cv2
 import numpy as np
 from tqdm import tqdm
 
@@ -29,9 +30,10 @@ from ...io import load_image, open_source
 from ...judge import default_judge
 from ...stages.targets import Target, parse_target, presets as preset_table
 from ...stages.tracker import FaceTracker
-from ...pipeline.types import AU_INDEX, AUVector, Frame, Packet, largest
+from ...pipeline.types import AU_INDEX, AUVector, Edit, Frame, Packet, largest
 from .identity import IdentityModel
-from .metrics import _mean, _squared_error, au_errors, face_masks, frame_flicker, l1, psnr, psnr_of_mse, ssim
+from .metrics import (_mean, _squared_error, au_errors, face_masks, frame_flicker, l1, mouth_region, psnr,
+                      psnr_of_mse, ssim)
 from .recognition import Recognition, judge_faces, recognition
 from .report import ExpressionRow, ReconstructionRow, _save_dir, _slug, _write_png, side_by_side
 
@@ -42,6 +44,8 @@ log = logging.getLogger(__name__)
 STILLS = ("astronaut.png", "portrait_man.jpg", "jesper.jpg", "smile_man.jpg", "takeo.ppm", "smile_man.mp4#0")
 TRAIN_FRACTION = 0.7
 NO_EDIT = "no edit"
+BLUR = "blur control"
+BLUR_SIGMA = 0.8
 SAVED_PAIRS = 3
 _SPEECH = [AU_INDEX["AU25"], AU_INDEX["AU26"]]
 
@@ -231,11 +235,33 @@ def _video_rows(editor: str, path: Path, targets: dict[str, Target], max_frames:
 class _Held:
     """A held-out frame's aligned face and its reading on the crop."""
 
+    index: int                  # frame index in the clip
     time: float
     crop: np.ndarray
     landmarks: np.ndarray       # from the frame's tracking, in crop pixels: what an editor gets
     read: np.ndarray            # the tracker's landmarks on the crop itself
     au: AUVector
+
+
+class _BlurControl:
+    """Not an editor: the source blurred (σ BLUR_SIGMA px) over the face. Any resampling smooths the skin
+    and beard texture that head motion misaligns between two frames, which alone raises SSIM; this row
+    says how much."""
+
+    def edit(self, req: EditRequest) -> Edit:
+        return Edit(crop=cv2.GaussianBlur(req.crop, (0, 0), BLUR_SIGMA), mask=np.ones(req.crop.shape[:2], np.float32))
+
+    def reset(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _control_or_editor(spec: str):
+    if spec == BLUR:
+        return _BlurControl()
+    return create_editor("identity" if spec == NO_EDIT else spec)
 
 
 def held_out_start(n_frames: int, train_fraction: float = TRAIN_FRACTION) -> int:
@@ -251,15 +277,20 @@ def sample_pairs(n: int, k: int, seed: int = 0) -> list[tuple[int, int]]:
 
 
 def held_out_faces(clip: Path, cfg: Config, train_fraction: float, max_frames: int | None,
-                    model: AUModel, reader: FaceTracker) -> tuple[list[_Held], np.ndarray]:
-    """The held-out frames with a face, and their neutral."""
+                   model: AUModel, reader: FaceTracker, frames: Sequence[int] | None = None
+                   ) -> tuple[list[_Held], np.ndarray]:
+    """The held-out frames with a face, and their neutral: the clip's last 1 − train_fraction, or the
+    frame indices `frames` when given."""
     with open_source(clip) as src:
-        frames = list(itertools.islice(src, max_frames))
-    frames = frames[held_out_start(len(frames), train_fraction):]
+        decoded = list(itertools.islice(src, max_frames))
+    if frames is None:
+        decoded = decoded[held_out_start(len(decoded), train_fraction):]
+    else:
+        decoded = [decoded[i] for i in sorted(set(frames)) if i < len(decoded)]
     tracker, aligner = FaceTracker(cfg.tracker), Aligner(cfg.aligner)
     faces = []
     try:
-        for f in frames:
+        for f in decoded:
             lm = largest(tracker.detect(f.image))
             if lm is None:
                 continue
@@ -270,17 +301,19 @@ def held_out_faces(clip: Path, cfg: Config, train_fraction: float, max_frames: i
     finally:
         tracker.close()
     if len(faces) < 2:
-        raise NoFace(f"fewer than 2 held-out frames with a face (of {len(frames)})", str(clip))
+        raise NoFace(f"fewer than 2 held-out frames with a face (of {len(decoded)})", str(clip))
     neutral = model.baseline(np.stack([x[3] for x in faces]), cfg.au.baseline_percentile)
-    return [_Held(f.time, a.crop, a.landmarks, read, model.intensities(feat, neutral))
+    return [_Held(f.index, f.time, a.crop, a.landmarks, read, model.intensities(feat, neutral))
             for f, a, read, feat in faces], neutral
 
 
 def reconstruction_eval(clip: str | os.PathLike, editors: Sequence[str] = ("rig",), *, pairs: int = 40,
                         seed: int = 0, train_fraction: float = TRAIN_FRACTION, max_frames: int | None = None,
-                        cfg: Config | None = None, save: str | os.PathLike | None = None,
-                        progress: bool = False) -> list[ReconstructionRow]:
-    """A "no edit" row, then one per editor spec ('rig', 'neural:engines/NAME'), over the same pairs.
+                        test_frames: Sequence[int] | None = None, cfg: Config | None = None,
+                        save: str | os.PathLike | None = None, progress: bool = False) -> list[ReconstructionRow]:
+    """The "no edit" and blur control rows, then one per editor spec ('rig', 'personal:engines/NAME',
+    'neural:engines/NAME'), over the same seeded pairs of held-out frames (`test_frames`, when given,
+    instead of the clip's last 1 − train_fraction).
 
     Each pair is independent: the editor is reset before it, so no memory carries between pairs.
     `save`: target | source | output | |output − target| PNGs of the first SAVED_PAIRS pairs.
@@ -289,41 +322,69 @@ def reconstruction_eval(clip: str | os.PathLike, editors: Sequence[str] = ("rig"
     clip = Path(clip)
     model = load_model(cfg.au.features)
     reader = FaceTracker(cfg.tracker, static=True)
-    compositor = Compositor(cfg.compositor)
-    out_dir = _save_dir(save)
-    ident = IdentityModel.load()
-    rows = []
     try:
-        held, neutral = held_out_faces(clip, cfg, train_fraction, max_frames, model, reader)
-        chosen = sample_pairs(len(held), pairs, seed)
-        for spec in (NO_EDIT, *editors):
-            editor = create_editor("identity" if spec == NO_EDIT else spec)
-            m: dict[str, list[float]] = {k: [] for k in ("psnr", "ssim", "l1", "au", "id")}
-            try:
-                for k, (s, t) in enumerate(tqdm(chosen, desc=f"reconstruct {spec}", unit="pair",
-                                                disable=not progress)):
-                    src, tgt = held[s], held[t]
-                    editor.reset()
-                    edit = editor.edit(EditRequest(crop=src.crop, landmarks=src.landmarks, source=src.au,
-                                                   target=tgt.au, time=src.time))
-                    out = compositor.blend_crop(src.crop, edit, src.landmarks)
-                    region = hull_mask(tgt.landmarks, tgt.crop.shape[0], cfg.compositor) >= 0.5
-                    m["psnr"].append(psnr(out, tgt.crop, region))
-                    m["ssim"].append(ssim(out, tgt.crop, region))
-                    m["l1"].append(l1(out, tgt.crop, region))
-                    read = largest(reader.detect(out))
-                    if read is not None:
-                        after = model.intensities(model.features(read), neutral)
-                        m["au"].append(float(np.abs(after.values - tgt.au.values).mean()))
-                        if ident:
-                            m["id"].append(ident.distance(out, read, tgt.crop, tgt.read))
-                    if out_dir is not None and k < SAVED_PAIRS:
-                        _write_png(out_dir / f"recon_{clip.stem}_{_slug(spec)}_{k}.png",
-                                   side_by_side([tgt.crop, src.crop, out]))
-            finally:
-                editor.close()
-            rows.append(ReconstructionRow(spec, clip.name, len(chosen), _mean(m["psnr"]), _mean(m["ssim"]),
-                                          _mean(m["l1"]), _mean(m["au"]), _mean(m["id"]) if ident else None))
+        held, neutral = held_out_faces(clip, cfg, train_fraction, max_frames, model, reader, test_frames)
+        chosen = [(held[s], held[t]) for s, t in sample_pairs(len(held), pairs, seed)]
+        return [_reconstruct(spec, clip, chosen, neutral, model, reader, cfg, _save_dir(save), progress)
+                for spec in (NO_EDIT, BLUR, *editors)]
     finally:
         reader.close()
-    return rows
+
+
+def transfer_eval(clip: str | os.PathLike, sources: Sequence[int], targets: Sequence[int],
+                  editors: Sequence[str] = ("rig",), *, cfg: Config | None = None,
+                  save: str | os.PathLike | None = None) -> list[ReconstructionRow]:
+    """Every source frame edited to every target frame's AUs, scored against the target frame: the
+    reconstruction eval across expressions (e.g. neutral frames of smile_man.mp4 to smile frames an
+    enrolment left out: a smile the bank never saw). AUs are read against the neutral of all these frames."""
+    cfg = cfg or load_config()
+    clip = Path(clip)
+    model = load_model(cfg.au.features)
+    reader = FaceTracker(cfg.tracker, static=True)
+    try:
+        held, neutral = held_out_faces(clip, cfg, TRAIN_FRACTION, None, model, reader, [*sources, *targets])
+        by_index = {h.index: h for h in held}
+        lost = sorted(set([*sources, *targets]) - set(by_index))
+        if lost:
+            raise NoFace(f"no face in frame {', '.join(map(str, lost))}", str(clip))
+        chosen = [(by_index[s], by_index[t]) for s in sources for t in targets]
+        return [_reconstruct(spec, clip, chosen, neutral, model, reader, cfg, _save_dir(save), False)
+                for spec in (NO_EDIT, BLUR, *editors)]
+    finally:
+        reader.close()
+
+
+def _reconstruct(spec: str, clip: Path, chosen: Sequence[tuple[_Held, _Held]], neutral: np.ndarray,
+                 model: AUModel, reader: FaceTracker, cfg: Config, out_dir: Path | None,
+                 progress: bool) -> ReconstructionRow:
+    """One row: `spec` rebuilds each target from its source and the target's AUs."""
+    compositor = Compositor(cfg.compositor)
+    ident = IdentityModel.load()
+    editor = _control_or_editor(spec)
+    m: dict[str, list[float]] = {k: [] for k in ("psnr", "ssim", "l1", "mouth_psnr", "mouth_ssim", "mouth_l1",
+                                                  "au", "id")}
+    try:
+        for k, (src, tgt) in enumerate(tqdm(chosen, desc=f"reconstruct {spec}", unit="pair", disable=not progress)):
+            editor.reset()
+            edit = editor.edit(EditRequest(crop=src.crop, landmarks=src.landmarks, source=src.au,
+                                           target=tgt.au, time=src.time))
+            out = compositor.blend_crop(src.crop, edit, src.landmarks)
+            size = tgt.crop.shape[0]
+            for prefix, region in (("", hull_mask(tgt.landmarks, size, cfg.compositor) >= 0.5),
+                                   ("mouth_", mouth_region(tgt.landmarks, size))):
+                m[prefix + "psnr"].append(psnr(out, tgt.crop, region))
+                m[prefix + "ssim"].append(ssim(out, tgt.crop, region))
+                m[prefix + "l1"].append(l1(out, tgt.crop, region))
+            read = largest(reader.detect(out))
+            if read is not None:
+                after = model.intensities(model.features(read), neutral)
+                m["au"].append(float(np.abs(after.values - tgt.au.values).mean()))
+                if ident:
+                    m["id"].append(ident.distance(out, read, tgt.crop, tgt.read))
+            if out_dir is not None and k < SAVED_PAIRS:
+                _write_png(out_dir / f"recon_{clip.stem}_{_slug(spec)}_{k}.png", side_by_side([tgt.crop, src.crop, out]))
+    finally:
+        editor.close()
+    mean = {k: _mean(v) for k, v in m.items()}
+    return ReconstructionRow(spec, clip.name, len(chosen), mean["psnr"], mean["ssim"], mean["l1"], mean["mouth_psnr"],
+                             mean["mouth_ssim"], mean["mouth_l1"], mean["au"], mean["id"] if ident else None)

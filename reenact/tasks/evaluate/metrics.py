@@ -9,12 +9,16 @@ import numpy as np
 
 from ...imaging import luma
 from ...stages.compositor import hull_mask
+from ...stages.landmarks import LIPS_OUTER
 from ...config import CompositorConfig
 from ...stages.targets import Target
 from ...pipeline.types import AU_INDEX, AU_NAMES, AUVector
 
 
 _C1, _C2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+# the reconstruction eval's mouth region: the lips' hull grown by this much (crop px at 256²), where the
+# expression change is
+MOUTH_GROW_PX = 7
 _SSIM_RADIUS = 5  # of the 11×11 window
 
 
@@ -94,6 +98,14 @@ def face_masks(landmarks: np.ndarray, shape: tuple[int, ...], cfg: CompositorCon
     h, w = shape[:2]
     m = hull_mask(landmarks, max(h, w), cfg)[:h, :w]
     return m >= 0.5, m > 0
+
+
+def mouth_region(landmarks: np.ndarray, size: int) -> np.ndarray:
+    """(size, size) bool: the outer lips' hull grown by MOUTH_GROW_PX."""
+    m = np.zeros((size, size), np.uint8)
+    cv2.fillConvexPoly(m, cv2.convexHull(np.round(landmarks[list(LIPS_OUTER), :2]).astype(np.int32)), 1)
+    k = 2 * MOUTH_GROW_PX + 1
+    return cv2.dilate(m, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))) > 0
 
 
 def au_errors(target: Target, strength: float, before: AUVector, after: AUVector,

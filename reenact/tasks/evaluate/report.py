@@ -45,9 +45,12 @@ class ReconstructionRow:
     editor: str
     clip: str
     pairs: int
-    psnr: float
+    psnr: float               # face region (the target's hull)
     ssim: float
     l1: float
+    mouth_psnr: float         # the lips' hull grown by metrics.MOUTH_GROW_PX
+    mouth_ssim: float
+    mouth_l1: float
     au_error: float
     identity: float | None
 
@@ -58,16 +61,21 @@ HEADERS = {
     "psnr": "PSNR (dB)", "ssim": "SSIM", "l1": "L1", "speech_r": "speech r",
     "judge_before": "P before", "judge_after": "P after", "judge_gain": "P gain", "judged_as": "judged as",
     "recognised": "recognised",
+    "mouth_psnr": "mouth PSNR", "mouth_ssim": "mouth SSIM", "mouth_l1": "mouth L1",
 }
 
 
-def _cell(v) -> str:
+# reconstruction SSIMs of editors that beat "no edit" differ in the fourth decimal on a steady clip
+DIGITS = {"ssim": 4, "mouth_ssim": 4}
+
+
+def _cell(v, digits: int = 3) -> str:
     if v is None:
         return "n/a"
     if isinstance(v, float):
         if math.isinf(v):
             return "exact"
-        return "–" if math.isnan(v) else f"{v:.3f}"
+        return "–" if math.isnan(v) else f"{v:.{digits}f}"
     return str(v)
 
 
@@ -78,7 +86,7 @@ def markdown_table(rows: Sequence[ExpressionRow] | Sequence[ReconstructionRow]) 
     names = [f.name for f in fields(rows[0])]
     lines = ["| " + " | ".join(HEADERS.get(n, n) for n in names) + " |",
              "|" + "|".join("---" if n in ("editor", "preset", "media", "clip", "judged_as", "recognised") else "---:" for n in names) + "|"]
-    lines += ["| " + " | ".join(_cell(getattr(r, n)) for n in names) + " |" for r in rows]
+    lines += ["| " + " | ".join(_cell(getattr(r, n), DIGITS.get(n, 3)) for n in names) + " |" for r in rows]
     if any(r.identity is None for r in rows):
         lines.append(f"\nidentity: {IDENTITY_NA}")
     return "\n".join(lines) + "\n"
