@@ -14,10 +14,10 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from ...stages.landmarks import interocular
+from ...stages.landmarks import FACE_OVAL, interocular
 from ..rig.deform import points_box
 from ..rig.flow import rasterize_flow
-from ..rig.mesh import HOLES, LIPS_INNER_LOWER, LIPS_INNER_UPPER, crop_mesh, hole_triangles
+from ..rig.mesh import HOLES, LIPS_INNER_LOWER, LIPS_INNER_UPPER, SKIRT_IOD, crop_mesh, hole_triangles, skirt
 from .bank import Bank
 from .regions import REGIONS, vertex_weights
 
@@ -37,8 +37,12 @@ def carry_triangles(size: int) -> np.ndarray:
 
 
 def with_ring(points: np.ndarray, size: int) -> np.ndarray:
-    """(478, 2+) landmarks → (V, 2) crop-mesh vertices: the landmarks, then the pinned border ring."""
-    return np.concatenate([points[:, :2].astype(np.float32), crop_mesh(size).ring])
+    """(478, 2+) landmarks → (V, 2) crop-mesh vertices in `CropMesh`'s order: the landmarks, the pinned
+    border ring, the face oval again as the background's edge, and the skirt outside it."""
+    pts = points[:, :2].astype(np.float32)
+    oval = pts[list(FACE_OVAL)]
+    return np.concatenate([pts, crop_mesh(size).ring, oval,
+                           skirt(oval, SKIRT_IOD * interocular(pts)).astype(np.float32)])
 
 
 def carry(image: np.ndarray, src: np.ndarray, dst: np.ndarray, tris: np.ndarray,
