@@ -103,7 +103,7 @@ def test_au12_sweep_reads_back_monotonically(tmp_path):
     assert len(df) == 18
     ok = df[df.status == "ok"]
     for still in stills:
-        rows = ok[ok.source == str(still)].sort_values("target_AU12_r")
+        rows = ok[ok.source.map(lambda s: Path(s).resolve()) == Path(still).resolve()].sort_values("target_AU12_r")
         assert list(rows.target_AU12_r) == [0, 1, 2, 3, 4, 5]
         assert all((tmp_path / "out" / o).is_file() for o in rows.output)
         assert np.all(np.diff(rows.AU12_r) > 0), rows[["target_AU12_r", "AU12_r"]]

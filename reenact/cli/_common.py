@@ -59,7 +59,8 @@ def add_progress_option(ap: argparse.ArgumentParser) -> None:
 
 def add_pipeline_options(ap: argparse.ArgumentParser) -> None:
     add_config_option(ap)
-    ap.add_argument("--editor", help="editor name: identity, rig, neural:engines/NAME (default from config)")
+    ap.add_argument("--editor", help="editor name: identity, rig, personal:engines/NAME, neural:engines/NAME "
+                                     "(default from config)")
     target = ap.add_mutually_exclusive_group()
     target.add_argument("--target-au", dest="target", help="preset name or 'AU12=3,AU6=2'")
     target.add_argument("--ref", help="reference face image whose expression is the target")

@@ -6,7 +6,7 @@ Inputs (N = batch, S = crop side, float32):
   crop (N,3,S,S) RGB in 0..1       flow (N,2,S,S) pixels: output pixel p samples crop at p + flow(p),
   mask (N,1,S,S) in 0..1                             channel 0 = x, channel 1 = y
   fill (N,3,S,S) what replaces the crop where mask is 1 (the rig editor passes the warped crop itself
-                 with mask 0; the neural editor its generated pixels)
+                 with mask 0; an editor that paints, what it paints)
 Output: out (N,3,S,S).
 
 Sampling is bilinear with border replication, in OpenCV's pixel-centre convention (centre of pixel i
