@@ -65,12 +65,16 @@ def main() -> None:
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    from reenact.stages.tracker import FaceTracker
+
+    tracker = FaceTracker(static=True)   # keep the faces the pipeline itself finds in the cut-out
     n = 0
     for stem, image in sorted(fetch_samples().items()):
         for i, box in enumerate(face_boxes(image)):
-            if min(box[2:]) < args.min_px:
+            face = cut(image, box)
+            if min(box[2:]) < args.min_px or not tracker.detect(face):
                 continue
-            ok, png = cv2.imencode(".png", cv2.cvtColor(cut(image, box), cv2.COLOR_RGB2BGR))
+            ok, png = cv2.imencode(".png", cv2.cvtColor(face, cv2.COLOR_RGB2BGR))
             (out / f"{stem}_face{i}.png").write_bytes(png.tobytes())
             n += 1
     print(f"wrote {n} faces to {out}; judge them with: "
