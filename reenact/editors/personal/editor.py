@@ -35,7 +35,8 @@ from . import bank_dir
 from .bank import load_bank
 from .regions import REGIONS, pixel_canonical, side_weight, vertex_weights
 from .retrieve import Fade, Retriever
-from .texture import build_atlas, carry, carry_triangles, region_box, with_ring
+from ..rig.mesh import crop_vertices
+from .texture import build_atlas, carry, carry_triangles, region_box
 
 # frames averaged for a region's motion (both ends), and blended for its look
 K_SHAPE = 12
@@ -132,7 +133,7 @@ class PersonalEditor:
         folds skin over skin in the picture (a mouth corner, a cheek bulging past the face's outline)
         the triangles are drawn far to near, as the rig draws them, so the nearer skin shows."""
         size = req.crop.shape[0]
-        src = with_ring(req.landmarks, size)
+        src = crop_vertices(req.landmarks, size)
         moved = src.copy()
         moved[:478] = dst
         still = np.abs(moved - src).max(1) < MIN_MOVE_PX

@@ -14,10 +14,10 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from ...stages.landmarks import FACE_OVAL, interocular
+from ...stages.landmarks import interocular
 from ..rig.deform import points_box
 from ..rig.flow import rasterize_flow
-from ..rig.mesh import HOLES, LIPS_INNER_LOWER, LIPS_INNER_UPPER, SKIRT_IOD, crop_mesh, hole_triangles, skirt
+from ..rig.mesh import HOLES, LIPS_INNER_LOWER, LIPS_INNER_UPPER, crop_mesh, crop_vertices, hole_triangles
 from .bank import Bank
 from .regions import REGIONS, vertex_weights
 
@@ -36,13 +36,6 @@ def carry_triangles(size: int) -> np.ndarray:
     return tris
 
 
-def with_ring(points: np.ndarray, size: int) -> np.ndarray:
-    """(478, 2+) landmarks → (V, 2) crop-mesh vertices in `CropMesh`'s order: the landmarks, the pinned
-    border ring, the face oval again as the background's edge, and the skirt outside it."""
-    pts = points[:, :2].astype(np.float32)
-    oval = pts[list(FACE_OVAL)]
-    return np.concatenate([pts, crop_mesh(size).ring, oval,
-                           skirt(oval, SKIRT_IOD * interocular(pts)).astype(np.float32)])
 
 
 def carry(image: np.ndarray, src: np.ndarray, dst: np.ndarray, tris: np.ndarray,
@@ -77,10 +70,10 @@ def build_atlas(bank: Bank) -> Atlas:
     size = bank.size
     opening = np.array([mouth_opening(lm) for lm in bank.landmarks])
     open_rows = opening >= np.percentile(opening, TEMPLATE_OPEN_PERCENTILE)
-    template = with_ring(bank.landmarks[open_rows].mean(0), size)
+    template = crop_vertices(bank.landmarks[open_rows].mean(0), size)
     tris = carry_triangles(size)
     full = (0, 0, size, size)
-    textures = np.stack([np.clip(carry(c, with_ring(lm, size), template, tris, full) + 0.5, 0, 255).astype(np.uint8)
+    textures = np.stack([np.clip(carry(c, crop_vertices(lm, size), template, tris, full) + 0.5, 0, 255).astype(np.uint8)
                          for c, lm in zip(bank.crops, bank.landmarks)])
     textures.setflags(write=False)
     template.setflags(write=False)

@@ -20,7 +20,7 @@ from ...stages.landmarks import FACE_OVAL, interocular
 from .basis import Basis
 from .flow import limit_folds, rasterize_flow
 from .mesh import (CLOSING_PAIRS, HOLE_CHAINS, HOLES, LIPS_INNER_LOWER, LIPS_INNER_UPPER, LOWER_LIP_ROWS,
-                   SKIRT_IOD, UPPER_LIP_ROWS, crop_mesh, outward_normals, signed_areas, skirt)
+                   UPPER_LIP_ROWS, crop_mesh, crop_vertices, outward_normals, signed_areas)
 
 # displacements below this (crop px) are treated as none, so an edit touches a finite region (a
 # tenth of a pixel does not show, and the Gaussian tails would otherwise make every edit crop-wide)
@@ -203,7 +203,7 @@ def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Ba
     mesh = crop_mesh(size)
     ring = mesh.ring
     oval = src[list(FACE_OVAL)]
-    src_all = np.concatenate([src, ring, oval, skirt(oval, SKIRT_IOD * interocular(landmarks))])
+    src_all = crop_vertices(src, size)
     step_all = np.concatenate([step, np.zeros_like(ring), _uncovered(oval, step[list(FACE_OVAL)]),
                                np.zeros_like(oval)])
     scale = 1.0

@@ -155,6 +155,14 @@ def skirt(oval: np.ndarray, width: float) -> np.ndarray:
     return (oval + width * outward_normals(oval)).astype(np.float32)
 
 
+def crop_vertices(points: np.ndarray, size: int) -> np.ndarray:
+    """(478, 2+) landmarks → (V, 2) vertices in `CropMesh`'s order: the landmarks, the pinned border ring,
+    the face oval again as the background's edge, and the skirt outside it."""
+    pts = points[:, :2].astype(np.float32)
+    oval = pts[list(FACE_OVAL)]
+    return np.concatenate([pts, crop_mesh(size).ring, oval, skirt(oval, SKIRT_IOD * interocular(pts))])
+
+
 def _zip_loops(inner: np.ndarray, outer: np.ndarray, n_inner: int, center: np.ndarray) -> list[tuple]:
     """Triangulate the band between two star-shaped loops by merging their points in angle order."""
     def order(pts):
@@ -192,7 +200,6 @@ def rest_points(size: int) -> np.ndarray:
 
 @lru_cache(maxsize=4)
 def crop_mesh(size: int, per_side: int = 8) -> CropMesh:
-    canon = canonical_mesh()
     tmpl = rest_points(size)
     # ring just outside the pixel centres, so every pixel lies inside some triangle
     lo, hi = -1.0, float(size)
