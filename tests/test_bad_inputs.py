@@ -3,7 +3,6 @@ and exit status 2, or a correct output with a result line that says what ran; ne
 a leftover `.part` file."""
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys

@@ -14,7 +14,6 @@ module per kind: video_file.py, image_file.py, virtual_camera.py, preview.py.
 """
 from __future__ import annotations
 
-import re
 from typing import Iterable, Protocol, runtime_checkable
 
 import numpy as np

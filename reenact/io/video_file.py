@@ -4,7 +4,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import re
 from fractions import Fraction
 from pathlib import Path
 

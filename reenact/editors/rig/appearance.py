@@ -395,8 +395,8 @@ class Appearance:
         box = _union([b for b, _ in placed] + ([lifted[0]] if lifted is not None else []))
         bx0, by0, bx1, by1 = box
         grey = np.zeros((by1 - by0, bx1 - bx0), np.float32)
-        for (x0, y0, x1, y1), field in placed:
-            grey[y0 - by0:y1 - by0, x0 - bx0:x1 - bx0] += field
+        for (x0, y0, x1, y1), pattern in placed:
+            grey[y0 - by0:y1 - by0, x0 - bx0:x1 - bx0] += pattern
         np.clip(grey, *cfg.log_range, out=grey)
         # the log shade per RGB channel: skin's shadows are redder than its light (it scatters red
         # furthest under the surface); a grey image's stay grey

@@ -19,7 +19,7 @@ from ...stages.geometry import canonical_mesh
 from ...stages.landmarks import LIPS_OUTER
 from .deform import chain_y
 from .flow import rasterize_flow
-from .mesh import LIPS_INNER_LOWER, LIPS_INNER_UPPER, face_triangles
+from .mesh import LIPS_INNER_LOWER, face_triangles
 from .mouth import MOUTH_LOWER, MOUTH_UPPER
 
 OUTER_UPPER = LIPS_OUTER[:11]                                   # 61 … 0 … 291
