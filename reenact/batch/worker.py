@@ -122,25 +122,16 @@ def read_record(outdir: str | os.PathLike, output: str) -> dict | None:
 
 
 def load_judge(spec: str | Judge | None) -> Judge | None:
-    """None: no judge. A callable: used as is. 'module:factory': factory() once per worker.
-
-    'auto' is AUTO_JUDGE when that module and name exist, else no judge (the judge_* columns are
-    left out); a named judge that cannot be loaded is a one-line error.
-    """
+    """None: no judge. A callable: used as is. 'auto': the package's expression judge (reenact.judge).
+    'module:factory': factory() once per worker; one that cannot be loaded is a one-line error."""
     if spec is None or callable(spec):
         return spec
-    optional = spec == "auto"
-    target = AUTO_JUDGE if optional else spec
-    mod_name, _, attr = target.partition(":")
+    mod_name, _, attr = (AUTO_JUDGE if spec == "auto" else spec).partition(":")
     try:
         factory = getattr(importlib.import_module(mod_name), attr or "batch_judge", None)
     except ImportError as e:
-        if optional:
-            return None
         raise BackendUnavailable(f"judge {spec!r} cannot be imported ({e})") from None
     if factory is None:
-        if optional:
-            return None
         raise ConfigError(f"judge {spec!r}: {mod_name} has no {attr!r}")
     return factory()
 
