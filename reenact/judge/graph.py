@@ -114,7 +114,8 @@ def _attr(node: dict, key: str):
 
 def _spatial_stride(node: dict) -> int:
     s = _attr(node, "strides") or [1, 1, 1, 1]
-    if _attr(node, "data_format") not in (None, "NHWC") or s[1] != s[2] or (_attr(node, "dilations") or [1] * 4) != [1] * 4:
+    dilated = (_attr(node, "dilations") or [1] * 4) != [1] * 4
+    if _attr(node, "data_format") not in (None, "NHWC") or s[1] != s[2] or dilated:
         raise IntegrityError(f"{node['name']}: only NHWC, square strides and no dilation are supported")
     return s[1]
 

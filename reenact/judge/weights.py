@@ -91,7 +91,8 @@ def read_graph_model(name: str, directory: Path = WEIGHTS_DIR) -> tuple[list[dic
     data = read_verified(directory / f"{name}.bin", HUMAN_SHA256[f"{name}.bin"], REPAIR)
     groups = spec["weightsManifest"]
     if [g["paths"] for g in groups] != [[f"{name}.bin"]]:
-        raise IntegrityError(f"expected one weight group stored in {name}.bin; {REPAIR}", str(directory / f"{name}.json"))
+        raise IntegrityError(f"expected one weight group stored in {name}.bin; {REPAIR}",
+                             str(directory / f"{name}.json"))
     tensors = decode(groups[0]["weights"], data, f"{name}.bin")
     for t in tensors.values():
         t.flags.writeable = False

@@ -38,6 +38,9 @@ class ExpressionRow:
     judge_gain: float         # after − before
     judged_as: str            # the judge's top class on the output
     recognised: str           # yes | no | already (the input showed it: the pair does not count) | ''
+    fer_gain: float           # the second judge ("fer", human's emotion net): P(asked) after − before
+    fer_judged_as: str        # … its top class on the output
+    fer_recognised: str       # … its verdict, as `recognised`
 
 
 @dataclass(frozen=True)
@@ -60,10 +63,13 @@ HEADERS = {
     "background_psnr": "background PSNR (dB)", "flicker_added": "flicker added", "identity": "identity dist.",
     "psnr": "PSNR (dB)", "ssim": "SSIM", "l1": "L1", "speech_r": "speech r",
     "judge_before": "P before", "judge_after": "P after", "judge_gain": "P gain", "judged_as": "judged as",
-    "recognised": "recognised",
+    "recognised": "recognised", "fer_gain": "fer P gain", "fer_judged_as": "fer judged as",
+    "fer_recognised": "fer recognised",
     "mouth_psnr": "mouth PSNR", "mouth_ssim": "mouth SSIM", "mouth_l1": "mouth L1",
 }
 
+
+TEXT_COLUMNS = ("editor", "preset", "media", "clip", "judged_as", "recognised", "fer_judged_as", "fer_recognised")
 
 # reconstruction SSIMs of editors that beat "no edit" differ in the fourth decimal on a steady clip
 DIGITS = {"ssim": 4, "mouth_ssim": 4}
@@ -85,7 +91,7 @@ def markdown_table(rows: Sequence[ExpressionRow] | Sequence[ReconstructionRow]) 
         return ""
     names = [f.name for f in fields(rows[0])]
     lines = ["| " + " | ".join(HEADERS.get(n, n) for n in names) + " |",
-             "|" + "|".join("---" if n in ("editor", "preset", "media", "clip", "judged_as", "recognised") else "---:" for n in names) + "|"]
+             "|" + "|".join("---" if n in TEXT_COLUMNS else "---:" for n in names) + "|"]
     lines += ["| " + " | ".join(_cell(getattr(r, n), DIGITS.get(n, 3)) for n in names) + " |" for r in rows]
     if any(r.identity is None for r in rows):
         lines.append(f"\nidentity: {IDENTITY_NA}")
