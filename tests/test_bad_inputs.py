@@ -457,3 +457,15 @@ def test_fuzzed_inputs_give_one_line_or_a_valid_output(fuzz_inputs, tmp_path, ca
     assert outcomes["clip_random.mp4"] == outcomes["face_empty.png"] == outcomes["clip_cut70.mp4"] == 2
     assert outcomes["png_as.jpg"] == outcomes["jpg_as.png"] == 0
     assert outcomes["fast_cut70.mp4"] == 0 or outcomes["clip_cut70.mkv"] == 0
+
+
+def test_a_damaged_png_prints_nothing_of_the_decoders_own(tmp_path, capfd):
+    """libpng/OpenCV write their warnings to fd 2 themselves; the one error line is ours to write."""
+    from reenact.errors import CorruptMedia
+    from reenact.io import load_image
+
+    bad = tmp_path / "cut.png"
+    bad.write_bytes(ASTRONAUT.read_bytes()[: ASTRONAUT.stat().st_size * 7 // 10])
+    with pytest.raises(CorruptMedia):
+        load_image(bad)
+    assert capfd.readouterr().err == ""
