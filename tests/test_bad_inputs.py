@@ -386,6 +386,18 @@ def test_eval_never_ends_with_an_empty_table(capsys, argv, words):
     assert out == ""
 
 
+def test_eval_skips_a_still_without_a_face_and_names_it(tmp_path, capsys):
+    blank = tmp_path / "wall.png"
+    cv2.imwrite(str(blank), np.full((240, 320, 3), 128, np.uint8))
+    rc, out, err = run_cli(capsys, "eval", "--editor", "identity", "--presets", "neutral",
+                           "--images", f"{blank},{ASTRONAUT}")
+    assert rc == 0, err
+    assert f"skipped {blank}: no face found" in err
+    assert "astronaut.png" in out and "wall.png" not in out
+    rc, out, err = run_cli(capsys, "eval", "--editor", "identity", "--presets", "neutral", "--images", str(blank))
+    one_error_line(rc, err, f"{blank}: no face found")
+
+
 # --- one bad file in a folder ----------------------------------------------------------------------
 
 def test_analyze_skips_an_unreadable_file_and_names_it(tmp_path, capsys):
