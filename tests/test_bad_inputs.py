@@ -19,7 +19,7 @@ from reenact.cli import main
 from reenact.io.image import ASTRONAUT
 from reenact.pipeline.types import face_size
 
-from clips import AUDIO_RATE, cut_clip, decode_audio, dominant_hz, make_clip
+from clips import cut_clip, decode_audio, dominant_hz, make_clip
 from conftest import load_rgb, media_path
 
 
