@@ -25,7 +25,7 @@ from ...stages.au import AUModel, load_model
 from ...stages.compositor import Compositor, hull_mask
 from ...config import Config, load_config
 from ...editors import EditRequest, create_editor
-from ...errors import NoFace
+from ...errors import CorruptMedia, NoFace
 from ...io import load_image, open_source
 from ...judge import EXPRESSIONS, default_judge
 from ...stages.targets import Target, parse_target, presets as preset_table
@@ -69,7 +69,8 @@ def expression_eval(editor: str = "rig", *, presets: Sequence[str] | None = None
 
     presets: names from configs/presets.yaml or 'AU12=3,...' (default: every preset). `save`: a folder
     for input | output | |diff| PNGs of every preset on every still and on three frames of the video.
-    Raises NoFace when an input has no face.
+    A still without a face, or one that cannot be read, is skipped with a warning naming it; raises
+    NoFace when no still is left and there is no video.
     """
     cfg = cfg or load_config()
     targets = {p: parse_target(p, cfg.edit.mode) for p in (presets or list(preset_table()))}
@@ -80,7 +81,7 @@ def expression_eval(editor: str = "rig", *, presets: Sequence[str] | None = None
     model = load_model(cfg.au.features)
     reader = FaceTracker(cfg.tracker, static=True)
     try:
-        stills = [_read_still(Path(p), reader, model, cfg) for p in images]
+        stills = _read_stills(images, reader, model, cfg, alone=video is None)
         rows = []
         with tqdm(total=len(targets) * len(stills), desc="eval stills", unit="edit", disable=not progress) as bar:
             for name, target in targets.items():
@@ -120,6 +121,25 @@ def load_still(spec: str | os.PathLike) -> np.ndarray:
     if frame is None:
         raise NoFace(f"the clip has no frame {index}", str(path))
     return frame.image
+
+
+def _read_stills(images: Iterable[str | os.PathLike], reader: FaceTracker, model: AUModel, cfg: Config,
+                 alone: bool) -> list[_Still]:
+    """The stills with a readable face; the others are named in a warning, or in the one error when none
+    is left and nothing else (`alone`: no video) would be evaluated."""
+    stills, skipped = [], []
+    for p in images:
+        try:
+            stills.append(_read_still(Path(p), reader, model, cfg))
+        except (NoFace, CorruptMedia) as e:
+            skipped.append(e)
+    if alone and not stills and skipped:
+        if len(skipped) == 1:
+            raise skipped[0]
+        raise NoFace(f"none of the {len(skipped)} stills has a face that can be read ({skipped[0]}, …)")
+    for e in skipped:
+        log.warning("eval: skipped %s", e)
+    return stills
 
 
 def _read_still(spec: Path, reader: FaceTracker, model: AUModel, cfg: Config) -> _Still:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import math
 import os
 import re
@@ -13,6 +14,7 @@ import cv2
 import numpy as np
 
 from ...errors import OutputNotWritable
+from ...files import write_atomic
 from .identity import IDENTITY_NA
 
 
@@ -101,11 +103,12 @@ def markdown_table(rows: Sequence[ExpressionRow] | Sequence[ReconstructionRow]) 
 def write_csv(rows: Sequence[ExpressionRow] | Sequence[ReconstructionRow], path: str | os.PathLike) -> None:
     if not rows:
         return
+    text = io.StringIO(newline="")
+    w = csv.DictWriter(text, fieldnames=[x.name for x in fields(rows[0])])
+    w.writeheader()
+    w.writerows(asdict(r) for r in rows)
     try:
-        with open(path, "w", newline="", encoding="utf-8") as f:
-            w = csv.DictWriter(f, fieldnames=[x.name for x in fields(rows[0])])
-            w.writeheader()
-            w.writerows(asdict(r) for r in rows)
+        write_atomic(Path(path), text.getvalue().encode("utf-8"))
     except OSError as e:
         raise OutputNotWritable(e.strerror or str(e), os.fspath(path)) from None
 
