@@ -13,7 +13,6 @@ Run: python tools/fer_node_parity.py [--media ../shared/media] [--node-modules D
 """
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import sys
@@ -25,12 +24,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))   # judge_gallery; it puts this checkout first
 from judge_gallery import shared_faces  # noqa: E402
-from judge_node_parity import TFJS_VERSION, compare, install, run_node, write_input  # noqa: E402
+from judge_node_parity import TFJS_VERSION, arg_parser, compare, install, run_node, write_input  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))   # the inputs the tests pin
 from judge_inputs import synthetic_grey  # noqa: E402
 
-from reenact.config import MEDIA_DIR  # noqa: E402
 from reenact.judge import EXPRESSIONS, FerJudge  # noqa: E402
 from reenact.judge.fer import CLASSES  # noqa: E402
 from reenact.judge.weights import HUMAN_PACKAGE, HUMAN_VERSION, WEIGHTS_DIR  # noqa: E402
@@ -111,16 +109,12 @@ def truncated(p: np.ndarray) -> np.ndarray:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--media", default=str(MEDIA_DIR))
-    ap.add_argument("--node-modules", help="a node_modules folder that already has human and tfjs")
-    ap.add_argument("--json", help="write every input's numpy and node probabilities here")
-    args = ap.parse_args()
+    args = arg_parser(__doc__, "human and tfjs").parse_args()
     if not shutil.which("node"):
         print("node is not on PATH")
         return 2
-    judge = FerJudge()
     work = Path(tempfile.mkdtemp(prefix="fer_parity_"))
+    judge = FerJudge()
     try:
         modules = Path(args.node_modules) if args.node_modules else install(
             work, [f"{HUMAN_PACKAGE}@{HUMAN_VERSION}", f"@tensorflow/tfjs@{TFJS_VERSION}",

@@ -81,12 +81,18 @@ def install(dest: Path, spec: list[str] | None = None) -> Path:
     return dest / "node_modules"
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def arg_parser(doc: str, packages: str) -> argparse.ArgumentParser:
+    """The options every parity check takes: --media, --node-modules (one that has `packages`), --json."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
     ap.add_argument("--media", default=str(MEDIA_DIR))
-    ap.add_argument("--backend", default="wasm", choices=("wasm", "cpu"))
-    ap.add_argument("--node-modules", help="a node_modules folder that already has face-api and tfjs")
+    ap.add_argument("--node-modules", help=f"a node_modules folder that already has {packages}")
     ap.add_argument("--json", help="write every input's numpy and node probabilities here")
+    return ap
+
+
+def main() -> int:
+    ap = arg_parser(__doc__, "face-api and tfjs")
+    ap.add_argument("--backend", default="wasm", choices=("wasm", "cpu"))
     args = ap.parse_args()
     if not shutil.which("node"):
         print("node is not on PATH")
