@@ -3,9 +3,10 @@
 `emotion.json` is a tfjs graph model (64×64 greyscale → 7 probabilities) that graph.py runs. Its input is
 made as human's emotion module makes it:
 1. the square face box of human's own detector (facebox.py); where it finds no face around the mesh,
-   a box from the mesh alone: centred on the mesh's bounding box (where human's detector centres within
-   2 % of the side on the shared faces), its side FALLBACK_SCALE × the mesh's mean extent in the
-   detector's 256² frame, scaled back (human's side was 0.92–1.12 of that on the shared faces);
+   a box from the mesh alone, made the way the detector's is: centred on the mesh's bounding box (where
+   human's box centres within 2 % of its side on the shared faces), its side 1.4 × the mean of the
+   mesh's width and height in the detector's squeezed 256² frame, scaled back to the longer image side
+   (the detector's box was 0.92–1.12 of that mean on the shared faces);
 2. cropped and resized to FACE_SIZE² with TensorFlow's crop_and_resize (bilinear, corners aligned, 0
    outside the image; box in coordinates normalised by the image size), divided by 255;
 3. resized to 64² with TensorFlow's legacy bilinear sampling, which at 192 → 64 picks every third pixel;
@@ -29,7 +30,6 @@ ORDER = [CLASSES.index(e) for e in EXPRESSIONS]
 INPUT_SIZE = 64
 FACE_SIZE = 192                      # human's face crop (its mesh model's input), resampled to 64
 GRAY = np.array([0.2989, 0.5870, 0.1140], np.float32)
-FALLBACK_SCALE = 1.0
 
 
 def mesh_points(landmarks: np.ndarray) -> np.ndarray:
@@ -47,7 +47,7 @@ def mesh_box(pts: np.ndarray, width: int, height: int) -> Box:
     """The fallback square crop (x, y, w, h) from the mesh alone (see the module's docstring)."""
     lo, hi = pts.min(0), pts.max(0)
     centre = (lo + hi) / 2
-    side = GROW * FALLBACK_SCALE * float(np.mean((hi - lo) / (width, height))) * max(width, height)
+    side = GROW * float(np.mean((hi - lo) / (width, height))) * max(width, height)
     x0, y0 = (int(np.floor(v + 0.5)) for v in centre - side / 2)
     x1, y1 = (int(np.floor(v + 0.5)) for v in centre + side / 2)
     return x0, y0, x1 - x0, y1 - y0

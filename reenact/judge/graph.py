@@ -154,8 +154,13 @@ OPS: dict[str, Callable[..., np.ndarray]] = {
 }
 
 
+def _inputs(node: dict) -> list[str]:
+    """A node's data inputs by node name (control inputs '^x' dropped, output ports ':k' stripped)."""
+    return [i.split(":")[0] for i in node.get("input", []) if not i.startswith("^")]
+
+
 class Graph:
-    """A graph model's nodes with their constant tensors; `run` evaluates one output from one input."""
+    """A graph model's nodes with their constant tensors; `run` evaluates the outputs asked for."""
 
     def __init__(self, nodes: list[dict], tensors: dict[str, np.ndarray]):
         self.nodes = {n["name"]: n for n in nodes}
@@ -167,19 +172,40 @@ class Graph:
         if missing:
             raise IntegrityError(f"constants missing from the weights: {', '.join(missing[:3])}")
         self.inputs = [n["name"] for n in nodes if n["op"] == "Placeholder"]
+        if len(self.inputs) != 1:
+            raise IntegrityError(f"expected one input, the graph has {len(self.inputs)}")
+
+    def schedule(self, outputs: tuple[str, ...]) -> list[str]:
+        """The ops needed for `outputs`, each after its inputs."""
+        order: list[str] = []
+        seen = set(self.tensors) | set(self.inputs)
+
+        def visit(name: str) -> None:
+            if name not in seen:
+                seen.add(name)
+                for i in _inputs(self.nodes[name]):
+                    visit(i)
+                order.append(name)
+
+        for o in outputs:
+            visit(o)
+        return order
 
     def run(self, x: np.ndarray, *outputs: str) -> list[np.ndarray]:
-        """The values of the nodes `outputs` for the graph's single input `x` (float32)."""
+        """The values of the nodes `outputs` for the graph's single input `x` (float32). An activation is
+        dropped once its last consumer has run, so memory is reused (the detector's first maps are 1.5 MB)."""
+        order = self.schedule(outputs)
+        uses: dict[str, int] = {}
+        for name in order:
+            for i in _inputs(self.nodes[name]):
+                uses[i] = uses.get(i, 0) + 1
         values: dict[str, np.ndarray] = {self.inputs[0]: np.asarray(x, np.float32)}
-
-        def value(name: str) -> np.ndarray:
-            name = name.split(":")[0]
-            if name in values:
-                return values[name]
-            if name in self.tensors:
-                return self.tensors[name]
+        for name in order:
             node = self.nodes[name]
-            values[name] = OPS[node["op"]](node, *(value(i) for i in node.get("input", []) if not i.startswith("^")))
-            return values[name]
-
-        return [value(o) for o in outputs]
+            args = [values[i] if i in values else self.tensors[i] for i in _inputs(node)]
+            values[name] = OPS[node["op"]](node, *args)
+            for i in _inputs(node):
+                uses[i] -= 1
+                if uses[i] == 0 and i in values and i not in outputs:
+                    del values[i]
+        return [values[o] for o in outputs]
