@@ -227,13 +227,16 @@ def _fill_mouth(req: EditRequest, d: Deformation, flow: np.ndarray, hole: HoleLa
     g = mouth_geometry(dst, (x0, y0, x1, y1))
     sel = g.cover > 0
     colours = palette(req.crop, req.landmarks)
-    if "lips" in used:
-        _paste(fill, fill_mask, (x0, y0, x1, y1), *lips.seam(d.dst, dst, colours.lips, (x0, y0, x1, y1)))
     fx, fy = flow[0, y0:y1, x0:x1], flow[1, y0:y1, x0:x1]
-    if float((g.bottom - g.top).max()) < SEALED_PX:
+    sealed = float((g.bottom - g.top).max()) < SEALED_PX
+    if sealed:
         # the lips meet all along: nothing between them to draw; slivers between the two lips' edges
         # (chords between different vertices) take the lips' flow
         rim_flow(fx, fy, g.cover, sel)
+    if "lips" in used:
+        seam = lips.seam(d.dst, dst, warp(req.crop, flow, (x0, y0, x1, y1)), (x0, y0, x1, y1))
+        _paste(fill, fill_mask, (x0, y0, x1, y1), *seam)
+    if sealed:
         return "lips", box
     teeth = (req.crop, TEETH_LUMA * float(luma(colours.teeth))) if colours.shows_teeth else None
     xs, ys, w, hu, hl = curtains(d.src, g, 1.0, iod, teeth)
@@ -259,7 +262,9 @@ def _fill_mouth(req: EditRequest, d: Deformation, flow: np.ndarray, hole: HoleLa
         real *= light(req.crop, req.landmarks) / np.maximum(light(example.crop, example.landmarks), 1e-3)
         patch = patch + ew[..., None] * (real - patch)
         used.append("memory")
-    _paste(fill, fill_mask, (x0, y0, x1, y1), patch, g.cover * (1 - w))
+    # the opening's rim as soft as the photo's own edges (the lips' inner edges blur into the interior)
+    cover = np.maximum(cv2.GaussianBlur(g.cover, (0, 0), colours.blur), g.cover) if colours.blur > 0.05 else g.cover
+    _paste(fill, fill_mask, (x0, y0, x1, y1), patch, cover * (1 - w))
     return "+".join(used), box
 
 
