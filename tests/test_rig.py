@@ -489,6 +489,47 @@ def test_opened_mouth_shows_teeth_one_by_one_over_a_darker_throat(name):
     assert np.median(np.abs(np.diff(grey, axis=1))[both]) < 6
 
 
+@pytest.mark.parametrize("name", ["portrait_man.jpg", "jesper.jpg"])
+def test_drawn_teeth_are_lit_like_the_lips_and_a_dropped_jaw_hides_the_lower_row(name):
+    """Surprise drops the jaw of a mouth that showed no teeth. The drawn upper teeth are no brighter than the
+    lips' own highlight (not a white band), and in the middle of the opening its bottom quarter is the dark
+    mouth and tongue behind the lower lip, well darker than the upper row (the lip went down with the jaw
+    over the lower teeth: no second row of a grin)."""
+    from reenact.editors.rig.mouth import _lips_band
+
+    _, edit = preset_edit(name, "surprise")
+    crop, lm, _ = face(name)
+    grey, fm = luma(edit.crop), edit.warp.fill_mask.copy()
+    fm[int(lm[152, 1]):] = 0
+    fm[:int(lm[0, 1])] = 0
+    a, b = lm[61, 0], lm[291, 0]
+    upper, bottom = [], []
+    for x in range(int(a + (b - a) / 3), int(b - (b - a) / 3)):
+        c = np.nonzero(fm[:, x] > 0.98)[0]
+        q = max(len(c) // 4, 2)
+        upper.append(grey[c[:q], x].max())
+        bottom.append(np.median(grey[c[-q:], x]))
+    assert len(upper) >= 8
+    highlight = np.percentile(luma(_lips_band(crop, lm)), 95)
+    assert np.percentile(upper, 75) <= highlight + 5
+    assert np.median(bottom) < 0.67 * np.percentile(upper, 75)
+
+
+def test_softness_reads_how_blurred_a_photo_is():
+    """The drawn mouth is blurred as much as the photo around it: the estimate reads a sharp crop as nearly
+    sharp, grows with a blur, and lands near the blur it was given."""
+    from reenact.editors.rig.fills import softness
+
+    crop, lm, _ = face("astronaut.png")
+    p = lm[list(LIPS_OUTER), :2]
+    x0, y0 = (p.min(0) - 6).astype(int)
+    x1, y1 = (p.max(0) + 7).astype(int)
+    read = [softness(cv2.GaussianBlur(crop, (0, 0), s) if s else crop, (x0, y0, x1, y1)) for s in (0, 0.75, 1.5)]
+    assert read[0] < 0.5
+    assert read[0] < read[1] < read[2]
+    assert 1.0 <= read[2] <= 2.0
+
+
 def test_teeth_sprites_have_separate_crowns_and_a_scalloped_gum_line():
     """Each row of teeth is crowns with gaps between them, and the gum's edge dips between teeth."""
     from reenact.editors.rig.teeth import SPRITE_HALF_W, TEXEL, UPPER_TEETH, sprites

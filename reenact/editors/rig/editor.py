@@ -234,7 +234,7 @@ def _fill_mouth(req: EditRequest, d: Deformation, flow: np.ndarray, hole: HoleLa
         # (chords between different vertices) take the lips' flow
         rim_flow(fx, fy, g.cover, sel)
     if "lips" in used:
-        seam = lips.seam(d.dst, dst, warp(req.crop, flow, (x0, y0, x1, y1)), (x0, y0, x1, y1))
+        seam = lips.seam(d.src, d.dst, dst, warp(req.crop, flow, (x0, y0, x1, y1)), (x0, y0, x1, y1))
         _paste(fill, fill_mask, (x0, y0, x1, y1), *seam)
     if sealed:
         return "lips", box

@@ -36,11 +36,18 @@ def light(crop: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     return float(luma(s)) / SKIN_LUMA * np.sqrt(s / max(float(s.mean()), 1.0))
 
 
+def quantile(x: np.ndarray, q: float) -> float:
+    """The q-quantile (0 … 1) of an array's values, the nearest rank (np.percentile costs ten times more)."""
+    flat = np.ravel(x)
+    k = min(int(q * len(flat)), len(flat) - 1)
+    return float(np.partition(flat, k)[k])
+
+
 def slope(crop: np.ndarray, landmarks: np.ndarray) -> float:
     """How the light falls across the face: (image-right cheek − image-left cheek) / their sum, in luma."""
     pts = np.clip(np.round(landmarks[[117, 50, 101, 346, 280, 330], :2]).astype(int), 0, crop.shape[0] - 1)
-    y = luma(crop[pts[:, 1], pts[:, 0]].astype(np.float32))
-    a, b = float(np.median(y[:3])), float(np.median(y[3:]))
+    y = np.sort(luma(crop[pts[:, 1], pts[:, 0]].astype(np.float32)).reshape(2, 3), axis=1)
+    a, b = float(y[0, 1]), float(y[1, 1])                                   # the median of each three
     return (b - a) / max(a + b, 1.0)
 
 
@@ -57,10 +64,10 @@ def softness(crop: np.ndarray, box) -> float:
         return cv2.magnitude(cv2.Sobel(a, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(a, cv2.CV_32F, 0, 1, ksize=3))
 
     m0, m1 = grad(g), grad(cv2.GaussianBlur(g, (0, 0), REBLUR_PX))
-    edges = m0 >= max(float(np.percentile(m0, 100 * (1 - EDGE_SHARE))), MIN_EDGE)
+    edges = m0 >= max(quantile(m0, 1 - EDGE_SHARE), MIN_EDGE)
     if edges.sum() < 8:
         return 0.0
-    r = float(np.median(m0[edges] / np.maximum(m1[edges], 1e-3)))
+    r = quantile(m0[edges] / np.maximum(m1[edges], 1e-3), 0.5)
     s2 = REBLUR_PX ** 2 / max(r * r - 1, 1e-3)
     return float(np.sqrt(np.clip(s2 - SHARP_PX ** 2, 0.0, MAX_SOFT_PX ** 2)))
 

@@ -13,7 +13,7 @@ import numpy as np
 from ...imaging import luma
 from ...stages.landmarks import LIPS_OUTER
 from .deform import chain_y
-from .fills import coverage, skin, slope, smoothstep, softness
+from .fills import coverage, quantile, skin, slope, smoothstep, softness
 from .mesh import HOLES, LIPS_INNER_LOWER, LIPS_INNER_UPPER
 from .teeth import (JAW_CLOSED, JAW_OPEN, LOWER_COVER, LOWER_HIDE, LOWER_SHOW, OVERBITE, UPPER_SHOW, Palette,
                     Placement)
@@ -221,7 +221,7 @@ def teeth_colour(crop: np.ndarray, src_lm: np.ndarray, px: np.ndarray | None = N
     s = skin(crop, src_lm)
     ys = max(float(luma(s)), 1.0)
     band = luma(_lips_band(crop, src_lm))
-    y = TEETH_OF_LIP_HIGHLIGHT * float(np.percentile(band, 100 * (1 - LIP_HIGHLIGHT))) if len(band) >= 10 else ys
+    y = TEETH_OF_LIP_HIGHLIGHT * quantile(band, 1 - LIP_HIGHLIGHT) if len(band) >= 10 else ys
     return y * ((1 - SKIN_CAST) * IVORY + SKIN_CAST * s / ys)
 
 
