@@ -134,8 +134,9 @@ def seam(src: np.ndarray, dst_before: np.ndarray, dst_after: np.ndarray, warped:
     gaps = [chain_y(m, MOUTH_LOWER, gx) - chain_y(m, MOUTH_UPPER, gx) for m in (src, dst_before)]
     top, bottom = chain_y(dst_after, MOUTH_UPPER, gx), chain_y(dst_after, MOUTH_LOWER, gx)
     closed = np.clip((np.maximum(*gaps) - (bottom - top)) / SEAM_FULL_PX, 0, 1)
+    # only where the lips now meet (a pixel apart at most), from corner to corner
     a, b = sorted((float(dst_after[61, 0]), float(dst_after[291, 0])))
-    closed *= np.clip(np.minimum(gx - a, b - gx), 0, 1)                     # corner to corner
+    closed *= np.clip(1 - (bottom - top), 0, 1) * np.clip(np.minimum(gx - a, b - gx), 0, 1)
     d = gy - 0.5 * (top + bottom)
     soft = cv2.GaussianBlur(warped.astype(np.float32), (1, 0), sigmaX=0.1, sigmaY=SEAM_SOFT_PX)
     colour = soft * (1 - SEAM_DARK * closed * np.exp(-0.5 * (d / SEAM_PX) ** 2))[..., None]

@@ -25,6 +25,9 @@ TEETH_OF_LIP_HIGHLIGHT = 1.08
 LIP_HIGHLIGHT = 0.05
 IVORY = np.array([1.04, 1.0, 0.94], np.float32)
 SKIN_CAST = 0.2
+# the person's own teeth colour is that of their lit crowns: the brightest quarter of the opening's pixels
+# (a drawn crown is that colour where it faces the light, darker towards its sides and edges)
+TEETH_LIT = 0.75
 # the most of the upper row a raised lip uncovers (IOD): the crowns and a strip of gum; of the lower row, its
 # crowns and a little gum
 UPPER_MAX_SHOW = 0.24
@@ -214,10 +217,10 @@ def _lips_band(crop: np.ndarray, src_lm: np.ndarray) -> np.ndarray:
 
 def teeth_colour(crop: np.ndarray, src_lm: np.ndarray, px: np.ndarray | None = None) -> np.ndarray:
     """The person's own teeth colour where the source shows teeth (`px`, its opening's pixels, see
-    _teeth_pixels), else a default lit like the face: a little darker than the lips' highlight, ivory."""
+    _teeth_pixels; their lit crowns), else a default lit like the face: a little darker than the lips' highlight, ivory."""
     if px is not None:
         y = luma(px)
-        return np.median(px[y >= np.median(y)], 0)
+        return np.median(px[y >= quantile(y, TEETH_LIT)], 0)
     s = skin(crop, src_lm)
     ys = max(float(luma(s)), 1.0)
     band = luma(_lips_band(crop, src_lm))

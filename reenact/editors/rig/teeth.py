@@ -63,6 +63,8 @@ LIP_SHADOW = 0.045
 CORNER_SHADOW = 0.45
 # the face's light across the mouth, this many times as strong inside it (its walls shade each other)
 SIDE_LIGHT = 2.0
+# how much of the lips' colour (per unit of luma) light bounced inside the mouth gives the (upper, lower) teeth
+BOUNCE = (0.1, 0.2)
 # the dentine's colour towards a crown's neck, relative to the enamel's
 DENTINE = np.array([1.0, 0.95, 0.86], np.float32)
 # colours relative to the lips: gums paler, tongue pinker, throat dark red; light scales of the throat
@@ -115,7 +117,7 @@ def _row(table, upper: bool) -> np.ndarray:
     shade = (0.75 + 0.25 * np.sqrt(np.clip(1 - s ** 2, 0, 1)))[None, :] * tone[None, :]
     shade = shade * (1 - 0.15 * np.exp(-(hh - edge) / 0.012))                   # translucent edge, greyer
     shade = shade * (1 - 0.15 * smoothstep((hh - neck + 0.04) / 0.04))         # the neck, darker
-    shade = shade * (1 - 0.3 * np.exp(-(((1 - np.abs(s)) * half) / 0.008) ** 2))[None, :]  # contact line
+    shade = shade * (1 - 0.25 * np.exp(-(((1 - np.abs(s)) * half) / 0.008) ** 2))[None, :]  # contact line
     warm = smoothstep((hh - edge) / np.maximum(neck - edge, 1e-3))
     gum = (hh > neck) & ~beyond
     out = np.stack([inside, inside * shade, gum, inside * warm], -1).astype(np.float32)
@@ -197,12 +199,14 @@ def interior(g, palette: Palette, at: Placement, iod: float, box) -> np.ndarray:
     t_a = smoothstep(depth / 1.5 + 0.5) * smoothstep((0.85 - np.abs(g.u)) / 0.3)
     t_shade = (0.45 + 0.4 * smoothstep(depth / (0.06 * iod))) * (1 - 0.4 * u2)
     out += (tongue_rgb * t_shade[..., None] - out) * t_a[..., None]
-    dentine = palette.teeth * DENTINE
-    for sprite, edge, mid, down in ((sprites()[1], at.lower_edge, at.lower_mid_x, True),
-                                    (sprites()[0], at.upper_edge, at.mid_x, False)):
+    # light bounced off the lips and tongue warms the teeth, the lower row (in the mouth's shade) most
+    bounce = palette.lips / max(float(luma(palette.lips)), 1.0) - 1
+    for sprite, edge, mid, down, warmed in ((sprites()[1], at.lower_edge, at.lower_mid_x, True, BOUNCE[1]),
+                                            (sprites()[0], at.upper_edge, at.mid_x, False, BOUNCE[0])):
         s = _place(sprite, box, mid, edge, iod, down)
         a, shade, gum_a, warm = s[..., 0:1], s[..., 1:2], s[..., 2:3], s[..., 3:4]
-        out = out * (1 - a) + (palette.teeth + (dentine - palette.teeth) * warm / np.maximum(a, 1e-3)) * shade
+        enamel = palette.teeth * (1 + warmed * bounce)
+        out = out * (1 - a) + enamel * (1 + (DENTINE - 1) * warm / np.maximum(a, 1e-3)) * shade
         out += (gum * (0.8 + 0.2 * a) - out) * gum_a
     # the upper lip's shadow, and the cheeks' towards the corners, fall on everything inside; the face's
     # own light falls across it
