@@ -515,6 +515,16 @@ def test_drawn_teeth_are_lit_like_the_lips_and_a_dropped_jaw_hides_the_lower_row
     assert np.median(bottom) < 0.67 * np.percentile(upper, 75)
 
 
+def test_only_lips_pulled_back_or_down_bare_the_lower_teeth():
+    """Surprise drops the jaw with relaxed lips (the lower lip covers the lower row); anger raises the upper
+    lip, disgust pulls the corners down and fear stretches the lips: their lips stay off the teeth."""
+    from reenact.editors.rig.mouth import retracted
+
+    source = face("portrait_man.jpg")[2]
+    assert retracted(presets()["surprise"].resolve(source)) == 0.0
+    assert all(retracted(presets()[p].resolve(source)) == 1.0 for p in ("anger", "disgust", "fear"))
+
+
 def test_softness_reads_how_blurred_a_photo_is():
     """The drawn mouth is blurred as much as the photo around it: the estimate reads a sharp crop as nearly
     sharp, grows with a blur, and lands near the blur it was given."""

@@ -30,7 +30,7 @@ from . import lips
 from .eyes import eye_fill
 from .fills import light
 from .memory import TextureMemory, openness, recall
-from .mouth import TEETH_LUMA, curtains, mouth_geometry, palette, placement, rim_flow, teeth_visible
+from .mouth import TEETH_LUMA, curtains, mouth_geometry, palette, placement, retracted, rim_flow, teeth_visible
 from .teeth import interior
 from ...imaging import luma, match_color
 from ...stages.landmarks import LIPS_OUTER, interocular
@@ -249,7 +249,8 @@ def _fill_mouth(req: EditRequest, d: Deformation, flow: np.ndarray, hole: HoleLa
     # lips were drawn over them
     took = 0 if settled else _cut(hole.inside, hole.box, (x0, y0, x1, y1))
     rim_flow(fx, fy, np.where(real, 0, g.cover), took)
-    patch = interior(g, colours, placement(d.src, dst, d.jaw, g, hu, hl, iod), iod, (x0, y0, x1, y1))
+    at = placement(d.src, dst, d.jaw, g, hu, hl, iod, retracted(req.target))
+    patch = interior(g, colours, at, iod, (x0, y0, x1, y1))
     if openness(req.landmarks)[0] > OPEN_MOUTH_IOD:
         used.append("own")
     example = mem.get("mouth", "open")
@@ -262,9 +263,12 @@ def _fill_mouth(req: EditRequest, d: Deformation, flow: np.ndarray, hole: HoleLa
         real *= light(req.crop, req.landmarks) / np.maximum(light(example.crop, example.landmarks), 1e-3)
         patch = patch + ew[..., None] * (real - patch)
         used.append("memory")
-    # the opening's rim as soft as the photo's own edges (the lips' inner edges blur into the interior)
-    cover = np.maximum(cv2.GaussianBlur(g.cover, (0, 0), colours.blur), g.cover) if colours.blur > 0.05 else g.cover
-    _paste(fill, fill_mask, (x0, y0, x1, y1), patch, cover * (1 - w))
+    # the drawn interior's rim as soft as the photo's own edges (the lips' inner edges blur into it; where
+    # the real layers reach the rim they meet the lips as the source had them)
+    alpha = g.cover * (1 - w)
+    if colours.blur > 0.05:
+        alpha = np.maximum(cv2.GaussianBlur(alpha, (0, 0), colours.blur), alpha)
+    _paste(fill, fill_mask, (x0, y0, x1, y1), patch, alpha)
     return "+".join(used), box
 
 

@@ -11,12 +11,13 @@ import cv2
 import numpy as np
 
 from ...imaging import luma
+from ...pipeline.types import AU_INDEX, AUVector
 from ...stages.landmarks import LIPS_OUTER
 from .deform import chain_y
 from .fills import coverage, quantile, skin, slope, smoothstep, softness
 from .mesh import HOLES, LIPS_INNER_LOWER, LIPS_INNER_UPPER
-from .teeth import (JAW_CLOSED, JAW_OPEN, LOWER_COVER, LOWER_HIDE, LOWER_SHOW, OVERBITE, UPPER_SHOW, Palette,
-                    Placement)
+from .teeth import (JAW_CLOSED, JAW_OPEN, LOWER_COVER, LOWER_HIDE, LOWER_SHOW, OVERBITE, RETRACT_AUS,
+                    RETRACT_FULL, UPPER_SHOW, Palette, Placement)
 
 # teeth for a face that shows none: front teeth a little darker than the lips' highlight (this share of it;
 # the lips' brightest share of pixels), ivory (RGB per unit of luma), taking this share of the skin's
@@ -250,8 +251,13 @@ def palette(crop: np.ndarray, src_lm: np.ndarray) -> Palette:
                    slope=slope(crop, src_lm), blur=softness(crop, (x0, y0, x1, y1)))
 
 
+def retracted(target: AUVector) -> float:
+    """How far (0 … 1) the target pulls the lips back or down off the teeth (RETRACT_AUS)."""
+    return float(np.clip(max(target.values[AU_INDEX[a]] for a in RETRACT_AUS) / RETRACT_FULL, 0.0, 1.0))
+
+
 def placement(src: np.ndarray, dst: np.ndarray, jaw: np.ndarray, g: MouthGeometry, hu: np.ndarray,
-              hl: np.ndarray, iod: float) -> Placement:
+              hl: np.ndarray, iod: float, retract: float = 0.0) -> Placement:
     """Where the procedural rows go (see teeth.py) for a mouth moved from `src` to `dst` (crop meshes).
 
     Upper row: on the source's midline (the skull's), hanging UPPER_SHOW below the moved upper lip, plus as
@@ -259,8 +265,9 @@ def placement(src: np.ndarray, dst: np.ndarray, jaw: np.ndarray, g: MouthGeometr
     the real upper layer reaches (`hu`, output px per column of g). Lower row: its edge the overbite behind
     the upper one, moved with the jaw (`jaw`, crop px at the incisors), showing at most LOWER_MAX_SHOW above
     the moved lower lip's real layer (`hl`): lips that part while the jaw stays nearly closed uncover at
-    least LOWER_SHOW of the lower crowns (teeth on teeth, no dark crescent), a dropped jaw takes the lower
-    lip along over them, so a wide open mouth shows them only where the lip is pulled down past the jaw.
+    least LOWER_SHOW of the lower crowns (teeth on teeth, no dark crescent), a dropped jaw takes a relaxed
+    lower lip along over them, so a wide open mouth shows them only where the lip is pulled down past the
+    jaw or the target retracts the lips (`retract`, see `retracted`).
     """
     mid = 0.5 * float(src[13, 0] + src[14, 0])
     at = np.array([[mid]], np.float32)
@@ -275,7 +282,7 @@ def placement(src: np.ndarray, dst: np.ndarray, jaw: np.ndarray, g: MouthGeometr
     lower_mid = mid + (float(jaw[0]) if drop == float(jaw[1]) else float(chin[0]))
     bottom = float(chain_y(dst, MOUTH_LOWER, np.array([[lower_mid]], np.float32))[0, 0])
     lip = bottom - float(np.interp(lower_mid, g.gx[0], hl[0]))
-    opened = float(smoothstep((drop / iod - JAW_CLOSED) / (JAW_OPEN - JAW_CLOSED)))
+    opened = float(smoothstep((drop / iod - JAW_CLOSED) / (JAW_OPEN - JAW_CLOSED))) * (1 - retract)
     lower = float(np.clip(upper - OVERBITE * iod + drop + LOWER_COVER * iod * opened, lip - LOWER_MAX_SHOW * iod,
                           lip + iod * (LOWER_HIDE * opened - LOWER_SHOW * (1 - opened))))
     return Placement(mid_x=mid, upper_edge=upper, lower_edge=lower, lower_mid_x=lower_mid)

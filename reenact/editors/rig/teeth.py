@@ -21,20 +21,23 @@ import numpy as np
 from ...imaging import luma
 from .fills import smoothstep
 
-# Per tooth from the midline outwards, as seen from the front (IOD): width, crown height, how far its
-# incisal edge sits above the central incisor's, brightness (back teeth turn away from the light and lie
-# in the cheeks' shadow, fading into the dark of the mouth), and whether its edge is a cusp (canines and
+# Per tooth from the midline outwards (incisors, canine, premolars, first molar), as seen from the front
+# (IOD, the eye centres' distance, about 63 mm: a central incisor is 8.5 mm wide and 10.5 mm tall): width,
+# crown height, how far its incisal edge sits above the central incisor's, brightness (back teeth turn
+# away from the light and lie in the cheeks' shadow), and whether its edge is a cusp (canines and
 # premolars) instead of a straight edge.
-UPPER_TEETH = ((0.122, 0.155, 0.000, 1.00, False), (0.090, 0.132, 0.012, 0.93, False),
-               (0.074, 0.150, 0.006, 0.84, True), (0.060, 0.114, 0.020, 0.70, True),
-               (0.050, 0.104, 0.030, 0.60, True), (0.045, 0.086, 0.042, 0.50, False))
-LOWER_TEETH = ((0.077, 0.100, 0.000, 0.90, False), (0.081, 0.104, 0.004, 0.86, False),
-               (0.077, 0.117, 0.000, 0.78, True), (0.065, 0.090, 0.014, 0.64, True),
-               (0.058, 0.081, 0.024, 0.55, True), (0.052, 0.072, 0.034, 0.47, False))
+UPPER_TEETH = ((0.135, 0.17, 0.000, 1.00, False), (0.100, 0.145, 0.012, 0.93, False),
+               (0.082, 0.165, 0.006, 0.84, True), (0.066, 0.125, 0.020, 0.70, True),
+               (0.056, 0.115, 0.030, 0.60, True), (0.050, 0.095, 0.042, 0.50, False),
+               (0.040, 0.078, 0.052, 0.42, False))
+LOWER_TEETH = ((0.085, 0.11, 0.000, 0.90, False), (0.090, 0.115, 0.004, 0.86, False),
+               (0.086, 0.13, 0.000, 0.78, True), (0.072, 0.10, 0.014, 0.64, True),
+               (0.064, 0.09, 0.024, 0.55, True), (0.058, 0.08, 0.034, 0.47, False),
+               (0.046, 0.066, 0.044, 0.40, False))
 # no two teeth are alike: per tooth (subject's right, left), a brightness offset and how much lower (IOD)
 # its edge sits (worn or a little longer)
-TONE_JITTER = ((0.0, -0.03), (-0.05, 0.02), (0.03, -0.04), (-0.02, 0.03), (0.02, -0.02), (0.0, 0.01))
-EDGE_JITTER = ((0.0, 0.004), (-0.005, 0.003), (0.004, -0.003), (0.0, 0.004), (-0.003, 0.0), (0.0, 0.0))
+TONE_JITTER = ((0.0, -0.03), (-0.05, 0.02), (0.03, -0.04), (-0.02, 0.03), (0.02, -0.02), (0.0, 0.01), (0.01, -0.01))
+EDGE_JITTER = ((0.0, 0.004), (-0.005, 0.003), (0.004, -0.003), (0.0, 0.004), (-0.003, 0.0), (0.0, 0.0), (0.0, 0.002))
 # the arch: back teeth's edges sit higher in the face by this × (IOD from the midline)², in both rows
 ARCH = 0.2
 # sprite grid: this many IOD per texel, spanning ±SPRITE_HALF_W across and SPRITE_H from the edge (plus
@@ -48,9 +51,10 @@ _SS = 4  # supersampling when a sprite is built
 # placement (IOD): upper crown shown below a lip that stays where the source had it; the lower incisors'
 # edge sits this far behind and above the upper ones' when the jaw is closed; while the jaw stays nearly
 # closed (a drop up to JAW_CLOSED) lips that part show at least LOWER_SHOW of the lower crowns (teeth on
-# teeth, never a dark crescent); a jaw dropped to JAW_OPEN carries the lower lip over the lower crowns,
-# covering LOWER_COVER more of them than the lips' own parting uncovers, and the row may hide LOWER_HIDE
-# below the lip
+# teeth, never a dark crescent); a jaw dropped to JAW_OPEN carries a relaxed lower lip over the lower
+# crowns, covering LOWER_COVER more of them than the lips' own parting uncovers, and the row may hide
+# LOWER_HIDE below the lip; lips that the target pulls back or down (RETRACT_AUS, fully at RETRACT_FULL)
+# stay off the teeth
 UPPER_SHOW = 0.04
 OVERBITE = 0.03
 LOWER_SHOW = 0.045
@@ -58,11 +62,16 @@ JAW_CLOSED = 0.08
 JAW_OPEN = 0.25
 LOWER_COVER = 0.1
 LOWER_HIDE = 0.02
+RETRACT_AUS = ("AU10", "AU15", "AU20")
+RETRACT_FULL = 3.0
 # shading: the upper lip's shadow on the teeth (IOD), and how dark the cheeks' shadow makes the corners
 LIP_SHADOW = 0.045
 CORNER_SHADOW = 0.45
-# the face's light across the mouth, this many times as strong inside it (its walls shade each other)
-SIDE_LIGHT = 2.0
+# the drawn interior is never sharper than this (a Gaussian's sigma, px): enamel edges are translucent, and
+# a contact line that falls on one pixel column would read as a gap
+MIN_BLUR_PX = 0.5
+# how strongly the face's light across it (cheek to cheek) shades the mouth: 1 as on the cheeks
+SIDE_LIGHT = 1.0
 # how much of the lips' colour (per unit of luma) light bounced inside the mouth gives the (upper, lower) teeth
 BOUNCE = (0.1, 0.2)
 # the dentine's colour towards a crown's neck, relative to the enamel's
@@ -117,7 +126,7 @@ def _row(table, upper: bool) -> np.ndarray:
     shade = (0.75 + 0.25 * np.sqrt(np.clip(1 - s ** 2, 0, 1)))[None, :] * tone[None, :]
     shade = shade * (1 - 0.15 * np.exp(-(hh - edge) / 0.012))                   # translucent edge, greyer
     shade = shade * (1 - 0.15 * smoothstep((hh - neck + 0.04) / 0.04))         # the neck, darker
-    shade = shade * (1 - 0.25 * np.exp(-(((1 - np.abs(s)) * half) / 0.008) ** 2))[None, :]  # contact line
+    shade = shade * (1 - 0.2 * np.exp(-(((1 - np.abs(s)) * half) / 0.006) ** 2))[None, :]  # contact line
     warm = smoothstep((hh - edge) / np.maximum(neck - edge, 1e-3))
     gum = (hh > neck) & ~beyond
     out = np.stack([inside, inside * shade, gum, inside * warm], -1).astype(np.float32)
@@ -210,8 +219,7 @@ def interior(g, palette: Palette, at: Placement, iod: float, box) -> np.ndarray:
         out += (gum * (0.8 + 0.2 * a) - out) * gum_a
     # the upper lip's shadow, and the cheeks' towards the corners, fall on everything inside; the face's
     # own light falls across it
-    shadow = (0.78 + 0.22 * smoothstep(g.du / (LIP_SHADOW * iod))) * (1 - CORNER_SHADOW * smoothstep((np.abs(g.u) - 0.35) / 0.55))
-    out *= (shadow * np.clip(1 + SIDE_LIGHT * palette.slope * g.u, 0.5, 1.5))[..., None]
-    if palette.blur > 0.05:
-        out = cv2.GaussianBlur(out, (0, 0), palette.blur)
+    shadow = (0.78 + 0.22 * smoothstep(g.du / (LIP_SHADOW * iod))) * (1 - CORNER_SHADOW * smoothstep((np.abs(g.u) - 0.5) / 0.5))
+    out *= (shadow * np.clip(1 + SIDE_LIGHT * palette.slope * g.u, 0.7, 1.3))[..., None]
+    out = cv2.GaussianBlur(out, (0, 0), max(palette.blur, MIN_BLUR_PX))
     return np.clip(out, 0, 255).astype(np.float32)
