@@ -263,12 +263,7 @@ def _fill_mouth(req: EditRequest, d: Deformation, flow: np.ndarray, hole: HoleLa
         real *= light(req.crop, req.landmarks) / np.maximum(light(example.crop, example.landmarks), 1e-3)
         patch = patch + ew[..., None] * (real - patch)
         used.append("memory")
-    # the drawn interior's rim as soft as the photo's own edges (the lips' inner edges blur into it; where
-    # the real layers reach the rim they meet the lips as the source had them)
-    alpha = g.cover * (1 - w)
-    if colours.blur > 0.05:
-        alpha = np.maximum(cv2.GaussianBlur(alpha, (0, 0), colours.blur), alpha)
-    _paste(fill, fill_mask, (x0, y0, x1, y1), patch, alpha)
+    _paste(fill, fill_mask, (x0, y0, x1, y1), patch, g.cover * (1 - w))
     return "+".join(used), box
 
 

@@ -67,8 +67,12 @@ RETRACT_FULL = 3.0
 # shading: the upper lip's shadow on the teeth (IOD), and how dark the cheeks' shadow makes the corners
 LIP_SHADOW = 0.045
 CORNER_SHADOW = 0.45
-# the drawn interior is never sharper than this (a Gaussian's sigma, px): enamel edges are translucent, and
-# a contact line that falls on one pixel column would read as a gap
+# the drawn interior is blurred by this share of the photo's softness (the sprites are already about half a
+# pixel soft; at the full measure the lips' inner edge melts into the mouth and the tracker reads a smaller
+# opening: AU25 on the batch test's small moving face, 3.1 unblurred, 2.4 at the full measure, 2.7 at half),
+# and never less than MIN_BLUR_PX (enamel edges are translucent, and a contact line that falls on one pixel
+# column would read as a gap)
+SOFT_SHARE = 0.5
 MIN_BLUR_PX = 0.5
 # how strongly the face's light across it (cheek to cheek) shades the mouth: 1 as on the cheeks
 SIDE_LIGHT = 1.0
@@ -221,5 +225,5 @@ def interior(g, palette: Palette, at: Placement, iod: float, box) -> np.ndarray:
     # own light falls across it
     shadow = (0.78 + 0.22 * smoothstep(g.du / (LIP_SHADOW * iod))) * (1 - CORNER_SHADOW * smoothstep((np.abs(g.u) - 0.5) / 0.5))
     out *= (shadow * np.clip(1 + SIDE_LIGHT * palette.slope * g.u, 0.7, 1.3))[..., None]
-    out = cv2.GaussianBlur(out, (0, 0), max(palette.blur, MIN_BLUR_PX))
+    out = cv2.GaussianBlur(out, (0, 0), max(SOFT_SHARE * palette.blur, MIN_BLUR_PX))
     return np.clip(out, 0, 255).astype(np.float32)
