@@ -25,7 +25,7 @@ from .teeth import (JAW_CLOSED, JAW_OPEN, LOWER_COVER, LOWER_HIDE, LOWER_SHOW, O
 TEETH_OF_LIP_HIGHLIGHT = 1.08
 LIP_HIGHLIGHT = 0.05
 IVORY = np.array([1.04, 1.0, 0.94], np.float32)
-SKIN_CAST = 0.2
+SKIN_CAST = 0.35
 # the person's own teeth colour is that of their lit crowns: the brightest quarter of the opening's pixels
 # (a drawn crown is that colour where it faces the light, darker towards its sides and edges)
 TEETH_LIT = 0.75
