@@ -457,9 +457,7 @@ def _lip_grey(crop: np.ndarray, lm: np.ndarray) -> np.ndarray:
     return luma(crop)[np.round(mid[:, 1]).astype(int), np.round(mid[:, 0]).astype(int)]
 
 
-# jesper's surprise shows one tooth boundary in the upper row since the 3D depth test and the retuned jaw
-# were merged (closing note, issue 11): held on portrait_man until the mouth is looked at again
-@pytest.mark.parametrize("name", ["portrait_man.jpg"])
+@pytest.mark.parametrize("name", ["portrait_man.jpg", "jesper.jpg"])
 def test_opened_mouth_shows_teeth_one_by_one_over_a_darker_throat(name):
     """Surprise drops the jaw of a mouth that showed no teeth: right under the upper lip a row of teeth whose
     brightness dips at the boundaries between them (distinct teeth, not a band), well above a throat darker
@@ -467,9 +465,10 @@ def test_opened_mouth_shows_teeth_one_by_one_over_a_darker_throat(name):
     _, edit = preset_edit(name, "surprise")
     crop, lm, _ = face(name)
     grey, fm = luma(edit.crop), edit.warp.fill_mask.copy()
-    # the mouth's own fill: between the corners and above the old chin (the moved chin's soft edge is a
-    # fill too, below it)
+    # the mouth's own fill: between the corners, below the upper lip's top (the eyes' fills lie above)
+    # and above the old chin (the moved chin's soft edge is a fill too, below it)
     fm[int(lm[152, 1]):] = 0
+    fm[:int(lm[0, 1])] = 0
     fm[:, :int(lm[61, 0])] = 0
     fm[:, int(lm[291, 0]) + 1:] = 0
     cols = [x for x in range(fm.shape[1]) if (fm[:, x] > 0.98).sum() >= 6]
@@ -488,6 +487,57 @@ def test_opened_mouth_shows_teeth_one_by_one_over_a_darker_throat(name):
     inner = fm > 0.98
     both = inner[:, 1:] & inner[:, :-1] & (grey[:, 1:] < np.median(dark) + 15)
     assert np.median(np.abs(np.diff(grey, axis=1))[both]) < 6
+
+
+@pytest.mark.parametrize("name", ["portrait_man.jpg", "jesper.jpg"])
+def test_drawn_teeth_are_lit_like_the_lips_and_a_dropped_jaw_hides_the_lower_row(name):
+    """Surprise drops the jaw of a mouth that showed no teeth. The drawn upper teeth are no brighter than the
+    lips' own highlight (not a white band), and in the middle of the opening its bottom quarter is the dark
+    mouth and tongue behind the lower lip, well darker than the upper row (the lip went down with the jaw
+    over the lower teeth: no second row of a grin)."""
+    from reenact.editors.rig.mouth import _lips_band
+
+    _, edit = preset_edit(name, "surprise")
+    crop, lm, _ = face(name)
+    grey, fm = luma(edit.crop), edit.warp.fill_mask.copy()
+    fm[int(lm[152, 1]):] = 0
+    fm[:int(lm[0, 1])] = 0
+    a, b = lm[61, 0], lm[291, 0]
+    upper, bottom = [], []
+    for x in range(int(a + (b - a) / 3), int(b - (b - a) / 3)):
+        c = np.nonzero(fm[:, x] > 0.98)[0]
+        q = max(len(c) // 4, 2)
+        upper.append(grey[c[:q], x].max())
+        bottom.append(np.median(grey[c[-q:], x]))
+    assert len(upper) >= 8
+    highlight = np.percentile(luma(_lips_band(crop, lm)), 95)
+    assert np.percentile(upper, 75) <= highlight + 5
+    assert np.median(bottom) < 0.67 * np.percentile(upper, 75)
+
+
+def test_only_lips_pulled_back_or_down_bare_the_lower_teeth():
+    """Surprise drops the jaw with relaxed lips (the lower lip covers the lower row); anger raises the upper
+    lip, disgust pulls the corners down and fear stretches the lips: their lips stay off the teeth."""
+    from reenact.editors.rig.mouth import retracted
+
+    source = face("portrait_man.jpg")[2]
+    assert retracted(presets()["surprise"].resolve(source)) == 0.0
+    assert all(retracted(presets()[p].resolve(source)) == 1.0 for p in ("anger", "disgust", "fear"))
+
+
+def test_softness_reads_how_blurred_a_photo_is():
+    """The drawn mouth is blurred as much as the photo around it: the estimate reads a sharp crop as nearly
+    sharp, grows with a blur, and lands near the blur it was given."""
+    from reenact.editors.rig.fills import softness
+
+    crop, lm, _ = face("astronaut.png")
+    p = lm[list(LIPS_OUTER), :2]
+    x0, y0 = (p.min(0) - 6).astype(int)
+    x1, y1 = (p.max(0) + 7).astype(int)
+    read = [softness(cv2.GaussianBlur(crop, (0, 0), s) if s else crop, (x0, y0, x1, y1)) for s in (0, 0.75, 1.5)]
+    assert read[0] < 0.5
+    assert read[0] < read[1] < read[2]
+    assert 1.0 <= read[2] <= 2.0
 
 
 def test_teeth_sprites_have_separate_crowns_and_a_scalloped_gum_line():

@@ -30,7 +30,7 @@ from . import lips
 from .eyes import eye_fill
 from .fills import light
 from .memory import TextureMemory, openness, recall
-from .mouth import TEETH_LUMA, curtains, mouth_geometry, palette, placement, rim_flow, teeth_visible
+from .mouth import TEETH_LUMA, curtains, mouth_geometry, palette, placement, retracted, rim_flow, teeth_visible
 from .teeth import interior
 from ...imaging import luma, match_color
 from ...stages.landmarks import LIPS_OUTER, interocular
@@ -227,13 +227,16 @@ def _fill_mouth(req: EditRequest, d: Deformation, flow: np.ndarray, hole: HoleLa
     g = mouth_geometry(dst, (x0, y0, x1, y1))
     sel = g.cover > 0
     colours = palette(req.crop, req.landmarks)
-    if "lips" in used:
-        _paste(fill, fill_mask, (x0, y0, x1, y1), *lips.seam(d.dst, dst, colours.lips, (x0, y0, x1, y1)))
     fx, fy = flow[0, y0:y1, x0:x1], flow[1, y0:y1, x0:x1]
-    if float((g.bottom - g.top).max()) < SEALED_PX:
+    sealed = float((g.bottom - g.top).max()) < SEALED_PX
+    if sealed:
         # the lips meet all along: nothing between them to draw; slivers between the two lips' edges
         # (chords between different vertices) take the lips' flow
         rim_flow(fx, fy, g.cover, sel)
+    if "lips" in used:
+        seam = lips.seam(d.src, d.dst, dst, warp(req.crop, flow, (x0, y0, x1, y1)), (x0, y0, x1, y1))
+        _paste(fill, fill_mask, (x0, y0, x1, y1), *seam)
+    if sealed:
         return "lips", box
     teeth = (req.crop, TEETH_LUMA * float(luma(colours.teeth))) if colours.shows_teeth else None
     xs, ys, w, hu, hl = curtains(d.src, g, 1.0, iod, teeth)
@@ -246,7 +249,8 @@ def _fill_mouth(req: EditRequest, d: Deformation, flow: np.ndarray, hole: HoleLa
     # lips were drawn over them
     took = 0 if settled else _cut(hole.inside, hole.box, (x0, y0, x1, y1))
     rim_flow(fx, fy, np.where(real, 0, g.cover), took)
-    patch = interior(g, colours, placement(d.src, dst, d.jaw, g, hu, hl, iod), iod, (x0, y0, x1, y1))
+    at = placement(d.src, dst, d.jaw, g, hu, hl, iod, retracted(req.target))
+    patch = interior(g, colours, at, iod, (x0, y0, x1, y1))
     if openness(req.landmarks)[0] > OPEN_MOUTH_IOD:
         used.append("own")
     example = mem.get("mouth", "open")

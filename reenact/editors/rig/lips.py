@@ -32,10 +32,12 @@ KEEP_THICKNESS = 0.7
 # edge (at most LIP_EDGE_IOD), so the seam never samples the teeth or the dark gap beside that edge
 LIP_EDGE_SHARE = 0.25
 LIP_EDGE_IOD = 0.02
-# the line where sealed lips meet: its darkness and half-width (px); a gap closed by this much (px) or more
-# gets the full line and takes its lips' texture from inside them
-SEAM_DARK = 0.5
+# the line where sealed lips meet: its darkness and half-width (px), and how far across it (px) the two lips'
+# textures blend; a gap closed by this much (px) or more gets the full line and takes its lips' texture from
+# inside them
+SEAM_DARK = 0.3
 SEAM_PX = 0.7
+SEAM_SOFT_PX = 1.0
 SEAM_FULL_PX = 0.3
 
 
@@ -119,16 +121,24 @@ def carry(flow: np.ndarray, src: np.ndarray, dst: np.ndarray) -> None:
     rasterize_flow(flow, src, dst, lip_vertices()[2])
 
 
-def seam(dst_before: np.ndarray, dst_after: np.ndarray, lip_rgb: np.ndarray, box) -> tuple[np.ndarray, np.ndarray]:
-    """(colour (h, w, 3), alpha (h, w)) of the dark line where settled lips meet, as strong as the gap it
-    closed was wide (up to SEAM_FULL_PX); nothing where the lips already met."""
+def seam(src: np.ndarray, dst_before: np.ndarray, dst_after: np.ndarray, warped: np.ndarray,
+         box) -> tuple[np.ndarray, np.ndarray]:
+    """(colour (h, w, 3), alpha (h, w)) of the line where settled lips meet over a gap (the source's, or the
+    moved one's): there the flow jumps from one lip's texture to the other's, a pixel-sharp staircase along
+    the triangles, so the line is `warped` (the box of the crop warped with the lips' flow) blurred across
+    it over SEAM_SOFT_PX and darkened at its middle, as strongly as the gap was wide (up to SEAM_FULL_PX);
+    nothing where the lips already met."""
     x0, y0, x1, y1 = box
     gx = np.arange(x0, x1, dtype=np.float32)[None, :]
     gy = np.arange(y0, y1, dtype=np.float32)[:, None]
-    before = chain_y(dst_before, MOUTH_LOWER, gx) - chain_y(dst_before, MOUTH_UPPER, gx)
+    gaps = [chain_y(m, MOUTH_LOWER, gx) - chain_y(m, MOUTH_UPPER, gx) for m in (src, dst_before)]
     top, bottom = chain_y(dst_after, MOUTH_UPPER, gx), chain_y(dst_after, MOUTH_LOWER, gx)
-    closed = np.clip((before - (bottom - top)) / SEAM_FULL_PX, 0, 1)
-    line = 0.5 * (top + bottom)
-    alpha = SEAM_DARK * closed * np.exp(-0.5 * ((gy - line) / SEAM_PX) ** 2)
-    colour = np.broadcast_to(lip_rgb * 0.35, alpha.shape + (3,))
+    closed = np.clip((np.maximum(*gaps) - (bottom - top)) / SEAM_FULL_PX, 0, 1)
+    # only where the lips now meet (a pixel apart at most), from corner to corner
+    a, b = sorted((float(dst_after[61, 0]), float(dst_after[291, 0])))
+    closed *= np.clip(1 - (bottom - top), 0, 1) * np.clip(np.minimum(gx - a, b - gx), 0, 1)
+    d = gy - 0.5 * (top + bottom)
+    soft = cv2.GaussianBlur(warped.astype(np.float32), (1, 0), sigmaX=0.1, sigmaY=SEAM_SOFT_PX)
+    colour = soft * (1 - SEAM_DARK * closed * np.exp(-0.5 * (d / SEAM_PX) ** 2))[..., None]
+    alpha = closed * np.exp(-0.5 * (d / (2 * SEAM_SOFT_PX)) ** 2)
     return colour.astype(np.float32), alpha.astype(np.float32)

@@ -11,16 +11,24 @@ import cv2
 import numpy as np
 
 from ...imaging import luma
+from ...pipeline.types import AU_INDEX, AUVector
+from ...stages.landmarks import LIPS_OUTER
 from .deform import chain_y
-from .fills import coverage, skin, smoothstep
+from .fills import coverage, quantile, skin, slope, smoothstep, softness
 from .mesh import HOLES, LIPS_INNER_LOWER, LIPS_INNER_UPPER
-from .teeth import LOWER_SHOW, OVERBITE, UPPER_SHOW, Palette, Placement
+from .teeth import (JAW_CLOSED, JAW_OPEN, LOWER_COVER, LOWER_HIDE, LOWER_SHOW, OVERBITE, RETRACT_AUS,
+                    RETRACT_FULL, UPPER_SHOW, Palette, Placement)
 
-# teeth for a face that shows none: front teeth a little brighter than the cheeks, ivory (RGB per unit of
-# luma), taking this share of the skin's colour cast
-TEETH_LUMA_OF_SKIN = 1.05
-IVORY = np.array([1.02, 1.0, 0.93], np.float32)
-SKIN_CAST = 0.2
+# teeth for a face that shows none: front teeth a little darker than the lips' highlight (this share of it;
+# the lips' brightest share of pixels), ivory (RGB per unit of luma), taking this share of the skin's
+# colour cast
+TEETH_OF_LIP_HIGHLIGHT = 1.08
+LIP_HIGHLIGHT = 0.05
+IVORY = np.array([1.04, 1.0, 0.94], np.float32)
+SKIN_CAST = 0.35
+# the person's own teeth colour is that of their lit crowns: the brightest quarter of the opening's pixels
+# (a drawn crown is that colour where it faces the light, darker towards its sides and edges)
+TEETH_LIT = 0.75
 # the most of the upper row a raised lip uncovers (IOD): the crowns and a strip of gum; of the lower row, its
 # crowns and a little gum
 UPPER_MAX_SHOW = 0.24
@@ -197,16 +205,28 @@ def rim_flow(fx: np.ndarray, fy: np.ndarray, cover: np.ndarray, took) -> None:
 _NEIGHBOURS = np.array([(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx])
 
 
+def _lips_band(crop: np.ndarray, src_lm: np.ndarray) -> np.ndarray:
+    """RGB (N, 3) float32 of the red of the lips: inside their outer contour, outside the opening."""
+    poly = src_lm[list(LIPS_OUTER), :2]
+    x0, y0 = np.maximum(np.floor(poly.min(0)).astype(int), 0)
+    x1, y1 = np.minimum(np.ceil(poly.max(0)).astype(int) + 1, crop.shape[1::-1])
+    m = np.zeros((max(y1 - y0, 0), max(x1 - x0, 0)), np.uint8)
+    cv2.fillPoly(m, [np.round(poly - (x0, y0)).astype(np.int32)], 1)
+    cv2.fillPoly(m, [np.round(src_lm[list(HOLES["mouth"]), :2] - (x0, y0)).astype(np.int32)], 0)
+    return crop[y0:y1, x0:x1][m.astype(bool)].astype(np.float32)
+
+
 def teeth_colour(crop: np.ndarray, src_lm: np.ndarray, px: np.ndarray | None = None) -> np.ndarray:
     """The person's own teeth colour where the source shows teeth (`px`, its opening's pixels, see
-    _teeth_pixels), else a default lit like the face."""
+    _teeth_pixels; their lit crowns), else a default lit like the face: a little darker than the lips' highlight, ivory."""
     if px is not None:
         y = luma(px)
-        return np.median(px[y >= np.median(y)], 0)
-    # as bright as the cheeks, ivory, with a fifth of the skin's own cast (the light's colour)
+        return np.median(px[y >= quantile(y, TEETH_LIT)], 0)
     s = skin(crop, src_lm)
-    y = max(float(luma(s)), 1.0)
-    return TEETH_LUMA_OF_SKIN * y * ((1 - SKIN_CAST) * IVORY + SKIN_CAST * s / y)
+    ys = max(float(luma(s)), 1.0)
+    band = luma(_lips_band(crop, src_lm))
+    y = TEETH_OF_LIP_HIGHLIGHT * quantile(band, 1 - LIP_HIGHLIGHT) if len(band) >= 10 else ys
+    return y * ((1 - SKIN_CAST) * IVORY + SKIN_CAST * s / ys)
 
 
 # (outer, inner) lip points whose midpoints sit on the red of the lips, upper and lower, away from the corners
@@ -224,19 +244,30 @@ def lip_colour(crop: np.ndarray, src_lm: np.ndarray) -> np.ndarray:
 
 def palette(crop: np.ndarray, src_lm: np.ndarray) -> Palette:
     px = _teeth_pixels(crop, src_lm)
-    return Palette(teeth=teeth_colour(crop, src_lm, px), lips=lip_colour(crop, src_lm), shows_teeth=px is not None)
+    # the photo's softness, read around the mouth (lips, their edges, the skin beside them)
+    x0, y0 = np.maximum(np.floor(src_lm[list(LIPS_OUTER), :2].min(0)).astype(int) - 6, 0)
+    x1, y1 = np.minimum(np.ceil(src_lm[list(LIPS_OUTER), :2].max(0)).astype(int) + 7, crop.shape[1::-1])
+    return Palette(teeth=teeth_colour(crop, src_lm, px), lips=lip_colour(crop, src_lm), shows_teeth=px is not None,
+                   slope=slope(crop, src_lm), blur=softness(crop, (x0, y0, x1, y1)))
+
+
+def retracted(target: AUVector) -> float:
+    """How far (0 … 1) the target pulls the lips back or down off the teeth (RETRACT_AUS)."""
+    return float(np.clip(max(target.values[AU_INDEX[a]] for a in RETRACT_AUS) / RETRACT_FULL, 0.0, 1.0))
 
 
 def placement(src: np.ndarray, dst: np.ndarray, jaw: np.ndarray, g: MouthGeometry, hu: np.ndarray,
-              hl: np.ndarray, iod: float) -> Placement:
+              hl: np.ndarray, iod: float, retract: float = 0.0) -> Placement:
     """Where the procedural rows go (see teeth.py) for a mouth moved from `src` to `dst` (crop meshes).
 
     Upper row: on the source's midline (the skull's), hanging UPPER_SHOW below the moved upper lip, plus as
     much as that lip rose past the source's (a raised lip uncovers crown, then gum), and at least as low as
     the real upper layer reaches (`hu`, output px per column of g). Lower row: its edge the overbite behind
-    the upper one, moved with the jaw (`jaw`, crop px at the incisors), but showing between LOWER_SHOW and
-    LOWER_MAX_SHOW above the moved lower lip's real layer (`hl`): lips that part without the jaw uncover
-    lower crowns, never a dark crescent or the gums under them.
+    the upper one, moved with the jaw (`jaw`, crop px at the incisors), showing at most LOWER_MAX_SHOW above
+    the moved lower lip's real layer (`hl`): lips that part while the jaw stays nearly closed uncover at
+    least LOWER_SHOW of the lower crowns (teeth on teeth, no dark crescent), a dropped jaw takes a relaxed
+    lower lip along over them, so a wide open mouth shows them only where the lip is pulled down past the
+    jaw or the target retracts the lips (`retract`, see `retracted`).
     """
     mid = 0.5 * float(src[13, 0] + src[14, 0])
     at = np.array([[mid]], np.float32)
@@ -251,5 +282,7 @@ def placement(src: np.ndarray, dst: np.ndarray, jaw: np.ndarray, g: MouthGeometr
     lower_mid = mid + (float(jaw[0]) if drop == float(jaw[1]) else float(chin[0]))
     bottom = float(chain_y(dst, MOUTH_LOWER, np.array([[lower_mid]], np.float32))[0, 0])
     lip = bottom - float(np.interp(lower_mid, g.gx[0], hl[0]))
-    lower = float(np.clip(upper - OVERBITE * iod + drop, lip - LOWER_MAX_SHOW * iod, lip - LOWER_SHOW * iod))
+    opened = float(smoothstep((drop / iod - JAW_CLOSED) / (JAW_OPEN - JAW_CLOSED))) * (1 - retract)
+    lower = float(np.clip(upper - OVERBITE * iod + drop + LOWER_COVER * iod * opened, lip - LOWER_MAX_SHOW * iod,
+                          lip + iod * (LOWER_HIDE * opened - LOWER_SHOW * (1 - opened))))
     return Placement(mid_x=mid, upper_edge=upper, lower_edge=lower, lower_mid_x=lower_mid)

@@ -21,15 +21,23 @@ import numpy as np
 from ...imaging import luma
 from .fills import smoothstep
 
-# Per tooth from the midline outwards, as seen from the front (IOD): width, crown height, how far its
-# incisal edge sits above the central incisor's, brightness (back teeth lie in the cheeks' shadow), and
-# whether its edge is a cusp (canines) instead of a straight edge.
+# Per tooth from the midline outwards (incisors, canine, premolars, first molar), as seen from the front
+# (IOD, the eye centres' distance, about 63 mm: a central incisor is 8.5 mm wide and 10.5 mm tall): width,
+# crown height, how far its incisal edge sits above the central incisor's, brightness (back teeth turn
+# away from the light and lie in the cheeks' shadow), and whether its edge is a cusp (canines and
+# premolars) instead of a straight edge.
 UPPER_TEETH = ((0.135, 0.17, 0.000, 1.00, False), (0.100, 0.145, 0.012, 0.93, False),
                (0.082, 0.165, 0.006, 0.84, True), (0.066, 0.125, 0.020, 0.70, True),
-               (0.056, 0.115, 0.030, 0.60, True), (0.050, 0.095, 0.042, 0.50, False))
+               (0.056, 0.115, 0.030, 0.60, True), (0.050, 0.095, 0.042, 0.50, False),
+               (0.040, 0.078, 0.052, 0.42, False))
 LOWER_TEETH = ((0.085, 0.11, 0.000, 0.90, False), (0.090, 0.115, 0.004, 0.86, False),
                (0.086, 0.13, 0.000, 0.78, True), (0.072, 0.10, 0.014, 0.64, True),
-               (0.064, 0.09, 0.024, 0.55, True), (0.058, 0.08, 0.034, 0.47, False))
+               (0.064, 0.09, 0.024, 0.55, True), (0.058, 0.08, 0.034, 0.47, False),
+               (0.046, 0.066, 0.044, 0.40, False))
+# no two teeth are alike: per tooth (subject's right, left), a brightness offset and how much lower (IOD)
+# its edge sits (worn or a little longer)
+TONE_JITTER = ((0.0, -0.03), (-0.05, 0.02), (0.03, -0.04), (-0.02, 0.03), (0.02, -0.02), (0.0, 0.01), (0.01, -0.01))
+EDGE_JITTER = ((0.0, 0.004), (-0.005, 0.003), (0.004, -0.003), (0.0, 0.004), (-0.003, 0.0), (0.0, 0.0), (0.0, 0.002))
 # the arch: back teeth's edges sit higher in the face by this × (IOD from the midline)², in both rows
 ARCH = 0.2
 # sprite grid: this many IOD per texel, spanning ±SPRITE_HALF_W across and SPRITE_H from the edge (plus
@@ -40,14 +48,38 @@ SPRITE_H = 0.32
 SPRITE_PAD = 0.12
 _SS = 4  # supersampling when a sprite is built
 
-# placement (IOD): upper crown shown below a lip that stays where the source had it; lower crown shown
-# above the lower lip once the jaw opens; the lower incisors' edge sits this far behind and above the
-# upper ones' when the jaw is closed
+# placement (IOD): upper crown shown below a lip that stays where the source had it; the lower incisors'
+# edge sits this far behind and above the upper ones' when the jaw is closed; while the jaw stays nearly
+# closed (a drop up to JAW_CLOSED) lips that part show at least LOWER_SHOW of the lower crowns (teeth on
+# teeth, never a dark crescent); a jaw dropped to JAW_OPEN carries a relaxed lower lip over the lower
+# crowns, covering LOWER_COVER more of them than the lips' own parting uncovers, and the row may hide
+# LOWER_HIDE below the lip; lips that the target pulls back or down (RETRACT_AUS, fully at RETRACT_FULL)
+# stay off the teeth
 UPPER_SHOW = 0.04
-LOWER_SHOW = 0.045
 OVERBITE = 0.03
-# shading: the upper lip's shadow on the teeth (IOD) and the cheeks' shadow towards the corners
+LOWER_SHOW = 0.045
+JAW_CLOSED = 0.08
+JAW_OPEN = 0.25
+LOWER_COVER = 0.1
+LOWER_HIDE = 0.02
+RETRACT_AUS = ("AU10", "AU15", "AU20")
+RETRACT_FULL = 3.0
+# shading: the upper lip's shadow on the teeth (IOD), and how dark the cheeks' shadow makes the corners
 LIP_SHADOW = 0.045
+CORNER_SHADOW = 0.45
+# the drawn interior is blurred by this share of the photo's softness (the sprites are already about half a
+# pixel soft; at the full measure the lips' inner edge melts into the mouth and the tracker reads a smaller
+# opening: AU25 on the batch test's small moving face, 3.1 unblurred, 2.4 at the full measure, 2.7 at half),
+# and never less than MIN_BLUR_PX (enamel edges are translucent, and a contact line that falls on one pixel
+# column would read as a gap)
+SOFT_SHARE = 0.5
+MIN_BLUR_PX = 0.5
+# how strongly the face's light across it (cheek to cheek) shades the mouth: 1 as on the cheeks
+SIDE_LIGHT = 1.0
+# how much of the lips' colour (per unit of luma) light bounced inside the mouth gives the (upper, lower) teeth
+BOUNCE = (0.1, 0.2)
+# the dentine's colour towards a crown's neck, relative to the enamel's
+DENTINE = np.array([1.0, 0.95, 0.86], np.float32)
 # colours relative to the lips: gums paler, tongue pinker, throat dark red; light scales of the throat
 GUM_TINT = np.array([1.08, 0.86, 0.9], np.float32)
 TONGUE_TINT = np.array([1.0, 0.72, 0.74], np.float32)
@@ -61,9 +93,9 @@ TONGUE_SHARE = 0.45
 
 @dataclass(frozen=True)
 class Sprite:
-    """A row of teeth: (rows, cols, 3) float32 channels alpha, alpha·shade, gum alpha. Row 0 lies SPRITE_PAD
-    IOD on the biting side of the central incisors' edge, rows run towards the gums; column 0 is
-    −SPRITE_HALF_W IOD from the midline."""
+    """A row of teeth: (rows, cols, 4) float32 channels alpha, alpha·shade, gum alpha, alpha·warmth (the
+    dentine's yellow towards the neck). Row 0 lies SPRITE_PAD IOD on the biting side of the central
+    incisors' edge, rows run towards the gums; column 0 is −SPRITE_HALF_W IOD from the midline."""
 
     data: np.ndarray
 
@@ -74,6 +106,7 @@ def _row(table, upper: bool) -> np.ndarray:
     x = (np.arange(int(round(2 * SPRITE_HALF_W / step))) + 0.5) * step - SPRITE_HALF_W
     h = (np.arange(int(round((SPRITE_H + SPRITE_PAD) / step))) + 0.5) * step - SPRITE_PAD
     ax = np.abs(x)
+    side = (x > 0).astype(int)
     widths = np.array([t[0] for t in table])
     edges = np.concatenate([[0.0], np.cumsum(widths)])
     k = np.clip(np.searchsorted(edges, ax, side="right") - 1, 0, len(table) - 1)
@@ -81,26 +114,28 @@ def _row(table, upper: bool) -> np.ndarray:
     half = 0.5 * widths[k]
     s = (ax - edges[k] - half) / half                              # −1 … 1 across each tooth
     crown = np.array([t[1] for t in table])[k]
-    lift = np.array([t[2] for t in table])[k] + ARCH * ax ** 2
+    lift = np.array([t[2] for t in table])[k] + ARCH * ax ** 2 - np.array(EDGE_JITTER)[k, side]
     lift = lift if upper else -lift             # rows run towards the gums: up the face above, down below
-    tone = np.array([t[3] for t in table])[k]
+    tone = np.array([t[3] for t in table])[k] + np.array(TONE_JITTER)[k, side]
     cusp = np.array([t[4] for t in table])[k]
     # incisal outline: straight with rounded corners, or a cusp for canines and premolars
-    corner = 0.3 * half
+    corner = 0.35 * half
     over = np.maximum(np.abs(s) * half - (half - corner), 0)
     round_edge = corner - np.sqrt(np.maximum(corner ** 2 - over ** 2, 0))
     edge = lift + np.where(cusp, 0.3 * half * np.abs(s) ** 1.5, round_edge)
     neck = lift + crown * (1 - 0.3 * s ** 2)                        # the gum's scallop
     hh = h[:, None]
     inside = (hh >= edge) & (hh <= neck) & (np.abs(s) <= 1 - 0.002 / half) & ~beyond
-    shade = (0.8 + 0.2 * np.sqrt(np.clip(1 - s ** 2, 0, 1)))[None, :] * tone[None, :]
-    shade = shade * (1 - 0.14 * np.exp(-(hh - edge) / 0.02))                    # translucent edge
-    shade = shade * (1 - 0.12 * smoothstep((hh - neck + 0.04) / 0.04))         # the neck, darker
-    shade = shade * (1 - 0.2 * np.exp(-(((1 - np.abs(s)) * half) / 0.005) ** 2))[None, :]  # contact line
+    # a crown is convex: lit in its middle, turning away from the light towards its sides
+    shade = (0.75 + 0.25 * np.sqrt(np.clip(1 - s ** 2, 0, 1)))[None, :] * tone[None, :]
+    shade = shade * (1 - 0.15 * np.exp(-(hh - edge) / 0.012))                   # translucent edge, greyer
+    shade = shade * (1 - 0.15 * smoothstep((hh - neck + 0.04) / 0.04))         # the neck, darker
+    shade = shade * (1 - 0.2 * np.exp(-(((1 - np.abs(s)) * half) / 0.006) ** 2))[None, :]  # contact line
+    warm = smoothstep((hh - edge) / np.maximum(neck - edge, 1e-3))
     gum = (hh > neck) & ~beyond
-    out = np.stack([inside, inside * shade, gum], -1).astype(np.float32)
+    out = np.stack([inside, inside * shade, gum, inside * warm], -1).astype(np.float32)
     rows, cols = len(h) // _SS, len(x) // _SS
-    out = out.reshape(rows, _SS, cols, _SS, 3).mean((1, 3))
+    out = out.reshape(rows, _SS, cols, _SS, 4).mean((1, 3))
     # a texel is about half a pixel: soften to the pixel so a warp never aliases the gaps
     return cv2.GaussianBlur(out, (0, 0), 0.7)
 
@@ -121,16 +156,20 @@ def _place(sprite: Sprite, box, mid_x: float, edge_y: float, iod: float, down: b
     m = np.array([[k, 0, (x0 - mid_x) * k + SPRITE_HALF_W / TEXEL - 0.5],
                   [0, sy, (y0 - edge_y) * sy + pad]], np.float32)
     return cv2.warpAffine(sprite.data, m, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0, 0))
 
 
 @dataclass(frozen=True)
 class Palette:
-    """The colours a mouth is drawn in (RGB float32), and whether they come from teeth the source shows."""
+    """The colours a mouth is drawn in (RGB float32), whether they come from teeth the source shows, and
+    the photo's look: how its light falls across the mouth (gain slope, image left to right: −1 … 1 across
+    the mouth) and how soft its edges are (a Gaussian's sigma, px, over the drawn interior's own)."""
 
     teeth: np.ndarray
     lips: np.ndarray
     shows_teeth: bool
+    slope: float = 0.0
+    blur: float = 0.0
 
     def shades(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(gum, tongue, throat) RGB: the lips' colour tinted, the tint only as strong as the lips' own
@@ -173,13 +212,18 @@ def interior(g, palette: Palette, at: Placement, iod: float, box) -> np.ndarray:
     t_a = smoothstep(depth / 1.5 + 0.5) * smoothstep((0.85 - np.abs(g.u)) / 0.3)
     t_shade = (0.45 + 0.4 * smoothstep(depth / (0.06 * iod))) * (1 - 0.4 * u2)
     out += (tongue_rgb * t_shade[..., None] - out) * t_a[..., None]
-    for sprite, edge, mid, down in ((sprites()[1], at.lower_edge, at.lower_mid_x, True),
-                                    (sprites()[0], at.upper_edge, at.mid_x, False)):
+    # light bounced off the lips and tongue warms the teeth, the lower row (in the mouth's shade) most
+    bounce = palette.lips / max(float(luma(palette.lips)), 1.0) - 1
+    for sprite, edge, mid, down, warmed in ((sprites()[1], at.lower_edge, at.lower_mid_x, True, BOUNCE[1]),
+                                            (sprites()[0], at.upper_edge, at.mid_x, False, BOUNCE[0])):
         s = _place(sprite, box, mid, edge, iod, down)
-        a, shade, gum_a = s[..., 0:1], s[..., 1:2], s[..., 2:3]
-        out = out * (1 - a) + palette.teeth * shade
+        a, shade, gum_a, warm = s[..., 0:1], s[..., 1:2], s[..., 2:3], s[..., 3:4]
+        enamel = palette.teeth * (1 + warmed * bounce)
+        out = out * (1 - a) + enamel * (1 + (DENTINE - 1) * warm / np.maximum(a, 1e-3)) * shade
         out += (gum * (0.8 + 0.2 * a) - out) * gum_a
-    # the upper lip's shadow and the cheeks' shadow at the corners fall on everything inside
-    shadow = (0.55 + 0.45 * smoothstep(g.du / (LIP_SHADOW * iod))) * (1 - 0.45 * smoothstep((np.abs(g.u) - 0.5) / 0.5))
-    out *= shadow[..., None]
+    # the upper lip's shadow, and the cheeks' towards the corners, fall on everything inside; the face's
+    # own light falls across it
+    shadow = (0.78 + 0.22 * smoothstep(g.du / (LIP_SHADOW * iod))) * (1 - CORNER_SHADOW * smoothstep((np.abs(g.u) - 0.5) / 0.5))
+    out *= (shadow * np.clip(1 + SIDE_LIGHT * palette.slope * g.u, 0.7, 1.3))[..., None]
+    out = cv2.GaussianBlur(out, (0, 0), max(SOFT_SHARE * palette.blur, MIN_BLUR_PX))
     return np.clip(out, 0, 255).astype(np.float32)
