@@ -28,9 +28,10 @@ import numpy as np
 
 from reenact import api
 from reenact.config import load_config
+from reenact.errors import ReenactError
 from reenact.judge import judge
 from reenact.pipeline.types import AUVector, Frame, Packet
-from reenact.stages.targets import WHOLE, Target, TargetStage, presets
+from reenact.stages.targets import WHOLE, Target, TargetStage, parse_target, presets
 from reenact.stages.tracker import FaceTracker
 from reenact.tasks.evaluate import JUDGE_CLASS, load_still
 
@@ -124,7 +125,9 @@ def sheet(path: Path, pairs: list[np.ndarray], rows: list[str], per_row: int = 3
 
 
 def parse(spec: str) -> dict[str, float]:
-    return {k.strip().upper(): float(v) for k, v in (p.split("=") for p in spec.split(",") if p.strip())}
+    """'AU01=5,AU05=3' → {AU01: 5.0, AU05: 3.0}, checked as --target-au checks it."""
+    t = parse_target(spec, "absolute")
+    return {k: float(t.values[k]) for k in t.named}
 
 
 def show(aus: dict[str, float]) -> str:
@@ -163,21 +166,32 @@ def main() -> None:
     ap.add_argument("--strength", type=float, default=1.0)
     ap.add_argument("--save", type=Path, help="with --eval: a PNG sheet of before|after pairs")
     args = ap.parse_args()
+    if args.preset not in JUDGE_CLASS:
+        ap.error(f"{args.preset!r} is not an emotion preset; one of {', '.join(JUDGE_CLASS)}")
+    try:
+        run(args)
+    except ReenactError as e:
+        ap.exit(2, f"preset_search: {e}\n")
 
-    paths = [p for spec in args.faces for p in (sorted(glob.glob(spec)) or [spec])]
-    bench = Bench(paths, args.strength, args.preset)
+
+def run(args: argparse.Namespace) -> None:
     preset = presets()[args.preset]
     asked = JUDGE_CLASS[args.preset]
     current = {k: float(preset.values[k]) for k in preset.named}
-    if args.eval is not None:
-        aus = current if args.eval == "current" else parse(args.eval)
-        h, n, g, rows = bench.score(asked, aus, preset.side, args.save)
-        print(f"{args.preset} {show(aus)}: {h}/{n}, gain {g:+.2f}\n   " + " | ".join(rows))
-        return
     start = current if args.start == "current" else parse(args.start)
-    free = [a.strip().upper() for a in args.aus.split(",") if a.strip()] or sorted(start)
-    best, (h, g) = search(bench, asked, start, free, args.sweeps, preset.side)
-    print(f"best {args.preset}: {show(best)}: recognised {h}, gain {g:+.2f}")
+    aus = None if args.eval is None else current if args.eval == "current" else parse(args.eval)
+    paths = [p for spec in args.faces for p in (sorted(glob.glob(spec)) or [spec])]
+    bench = Bench(paths, args.strength, args.preset)
+    try:
+        if aus is not None:
+            h, n, g, rows = bench.score(asked, aus, preset.side, args.save)
+            print(f"{args.preset} {show(aus)}: {h}/{n}, gain {g:+.2f}\n   " + " | ".join(rows))
+            return
+        free = [parse(f"{a}=0").popitem()[0] for a in args.aus.split(",") if a.strip()] or sorted(start)
+        best, (h, g) = search(bench, asked, start, free, args.sweeps, preset.side)
+        print(f"best {args.preset}: {show(best)}: recognised {h}, gain {g:+.2f}")
+    finally:
+        bench.pipe.close()
 
 
 if __name__ == "__main__":
