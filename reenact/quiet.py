@@ -21,6 +21,7 @@ NOISE = re.compile(
     r"|WARNING: All log messages before absl::InitializeLog\(\) is called"
     r"|[IW]\d{4} [\d:.]+\s+\d+ \S+:\d+\]"                                      # absl/glog info, warning
     r"|\[ ?(WARN|INFO):\d+@[\d.]+\]"                                            # OpenCV warning, info
+    r"|libpng (warning|error): "           # an odd iCCP profile; a failed decode is reported by the caller
     r"|\[ERROR:\d+@[\d.]+\] global obsensor\S* getStreamChannelGroup Camera index out of range)"
 )
 

@@ -19,7 +19,7 @@ from reenact.cli import main
 from reenact.io.image import ASTRONAUT
 from reenact.pipeline.types import face_size
 
-from clips import AUDIO_RATE, cut_clip, decode_audio, dominant_hz, make_clip
+from clips import cut_clip, decode_audio, dominant_hz, make_clip
 from conftest import load_rgb, media_path
 
 
@@ -386,6 +386,18 @@ def test_eval_never_ends_with_an_empty_table(capsys, argv, words):
     assert out == ""
 
 
+def test_eval_skips_a_still_without_a_face_and_names_it(tmp_path, capsys):
+    blank = tmp_path / "wall.png"
+    cv2.imwrite(str(blank), np.full((240, 320, 3), 128, np.uint8))
+    rc, out, err = run_cli(capsys, "eval", "--editor", "identity", "--presets", "neutral",
+                           "--images", f"{blank},{ASTRONAUT}")
+    assert rc == 0, err
+    assert f"skipped {blank}: no face found" in err
+    assert "astronaut.png" in out and "wall.png" not in out
+    rc, out, err = run_cli(capsys, "eval", "--editor", "identity", "--presets", "neutral", "--images", str(blank))
+    one_error_line(rc, err, f"{blank}: no face found")
+
+
 # --- one bad file in a folder ----------------------------------------------------------------------
 
 def test_analyze_skips_an_unreadable_file_and_names_it(tmp_path, capsys):
@@ -457,3 +469,15 @@ def test_fuzzed_inputs_give_one_line_or_a_valid_output(fuzz_inputs, tmp_path, ca
     assert outcomes["clip_random.mp4"] == outcomes["face_empty.png"] == outcomes["clip_cut70.mp4"] == 2
     assert outcomes["png_as.jpg"] == outcomes["jpg_as.png"] == 0
     assert outcomes["fast_cut70.mp4"] == 0 or outcomes["clip_cut70.mkv"] == 0
+
+
+def test_a_damaged_png_prints_nothing_of_the_decoders_own(tmp_path, capfd):
+    """libpng/OpenCV write their warnings to fd 2 themselves; the one error line is ours to write."""
+    from reenact.errors import CorruptMedia
+    from reenact.io import load_image
+
+    bad = tmp_path / "cut.png"
+    bad.write_bytes(ASTRONAUT.read_bytes()[: ASTRONAUT.stat().st_size * 7 // 10])
+    with pytest.raises(CorruptMedia):
+        load_image(bad)
+    assert capfd.readouterr().err == ""

@@ -139,7 +139,7 @@ def test_manifest_video_and_judge_hook(tmp_path):
     from reenact.tasks.demo import astronaut, camera_motion, write_clip
 
     (tmp_path / "in").mkdir()
-    clip = write_clip(tmp_path / "in" / "clip.mp4", camera_motion(astronaut(), 6, (256, 192), 30.0), tone_hz=None)
+    write_clip(tmp_path / "in" / "clip.mp4", camera_motion(astronaut(), 6, (256, 192), 30.0), tone_hz=None)
     (tmp_path / "m.csv").write_text(f"path,subject\n{ASTRONAUT},nasa\nin/clip.mp4,nasa-video\n")
     df = batch.run({"inputs": [str(tmp_path / "m.csv")], "edits": ["AU25=0:4:4"], "output": str(tmp_path / "o"),
                     "workers": 0, "progress": False, "judge": judge_mouth})

@@ -100,6 +100,14 @@ def test_judge_column_counts_only_pairs_whose_face_did_not_show_it(media):
     assert got["contempt", "astronaut.png"].recognised == ""        # the judge has no contempt class
     assert evaluate.summary(rows).startswith("expression recognised: 0/3 pairs (0 %)")
     assert "sad 0/2" in evaluate.summary(rows)
+    # the second judge (human's FER2013 net) gives its own verdicts and its own summary line
+    sad = got["sad", "astronaut.png"]
+    assert sad.fer_recognised == "no" and sad.fer_judged_as == "happy"
+    assert got["happy", "smile_man.mp4#0"].fer_judged_as == "neutral"
+    assert got["contempt", "astronaut.png"].fer_recognised == ""
+    second = evaluate.summary(rows).splitlines()[1]
+    assert second.startswith("expression recognised by the second judge (fer): 0/3 pairs (0 %)")
+    assert "| fer recognised |" in evaluate.markdown_table(rows)
 
 
 def test_a_clip_frame_is_a_still(media):

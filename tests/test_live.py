@@ -15,12 +15,10 @@ import pytest
 
 from reenact import api, load_config
 from reenact.cli import main
-from reenact.config import LiveConfig
 from reenact.io.camera import FileCamera, mark_camera_lost
 from reenact.io.image import astronaut
 from reenact.io.sink import SinkBase
 from reenact.pipeline.live import LiveRunner
-from reenact.pipeline.runner import OfflineRunner
 from reenact.pipeline.stage import Pipeline, StageBase
 from reenact.pipeline.types import Frame, Packet
 from reenact.tasks.demo import camera_motion, write_clip

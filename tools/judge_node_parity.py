@@ -71,21 +71,28 @@ const NAMES = %s;
 """ % json.dumps(list(EXPRESSIONS))
 
 
-def install(dest: Path) -> Path:
-    spec = [f"{NPM_PACKAGE}@{NPM_VERSION}", f"@tensorflow/tfjs@{TFJS_VERSION}",
-            f"@tensorflow/tfjs-backend-wasm@{TFJS_VERSION}"]
+def install(dest: Path, spec: list[str] | None = None) -> Path:
+    """`npm install` the packages (default: face-api with tfjs and its wasm backend) into `dest`."""
+    spec = spec or [f"{NPM_PACKAGE}@{NPM_VERSION}", f"@tensorflow/tfjs@{TFJS_VERSION}",
+                    f"@tensorflow/tfjs-backend-wasm@{TFJS_VERSION}"]
     print(f"npm install {' '.join(spec)} (into {dest})")
     subprocess.run(["npm", "init", "-y"], cwd=dest, check=True, capture_output=True)
     subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--ignore-scripts", *spec], cwd=dest, check=True)
     return dest / "node_modules"
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def arg_parser(doc: str, packages: str) -> argparse.ArgumentParser:
+    """The options every parity check takes: --media, --node-modules (one that has `packages`), --json."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
     ap.add_argument("--media", default=str(MEDIA_DIR))
-    ap.add_argument("--backend", default="wasm", choices=("wasm", "cpu"))
-    ap.add_argument("--node-modules", help="a node_modules folder that already has face-api and tfjs")
+    ap.add_argument("--node-modules", help=f"a node_modules folder that already has {packages}")
     ap.add_argument("--json", help="write every input's numpy and node probabilities here")
+    return ap
+
+
+def main() -> int:
+    ap = arg_parser(__doc__, "face-api and tfjs")
+    ap.add_argument("--backend", default="wasm", choices=("wasm", "cpu"))
     args = ap.parse_args()
     if not shutil.which("node"):
         print("node is not on PATH")
@@ -97,10 +104,7 @@ def main() -> int:
         job, ours = [], {}
 
         def add(name: str, arr: np.ndarray, net_input: np.ndarray, landmarks=None, box=None) -> None:
-            arr = np.ascontiguousarray(arr)
-            (work / f"{len(job)}.raw").write_bytes(arr.tobytes())
-            job.append({"name": name, "file": f"{len(job)}.raw", "dtype": str(arr.dtype), "shape": list(arr.shape),
-                        "landmarks": None if landmarks is None else landmarks.tolist()})
+            write_input(work, job, name, arr, landmarks=None if landmarks is None else landmarks.tolist())
             ours[name] = (judge.logits(net_input[None])[0], judge.probabilities(net_input[None])[0], box)
 
         x = synthetic_tensor()
@@ -113,38 +117,59 @@ def main() -> int:
             crop, box = prepare(image, mesh)
             add(f"face/{label}", image, crop, pts, box)
             add(f"face/net/{label}", crop, crop)
-        (work / "job.json").write_text(json.dumps(job))
-        (work / "run.js").write_text(NODE_SCRIPT)
         model_dir = modules / "@vladmandic" / "face-api" / "model"
-        env = {"NODE_PATH": str(modules), "PATH": str(Path(shutil.which("node")).parent)}
-        res = subprocess.run(["node", str(work / "run.js"), str(work), args.backend, str(model_dir)],
-                             env=env, capture_output=True, text=True)
-        if res.returncode:
-            print(res.stdout + res.stderr)
+        node = run_node(work, job, NODE_SCRIPT, modules, args.backend, str(model_dir))
+        if node is None:
             return 1
-        print(res.stdout.strip().splitlines()[-1])
-        node = json.loads((work / "out.json").read_text())
-        report, worst, worst_z, boxes_differ = [], 0.0, 0.0, 0
-        print(f"{'input':<30} {'max |Δ prob|':>12} {'max |Δ logit|':>13}  box (numpy / node)  top")
-        for r in node:
-            z, p, box = ours[r["name"]]
-            d = float(np.abs(p - np.asarray(r["probabilities"])).max())
-            dz = float(np.abs(z - np.asarray(r["logits"])).max())
-            worst, worst_z = max(worst, d), max(worst_z, dz)
-            same_box = box is None or list(box) == r["box"]
-            boxes_differ += not same_box
-            boxes = "same" if same_box else f"{box} / {r['box']}"
-            print(f"{r['name']:<30} {d:12.2e} {dz:13.2e}  {boxes:<18}  {EXPRESSIONS[int(np.argmax(p))]}")
-            report.append({"name": r["name"], "numpy": p.tolist(), "node": r["probabilities"],
-                           "numpy_logits": z.tolist(), "node_logits": r["logits"],
-                           "box": None if box is None else list(box), "node_box": r["box"]})
-        print(f"over {len(node)} inputs: max abs difference {worst:.2e} in probability, {worst_z:.2e} in logits; "
-              f"{boxes_differ} crop boxes differ")
+        report = compare(node, ours)
         if args.json:
             Path(args.json).write_text(json.dumps(report, indent=1))
         return 0
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def write_input(work: Path, job: list[dict], name: str, arr: np.ndarray, **fields) -> None:
+    """Save `arr`'s raw bytes in `work` and add its entry (name, file, dtype, shape, fields) to `job`."""
+    arr = np.ascontiguousarray(arr)
+    (work / f"{len(job)}.raw").write_bytes(arr.tobytes())
+    job.append({"name": name, "file": f"{len(job)}.raw", "dtype": str(arr.dtype), "shape": list(arr.shape), **fields})
+
+
+def run_node(work: Path, job: list[dict], script: str, modules: Path, *args: str) -> list[dict] | None:
+    """Write job.json and the script into `work`, run `node script work *args` with `modules` on its path,
+    and return what it wrote to out.json (None, after printing its output, when it failed)."""
+    (work / "job.json").write_text(json.dumps(job))
+    (work / "run.js").write_text(script)
+    env = {"NODE_PATH": str(modules), "PATH": str(Path(shutil.which("node")).parent)}
+    res = subprocess.run(["node", str(work / "run.js"), str(work), *args], env=env, capture_output=True, text=True)
+    if res.returncode:
+        print(res.stdout + res.stderr)
+        return None
+    print(res.stdout.strip().splitlines()[-1])
+    return json.loads((work / "out.json").read_text())
+
+
+def compare(node: list[dict], ours: dict[str, tuple]) -> list[dict]:
+    """Print, per input, the largest difference of node's probabilities and logits from ours[name] =
+    (logits, probabilities, box) and whether the crop boxes agree; return the rows for --json."""
+    report, worst, worst_z, boxes_differ = [], 0.0, 0.0, 0
+    print(f"{'input':<30} {'max |Δ prob|':>12} {'max |Δ logit|':>13}  box (numpy / node)  top")
+    for r in node:
+        z, p, box = ours[r["name"]]
+        d = float(np.abs(p - np.asarray(r["probabilities"])).max())
+        dz = float(np.abs(z - np.asarray(r["logits"])).max())
+        worst, worst_z = max(worst, d), max(worst_z, dz)
+        same_box = box is None or r.get("box") is None or list(box) == r["box"]
+        boxes_differ += not same_box
+        boxes = "same" if same_box else f"{box} / {r['box']}"
+        print(f"{r['name']:<30} {d:12.2e} {dz:13.2e}  {boxes:<18}  {EXPRESSIONS[int(np.argmax(p))]}")
+        report.append({"name": r["name"], "numpy": p.tolist(), "node": r["probabilities"],
+                       "numpy_logits": z.tolist(), "node_logits": r["logits"],
+                       "box": None if box is None else list(box), "node_box": r.get("box")})
+    print(f"over {len(node)} inputs: max abs difference {worst:.2e} in probability, {worst_z:.2e} in logits; "
+          f"{boxes_differ} crop boxes differ")
+    return report
 
 
 if __name__ == "__main__":

@@ -26,8 +26,9 @@ frames, read back with reenact's own tracker and AU estimator: AU error on the p
 the other AUs, face SSIM, background PSNR ("exact": bit-exact), flicker added and speech r (video: the
 least correlation of the output's AU25/AU26 with the input's), dlib identity distance (with
 reenact[eval] installed), and the expression judge's P(asked emotion) before and after, its top class,
-and whether the emotion is recognised ("already": the face showed it before, so the pair does not count).
-A summary line under the table counts the recognised pairs.
+and whether the emotion is recognised ("already": the face showed it before, so the pair does not count);
+then the same verdict from a second, unrelated judge (fer_*: human's FER2013 emotion net).
+A summary line per judge under the table counts the recognised pairs.
 
 Reconstruction eval (--reconstruct): the clip's last 30 % of frames are held out (or --test-frames);
 for seeded pairs of held-out frames each editor gets the source crop and the target's AUs, and its

@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from ..errors import CorruptMedia, InputNotFound, UnsupportedInput
+from ..quiet import native_logs_quieted
 from ..pipeline.types import Frame
 from .source import Source
 
@@ -79,13 +80,16 @@ def _decode(buf: np.ndarray, name: str | None, *, alpha: bool = False,
             raise CorruptMedia("not a readable image", name) from None
         if w * h > max_pixels:
             raise UnsupportedInput(f"image is {w}x{h}; at most {max_pixels / 1e6:g} megapixels", name)
-    # ANYDEPTH keeps 16-bit data, ANYCOLOR keeps gray as gray; neither flag keeps alpha
-    img = cv2.imdecode(buf, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR) if buf.size else None
+    # ANYDEPTH keeps 16-bit data, ANYCOLOR keeps gray as gray; neither flag keeps alpha. The decoders
+    # print warnings on a truncated file or an odd colour profile to fd 2: the error below says it once
+    with native_logs_quieted():
+        img = cv2.imdecode(buf, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR) if buf.size else None
     if img is None:
         raise CorruptMedia("not a readable image", name)
     transparency = None
     if alpha and _may_have_alpha(buf[:12].tobytes()):
-        full = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+        with native_logs_quieted():
+            full = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
         if full is not None and full.ndim == 3 and full.shape[2] == 4 and full.shape[:2] == img.shape[:2]:
             a = full[..., 3]
             transparency = a if a.min() < np.iinfo(a.dtype).max else None

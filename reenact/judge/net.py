@@ -18,59 +18,26 @@ from __future__ import annotations
 
 import numpy as np
 
+from .graph import conv2d, depthwise_conv2d, softmax
+
 MEAN_RGB = np.array([122.782, 117.001, 104.298], np.float32)
 INPUT_SIZE = 112
 N_BLOCKS = 4
 
 
-def same_padding(size: int, stride: int, k: int = 3) -> tuple[int, int, int]:
-    """TensorFlow 'same': output size and the padding before/after (the odd one goes after)."""
-    out = -(-size // stride)
-    total = max((out - 1) * stride + k - size, 0)
-    return out, total // 2, total - total // 2
-
-
-def _pad(x: np.ndarray, stride: int) -> tuple[np.ndarray, int, int]:
-    n, h, w, c = x.shape
-    ho, top, bottom = same_padding(h, stride)
-    wo, left, right = same_padding(w, stride)
-    xp = np.zeros((n, h + top + bottom, w + left + right, c), np.float32)
-    xp[:, top:top + h, left:left + w] = x
-    return xp, ho, wo
-
-
 def conv3x3(x: np.ndarray, filters: np.ndarray, bias: np.ndarray, stride: int) -> np.ndarray:
-    """Plain 3×3 conv (filters HWIO) via one im2col matmul."""
-    xp, ho, wo = _pad(x, stride)
-    n, c = x.shape[0], x.shape[3]
-    cols = np.empty((n, ho, wo, 3, 3, c), np.float32)
-    for i in range(3):
-        for j in range(3):
-            cols[:, :, :, i, j] = xp[:, i:i + (ho - 1) * stride + 1:stride, j:j + (wo - 1) * stride + 1:stride]
-    out = cols.reshape(-1, 9 * c) @ filters.reshape(9 * c, -1)
+    """Plain 3×3 conv (filters HWIO), plus bias."""
+    out = conv2d(x, filters, stride)
     out += bias
-    return out.reshape(n, ho, wo, -1)
+    return out
 
 
 def separable3x3(x: np.ndarray, depthwise: np.ndarray, pointwise: np.ndarray, bias: np.ndarray,
                  stride: int) -> np.ndarray:
     """Depthwise 3×3 (filters (3, 3, C, 1)) then pointwise 1×1 (filters (1, 1, C, C_out)), plus bias."""
-    xp, ho, wo = _pad(x, stride)
-    n, c = x.shape[0], x.shape[3]
-    dw = depthwise.reshape(3, 3, c)
-    acc = np.empty((n, ho, wo, c), np.float32)
-    tmp = np.empty_like(acc)
-    for i in range(3):
-        for j in range(3):
-            tap = xp[:, i:i + (ho - 1) * stride + 1:stride, j:j + (wo - 1) * stride + 1:stride]
-            if i == 0 and j == 0:
-                np.multiply(tap, dw[0, 0], out=acc)
-            else:
-                np.multiply(tap, dw[i, j], out=tmp)
-                acc += tmp
-    out = acc.reshape(-1, c) @ pointwise.reshape(c, -1)
+    out = conv2d(depthwise_conv2d(x, depthwise, stride), pointwise, 1)
     out += bias
-    return out.reshape(n, ho, wo, -1)
+    return out
 
 
 def _relu(x: np.ndarray) -> np.ndarray:
@@ -113,11 +80,6 @@ def logits(batch: np.ndarray, weights: dict[str, np.ndarray]) -> np.ndarray:
         x = dense_block4(x, weights, b)
     pooled = x.mean(axis=(1, 2), dtype=np.float32)   # 7×7 avg pool, stride 2, 'valid' on a 7×7 map
     return pooled @ weights["fc/weights"] + weights["fc/bias"]
-
-
-def softmax(z: np.ndarray) -> np.ndarray:
-    e = np.exp(z - z.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
 
 
 def forward(batch: np.ndarray, weights: dict[str, np.ndarray]) -> np.ndarray:

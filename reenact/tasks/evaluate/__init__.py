@@ -24,6 +24,9 @@ Expression eval (issue 4): each preset on each still, and on a clip's frames, th
                    preset's emotion) before, after, the gain, the top class after, and `recognised`: yes
                    or no, or "already" when the input's top class was the asked one (the pair does not
                    count; see recognition.summary). A clip is judged on frames ¼, ½ and ¾ in (mean).
+  fer_*            the second judge ("fer": @vladmandic/human's FER2013 emotion net, behind human's own
+                   face box) the same way: its gain, top class after and verdict; it decides for itself
+                   which pairs count. Two unrelated classifiers, so no editor is tuned to one's quirks.
 A still is read against the still prior, as the pipeline reads it. A clip is read against one
 neutral for the whole clip (the estimator's resting-side percentile over all its frames): a running
 baseline would absorb a steady relative edit and read it back as no change.

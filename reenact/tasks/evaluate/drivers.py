@@ -25,16 +25,16 @@ from ...stages.au import AUModel, load_model
 from ...stages.compositor import Compositor, hull_mask
 from ...config import Config, load_config
 from ...editors import EditRequest, create_editor
-from ...errors import NoFace
+from ...errors import CorruptMedia, NoFace
 from ...io import load_image, open_source
-from ...judge import default_judge
+from ...judge import EXPRESSIONS, default_judge
 from ...stages.targets import Target, parse_target, presets as preset_table
 from ...stages.tracker import FaceTracker
 from ...pipeline.types import AU_INDEX, AUVector, Edit, Frame, Packet, largest
 from .identity import IdentityModel
 from .metrics import (_mean, _squared_error, au_errors, face_masks, frame_flicker, l1, mouth_region, psnr,
                       psnr_of_mse, ssim)
-from .recognition import Recognition, judge_faces, recognition
+from .recognition import JUDGES, Recognition, judge_faces, recognition
 from .report import ExpressionRow, ReconstructionRow, _save_dir, _slug, _write_png, side_by_side
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ class _Still:
     au: AUVector
     face: np.ndarray
     background: np.ndarray
-    judged: np.ndarray      # the judge's probabilities on the input
+    judged: dict[str, np.ndarray]   # each judge's probabilities on the input, by judge name
 
 
 def expression_eval(editor: str = "rig", *, presets: Sequence[str] | None = None,
@@ -69,17 +69,19 @@ def expression_eval(editor: str = "rig", *, presets: Sequence[str] | None = None
 
     presets: names from configs/presets.yaml or 'AU12=3,...' (default: every preset). `save`: a folder
     for input | output | |diff| PNGs of every preset on every still and on three frames of the video.
-    Raises NoFace when an input has no face.
+    A still without a face, or one that cannot be read, is skipped with a warning naming it; raises
+    NoFace when no still is left and there is no video.
     """
     cfg = cfg or load_config()
     targets = {p: parse_target(p, cfg.edit.mode) for p in (presets or list(preset_table()))}
-    default_judge()     # a missing or altered judge weight file stops here, in one line, before any work
+    for judge in JUDGES:    # a missing or altered judge weight file stops here, in one line, before any work
+        default_judge(judge)
     out_dir = _save_dir(save)
     ident = IdentityModel.load()
     model = load_model(cfg.au.features)
     reader = FaceTracker(cfg.tracker, static=True)
     try:
-        stills = [_read_still(Path(p), reader, model, cfg) for p in images]
+        stills = _read_stills(images, reader, model, cfg, alone=video is None)
         rows = []
         with tqdm(total=len(targets) * len(stills), desc="eval stills", unit="edit", disable=not progress) as bar:
             for name, target in targets.items():
@@ -121,6 +123,25 @@ def load_still(spec: str | os.PathLike) -> np.ndarray:
     return frame.image
 
 
+def _read_stills(images: Iterable[str | os.PathLike], reader: FaceTracker, model: AUModel, cfg: Config,
+                 alone: bool) -> list[_Still]:
+    """The stills with a readable face; the others are named in a warning, or in the one error when none
+    is left and nothing else (`alone`: no video) would be evaluated."""
+    stills, skipped = [], []
+    for p in images:
+        try:
+            stills.append(_read_still(Path(p), reader, model, cfg))
+        except (NoFace, CorruptMedia) as e:
+            skipped.append(e)
+    if alone and not stills and skipped:
+        if len(skipped) == 1:
+            raise skipped[0]
+        raise NoFace(f"none of the {len(skipped)} stills has a face that can be read ({skipped[0]}, …)")
+    for e in skipped:
+        log.warning("eval: skipped %s", e)
+    return stills
+
+
 def _read_still(spec: Path, reader: FaceTracker, model: AUModel, cfg: Config) -> _Still:
     image = load_still(spec)
     lm = largest(reader.detect(image))
@@ -128,7 +149,7 @@ def _read_still(spec: Path, reader: FaceTracker, model: AUModel, cfg: Config) ->
         raise NoFace("no face found", str(spec))
     face, may_change = face_masks(lm, image.shape, cfg.compositor)
     return _Still(spec.name, image, lm, model.intensities(model.features(lm)), face, ~may_change,
-                  judge_faces([image], [lm]))
+                  {j: judge_faces([image], [lm], j) for j in JUDGES})
 
 
 def _still_row(editor: str, preset: str, target: Target, still: _Still, out: np.ndarray, reader: FaceTracker,
@@ -137,22 +158,28 @@ def _still_row(editor: str, preset: str, target: Target, still: _Still, out: np.
     if lm is None:
         log.warning("eval: the face is lost on %s with %s", still.name, preset)
         err = unedited = dist = math.nan
-        verdict = recognition(preset, still.judged, np.full_like(still.judged, np.nan))
+        verdicts = [recognition(preset, still.judged[j], np.full(len(EXPRESSIONS), np.nan)) for j in JUDGES]
     else:
         err, unedited = au_errors(target, cfg.edit.strength, still.au, model.intensities(model.features(lm)))
         dist = ident.distance(still.image, still.landmarks, out, lm) if ident else math.nan
-        verdict = recognition(preset, still.judged, judge_faces([out], [lm]))
+        verdicts = [recognition(preset, still.judged[j], judge_faces([out], [lm], j)) for j in JUDGES]
     return ExpressionRow(editor, preset, still.name, 1, err, unedited, ssim(still.image, out, still.face),
                          psnr(still.image, out, still.background), math.nan, dist if ident else None,
-                         math.nan, *_judge_cells(verdict))
+                         math.nan, *_judge_cells(verdicts))
 
 
-def _judge_cells(verdict: Recognition | None) -> tuple[float, float, float, str, str]:
-    """(P before, P after, gain, judged as, recognised) for a row."""
-    if verdict is None:
-        return math.nan, math.nan, math.nan, "", ""
-    said = "already" if verdict.already else ("yes" if verdict.recognised else "no")
-    return verdict.before, verdict.after, verdict.gain, verdict.top, said
+def _judge_cells(verdicts: Sequence[Recognition | None]) -> tuple:
+    """A row's judge cells: (P before, P after, gain, judged as, recognised) of the first judge, then
+    (gain, judged as, recognised) of the second."""
+    cells = []
+    for verdict in verdicts:
+        if verdict is None:
+            cells.append((math.nan, math.nan, math.nan, "", ""))
+        else:
+            said = "already" if verdict.already else ("yes" if verdict.recognised else "no")
+            cells.append((verdict.before, verdict.after, verdict.gain, verdict.top, said))
+    first, second = cells
+    return first + second[2:]
 
 
 def _speech_r(before: list[np.ndarray], after: list[np.ndarray]) -> float:
@@ -222,12 +249,12 @@ def _video_rows(editor: str, path: Path, targets: dict[str, Target], max_frames:
                     prev = (img, out)
         finally:
             reader.close()
-        verdict = recognition(name, judge_faces(*zip(*judged_in)), judge_faces(*zip(*judged_out))) \
-            if judged_in else None
+        verdicts = [recognition(name, judge_faces(*zip(*judged_in), j), judge_faces(*zip(*judged_out), j))
+                    if judged_in else None for j in JUDGES]
         rows.append(ExpressionRow(
             editor, name, path.name, len(ssims), _mean(errs), _mean(unedited), _mean(ssims),
             psnr_of_mse(sse / count) if count else math.nan, _mean(flick_out) - _mean(flick_in),
-            _mean(dists) if ident else None, _speech_r(speech_in, speech_out), *_judge_cells(verdict)))
+            _mean(dists) if ident else None, _speech_r(speech_in, speech_out), *_judge_cells(verdicts)))
     return rows
 
 

@@ -1,8 +1,8 @@
-"""Is the asked expression recognised? The independent judge (reenact.judge) before and after an edit.
+"""Is the asked expression recognised? The independent judges (reenact.judge) before and after an edit.
 
 A pair (preset, face) counts only when the preset has a judge class and the face did not already show
 it (the judge's top class on the input): every shared still already reads "happy", and a smile that was
-there before proves nothing about the editor.
+there before proves nothing about the editor. Each judge decides for itself which pairs count.
 """
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from ...judge import EXPRESSIONS, Judgement, default_judge
 
 # a probability rise smaller than this (one percentage point) counts as none
 RISE = 0.01
+# the judges the eval asks, first the main one (the row's judge_* columns), then the second (fer_*)
+JUDGES = ("faceapi", "fer")
 # preset name → the judge's class (presets without one, such as contempt, are not judged)
 JUDGE_CLASS = {"happy": "happy", "sad": "sad", "anger": "angry", "fear": "fearful", "disgust": "disgusted",
                "surprise": "surprised", "neutral": "neutral"}
@@ -40,9 +42,9 @@ class Recognition:
         return None if self.already else self.top == self.asked
 
 
-def judge_faces(images: Sequence[np.ndarray], landmarks: Sequence[np.ndarray]) -> np.ndarray:
-    """Mean probabilities (7,) over faces, one per image (e.g. a clip's frames)."""
-    js = default_judge().judge_batch(list(images), list(landmarks))
+def judge_faces(images: Sequence[np.ndarray], landmarks: Sequence[np.ndarray], model: str = "faceapi") -> np.ndarray:
+    """The judge's mean probabilities (7,) over faces, one per image (e.g. a clip's frames)."""
+    js = default_judge(model).judge_batch(list(images), list(landmarks))
     return np.mean([j.probabilities for j in js], axis=0)
 
 
@@ -59,14 +61,19 @@ def recognition(preset: str, before: np.ndarray | Judgement, after: np.ndarray |
 
 
 def summary(rows: Sequence) -> str:
-    """'recognised k/n (pct)' over the eval rows whose pair counts (`recognised` yes or no), per preset too,
-    and on how many of them the asked class's probability rose."""
-    counted = [r for r in rows if r.recognised in ("yes", "no")]
+    """One line per judge: 'recognised k/n (pct)' over the eval rows whose pair counts (yes or no), per
+    preset too, and on how many of them the asked class's probability rose."""
+    return "\n".join([_summary(rows, "recognised", "judge_gain", "expression recognised"),
+                      _summary(rows, "fer_recognised", "fer_gain", "expression recognised by the second judge (fer)")])
+
+
+def _summary(rows: Sequence, said: str, gain: str, label: str) -> str:
+    counted = [r for r in rows if getattr(r, said) in ("yes", "no")]
     if not counted:
-        return "expression recognised: no pair counts (no judged preset, or every face already showed it)"
-    hit = sum(r.recognised == "yes" for r in counted)
-    rose = sum(r.judge_gain >= RISE for r in counted)
-    per = [f"{p} {sum(r.recognised == 'yes' for r in counted if r.preset == p)}/"
+        return f"{label}: no pair counts (no judged preset, or every face already showed it)"
+    hit = sum(getattr(r, said) == "yes" for r in counted)
+    rose = sum(getattr(r, gain) >= RISE for r in counted)
+    per = [f"{p} {sum(getattr(r, said) == 'yes' for r in counted if r.preset == p)}/"
            f"{sum(r.preset == p for r in counted)}" for p in dict.fromkeys(r.preset for r in counted)]
-    return (f"expression recognised: {hit}/{len(counted)} pairs ({100 * hit / len(counted):.0f} %) whose face "
+    return (f"{label}: {hit}/{len(counted)} pairs ({100 * hit / len(counted):.0f} %) whose face "
             f"did not already show it ({', '.join(per)}); P(asked) rose by ≥ {RISE:g} on {rose}/{len(counted)}")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import math
 import os
 import re
@@ -13,6 +14,7 @@ import cv2
 import numpy as np
 
 from ...errors import OutputNotWritable
+from ...files import write_atomic
 from .identity import IDENTITY_NA
 
 
@@ -38,6 +40,9 @@ class ExpressionRow:
     judge_gain: float         # after − before
     judged_as: str            # the judge's top class on the output
     recognised: str           # yes | no | already (the input showed it: the pair does not count) | ''
+    fer_gain: float           # the second judge ("fer", human's emotion net): P(asked) after − before
+    fer_judged_as: str        # … its top class on the output
+    fer_recognised: str       # … its verdict, as `recognised`
 
 
 @dataclass(frozen=True)
@@ -60,10 +65,13 @@ HEADERS = {
     "background_psnr": "background PSNR (dB)", "flicker_added": "flicker added", "identity": "identity dist.",
     "psnr": "PSNR (dB)", "ssim": "SSIM", "l1": "L1", "speech_r": "speech r",
     "judge_before": "P before", "judge_after": "P after", "judge_gain": "P gain", "judged_as": "judged as",
-    "recognised": "recognised",
+    "recognised": "recognised", "fer_gain": "fer P gain", "fer_judged_as": "fer judged as",
+    "fer_recognised": "fer recognised",
     "mouth_psnr": "mouth PSNR", "mouth_ssim": "mouth SSIM", "mouth_l1": "mouth L1",
 }
 
+
+TEXT_COLUMNS = ("editor", "preset", "media", "clip", "judged_as", "recognised", "fer_judged_as", "fer_recognised")
 
 # reconstruction SSIMs of editors that beat "no edit" differ in the fourth decimal on a steady clip
 DIGITS = {"ssim": 4, "mouth_ssim": 4}
@@ -85,7 +93,7 @@ def markdown_table(rows: Sequence[ExpressionRow] | Sequence[ReconstructionRow]) 
         return ""
     names = [f.name for f in fields(rows[0])]
     lines = ["| " + " | ".join(HEADERS.get(n, n) for n in names) + " |",
-             "|" + "|".join("---" if n in ("editor", "preset", "media", "clip", "judged_as", "recognised") else "---:" for n in names) + "|"]
+             "|" + "|".join("---" if n in TEXT_COLUMNS else "---:" for n in names) + "|"]
     lines += ["| " + " | ".join(_cell(getattr(r, n), DIGITS.get(n, 3)) for n in names) + " |" for r in rows]
     if any(r.identity is None for r in rows):
         lines.append(f"\nidentity: {IDENTITY_NA}")
@@ -95,11 +103,12 @@ def markdown_table(rows: Sequence[ExpressionRow] | Sequence[ReconstructionRow]) 
 def write_csv(rows: Sequence[ExpressionRow] | Sequence[ReconstructionRow], path: str | os.PathLike) -> None:
     if not rows:
         return
+    text = io.StringIO(newline="")
+    w = csv.DictWriter(text, fieldnames=[x.name for x in fields(rows[0])])
+    w.writeheader()
+    w.writerows(asdict(r) for r in rows)
     try:
-        with open(path, "w", newline="", encoding="utf-8") as f:
-            w = csv.DictWriter(f, fieldnames=[x.name for x in fields(rows[0])])
-            w.writeheader()
-            w.writerows(asdict(r) for r in rows)
+        write_atomic(Path(path), text.getvalue().encode("utf-8"))
     except OSError as e:
         raise OutputNotWritable(e.strerror or str(e), os.fspath(path)) from None
 
