@@ -5,7 +5,8 @@ configs/presets.yaml's presets) run through the image pipeline (`reenact image`:
 appearance layer and the compositor) on every face; the judge reads the whole output, re-tracked, as
 `reenact eval` does. Score: how many faces that did not already show the asked emotion now read as it
 (recognised), then the mean gain in the asked class's log-odds (each clipped to ±CLIP, so one face
-going from certain-no to certain-yes does not outweigh the rest). The search is coordinate descent:
+going from certain-no to certain-yes does not outweigh the rest); with `--judge both`, the two judges'
+counts added and their gains averaged, so a preset is not tuned to one network's quirks. The search is coordinate descent:
 one AU at a time over LEVELS, keeping a change only when it raises (recognised, mean gain).
 
 Tune on some faces and confirm on others that the search never saw (`--eval`): a preset fitted to a
@@ -44,7 +45,7 @@ THUMB = 160  # px, a face in the sheets
 class Face:
     name: str
     image: np.ndarray
-    before: object       # the judge on the unedited image
+    before: dict         # judge name → its Judgement of the unedited image
     box: tuple[int, int, int, int]   # x0, y0, x1, y1: the face, for the sheets
 
 
@@ -52,7 +53,8 @@ class Bench:
     """The image pipeline (`reenact image`: tracker, aligner, occlusion, AU estimator, target, rig,
     compositor) with its target swapped per candidate, and the judge on the whole output, re-tracked."""
 
-    def __init__(self, paths: list[str], strength: float, preset: str):
+    def __init__(self, paths: list[str], strength: float, preset: str, judges: tuple[str, ...] = ("faceapi",)):
+        self.judges = judges
         cfg = api.with_edit(load_config(), editor="rig", target=preset, strength=strength)
         self.pipe = api.build_pipeline(cfg, static=True)
         self.target = next(s for s in self.pipe.stages if isinstance(s, TargetStage))
@@ -68,11 +70,12 @@ class Bench:
         (x0, y0), (x1, y1) = pts[0][:, :2].min(0), pts[0][:, :2].max(0)
         half, cx, cy = 0.65 * max(x1 - x0, y1 - y0), (x0 + x1) / 2, (y0 + y1) / 2
         box = tuple(int(round(v)) for v in (cx - half, cy - half, cx + half, cy + half))
-        return Face(Path(path).name, image, judge(image, pts[0]), box)
+        return Face(Path(path).name, image, {m: judge(image, pts[0], model=m) for m in self.judges}, box)
 
-    def judge(self, image: np.ndarray):
+    def judge(self, image: np.ndarray) -> dict:
+        """judge name → Judgement of the image (empty when the face is lost)."""
         pts = self.tracker.detect(image)
-        return judge(image, pts[0]) if pts else None
+        return {m: judge(image, pts[0], model=m) for m in self.judges} if pts else {}
 
     def render(self, face: Face, aus: dict[str, float], side: str = "both") -> np.ndarray:
         self.target.set_target(Target("search", AUVector.from_dict(aus), tuple(aus), mode=WHOLE, side=side))
@@ -85,17 +88,20 @@ class Bench:
         gains, rows, pairs = [], [], []
         for f in self.faces:
             out = self.render(f, aus, side)
-            j = self.judge(out)
-            b = np.clip(f.before.log_odds(asked), -CLIP, CLIP)
-            a = np.clip(j.log_odds(asked), -CLIP, CLIP) if j is not None else -CLIP
-            gains.append(a - b)
-            already = f.before.top == asked
-            hit = j is not None and j.top == asked
-            if not already:
-                counted += 1
-                hits += hit
-            rows.append(f"{f.name[:16]}:{'=' if already else 'Y' if hit else 'n'}{j.top[:4] if j else '-'} "
-                        f"{a - b:+.1f}")
+            after = self.judge(out)
+            row = f.name[:16]
+            for m, before in f.before.items():
+                j = after.get(m)
+                b = np.clip(before.log_odds(asked), -CLIP, CLIP)
+                a = np.clip(j.log_odds(asked), -CLIP, CLIP) if j is not None else -CLIP
+                gains.append(a - b)
+                already = before.top == asked
+                hit = j is not None and j.top == asked
+                if not already:
+                    counted += 1
+                    hits += hit
+                row += f":{'=' if already else 'Y' if hit else 'n'}{j.top[:4] if j else '-'} {a - b:+.1f}"
+            rows.append(row)
             pairs.append(np.hstack([thumb(f.image, f.box), thumb(out, f.box)]))
         if save is not None:
             sheet(save, pairs, rows)
@@ -165,6 +171,7 @@ def main() -> None:
     ap.add_argument("--sweeps", type=int, default=2)
     ap.add_argument("--strength", type=float, default=1.0)
     ap.add_argument("--save", type=Path, help="with --eval: a PNG sheet of before|after pairs")
+    ap.add_argument("--judge", choices=("faceapi", "fer", "both"), default="faceapi", help="who scores")
     args = ap.parse_args()
     if args.preset not in JUDGE_CLASS:
         ap.error(f"{args.preset!r} is not an emotion preset; one of {', '.join(JUDGE_CLASS)}")
@@ -181,7 +188,8 @@ def run(args: argparse.Namespace) -> None:
     start = current if args.start == "current" else parse(args.start)
     aus = None if args.eval is None else current if args.eval == "current" else parse(args.eval)
     paths = [p for spec in args.faces for p in (sorted(glob.glob(spec)) or [spec])]
-    bench = Bench(paths, args.strength, args.preset)
+    judges = ("faceapi", "fer") if args.judge == "both" else (args.judge,)
+    bench = Bench(paths, args.strength, args.preset, judges)
     try:
         if aus is not None:
             h, n, g, rows = bench.score(asked, aus, preset.side, args.save)
