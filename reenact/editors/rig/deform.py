@@ -19,8 +19,8 @@ from ...stages.geometry import canonical_mesh, to_canonical
 from ...stages.landmarks import FACE_OVAL, interocular
 from .basis import Basis
 from .flow import limit_folds, rasterize_flow
-from .mesh import (CLOSING_PAIRS, HOLE_CHAINS, HOLES, LIPS_INNER_LOWER, LIPS_INNER_UPPER, LOWER_LIP_ROWS,
-                   UPPER_LIP_ROWS, crop_mesh, crop_vertices, outward_normals, signed_areas)
+from .mesh import (CLOSING_PAIRS, HOLE_CHAINS, HOLES, LEFT_EYE_UPPER, LIPS_INNER_LOWER, LIPS_INNER_UPPER,
+                   LOWER_LIP_ROWS, RIGHT_EYE_UPPER, UPPER_LIP_ROWS, crop_mesh, crop_vertices, outward_normals, signed_areas)
 
 # displacements below this (crop px) are treated as none, so an edit touches a finite region (a
 # tenth of a pixel does not show, and the Gaussian tails would otherwise make every edit crop-wide)
@@ -33,6 +33,10 @@ HIDDEN_Z = 2e4
 FOLD_REACH_IOD = 0.15
 # skin points closer than about this (IOD) in the face move alike (see _couple_close)
 COUPLE_IOD = 0.05
+# ... except the upper lid margins: the edge of a layer over the eyeball, placed by the lid moves
+# (_shape_lids, _close_pairs) and kept apart from the skin above by _layer_eyes; averaged with the lid
+# skin, a lid raised 0.07 IOD (AU5 at E: sclera above the iris) rose half as far on a hooded eye
+KEEP_OWN_MOTION = np.array(RIGHT_EYE_UPPER + LEFT_EYE_UPPER)
 # the upper teeth: at most this share of the source opening under the upper lip, and this tall (IOD,
 # ≈ 9 mm: incisors fully bared)
 UPPER_TEETH_SHARE = 0.35
@@ -234,12 +238,13 @@ def _edges(size: int) -> np.ndarray:
 
 
 def _couple_close(src: np.ndarray, step: np.ndarray, edges: np.ndarray, reach_px: float,
-                  rounds: int = 4) -> np.ndarray:
+                  rounds: int = 4, own: np.ndarray = KEEP_OWN_MOTION) -> np.ndarray:
     """Skin points that lie close together in this face move alike: each mesh edge pulls its two ends'
     motion together with a weight that falls off with the edge's length (Gaussian, `reach_px`), a few
     Jacobi rounds. The basis is written on the neutral mesh, where the points at a smiling mouth's
     corners are well apart; here they are squeezed into slivers that any difference in motion flips.
-    What the edit leaves still (the pinned border ring, skin beyond the edit's reach) stays still."""
+    What the edit leaves still (the pinned border ring, skin beyond the edit's reach) stays still, and
+    the points `own` keep their motion (their neighbours are drawn to it)."""
     moving = np.any(step != 0, axis=1)
     e = edges[moving[edges].any(1)]
     w = np.exp(-0.5 * ((src[e[:, 0]] - src[e[:, 1]]) ** 2).sum(1) / reach_px ** 2)
@@ -254,6 +259,7 @@ def _couple_close(src: np.ndarray, step: np.ndarray, edges: np.ndarray, reach_px
         for k in (0, 1):
             v = out[:, k]
             out[:, k] = (v + np.bincount(a, w * v[b], n) + np.bincount(b, w * v[a], n)) * keep
+        out[own] = step[own]
     return out
 
 
