@@ -57,6 +57,8 @@ MIN_LIFT = 0.15
 # the eyes and the nose's base with its wings and nostrils, each grown by HOLE_MARGIN_IOD
 NOSE_BASE = (49, 64, 98, 97, 2, 326, 327, 294, 279, 4)
 NOT_SKIN = (LIPS_OUTER, RIGHT_EYE, LEFT_EYE, NOSE_BASE)
+_NOT_SKIN = tuple(np.array(ids) for ids in NOT_SKIN)
+_OVAL = np.array(FACE_OVAL)
 HOLE_MARGIN_IOD = 0.05
 
 
@@ -489,16 +491,18 @@ class Appearance:
         the skin it lies on): a normalised blur over the skin only, so the lips, eyes and nostrils neither
         darken nor redden what is evened out. `origin`: the full-resolution crop pixel of the grid's corner."""
         h, w = log.shape[:2]
+        # the landmarks at half resolution, in fillPoly's 1/16 px: pixel k's centre is full-resolution 2k + 0.5
+        at = np.round((moved[:, :2] - origin - 0.5) * 8).astype(np.int32)
         skin = np.zeros((h, w), np.uint8)
-        at = lambda ids: np.round((moved[list(ids), :2] - origin - 0.5) * 8).astype(np.int32)  # noqa: E731
-        cv2.fillPoly(skin, [at(FACE_OVAL)], 1, shift=4)
-        grow = max(int(round(HOLE_MARGIN_IOD * interocular(moved) / 2)), 1)
+        cv2.fillPoly(skin, [at[_OVAL]], 1, shift=4)
         holes = np.zeros_like(skin)
-        cv2.fillPoly(holes, [at(ids) for ids in NOT_SKIN], 1, shift=4)
-        skin &= 1 - cv2.dilate(holes, np.ones((2 * grow + 1, 2 * grow + 1), np.uint8))
+        cv2.fillPoly(holes, [at[ids] for ids in _NOT_SKIN], 1, shift=4)
+        grow = 2 * max(int(round(HOLE_MARGIN_IOD * interocular(moved) / 2)), 1) + 1
+        skin &= 1 - cv2.dilate(holes, np.ones((grow, grow), np.uint8))
         m = skin.astype(np.float32)
-        around = (cv2.GaussianBlur(log * m[..., None], (0, 0), sigma)
-                  / np.maximum(cv2.GaussianBlur(m, (0, 0), sigma), 1e-3)[..., None])
+        # the skin around: log·mask and mask blurred together
+        both = cv2.GaussianBlur(np.dstack([log * m[..., None], m]), (0, 0), sigma)
+        around = both[..., :3] / np.maximum(both[..., 3:], 1e-3)
         out = np.clip(around - cv2.GaussianBlur(log, (0, 0), self.cfg.flatten_sigma[0] / 2), *self.cfg.flatten_range)
         # soft at the holes' edges, so the lips and eyes keep their own shading without a seam around them
         return out * np.minimum(cv2.GaussianBlur(m, (0, 0), 1.0), m)[..., None]
@@ -598,8 +602,8 @@ def _face_solver(size: int) -> np.ndarray:
 def _clip_mean(log: np.ndarray, lo: float, hi: float) -> None:
     """Bound a per-channel log shade's mean over the channels to [lo, hi] in place, shifting all three
     alike: clipping each channel would make the channels equal where a shadow's colour was being corrected."""
-    mean = log.mean(-1, keepdims=True)
-    log -= mean - np.clip(mean, lo, hi)
+    mean = (log[..., 0] + log[..., 1] + log[..., 2]) * np.float32(1 / 3)
+    log -= (mean - np.clip(mean, lo, hi))[..., None]
 
 
 def _above(strength: float, floor: float) -> float:
