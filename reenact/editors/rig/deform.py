@@ -9,6 +9,7 @@ the inside of a mouth that was closed) is marked for the fill step instead of be
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -297,11 +298,13 @@ def dense_flow(d: Deformation, size: int) -> tuple[np.ndarray, list[HoleLayer], 
     mesh = crop_mesh(size)
     tris = mesh.triangles
     step = d.dst - d.src
-    moving = np.any(step[tris] != 0, axis=(1, 2))
+    moving = np.any(step != 0, axis=1)[tris].any(1)
     box = points_box(d.dst[tris[moving]].reshape(-1, 2), size)
     # skin that stays put still hides what moves behind it (a turned face's far cheek behind the nose),
     # so the still face triangles around the moved ones take part in the depth test, with zero flow
-    lo, hi = d.dst[tris].min(1), d.dst[tris].max(1)
+    corners = [d.dst[tris[:, i]] for i in range(3)]
+    lo = np.minimum(np.minimum(corners[0], corners[1]), corners[2])
+    hi = np.maximum(np.maximum(corners[0], corners[1]), corners[2])
     face = np.arange(len(tris)) < mesh.n_face
     near = face & ~moving & np.all(hi >= box[:2], 1) & np.all(lo < box[2:], 1)
     drawn = tris[moving | near]
@@ -363,9 +366,9 @@ def dense_flow(d: Deformation, size: int) -> tuple[np.ndarray, list[HoleLayer], 
 
 def points_box(pts: np.ndarray, size: int, pad: int = 1) -> tuple[int, int, int, int]:
     """Integer box (exclusive end) around points, `pad` pixels of margin, clipped to the crop."""
-    x0, y0 = np.maximum(np.floor(pts.min(0)).astype(int) - pad, 0)
-    x1, y1 = np.minimum(np.ceil(pts.max(0)).astype(int) + pad + 1, size)
-    return int(x0), int(y0), int(x1), int(y1)
+    (lx, ly), (hx, hy) = pts.min(0).tolist(), pts.max(0).tolist()
+    return (max(math.floor(lx) - pad, 0), max(math.floor(ly) - pad, 0),
+            min(math.ceil(hx) + pad + 1, size), min(math.ceil(hy) + pad + 1, size))
 
 
 def union(a, b):
