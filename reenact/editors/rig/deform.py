@@ -256,10 +256,13 @@ def _couple_close(src: np.ndarray, step: np.ndarray, edges: np.ndarray, reach_px
     a, b = e[:, 0], e[:, 1]
     keep = moving / (1 + np.bincount(a, w, n) + np.bincount(b, w, n))
     out = step.copy()
+    # x and y in one bincount each way: y's bins follow x's (each bin still sums in edge order)
+    a2, b2 = np.concatenate([a, a + n]), np.concatenate([b, b + n])
+    w2 = np.concatenate([w, w])
     for _ in range(rounds):
-        for k in (0, 1):
-            v = out[:, k]
-            out[:, k] = (v + np.bincount(a, w * v[b], n) + np.bincount(b, w * v[a], n)) * keep
+        v = out.T.ravel()
+        pulled = (v + np.bincount(a2, w2 * v[b2], 2 * n) + np.bincount(b2, w2 * v[a2], 2 * n)).reshape(2, n)
+        out = np.ascontiguousarray((pulled * keep).T, dtype=step.dtype)
         out[own] = step[own]
     return out
 

@@ -204,11 +204,16 @@ def _paste(fill: np.ndarray, fill_mask: np.ndarray, box, patch: np.ndarray, alph
     f = fill[y0:y1, x0:x1]
     a = np.maximum(alpha, 0)
     # over whatever an earlier step put there
-    f[:] = f * (fm * (1 - a))[..., None] + patch * a[..., None]
-    total = fm * (1 - a) + a
-    nz = total > 0
-    f[nz] /= np.where(nz, total, 1)[nz][..., None]
+    keep = fm * (1 - a)
+    f[:] = f * _rgb(keep) + patch * _rgb(a)
+    total = keep + a
+    f /= _rgb(np.where(total > 0, total, 1))
     fm[:] = total
+
+
+def _rgb(x: np.ndarray) -> np.ndarray:
+    """(h, w) → (h, w, 3) copies: numpy broadcasting over a last axis of 3 costs several times more."""
+    return cv2.merge([x, x, x])
 
 
 def _fill_mouth(req: EditRequest, d: Deformation, flow: np.ndarray, hole: HoleLayer, mem: TextureMemory,
@@ -230,7 +235,6 @@ def _fill_mouth(req: EditRequest, d: Deformation, flow: np.ndarray, hole: HoleLa
         used.append("lips")
     g = mouth_geometry(dst, (x0, y0, x1, y1))
     sel = g.cover > 0
-    colours = palette(req.crop, req.landmarks)
     fx, fy = flow[0, y0:y1, x0:x1], flow[1, y0:y1, x0:x1]
     sealed = float((g.bottom - g.top).max()) < SEALED_PX
     if sealed:
@@ -242,6 +246,7 @@ def _fill_mouth(req: EditRequest, d: Deformation, flow: np.ndarray, hole: HoleLa
         _paste(fill, fill_mask, (x0, y0, x1, y1), *seam)
     if sealed:
         return "lips", box
+    colours = palette(req.crop, req.landmarks)
     teeth = (req.crop, TEETH_LUMA * float(luma(colours.teeth))) if colours.shows_teeth else None
     xs, ys, w, hu, hl = curtains(d.src, g, 1.0, iod, teeth)
     # real layers travel in the flow; where they show nothing the lips' own flow stays, so the rim of the
