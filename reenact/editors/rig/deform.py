@@ -145,13 +145,13 @@ def _layer_lips(canon: np.ndarray, moved: np.ndarray) -> None:
     instead of folding over it."""
     for rows, sign in ((UPPER_LIP_ROWS, -1.0), (LOWER_LIP_ROWS, 1.0)):
         for inner, outer in zip(rows, rows[1:]):
-            a, b = list(inner[1:-1]), list(outer[1:-1])     # the corners are shared by every row
+            a, b = index(inner[1:-1]), index(outer[1:-1])   # the corners are shared by every row
             rest = sign * (canon[b, 1] - canon[a, 1])
             least = moved[a, 1] + sign * KEEP_LIP * np.maximum(rest, 0.0)
             moved[b, 1] = least + sign * np.maximum(sign * (moved[b, 1] - least), 0.0)
 
 
-def _along(chain: list[int], src: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _along(chain: np.ndarray, src: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(chain ids sorted by source x, their x): what np.interp needs to read values along a chain."""
     ids = np.asarray(chain)[np.argsort(src[chain, 0])]
     return ids, src[ids, 0]
@@ -167,8 +167,8 @@ def _layer_eyes(src: np.ndarray, step: np.ndarray) -> np.ndarray:
     """
     out = step.copy()
     for margin, crease, ring, brow in EYE_RINGS:
-        m, c, r, b = list(margin), list(crease), list(ring), list(brow)
-        if not np.any(step[m + c + r + b]):
+        m, c, r, b = index(margin), index(crease), index(ring), index(brow)
+        if not np.any(step[index(margin + crease + ring + brow)]):
             continue
         if np.any(step[b]):
             ids, xs = _along(b, src)
@@ -231,6 +231,15 @@ def _uncovered(oval: np.ndarray, step: np.ndarray) -> np.ndarray:
     return np.where(((step * n).sum(1) < 0)[:, None], step, 0.0)
 
 
+@lru_cache(maxsize=None)
+def index(ids: tuple[int, ...]) -> np.ndarray:
+    """A tuple of landmark ids as an index array, made once: indexing with a list converts it every time,
+    which costs three times the indexing itself."""
+    out = np.array(ids, np.intp)
+    out.setflags(write=False)
+    return out
+
+
 @lru_cache(maxsize=4)
 def _edges(size: int) -> np.ndarray:
     """(E, 2) the crop mesh's edges, each once."""
@@ -286,7 +295,7 @@ def _poly_mask(poly: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
 
 def chain_y(pts: np.ndarray, chain, x: np.ndarray) -> np.ndarray:
     """y of a landmark chain (a lip or lid edge) at the columns x, by linear interpolation."""
-    c = pts[list(chain)]
+    c = pts[index(chain)]
     c = c[np.argsort(c[:, 0])]
     return np.interp(x, c[:, 0], c[:, 1])
 
