@@ -7,6 +7,7 @@ import signal
 
 from ..config import Config, load_config
 from ..errors import ConfigError
+from ..pipeline.runner import StopPoint
 
 EDIT_EXAMPLES = """
 target examples:
@@ -114,7 +115,8 @@ class Interrupts:
     @classmethod
     def handle(cls, signum: int, frame) -> None:
         cls.last = signum
-        raise KeyboardInterrupt
+        if not StopPoint.defer():
+            raise KeyboardInterrupt
 
     @classmethod
     def status(cls) -> int:

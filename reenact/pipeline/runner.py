@@ -7,12 +7,13 @@ counted. Control messages (a new target, say) travel on a separate queue that ne
 """
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 from tqdm import tqdm
 
@@ -99,6 +100,33 @@ def _get(q: queue.Queue, workers: Iterable[_Thread]):
                 w.check()
 
 
+class StopPoint:
+    """Where a stop (Ctrl-C, SIGTERM) may land in a run that writes a file: between frames. A signal
+    handler that finds a frame being written and counted defers the stop to the end of that frame, so the
+    result line counts exactly the frames the shortened file holds."""
+
+    busy = False
+    pending = False
+
+    @classmethod
+    def defer(cls) -> bool:
+        """Called by a signal handler: True when it must not raise now (the frame's end will)."""
+        cls.pending = cls.busy
+        return cls.busy
+
+    @classmethod
+    @contextlib.contextmanager
+    def frame(cls) -> Iterator[None]:
+        cls.busy = True
+        try:
+            yield
+        finally:
+            cls.busy = False
+            if cls.pending:
+                cls.pending = False
+                raise KeyboardInterrupt
+
+
 def output_of(packet: Packet):
     return packet.output if packet.output is not None else packet.frame.image
 
@@ -150,8 +178,9 @@ class OfflineRunner:
         t0 = time.perf_counter()
         try:
             while (packet := _get(queues[-1], threads)) is not _END:
-                self.sink.write(packet.frame, output_of(packet))
-                stats.count(packet)
+                with StopPoint.frame():
+                    self.sink.write(packet.frame, output_of(packet))
+                    stats.count(packet)
                 bar.update(1)
         except KeyboardInterrupt:
             # keep what was written: the sink still closes into a valid, shorter file
