@@ -350,8 +350,9 @@ def test_a_preset_is_the_whole_face():
     assert video_sad["AU45"] == pytest.approx(lids + 4.0 * (1 - lids / 5))
     assert video_sad["AU12"] == 0
     # a preset that names one opens from a share of its value and the speech rides on it, scaled into
-    # the rest of the 0–5 scale: happy's AU25 2 with the face's 2.5 → v + 2.5·(1 − v/5), v = 0.3·2
-    assert presets()["happy"].resolve(talking, video=True)["AU25"] == pytest.approx(0.6 + 2.5 * (1 - 0.6 / 5))
+    # the rest of the 0–5 scale: happy's AU25 with the face's 2.5 → v + 2.5·(1 − v/5), v = 0.3·happy's
+    v = 0.3 * presets()["happy"].values["AU25"]
+    assert presets()["happy"].resolve(talking, video=True)["AU25"] == pytest.approx(v + 2.5 * (1 - v / 5))
     assert presets()["neutral"].resolve(talking).is_zero()
 
 
