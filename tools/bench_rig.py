@@ -19,7 +19,7 @@ from reenact.stages.au import AUEstimator
 from reenact.editors.base import EditRequest
 from reenact.editors.rig.editor import RigEditor
 from reenact.editors.rig.deform import deform, dense_flow
-from reenact.editors.rig.solve import coefficients
+from reenact.editors.rig.solve import coefficients, smile_share
 from reenact.editors.rig.memory import TextureMemory
 from reenact.io import load_image
 from reenact.stages.targets import presets
@@ -72,9 +72,10 @@ def main() -> None:
         totals.append(np.median(t))
         print(f"{name:18s} {preset:9s} {np.median(t):7.2f} {np.percentile(t, 90):7.2f}")
         right, left = coefficients(req.source, req.target, ed.basis, req.side)
-        d = deform(req.landmarks, right, left, ed.basis, req.crop.shape[0])
+        smile = smile_share(req.source, req.target)
+        d = deform(req.landmarks, right, left, ed.basis, req.crop.shape[0], smile)
         plan = ed.plan(req, right, left, TextureMemory())
-        mesh = ms(lambda: deform(req.landmarks, right, left, ed.basis, 256), args.repeat)
+        mesh = ms(lambda: deform(req.landmarks, right, left, ed.basis, 256, smile), args.repeat)
         stages["mesh"].append(np.median(mesh))
         stages["flow"].append(np.median(ms(lambda: dense_flow(d, 256), args.repeat)))
         flow, _, box = dense_flow(d, 256)

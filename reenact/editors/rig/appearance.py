@@ -14,7 +14,10 @@ Per edit:
    warped crop, and that the compositor replays on the frame.
 A pattern whose AUs go down lifts the face's own creases there instead: its dark valleys, read through
 the rig's flow, are brightened towards their surroundings, so taking a smile away softens the nasolabial
-fold the face showed.
+fold the face showed. A smile's patterns also even out the skin's broad shading as their AUs fall: the
+fold's wide shadow and the bulge of the cheek beside it, the bagged lower lid, are taken towards the
+brightness of the bare skin around them (lips, eyes and nostrils left out), so the cheeks stop reading
+as raised.
 """
 from __future__ import annotations
 
@@ -30,7 +33,7 @@ from ...config import load_dataclass
 from ...errors import ConfigError
 from ...pipeline.types import AU_INDEX, AU_NAMES, au_key
 from ...stages.geometry import canonical_mesh
-from ...stages.landmarks import MOUTH_CORNERS, N_LANDMARKS, interocular
+from ...stages.landmarks import FACE_OVAL, LEFT_EYE, LIPS_OUTER, MOUTH_CORNERS, N_LANDMARKS, RIGHT_EYE, interocular
 from .basis import MIDLINE
 from .deform import Deformation
 from .mesh import N_MESH, face_triangles, rest_points
@@ -50,6 +53,13 @@ ANCHOR_MARGIN_IOD = 0.1
 MIN_STRENGTH = 0.05
 # a lift weaker than this is left out: it costs as much as a strong one and does little
 MIN_LIFT = 0.15
+# what is not bare skin, kept out of the brightness a smile's broad shading is evened towards: the lips,
+# the eyes and the nose's base with its wings and nostrils, each grown by HOLE_MARGIN_IOD
+NOSE_BASE = (49, 64, 98, 97, 2, 326, 327, 294, 279, 4)
+NOT_SKIN = (LIPS_OUTER, RIGHT_EYE, LEFT_EYE, NOSE_BASE)
+_NOT_SKIN = tuple(np.array(ids) for ids in NOT_SKIN)
+_OVAL = np.array(FACE_OVAL)
+HOLE_MARGIN_IOD = 0.05
 
 
 @dataclass(frozen=True)
@@ -60,7 +70,8 @@ class PatternConfig:
     distances (x to the image right, y down). Heights are in crop pixels.
     """
 
-    aus: dict = field(default_factory=dict)   # AU → weight: the pattern's strength is Σ weight·ΔAU on its side
+    aus: dict = field(default_factory=dict)   # AU → weight: the pattern's strength is Σ weight·ΔAU over the AUs that
+                                              # rise on its side, its lift the same over those that fall
     side: str = "right"        # right (mirrored onto the left, each half driven by its own side) | mid
     grooves: tuple = ()        # polylines of points; on `mid` each is mirrored too, joined if it ends on the midline
     depths: tuple = ()         # per groove, × depth (default 1)
@@ -74,6 +85,8 @@ class PatternConfig:
     wobble: float = 0.0        # IOD: grooves meander sideways by up to this, and (when > 0) come and go in depth
     texture: float = 0.0       # px: dimpling (band-pass noise) inside the envelope, e.g. the chin boss
     soften: bool = True        # whether a falling AU lifts the face's own creases under this pattern
+    flatten: float = 0.0       # how far a falling AU also evens out the skin's broad shading under the
+                               # pattern (its grooves, ridges and bumps), 0–1
 
 
 @dataclass(frozen=True)
@@ -86,6 +99,9 @@ class AppearanceConfig:
     light_max: float = 0.8     # the fitted light's slope is clipped to this
     lift_sigma: tuple = (1.0, 6.0)     # px: a valley is darker at the first scale than at the second
     lift_max: float = 0.35     # most log brightening of a lifted valley
+    flatten_sigma: tuple = (1.0, 0.2)  # (px, IOD): broad shading is what the skin shows at the first scale
+                                       # less what the bare skin around shows at the second
+    flatten_range: tuple = (-0.15, 0.3)  # log shade limits of that evening out (a bulge darkens, a fold lightens)
     tint: tuple = (0.85, 1.0, 1.1)    # the patterns' log shade per RGB channel
     steady_s: float = 0.05     # in video the shading eases towards each frame's with this time constant
     log_range: tuple = (-0.7, 0.15)    # the patterns' log shade is clipped to this: a crease darkens, a lit edge glints
@@ -134,6 +150,7 @@ class Template:
     shading: np.ndarray        # (h, w, 3): occlusion (as log shade) and the relief's slope in x and y; the
                                # log shade is −(these · (1, light x, light y))
     support: np.ndarray        # (h, w) in [0, 1]: where a falling AU lifts the face's own creases
+    even: np.ndarray           # (h, w) in [0, 1]: where and how far it evens out the broad shading
     anchors: np.ndarray        # (m,) landmark ids around the pattern
     solve: np.ndarray          # (3, m): their canonical positions' least-squares inverse, → the affine onto a face
 
@@ -295,20 +312,23 @@ def _templates(cfg: AppearanceConfig, size: int) -> tuple[Template, ...]:
             shading = np.stack([cfg.occlusion * occ, cfg.relief * gx, cfg.relief * gy], -1).astype(np.float32)
             support = cv2.GaussianBlur(occ, (0, 0), p.width * iod)
             support = np.clip(1.5 * support / max(float(support.max()), 1e-6), 0, 1).astype(np.float32)
+            even = cv2.GaussianBlur(np.abs(canvas.height).astype(np.float32), (0, 0), p.width * iod)
+            even = (p.flatten * np.clip(1.5 * even / max(float(even.max()), 1e-6), 0, 1)).astype(np.float32)
             # keep only the part that can change a pixel (a pattern at full strength, the light at its most)
-            used = (np.abs(shading).max(-1) * (1 + cfg.light_max) >= MIN_LOG) | (support * cfg.lift_max >= MIN_LOG)
+            used = ((np.abs(shading).max(-1) * (1 + cfg.light_max) >= MIN_LOG) | (support * cfg.lift_max >= MIN_LOG)
+                    | (even * max(-cfg.flatten_range[0], cfg.flatten_range[1]) >= MIN_LOG))
             x, y, w, h = cv2.boundingRect(used.view(np.uint8))
-            shading, support = shading[y:y + h, x:x + w].copy(), support[y:y + h, x:x + w].copy()
+            shading, support, even = (a[y:y + h, x:x + w].copy() for a in (shading, support, even))
             box = (canvas.box[0] + x, canvas.box[1] + y, canvas.box[0] + x + w, canvas.box[1] + y + h)
             # the landmarks around the pattern carry it onto a face: their least-squares affine
             margin = ANCHOR_MARGIN_IOD * iod
             inside = np.all((rest[:N_MESH] >= lo - margin) & (rest[:N_MESH] <= hi + margin), axis=1)
             anchors = np.nonzero(inside)[0].astype(np.int32)
             solve = np.linalg.pinv(np.c_[rest[anchors], np.ones(len(anchors))]).astype(np.float32)
-            for a in (shading, support, weights, anchors, solve):
+            for a in (shading, support, even, weights, anchors, solve):
                 a.setflags(write=False)
             out.append(Template(weights=weights, side=side, soften=p.soften, box=box, shading=shading,
-                                support=support, anchors=anchors, solve=solve))
+                                support=support, even=even, anchors=anchors, solve=solve))
     return tuple(out)
 
 
@@ -365,11 +385,13 @@ class Appearance:
         """
         cfg, size = self.cfg, crop.shape[0]
         temps, weights, sides, soften = self._build(size)
-        delta = np.stack([right, left, 0.5 * (right + left)]).astype(np.float32)
-        strength = np.tanh((weights * delta[sides]).sum(1) / cfg.saturation)
+        delta = np.stack([right, left, 0.5 * (right + left)]).astype(np.float32)[sides]
+        # the AUs that rise draw a pattern, those that fall lift the face's own creases under it: disgust on a
+        # smiling face fades the smile's nasolabial fold and deepens it again as AU9 pulls the nose up
+        rise, fall = (np.tanh((weights * np.maximum(sign * delta, 0)).sum(1) / cfg.saturation) for sign in (1, -1))
         # below a floor a pattern is left out, and its strength counts from that floor, so nothing jumps
-        add = [(temps[i], float(_above(strength[i], MIN_STRENGTH))) for i in np.flatnonzero(strength > MIN_STRENGTH)]
-        lift = [(temps[i], float(_above(-strength[i], MIN_LIFT))) for i in np.flatnonzero((strength < -MIN_LIFT) & soften)]
+        add = [(temps[i], float(_above(rise[i], MIN_STRENGTH))) for i in np.flatnonzero(rise > MIN_STRENGTH)]
+        lift = [(temps[i], float(_above(fall[i], MIN_LIFT))) for i in np.flatnonzero((fall > MIN_LIFT) & soften)]
         if not add and not lift:
             return None
         moved = d.dst[:N_LANDMARKS]
@@ -384,12 +406,13 @@ class Appearance:
         if lift:
             # where creases are lifted only needs to be roughly right: all patterns through one affine
             cx0, cy0, cx1, cy1 = _union([t.box for t, _ in lift])
-            weight = np.zeros((cy1 - cy0, cx1 - cx0), np.float32)
+            weight = np.zeros((cy1 - cy0, cx1 - cx0, 2), np.float32)
             for t, s in lift:
                 x0, y0, x1, y1 = t.box
-                weight[y0 - cy0:y1 - cy0, x0 - cx0:x1 - cx0] += s * t.support
+                weight[y0 - cy0:y1 - cy0, x0 - cx0:x1 - cx0, 0] += s * t.support
+                weight[y0 - cy0:y1 - cy0, x0 - cx0:x1 - cx0, 1] += s * t.even
             lifted = self.lift(crop, flow if flow_box else None, weight, (cx0, cy0, cx1, cy1),
-                               (_face_solver(size) @ moved[:N_MESH]).T)
+                               (_face_solver(size) @ moved[:N_MESH]).T, moved)
         if not placed and lifted is None:
             return None
         box = _union([b for b, _ in placed] + ([lifted[0]] if lifted is not None else []))
@@ -462,11 +485,34 @@ class Appearance:
         chroma = float(np.abs(rgb[:, [0, 2]] - rgb[:, 1:2]).mean() / max(a, 1.0))
         return float(lx), float(ly), chroma
 
+    def _broad(self, log: np.ndarray, moved: np.ndarray, origin: tuple[int, int], sigma: float) -> np.ndarray:
+        """Half-resolution log shade per RGB channel that takes each pixel at flatten_sigma[0] to the bare
+        skin around it at `sigma` (half-resolution px), in brightness and colour (a shadow is redder than
+        the skin it lies on): a normalised blur over the skin only, so the lips, eyes and nostrils neither
+        darken nor redden what is evened out. `origin`: the full-resolution crop pixel of the grid's corner."""
+        h, w = log.shape[:2]
+        # the landmarks at half resolution, in fillPoly's 1/16 px: pixel k's centre is full-resolution 2k + 0.5
+        at = np.round((moved[:, :2] - origin - 0.5) * 8).astype(np.int32)
+        skin = np.zeros((h, w), np.uint8)
+        cv2.fillPoly(skin, [at[_OVAL]], 1, shift=4)
+        holes = np.zeros_like(skin)
+        cv2.fillPoly(holes, [at[ids] for ids in _NOT_SKIN], 1, shift=4)
+        grow = 2 * max(int(round(HOLE_MARGIN_IOD * interocular(moved) / 2)), 1) + 1
+        skin &= 1 - cv2.dilate(holes, np.ones((grow, grow), np.uint8))
+        m = skin.astype(np.float32)
+        # the skin around: log·mask and mask blurred together
+        both = cv2.GaussianBlur(np.dstack([log * m[..., None], m]), (0, 0), sigma)
+        around = both[..., :3] / np.maximum(both[..., 3:], 1e-3)
+        out = np.clip(around - cv2.GaussianBlur(log, (0, 0), self.cfg.flatten_sigma[0] / 2), *self.cfg.flatten_range)
+        # soft at the holes' edges, so the lips and eyes keep their own shading without a seam around them
+        return out * np.minimum(cv2.GaussianBlur(m, (0, 0), 1.0), m)[..., None]
+
     def lift(self, crop: np.ndarray, flow: np.ndarray | None, weight: np.ndarray, box: tuple[int, int, int, int],
-             affine: np.ndarray) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
-        """(crop box, log brightening per RGB channel) that lifts the crease-sized dark valleys of the crop,
-        as the backward `flow` (None: none) shows it, towards their surroundings, as far as `weight` (over
-        canonical `box`, seen through `affine`) says.
+             affine: np.ndarray, moved: np.ndarray) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
+        """(crop box, log shade per RGB channel) that lifts the crease-sized dark valleys of the crop, as the
+        backward `flow` (None: none) shows it, towards their surroundings, and evens out its broad shading
+        towards the bare skin around, each as far as its channel of `weight` ((h, w, 2) over canonical
+        `box`, seen through `affine`) says. `moved`: the edit's landmarks, where lips, eyes and nose are.
 
         At half resolution: a crease is several pixels wide, and the lift is smooth at that scale.
         """
@@ -475,8 +521,11 @@ class Appearance:
         if landed is None:
             return None
         fine, wide = self.cfg.lift_sigma
+        even = bool(weight[..., 1].any())
+        iod = interocular(moved)
+        broad = self.cfg.flatten_sigma[1] * iod if even else 0.0
         x0, y0, x1, y1 = landed
-        pad = 2 * int(np.ceil(1.5 * wide))
+        pad = 2 * int(np.ceil(1.5 * max(wide, broad)))
         # an even-sized padded box, so each half-resolution pixel is a whole 2 × 2 block
         px0, py0 = max(x0 - pad, 0), max(y0 - pad, 0)
         px1, py1 = px0 + (min(x1 + pad, size) - px0) // 2 * 2, py0 + (min(y1 + pad, size) - py0) // 2 * 2
@@ -499,13 +548,17 @@ class Appearance:
         quarter = cv2.resize(half, (max(hw // 2, 1), max(hh // 2, 1)), interpolation=cv2.INTER_AREA)
         quarter = cv2.GaussianBlur(quarter, (0, 0), np.sqrt(max((wide / 2) ** 2 - 0.75, 0.25)) / 2)
         gap = cv2.resize(quarter, half_size, interpolation=cv2.INTER_LINEAR) - cv2.GaussianBlur(half, (0, 0), fine / 2)
-        np.clip(gap, 0, self.cfg.lift_max, out=gap)
+        _clip_mean(np.maximum(gap, 0, out=gap), 0, self.cfg.lift_max)
         # the weight onto the same half-resolution grid: pixel i's centre is at 2i + 0.5 in the padded box
         (a, b, c), (d, e, f) = np.asarray(affine, np.float64).tolist()
         cx0, cy0 = box[:2]
         m = 0.5 * np.array([[a, b, a * cx0 + b * cy0 + c - px0 - 0.5], [d, e, d * cx0 + e * cy0 + f - py0 - 0.5]])
-        w = cv2.warpAffine(weight, m, half_size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-        gap *= np.minimum(w, 1)[..., None]
+        w = np.minimum(cv2.warpAffine(weight, m, half_size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                                      borderValue=0), 1)
+        gap *= w[..., :1]
+        if even:
+            gap += w[..., 1:] * self._broad(half, moved, (px0, py0), broad / 2)
+            _clip_mean(gap, self.cfg.flatten_range[0], self.cfg.lift_max)
         # doubling puts full-resolution pixel x at half-resolution (x − 0.5) / 2, the grid above
         full = cv2.resize(gap, (px1 - px0, py1 - py0), interpolation=cv2.INTER_LINEAR)
         return landed, full[y0 - py0:y1 - py0, x0 - px0:x1 - px0]
@@ -544,6 +597,13 @@ def _face_solver(size: int) -> np.ndarray:
     """(3, 468): the least-squares inverse of the average face's positions, → its affine onto a face."""
     rest = rest_points(size)[:N_MESH].astype(np.float64)
     return np.linalg.pinv(np.c_[rest, np.ones(len(rest))]).astype(np.float32)
+
+
+def _clip_mean(log: np.ndarray, lo: float, hi: float) -> None:
+    """Bound a per-channel log shade's mean over the channels to [lo, hi] in place, shifting all three
+    alike: clipping each channel would make the channels equal where a shadow's colour was being corrected."""
+    mean = (log[..., 0] + log[..., 1] + log[..., 2]) * np.float32(1 / 3)
+    log -= (mean - np.clip(mean, lo, hi))[..., None]
 
 
 def _above(strength: float, floor: float) -> float:

@@ -16,7 +16,8 @@ import cv2
 import numpy as np
 
 from ...stages.geometry import canonical_mesh, to_canonical
-from ...stages.landmarks import FACE_OVAL, interocular
+from ...pipeline.types import AU_INDEX
+from ...stages.landmarks import FACE_OVAL, INNER_LIPS, MOUTH_CORNERS, interocular
 from .basis import Basis
 from .flow import limit_folds, rasterize_flow
 from .mesh import (CLOSING_PAIRS, HOLE_CHAINS, HOLES, LEFT_EYE_UPPER, LIPS_INNER_LOWER, LIPS_INNER_UPPER,
@@ -58,6 +59,17 @@ KEEP_GAP = 0.3
 # the least share of its rest thickness each band of a lip's red keeps: lips that meet press and thin a
 # little, and a tightened lip (AU23) narrows its red about this far, but no row crosses the next
 KEEP_LIP = 0.5
+# taking a smile away reads the mouth the rig makes, not only the AU change: a still's reading of a smile
+# depends on the face's proportions (sample faces with a plain closed smile read AU12 1.3), so the corners
+# come in and down at least as far as the asked AU12 change takes them, and further if this mouth needs
+# it to reach a mouth at rest, up to this many times the asked change
+SMILE_SLACK = 3.0
+# a mouth's corners only say how far it smiles against closed lips' seam: in an open mouth they sit above
+# the middle of the opening whatever the smile, so the rig fades back to the reading's removal (stopped at
+# the population's face as other removals are) as the lips part from the first to the second gap (IOD; a
+# closed mouth's inner lips sit up to 0.02 apart in MediaPipe's mesh)
+SMILE_SEAM_OPEN_IOD = (0.03, 0.08)
+_AU12 = AU_INDEX["AU12"]
 
 
 @dataclass(frozen=True)
@@ -182,12 +194,70 @@ def _layer_eyes(src: np.ndarray, step: np.ndarray) -> np.ndarray:
     return out
 
 
-def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Basis, size: int) -> Deformation:
-    """Move a face's crop landmarks by per-side AU intensity changes (each (17,), target − source)."""
+@lru_cache(maxsize=1)
+def _rest_mouth() -> tuple[float, float]:
+    """A mouth at rest (MediaPipe's canonical face, the estimator's population neutral): how far its corners
+    sit below the middle of the lips' seam, and half its width (IOD)."""
+    m = canonical_mesh()
+    corners = m[list(MOUTH_CORNERS)]
+    return (float(corners[:, 1].mean() - m[list(INNER_LIPS), 1].mean()),
+            float(0.5 * (corners[1, 0] - corners[0, 0])))
+
+
+def _relax_smile(pts: np.ndarray, basis: Basis, asked: tuple[float, float], share: float) -> np.ndarray:
+    """(478, 3) the displacement that takes `share` of this mouth's smile away: per side, the AU12 field
+    run backwards, its sideways part at least as far as the asked change and further if that brings the
+    corner in to a resting mouth's width, its upward part likewise down to a resting mouth's height below
+    the seam (the lips lose the upturned curve), each at most SMILE_SLACK × the asked change. The field
+    moves as a whole, not stopped point by point at the population's face as other removals are: that
+    bends the lips out of shape (a pinched upper lip). `pts`: the canonical mesh with the other AUs that
+    fall already taken away (a toothy smile's lips closed)."""
+    below, half = _rest_mouth()
+    fields = [basis.right[_AU12] * basis.gain[_AU12], basis.left[_AU12] * basis.gain[_AU12]]
+    both = fields[0] + fields[1]
+    lips = list(INNER_LIPS)
+    seam, centre = float(pts[lips, 1].mean()), float(pts[lips, 0].mean())
+    out = np.zeros_like(both)
+    for field, corner, outward, c in zip(fields, MOUTH_CORNERS, (-1.0, 1.0), asked):
+        if c >= 0:
+            continue
+        cap = SMILE_SLACK * -c
+        # per unit of removal the corner comes in by `inward` and down by `down` relative to the seam
+        inward = outward * float(field[corner, 0])
+        down = float(field[corner, 1] - both[lips, 1].mean())
+        wide = outward * (pts[corner, 0] - centre) - half
+        high = below - (pts[corner, 1] - seam)
+        cx = float(np.clip(share * max(wide, 0.0) / inward, -c, cap)) if inward > 1e-9 else -c
+        cy = float(np.clip(share * max(high, 0.0) / -down, -c, cap)) if down < -1e-9 else -c
+        out[:, 0] -= cx * field[:, 0]
+        out[:, 1:] -= cy * field[:, 1:]
+    return out
+
+
+def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Basis, size: int,
+           smile: float = 0.0) -> Deformation:
+    """Move a face's crop landmarks by per-side AU intensity changes (each (17,), target − source).
+
+    `smile`: the share (0–1) of the face's own smile the change takes away; the AU12 part of the change
+    then follows the mouth's shape (see _relax_smile) instead of the reading alone."""
     canon, r, s, t = to_canonical(landmarks)
     right, left = _closing_budget(canon, right, left, basis)
-    disp = basis.displacement(np.maximum(right, 0), np.maximum(left, 0)) + _removal(
-        canon, basis.displacement(np.minimum(right, 0), np.minimum(left, 0)))
+    fall_r, fall_l = np.minimum(right, 0), np.minimum(left, 0)
+    smile_r, smile_l = np.zeros_like(fall_r), np.zeros_like(fall_l)
+    smile_r[_AU12], smile_l[_AU12] = fall_r[_AU12], fall_l[_AU12]
+    falls = basis.displacement(fall_r - smile_r, fall_l - smile_l)
+    disp = _removal(canon, falls)
+    # how far apart the lips end (the removal's stop at the population's face does not hold lips that close:
+    # they are pressed together where they meet, below)
+    gap = float(np.diff((canon + falls)[list(INNER_LIPS), 1])[0])
+    shut, apart = SMILE_SEAM_OPEN_IOD
+    closed = float(np.clip((apart - gap) / (apart - shut), 0.0, 1.0)) if smile > 0 else 0.0
+    if np.any(smile_r) or np.any(smile_l):
+        # the mouth at rest first, whatever the target then adds (sad's corners come down from there)
+        reading = _removal(canon, basis.displacement(smile_r, smile_l)) if closed < 1 else 0
+        shaped = _relax_smile(canon + disp, basis, (smile_r[_AU12], smile_l[_AU12]), smile) if closed > 0 else 0
+        disp += (closed * shaped + (1 - closed) * reading).astype(disp.dtype)
+    disp += basis.displacement(np.maximum(right, 0), np.maximum(left, 0))
     # no combination of AUs carries a point past what a real face does (the basis' `reach`)
     length = np.linalg.norm(disp[:, :2], axis=1)
     disp *= np.minimum(1.0, basis.reach / np.maximum(length, 1e-9))[:, None].astype(disp.dtype)

@@ -25,7 +25,7 @@ from .deform import Deformation, HoleLayer, deform, dense_flow, points_box, unio
 from .flow import warp
 from .silhouette import soft_edges
 from .mesh import HOLE_CHAINS, HOLES, crop_mesh, hole_triangles
-from .solve import coefficients
+from .solve import coefficients, smile_share
 from . import lips
 from .eyes import eye_fill
 from .fills import light
@@ -137,7 +137,7 @@ class RigEditor:
         if not (np.any(right) or np.any(left)):
             return None
         size = req.crop.shape[0]
-        d = deform(req.landmarks, right, left, self.basis, size)
+        d = deform(req.landmarks, right, left, self.basis, size, smile_share(req.source, req.target))
         flow, holes, box = dense_flow(d, size)
         shading = (self.appearance.shading(req.crop, d, flow, box, right, left, (req.track_id, req.time))
                    if self.appearance else None)

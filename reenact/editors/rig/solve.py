@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...pipeline.types import AUVector
+from ...pipeline.types import AU_INDEX, AUVector
 from .basis import Basis
+
+_AU12 = AU_INDEX["AU12"]
 
 
 def coefficients(source: AUVector, target: AUVector, basis: Basis,
@@ -25,3 +27,9 @@ def coefficients(source: AUVector, target: AUVector, basis: Basis,
     both = np.clip(np.minimum(delta, 0), -basis.limit, basis.limit)
     one = np.clip(np.where(delta > 0, 2 * delta, delta), -basis.limit, basis.limit)
     return (one, both) if side == "right" else (both, one)
+
+
+def smile_share(source: AUVector, target: AUVector) -> float:
+    """The share (0–1) of the face's own smile (AU12) that moving from `source` to `target` takes away."""
+    was, goal = float(source.values[_AU12]), float(target.values[_AU12])
+    return (was - goal) / was if was > goal and was > 0 else 0.0
