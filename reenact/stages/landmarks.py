@@ -83,5 +83,8 @@ def eye_centers(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def interocular(landmarks: np.ndarray) -> float:
-    r, l = eye_centers(landmarks[:, :2])
-    return float(np.linalg.norm(l - r))
+    # eye_centers and np.linalg.norm written out: the same arithmetic at a fifth of the cost (editors call
+    # this many times a frame)
+    (r0, r1), (l0, l1) = RIGHT_EYE_CORNERS, LEFT_EYE_CORNERS
+    d = (landmarks[l0, :2] + landmarks[l1, :2]) / 2 - (landmarks[r0, :2] + landmarks[r1, :2]) / 2
+    return float(np.sqrt(d.dot(d)))

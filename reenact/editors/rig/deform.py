@@ -9,6 +9,7 @@ the inside of a mouth that was closed) is marked for the fill step instead of be
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -156,13 +157,13 @@ def _layer_lips(canon: np.ndarray, moved: np.ndarray) -> None:
     instead of folding over it."""
     for rows, sign in ((UPPER_LIP_ROWS, -1.0), (LOWER_LIP_ROWS, 1.0)):
         for inner, outer in zip(rows, rows[1:]):
-            a, b = list(inner[1:-1]), list(outer[1:-1])     # the corners are shared by every row
+            a, b = index(inner[1:-1]), index(outer[1:-1])   # the corners are shared by every row
             rest = sign * (canon[b, 1] - canon[a, 1])
             least = moved[a, 1] + sign * KEEP_LIP * np.maximum(rest, 0.0)
             moved[b, 1] = least + sign * np.maximum(sign * (moved[b, 1] - least), 0.0)
 
 
-def _along(chain: list[int], src: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _along(chain: np.ndarray, src: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(chain ids sorted by source x, their x): what np.interp needs to read values along a chain."""
     ids = np.asarray(chain)[np.argsort(src[chain, 0])]
     return ids, src[ids, 0]
@@ -178,8 +179,8 @@ def _layer_eyes(src: np.ndarray, step: np.ndarray) -> np.ndarray:
     """
     out = step.copy()
     for margin, crease, ring, brow in EYE_RINGS:
-        m, c, r, b = list(margin), list(crease), list(ring), list(brow)
-        if not np.any(step[m + c + r + b]):
+        m, c, r, b = index(margin), index(crease), index(ring), index(brow)
+        if not np.any(step[index(margin + crease + ring + brow)]):
             continue
         if np.any(step[b]):
             ids, xs = _along(b, src)
@@ -300,6 +301,15 @@ def _uncovered(oval: np.ndarray, step: np.ndarray) -> np.ndarray:
     return np.where(((step * n).sum(1) < 0)[:, None], step, 0.0)
 
 
+@lru_cache(maxsize=None)
+def index(ids: tuple[int, ...]) -> np.ndarray:
+    """A tuple of landmark ids as an index array, made once: indexing with a list converts it every time,
+    which costs three times the indexing itself."""
+    out = np.array(ids, np.intp)
+    out.setflags(write=False)
+    return out
+
+
 @lru_cache(maxsize=4)
 def _edges(size: int) -> np.ndarray:
     """(E, 2) the crop mesh's edges, each once."""
@@ -325,10 +335,13 @@ def _couple_close(src: np.ndarray, step: np.ndarray, edges: np.ndarray, reach_px
     a, b = e[:, 0], e[:, 1]
     keep = moving / (1 + np.bincount(a, w, n) + np.bincount(b, w, n))
     out = step.copy()
+    # x and y in one bincount each way: y's bins follow x's (each bin still sums in edge order)
+    a2, b2 = np.concatenate([a, a + n]), np.concatenate([b, b + n])
+    w2 = np.concatenate([w, w])
     for _ in range(rounds):
-        for k in (0, 1):
-            v = out[:, k]
-            out[:, k] = (v + np.bincount(a, w * v[b], n) + np.bincount(b, w * v[a], n)) * keep
+        v = out.T.ravel()
+        pulled = (v + np.bincount(a2, w2 * v[b2], 2 * n) + np.bincount(b2, w2 * v[a2], 2 * n)).reshape(2, n)
+        out = np.ascontiguousarray((pulled * keep).T, dtype=step.dtype)
         out[own] = step[own]
     return out
 
@@ -352,7 +365,7 @@ def _poly_mask(poly: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
 
 def chain_y(pts: np.ndarray, chain, x: np.ndarray) -> np.ndarray:
     """y of a landmark chain (a lip or lid edge) at the columns x, by linear interpolation."""
-    c = pts[list(chain)]
+    c = pts[index(chain)]
     c = c[np.argsort(c[:, 0])]
     return np.interp(x, c[:, 0], c[:, 1])
 
@@ -367,11 +380,13 @@ def dense_flow(d: Deformation, size: int) -> tuple[np.ndarray, list[HoleLayer], 
     mesh = crop_mesh(size)
     tris = mesh.triangles
     step = d.dst - d.src
-    moving = np.any(step[tris] != 0, axis=(1, 2))
+    moving = np.any(step != 0, axis=1)[tris].any(1)
     box = points_box(d.dst[tris[moving]].reshape(-1, 2), size)
     # skin that stays put still hides what moves behind it (a turned face's far cheek behind the nose),
     # so the still face triangles around the moved ones take part in the depth test, with zero flow
-    lo, hi = d.dst[tris].min(1), d.dst[tris].max(1)
+    corners = [d.dst[tris[:, i]] for i in range(3)]
+    lo = np.minimum(np.minimum(corners[0], corners[1]), corners[2])
+    hi = np.maximum(np.maximum(corners[0], corners[1]), corners[2])
     face = np.arange(len(tris)) < mesh.n_face
     near = face & ~moving & np.all(hi >= box[:2], 1) & np.all(lo < box[2:], 1)
     drawn = tris[moving | near]
@@ -433,9 +448,9 @@ def dense_flow(d: Deformation, size: int) -> tuple[np.ndarray, list[HoleLayer], 
 
 def points_box(pts: np.ndarray, size: int, pad: int = 1) -> tuple[int, int, int, int]:
     """Integer box (exclusive end) around points, `pad` pixels of margin, clipped to the crop."""
-    x0, y0 = np.maximum(np.floor(pts.min(0)).astype(int) - pad, 0)
-    x1, y1 = np.minimum(np.ceil(pts.max(0)).astype(int) + pad + 1, size)
-    return int(x0), int(y0), int(x1), int(y1)
+    (lx, ly), (hx, hy) = pts.min(0).tolist(), pts.max(0).tolist()
+    return (max(math.floor(lx) - pad, 0), max(math.floor(ly) - pad, 0),
+            min(math.ceil(hx) + pad + 1, size), min(math.ceil(hy) + pad + 1, size))
 
 
 def union(a, b):

@@ -25,9 +25,10 @@ def eye_fill(crop: np.ndarray, src_lm: np.ndarray, d: Deformation, hole: HoleLay
     region = crop[y0:y1, x0:x1].astype(np.float32)
     seen = ~hole.missing & hole.inside
     in_iris = dist <= r
-    level = light(crop, src_lm)
     sclera_px = region[seen & ~in_iris]
     iris_px = region[seen & (dist <= 0.8 * r)]
+    # the face's light only for the defaults (it costs as much as the rest of the colours)
+    level = light(crop, src_lm) if len(sclera_px) < 4 or len(iris_px) < 4 else None
     sclera = (np.percentile(sclera_px, 75, axis=0) if len(sclera_px) >= 4 else SCLERA_RGB * level)
     iris_rgb = np.median(iris_px, 0) if len(iris_px) >= 4 else IRIS_RGB * level
     a = np.clip(r + 0.5 - dist, 0, 1)[..., None]                  # antialiased iris edge

@@ -29,10 +29,11 @@ def rasterize_flow(flow: np.ndarray, src: np.ndarray, dst: np.ndarray, tris: np.
     e1, e2 = d[:, 1] - d[:, 0], d[:, 2] - d[:, 0]
     det = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
     ok = np.abs(det) > 1e-9
-    d, s, e1, e2, det = d[ok], s[ok], e1[ok], e2[ok], det[ok]
     if depth is not None:
         # depth rides along as a third interpolated value, affine over each moved triangle like the source
-        s = np.concatenate([s, np.asarray(depth, np.float64)[ok][..., None]], axis=2)
+        s = np.concatenate([s, np.asarray(depth, np.float64)[..., None]], axis=2)
+    if not ok.all():
+        d, s, e1, e2, det = d[ok], s[ok], e1[ok], e2[ok], det[ok]
     f1, f2 = s[:, 1] - s[:, 0], s[:, 2] - s[:, 0]
     jx = (f1 * e2[:, 1:] - f2 * e1[:, 1:]) / det[:, None]
     jy = (f2 * e1[:, :1] - f1 * e2[:, :1]) / det[:, None]
@@ -40,10 +41,12 @@ def rasterize_flow(flow: np.ndarray, src: np.ndarray, dst: np.ndarray, tris: np.
     jx[:, 0] -= 1.0
     jy[:, 1] -= 1.0
 
-    # vertices sorted by y: the long edge v0→v2 bounds every row, v0→v1 and v1→v2 the other side
-    order = np.argsort(d[:, :, 1], axis=1, kind="stable")
-    v = np.take_along_axis(d, order[:, :, None], axis=1)
-    (x0, y0), (x1, y1), (x2, y2) = v[:, 0].T, v[:, 1].T, v[:, 2].T
+    # vertices sorted by y (a stable three-element sort): the long edge v0→v2 bounds every row, v0→v1 and
+    # v1→v2 the other side
+    x0, y0, x1, y1, x2, y2 = d[:, 0, 0], d[:, 0, 1], d[:, 1, 0], d[:, 1, 1], d[:, 2, 0], d[:, 2, 1]
+    x0, y0, x1, y1 = _order(x0, y0, x1, y1)
+    x1, y1, x2, y2 = _order(x1, y1, x2, y2)
+    x0, y0, x1, y1 = _order(x0, y0, x1, y1)
     with np.errstate(divide="ignore", invalid="ignore"):
         s02 = np.where(y2 > y0, (x2 - x0) / (y2 - y0), 0.0)
         s01 = np.where(y1 > y0, (x1 - x0) / (y1 - y0), 0.0)
@@ -60,22 +63,35 @@ def rasterize_flow(flow: np.ndarray, src: np.ndarray, dst: np.ndarray, tris: np.
     left = np.clip(np.ceil(np.minimum(xa, xb) - 1e-6), 0, size_x).astype(np.int64)
     right = np.clip(np.floor(np.maximum(xa, xb) + 1e-6), -1, size_x - 1).astype(np.int64)
     npix = np.maximum(right - left + 1, 0)
-    # per row the flow is affine in x: value = a·x + c
-    a = jx[tri].astype(np.float32)
-    c = (jy[tri] * yf[:, None] + off[tri]).astype(np.float32)
+    # per row the flow is affine in x: value = a·x + c, the rows' a (then c) one plane per value, gathered
+    # to the pixels in one call
+    k = jx.shape[1]
+    per_row = np.empty((2 * k, len(tri)), np.float32)
+    per_row[:k] = jx.T.take(tri, axis=1)
+    per_row[k:] = jy.T.take(tri, axis=1) * yf + off.T.take(tri, axis=1)
+    row = np.repeat(np.arange(len(tri)), npix)
     first = np.cumsum(npix) - npix
-    px = np.arange(int(npix.sum()), dtype=np.int32) + np.repeat((left - first).astype(np.int32), npix)
+    px = np.arange(len(row), dtype=np.int32) + (left - first).astype(np.int32)[row]
+    idx = px + (y * size_x).astype(np.int32)[row]
+    per_px = per_row.take(row, axis=1)
     pxf = px.astype(np.float32)
-    idx = px + np.repeat((y * size_x).astype(np.int32), npix)
-    values = [np.repeat(a[:, k], npix) * pxf + np.repeat(c[:, k], npix) for k in range(a.shape[1])]
+    values = [per_px[i] * pxf + per_px[k + i] for i in range(k)]
     if depth is not None:
         z = values.pop()
-        nearest = np.full(size_x * size_y, np.inf, np.float32)
-        np.minimum.at(nearest, idx, z)
-        won = z <= nearest[idx]
+        # the z-buffer spans only the pixels drawn
+        at = idx - idx.min() if len(idx) else idx
+        nearest = np.full(int(at.max()) + 1 if len(at) else 0, np.inf, np.float32)
+        np.minimum.at(nearest, at, z)
+        won = z <= nearest[at]
         idx, values = idx[won], [v[won] for v in values]
-    for k in (0, 1):
-        flow[k].reshape(-1)[idx] = values[k]
+    for i in (0, 1):
+        flow[i].reshape(-1)[idx] = values[i]
+
+
+def _order(xa, ya, xb, yb):
+    """Two vertex arrays swapped where the first lies below the second (a compare-and-swap of a stable sort)."""
+    swap = ya > yb
+    return np.where(swap, xb, xa), np.where(swap, yb, ya), np.where(swap, xa, xb), np.where(swap, ya, yb)
 
 
 def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -116,7 +132,9 @@ def limit_folds(src: np.ndarray, disp: np.ndarray, tris: np.ndarray, reach_px: f
     flip: they cover no pixel of their own. Returns (displacements, smallest scale applied).
     """
     a0 = signed_areas(src, tris)
-    edge2 = np.max([((src[tris[:, i]] - src[tris[:, (i + 1) % 3]]) ** 2).sum(1) for i in range(3)], axis=0)
+    corner = [src[tris[:, i]] for i in range(3)]
+    edge = [corner[i] - corner[(i + 1) % 3] for i in range(3)]
+    edge2 = np.maximum(np.maximum(*[e[:, 0] ** 2 + e[:, 1] ** 2 for e in edge[:2]]), edge[2][:, 0] ** 2 + edge[2][:, 1] ** 2)
     # an edge-on sliver (height under EDGE_ON of its length, e.g. along a turned jaw) shows as a line: its
     # flipping folds nothing visible, and easing the edit around it would cost the whole jaw
     judged = a0 > EDGE_ON * edge2
