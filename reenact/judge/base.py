@@ -1,6 +1,7 @@
 """What every judge shares: the seven class names, the verdict type, and judging one face or many."""
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -57,18 +58,20 @@ def check_image(image: np.ndarray) -> np.ndarray:
     return img
 
 
-class Judge:
+class Judge(ABC):
     """A classifier with its weights loaded: `prepare` makes one face's network input, `logits` runs a batch
-    of them and answers in EXPRESSIONS order."""
+    of them and answers in EXPRESSIONS order. Each network (face-api's, human's FER) supplies the two
+    abstract steps; batching, checks and the Judgement are shared."""
 
     input_shape: tuple[int, ...] = ()
 
+    @abstractmethod
     def prepare(self, image: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, Box]:
-        raise NotImplementedError
+        """One face's network input (input_shape, float32) and the image box it was cut from."""
 
+    @abstractmethod
     def run(self, batch: np.ndarray) -> np.ndarray:
         """(N, *input_shape) float32 network inputs → (N, 7) logits in EXPRESSIONS order."""
-        raise NotImplementedError
 
     def logits(self, batch: np.ndarray) -> np.ndarray:
         batch = np.asarray(batch, np.float32)
