@@ -38,7 +38,17 @@ def config_path(name: str) -> "Traversable":
 
 
 def read_yaml(name: str) -> Any:
-    return yaml.safe_load(config_path(name).read_text(encoding="utf-8"))
+    return load_yaml(config_path(name))
+
+
+def load_yaml(path: "Path | Traversable", what: str = "config file") -> Any:
+    """A YAML file's contents ({} when empty); a missing or malformed file is one ConfigError line."""
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"{what} not found", str(path)) from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"invalid YAML: {str(e).splitlines()[0]}", str(path)) from None
 
 
 def bounded(default: Any, low: float | None = None, high: float | None = None, *, above: bool = False) -> Any:
@@ -284,12 +294,6 @@ def _nest(dotted: Mapping[str, Any]) -> dict:
 
 def load_config(path: str | os.PathLike | None = None, overrides: Mapping[str, Any] | None = None) -> Config:
     """Read the default config (or `path`), then apply dotted overrides like {'video.crf': 20}."""
-    src = Path(path) if path else config_path("default.yaml")
-    try:
-        data = yaml.safe_load(src.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError:
-        raise ConfigError("config file not found", str(src)) from None
-    except yaml.YAMLError as e:
-        raise ConfigError(f"invalid YAML: {str(e).splitlines()[0]}", str(src)) from None
+    data = load_yaml(Path(path) if path else config_path("default.yaml"))
     data = _merge(data, _nest({k: v for k, v in (overrides or {}).items() if v is not None}))
     return _build(Config, data)

@@ -30,8 +30,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-import yaml
-
+from ..config import load_yaml
 from ..errors import ConfigError
 from .edits import Edit, parse_edit, ref_edit
 
@@ -83,12 +82,7 @@ class BatchSpec:
 def load_spec(path: str | os.PathLike, **overrides: Any) -> BatchSpec:
     """A YAML spec file as a BatchSpec; keyword overrides (not None) win over the file."""
     p = Path(path)
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError:
-        raise ConfigError("spec file not found", str(p)) from None
-    except yaml.YAMLError as e:
-        raise ConfigError(f"invalid YAML: {str(e).splitlines()[0]}", str(p)) from None
+    data = load_yaml(p, "spec file")
     if not isinstance(data, Mapping):
         raise ConfigError("a batch spec is a mapping of keys (inputs, edits, output, ...)", str(p))
     known = {f.name for f in fields(BatchSpec)} - {"progress"}
