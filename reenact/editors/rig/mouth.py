@@ -13,7 +13,7 @@ import numpy as np
 from ...imaging import luma
 from ...pipeline.types import AU_INDEX, AUVector
 from ...stages.landmarks import LIPS_OUTER
-from .deform import chain_y
+from .deform import chain_y, points_box
 from .fills import coverage, quantile, skin, slope, smoothstep, softness
 from .mesh import HOLES, LIPS_INNER_LOWER, LIPS_INNER_UPPER
 from .teeth import (JAW_CLOSED, JAW_OPEN, LOWER_COVER, LOWER_HIDE, LOWER_SHOW, OVERBITE, RETRACT_AUS,
@@ -208,8 +208,7 @@ _NEIGHBOURS = np.array([(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy
 def _lips_band(crop: np.ndarray, src_lm: np.ndarray) -> np.ndarray:
     """RGB (N, 3) float32 of the red of the lips: inside their outer contour, outside the opening."""
     poly = src_lm[list(LIPS_OUTER), :2]
-    x0, y0 = np.maximum(np.floor(poly.min(0)).astype(int), 0)
-    x1, y1 = np.minimum(np.ceil(poly.max(0)).astype(int) + 1, crop.shape[1::-1])
+    x0, y0, x1, y1 = points_box(poly, crop.shape[0], 0)
     m = np.zeros((max(y1 - y0, 0), max(x1 - x0, 0)), np.uint8)
     cv2.fillPoly(m, [np.round(poly - (x0, y0)).astype(np.int32)], 1)
     cv2.fillPoly(m, [np.round(src_lm[list(HOLES["mouth"]), :2] - (x0, y0)).astype(np.int32)], 0)
@@ -245,10 +244,9 @@ def lip_colour(crop: np.ndarray, src_lm: np.ndarray) -> np.ndarray:
 def palette(crop: np.ndarray, src_lm: np.ndarray) -> Palette:
     px = _teeth_pixels(crop, src_lm)
     # the photo's softness, read around the mouth (lips, their edges, the skin beside them)
-    x0, y0 = np.maximum(np.floor(src_lm[list(LIPS_OUTER), :2].min(0)).astype(int) - 6, 0)
-    x1, y1 = np.minimum(np.ceil(src_lm[list(LIPS_OUTER), :2].max(0)).astype(int) + 7, crop.shape[1::-1])
     return Palette(teeth=teeth_colour(crop, src_lm, px), lips=lip_colour(crop, src_lm), shows_teeth=px is not None,
-                   slope=slope(crop, src_lm), blur=softness(crop, (x0, y0, x1, y1)))
+                   slope=slope(crop, src_lm), blur=softness(crop, points_box(src_lm[list(LIPS_OUTER), :2],
+                                                                             crop.shape[0], 6)))
 
 
 def retracted(target: AUVector) -> float:
