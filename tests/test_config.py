@@ -72,3 +72,16 @@ def test_au_vector_arithmetic_and_names():
         au_key("AU99")
     with pytest.raises(ValueError):
         a.values[0] = 1  # frozen array
+
+
+def test_one_yaml_loader_gives_one_line_for_a_bad_or_missing_file(tmp_path):
+    from reenact.config import load_yaml
+
+    bad = tmp_path / "presets.yaml"
+    bad.write_text("presets: [: bad\n")
+    with pytest.raises(ConfigError, match=r"presets\.yaml: invalid YAML: "):
+        load_yaml(bad)
+    with pytest.raises(ConfigError, match=r"spec file not found"):
+        load_yaml(tmp_path / "none.yaml", "spec file")
+    (tmp_path / "empty.yaml").write_text("")
+    assert load_yaml(tmp_path / "empty.yaml") == {}
