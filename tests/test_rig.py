@@ -509,12 +509,54 @@ def _lip_grey(crop: np.ndarray, lm: np.ndarray) -> np.ndarray:
     return luma(crop)[np.round(mid[:, 1]).astype(int), np.round(mid[:, 0]).astype(int)]
 
 
+@pytest.mark.parametrize("name", ["portrait_man.jpg", "astronaut.png", "smile_man.jpg"])
+def test_surprise_drops_relaxed_lips_over_the_teeth_into_a_dark_cavity(name):
+    """Surprise holds no lip (no smile, stretch or tightener): the jaw drops into an opening whose inside
+    shows hardly any teeth-bright pixels (the lips stay over the teeth, only the upper row's edge shows)
+    and is darker than anger's shout with its bared teeth, on a face that showed teeth or none."""
+    from reenact.editors.rig.mesh import HOLES
+
+    crop, lm, _ = face(name)
+    lips = np.median(_lip_grey(crop, lm))
+    inside = {}
+    for preset in ("surprise", "anger"):
+        edit = preset_edit(name, preset)[1]
+        moved = tools()[0].detect(edit.crop)[0]
+        m = np.zeros(crop.shape[:2], np.uint8)
+        cv2.fillPoly(m, [np.round(moved[list(HOLES["mouth"]), :2]).astype(np.int32)], 1)
+        inside[preset] = luma(edit.crop)[cv2.erode(m, np.ones((3, 3), np.uint8)).astype(bool)]
+    assert len(inside["surprise"]) > 100
+    assert (inside["surprise"] > lips).mean() < 0.05 < (inside["anger"] > lips).mean()
+    assert np.median(inside["surprise"]) < np.median(inside["anger"]) - 5
+
+
+def test_relaxed_lips_round_the_dropped_jaw():
+    """The jaw drop's relaxed-lips moves (basis.lips_relaxed) draw the mouth corners in and keep the upper
+    lip down over the upper teeth: a narrower opening under a lower upper lip than with the lips held, the chin
+    dropping as far."""
+    crop, lm, _ = face("portrait_man.jpg")
+    basis = create_editor("rig", memory=False).basis
+    c = np.zeros(len(AU_NAMES))
+    c[AU_NAMES.index("AU25")], c[AU_NAMES.index("AU26")] = 4, 5
+    held, relaxed = (deform(lm, c, c, basis, crop.shape[0], relaxed=r).dst for r in (0.0, 1.0))
+    width = [float(p[308, 0] - p[78, 0]) for p in (held, relaxed)]
+    assert width[1] < width[0] - 0.05 * interocular(lm)
+    assert relaxed[13, 1] > held[13, 1] + 0.02 * interocular(lm)
+    assert abs(relaxed[152, 1] - held[152, 1]) < 0.5    # the chin drops as far
+    # only surprise among the emotions leaves the lips to the jaw: a laugh, a shout, a stretch keep their look
+    from reenact.editors.rig.basis import lips_relaxed
+
+    source = face("portrait_man.jpg")[2]
+    assert lips_relaxed(presets()["surprise"].resolve(source)) == 1.0
+    assert all(lips_relaxed(presets()[p].resolve(source)) == 0.0 for p in ("happy", "anger", "fear", "disgust", "sad"))
+
+
 @pytest.mark.parametrize("name", ["portrait_man.jpg", "jesper.jpg"])
 def test_opened_mouth_shows_teeth_one_by_one_over_a_darker_throat(name):
-    """Surprise drops the jaw of a mouth that showed no teeth: right under the upper lip a row of teeth whose
-    brightness dips at the boundaries between them (distinct teeth, not a band), well above a throat darker
-    than the lips, and the throat is smooth from column to column (no streaks)."""
-    _, edit = preset_edit(name, "surprise")
+    """Anger's shout drops the jaw of a mouth that showed no teeth: right under the upper lip a row of teeth
+    whose brightness dips at the boundaries between them (distinct teeth, not a band), well above a throat
+    darker than the lips, and the throat is smooth from column to column (no streaks)."""
+    _, edit = preset_edit(name, "anger")
     crop, lm, _ = face(name)
     grey, fm = luma(edit.crop), edit.warp.fill_mask.copy()
     # the mouth's own fill: between the corners, below the upper lip's top (the eyes' fills lie above)

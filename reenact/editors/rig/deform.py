@@ -236,11 +236,13 @@ def _relax_smile(pts: np.ndarray, basis: Basis, asked: tuple[float, float], shar
 
 
 def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Basis, size: int,
-           smile: float = 0.0) -> Deformation:
+           smile: float = 0.0, relaxed: float = 0.0) -> Deformation:
     """Move a face's crop landmarks by per-side AU intensity changes (each (17,), target − source).
 
     `smile`: the share (0–1) of the face's own smile the change takes away; the AU12 part of the change
-    then follows the mouth's shape (see _relax_smile) instead of the reading alone."""
+    then follows the mouth's shape (see _relax_smile) instead of the reading alone. `relaxed`: how relaxed
+    the target leaves the lips (basis.lips_relaxed), how much of the basis' relaxed-lips moves come with what
+    the change raises (what it lowers moves as the reading says: a smile's open mouth closes as before)."""
     canon, r, s, t = to_canonical(landmarks)
     right, left = _closing_budget(canon, right, left, basis)
     fall_r, fall_l = np.minimum(right, 0), np.minimum(left, 0)
@@ -258,7 +260,7 @@ def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Ba
         reading = _removal(canon, basis.displacement(smile_r, smile_l)) if closed < 1 else 0
         shaped = _relax_smile(canon + disp, basis, (smile_r[_AU12], smile_l[_AU12]), smile) if closed > 0 else 0
         disp += (closed * shaped + (1 - closed) * reading).astype(disp.dtype)
-    disp += basis.displacement(np.maximum(right, 0), np.maximum(left, 0))
+    disp += basis.displacement(np.maximum(right, 0), np.maximum(left, 0), relaxed)
     # no combination of AUs carries a point past what a real face does (the basis' `reach`)
     length = np.linalg.norm(disp[:, :2], axis=1)
     disp *= np.minimum(1.0, basis.reach / np.maximum(length, 1e-9))[:, None].astype(disp.dtype)
