@@ -249,6 +249,20 @@ def test_presets_are_recognised_by_the_judge(preset):
     assert len(hits) >= RECOGNISED[preset], f"{preset}: recognised on {hits} of {[n for n, _ in counted]}"
 
 
+def test_neutral_relaxes_a_broad_smile_without_pursing_the_lips():
+    """neutral on smile_man.jpg (AU12 read 4.3, a mouth wider than the reading says): the corners come in to
+    about a resting mouth's width (MediaPipe's canonical face, 0.77 IOD), not past it into a pursed mouth."""
+    from reenact.stages.geometry import canonical_mesh, to_canonical
+
+    crop, lm, source = face("smile_man.jpg")
+    goal = presets()["neutral"].resolve(source)
+    basis = create_editor("rig", memory=False).basis
+    d = deform(lm, *coefficients(source, goal, basis), basis, crop.shape[0], smile_share(source, goal))
+    width = [float(np.diff(to_canonical(np.c_[p[:478], lm[:, 2:]])[0][[61, 291], 0])[0]) for p in (lm[:, :2], d.dst)]
+    rest = float(np.diff(canonical_mesh()[[61, 291], 0])[0])
+    assert width[0] > rest + 0.2 and 0.97 * rest < width[1] < width[0] - 0.2
+
+
 def test_sad_takes_a_broad_smile_away():
     """sad on smile_man.jpg (a broad toothy smile, P(happy) 1.000): the judge's P(happy) falls below 0.5
     (the issue's bar) and P(sad) rises."""
