@@ -89,7 +89,7 @@ LIP_CHROMA = 0.3
 # a deep relaxed open mouth (surprise's dropped jaw): its throat away from the lips and its tongue this much
 # darker, the tongue lying low on the floor of the mouth (its back rising this share less)
 CAVITY_DARK = 0.45
-TONGUE_LOW = 0.6
+TONGUE_LOW = 0.3
 # the tongue's back rises this much over the lower teeth (IOD, at most this share of the gap over them)
 TONGUE_RISE = 0.12
 TONGUE_SHARE = 0.45
