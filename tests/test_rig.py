@@ -155,6 +155,21 @@ def test_au5_at_e_raises_the_upper_lids_as_far_as_its_field_asks(name):
         assert 0.055 <= lift <= 0.08, f"lid {lid} rose {lift:.3f} IOD"
 
 
+def test_stretched_lips_open_most_at_the_centre_and_thin():
+    """AU20 (fear's lip stretcher) parts the lips most at the centre and tapers the gap into the corners, so
+    the mouth does not open as a box with square sides (beside the corners it opened wider than at the
+    centre), and it pulls the lower lip's inner edge down further than its outer edge: the stretched red
+    thins (it kept its thickness)."""
+    basis = create_editor("rig", memory=False).basis
+    unit = np.zeros(len(AU_NAMES))
+    unit[AU_NAMES.index("AU20")] = 1.0
+    dy = basis.displacement(unit, unit)[:, 1]
+    centre = dy[14] - dy[13]
+    for lower, upper in ((95, 191), (324, 415)):     # the inner-lip points next to each corner
+        assert dy[lower] - dy[upper] < 0.6 * centre, f"gap beside the corner {dy[lower] - dy[upper]:.4f}"
+    assert dy[14] - dy[17] > 0.3 * centre, f"lower lip thinned by {dy[14] - dy[17]:.4f} IOD per unit"
+
+
 def test_the_committed_calibration_is_what_the_footage_gives():
     """configs/rig_basis.yaml's calibration block is what `python -m reenact.editors.rig.calibrate` fits
     on smile_man.mp4 and talking_man.mp4 today; and a real smile's corners move the most of any region."""
