@@ -311,6 +311,31 @@ def test_offline_run_shortens_the_gil_switch_interval_and_restores_it():
     assert len(seen) == 4 and all(s == runner.SWITCH_INTERVAL_S for s in seen)
     assert sys.getswitchinterval() == before
 
+    # overlapping runs (on threads): the first to end leaves the interval short for the other, and the last
+    # to end puts the process's own back
+    def waiting_run(go: threading.Event) -> threading.Thread:
+        class Wait(Probe):
+            def process(self, packet):
+                go.wait(10)
+                return packet
+
+        t = threading.Thread(target=OfflineRunner(Pipeline([Wait()]), frames[:1], Sink(), progress=False).run)
+        t.start()
+        return t
+
+    go_first, go_second = threading.Event(), threading.Event()
+    first = waiting_run(go_first)
+    while sys.getswitchinterval() == before:
+        time.sleep(0.01)
+    second = waiting_run(go_second)
+    time.sleep(0.2)
+    go_first.set()
+    first.join(10)
+    assert sys.getswitchinterval() == runner.SWITCH_INTERVAL_S
+    go_second.set()
+    second.join(10)
+    assert sys.getswitchinterval() == before
+
 
 def test_color_match_pulls_the_edit_to_the_original():
     from reenact.imaging import match_color

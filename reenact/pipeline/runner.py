@@ -134,14 +134,30 @@ class StopPoint:
                 raise KeyboardInterrupt
 
 
-@contextlib.contextmanager
-def _short_switch_interval() -> Iterator[None]:
-    before = sys.getswitchinterval()
-    sys.setswitchinterval(min(before, SWITCH_INTERVAL_S))
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(before)
+class _ShortSwitchInterval:
+    """SWITCH_INTERVAL_S while any run is going (runs may overlap on threads); the first run in saves the
+    process's own interval and the last one out puts it back."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._runs = 0
+        self._before = 0.0
+
+    def __enter__(self) -> None:
+        with self._lock:
+            if self._runs == 0:
+                self._before = sys.getswitchinterval()
+                sys.setswitchinterval(min(self._before, SWITCH_INTERVAL_S))
+            self._runs += 1
+
+    def __exit__(self, *exc) -> None:
+        with self._lock:
+            self._runs -= 1
+            if self._runs == 0:
+                sys.setswitchinterval(self._before)
+
+
+_short_switch_interval = _ShortSwitchInterval()
 
 
 def output_of(packet: Packet):
@@ -159,7 +175,7 @@ class OfflineRunner:
         self.total, self.progress, self.queue_size = total, progress, queue_size
 
     def run(self) -> RunStats:
-        with _short_switch_interval():
+        with _short_switch_interval:
             return self._run()
 
     def _run(self) -> RunStats:
