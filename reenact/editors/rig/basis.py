@@ -45,8 +45,9 @@ GROUPS: dict[str, tuple[int, ...]] = {
     "UPPER_LIP": tuple(i for row in mesh.UPPER_LIP_ROWS for i in row[1:-1]),
     "LOWER_LIP": tuple(i for row in mesh.LOWER_LIP_ROWS for i in row[1:-1]),
 }
-# AUs allowed to open the lips (AU20's platysma pulls the lower lip down off the teeth)
-OPENING = ("AU10", "AU20", "AU25", "AU26")
+# AUs allowed to open the lips (AU20's platysma pulls the lower lip down off the teeth; AU9 lifts the upper
+# lip's centre off the lower one, just apart)
+OPENING = ("AU09", "AU10", "AU20", "AU25", "AU26")
 MIDLINE = (10, 151, 9, 8, 168, 6, 197, 195, 5, 4, 1, 2, 164, 0, 13, 14, 17, 18, 200, 199, 175, 152)
 
 
