@@ -48,8 +48,9 @@ GROUPS: dict[str, tuple[int, ...]] = {
     "UPPER_LIP": tuple(i for row in mesh.UPPER_LIP_ROWS for i in row[1:-1]),
     "LOWER_LIP": tuple(i for row in mesh.LOWER_LIP_ROWS for i in row[1:-1]),
 }
-# AUs allowed to open the lips (AU20's platysma pulls the lower lip down off the teeth)
-OPENING = ("AU10", "AU20", "AU25", "AU26")
+# AUs allowed to open the lips (AU20's platysma pulls the lower lip down off the teeth; AU9 lifts the upper
+# lip's centre off the lower one, just apart)
+OPENING = ("AU09", "AU10", "AU20", "AU25", "AU26")
 # AUs that hold the lips (raise, pull, stretch, press them): a `relaxed` move fades as the target holds
 # any of them, gone from LIP_HOLD on
 LIP_AUS = ("AU10", "AU12", "AU14", "AU15", "AU20", "AU23")
