@@ -273,6 +273,70 @@ def test_ctrl_c_closes_the_file_cleanly(tmp_path):
     assert 0 < len(frames) == stats.frames <= 12
 
 
+def test_offline_run_shortens_the_gil_switch_interval_and_restores_it():
+    """Stage threads hold the GIL for milliseconds at a time; during a run the switch interval is short, so
+    decode and encode get it back promptly, and after the run it is what it was, also when a stage fails."""
+    import sys
+
+    from reenact.pipeline import runner
+
+    seen = []
+
+    class Probe:
+        requires, provides = (), ()
+
+        def process(self, packet):
+            seen.append(sys.getswitchinterval())
+            if packet.frame.index == 3:
+                raise RuntimeError("stage failed")
+            return packet
+
+        def reset(self):
+            pass
+
+        def close(self):
+            pass
+
+    class Sink:
+        closed_by_user = False
+
+        def write(self, frame, image):
+            pass
+
+    before = sys.getswitchinterval()
+    assert before > runner.SWITCH_INTERVAL_S
+    frames = [Frame(np.zeros((8, 8, 3), np.uint8), i, i, Fraction(1, 30)) for i in range(8)]
+    with pytest.raises(RuntimeError, match="stage failed"):
+        OfflineRunner(Pipeline([Probe()]), frames, Sink(), progress=False).run()
+    assert len(seen) == 4 and all(s == runner.SWITCH_INTERVAL_S for s in seen)
+    assert sys.getswitchinterval() == before
+
+    # overlapping runs (on threads): the first to end leaves the interval short for the other, and the last
+    # to end puts the process's own back
+    def waiting_run(go: threading.Event) -> threading.Thread:
+        class Wait(Probe):
+            def process(self, packet):
+                go.wait(10)
+                return packet
+
+        t = threading.Thread(target=OfflineRunner(Pipeline([Wait()]), frames[:1], Sink(), progress=False).run)
+        t.start()
+        return t
+
+    go_first, go_second = threading.Event(), threading.Event()
+    first = waiting_run(go_first)
+    while sys.getswitchinterval() == before:
+        time.sleep(0.01)
+    second = waiting_run(go_second)
+    time.sleep(0.2)
+    go_first.set()
+    first.join(10)
+    assert sys.getswitchinterval() == runner.SWITCH_INTERVAL_S
+    go_second.set()
+    second.join(10)
+    assert sys.getswitchinterval() == before
+
+
 def test_color_match_pulls_the_edit_to_the_original():
     from reenact.imaging import match_color
 

@@ -155,6 +155,21 @@ def test_au5_at_e_raises_the_upper_lids_as_far_as_its_field_asks(name):
         assert 0.055 <= lift <= 0.08, f"lid {lid} rose {lift:.3f} IOD"
 
 
+def test_stretched_lips_open_most_at_the_centre_and_thin():
+    """AU20 (fear's lip stretcher) parts the lips most at the centre and tapers the gap into the corners, so
+    the mouth does not open as a box with square sides (beside the corners it opened wider than at the
+    centre), and it pulls the lower lip's inner edge down further than its outer edge: the stretched red
+    thins (it kept its thickness)."""
+    basis = create_editor("rig", memory=False).basis
+    unit = np.zeros(len(AU_NAMES))
+    unit[AU_NAMES.index("AU20")] = 1.0
+    dy = basis.displacement(unit, unit)[:, 1]
+    centre = dy[14] - dy[13]
+    for lower, upper in ((95, 191), (324, 415)):     # the inner-lip points next to each corner
+        assert dy[lower] - dy[upper] < 0.6 * centre, f"gap beside the corner {dy[lower] - dy[upper]:.4f}"
+    assert dy[14] - dy[17] > 0.3 * centre, f"lower lip thinned by {dy[14] - dy[17]:.4f} IOD per unit"
+
+
 def test_the_committed_calibration_is_what_the_footage_gives():
     """configs/rig_basis.yaml's calibration block is what `python -m reenact.editors.rig.calibrate` fits
     on smile_man.mp4 and talking_man.mp4 today; and a real smile's corners move the most of any region."""
@@ -247,6 +262,20 @@ def test_presets_are_recognised_by_the_judge(preset):
     counted = [(name, after) for name, before, after in judged(preset) if before.top != asked]
     hits = [name for name, after in counted if after is not None and after.top == asked]
     assert len(hits) >= RECOGNISED[preset], f"{preset}: recognised on {hits} of {[n for n, _ in counted]}"
+
+
+def test_neutral_relaxes_a_broad_smile_without_pursing_the_lips():
+    """neutral on smile_man.jpg (AU12 read 4.3, a mouth wider than the reading says): the corners come in to
+    about a resting mouth's width (MediaPipe's canonical face, 0.77 IOD), not past it into a pursed mouth."""
+    from reenact.stages.geometry import canonical_mesh, to_canonical
+
+    crop, lm, source = face("smile_man.jpg")
+    goal = presets()["neutral"].resolve(source)
+    basis = create_editor("rig", memory=False).basis
+    d = deform(lm, *coefficients(source, goal, basis), basis, crop.shape[0], smile_share(source, goal))
+    width = [float(np.diff(to_canonical(np.c_[p[:478], lm[:, 2:]])[0][[61, 291], 0])[0]) for p in (lm[:, :2], d.dst)]
+    rest = float(np.diff(canonical_mesh()[[61, 291], 0])[0])
+    assert width[0] > rest + 0.2 and 0.97 * rest < width[1] < width[0] - 0.2
 
 
 def test_sad_takes_a_broad_smile_away():
@@ -509,12 +538,54 @@ def _lip_grey(crop: np.ndarray, lm: np.ndarray) -> np.ndarray:
     return luma(crop)[np.round(mid[:, 1]).astype(int), np.round(mid[:, 0]).astype(int)]
 
 
+@pytest.mark.parametrize("name", ["portrait_man.jpg", "astronaut.png", "smile_man.jpg"])
+def test_surprise_drops_relaxed_lips_over_the_teeth_into_a_dark_cavity(name):
+    """Surprise holds no lip (no smile, stretch or tightener): the jaw drops into an opening whose inside
+    shows hardly any teeth-bright pixels (the lips stay over the teeth, only the upper row's edge shows)
+    and is darker than anger's shout with its bared teeth, on a face that showed teeth or none."""
+    from reenact.editors.rig.mesh import HOLES
+
+    crop, lm, _ = face(name)
+    lips = np.median(_lip_grey(crop, lm))
+    inside = {}
+    for preset in ("surprise", "anger"):
+        edit = preset_edit(name, preset)[1]
+        moved = tools()[0].detect(edit.crop)[0]
+        m = np.zeros(crop.shape[:2], np.uint8)
+        cv2.fillPoly(m, [np.round(moved[list(HOLES["mouth"]), :2]).astype(np.int32)], 1)
+        inside[preset] = luma(edit.crop)[cv2.erode(m, np.ones((3, 3), np.uint8)).astype(bool)]
+    assert len(inside["surprise"]) > 100
+    assert (inside["surprise"] > lips).mean() < 0.05 < (inside["anger"] > lips).mean()
+    assert np.median(inside["surprise"]) < np.median(inside["anger"]) - 5
+
+
+def test_relaxed_lips_round_the_dropped_jaw():
+    """The jaw drop's relaxed-lips moves (basis.lips_relaxed) draw the mouth corners in and keep the upper
+    lip down over the upper teeth: a narrower opening under a lower upper lip than with the lips held, the chin
+    dropping as far."""
+    crop, lm, _ = face("portrait_man.jpg")
+    basis = create_editor("rig", memory=False).basis
+    c = np.zeros(len(AU_NAMES))
+    c[AU_NAMES.index("AU25")], c[AU_NAMES.index("AU26")] = 4, 5
+    held, relaxed = (deform(lm, c, c, basis, crop.shape[0], relaxed=r).dst for r in (0.0, 1.0))
+    width = [float(p[308, 0] - p[78, 0]) for p in (held, relaxed)]
+    assert width[1] < width[0] - 0.05 * interocular(lm)
+    assert relaxed[13, 1] > held[13, 1] + 0.02 * interocular(lm)
+    assert abs(relaxed[152, 1] - held[152, 1]) < 0.5    # the chin drops as far
+    # only surprise among the emotions leaves the lips to the jaw: a laugh, a shout, a stretch keep their look
+    from reenact.editors.rig.basis import lips_relaxed
+
+    source = face("portrait_man.jpg")[2]
+    assert lips_relaxed(presets()["surprise"].resolve(source)) == 1.0
+    assert all(lips_relaxed(presets()[p].resolve(source)) == 0.0 for p in ("happy", "anger", "fear", "disgust", "sad"))
+
+
 @pytest.mark.parametrize("name", ["portrait_man.jpg", "jesper.jpg"])
 def test_opened_mouth_shows_teeth_one_by_one_over_a_darker_throat(name):
-    """Surprise drops the jaw of a mouth that showed no teeth: right under the upper lip a row of teeth whose
-    brightness dips at the boundaries between them (distinct teeth, not a band), well above a throat darker
-    than the lips, and the throat is smooth from column to column (no streaks)."""
-    _, edit = preset_edit(name, "surprise")
+    """Anger's shout drops the jaw of a mouth that showed no teeth: right under the upper lip a row of teeth
+    whose brightness dips at the boundaries between them (distinct teeth, not a band), well above a throat
+    darker than the lips, and the throat is smooth from column to column (no streaks)."""
+    _, edit = preset_edit(name, "anger")
     crop, lm, _ = face(name)
     grey, fm = luma(edit.crop), edit.warp.fill_mask.copy()
     # the mouth's own fill: between the corners, below the upper lip's top (the eyes' fills lie above)
@@ -569,14 +640,14 @@ def test_drawn_teeth_are_lit_like_the_lips_and_a_dropped_jaw_hides_the_lower_row
 
 def test_only_lips_pulled_back_or_down_bare_the_lower_teeth():
     """Surprise drops the jaw with relaxed lips (the lower lip covers the lower row); anger raises the upper
-    lip (a little: AU10 at A), disgust pulls the corners down and fear stretches the lips: their lips come
-    off the teeth as far as those AUs go."""
+    lip (a little: AU10 at A), disgust pulls the corners down (a little: AU15 at A) and fear stretches the
+    lips: their lips come off the teeth as far as those AUs go."""
     from reenact.editors.rig.mouth import retracted
 
     source = face("portrait_man.jpg")[2]
     assert retracted(presets()["surprise"].resolve(source)) == 0.0
-    assert all(retracted(presets()[p].resolve(source)) == 1.0 for p in ("disgust", "fear"))
-    assert 0.0 < retracted(presets()["anger"].resolve(source)) < 1.0
+    assert retracted(presets()["fear"].resolve(source)) == 1.0
+    assert all(0.0 < retracted(presets()[p].resolve(source)) < 1.0 for p in ("anger", "disgust"))
 
 
 def test_softness_reads_how_blurred_a_photo_is():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import queue
+import sys
 import threading
 import time
 from collections import defaultdict
@@ -22,6 +23,12 @@ from .stage import Pipeline
 from .types import Frame, Packet
 
 _END = object()
+
+# A thread coming back from C code that released the GIL (PyAV's decode and encode, OpenCV) waits for it
+# until the holder's switch interval runs out, 5 ms by default. The stage threads run Python for
+# milliseconds at a time, so decoding and encoding, which take the GIL back several times a frame, would
+# stall on every return; a short interval during a run keeps them flowing.
+SWITCH_INTERVAL_S = 0.0005
 
 
 @dataclass
@@ -127,6 +134,32 @@ class StopPoint:
                 raise KeyboardInterrupt
 
 
+class _ShortSwitchInterval:
+    """SWITCH_INTERVAL_S while any run is going (runs may overlap on threads); the first run in saves the
+    process's own interval and the last one out puts it back."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._runs = 0
+        self._before = 0.0
+
+    def __enter__(self) -> None:
+        with self._lock:
+            if self._runs == 0:
+                self._before = sys.getswitchinterval()
+                sys.setswitchinterval(min(self._before, SWITCH_INTERVAL_S))
+            self._runs += 1
+
+    def __exit__(self, *exc) -> None:
+        with self._lock:
+            self._runs -= 1
+            if self._runs == 0:
+                sys.setswitchinterval(self._before)
+
+
+_short_switch_interval = _ShortSwitchInterval()
+
+
 def output_of(packet: Packet):
     return packet.output if packet.output is not None else packet.frame.image
 
@@ -142,6 +175,10 @@ class OfflineRunner:
         self.total, self.progress, self.queue_size = total, progress, queue_size
 
     def run(self) -> RunStats:
+        with _short_switch_interval:
+            return self._run()
+
+    def _run(self) -> RunStats:
         stats = RunStats()
         stop = threading.Event()
         stages = self.pipeline.stages

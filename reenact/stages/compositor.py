@@ -84,21 +84,19 @@ def _replay(frame: np.ndarray, warp: Warp, weight: np.ndarray, to_image: np.ndar
             roi) -> tuple[np.ndarray, np.ndarray]:
     """The editor's warp and fills redone at frame resolution over `roi`: moved pixels keep their detail.
 
-    Returns (pasted, alpha): the blend weight rides along in the flow's warpAffine call, one pass for both.
+    Returns (pasted, alpha): the blend weight resampled into the ROI.
     """
     x0, y0, x1, y1 = roi
     size = (x1 - x0, y1 - y0)
     # a crop-space displacement seen in the frame: scaled and rotated by the crop→frame similarity;
     # relative maps are offsets from each ROI pixel, and the ROI starts at (x0, y0) in the frame. Both are
-    # affine, so they commute with the warp: done on the crop, they let the weight share the warp call, and
-    # the border value gives pixels outside the crop no displacement
+    # affine, so they commute with the warp: done on the crop, the border value gives pixels outside the
+    # crop no displacement. The two-channel map goes to remap as it is (no split into planes)
     lin = np.hstack([to_image[:, :2], [[x0], [y0]]]).astype(np.float32)
     maps = cv2.transform(cv2.merge([warp.flow[0], warp.flow[1]]), lin)
-    warped = cv2.warpAffine(cv2.merge([maps, weight]), crop_to_roi, size, flags=cv2.INTER_LINEAR,
-                            borderValue=(float(x0), float(y0), 0.0))
-    map_x, map_y, alpha = cv2.split(warped)
-    out = cv2.remap(frame, map_x, map_y, cv2.INTER_LINEAR | cv2.WARP_RELATIVE_MAP,
-                    borderMode=cv2.BORDER_REPLICATE)
+    maps = cv2.warpAffine(maps, crop_to_roi, size, flags=cv2.INTER_LINEAR, borderValue=(float(x0), float(y0)))
+    alpha = cv2.warpAffine(weight, crop_to_roi, size, flags=cv2.INTER_LINEAR, borderValue=0.0)
+    out = cv2.remap(frame, maps, None, cv2.INTER_LINEAR | cv2.WARP_RELATIVE_MAP, borderMode=cv2.BORDER_REPLICATE)
     crop_box = _crop_box(warp.fill_mask)
     box = _footprint(crop_box, crop_to_roi, out.shape) if crop_box else None
     if box is not None:

@@ -13,6 +13,9 @@ terms evaluated on the canonical mesh:
   set    fixed weights for listed landmarks (e.g. the inner-lip chains, which a line cannot separate);
          symmetric groups only, since the mirrored half reuses the vertex ids
   pin    1 − Gaussian around landmarks that must stay put (applied last, so it also tapers `set`)
+A move marked `relaxed` shows only while the target leaves the lips relaxed (no AU of LIP_AUS: see
+Basis.displacement): what a jaw drop does to lips that no muscle holds, which a smile, a stretch or a
+tightener overrides.
 The left half evaluates the same move at the mirrored position with x negated, so no vertex-to-vertex
 mirror table is needed. Moves marked `midline` are not mirrored; unilateral edits get half of them.
 """
@@ -45,8 +48,13 @@ GROUPS: dict[str, tuple[int, ...]] = {
     "UPPER_LIP": tuple(i for row in mesh.UPPER_LIP_ROWS for i in row[1:-1]),
     "LOWER_LIP": tuple(i for row in mesh.LOWER_LIP_ROWS for i in row[1:-1]),
 }
-# AUs allowed to open the lips (AU20's platysma pulls the lower lip down off the teeth)
-OPENING = ("AU10", "AU20", "AU25", "AU26")
+# AUs allowed to open the lips (AU20's platysma pulls the lower lip down off the teeth; AU9 lifts the upper
+# lip's centre off the lower one, just apart)
+OPENING = ("AU09", "AU10", "AU20", "AU25", "AU26")
+# AUs that hold the lips (raise, pull, stretch, press them): a `relaxed` move fades as the target holds
+# any of them, gone from LIP_HOLD on
+LIP_AUS = ("AU10", "AU12", "AU14", "AU15", "AU20", "AU23")
+LIP_HOLD = 1.0
 MIDLINE = (10, 151, 9, 8, 168, 6, 197, 195, 5, 4, 1, 2, 164, 0, 13, 14, 17, 18, 200, 199, 175, 152)
 
 
@@ -94,7 +102,7 @@ def _move_field(move: Mapping[str, Any], p: np.ndarray, ref: np.ndarray, ids: np
                 where: str) -> np.ndarray:
     """(N, 3) displacement per unit intensity of one move at positions p (the mesh or its mirror)."""
     known = {"near", "radius", "above", "below", "band", "widen", "lateral", "pin", "pin_radius", "set",
-             "direction", "amount", "rotate", "midline", "why"}
+             "direction", "amount", "rotate", "midline", "relaxed", "why"}
     extra = set(move) - known
     if extra:
         raise ConfigError(f"{where}: unknown keys {sorted(extra)}; known: {', '.join(sorted(known))}", BASIS_FILE)
@@ -139,15 +147,26 @@ class Basis:
     limit: np.ndarray
     jaw: np.ndarray      # (17, 3) how far each AU's jaw rotation carries the lower incisors, per unit
     reach: np.ndarray    # (478,) the most all AUs together may move each point (IOD; inf: no bound)
+    relaxed: tuple[np.ndarray, np.ndarray] = ()   # (right, left) the `relaxed` moves' fields, like right/left
 
-    def displacement(self, right: np.ndarray, left: np.ndarray) -> np.ndarray:
-        """(478, 3) canonical displacement for per-side intensity changes (each (17,), any sign)."""
+    def displacement(self, right: np.ndarray, left: np.ndarray, relaxed: float = 0.0) -> np.ndarray:
+        """(478, 3) canonical displacement for per-side intensity changes (each (17,), any sign); `relaxed`
+        (0 … 1, see lips_relaxed) how much of the relaxed-lips moves come along."""
         out = np.zeros(self.right.shape[1:], np.float32)
+        sets = [(self.right, right, 1.0), (self.left, left, 1.0)]
+        if relaxed > 0 and self.relaxed:
+            sets += [(self.relaxed[0], right, relaxed), (self.relaxed[1], left, relaxed)]
         # a handful of AUs at a time: a plain loop beats a BLAS call this small (and its thread pool)
-        for fields, coeff in ((self.right, right), (self.left, left)):
+        for fields, coeff, share in sets:
             for k in np.flatnonzero(coeff):
-                out += np.float32(coeff[k] * self.gain[k]) * fields[k]
+                out += np.float32(share * coeff[k] * self.gain[k]) * fields[k]
         return out
+
+
+def lips_relaxed(target) -> float:
+    """How relaxed (0 … 1) an AU target (AUVector) leaves the lips: 1 when it holds none of LIP_AUS."""
+    held = max(float(target.values[AU_NAMES.index(a)]) for a in LIP_AUS)
+    return float(np.clip(1.0 - held / LIP_HOLD, 0.0, 1.0))
 
 
 def build_basis(spec: Mapping[str, Any], calibration: Mapping[str, Any] | None = None) -> Basis:
@@ -162,6 +181,8 @@ def build_basis(spec: Mapping[str, Any], calibration: Mapping[str, Any] | None =
     n = len(AU_NAMES)
     right = np.zeros((n, len(ref), 3))
     left = np.zeros_like(right)
+    # the `relaxed` moves, apart: (right, left)
+    relaxed = (np.zeros_like(right), np.zeros_like(right))
     jaw = np.zeros((n, 3))
     aus = spec.get("aus") or {}
     for name, au in aus.items():
@@ -174,38 +195,41 @@ def build_basis(spec: Mapping[str, Any], calibration: Mapping[str, Any] | None =
             r = _move_field(move, ref, ref, ids, where)
             if "rotate" in move:
                 jaw[k] += r[INCISORS]
+            into = relaxed if move.get("relaxed") else (right, left)
             if move.get("midline"):
-                right[k] += 0.5 * r
-                left[k] += 0.5 * r
+                into[0][k] += 0.5 * r
+                into[1][k] += 0.5 * r
             else:
-                right[k] += r
-                left[k] += _move_field(move, mirrored, ref, ids, where) * flip
+                into[0][k] += r
+                into[1][k] += _move_field(move, mirrored, ref, ids, where) * flip
     # only the AUs that part the lips may change the gap between them; the rest move both lips alike
     for k in set(range(n)) - {AU_NAMES.index(a) for a in OPENING}:
-        for field in (right, left):
+        for field in (right, left) + relaxed:
             u, low = list(mesh.LIPS_INNER_UPPER), list(mesh.LIPS_INNER_LOWER)
             field[k, u, 1] = field[k, low, 1] = 0.5 * (field[k, u, 1] + field[k, low, 1])
     # irises ride on the eyeball, which no AU moves; the rigid points define the canonical frame
     # (and every feature's reference), so they stay put and the skin around them eases off
     rigid = list(lm.RIGID)
     calm = 1 - np.exp(-0.5 * (_dist(ref, ref[rigid]) / float(spec.get("rigid_pin_radius", 0.04))) ** 2)
-    right *= calm[None, :, None]
-    left *= calm[None, :, None]
-    right[:, mesh.N_MESH:] = 0
-    left[:, mesh.N_MESH:] = 0
+    for field in (right, left) + relaxed:
+        field *= calm[None, :, None]
+        field[:, mesh.N_MESH:] = 0
     cal = (spec.get("calibration") or {}) if calibration is None else calibration
     g = np.ones(n)
     for name, value in (cal.get("gain") or {}).items():
         g[AU_NAMES.index(au_key(name))] = float(value)
-    peak = np.maximum(np.abs(right).max(axis=(1, 2)), np.abs(left).max(axis=(1, 2))) * g
+    # the cap holds with the relaxed moves as without
+    peak = np.maximum.reduce([np.abs(f).max(axis=(1, 2)) for f in (right, left, right + relaxed[0], left + relaxed[1])]) * g
     cap = np.array([float((aus.get(a) or {}).get("max_move", np.inf)) for a in AU_NAMES])
     limit = np.where(peak > 0, cap / np.maximum(peak, 1e-9), np.inf)
     jaw *= g[:, None]
     right, left = right.astype(np.float32), left.astype(np.float32)
+    relaxed = (relaxed[0].astype(np.float32), relaxed[1].astype(np.float32)) if np.any(relaxed[0]) else ()
     reach = _reach(spec.get("reach") or (), ref)
-    for a in (right, left, g, limit, jaw, reach):
+    for a in (right, left, g, limit, jaw, reach) + relaxed:
         a.setflags(write=False)
-    return Basis(version=version, right=right, left=left, gain=g, limit=limit, jaw=jaw, reach=reach)
+    return Basis(version=version, right=right, left=left, gain=g, limit=limit, jaw=jaw, reach=reach,
+                 relaxed=relaxed)
 
 
 def _reach(regions, ref: np.ndarray) -> np.ndarray:

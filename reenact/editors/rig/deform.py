@@ -62,9 +62,13 @@ KEEP_GAP = 0.3
 KEEP_LIP = 0.5
 # taking a smile away reads the mouth the rig makes, not only the AU change: a still's reading of a smile
 # depends on the face's proportions (sample faces with a plain closed smile read AU12 1.3), so the corners
-# come in and down at least as far as the asked AU12 change takes them, and further if this mouth needs
-# it to reach a mouth at rest, up to this many times the asked change
+# come in and down as far as this mouth needs to reach a mouth at rest, up to this many times the asked
+# change
 SMILE_SLACK = 3.0
+# ... and at least this share of the asked change (sideways, down): a reading that overstates a broad
+# smile carried the corners in past a resting mouth's width into a pursed, bunched mouth (smile_man.jpg),
+# while corners that stay up keep a smile
+SMILE_FLOOR = (0.0, 0.5)
 # a mouth's corners only say how far it smiles against closed lips' seam: in an open mouth they sit above
 # the middle of the opening whatever the smile, so the rig fades back to the reading's removal (stopped at
 # the population's face as other removals are) as the lips part from the first to the second gap (IOD; a
@@ -207,9 +211,9 @@ def _rest_mouth() -> tuple[float, float]:
 
 def _relax_smile(pts: np.ndarray, basis: Basis, asked: tuple[float, float], share: float) -> np.ndarray:
     """(478, 3) the displacement that takes `share` of this mouth's smile away: per side, the AU12 field
-    run backwards, its sideways part at least as far as the asked change and further if that brings the
-    corner in to a resting mouth's width, its upward part likewise down to a resting mouth's height below
-    the seam (the lips lose the upturned curve), each at most SMILE_SLACK × the asked change. The field
+    run backwards, its sideways part as far as brings the corner in to a resting mouth's width, its upward
+    part down to a resting mouth's height below the seam (the lips lose the upturned curve), each at least
+    SMILE_FLOOR and at most SMILE_SLACK × the asked change. The field
     moves as a whole, not stopped point by point at the population's face as other removals are: that
     bends the lips out of shape (a pinched upper lip). `pts`: the canonical mesh with the other AUs that
     fall already taken away (a toothy smile's lips closed)."""
@@ -228,19 +232,21 @@ def _relax_smile(pts: np.ndarray, basis: Basis, asked: tuple[float, float], shar
         down = float(field[corner, 1] - both[lips, 1].mean())
         wide = outward * (pts[corner, 0] - centre) - half
         high = below - (pts[corner, 1] - seam)
-        cx = float(np.clip(share * max(wide, 0.0) / inward, -c, cap)) if inward > 1e-9 else -c
-        cy = float(np.clip(share * max(high, 0.0) / -down, -c, cap)) if down < -1e-9 else -c
+        cx = float(np.clip(share * max(wide, 0.0) / inward, -SMILE_FLOOR[0] * c, cap)) if inward > 1e-9 else -c
+        cy = float(np.clip(share * max(high, 0.0) / -down, -SMILE_FLOOR[1] * c, cap)) if down < -1e-9 else -c
         out[:, 0] -= cx * field[:, 0]
         out[:, 1:] -= cy * field[:, 1:]
     return out
 
 
 def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Basis, size: int,
-           smile: float = 0.0) -> Deformation:
+           smile: float = 0.0, relaxed: float = 0.0) -> Deformation:
     """Move a face's crop landmarks by per-side AU intensity changes (each (17,), target − source).
 
     `smile`: the share (0–1) of the face's own smile the change takes away; the AU12 part of the change
-    then follows the mouth's shape (see _relax_smile) instead of the reading alone."""
+    then follows the mouth's shape (see _relax_smile) instead of the reading alone. `relaxed`: how relaxed
+    the target leaves the lips (basis.lips_relaxed), how much of the basis' relaxed-lips moves come with what
+    the change raises (what it lowers moves as the reading says: a smile's open mouth closes as before)."""
     canon, r, s, t = to_canonical(landmarks)
     right, left = _closing_budget(canon, right, left, basis)
     fall_r, fall_l = np.minimum(right, 0), np.minimum(left, 0)
@@ -258,7 +264,7 @@ def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Ba
         reading = _removal(canon, basis.displacement(smile_r, smile_l)) if closed < 1 else 0
         shaped = _relax_smile(canon + disp, basis, (smile_r[_AU12], smile_l[_AU12]), smile) if closed > 0 else 0
         disp += (closed * shaped + (1 - closed) * reading).astype(disp.dtype)
-    disp += basis.displacement(np.maximum(right, 0), np.maximum(left, 0))
+    disp += basis.displacement(np.maximum(right, 0), np.maximum(left, 0), relaxed)
     # no combination of AUs carries a point past what a real face does (the basis' `reach`)
     length = np.linalg.norm(disp[:, :2], axis=1)
     disp *= np.minimum(1.0, basis.reach / np.maximum(length, 1e-9))[:, None].astype(disp.dtype)

@@ -19,7 +19,7 @@ import numpy as np
 from ...engines import load
 from ...engines.warp_blend import to_nchw
 from .appearance import Appearance, Shading, apply_shading, load_appearance
-from .basis import Basis, load_basis
+from .basis import Basis, lips_relaxed, load_basis
 
 from .deform import Deformation, HoleLayer, deform, dense_flow, points_box, union
 from .flow import warp
@@ -30,7 +30,8 @@ from . import lips
 from .eyes import eye_fill
 from .fills import light
 from .memory import TextureMemory, openness, recall
-from .mouth import TEETH_LUMA, curtains, mouth_geometry, palette, placement, retracted, rim_flow, teeth_visible
+from .mouth import (TEETH_LUMA, curtains, deep, mouth_geometry, palette, placement, retracted, rim_flow,
+                    teeth_visible)
 from .teeth import interior
 from ...imaging import luma, match_color
 from ...stages.landmarks import LIPS_OUTER, interocular
@@ -140,7 +141,8 @@ class RigEditor:
         if not (np.any(right) or np.any(left)):
             return None
         size = req.crop.shape[0]
-        d = deform(req.landmarks, right, left, self.basis, size, smile_share(req.source, req.target))
+        d = deform(req.landmarks, right, left, self.basis, size, smile_share(req.source, req.target),
+                   lips_relaxed(req.target))
         flow, holes, box = dense_flow(d, size)
         shading = (self.appearance.shading(req.crop, d, flow, box, right, left, (req.track_id, req.time))
                    if self.appearance else None)
@@ -248,7 +250,8 @@ def _fill_mouth(req: EditRequest, d: Deformation, flow: np.ndarray, hole: HoleLa
         return "lips", box
     colours = palette(req.crop, req.landmarks)
     teeth = (req.crop, TEETH_LUMA * float(luma(colours.teeth))) if colours.shows_teeth else None
-    xs, ys, w, hu, hl = curtains(d.src, g, 1.0, iod, teeth)
+    cavity = deep(d.src, dst, iod, lips_relaxed(req.target))
+    xs, ys, w, hu, hl = curtains(d.src, g, 1.0, iod, teeth, cavity)
     # real layers travel in the flow; where they show nothing the lips' own flow stays, so the rim of the
     # opening blends the drawn interior with the lip instead of with whatever a curtain finds there
     real = sel & (w > 0)
@@ -258,7 +261,7 @@ def _fill_mouth(req: EditRequest, d: Deformation, flow: np.ndarray, hole: HoleLa
     # lips were drawn over them
     took = 0 if settled else _cut(hole.inside, hole.box, (x0, y0, x1, y1))
     rim_flow(fx, fy, np.where(real, 0, g.cover), took)
-    at = placement(d.src, dst, d.jaw, g, hu, hl, iod, retracted(req.target))
+    at = placement(d.src, dst, d.jaw, g, hu, hl, iod, retracted(req.target), cavity)
     patch = interior(g, colours, at, iod, (x0, y0, x1, y1))
     if openness(req.landmarks)[0] > OPEN_MOUTH_IOD:
         used.append("own")
@@ -267,7 +270,8 @@ def _fill_mouth(req: EditRequest, d: Deformation, flow: np.ndarray, hole: HoleLa
         # the person's own teeth from an open-mouth frame, lit like this one
         ex_scale = interocular(example.landmarks) / iod
         ex_teeth = palette(example.crop, example.landmarks).teeth
-        ex, ey, ew, _, _ = curtains(example.landmarks, g, ex_scale, iod, (example.crop, TEETH_LUMA * float(luma(ex_teeth))))
+        ex, ey, ew, _, _ = curtains(example.landmarks, g, ex_scale, iod, (example.crop, TEETH_LUMA * float(luma(ex_teeth))),
+                                    cavity)
         real = cv2.remap(example.crop, ex, ey, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
         real *= light(req.crop, req.landmarks) / np.maximum(light(example.crop, example.landmarks), 1e-3)
         patch = patch + ew[..., None] * (real - patch)

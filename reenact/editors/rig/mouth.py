@@ -33,6 +33,9 @@ TEETH_LIT = 0.75
 # crowns and a little gum
 UPPER_MAX_SHOW = 0.24
 LOWER_MAX_SHOW = 0.14
+# a relaxed mouth whose gap the edit grows this far (IOD) opens into a deep cavity: from the first, fully at
+# the second (see `deep`)
+GAPE = (0.05, 0.15)
 # the chin (menton and above it): the lower incisors sit nearer the jaw's hinge, so move this share of it
 CHIN = (152, 175, 199)
 JAW_AT_INCISORS = 0.85
@@ -136,12 +139,14 @@ def _teeth_depth(crop: np.ndarray, xs: np.ndarray, top: np.ndarray, h: np.ndarra
     return cv2.GaussianBlur(depth.astype(np.float32), (5, 1), 1.0, borderType=cv2.BORDER_REPLICATE)
 
 
-def curtains(src: np.ndarray, g: MouthGeometry, scale: float, iod: float, teeth: tuple | None = None):
+def curtains(src: np.ndarray, g: MouthGeometry, scale: float, iod: float, teeth: tuple | None = None,
+             covered: float = 0.0):
     """Where each output pixel of the opening finds its layer in a source mesh `src` (crop px), and how much
     the source can show there. Returns (xs, ys, weight) (h, w) float32 and the upper and lower layers' heights
     (1, w) in output px; `scale` converts output px to source px. `teeth` = (source crop, luma threshold)
     when the source shows teeth: the upper layer then ends with them, and what lies between them and the
     lower layer (a dark gap) is left to the drawn interior; without, only the upper lip's edge is carried.
+    `covered` (0 … 1, see `deep`): how far a relaxed upper lip covers the teeth, only their edge showing.
     """
     a, b = sorted((float(src[78, 0]), float(src[308, 0])))
     xs = (0.5 * (a + b) + g.u * 0.5 * (b - a)).astype(np.float32)           # (1, w)
@@ -157,6 +162,7 @@ def curtains(src: np.ndarray, g: MouthGeometry, scale: float, iod: float, teeth:
     h_d = (g.bottom - g.top) * scale
     if teeth is not None:
         hu = np.minimum(_teeth_depth(teeth[0], xs, top_s, h_s, teeth[1]), hu)
+        hu = hu + (np.minimum(hu, UPPER_SHOW * iod * scale) - hu) * covered
     else:
         # an opening that shows no teeth shows shadow: carried as it is while the edit keeps it about its
         # size (speech stays the person's own), but one the edit opens much wider keeps only its edge under
@@ -254,8 +260,18 @@ def retracted(target: AUVector) -> float:
     return float(np.clip(max(target.values[AU_INDEX[a]] for a in RETRACT_AUS) / RETRACT_FULL, 0.0, 1.0))
 
 
+def deep(src: np.ndarray, dst: np.ndarray, iod: float, relaxed: float) -> float:
+    """How far (0 … 1) the edit opens a relaxed mouth (basis.lips_relaxed): by how much the lips' gap at
+    their middle grows from the source mesh `src` to the moved `dst` (crop px), from GAPE[0] to GAPE[1] IOD.
+    The lips then stay over the teeth, only the upper row's edge showing, and the inside is a deep, dark
+    cavity (the surprise mouth, FACS 25+26). Lips that a smile, stretch or tightener holds (a laugh, a
+    shout) keep their teeth bared, and a mouth the edit leaves as open as it was (speech) its own look."""
+    grow = float(dst[14, 1] - dst[13, 1] - (src[14, 1] - src[13, 1])) / iod
+    return relaxed * float(smoothstep((grow - GAPE[0]) / (GAPE[1] - GAPE[0])))
+
+
 def placement(src: np.ndarray, dst: np.ndarray, jaw: np.ndarray, g: MouthGeometry, hu: np.ndarray,
-              hl: np.ndarray, iod: float, retract: float = 0.0) -> Placement:
+              hl: np.ndarray, iod: float, retract: float = 0.0, cavity: float = 0.0) -> Placement:
     """Where the procedural rows go (see teeth.py) for a mouth moved from `src` to `dst` (crop meshes).
 
     Upper row: on the source's midline (the skull's), hanging UPPER_SHOW below the moved upper lip, plus as
@@ -265,7 +281,8 @@ def placement(src: np.ndarray, dst: np.ndarray, jaw: np.ndarray, g: MouthGeometr
     the moved lower lip's real layer (`hl`): lips that part while the jaw stays nearly closed uncover at
     least LOWER_SHOW of the lower crowns (teeth on teeth, no dark crescent), a dropped jaw takes a relaxed
     lower lip along over them, so a wide open mouth shows them only where the lip is pulled down past the
-    jaw or the target retracts the lips (`retract`, see `retracted`).
+    jaw or the target retracts the lips (`retract`, see `retracted`). A deep relaxed mouth (`cavity`, see
+    `deep`) shows only the upper row's edge, and no lower teeth.
     """
     mid = 0.5 * float(src[13, 0] + src[14, 0])
     at = np.array([[mid]], np.float32)
@@ -273,7 +290,7 @@ def placement(src: np.ndarray, dst: np.ndarray, jaw: np.ndarray, g: MouthGeometr
     rise = max(float(chain_y(src, MOUTH_UPPER, at)[0, 0]) - top, 0.0)
     # the real layer fades out over LAYER_FADE_IOD: drawn teeth end in its fade, not in a strip below it
     real = float(np.interp(mid, g.gx[0], hu[0])) - 0.5 * LAYER_FADE_IOD * iod
-    upper = top + max(min(UPPER_SHOW * iod + rise, UPPER_MAX_SHOW * iod), real)
+    upper = top + max(min(UPPER_SHOW * iod + rise * (1 - cavity), UPPER_MAX_SHOW * iod), real)
     # the basis's jaw (rotations only) or the chin's own move, whichever is larger, carries the lower row
     chin = (dst[list(CHIN)] - src[list(CHIN)]).mean(0) * JAW_AT_INCISORS
     drop = max(float(jaw[1]), float(chin[1]))
@@ -283,4 +300,4 @@ def placement(src: np.ndarray, dst: np.ndarray, jaw: np.ndarray, g: MouthGeometr
     opened = float(smoothstep((drop / iod - JAW_CLOSED) / (JAW_OPEN - JAW_CLOSED))) * (1 - retract)
     lower = float(np.clip(upper - OVERBITE * iod + drop + LOWER_COVER * iod * opened, lip - LOWER_MAX_SHOW * iod,
                           lip + iod * (LOWER_HIDE * opened - LOWER_SHOW * (1 - opened))))
-    return Placement(mid_x=mid, upper_edge=upper, lower_edge=lower, lower_mid_x=lower_mid)
+    return Placement(mid_x=mid, upper_edge=upper, lower_edge=lower, lower_mid_x=lower_mid, cavity=cavity)

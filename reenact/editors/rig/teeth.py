@@ -86,6 +86,10 @@ TONGUE_TINT = np.array([1.0, 0.72, 0.74], np.float32)
 THROAT_TINT = np.array([0.4, 0.2, 0.2], np.float32)
 # the saturation (max − min) / max of typical lips: tints are as strong as the lips are colourful against it
 LIP_CHROMA = 0.3
+# a deep relaxed open mouth (surprise's dropped jaw): its throat away from the lips and its tongue this much
+# darker, the tongue lying low on the floor of the mouth (its back rising this share less)
+CAVITY_DARK = 0.45
+TONGUE_LOW = 0.3
 # the tongue's back rises this much over the lower teeth (IOD, at most this share of the gap over them)
 TONGUE_RISE = 0.12
 TONGUE_SHARE = 0.45
@@ -192,6 +196,7 @@ class Placement:
     upper_edge: float
     lower_edge: float
     lower_mid_x: float
+    cavity: float = 0.0       # how deep a relaxed open mouth is (mouth.deep): its inside darker
 
 
 def interior(g, palette: Palette, at: Placement, iod: float, box) -> np.ndarray:
@@ -203,20 +208,22 @@ def interior(g, palette: Palette, at: Placement, iod: float, box) -> np.ndarray:
     # towards the tongue and near the lips
     rim = np.exp(-np.minimum(np.maximum(g.du, 0), np.maximum(g.dl, 0)) / max(0.03 * iod, 0.8))
     down = smoothstep((g.gy - at.upper_edge) / max(at.lower_edge - at.upper_edge, 1.0))
-    light = (0.45 + 0.35 * down + 0.4 * rim) * (1 - 0.5 * u2)
+    light = (0.45 + 0.35 * down + 0.4 * rim) * (1 - 0.5 * u2) * (1 - CAVITY_DARK * at.cavity * (1 - rim))
     out = throat[None, None] * light[..., None]
     # tongue: a dome behind the lower teeth, lit from the front, darker towards its back and sides
-    rise = min(TONGUE_RISE * iod, TONGUE_SHARE * max(at.lower_edge - at.upper_edge, 0.0))
+    rise = min(TONGUE_RISE * iod, TONGUE_SHARE * max(at.lower_edge - at.upper_edge, 0.0)) * (1 - TONGUE_LOW * at.cavity)
     top = at.lower_edge - rise * np.clip(1 - u2 / 0.6, 0, 1)
     depth = g.gy - top
     t_a = smoothstep(depth / 1.5 + 0.5) * smoothstep((0.85 - np.abs(g.u)) / 0.3)
-    t_shade = (0.45 + 0.4 * smoothstep(depth / (0.06 * iod))) * (1 - 0.4 * u2)
+    t_shade = (0.45 + 0.4 * smoothstep(depth / (0.06 * iod))) * (1 - 0.4 * u2) * (1 - CAVITY_DARK * at.cavity)
     out += (tongue_rgb * t_shade[..., None] - out) * t_a[..., None]
     # light bounced off the lips and tongue warms the teeth, the lower row (in the mouth's shade) most
     bounce = palette.lips / max(float(luma(palette.lips)), 1.0) - 1
     for sprite, edge, mid, down, warmed in ((sprites()[1], at.lower_edge, at.lower_mid_x, True, BOUNCE[1]),
                                             (sprites()[0], at.upper_edge, at.mid_x, False, BOUNCE[0])):
         s = _place(sprite, box, mid, edge, iod, down)
+        if down:
+            s *= 1 - at.cavity      # a relaxed lower lip rides over the lower row
         a, shade, gum_a, warm = s[..., 0:1], s[..., 1:2], s[..., 2:3], s[..., 3:4]
         enamel = palette.teeth * (1 + warmed * bounce)
         out = out * (1 - a) + enamel * (1 + (DENTINE - 1) * warm / np.maximum(a, 1e-3)) * shade
