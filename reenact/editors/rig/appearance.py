@@ -557,28 +557,27 @@ class Appearance:
         w = np.minimum(cv2.warpAffine(weight, m, half_size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                                       borderValue=0), 1)
         gap *= w[..., :1]
-        # doubling puts full-resolution pixel x at half-resolution (x − 0.5) / 2, the grid above; kept only
-        # over the landing box (the padding is the surroundings' reach)
-        size2, inner = (px1 - px0, py1 - py0), (slice(y0 - py0, y1 - py0), slice(x0 - px0, x1 - px0))
-        full = cv2.resize(gap, size2, interpolation=cv2.INTER_LINEAR)[inner]
+        # doubling puts full-resolution pixel x at half-resolution (x − 0.5) / 2, the grid above
+        size2 = (px1 - px0, py1 - py0)
+        full = cv2.resize(gap, size2, interpolation=cv2.INTER_LINEAR)
         if even:
             # the skin around is smooth at half resolution, but each pixel is taken to it at full resolution:
             # evened out at half resolution, a smile's fold (a dark line a pixel or two wide at the edge of its
             # shaded side) came up only as far as its blurred darkness and the skin beside it too far, a
             # bright edge beside a dark line, a sharp new crease
             if flow is None:
-                sharp = crop[y0:y1, x0:x1]
+                sharp = crop[py0:py1, px0:px1]
             else:
-                sharp = cv2.remap(crop, np.arange(x0, x1, dtype=np.float32)[None, :] + flow[0, y0:y1, x0:x1],
-                                  np.arange(y0, y1, dtype=np.float32)[:, None] + flow[1, y0:y1, x0:x1],
+                sharp = cv2.remap(crop, np.arange(px0, px1, dtype=np.float32)[None, :] + flow[0, py0:py1, px0:px1],
+                                  np.arange(py0, py1, dtype=np.float32)[:, None] + flow[1, py0:py1, px0:px1],
                                   cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-            fine = cv2.GaussianBlur(cv2.log(sharp.astype(np.float32) + np.float32(8)), (0, 0), self.cfg.flatten_sigma[0])
+            fine_log = cv2.GaussianBlur(np.log(sharp.astype(np.float32) + 8.0), (0, 0), self.cfg.flatten_sigma[0])
             around, where = self._broad(half, moved, (px0, py0), broad / 2)
-            level = cv2.resize(around, size2, interpolation=cv2.INTER_LINEAR)[inner]
-            spread = cv2.resize(w[..., 1:] * where, size2, interpolation=cv2.INTER_LINEAR)[inner]
-            full += np.clip(level - fine, *self.cfg.flatten_range) * spread[..., None]
+            full += (cv2.resize(w[..., 1:] * where, size2, interpolation=cv2.INTER_LINEAR)[..., None]
+                     * np.clip(cv2.resize(around, size2, interpolation=cv2.INTER_LINEAR) - fine_log,
+                               *self.cfg.flatten_range))
             _clip_mean(full, self.cfg.flatten_range[0], max(self.cfg.lift_max, self.cfg.flatten_range[1]))
-        return landed, full
+        return landed, full[y0 - py0:y1 - py0, x0 - px0:x1 - px0]
 
 
 def _landing(box: tuple[int, int, int, int], affine: np.ndarray, size: int) -> tuple[int, int, int, int] | None:
