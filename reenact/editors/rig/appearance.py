@@ -101,7 +101,7 @@ class AppearanceConfig:
     lift_max: float = 0.35     # most log brightening of a lifted valley
     flatten_sigma: tuple = (1.0, 0.2)  # (px, IOD): broad shading is what the skin shows at the first scale
                                        # less what the bare skin around shows at the second
-    flatten_range: tuple = (-0.15, 0.45)  # log shade limits of that evening out (a bulge darkens, a fold lightens)
+    flatten_range: tuple = (-0.15, 0.3)  # log shade limits of that evening out (a bulge darkens, a fold lightens)
     tint: tuple = (0.85, 1.0, 1.1)    # the patterns' log shade per RGB channel
     steady_s: float = 0.05     # in video the shading eases towards each frame's with this time constant
     log_range: tuple = (-0.7, 0.15)    # the patterns' log shade is clipped to this: a crease darkens, a lit edge glints
@@ -485,13 +485,11 @@ class Appearance:
         chroma = float(np.abs(rgb[:, [0, 2]] - rgb[:, 1:2]).mean() / max(a, 1.0))
         return float(lx), float(ly), chroma
 
-    def _broad(self, log: np.ndarray, moved: np.ndarray, origin: tuple[int, int],
-               sigma: float) -> tuple[np.ndarray, np.ndarray]:
-        """(the bare skin around each half-resolution pixel at `sigma` (half-resolution px) as log RGB, where
-        that evening out applies (h, w, 1)): a pixel is taken to it in brightness and colour (a shadow is
-        redder than the skin it lies on); a normalised blur over the skin only, so the lips, eyes and
-        nostrils neither darken nor redden what is evened out. `origin`: the full-resolution crop pixel of
-        the grid's corner."""
+    def _broad(self, log: np.ndarray, moved: np.ndarray, origin: tuple[int, int], sigma: float) -> np.ndarray:
+        """Half-resolution log shade per RGB channel that takes each pixel at flatten_sigma[0] to the bare
+        skin around it at `sigma` (half-resolution px), in brightness and colour (a shadow is redder than
+        the skin it lies on): a normalised blur over the skin only, so the lips, eyes and nostrils neither
+        darken nor redden what is evened out. `origin`: the full-resolution crop pixel of the grid's corner."""
         h, w = log.shape[:2]
         # the landmarks at half resolution, in fillPoly's 1/16 px: pixel k's centre is full-resolution 2k + 0.5
         at = np.round((moved[:, :2] - origin - 0.5) * 8).astype(np.int32)
@@ -505,8 +503,9 @@ class Appearance:
         # the skin around: log·mask and mask blurred together
         both = cv2.GaussianBlur(np.dstack([log * m[..., None], m]), (0, 0), sigma)
         around = both[..., :3] / np.maximum(both[..., 3:], 1e-3)
+        out = np.clip(around - cv2.GaussianBlur(log, (0, 0), self.cfg.flatten_sigma[0] / 2), *self.cfg.flatten_range)
         # soft at the holes' edges, so the lips and eyes keep their own shading without a seam around them
-        return around, np.minimum(cv2.GaussianBlur(m, (0, 0), 1.0), m)[..., None]
+        return out * np.minimum(cv2.GaussianBlur(m, (0, 0), 1.0), m)[..., None]
 
     def lift(self, crop: np.ndarray, flow: np.ndarray | None, weight: np.ndarray, box: tuple[int, int, int, int],
              affine: np.ndarray, moved: np.ndarray) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
@@ -557,26 +556,11 @@ class Appearance:
         w = np.minimum(cv2.warpAffine(weight, m, half_size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                                       borderValue=0), 1)
         gap *= w[..., :1]
-        # doubling puts full-resolution pixel x at half-resolution (x − 0.5) / 2, the grid above
-        size2 = (px1 - px0, py1 - py0)
-        full = cv2.resize(gap, size2, interpolation=cv2.INTER_LINEAR)
         if even:
-            # the skin around is smooth at half resolution, but each pixel is taken to it at full resolution:
-            # evened out at half resolution, a smile's fold (a dark line a pixel or two wide at the edge of its
-            # shaded side) came up only as far as its blurred darkness and the skin beside it too far, a
-            # bright edge beside a dark line, a sharp new crease
-            if flow is None:
-                sharp = crop[py0:py1, px0:px1]
-            else:
-                sharp = cv2.remap(crop, np.arange(px0, px1, dtype=np.float32)[None, :] + flow[0, py0:py1, px0:px1],
-                                  np.arange(py0, py1, dtype=np.float32)[:, None] + flow[1, py0:py1, px0:px1],
-                                  cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-            fine_log = cv2.GaussianBlur(np.log(sharp.astype(np.float32) + 8.0), (0, 0), self.cfg.flatten_sigma[0])
-            around, where = self._broad(half, moved, (px0, py0), broad / 2)
-            full += (cv2.resize(w[..., 1:] * where, size2, interpolation=cv2.INTER_LINEAR)[..., None]
-                     * np.clip(cv2.resize(around, size2, interpolation=cv2.INTER_LINEAR) - fine_log,
-                               *self.cfg.flatten_range))
-            _clip_mean(full, self.cfg.flatten_range[0], max(self.cfg.lift_max, self.cfg.flatten_range[1]))
+            gap += w[..., 1:] * self._broad(half, moved, (px0, py0), broad / 2)
+            _clip_mean(gap, self.cfg.flatten_range[0], self.cfg.lift_max)
+        # doubling puts full-resolution pixel x at half-resolution (x − 0.5) / 2, the grid above
+        full = cv2.resize(gap, (px1 - px0, py1 - py0), interpolation=cv2.INTER_LINEAR)
         return landed, full[y0 - py0:y1 - py0, x0 - px0:x1 - px0]
 
 
