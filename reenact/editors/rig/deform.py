@@ -122,9 +122,21 @@ def _removal(canon: np.ndarray, disp: np.ndarray) -> np.ndarray:
     length = np.linalg.norm(disp[:, :2], axis=1)
     moving = length > 1e-9
     u = np.where(moving[:, None], disp[:, :2] / np.where(moving, length, 1)[:, None], 0)
-    reach = np.maximum(((canonical_mesh()[:, :2] - canon[:, :2]) * u).sum(1), 0)
+    reach = np.maximum(((_resting(canon) - canon[:, :2]) * u).sum(1), 0)
     keep = np.where(moving, np.minimum(length, reach) / np.where(moving, length, 1), 1)
     return disp * keep[:, None].astype(disp.dtype)
+
+
+def _resting(canon: np.ndarray) -> np.ndarray:
+    """(478, 2) where each point of this face sits at rest: the population's neutral face, except the lower
+    lids, which hang as far below this face's own eye corners as a resting lid does. Where an eye sits in
+    the face varies from person to person far more than how a lid curves between its corners: a narrow
+    eye's raised lower lid was stopped against the population's lower-set eye as if it already rested."""
+    rest = canonical_mesh()[:, :2].copy()
+    for name in ("right_eye", "left_eye"):
+        a, _, lower, b = HOLE_CHAINS[name]
+        rest[list(lower)] += 0.5 * (canon[[a, b], :2] - rest[[a, b]]).sum(0)
+    return rest
 
 
 def _shape_lids(canon: np.ndarray, moved: np.ndarray) -> None:

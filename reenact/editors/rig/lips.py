@@ -35,10 +35,16 @@ LIP_EDGE_IOD = 0.02
 # the line where sealed lips meet: its darkness and half-width (px), and how far across it (px) the two lips'
 # textures blend; a gap closed by this much (px) or more gets the full line and takes its lips' texture from
 # inside them
-SEAM_DARK = 0.3
+SEAM_DARK = 0.5
 SEAM_PX = 0.7
 SEAM_SOFT_PX = 1.0
 SEAM_FULL_PX = 0.3
+# ... and each lip's colour at that line: read this far into the lip (shares of its thickness), the brightest
+# of them per column, so the line never carries the dark gap or the teeth shadow that the source's edge shows
+# (a toothy smile's lips are dark a few pixels in: their inside was in the mouth's shade); smoothed along the
+# line over SEAM_ALONG_PX, so the lip's columns do not show as a staircase
+SEAM_DEPTHS = (0.15, 0.3, 0.45)
+SEAM_ALONG_PX = 1.5
 
 
 @lru_cache(maxsize=1)
@@ -124,11 +130,13 @@ def carry(flow: np.ndarray, src: np.ndarray, dst: np.ndarray) -> None:
 def seam(src: np.ndarray, dst_before: np.ndarray, dst_after: np.ndarray, warped: np.ndarray,
          box) -> tuple[np.ndarray, np.ndarray]:
     """(colour (h, w, 3), alpha (h, w)) of the line where settled lips meet over a gap (the source's, or the
-    moved one's): there the flow jumps from one lip's texture to the other's, a pixel-sharp staircase along
-    the triangles, so the line is `warped` (the box of the crop warped with the lips' flow) blurred across
-    it over SEAM_SOFT_PX and darkened at its middle, as strongly as the gap was wide (up to SEAM_FULL_PX);
+    moved one's): there the flow jumps from one lip's texture to the other's along its edge pixels, which saw
+    the gap, the teeth or their shadow. Each lip's edge instead takes the lip's own colour from inside it
+    (SEAM_DEPTHS, from `warped`, the box of the crop warped with the lips' flow), the two lips blend across
+    the line over SEAM_SOFT_PX, darkened at its middle, as strongly as the gap was wide (up to SEAM_FULL_PX);
     nothing where the lips already met."""
     x0, y0, x1, y1 = box
+    h, w = y1 - y0, x1 - x0
     gx = np.arange(x0, x1, dtype=np.float32)[None, :]
     gy = np.arange(y0, y1, dtype=np.float32)[:, None]
     gaps = [chain_y(m, MOUTH_LOWER, gx) - chain_y(m, MOUTH_UPPER, gx) for m in (src, dst_before)]
@@ -137,8 +145,25 @@ def seam(src: np.ndarray, dst_before: np.ndarray, dst_after: np.ndarray, warped:
     # only where the lips now meet (a pixel apart at most), from corner to corner
     a, b = sorted((float(dst_after[61, 0]), float(dst_after[291, 0])))
     closed *= np.clip(1 - (bottom - top), 0, 1) * np.clip(np.minimum(gx - a, b - gx), 0, 1)
-    d = gy - 0.5 * (top + bottom)
-    soft = cv2.GaussianBlur(warped.astype(np.float32), (1, 0), sigmaX=0.1, sigmaY=SEAM_SOFT_PX)
-    colour = soft * (1 - SEAM_DARK * closed * np.exp(-0.5 * (d / SEAM_PX) ** 2))[..., None]
-    alpha = closed * np.exp(-0.5 * (d / (2 * SEAM_SOFT_PX)) ** 2)
+    mid = 0.5 * (top + bottom)
+    d = gy - mid
+    thick = (np.maximum(mid - chain_y(dst_after, OUTER_UPPER, gx), 0), np.maximum(chain_y(dst_after, OUTER_LOWER, gx) - mid, 0))
+    img = warped.astype(np.float32)
+    lip, reach = [], []
+    for t, sign in zip(thick, (-1.0, 1.0)):
+        ys = mid + sign * np.asarray(SEAM_DEPTHS, np.float32)[:, None] * t                 # (depths, w)
+        seen = cv2.remap(img, np.broadcast_to(gx - x0, ys.shape).astype(np.float32), (ys - y0).astype(np.float32),
+                         cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)                 # (depths, w, 3)
+        k = np.argsort(seen.sum(-1), axis=0)[len(SEAM_DEPTHS) // 2]
+        cols = np.arange(w)
+        lip.append(cv2.GaussianBlur(seen[k, cols][None], (0, 0), sigmaX=SEAM_ALONG_PX, sigmaY=0.1)[0])
+        reach.append(cv2.GaussianBlur((np.asarray(SEAM_DEPTHS, np.float32)[k] * t[0])[None], (0, 0),
+                                      sigmaX=SEAM_ALONG_PX, sigmaY=0.1)[0])
+    up, low = reach
+    # from the upper lip's colour to the lower's across the line
+    mix = np.clip(0.5 + d / (2 * SEAM_SOFT_PX), 0, 1)[..., None]
+    colour = (lip[0][None] * (1 - mix) + lip[1][None] * mix)
+    colour *= (1 - SEAM_DARK * closed * np.exp(-0.5 * (d / SEAM_PX) ** 2))[..., None]
+    # the whole band the lips' own colour replaces, fading out over a pixel beyond it
+    alpha = closed * np.clip(np.where(d < 0, up[None] + 1 + d, low[None] + 1 - d), 0, 1)
     return colour.astype(np.float32), alpha.astype(np.float32)
