@@ -307,6 +307,30 @@ def test_neutral_lowers_a_smiles_raised_lower_lids_to_rest_below_the_eyes_own_co
         assert hang(before, *eye) + 0.012 < hang(after, *eye) < hang(rest, *eye) + 0.01, (hang(before, *eye), hang(after, *eye))
 
 
+def test_neutral_opens_a_smiles_narrowed_eyes_towards_the_persons_resting_aperture():
+    """smile_man.jpg's eyes, narrowed by a broad smile (AU6 read 4.8, height/width 0.23), open under neutral
+    past the aperture the same man keeps in smile_man.mp4's held smile (frames 30-60) and no further than
+    his resting eyes (frame 0); before, only the lower lids came down (0.28, below his smile's 0.31)."""
+    from reenact.stages.geometry import to_canonical
+    from reenact.tasks.evaluate import load_still
+
+    def aperture(pts):            # the eyes' mean height/width, canonical (pose-free)
+        p = to_canonical(pts)[0]
+        return float(np.mean([(p[low, 1] - p[up, 1]) / abs(p[a, 0] - p[b, 0])
+                              for a, b, up, low in ((33, 133, 159, 145), (263, 362, 386, 374))]))
+
+    tracker = tools()[0]
+    clip = media_path("smile_man.mp4")
+    resting = aperture(tracker.detect(load_still(f"{clip}#0"))[0])
+    smiling = float(np.mean([aperture(tracker.detect(load_still(f"{clip}#{i}"))[0]) for i in (30, 40, 50, 60)]))
+    crop, lm, source = face("smile_man.jpg")
+    goal = presets()["neutral"].resolve(source)
+    basis = create_editor("rig", memory=False).basis
+    d = deform(lm, *coefficients(source, goal, basis), basis, crop.shape[0], smile_share(source, goal))
+    after = aperture(np.c_[d.dst[:len(lm)], lm[:, 2:]])
+    assert aperture(lm) < smiling < after <= resting, (aperture(lm), smiling, after, resting)
+
+
 @pytest.mark.parametrize("preset", ["neutral", "sad"])
 def test_sealed_lips_meet_in_a_smooth_line(preset):
     """smile_man.jpg's toothy smile closed: the line where the lips meet takes the lips' own colour, not the

@@ -21,8 +21,9 @@ from ...pipeline.types import AU_INDEX
 from ...stages.landmarks import FACE_OVAL, INNER_LIPS, MOUTH_CORNERS, interocular
 from .basis import Basis
 from .flow import limit_folds, rasterize_flow
-from .mesh import (CLOSING_PAIRS, HOLE_CHAINS, HOLES, LEFT_EYE_UPPER, LIPS_INNER_LOWER, LIPS_INNER_UPPER,
-                   LOWER_LIP_ROWS, RIGHT_EYE_UPPER, UPPER_LIP_ROWS, crop_mesh, crop_vertices, outward_normals, signed_areas)
+from .mesh import (CLOSING_PAIRS, HOLE_CHAINS, HOLES, LEFT_EYE_LOWER, LEFT_EYE_UPPER, LIPS_INNER_LOWER,
+                   LIPS_INNER_UPPER, LOWER_LIP_ROWS, RIGHT_EYE_LOWER, RIGHT_EYE_UPPER, UPPER_LIP_ROWS, crop_mesh,
+                   crop_vertices, outward_normals, signed_areas)
 
 # displacements below this (crop px) are treated as none, so an edit touches a finite region (a
 # tenth of a pixel does not show, and the Gaussian tails would otherwise make every edit crop-wide)
@@ -75,6 +76,22 @@ SMILE_FLOOR = (0.0, 0.5)
 # closed mouth's inner lips sit up to 0.02 apart in MediaPipe's mesh)
 SMILE_SEAM_OPEN_IOD = (0.03, 0.08)
 _AU12 = AU_INDEX["AU12"]
+# a cheek raise and a lid tightener narrow the eye from below (the lower lid pushed up and straightened)
+# and from above (AU6 draws the skin over the lid down): taking them away opens the eye back towards a
+# resting aperture, as far as their fall is a share of the full 0-5 range. The bound is a resting eye's:
+# smile_man.mp4's man opens from an aperture height/width of 0.31 in his broad smile (frames 20-66) to
+# 0.375 at rest (frames 0-15), his lower lids dropping 0.011 IOD and the upper ones rising 0.021; a
+# still's broader smile (smile_man.jpg: 0.23) opens at most to the population's resting lids (0.345)
+_NARROWING = (AU_INDEX["AU06"], AU_INDEX["AU07"])
+# the skin under a lower lid (the infraorbital bulge, MediaPipe's three rings below the margin, outer to
+# inner corner) goes down with it, less the further from the lid
+UNDER_EYE = (
+    ((130, 25, 110, 24, 23, 22, 26, 112, 243), (226, 31, 228, 229, 230, 231, 232, 233, 244),
+     (143, 111, 117, 118, 119, 120, 121, 128, 245)),
+    ((359, 255, 339, 254, 253, 252, 256, 341, 463), (446, 261, 448, 449, 450, 451, 452, 453, 464),
+     (372, 340, 346, 347, 348, 349, 350, 357, 465)),
+)
+UNDER_EYE_FOLLOWS = (0.9, 0.6, 0.3)
 
 
 @dataclass(frozen=True)
@@ -137,6 +154,31 @@ def _resting(canon: np.ndarray) -> np.ndarray:
         a, _, lower, b = HOLE_CHAINS[name]
         rest[list(lower)] += 0.5 * (canon[[a, b], :2] - rest[[a, b]]).sum(0)
     return rest
+
+
+def _open_eyes(now: np.ndarray, changes: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """(478, 3) the displacement that opens eyes narrowed by a cheek raise or lid tightener as those fall
+    together (see _NARROWING; a target that tightens the lids as the cheeks fall, as fear and anger do,
+    keeps them narrowed): each lid margin moves towards where a resting lid sits against this eye's own corners
+    (`now`: the canonical mesh with the other removals done), by the falling share, and only outwards (an
+    eye already open as wide as a resting one stays as it is); the skin under the lower lid follows it."""
+    rest = _resting(now)
+    out = np.zeros_like(now)
+    for name, change, under in zip(("right_eye", "left_eye"), changes, UNDER_EYE):
+        share = min(1.0, -float(change[list(_NARROWING)].sum()) / 5.0)
+        if share <= 0:
+            continue
+        a, upper, lower, b = HOLE_CHAINS[name]
+        low, up = list(lower), list(upper)
+        # rest[lower] already hangs from the eye's own corners; the upper lid is hung the same way
+        hung = 0.5 * (now[[a, b], 1] - rest[[a, b], 1]).sum()
+        out[low, 1] = share * np.maximum(rest[low, 1] - now[low, 1], 0)
+        out[up, 1] = -share * np.maximum(now[up, 1] - (rest[up, 1] + hung), 0)
+        # the eye's corners stay where they are
+        ids, xs = _along(index((a,) + lower + (b,)), now)
+        for ring, follows in zip(under, UNDER_EYE_FOLLOWS):
+            out[list(ring), 1] = follows * np.interp(now[list(ring), 0], xs, out[ids, 1])
+    return out
 
 
 def _shape_lids(canon: np.ndarray, moved: np.ndarray) -> None:
@@ -266,6 +308,11 @@ def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Ba
     smile_r[_AU12], smile_l[_AU12] = fall_r[_AU12], fall_l[_AU12]
     falls = basis.displacement(fall_r - smile_r, fall_l - smile_l)
     disp = _removal(canon, falls)
+    opened = _open_eyes(canon + disp, (right, left))
+    disp += opened.astype(disp.dtype)
+    # an opening lower lid is a layer's edge too: the skin around it does not hold it back
+    low = index(RIGHT_EYE_LOWER + LEFT_EYE_LOWER)
+    own = np.union1d(KEEP_OWN_MOTION, low[opened[low, 1] > 0])
     # how far apart the lips end (the removal's stop at the population's face does not hold lips that close:
     # they are pressed together where they meet, below)
     gap = float(np.diff((canon + falls)[list(INNER_LIPS), 1])[0])
@@ -302,7 +349,7 @@ def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Ba
     scale = 1.0
     if np.any(step_all):
         active = mesh.triangles[np.any(step_all[mesh.triangles] != 0, axis=(1, 2))]
-        step_all = _couple_close(src_all, step_all, _edges(size), COUPLE_IOD * interocular(landmarks))
+        step_all = _couple_close(src_all, step_all, _edges(size), COUPLE_IOD * interocular(landmarks), own=own)
         # what the lid skin drags along stays within reach too
         step_all[:len(src)] *= np.minimum(1.0, basis.reach * interocular(landmarks) / np.maximum(
             np.linalg.norm(step_all[:len(src)], axis=1), 1e-9))[:, None]
