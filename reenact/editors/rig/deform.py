@@ -165,19 +165,19 @@ def _open_eyes(now: np.ndarray, changes: tuple[np.ndarray, np.ndarray]) -> np.nd
     rest = _resting(now)
     out = np.zeros_like(now)
     for name, change, under in zip(("right_eye", "left_eye"), changes, UNDER_EYE):
-        share = min(1.0, -float(change[list(_NARROWING)].sum()) / 5.0)
+        share = min(1.0, -float(change[index(_NARROWING)].sum()) / 5.0)
         if share <= 0:
             continue
         a, upper, lower, b = HOLE_CHAINS[name]
-        low, up = list(lower), list(upper)
+        low, up = index(lower), index(upper)
         # rest[lower] already hangs from the eye's own corners; the upper lid is hung the same way
-        hung = 0.5 * (now[[a, b], 1] - rest[[a, b], 1]).sum()
+        hung = 0.5 * (now[a, 1] + now[b, 1] - rest[a, 1] - rest[b, 1])
         out[low, 1] = share * np.maximum(rest[low, 1] - now[low, 1], 0)
         out[up, 1] = -share * np.maximum(now[up, 1] - (rest[up, 1] + hung), 0)
         # the eye's corners stay where they are
         ids, xs = _along(index((a,) + lower + (b,)), now)
         for ring, follows in zip(under, UNDER_EYE_FOLLOWS):
-            out[list(ring), 1] = follows * np.interp(now[list(ring), 0], xs, out[ids, 1])
+            out[index(ring), 1] = follows * np.interp(now[index(ring), 0], xs, out[ids, 1])
     return out
 
 
