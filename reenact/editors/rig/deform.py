@@ -80,8 +80,9 @@ _AU12 = AU_INDEX["AU12"]
 # and from above (AU6 draws the skin over the lid down): taking them away opens the eye back towards a
 # resting aperture, as far as their fall is a share of the full 0-5 range. The bound is a resting eye's:
 # smile_man.mp4's man opens from an aperture height/width of 0.31 in his broad smile (frames 20-66) to
-# 0.375 at rest (frames 0-15), his lower lids dropping 0.011 IOD and the upper ones rising 0.021; a
-# still's broader smile (smile_man.jpg: 0.23) opens at most to the population's resting lids (0.345)
+# 0.375 at rest (frames 0-15), his lower lids dropping 0.011 IOD and the upper ones rising 0.021; each
+# lid opens at most to where the population's resting lid sits against the eye's own corners (his
+# broader smile in smile_man.jpg: 0.23, under neutral 0.36)
 _NARROWING = (AU_INDEX["AU06"], AU_INDEX["AU07"])
 # the skin under a lower lid (the infraorbital bulge, MediaPipe's three rings below the margin, outer to
 # inner corner) goes down with it, less the further from the lid
