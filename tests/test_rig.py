@@ -138,6 +138,22 @@ def test_no_preset_stretches_a_face_past_what_a_person_can_do(name):
             assert moved <= most, f"{preset} moves {ids} by {moved:.3f} IOD"
 
 
+@pytest.mark.parametrize("side", ["both", "right"])
+@pytest.mark.parametrize("au", AU_NAMES)
+def test_an_au_at_e_moves_no_point_past_its_max_move(au, side):
+    """rig_basis.yaml's max_move bounds the whole field: both halves together (a midline move is split
+    between them), its distance rather than one axis, with the relaxed-lips moves and without."""
+    from reenact.config import read_yaml
+    from reenact.editors.rig.basis import BASIS_FILE, load_basis
+
+    cap = read_yaml(BASIS_FILE)["aus"][au]["max_move"]
+    basis, rest = load_basis(), AUVector()
+    right, left = coefficients(rest, AUVector(np.where(np.array(AU_NAMES) == au, 5.0, 0.0)), basis, side)
+    for relaxed in (0.0, 1.0):
+        moved = np.linalg.norm(basis.displacement(right, left, relaxed), axis=1).max()
+        assert moved <= cap * 1.0001, f"{au} at 5 ({side}, relaxed {relaxed}) moves a point {moved:.3f} IOD"
+
+
 @pytest.mark.parametrize("name", FACES)
 def test_au5_at_e_raises_the_upper_lids_as_far_as_its_field_asks(name):
     """AU5 at E lifts the lid centres ≈ 0.07 IOD (≈ 4 mm, sclera above the iris: fear's and surprise's wide

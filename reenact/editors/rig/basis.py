@@ -137,7 +137,8 @@ class Basis:
     """Per-AU displacement per unit intensity, (17, 478, 3) for each half, canonical units (IOD).
 
     gain scales each AU so one unit moves the mesh as far as a real face moves at that reading (the
-    calibration block); limit is the largest coefficient per AU that stays within its `max_move`.
+    calibration block); limit is the largest coefficient per AU (on both sides or one) that moves no point
+    further than its `max_move`.
     """
 
     version: int
@@ -218,8 +219,12 @@ def build_basis(spec: Mapping[str, Any], calibration: Mapping[str, Any] | None =
     g = np.ones(n)
     for name, value in (cal.get("gain") or {}).items():
         g[AU_NAMES.index(au_key(name))] = float(value)
-    # the cap holds with the relaxed moves as without
-    peak = np.maximum.reduce([np.abs(f).max(axis=(1, 2)) for f in (right, left, right + relaxed[0], left + relaxed[1])]) * g
+    # the cap bounds how far any point moves (its distance, not one axis) over the whole field: both halves
+    # together (a midline move is split between them, and moves near the midline overlap), either alone (a
+    # unilateral edit), each with the relaxed moves and without
+    halves = [(right, relaxed[0]), (left, relaxed[1]), (right + left, relaxed[0] + relaxed[1])]
+    fields = [f for h, r in halves for f in (h, h + r)]
+    peak = np.maximum.reduce([np.linalg.norm(f, axis=2).max(axis=1) for f in fields]) * g
     cap = np.array([float((aus.get(a) or {}).get("max_move", np.inf)) for a in AU_NAMES])
     limit = np.where(peak > 0, cap / np.maximum(peak, 1e-9), np.inf)
     jaw *= g[:, None]
