@@ -174,6 +174,7 @@ class Graph:
         self.inputs = [n["name"] for n in nodes if n["op"] == "Placeholder"]
         if len(self.inputs) != 1:
             raise IntegrityError(f"expected one input, the graph has {len(self.inputs)}")
+        self._plans: dict[tuple[str, ...], list[tuple[str, list[str]]]] = {}
 
     def schedule(self, outputs: tuple[str, ...]) -> list[str]:
         """The ops needed for `outputs`, each after its inputs."""
@@ -194,17 +195,19 @@ class Graph:
     def run(self, x: np.ndarray, *outputs: str) -> list[np.ndarray]:
         """The values of the nodes `outputs` for the graph's single input `x` (float32). An activation is
         dropped once its last consumer has run, so memory is reused (the detector's first maps are 1.5 MB)."""
-        order = self.schedule(outputs)
+        plan = self._plans.get(outputs)
+        if plan is None:
+            plan = self._plans[outputs] = [(name, _inputs(self.nodes[name])) for name in self.schedule(outputs)]
         uses: dict[str, int] = {}
-        for name in order:
-            for i in _inputs(self.nodes[name]):
+        for _, inputs in plan:
+            for i in inputs:
                 uses[i] = uses.get(i, 0) + 1
         values: dict[str, np.ndarray] = {self.inputs[0]: np.asarray(x, np.float32)}
-        for name in order:
+        for name, inputs in plan:
             node = self.nodes[name]
-            args = [values[i] if i in values else self.tensors[i] for i in _inputs(node)]
+            args = [values[i] if i in values else self.tensors[i] for i in inputs]
             values[name] = OPS[node["op"]](node, *args)
-            for i in _inputs(node):
+            for i in inputs:
                 uses[i] -= 1
                 if uses[i] == 0 and i in values and i not in outputs:
                     del values[i]

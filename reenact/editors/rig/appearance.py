@@ -485,11 +485,12 @@ class Appearance:
         chroma = float(np.abs(rgb[:, [0, 2]] - rgb[:, 1:2]).mean() / max(a, 1.0))
         return float(lx), float(ly), chroma
 
-    def _broad(self, log: np.ndarray, moved: np.ndarray, origin: tuple[int, int], sigma: float) -> np.ndarray:
+    def _broad(self, log: np.ndarray, moved: np.ndarray, origin: tuple[int, int], iod: float) -> np.ndarray:
         """Half-resolution log shade per RGB channel that takes each pixel at flatten_sigma[0] to the bare
-        skin around it at `sigma` (half-resolution px), in brightness and colour (a shadow is redder than
-        the skin it lies on): a normalised blur over the skin only, so the lips, eyes and nostrils neither
-        darken nor redden what is evened out. `origin`: the full-resolution crop pixel of the grid's corner."""
+        skin around it at flatten_sigma[1] (IOD; `iod`: the face's, full-resolution px), in brightness and
+        colour (a shadow is redder than the skin it lies on): a normalised blur over the skin only, so the
+        lips, eyes and nostrils neither darken nor redden what is evened out. `origin`: the full-resolution
+        crop pixel of the grid's corner."""
         h, w = log.shape[:2]
         # the landmarks at half resolution, in fillPoly's 1/16 px: pixel k's centre is full-resolution 2k + 0.5
         at = np.round((moved[:, :2] - origin - 0.5) * 8).astype(np.int32)
@@ -497,11 +498,11 @@ class Appearance:
         cv2.fillPoly(skin, [at[_OVAL]], 1, shift=4)
         holes = np.zeros_like(skin)
         cv2.fillPoly(holes, [at[ids] for ids in _NOT_SKIN], 1, shift=4)
-        grow = 2 * max(int(round(HOLE_MARGIN_IOD * interocular(moved) / 2)), 1) + 1
+        grow = 2 * max(int(round(HOLE_MARGIN_IOD * iod / 2)), 1) + 1
         skin &= 1 - cv2.dilate(holes, np.ones((grow, grow), np.uint8))
         m = skin.astype(np.float32)
         # the skin around: log·mask and mask blurred together
-        both = cv2.GaussianBlur(np.dstack([log * m[..., None], m]), (0, 0), sigma)
+        both = cv2.GaussianBlur(np.dstack([log * m[..., None], m]), (0, 0), self.cfg.flatten_sigma[1] * iod / 2)
         around = both[..., :3] / np.maximum(both[..., 3:], 1e-3)
         out = np.clip(around - cv2.GaussianBlur(log, (0, 0), self.cfg.flatten_sigma[0] / 2), *self.cfg.flatten_range)
         # soft at the holes' edges, so the lips and eyes keep their own shading without a seam around them
@@ -557,7 +558,7 @@ class Appearance:
                                       borderValue=0), 1)
         gap *= w[..., :1]
         if even:
-            gap += w[..., 1:] * self._broad(half, moved, (px0, py0), broad / 2)
+            gap += w[..., 1:] * self._broad(half, moved, (px0, py0), iod)
             _clip_mean(gap, self.cfg.flatten_range[0], self.cfg.lift_max)
         # doubling puts full-resolution pixel x at half-resolution (x − 0.5) / 2, the grid above
         full = cv2.resize(gap, (px1 - px0, py1 - py0), interpolation=cv2.INTER_LINEAR)

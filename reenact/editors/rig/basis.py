@@ -32,7 +32,7 @@ from ...stages import landmarks as lm
 from ...config import read_yaml
 from ...errors import ConfigError
 from ...stages.geometry import canonical_mesh
-from ...pipeline.types import AU_NAMES, au_key
+from ...pipeline.types import AU_INDEX, AU_NAMES, au_key
 from . import mesh
 
 BASIS_FILE = "rig_basis.yaml"
@@ -55,6 +55,7 @@ OPENING = ("AU09", "AU10", "AU20", "AU25", "AU26")
 # any of them, gone from LIP_HOLD on
 LIP_AUS = ("AU10", "AU12", "AU14", "AU15", "AU20", "AU23")
 LIP_HOLD = 1.0
+_LIP_AUS = [AU_INDEX[a] for a in LIP_AUS]
 MIDLINE = (10, 151, 9, 8, 168, 6, 197, 195, 5, 4, 1, 2, 164, 0, 13, 14, 17, 18, 200, 199, 175, 152)
 
 
@@ -166,7 +167,7 @@ class Basis:
 
 def lips_relaxed(target) -> float:
     """How relaxed (0 … 1) an AU target (AUVector) leaves the lips: 1 when it holds none of LIP_AUS."""
-    held = max(float(target.values[AU_NAMES.index(a)]) for a in LIP_AUS)
+    held = float(target.values[_LIP_AUS].max())
     return float(np.clip(1.0 - held / LIP_HOLD, 0.0, 1.0))
 
 

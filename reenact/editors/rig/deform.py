@@ -104,6 +104,7 @@ class Deformation:
     depth: np.ndarray    # (478,) moved landmark z in crop px (bigger = farther), for the z-buffer
     jaw: np.ndarray      # (2,) crop px the lower teeth move (the jaw's motion at the incisors)
     scale: float         # < 1 where the edit was eased off to keep triangles from folding (the least)
+    relaxed: float = 0.0  # how relaxed the target leaves the lips (basis.lips_relaxed), for the mouth's fill
 
     @property
     def moved(self) -> bool:
@@ -275,7 +276,7 @@ def _relax_smile(pts: np.ndarray, basis: Basis, asked: tuple[float, float], shar
     below, half = _rest_mouth()
     fields = [basis.right[_AU12] * basis.gain[_AU12], basis.left[_AU12] * basis.gain[_AU12]]
     both = fields[0] + fields[1]
-    lips = list(INNER_LIPS)
+    lips = index(INNER_LIPS)
     seam, centre = float(pts[lips, 1].mean()), float(pts[lips, 0].mean())
     out = np.zeros_like(both)
     for field, corner, outward, c in zip(fields, MOUTH_CORNERS, (-1.0, 1.0), asked):
@@ -316,7 +317,7 @@ def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Ba
     own = np.union1d(KEEP_OWN_MOTION, low[opened[low, 1] > 0])
     # how far apart the lips end (the removal's stop at the population's face does not hold lips that close:
     # they are pressed together where they meet, below)
-    gap = float(np.diff((canon + falls)[list(INNER_LIPS), 1])[0])
+    gap = float(np.diff((canon + falls)[index(INNER_LIPS), 1])[0])
     shut, apart = SMILE_SEAM_OPEN_IOD
     closed = float(np.clip((apart - gap) / (apart - shut), 0.0, 1.0)) if smile > 0 else 0.0
     if np.any(smile_r) or np.any(smile_l):
@@ -343,20 +344,21 @@ def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Ba
     jaw = ((0.5 * (right + left) @ basis.jaw) @ r / s)[:2].astype(np.float32)
     mesh = crop_mesh(size)
     ring = mesh.ring
-    oval = src[list(FACE_OVAL)]
+    oval = src[index(FACE_OVAL)]
     src_all = crop_vertices(src, size)
-    step_all = np.concatenate([step, np.zeros_like(ring), _uncovered(oval, step[list(FACE_OVAL)]),
+    step_all = np.concatenate([step, np.zeros_like(ring), _uncovered(oval, step[index(FACE_OVAL)]),
                                np.zeros_like(oval)])
     scale = 1.0
     if np.any(step_all):
         active = mesh.triangles[np.any(step_all[mesh.triangles] != 0, axis=(1, 2))]
-        step_all = _couple_close(src_all, step_all, _edges(size), COUPLE_IOD * interocular(landmarks), own=own)
+        iod = interocular(landmarks)
+        step_all = _couple_close(src_all, step_all, _edges(size), COUPLE_IOD * iod, own=own)
         # what the lid skin drags along stays within reach too
-        step_all[:len(src)] *= np.minimum(1.0, basis.reach * interocular(landmarks) / np.maximum(
+        step_all[:len(src)] *= np.minimum(1.0, basis.reach * iod / np.maximum(
             np.linalg.norm(step_all[:len(src)], axis=1), 1e-9))[:, None]
-        step_all, scale = limit_folds(src_all, step_all, active, FOLD_REACH_IOD * interocular(landmarks))
+        step_all, scale = limit_folds(src_all, step_all, active, FOLD_REACH_IOD * iod)
     return Deformation(src=src_all, dst=(src_all + step_all).astype(np.float32),
-                       depth=moved_crop[:, 2].astype(np.float32), jaw=jaw * scale, scale=scale)
+                       depth=moved_crop[:, 2].astype(np.float32), jaw=jaw * scale, scale=scale, relaxed=relaxed)
 
 
 def _uncovered(oval: np.ndarray, step: np.ndarray) -> np.ndarray:

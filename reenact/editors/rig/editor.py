@@ -250,7 +250,7 @@ def _fill_mouth(req: EditRequest, d: Deformation, flow: np.ndarray, hole: HoleLa
         return "lips", box
     colours = palette(req.crop, req.landmarks)
     teeth = (req.crop, TEETH_LUMA * float(luma(colours.teeth))) if colours.shows_teeth else None
-    cavity = deep(d.src, dst, iod, lips_relaxed(req.target))
+    cavity = deep(d.src, dst, iod, d.relaxed)
     xs, ys, w, hu, hl = curtains(d.src, g, 1.0, iod, teeth, cavity)
     # real layers travel in the flow; where they show nothing the lips' own flow stays, so the rim of the
     # opening blends the drawn interior with the lip instead of with whatever a curtain finds there

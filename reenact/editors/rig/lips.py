@@ -16,7 +16,7 @@ import numpy as np
 
 from ...pipeline.types import AU_INDEX, AUVector
 from ...stages.geometry import canonical_mesh
-from ...stages.landmarks import LIPS_OUTER
+from ...stages.landmarks import LIPS_OUTER, MOUTH_CORNERS
 from .deform import chain_y
 from .flow import rasterize_flow
 from .mesh import LIPS_INNER_LOWER, face_triangles
@@ -136,14 +136,14 @@ def seam(src: np.ndarray, dst_before: np.ndarray, dst_after: np.ndarray, warped:
     the line over SEAM_SOFT_PX, darkened at its middle, as strongly as the gap was wide (up to SEAM_FULL_PX);
     nothing where the lips already met."""
     x0, y0, x1, y1 = box
-    h, w = y1 - y0, x1 - x0
+    w = x1 - x0
     gx = np.arange(x0, x1, dtype=np.float32)[None, :]
     gy = np.arange(y0, y1, dtype=np.float32)[:, None]
     gaps = [chain_y(m, MOUTH_LOWER, gx) - chain_y(m, MOUTH_UPPER, gx) for m in (src, dst_before)]
     top, bottom = chain_y(dst_after, MOUTH_UPPER, gx), chain_y(dst_after, MOUTH_LOWER, gx)
     closed = np.clip((np.maximum(*gaps) - (bottom - top)) / SEAM_FULL_PX, 0, 1)
     # only where the lips now meet (a pixel apart at most), from corner to corner
-    a, b = sorted((float(dst_after[61, 0]), float(dst_after[291, 0])))
+    a, b = sorted(float(dst_after[i, 0]) for i in MOUTH_CORNERS)
     closed *= np.clip(1 - (bottom - top), 0, 1) * np.clip(np.minimum(gx - a, b - gx), 0, 1)
     mid = 0.5 * (top + bottom)
     d = gy - mid
