@@ -88,6 +88,21 @@ def test_au4_darkens_between_the_brows_and_not_the_cheeks(name):
     assert np.all(shade[near(name, CHEEKS, 0.15)] == 1)
 
 
+@pytest.mark.parametrize("name", ["astronaut.png", "portrait_man.jpg"])
+def test_au9_creases_the_nose_bridge_in_distinct_folds_that_stay_on_the_nose(name):
+    """AU9's wrinkles read as a few creases, not a blotch: down the bridge's midline (landmark 168 to 197) at
+    least two valleys darker than 0.85 with skin back to 0.95 between them; and they end on the nose (drawn
+    out to the eye corners they read as bars across the face): the skin by the inner eye corners keeps 0.99."""
+    crop, lm = face(name)
+    grey = shade_still(name, delta(AU09=5))[..., 1]
+    x = int(round(lm[6, 0]))
+    profile = grey[int(lm[168, 1]) - 3:int(lm[197, 1]) + 4, x - 1:x + 2].mean(1)
+    valleys = [i for i in range(1, len(profile) - 1)
+               if profile[i] < 0.85 and profile[i] < profile[i - 1] and profile[i] <= profile[i + 1]]
+    assert any(profile[a:b].max() >= 0.95 for a, b in zip(valleys, valleys[1:])), np.round(profile, 2)
+    assert grey[near(name, (133, 362), 0.06)].min() >= 0.99
+
+
 def test_shading_fades_with_the_change():
     """The nasolabial fold deepens with AU12 and fades monotonically to nothing as the change goes to zero."""
     region = near("portrait_man.jpg", NASOLABIAL, 0.12)
