@@ -5,7 +5,7 @@ import numpy as np
 
 from ...stages.landmarks import LEFT_IRIS, RIGHT_IRIS
 from .deform import Deformation, HoleLayer
-from .fills import light
+from .fills import light, median, percentile
 from .mesh import HOLES
 
 # defaults for an eye that shows no sclera or iris to sample (RGB, before matching the face's light)
@@ -29,8 +29,8 @@ def eye_fill(crop: np.ndarray, src_lm: np.ndarray, d: Deformation, hole: HoleLay
     iris_px = region[seen & (dist <= 0.8 * r)]
     # the face's light only for the defaults (it costs as much as the rest of the colours)
     level = light(crop, src_lm) if len(sclera_px) < 4 or len(iris_px) < 4 else None
-    sclera = (np.percentile(sclera_px, 75, axis=0) if len(sclera_px) >= 4 else SCLERA_RGB * level)
-    iris_rgb = np.median(iris_px, 0) if len(iris_px) >= 4 else IRIS_RGB * level
+    sclera = (percentile(sclera_px, 75) if len(sclera_px) >= 4 else SCLERA_RGB * level)
+    iris_rgb = median(iris_px) if len(iris_px) >= 4 else IRIS_RGB * level
     a = np.clip(r + 0.5 - dist, 0, 1)[..., None]                  # antialiased iris edge
     pupil = np.clip(0.42 * r + 0.5 - dist, 0, 1)[..., None]
     eye = sclera * (1 - a) + iris_rgb * a
