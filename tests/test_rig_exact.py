@@ -1,9 +1,11 @@
 """The rig's fast stand-ins for numpy and OpenCV routines give the same bits as what they replace."""
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
+from reenact.editors.rig.appearance import _blur_over
 from reenact.editors.rig.fills import median, percentile
 
 
@@ -18,3 +20,16 @@ def test_percentile_and_median_match_numpy(n):
         want = np.median(x, 0)
         got = median(x)
         assert got.dtype == want.dtype and np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("channels", [1, 3, 4])
+def test_blur_over_a_part_matches_the_whole_blur(channels):
+    rng = np.random.default_rng(channels)
+    for trial in range(300):
+        h, w = (int(v) for v in rng.integers(12, 120, 2))
+        image = rng.standard_normal((h, w, channels) if channels > 1 else (h, w)).astype(np.float32)
+        sigma = float(rng.choice([0.5, 1.0, 2.2, 5.3, 8.0]))
+        (x0, x1), (y0, y1) = np.sort(rng.integers(0, w, 2)), np.sort(rng.integers(0, h, 2))
+        part = (int(x0), int(y0), int(x1) + 1, int(y1) + 1)
+        whole = cv2.GaussianBlur(image, (0, 0), sigma)
+        assert np.array_equal(_blur_over(image, sigma, part), whole[part[1]:part[3], part[0]:part[2]])
