@@ -58,7 +58,9 @@ def rasterize_flow(flow: np.ndarray, src: np.ndarray, dst: np.ndarray, tris: np.
     y = np.repeat(r0 - (np.cumsum(nrows) - nrows), nrows) + np.arange(len(tri))
     yf = y.astype(np.float64)
     xa = x0[tri] + (yf - y0[tri]) * s02[tri]
-    xb = np.where(yf <= y1[tri], x1[tri] - (y1[tri] - yf) * s01[tri], x1[tri] + (yf - y1[tri]) * s12[tri])
+    # the short side's two edges meet at v1 (y1 − y is exactly −(y − y1), so one product serves both)
+    below = yf - y1[tri]
+    xb = x1[tri] + below * np.where(below <= 0, s01[tri], s12[tri])
     # the 1e-6 slack makes neighbours overlap on shared edges instead of leaving pinholes
     left = np.clip(np.ceil(np.minimum(xa, xb) - 1e-6), 0, size_x).astype(np.int64)
     right = np.clip(np.floor(np.maximum(xa, xb) + 1e-6), -1, size_x - 1).astype(np.int64)
