@@ -402,16 +402,18 @@ def _couple_close(src: np.ndarray, step: np.ndarray, edges: np.ndarray, reach_px
     n = len(step)
     a, b = e[:, 0], e[:, 1]
     keep = moving / (1 + np.bincount(a, w, n) + np.bincount(b, w, n))
-    out = step.copy()
-    # x and y in one bincount each way: y's bins follow x's (each bin still sums in edge order)
+    # x and y in one bincount each way: y's bins follow x's (each bin still sums in edge order); the rounds
+    # work on the x plane then the y plane, flat
     a2, b2 = np.concatenate([a, a + n]), np.concatenate([b, b + n])
     w2 = np.concatenate([w, w])
+    own2 = np.concatenate([own, own + n])
+    start = step.T.ravel()
+    v = start
     for _ in range(rounds):
-        v = out.T.ravel()
         pulled = (v + np.bincount(a2, w2 * v[b2], 2 * n) + np.bincount(b2, w2 * v[a2], 2 * n)).reshape(2, n)
-        out = np.ascontiguousarray((pulled * keep).T, dtype=step.dtype)
-        out[own] = step[own]
-    return out
+        v = (pulled * keep).astype(step.dtype).ravel()
+        v[own2] = start[own2]
+    return np.ascontiguousarray(v.reshape(2, n).T)
 
 
 @dataclass(frozen=True)
@@ -452,9 +454,8 @@ def dense_flow(d: Deformation, size: int) -> tuple[np.ndarray, list[HoleLayer], 
     box = points_box(d.dst[tris[moving]].reshape(-1, 2), size)
     # skin that stays put still hides what moves behind it (a turned face's far cheek behind the nose),
     # so the still face triangles around the moved ones take part in the depth test, with zero flow
-    corners = [d.dst[tris[:, i]] for i in range(3)]
-    lo = np.minimum(np.minimum(corners[0], corners[1]), corners[2])
-    hi = np.maximum(np.maximum(corners[0], corners[1]), corners[2])
+    corners = d.dst[tris]
+    lo, hi = corners.min(1), corners.max(1)
     face = np.arange(len(tris)) < mesh.n_face
     near = face & ~moving & np.all(hi >= box[:2], 1) & np.all(lo < box[2:], 1)
     drawn = tris[moving | near]
