@@ -502,14 +502,17 @@ class Appearance:
         grow = 2 * max(int(round(HOLE_MARGIN_IOD * iod / 2)), 1) + 1
         skin &= 1 - cv2.dilate(holes, np.ones((grow, grow), np.uint8))
         m = skin.astype(np.float32)
-        # the skin around: log·mask and mask blurred together
-        both = _blur_over(np.dstack([log * m[..., None], m]), self.cfg.flatten_sigma[1] * iod / 2, part)
-        around = both[..., :3] / np.maximum(both[..., 3:], 1e-3)
+        # the skin around: log·mask and mask blurred together (per plane: numpy broadcasting over a trailing
+        # axis of a few channels costs several times more)
+        both = cv2.split(_blur_over(cv2.merge([c * m for c in cv2.split(log)] + [m]),
+                                    self.cfg.flatten_sigma[1] * iod / 2, part))
+        weight = np.maximum(both[3], 1e-3)
+        around = cv2.merge([c / weight for c in both[:3]])
         x0, y0, x1, y1 = part
         fine = cv2.GaussianBlur(log, (0, 0), self.cfg.flatten_sigma[0] / 2)[y0:y1, x0:x1]
         out = np.clip(around - fine, *self.cfg.flatten_range)
         # soft at the holes' edges, so the lips and eyes keep their own shading without a seam around them
-        return out * np.minimum(cv2.GaussianBlur(m, (0, 0), 1.0), m)[y0:y1, x0:x1, None]
+        return out * _planes(np.minimum(cv2.GaussianBlur(m, (0, 0), 1.0), m)[y0:y1, x0:x1])
 
     def lift(self, crop: np.ndarray, flow: np.ndarray | None, weight: np.ndarray, box: tuple[int, int, int, int],
              affine: np.ndarray, moved: np.ndarray) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
@@ -559,13 +562,15 @@ class Appearance:
         m = 0.5 * np.array([[a, b, a * cx0 + b * cy0 + c - px0 - 0.5], [d, e, d * cx0 + e * cy0 + f - py0 - 0.5]])
         w = np.minimum(cv2.warpAffine(weight, m, half_size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                                       borderValue=0), 1)
-        gap *= w[..., :1]
+        crease, even_w = cv2.split(w)
+        gap *= _planes(crease)
         if even:
             # only where it is weighed in (it adds nothing where its weight is 0)
-            x, y, ew, eh = cv2.boundingRect(cv2.compare(w[..., 1], 0, cv2.CMP_NE))
+            x, y, ew, eh = cv2.boundingRect(cv2.compare(even_w, 0, cv2.CMP_NE))
             if ew:
                 part = (x, y, x + ew, y + eh)
-                gap[y:y + eh, x:x + ew] += w[y:y + eh, x:x + ew, 1:] * self._broad(half, moved, (px0, py0), iod, part)
+                gap[y:y + eh, x:x + ew] += (_planes(even_w[y:y + eh, x:x + ew])
+                                            * self._broad(half, moved, (px0, py0), iod, part))
             _clip_mean(gap, self.cfg.flatten_range[0], self.cfg.lift_max)
         # doubling puts full-resolution pixel x at half-resolution (x − 0.5) / 2, the grid above
         full = cv2.resize(gap, (px1 - px0, py1 - py0), interpolation=cv2.INTER_LINEAR)
@@ -625,7 +630,13 @@ def _clip_mean(log: np.ndarray, lo: float, hi: float) -> None:
     """Bound a per-channel log shade's mean over the channels to [lo, hi] in place, shifting all three
     alike: clipping each channel would make the channels equal where a shadow's colour was being corrected."""
     mean = (log[..., 0] + log[..., 1] + log[..., 2]) * np.float32(1 / 3)
-    log -= (mean - np.clip(mean, lo, hi))[..., None]
+    log -= _planes(mean - np.clip(mean, lo, hi))
+
+
+def _planes(x: np.ndarray) -> np.ndarray:
+    """(h, w) → (h, w, 3) copies, to multiply a per-channel image by: numpy broadcasting over a trailing axis
+    of 3 costs several times more."""
+    return cv2.merge([x, x, x])
 
 
 def _above(strength: float, floor: float) -> float:
