@@ -454,8 +454,9 @@ def dense_flow(d: Deformation, size: int) -> tuple[np.ndarray, list[HoleLayer], 
     box = points_box(d.dst[tris[moving]].reshape(-1, 2), size)
     # skin that stays put still hides what moves behind it (a turned face's far cheek behind the nose),
     # so the still face triangles around the moved ones take part in the depth test, with zero flow
-    corners = d.dst[tris]
-    lo, hi = corners.min(1), corners.max(1)
+    corners = [d.dst[tris[:, i]] for i in range(3)]
+    lo = np.minimum(np.minimum(corners[0], corners[1]), corners[2])
+    hi = np.maximum(np.maximum(corners[0], corners[1]), corners[2])
     face = np.arange(len(tris)) < mesh.n_face
     near = face & ~moving & np.all(hi >= box[:2], 1) & np.all(lo < box[2:], 1)
     drawn = tris[moving | near]

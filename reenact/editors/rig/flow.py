@@ -134,8 +134,7 @@ def limit_folds(src: np.ndarray, disp: np.ndarray, tris: np.ndarray, reach_px: f
     flip: they cover no pixel of their own. Returns (displacements, smallest scale applied).
     """
     a0 = signed_areas(src, tris)
-    p = src[tris]
-    corner = [p[:, i] for i in range(3)]
+    corner = [src[tris[:, i]] for i in range(3)]
     edge = [corner[i] - corner[(i + 1) % 3] for i in range(3)]
     edge2 = np.maximum(np.maximum(*[e[:, 0] ** 2 + e[:, 1] ** 2 for e in edge[:2]]), edge[2][:, 0] ** 2 + edge[2][:, 1] ** 2)
     # an edge-on sliver (height under EDGE_ON of its length, e.g. along a turned jaw) shows as a line: its

@@ -92,9 +92,8 @@ def face_triangles() -> np.ndarray:
 
 def signed_areas(pts: np.ndarray, tris: np.ndarray) -> np.ndarray:
     """Twice the signed area of each triangle; positive for a front-facing face in image coordinates."""
-    p = pts[tris]       # one gather: a column of tris per corner costs a copy of it each
-    a = p[:, 1] - p[:, 0]
-    b = p[:, 2] - p[:, 0]
+    a = pts[tris[:, 1]] - pts[tris[:, 0]]
+    b = pts[tris[:, 2]] - pts[tris[:, 0]]
     return a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]
 
 
