@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from reenact.editors.rig.appearance import _blur_over
+from reenact.editors.rig.deform import _nonzero, _norm, _touching
 from reenact.editors.rig.fills import median, percentile
 
 
@@ -33,3 +34,14 @@ def test_blur_over_a_part_matches_the_whole_blur(channels):
         part = (int(x0), int(y0), int(x1) + 1, int(y1) + 1)
         whole = cv2.GaussianBlur(image, (0, 0), sigma)
         assert np.array_equal(_blur_over(image, sigma, part), whole[part[1]:part[3], part[0]:part[2]])
+
+
+def test_short_axis_helpers_match_numpy():
+    rng = np.random.default_rng(3)
+    for dtype in (np.float32, np.float64):
+        v = rng.standard_normal((500, 3)).astype(dtype)
+        v[::7] = 0
+        assert np.array_equal(_norm(v), np.linalg.norm(v[:, :2], axis=1))
+        assert np.array_equal(_nonzero(v[:, :2]), np.any(v[:, :2] != 0, axis=1))
+        tris = rng.integers(0, 500, (800, 3))
+        assert np.array_equal(_touching(tris, _nonzero(v[:, :2])), np.any(v[:, :2][tris] != 0, axis=(1, 2)))
