@@ -61,7 +61,8 @@ def _teeth_pixels(crop: np.ndarray, landmarks: np.ndarray) -> np.ndarray | None:
     inside = crop[box][cv2.erode(m, np.ones((3, 3), np.uint8)).astype(bool)].astype(np.float32)
     if len(inside) < 10:
         return None
-    return inside if float((luma(inside) > 0.8 * float(luma(skin(crop, landmarks)))).mean()) > 0.15 else None
+    lit = np.count_nonzero(luma(inside) > 0.8 * float(luma(skin(crop, landmarks))))
+    return inside if lit / len(inside) > 0.15 else None
 
 
 def teeth_visible(crop: np.ndarray, landmarks: np.ndarray) -> bool:
