@@ -385,7 +385,7 @@ class Appearance:
         """
         cfg, size = self.cfg, crop.shape[0]
         temps, weights, sides, soften = self._build(size)
-        delta = np.stack([right, left, 0.5 * (right + left)]).astype(np.float32)[sides]
+        delta = np.array([right, left, 0.5 * (right + left)], np.float32)[sides]
         # the AUs that rise draw a pattern, those that fall lift the face's own creases under it: disgust on a
         # smiling face fades the smile's nasolabial fold and deepens it again as AU9 pulls the nose up
         rise, fall = (np.tanh((weights * np.maximum(sign * delta, 0)).sum(1) / cfg.saturation) for sign in (1, -1))
