@@ -385,7 +385,7 @@ class Appearance:
         """
         cfg, size = self.cfg, crop.shape[0]
         temps, weights, sides, soften = self._build(size)
-        delta = np.stack([right, left, 0.5 * (right + left)]).astype(np.float32)[sides]
+        delta = np.array([right, left, 0.5 * (right + left)], np.float32)[sides]
         # the AUs that rise draw a pattern, those that fall lift the face's own creases under it: disgust on a
         # smiling face fades the smile's nasolabial fold and deepens it again as AU9 pulls the nose up
         rise, fall = (np.tanh((weights * np.maximum(sign * delta, 0)).sum(1) / cfg.saturation) for sign in (1, -1))
@@ -485,12 +485,13 @@ class Appearance:
         chroma = float(np.abs(rgb[:, [0, 2]] - rgb[:, 1:2]).mean() / max(a, 1.0))
         return float(lx), float(ly), chroma
 
-    def _broad(self, log: np.ndarray, moved: np.ndarray, origin: tuple[int, int], iod: float) -> np.ndarray:
+    def _broad(self, log: np.ndarray, moved: np.ndarray, origin: tuple[int, int], iod: float,
+               part: tuple[int, int, int, int]) -> np.ndarray:
         """Half-resolution log shade per RGB channel that takes each pixel at flatten_sigma[0] to the bare
         skin around it at flatten_sigma[1] (IOD; `iod`: the face's, full-resolution px), in brightness and
         colour (a shadow is redder than the skin it lies on): a normalised blur over the skin only, so the
         lips, eyes and nostrils neither darken nor redden what is evened out. `origin`: the full-resolution
-        crop pixel of the grid's corner."""
+        crop pixel of the grid's corner. Only over `part` (x0, y0, x1, y1) of the grid, where it is used."""
         h, w = log.shape[:2]
         # the landmarks at half resolution, in fillPoly's 1/16 px: pixel k's centre is full-resolution 2k + 0.5
         at = np.round((moved[:, :2] - origin - 0.5) * 8).astype(np.int32)
@@ -501,12 +502,17 @@ class Appearance:
         grow = 2 * max(int(round(HOLE_MARGIN_IOD * iod / 2)), 1) + 1
         skin &= 1 - cv2.dilate(holes, np.ones((grow, grow), np.uint8))
         m = skin.astype(np.float32)
-        # the skin around: log·mask and mask blurred together
-        both = cv2.GaussianBlur(np.dstack([log * m[..., None], m]), (0, 0), self.cfg.flatten_sigma[1] * iod / 2)
-        around = both[..., :3] / np.maximum(both[..., 3:], 1e-3)
-        out = np.clip(around - cv2.GaussianBlur(log, (0, 0), self.cfg.flatten_sigma[0] / 2), *self.cfg.flatten_range)
+        # the skin around: log·mask and mask blurred together (per plane: numpy broadcasting over a trailing
+        # axis of a few channels costs several times more)
+        both = cv2.split(_blur_over(cv2.merge([c * m for c in cv2.split(log)] + [m]),
+                                    self.cfg.flatten_sigma[1] * iod / 2, part))
+        weight = np.maximum(both[3], 1e-3)
+        around = cv2.merge([c / weight for c in both[:3]])
+        x0, y0, x1, y1 = part
+        fine = cv2.GaussianBlur(log, (0, 0), self.cfg.flatten_sigma[0] / 2)[y0:y1, x0:x1]
+        out = np.clip(around - fine, *self.cfg.flatten_range)
         # soft at the holes' edges, so the lips and eyes keep their own shading without a seam around them
-        return out * np.minimum(cv2.GaussianBlur(m, (0, 0), 1.0), m)[..., None]
+        return out * _planes(np.minimum(cv2.GaussianBlur(m, (0, 0), 1.0), m)[y0:y1, x0:x1])
 
     def lift(self, crop: np.ndarray, flow: np.ndarray | None, weight: np.ndarray, box: tuple[int, int, int, int],
              affine: np.ndarray, moved: np.ndarray) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
@@ -556,9 +562,15 @@ class Appearance:
         m = 0.5 * np.array([[a, b, a * cx0 + b * cy0 + c - px0 - 0.5], [d, e, d * cx0 + e * cy0 + f - py0 - 0.5]])
         w = np.minimum(cv2.warpAffine(weight, m, half_size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                                       borderValue=0), 1)
-        gap *= w[..., :1]
+        crease, even_w = cv2.split(w)
+        gap *= _planes(crease)
         if even:
-            gap += w[..., 1:] * self._broad(half, moved, (px0, py0), iod)
+            # only where it is weighed in (it adds nothing where its weight is 0)
+            x, y, ew, eh = cv2.boundingRect(cv2.compare(even_w, 0, cv2.CMP_NE))
+            if ew:
+                part = (x, y, x + ew, y + eh)
+                gap[y:y + eh, x:x + ew] += (_planes(even_w[y:y + eh, x:x + ew])
+                                            * self._broad(half, moved, (px0, py0), iod, part))
             _clip_mean(gap, self.cfg.flatten_range[0], self.cfg.lift_max)
         # doubling puts full-resolution pixel x at half-resolution (x − 0.5) / 2, the grid above
         full = cv2.resize(gap, (px1 - px0, py1 - py0), interpolation=cv2.INTER_LINEAR)
@@ -600,11 +612,31 @@ def _face_solver(size: int) -> np.ndarray:
     return np.linalg.pinv(np.c_[rest, np.ones(len(rest))]).astype(np.float32)
 
 
+def _blur_over(image: np.ndarray, sigma: float, part: tuple[int, int, int, int]) -> np.ndarray:
+    """cv2.GaussianBlur(image, (0, 0), sigma) over `part` (x0, y0, x1, y1) only, bit for bit: the blur of just
+    the window its kernel reads (OpenCV's float kernels reach 4 σ; where the window is cut at the image's edge
+    it reflects there as the whole image does). Kernels of 5 taps or fewer take OpenCV's small-kernel paths,
+    which round differently near a window's edge: those blur the whole image."""
+    x0, y0, x1, y1 = part
+    if sigma * 8 + 1 < 6:
+        return cv2.GaussianBlur(image, (0, 0), sigma)[y0:y1, x0:x1]
+    r = math.ceil(4 * sigma) + 1
+    wx0, wy0 = max(x0 - r, 0), max(y0 - r, 0)
+    out = cv2.GaussianBlur(image[wy0:min(y1 + r, image.shape[0]), wx0:min(x1 + r, image.shape[1])], (0, 0), sigma)
+    return out[y0 - wy0:y1 - wy0, x0 - wx0:x1 - wx0]
+
+
 def _clip_mean(log: np.ndarray, lo: float, hi: float) -> None:
     """Bound a per-channel log shade's mean over the channels to [lo, hi] in place, shifting all three
     alike: clipping each channel would make the channels equal where a shadow's colour was being corrected."""
     mean = (log[..., 0] + log[..., 1] + log[..., 2]) * np.float32(1 / 3)
-    log -= (mean - np.clip(mean, lo, hi))[..., None]
+    log -= _planes(mean - np.clip(mean, lo, hi))
+
+
+def _planes(x: np.ndarray) -> np.ndarray:
+    """(h, w) → (h, w, 3) copies, to multiply a per-channel image by: numpy broadcasting over a trailing axis
+    of 3 costs several times more."""
+    return cv2.merge([x, x, x])
 
 
 def _above(strength: float, floor: float) -> float:

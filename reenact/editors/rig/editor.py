@@ -131,9 +131,11 @@ class RigEditor:
             # only over the fills' own box, where most pixels are filled
             at = (slice(fy, fy + fh), slice(fx, fx + fw))
             w = warped[at].astype(np.float32)
-            f = plan.fill_mask[y0:y1, x0:x1][at][..., None]
-            out = np.clip(w + f * (plan.fill[y0:y1, x0:x1][at] - w) + 0.5, 0, 255).astype(np.uint8)
-            cv2.copyTo(out, filled[at], warped[at])
+            out = plan.fill[y0:y1, x0:x1][at] - w
+            out *= _rgb(plan.fill_mask[y0:y1, x0:x1][at])
+            out += w
+            out += 0.5
+            cv2.copyTo(np.clip(out, 0, 255, out=out).astype(np.uint8), filled[at], warped[at])
         return warped
 
     def plan(self, req: EditRequest, right: np.ndarray, left: np.ndarray, mem: TextureMemory) -> Plan | None:
@@ -207,7 +209,8 @@ def _paste(fill: np.ndarray, fill_mask: np.ndarray, box, patch: np.ndarray, alph
     a = np.maximum(alpha, 0)
     # over whatever an earlier step put there
     keep = fm * (1 - a)
-    f[:] = f * _rgb(keep) + patch * _rgb(a)
+    f *= _rgb(keep)
+    f += patch * _rgb(a)
     total = keep + a
     f /= _rgb(np.where(total > 0, total, 1))
     fm[:] = total

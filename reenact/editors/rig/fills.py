@@ -5,6 +5,8 @@ each takes its brightness and colour cast from the face, so a dim or warm photo 
 """
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 
@@ -27,7 +29,8 @@ def skin(crop: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     pts = np.round(landmarks[[117, 346, 50, 280, 101, 330], :2]).astype(int)
     pts = np.clip(pts, 0, crop.shape[0] - 1)
     # the median of six: the mean of the middle two (np.median costs more than the rest of a fill's colours)
-    return np.sort(crop[pts[:, 1], pts[:, 0]].astype(np.float32), axis=0)[2:4].mean(0)
+    middle = np.sort(crop[pts[:, 1], pts[:, 0]].astype(np.float32), axis=0)
+    return (middle[2] + middle[3]) / 2
 
 
 def light(crop: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
@@ -41,6 +44,30 @@ def quantile(x: np.ndarray, q: float) -> float:
     flat = np.ravel(x)
     k = min(int(q * len(flat)), len(flat) - 1)
     return float(np.partition(flat, k)[k])
+
+
+def percentile(x: np.ndarray, q: float) -> np.ndarray:
+    """np.percentile(x, q, axis=0) of an (n, c) float array (n ≥ 1), bit for bit: the two order statistics
+    around the linear quantile's position, interpolated as numpy does, without its ten times the cost."""
+    n = len(x)
+    at = (n - 1) * (q / 100)
+    lo = int(math.floor(at))
+    hi = min(lo + 1, n - 1)
+    part = np.partition(x, [lo, hi] if hi != lo else lo, axis=0)
+    a, b = part[lo], part[hi]
+    # numpy's lerp, in float64 from the nearer end
+    t = at - lo
+    diff = (b - a).astype(np.float64)
+    return b - diff * (1 - t) if t >= 0.5 else a + diff * t
+
+
+def median(x: np.ndarray) -> np.ndarray:
+    """np.median(x, axis=0) of an (n, c) float array (n ≥ 1), bit for bit."""
+    h = len(x) // 2
+    if len(x) % 2:
+        return np.partition(x, h, axis=0)[h]
+    part = np.partition(x, [h - 1, h], axis=0)
+    return (part[h - 1] + part[h]) / 2
 
 
 def slope(crop: np.ndarray, landmarks: np.ndarray) -> float:

@@ -161,9 +161,11 @@ def seam(src: np.ndarray, dst_before: np.ndarray, dst_after: np.ndarray, warped:
                                       sigmaX=SEAM_ALONG_PX, sigmaY=0.1)[0])
     up, low = reach
     # from the upper lip's colour to the lower's across the line
-    mix = np.clip(0.5 + d / (2 * SEAM_SOFT_PX), 0, 1)[..., None]
-    colour = (lip[0][None] * (1 - mix) + lip[1][None] * mix)
-    colour *= (1 - SEAM_DARK * closed * np.exp(-0.5 * (d / SEAM_PX) ** 2))[..., None]
+    mix = np.clip(0.5 + d / (2 * SEAM_SOFT_PX), 0, 1)
+    dark = 1 - SEAM_DARK * closed * np.exp(-0.5 * (d / SEAM_PX) ** 2)
+    # per channel: numpy broadcasting over a trailing axis of 3 costs several times more
+    colour = cv2.merge([((up_c[None] * (1 - mix) + low_c[None] * mix) * dark).astype(np.float32)
+                        for up_c, low_c in zip(lip[0].T, lip[1].T)])
     # the whole band the lips' own colour replaces, fading out over a pixel beyond it
     alpha = closed * np.clip(np.where(d < 0, up[None] + 1 + d, low[None] + 1 - d), 0, 1)
-    return colour.astype(np.float32), alpha.astype(np.float32)
+    return colour, alpha.astype(np.float32)

@@ -143,9 +143,10 @@ class CropMesh:
 
 def outward_normals(oval: np.ndarray) -> np.ndarray:
     """Unit normals of a closed outline (FACE_OVAL order) pointing away from its centre."""
-    tangent = np.roll(oval, -1, axis=0) - np.roll(oval, 1, axis=0)
+    tangent = np.concatenate([oval[1:], oval[:1]]) - np.concatenate([oval[-1:], oval[:-1]])
     normal = np.stack([tangent[:, 1], -tangent[:, 0]], 1)
-    normal /= np.maximum(np.linalg.norm(normal, axis=1, keepdims=True), 1e-9)
+    # the norm written out: numpy's reductions over an axis of 2 cost several times the arithmetic
+    normal /= np.maximum(np.sqrt(normal[:, 0] * normal[:, 0] + normal[:, 1] * normal[:, 1]), 1e-9)[:, None]
     # whichever way the outline runs
     return normal if np.sum(normal * (oval - oval.mean(0))) >= 0 else -normal
 

@@ -14,7 +14,7 @@ from ...imaging import luma
 from ...pipeline.types import AU_INDEX, AUVector
 from ...stages.landmarks import LIPS_OUTER
 from .deform import chain_y, points_box
-from .fills import coverage, quantile, skin, slope, smoothstep, softness
+from .fills import coverage, median, quantile, skin, slope, smoothstep, softness
 from .mesh import HOLES, LIPS_INNER_LOWER, LIPS_INNER_UPPER
 from .teeth import (JAW_CLOSED, JAW_OPEN, LOWER_COVER, LOWER_HIDE, LOWER_SHOW, OVERBITE, RETRACT_AUS,
                     RETRACT_FULL, UPPER_SHOW, Palette, Placement)
@@ -61,7 +61,8 @@ def _teeth_pixels(crop: np.ndarray, landmarks: np.ndarray) -> np.ndarray | None:
     inside = crop[box][cv2.erode(m, np.ones((3, 3), np.uint8)).astype(bool)].astype(np.float32)
     if len(inside) < 10:
         return None
-    return inside if float((luma(inside) > 0.8 * float(luma(skin(crop, landmarks)))).mean()) > 0.15 else None
+    lit = np.count_nonzero(luma(inside) > 0.8 * float(luma(skin(crop, landmarks))))
+    return inside if lit / len(inside) > 0.15 else None
 
 
 def teeth_visible(crop: np.ndarray, landmarks: np.ndarray) -> bool:
@@ -226,7 +227,7 @@ def teeth_colour(crop: np.ndarray, src_lm: np.ndarray, px: np.ndarray | None = N
     _teeth_pixels; their lit crowns), else a default lit like the face: a little darker than the lips' highlight, ivory."""
     if px is not None:
         y = luma(px)
-        return np.median(px[y >= quantile(y, TEETH_LIT)], 0)
+        return median(px[y >= quantile(y, TEETH_LIT)])
     s = skin(crop, src_lm)
     ys = max(float(luma(s)), 1.0)
     band = luma(_lips_band(crop, src_lm))
@@ -244,7 +245,7 @@ def lip_colour(crop: np.ndarray, src_lm: np.ndarray) -> np.ndarray:
     o, i = np.array(_LIP_BODY).T
     pts = 0.5 * (src_lm[o, :2] + src_lm[i, :2])
     pts = np.clip(np.round(pts).astype(int), 0, crop.shape[0] - 1)
-    return np.median(crop[pts[:, 1], pts[:, 0]].astype(np.float32), 0)
+    return median(crop[pts[:, 1], pts[:, 0]].astype(np.float32))
 
 
 def palette(crop: np.ndarray, src_lm: np.ndarray) -> Palette:
