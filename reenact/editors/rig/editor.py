@@ -31,7 +31,7 @@ from .eyes import eye_fill
 from .fills import light
 from .memory import TextureMemory, openness, recall
 from .mouth import (TEETH_LUMA, curtains, deep, mouth_geometry, palette, placement, retracted, rim_flow,
-                    teeth_visible)
+                    stretched, teeth_visible)
 from .teeth import interior
 from ...imaging import luma, match_color
 from ...stages.landmarks import LIPS_OUTER, interocular
@@ -253,7 +253,7 @@ def _fill_mouth(req: EditRequest, d: Deformation, flow: np.ndarray, hole: HoleLa
         return "lips", box
     colours = palette(req.crop, req.landmarks)
     teeth = (req.crop, TEETH_LUMA * float(luma(colours.teeth))) if colours.shows_teeth else None
-    cavity = deep(d.src, dst, iod, d.relaxed)
+    cavity = deep(d.src, dst, iod, max(d.relaxed, stretched(req.target)))
     xs, ys, w, hu, hl = curtains(d.src, g, 1.0, iod, teeth, cavity)
     # real layers travel in the flow; where they show nothing the lips' own flow stays, so the rim of the
     # opening blends the drawn interior with the lip instead of with whatever a curtain finds there

@@ -13,6 +13,7 @@ import numpy as np
 from ...imaging import luma
 from ...pipeline.types import AU_INDEX, AUVector
 from ...stages.landmarks import LIPS_OUTER
+from .basis import LIP_HOLD
 from .deform import chain_y, points_box
 from .fills import coverage, median, quantile, skin, slope, smoothstep, softness
 from .mesh import HOLES, LIPS_INNER_LOWER, LIPS_INNER_UPPER
@@ -36,6 +37,8 @@ LOWER_MAX_SHOW = 0.14
 # a relaxed mouth whose gap the edit grows this far (IOD) opens into a deep cavity: from the first, fully at
 # the second (see `deep`)
 GAPE = (0.05, 0.15)
+# AUs that lift the lips off the upper teeth (a smile, a snarl): lips they hold are no `stretched` mouth
+RAISE_AUS = ("AU10", "AU12", "AU14")
 # the chin (menton and above it): the lower incisors sit nearer the jaw's hinge, so move this share of it
 CHIN = (152, 175, 199)
 JAW_AT_INCISORS = 0.85
@@ -261,12 +264,23 @@ def retracted(target: AUVector) -> float:
     return float(np.clip(max(target.values[AU_INDEX[a]] for a in RETRACT_AUS) / RETRACT_FULL, 0.0, 1.0))
 
 
+def stretched(target: AUVector) -> float:
+    """How far (0 … 1) the target stretches the lips sideways without raising them (AU20 with no AU of
+    RAISE_AUS: fear's tense mouth), fully at RETRACT_FULL. Such lips, parted by the jaw, open into a dark
+    cavity as relaxed ones do (see `deep`), the flattened upper lip over the upper row's edge, but pulled
+    down and back off the lower teeth (`retracted`) they bare the lower row, not a grin's two rows."""
+    v = target.values
+    raised = max(v[AU_INDEX[a]] for a in RAISE_AUS) / LIP_HOLD
+    return float(np.clip(v[AU_INDEX["AU20"]] / RETRACT_FULL, 0.0, 1.0) * np.clip(1.0 - raised, 0.0, 1.0))
+
+
 def deep(src: np.ndarray, dst: np.ndarray, iod: float, relaxed: float) -> float:
-    """How far (0 … 1) the edit opens a relaxed mouth (basis.lips_relaxed): by how much the lips' gap at
-    their middle grows from the source mesh `src` to the moved `dst` (crop px), from GAPE[0] to GAPE[1] IOD.
-    The lips then stay over the teeth, only the upper row's edge showing, and the inside is a deep, dark
-    cavity (the surprise mouth, FACS 25+26). Lips that a smile, stretch or tightener holds (a laugh, a
-    shout) keep their teeth bared, and a mouth the edit leaves as open as it was (speech) its own look."""
+    """How far (0 … 1) the edit opens a relaxed mouth (`relaxed`: basis.lips_relaxed, or how far the lips
+    are `stretched`): by how much the lips' gap at their middle grows from the source mesh `src` to the moved
+    `dst` (crop px), from GAPE[0] to GAPE[1] IOD. The lips then stay over the teeth, only the upper row's
+    edge showing, and the inside is a deep, dark cavity (the surprise mouth, FACS 25+26; fear's, its lower
+    row bared). Lips that a smile, snarl or tightener holds (a laugh, a shout) keep their teeth bared, and a
+    mouth the edit leaves as open as it was (speech) its own look."""
     grow = float(dst[14, 1] - dst[13, 1] - (src[14, 1] - src[13, 1])) / iod
     return relaxed * float(smoothstep((grow - GAPE[0]) / (GAPE[1] - GAPE[0])))
 
@@ -283,7 +297,7 @@ def placement(src: np.ndarray, dst: np.ndarray, jaw: np.ndarray, g: MouthGeometr
     least LOWER_SHOW of the lower crowns (teeth on teeth, no dark crescent), a dropped jaw takes a relaxed
     lower lip along over them, so a wide open mouth shows them only where the lip is pulled down past the
     jaw or the target retracts the lips (`retract`, see `retracted`). A deep relaxed mouth (`cavity`, see
-    `deep`) shows only the upper row's edge, and no lower teeth.
+    `deep`) shows only the upper row's edge, and no lower teeth unless the lips are retracted off them.
     """
     mid = 0.5 * float(src[13, 0] + src[14, 0])
     at = np.array([[mid]], np.float32)
@@ -301,4 +315,5 @@ def placement(src: np.ndarray, dst: np.ndarray, jaw: np.ndarray, g: MouthGeometr
     opened = float(smoothstep((drop / iod - JAW_CLOSED) / (JAW_OPEN - JAW_CLOSED))) * (1 - retract)
     lower = float(np.clip(upper - OVERBITE * iod + drop + LOWER_COVER * iod * opened, lip - LOWER_MAX_SHOW * iod,
                           lip + iod * (LOWER_HIDE * opened - LOWER_SHOW * (1 - opened))))
-    return Placement(mid_x=mid, upper_edge=upper, lower_edge=lower, lower_mid_x=lower_mid, cavity=cavity)
+    return Placement(mid_x=mid, upper_edge=upper, lower_edge=lower, lower_mid_x=lower_mid, cavity=cavity,
+                     bared=retract)

@@ -197,6 +197,7 @@ class Placement:
     lower_edge: float
     lower_mid_x: float
     cavity: float = 0.0       # how deep a relaxed open mouth is (mouth.deep): its inside darker
+    bared: float = 0.0        # how far lips pulled off the lower teeth keep that row showing in a cavity
 
 
 def interior(g, palette: Palette, at: Placement, iod: float, box) -> np.ndarray:
@@ -225,7 +226,7 @@ def interior(g, palette: Palette, at: Placement, iod: float, box) -> np.ndarray:
                                             (sprites()[0], at.upper_edge, at.mid_x, False, BOUNCE[0])):
         s = _place(sprite, box, mid, edge, iod, down)
         if down:
-            s *= 1 - at.cavity      # a relaxed lower lip rides over the lower row
+            s *= 1 - at.cavity * (1 - at.bared)     # a relaxed lower lip rides over the lower row
         a, shade, gum_a, warm = s[..., 0], s[..., 1], s[..., 2], s[..., 3]
         enamel = (palette.teeth * (1 + warmed * bounce))[:, None, None]
         out = out * (1 - a) + enamel * (1 + (DENTINE - 1)[:, None, None] * warm / np.maximum(a, 1e-3)) * shade
