@@ -337,6 +337,58 @@ def test_offline_run_shortens_the_gil_switch_interval_and_restores_it():
     assert sys.getswitchinterval() == before
 
 
+def test_offline_run_starts_a_thread_only_at_stages_that_ask_for_one():
+    """Cheap stages ride on the thread of the stage before them; the frames still come out all and in order,
+    each stage's time is still counted under its own name, and the real pipeline runs on two workers."""
+    from reenact.pipeline.runner import thread_groups
+    from reenact.pipeline.stage import StageBase
+
+    def stage(name: str, own: bool):
+        class Named(StageBase):
+            own_thread = own
+
+            def __init__(self):
+                self.threads = []
+
+            def process(self, packet):
+                self.threads.append(threading.current_thread().name)
+                return packet.with_(output=packet.frame.image + 1)
+
+        Named.__name__ = name
+        return Named()
+
+    stages = [stage("Heavy", True), stage("Light", False), stage("Next", True), stage("Tail", False)]
+
+    class Sink:
+        def __init__(self):
+            self.got = []
+
+        def write(self, frame, image):
+            self.got.append((frame.index, int(image[0, 0, 0])))
+
+    frames = [Frame(np.full((4, 4, 3), i, np.uint8), i, i, Fraction(1, 30)) for i in range(20)]
+    sink = Sink()
+    stats = OfflineRunner(Pipeline(stages), frames, sink, progress=False, queue_size=2).run()
+    assert sink.got == [(i, i + 1) for i in range(20)]
+    heavy, light, nxt, tail = ({*st.threads} for st in stages)
+    assert len(heavy) == len(nxt) == 1 and heavy == light and nxt == tail and heavy != nxt
+    assert threading.current_thread().name not in heavy | nxt
+    assert set(stats.stage_seconds) == {"Heavy", "Light", "Next", "Tail"}
+
+    # stages that do not say (not a StageBase) keep a thread each, as before
+    class Plain:
+        requires, provides = (), ()
+
+        def process(self, packet):
+            return packet
+
+    assert [len(g) for g in thread_groups([Plain(), Plain(), stage("Light", False)])] == [1, 2]
+    with api.build_pipeline(api.with_edit(load_config(), editor="rig", target="happy")) as pipe:
+        groups = thread_groups(pipe.stages)
+    assert [[type(st).__name__ for st in g] for g in groups] == [
+        ["FaceTracker", "Aligner", "OcclusionStage", "AUEstimator", "TargetStage"], ["EditorStage", "Compositor"]]
+
+
 def test_color_match_pulls_the_edit_to_the_original():
     from reenact.imaging import match_color
 

@@ -9,6 +9,7 @@ from ..stages.occlusion import hide_occluded
 
 class EditorStage(StageBase):
     provides = ("edit",)
+    own_thread = True
 
     def __init__(self, editor: Editor, *, occlusion: bool = False):
         """`occlusion`: an occlusion stage runs before this one, and its occluders are left untouched."""

@@ -40,6 +40,10 @@ class StageBase:
 
     requires: ClassVar[tuple[str, ...]] = ()
     provides: ClassVar[tuple[str, ...]] = ()
+    # an offline run (pipeline/runner.py) starts a worker thread at each stage that says so, and the stages
+    # after it run on that thread until the next one that does: every handoff between threads costs
+    # wake-ups and GIL traffic, so only the heavy stages (the tracker, the editor) start one
+    own_thread: ClassVar[bool] = False
 
     def reset(self) -> None:
         pass

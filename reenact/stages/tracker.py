@@ -88,6 +88,7 @@ def _warm_up(mesh, detector) -> None:
 
 class FaceTracker(StageBase):
     provides = ("faces",)
+    own_thread = True
 
     def __init__(self, cfg: TrackerConfig = TrackerConfig(), *, static: bool = False):
         self.cfg = cfg
