@@ -511,11 +511,13 @@ class Appearance:
     def lift(self, crop: np.ndarray, flow: np.ndarray | None, weight: np.ndarray, box: tuple[int, int, int, int],
              affine: np.ndarray, moved: np.ndarray) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
         """(crop box, log shade per RGB channel) that lifts the crease-sized dark valleys of the crop, as the
-        backward `flow` (None: none) shows it, towards their surroundings, and evens out its broad shading
+        backward `flow` (None: none) shows it, up to the skin on either side, and evens out its broad shading
         towards the bare skin around, each as far as its channel of `weight` ((h, w, 2) over canonical
         `box`, seen through `affine`) says. `moved`: the edit's landmarks, where lips, eyes and nose are.
 
-        At half resolution: a crease is several pixels wide, and the lift is smooth at that scale.
+        The creases at full resolution: a fold the removal squeezed together is a few pixels wide, and a lift
+        at half resolution spilled over its rims into a bright stripe beside a dark core. The broad shading
+        at half resolution, read with the creases filled, so it does not lift them a second time.
         """
         size = crop.shape[0]
         landed = _landing(box, affine, size)
@@ -530,39 +532,36 @@ class Appearance:
         # an even-sized padded box, so each half-resolution pixel is a whole 2 × 2 block
         px0, py0 = max(x0 - pad, 0), max(y0 - pad, 0)
         px1, py1 = px0 + (min(x1 + pad, size) - px0) // 2 * 2, py0 + (min(y1 + pad, size) - py0) // 2 * 2
-        half_size = ((px1 - px0) // 2, (py1 - py0) // 2)
+        full_size, half_size = (px1 - px0, py1 - py0), ((px1 - px0) // 2, (py1 - py0) // 2)
         if flow is None:
-            seen = cv2.resize(crop[py0:py1, px0:px1], half_size, interpolation=cv2.INTER_AREA)
+            seen = crop[py0:py1, px0:px1]
         else:
-            # the moved crop at half resolution: the crop's 2 × 2 means read through the flow. Half-resolution
-            # pixel k of the padded box is centred at full px0 + 2k + 0.5, which reads the crop at that plus
-            # the flow, i.e. at half-resolution (px0 + 2k + flow) / 2
-            fx, fy = flow[0, py0 + 1:py1:2, px0 + 1:px1:2], flow[1, py0 + 1:py1:2, px0 + 1:px1:2]
-            kx = np.arange(px0, px1, 2, dtype=np.float32)[None, :]
-            ky = np.arange(py0, py1, 2, dtype=np.float32)[:, None]
-            small = cv2.resize(crop, (size // 2, size // 2), interpolation=cv2.INTER_AREA)
-            seen = cv2.remap(small, (kx + fx) * 0.5, (ky + fy) * 0.5, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        half = np.log(seen.astype(np.float32) + 8.0)
+            kx = np.arange(px0, px1, dtype=np.float32)[None, :]
+            ky = np.arange(py0, py1, dtype=np.float32)[:, None]
+            seen = cv2.remap(crop, kx + flow[0, py0:py1, px0:px1], ky + flow[1, py0:py1, px0:px1], cv2.INTER_LINEAR,
+                             borderMode=cv2.BORDER_REPLICATE)
         # per channel, so a lifted crease takes its surroundings' colour as well as their brightness
-        # the surroundings at a quarter: halving and doubling blur by a variance of 3/4 (half-resolution px²)
-        hw, hh = half_size
-        quarter = cv2.resize(half, (max(hw // 2, 1), max(hh // 2, 1)), interpolation=cv2.INTER_AREA)
-        quarter = cv2.GaussianBlur(quarter, (0, 0), np.sqrt(max((wide / 2) ** 2 - 0.75, 0.25)) / 2)
-        gap = cv2.resize(quarter, half_size, interpolation=cv2.INTER_LINEAR) - cv2.GaussianBlur(half, (0, 0), fine / 2)
-        _clip_mean(np.maximum(gap, 0, out=gap), 0, self.cfg.lift_max)
-        # the weight onto the same half-resolution grid: pixel i's centre is at 2i + 0.5 in the padded box
+        skin = cv2.GaussianBlur(np.log(seen.astype(np.float32) + 8.0), (0, 0), fine)
+        # a grey closing fills every valley narrower than `wide` up to the lower of its two rims: a crease comes
+        # up to the skin beside it and never past it
+        size_k = 2 * int(round(wide)) + 1
+        filled = cv2.GaussianBlur(cv2.morphologyEx(skin, cv2.MORPH_CLOSE, np.ones((size_k, size_k), np.uint8)),
+                                  (0, 0), fine)
+        gap = np.maximum(filled - skin, 0)
+        _clip_mean(gap, 0, self.cfg.lift_max)
+        # the weight onto the padded box
         (a, b, c), (d, e, f) = np.asarray(affine, np.float64).tolist()
         cx0, cy0 = box[:2]
-        m = 0.5 * np.array([[a, b, a * cx0 + b * cy0 + c - px0 - 0.5], [d, e, d * cx0 + e * cy0 + f - py0 - 0.5]])
-        w = np.minimum(cv2.warpAffine(weight, m, half_size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+        m = np.array([[a, b, a * cx0 + b * cy0 + c - px0], [d, e, d * cx0 + e * cy0 + f - py0]])
+        w = np.minimum(cv2.warpAffine(weight, m, full_size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                                       borderValue=0), 1)
         gap *= w[..., :1]
         if even:
-            gap += w[..., 1:] * self._broad(half, moved, (px0, py0), iod)
-            _clip_mean(gap, self.cfg.flatten_range[0], self.cfg.lift_max)
-        # doubling puts full-resolution pixel x at half-resolution (x − 0.5) / 2, the grid above
-        full = cv2.resize(gap, (px1 - px0, py1 - py0), interpolation=cv2.INTER_LINEAR)
-        return landed, full[y0 - py0:y1 - py0, x0 - px0:x1 - px0]
+            half = cv2.resize(filled, half_size, interpolation=cv2.INTER_AREA)
+            # doubling puts full-resolution pixel x at half-resolution (x − 0.5) / 2, the grid _broad reads
+            flat = cv2.resize(self._broad(half, moved, (px0, py0), iod), full_size, interpolation=cv2.INTER_LINEAR)
+            gap += w[..., 1:] * flat
+        return landed, gap[y0 - py0:y1 - py0, x0 - px0:x1 - px0]
 
 
 def _landing(box: tuple[int, int, int, int], affine: np.ndarray, size: int) -> tuple[int, int, int, int] | None:
