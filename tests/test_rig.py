@@ -323,6 +323,30 @@ def test_neutral_lowers_a_smiles_raised_lower_lids_to_rest_below_the_eyes_own_co
         assert hang(before, *eye) + 0.012 < hang(after, *eye) < hang(rest, *eye) + 0.01, (hang(before, *eye), hang(after, *eye))
 
 
+def test_neutral_closes_a_smiles_open_mouth_from_below_as_the_real_face_does():
+    """smile_man.mp4's broad toothy smile (frame 40) read as a still, at neutral: the mouth closes as the same
+    man's does when he stops smiling (frame 0: lower lip 0.087 IOD up, upper lip 0.126 down), the lower lip
+    and jaw rising to meet the upper lip instead of staying where the population's face would stop them (the
+    upper lip closed the mouth alone, 0.007 down for the lower lip, into a tall upper lip over a sagging mouth)."""
+    from reenact.stages.geometry import to_canonical
+    from reenact.tasks.evaluate import load_still
+
+    tracker, aligner, model = tools()
+    clip = media_path("smile_man.mp4")
+    lips = {"upper": [0, 37, 267], "lower": [17, 84, 314]}
+    rest, smile = (to_canonical(tracker.detect(load_still(f"{clip}#{i}"))[0])[0] for i in (0, 40))
+    pts = tracker.detect(load_still(f"{clip}#40"))[0]
+    a = aligner.align(load_still(f"{clip}#40"), pts)
+    source = model.intensities(model.features(pts))
+    goal = presets()["neutral"].resolve(source)
+    basis = create_editor("rig", memory=False).basis
+    d = deform(a.landmarks, *coefficients(source, goal, basis), basis, a.crop.shape[0], smile_share(source, goal))
+    after = to_canonical(np.c_[d.dst[:len(a.landmarks)], a.landmarks[:, 2:]])[0]
+    for lip, ids in lips.items():
+        real, ours = rest[ids, 1].mean() - smile[ids, 1].mean(), after[ids, 1].mean() - smile[ids, 1].mean()
+        assert abs(ours - real) < 0.5 * abs(real), f"{lip} lip moved {ours:+.3f} IOD, the real face {real:+.3f}"
+
+
 def test_neutral_opens_a_smiles_narrowed_eyes_towards_the_persons_resting_aperture():
     """smile_man.jpg's eyes, narrowed by a broad smile (AU6 read 4.8, height/width 0.23), open under neutral
     past the aperture the same man keeps in smile_man.mp4's held smile (frames 30-60) and no further than

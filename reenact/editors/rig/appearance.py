@@ -97,8 +97,8 @@ class AppearanceConfig:
     relief: float = 0.5        # share of the Lambertian play of light on the slopes that shows through skin
     light_prior: tuple = (0.0, -0.2)   # light direction (x, y per unit of z) added to the face's own
     light_max: float = 0.8     # the fitted light's slope is clipped to this
-    lift_sigma: tuple = (1.0, 6.0)     # px: a valley is darker at the first scale than at the second
-    lift_max: float = 0.35     # most log brightening of a lifted valley
+    lift_sigma: tuple = (1.0, 10.0)    # px: a crease is read at the first scale, filled if at most the second wide
+    lift_max: float = 0.5      # most log brightening of a lifted crease
     flatten_sigma: tuple = (1.0, 0.2)  # (px, IOD): broad shading is what the skin shows at the first scale
                                        # less what the bare skin around shows at the second
     flatten_range: tuple = (-0.15, 0.3)  # log shade limits of that evening out (a bulge darkens, a fold lightens)
@@ -485,43 +485,34 @@ class Appearance:
         chroma = float(np.abs(rgb[:, [0, 2]] - rgb[:, 1:2]).mean() / max(a, 1.0))
         return float(lx), float(ly), chroma
 
-    def _broad(self, log: np.ndarray, moved: np.ndarray, origin: tuple[int, int], iod: float,
-               part: tuple[int, int, int, int]) -> np.ndarray:
+    def _broad(self, log: np.ndarray, skin: np.ndarray, iod: float, part: tuple[int, int, int, int]) -> np.ndarray:
         """Half-resolution log shade per RGB channel that takes each pixel at flatten_sigma[0] to the bare
         skin around it at flatten_sigma[1] (IOD; `iod`: the face's, full-resolution px), in brightness and
-        colour (a shadow is redder than the skin it lies on): a normalised blur over the skin only, so the
-        lips, eyes and nostrils neither darken nor redden what is evened out. `origin`: the full-resolution
-        crop pixel of the grid's corner. Only over `part` (x0, y0, x1, y1) of the grid, where it is used."""
-        h, w = log.shape[:2]
-        # the landmarks at half resolution, in fillPoly's 1/16 px: pixel k's centre is full-resolution 2k + 0.5
-        at = np.round((moved[:, :2] - origin - 0.5) * 8).astype(np.int32)
-        skin = np.zeros((h, w), np.uint8)
-        cv2.fillPoly(skin, [at[_OVAL]], 1, shift=4)
-        holes = np.zeros_like(skin)
-        cv2.fillPoly(holes, [at[ids] for ids in _NOT_SKIN], 1, shift=4)
-        grow = 2 * max(int(round(HOLE_MARGIN_IOD * iod / 2)), 1) + 1
-        skin &= 1 - cv2.dilate(holes, np.ones((grow, grow), np.uint8))
-        m = skin.astype(np.float32)
+        colour (a shadow is redder than the skin it lies on): a normalised blur over the bare `skin` only
+        (_bare_skin), so the lips, eyes and nostrils neither darken nor redden what is evened out. Only over
+        `part` (x0, y0, x1, y1) of the grid, where it is used."""
         # the skin around: log·mask and mask blurred together (per plane: numpy broadcasting over a trailing
         # axis of a few channels costs several times more)
-        both = cv2.split(_blur_over(cv2.merge([c * m for c in cv2.split(log)] + [m]),
+        both = cv2.split(_blur_over(cv2.merge([c * skin for c in cv2.split(log)] + [skin]),
                                     self.cfg.flatten_sigma[1] * iod / 2, part))
         weight = np.maximum(both[3], 1e-3)
         around = cv2.merge([c / weight for c in both[:3]])
         x0, y0, x1, y1 = part
         fine = cv2.GaussianBlur(log, (0, 0), self.cfg.flatten_sigma[0] / 2)[y0:y1, x0:x1]
-        out = np.clip(around - fine, *self.cfg.flatten_range)
-        # soft at the holes' edges, so the lips and eyes keep their own shading without a seam around them
-        return out * _planes(np.minimum(cv2.GaussianBlur(m, (0, 0), 1.0), m)[y0:y1, x0:x1])
+        return np.clip(around - fine, *self.cfg.flatten_range)
 
     def lift(self, crop: np.ndarray, flow: np.ndarray | None, weight: np.ndarray, box: tuple[int, int, int, int],
              affine: np.ndarray, moved: np.ndarray) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
         """(crop box, log shade per RGB channel) that lifts the crease-sized dark valleys of the crop, as the
-        backward `flow` (None: none) shows it, towards their surroundings, and evens out its broad shading
+        backward `flow` (None: none) shows it, up to the skin on either side, and evens out its broad shading
         towards the bare skin around, each as far as its channel of `weight` ((h, w, 2) over canonical
         `box`, seen through `affine`) says. `moved`: the edit's landmarks, where lips, eyes and nose are.
 
-        At half resolution: a crease is several pixels wide, and the lift is smooth at that scale.
+        A grey closing at half resolution fills every valley at most lift_sigma[1] wide up to the lower of
+        its two rims. The creases are lifted to that at full resolution, where their weight reaches: a fold
+        the removal squeezed together is a few pixels wide, and lifted at half resolution it spilled over its
+        rims, a bright stripe beside a dark core. The broad shading is evened at half resolution, read with
+        the creases filled, so it does not lift them a second time.
         """
         size = crop.shape[0]
         landed = _landing(box, affine, size)
@@ -536,7 +527,7 @@ class Appearance:
         # an even-sized padded box, so each half-resolution pixel is a whole 2 × 2 block
         px0, py0 = max(x0 - pad, 0), max(y0 - pad, 0)
         px1, py1 = px0 + (min(x1 + pad, size) - px0) // 2 * 2, py0 + (min(y1 + pad, size) - py0) // 2 * 2
-        half_size = ((px1 - px0) // 2, (py1 - py0) // 2)
+        full_size, half_size = (px1 - px0, py1 - py0), ((px1 - px0) // 2, (py1 - py0) // 2)
         if flow is None:
             seen = cv2.resize(crop[py0:py1, px0:px1], half_size, interpolation=cv2.INTER_AREA)
         else:
@@ -548,33 +539,62 @@ class Appearance:
             ky = np.arange(py0, py1, 2, dtype=np.float32)[:, None]
             small = cv2.resize(crop, (size // 2, size // 2), interpolation=cv2.INTER_AREA)
             seen = cv2.remap(small, (kx + fx) * 0.5, (ky + fy) * 0.5, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        half = np.log(seen.astype(np.float32) + 8.0)
         # per channel, so a lifted crease takes its surroundings' colour as well as their brightness
-        # the surroundings at a quarter: halving and doubling blur by a variance of 3/4 (half-resolution px²)
-        hw, hh = half_size
-        quarter = cv2.resize(half, (max(hw // 2, 1), max(hh // 2, 1)), interpolation=cv2.INTER_AREA)
-        quarter = cv2.GaussianBlur(quarter, (0, 0), np.sqrt(max((wide / 2) ** 2 - 0.75, 0.25)) / 2)
-        gap = cv2.resize(quarter, half_size, interpolation=cv2.INTER_LINEAR) - cv2.GaussianBlur(half, (0, 0), fine / 2)
-        _clip_mean(np.maximum(gap, 0, out=gap), 0, self.cfg.lift_max)
+        half = cv2.GaussianBlur(np.log(seen.astype(np.float32) + 8.0), (0, 0), fine / 2)
+        reach = int(wide // 4)      # half-resolution px each side of the closing's centre
+        filled = cv2.GaussianBlur(cv2.morphologyEx(half, cv2.MORPH_CLOSE, np.ones((2 * reach + 1,) * 2, np.uint8)),
+                                  (0, 0), fine / 2)
         # the weight onto the same half-resolution grid: pixel i's centre is at 2i + 0.5 in the padded box
         (a, b, c), (d, e, f) = np.asarray(affine, np.float64).tolist()
         cx0, cy0 = box[:2]
         m = 0.5 * np.array([[a, b, a * cx0 + b * cy0 + c - px0 - 0.5], [d, e, d * cx0 + e * cy0 + f - py0 - 0.5]])
         w = np.minimum(cv2.warpAffine(weight, m, half_size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                                       borderValue=0), 1)
-        crease, even_w = cv2.split(w)
-        gap *= _planes(crease)
-        if even:
-            # only where it is weighed in (it adds nothing where its weight is 0)
-            x, y, ew, eh = cv2.boundingRect(cv2.compare(even_w, 0, cv2.CMP_NE))
-            if ew:
-                part = (x, y, x + ew, y + eh)
-                gap[y:y + eh, x:x + ew] += (_planes(even_w[y:y + eh, x:x + ew])
-                                            * self._broad(half, moved, (px0, py0), iod, part))
-            _clip_mean(gap, self.cfg.flatten_range[0], self.cfg.lift_max)
+        # creases and shading are the skin's: the lips, eyes and nostrils keep theirs, soft at their edges so no
+        # seam shows around them
+        skin = _bare_skin(moved, (px0, py0), (half_size[1], half_size[0]), iod)
+        w *= np.minimum(cv2.GaussianBlur(skin, (0, 0), 1.0), skin)[..., None]
         # doubling puts full-resolution pixel x at half-resolution (x − 0.5) / 2, the grid above
-        full = cv2.resize(gap, (px1 - px0, py1 - py0), interpolation=cv2.INTER_LINEAR)
-        return landed, full[y0 - py0:y1 - py0, x0 - px0:x1 - px0]
+        shade = np.zeros((half_size[1], half_size[0], 3), np.float32)
+        # evened only where it is weighed in (it adds nothing where its weight is 0)
+        x, y, ew, eh = cv2.boundingRect(cv2.compare(w[..., 1], 0, cv2.CMP_NE)) if even else (0, 0, 0, 0)
+        if ew:
+            shade[y:y + eh, x:x + ew] = (_planes(np.ascontiguousarray(w[y:y + eh, x:x + ew, 1]))
+                                         * self._broad(filled, skin, iod, (x, y, x + ew, y + eh)))
+        out = cv2.resize(shade, full_size, interpolation=cv2.INTER_LINEAR)
+        # the creases at full resolution where their weight reaches
+        x, y, bw, bh = cv2.boundingRect((w[..., 0] > MIN_LOG / self.cfg.lift_max).view(np.uint8))
+        if bw:
+            tx0, ty0, tx1, ty1 = px0 + 2 * x, py0 + 2 * y, px0 + 2 * (x + bw), py0 + 2 * (y + bh)
+            at = (slice(ty0 - py0, ty1 - py0), slice(tx0 - px0, tx1 - px0))
+            if flow is None:
+                seen = crop[ty0:ty1, tx0:tx1]
+            else:
+                kx = np.arange(tx0, tx1, dtype=np.float32)[None, :]
+                ky = np.arange(ty0, ty1, dtype=np.float32)[:, None]
+                seen = cv2.remap(crop, kx + flow[0, ty0:ty1, tx0:tx1], ky + flow[1, ty0:ty1, tx0:tx1], cv2.INTER_LINEAR,
+                                 borderMode=cv2.BORDER_REPLICATE)
+            detail = cv2.GaussianBlur(np.log(seen.astype(np.float32) + 8.0), (0, 0), fine)
+            gap = cv2.resize(filled, full_size, interpolation=cv2.INTER_LINEAR)[at] - detail
+            _clip_mean(np.maximum(gap, 0, out=gap), 0, self.cfg.lift_max)
+            support = cv2.resize(np.ascontiguousarray(w[..., 0]), full_size, interpolation=cv2.INTER_LINEAR)[at]
+            out[at] += gap * support[..., None]
+        return landed, out[y0 - py0:y1 - py0, x0 - px0:x1 - px0]
+
+
+def _bare_skin(moved: np.ndarray, origin: tuple[int, int], shape: tuple[int, int], iod: float) -> np.ndarray:
+    """(h, w) float32 half-resolution mask of the face's bare skin: inside its oval, the lips, eyes and nose
+    base left out with HOLE_MARGIN_IOD around them; `origin` is the full-resolution crop pixel of the grid's
+    corner."""
+    # the landmarks at half resolution, in fillPoly's 1/16 px: pixel k's centre is full-resolution 2k + 0.5
+    at = np.round((moved[:, :2] - origin - 0.5) * 8).astype(np.int32)
+    skin = np.zeros(shape, np.uint8)
+    cv2.fillPoly(skin, [at[_OVAL]], 1, shift=4)
+    holes = np.zeros_like(skin)
+    cv2.fillPoly(holes, [at[ids] for ids in _NOT_SKIN], 1, shift=4)
+    grow = 2 * max(int(round(HOLE_MARGIN_IOD * iod / 2)), 1) + 1
+    skin &= 1 - cv2.dilate(holes, np.ones((grow, grow), np.uint8))
+    return skin.astype(np.float32)
 
 
 def _landing(box: tuple[int, int, int, int], affine: np.ndarray, size: int) -> tuple[int, int, int, int] | None:

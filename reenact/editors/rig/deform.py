@@ -76,6 +76,10 @@ SMILE_FLOOR = (0.0, 0.5)
 # closed mouth's inner lips sit up to 0.02 apart in MediaPipe's mesh)
 SMILE_SEAM_OPEN_IOD = (0.03, 0.08)
 _AU12 = AU_INDEX["AU12"]
+# the AUs that part the lips: taking them away closes the mouth (smile_man.mp4 from its broad smile, frame 40,
+# to rest: the lower lip rises 0.087 IOD and the upper lip falls 0.126; the rig read as a still moved them
+# 0.007 down and 0.123 down with the population's stop, 0.096 up and 0.114 down without)
+_PARTING = [AU_INDEX["AU25"], AU_INDEX["AU26"]]
 # a cheek raise and a lid tightener narrow the eye from below (the lower lid pushed up and straightened)
 # and from above (AU6 draws the skin over the lid down): taking them away opens the eye back towards a
 # resting aperture, as far as their fall is a share of the full 0-5 range. The bound is a resting eye's:
@@ -310,7 +314,13 @@ def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Ba
     smile_r, smile_l = np.zeros_like(fall_r), np.zeros_like(fall_l)
     smile_r[_AU12], smile_l[_AU12] = fall_r[_AU12], fall_l[_AU12]
     falls = basis.displacement(fall_r - smile_r, fall_l - smile_l)
-    disp = _removal(canon, falls)
+    # lips that close are stopped where they meet (_close_pairs), not at the population's face: a smiling
+    # lower lip sits above that face's, so the jaw and lower lip stayed down and the upper lip closed the
+    # mouth alone, into a tall upper lip over a sagging mouth
+    part_r, part_l = np.zeros_like(fall_r), np.zeros_like(fall_l)
+    part_r[_PARTING], part_l[_PARTING] = fall_r[_PARTING], fall_l[_PARTING]
+    parting = basis.displacement(part_r, part_l)
+    disp = _removal(canon, falls - parting) + parting
     opened = _open_eyes(canon + disp, (right, left))
     disp += opened.astype(disp.dtype)
     # an opening lower lid is a layer's edge too: the skin around it does not hold it back

@@ -35,8 +35,8 @@ LIP_EDGE_IOD = 0.02
 # the line where sealed lips meet: its darkness and half-width (px), and how far across it (px) the two lips'
 # textures blend; a gap closed by this much (px) or more gets the full line and takes its lips' texture from
 # inside them
-SEAM_DARK = 0.5
-SEAM_PX = 0.7
+SEAM_DARK = 0.4
+SEAM_PX = 0.9
 SEAM_SOFT_PX = 1.0
 SEAM_FULL_PX = 0.3
 # ... and each lip's colour at that line: read this far into the lip (shares of its thickness), the brightest
@@ -162,7 +162,10 @@ def seam(src: np.ndarray, dst_before: np.ndarray, dst_after: np.ndarray, warped:
     up, low = reach
     # from the upper lip's colour to the lower's across the line
     mix = np.clip(0.5 + d / (2 * SEAM_SOFT_PX), 0, 1)
-    dark = 1 - SEAM_DARK * closed * np.exp(-0.5 * (d / SEAM_PX) ** 2)
+    # the line's width across itself, not down the column: where it slopes (the corners of a frown) a
+    # column-wise width thins it into dashes
+    across = d / np.sqrt(1 + np.gradient(mid, axis=1) ** 2)
+    dark = 1 - SEAM_DARK * closed * np.exp(-0.5 * (across / SEAM_PX) ** 2)
     # per channel: numpy broadcasting over a trailing axis of 3 costs several times more
     colour = cv2.merge([((up_c[None] * (1 - mix) + low_c[None] * mix) * dark).astype(np.float32)
                         for up_c, low_c in zip(lip[0].T, lip[1].T)])
