@@ -98,12 +98,12 @@ def _bands(alpha: np.ndarray) -> list[tuple[int, int, int, int]]:
     return out
 
 
-def _replay(frame: np.ndarray, warp: Warp, weight: np.ndarray, to_image: np.ndarray, crop_to_roi: np.ndarray,
-            roi) -> tuple[np.ndarray, np.ndarray, list]:
+def _replay(frame: np.ndarray, warp: Warp, weight: np.ndarray, box, to_image: np.ndarray,
+            crop_to_roi: np.ndarray, roi) -> tuple[np.ndarray, np.ndarray, list]:
     """The editor's warp and fills redone at frame resolution over `roi`: moved pixels keep their detail.
 
-    Returns (pasted, alpha, bands): the blend weight resampled into the ROI, and the bands (`_bands`) where
-    it is not 0; `pasted` is 0 outside them.
+    `box` is the crop box of `weight` (`_crop_box`). Returns (pasted, alpha, bands): the blend weight
+    resampled into the ROI, and the bands (`_bands`) where it is not 0; `pasted` is 0 outside them.
     """
     x0, y0, x1, y1 = roi
     size = (x1 - x0, y1 - y0)
@@ -111,12 +111,15 @@ def _replay(frame: np.ndarray, warp: Warp, weight: np.ndarray, to_image: np.ndar
     bands = _bands(alpha)
     # a crop-space displacement seen in the frame: scaled and rotated by the crop→frame similarity. It is
     # linear, so it commutes with the warp: done on the crop, the border value gives pixels outside the
-    # crop no displacement. The two-channel map goes to remap as it is (no split into planes)
-    flow = cv2.transform(cv2.merge([warp.flow[0], warp.flow[1]]), to_image[:, :2].astype(np.float32))
+    # crop no displacement. Only the weight's box: a band pixel of weight > 1/512 samples inside it. The
+    # two-channel map goes to remap as it is (no split into planes)
+    cx0, cy0 = max(box[0], 0), max(box[1], 0)
+    src = (slice(cy0, box[3]), slice(cx0, box[2]))
+    flow = cv2.transform(cv2.merge([warp.flow[0][src], warp.flow[1][src]]), to_image[:, :2].astype(np.float32))
     out = np.zeros((size[1], size[0], 3), np.uint8)
     for bx0, by0, bx1, by1 in bands:
         m = crop_to_roi.copy()
-        m[:, 2] -= (bx0, by0)
+        m[:, 2] += m[:, :2] @ (cx0, cy0) - (bx0, by0)
         maps = cv2.warpAffine(flow, m, (bx1 - bx0, by1 - by0), flags=cv2.INTER_LINEAR, borderValue=0.0)
         # relative maps are offsets from each band pixel, and the band starts at (x0 + bx0, y0 + by0)
         maps = cv2.add(maps, (float(x0 + bx0), float(y0 + by0), 0.0, 0.0))
@@ -233,7 +236,7 @@ class Compositor(StageBase):
         size = (x1 - x0, y1 - y0)
         if edit.warp is not None:
             source = frame if frame is not None else image
-            pasted, alpha, bands = _replay(source, edit.warp, weight, aligned.to_image, m, roi)
+            pasted, alpha, bands = _replay(source, edit.warp, weight, box, aligned.to_image, m, roi)
             if self.cfg.color_match:
                 pasted = match_color(pasted, image[y0:y1, x0:x1], alpha)
         else:
