@@ -472,3 +472,28 @@ def test_hull_covers_a_dropped_chin_in_full():
     assert still[int(chin_y) + 2, x] < 0.5
     assert moved[int(chin_y) - 2:int(chin_y) + 12, x].min() > 0.99
     assert moved[:, :8].max() == 0 and moved[:, -8:].max() == 0
+
+
+def test_paste_patches_cover_each_changed_pixel_once():
+    """The compositor warps fills and shading only over boxes around their clusters: the boxes hold every
+    frame pixel that samples a changed crop pixel, none overlaps another (it would be blended twice), and
+    apart clusters cost far fewer pixels than one box around them all."""
+    from reenact.stages.compositor import _footprint, _patches
+
+    changed = np.zeros((256, 256), np.uint8)
+    changed[40:60, 30:50] = changed[40:70, 200:230] = changed[150:160, 120:122] = changed[250, 5] = 255
+    a = np.deg2rad(12.0)
+    m = np.array([[2.6 * np.cos(a), -2.6 * np.sin(a), 150.0], [2.6 * np.sin(a), 2.6 * np.cos(a), 20.0]])
+    shape = (800, 900, 3)
+    boxes = _patches(changed, (0, 0, 256, 256), m, shape)
+    for i, p in enumerate(boxes):
+        for q in boxes[i + 1:]:
+            assert not (p[0] < q[2] and q[0] < p[2] and p[1] < q[3] and q[1] < p[3])
+    covered = np.zeros(shape[:2], bool)
+    for x0, y0, x1, y1 in boxes:
+        covered[y0:y1, x0:x1] = True
+    reached = cv2.warpAffine(changed, m, (shape[1], shape[0]), flags=cv2.INTER_LINEAR) > 0
+    assert reached.sum() > 1000 and covered[reached].all()
+    x, y, w, h = cv2.boundingRect(changed)
+    whole = _footprint((x, y, x + w, y + h), m, shape)
+    assert covered.sum() < 0.5 * (whole[2] - whole[0]) * (whole[3] - whole[1])
