@@ -155,6 +155,26 @@ def test_an_au_at_e_moves_no_point_past_its_max_move(au, side):
 
 
 @pytest.mark.parametrize("name", FACES)
+def test_raised_brows_keep_their_height_and_lift_the_skin_between_them(name):
+    """Surprise raises each brow's hair as one band (its lower edge as far as its upper edge: stretched 1.08×
+    on portrait_man.jpg, the socket's shadow smeared over the lid below), and the glabella rises with the
+    inner brow ends instead of staying pinned in a V-shaped notch between them."""
+    crop, lm, source = face(name)
+    basis = create_editor("rig", memory=False).basis
+    goal = presets()["surprise"].resolve(source, 1.0)
+    d = deform(lm, *coefficients(source, goal, basis), basis, crop.shape[0], smile_share(source, goal))
+    for lower, upper in (((46, 53, 52, 65, 55), (70, 63, 105, 66, 107)),
+                         ((276, 283, 282, 295, 285), (300, 293, 334, 296, 336))):
+        rest = (d.src[list(lower), 1] - d.src[list(upper), 1]).mean()
+        now = (d.dst[list(lower), 1] - d.dst[list(upper), 1]).mean()
+        assert abs(now / rest - 1) < 0.04, f"brow band {upper} is {now / rest:.2f}× its rest height"
+    inner = [107, 55, 336, 285]
+    rise = d.src[inner, 1] - d.dst[inner, 1]
+    assert rise.mean() > 0.1 * interocular(lm)
+    assert d.src[9, 1] - d.dst[9, 1] > 0.6 * rise.mean(), "the glabella stays behind the inner brows"
+
+
+@pytest.mark.parametrize("name", FACES)
 def test_au5_at_e_raises_the_upper_lids_as_far_as_its_field_asks(name):
     """AU5 at E lifts the lid centres ≈ 0.085 IOD (≈ 5 mm, sclera above the iris: fear's stare) and the skin
     coupling does not halve it (it did: 0.034 IOD on astronaut)."""
