@@ -155,6 +155,45 @@ def test_an_au_at_e_moves_no_point_past_its_max_move(au, side):
 
 
 @pytest.mark.parametrize("name", FACES)
+def test_raised_brows_keep_their_height_and_lift_the_skin_between_them(name):
+    """Surprise raises each brow's hair as one band (its lower edge as far as its upper edge: stretched 1.08×
+    on portrait_man.jpg, the socket's shadow smeared over the lid below), and the glabella rises with the
+    inner brow ends instead of staying pinned in a V-shaped notch between them."""
+    crop, lm, source = face(name)
+    basis = create_editor("rig", memory=False).basis
+    goal = presets()["surprise"].resolve(source, 1.0)
+    d = deform(lm, *coefficients(source, goal, basis), basis, crop.shape[0], smile_share(source, goal))
+    for lower, upper in (((46, 53, 52, 65, 55), (70, 63, 105, 66, 107)),
+                         ((276, 283, 282, 295, 285), (300, 293, 334, 296, 336))):
+        rest = (d.src[list(lower), 1] - d.src[list(upper), 1]).mean()
+        now = (d.dst[list(lower), 1] - d.dst[list(upper), 1]).mean()
+        assert abs(now / rest - 1) < 0.04, f"brow band {upper} is {now / rest:.2f}× its rest height"
+    inner = [107, 55, 336, 285]
+    rise = d.src[inner, 1] - d.dst[inner, 1]
+    assert rise.mean() > 0.1 * interocular(lm)
+    assert d.src[9, 1] - d.dst[9, 1] > 0.6 * rise.mean(), "the glabella stays behind the inner brows"
+
+
+def test_raised_brows_bring_the_upper_lid_out_of_the_sockets_shadow():
+    """Under surprise the skin between the lid margin and the brow's lower edge (on the moved face) is
+    brighter than it was: a raised brow pulls it out of a deep-set eye's shadow (appearance.yaml's
+    upper_lid). Warped alone, portrait_man.jpg's shadow stretched from brow to lashes, 1.5 levels darker."""
+    req, edit = preset_edit("portrait_man.jpg", "surprise")
+    basis = create_editor("rig", memory=False).basis
+    source = req.source
+    goal = presets()["surprise"].resolve(source, 1.0)
+    d = deform(req.landmarks, *coefficients(source, goal, basis), basis, req.crop.shape[0], smile_share(source, goal))
+    for margin, brow in (((33, 246, 161, 160, 159, 158, 157, 173, 133), (46, 53, 52, 65, 55)),
+                         ((263, 466, 388, 387, 386, 385, 384, 398, 362), (276, 283, 282, 295, 285))):
+        means = []
+        for crop, pts in ((req.crop, d.src), (edit.crop, d.dst)):
+            mask = np.zeros(crop.shape[:2], np.uint8)
+            cv2.fillPoly(mask, [np.concatenate([pts[list(margin)], pts[list(brow)][::-1]]).round().astype(np.int32)], 1)
+            means.append(float(luma(crop)[mask > 0].mean()))
+        assert means[1] > means[0] + 2, f"upper lid {means[0]:.1f} → {means[1]:.1f}"
+
+
+@pytest.mark.parametrize("name", FACES)
 def test_au5_at_e_raises_the_upper_lids_as_far_as_its_field_asks(name):
     """AU5 at E lifts the lid centres ≈ 0.085 IOD (≈ 5 mm, sclera above the iris: fear's stare) and the skin
     coupling does not halve it (it did: 0.034 IOD on astronaut)."""

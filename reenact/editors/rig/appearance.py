@@ -17,7 +17,8 @@ the rig's flow, are brightened towards their surroundings, so taking a smile awa
 fold the face showed. A smile's patterns also even out the skin's broad shading as their AUs fall: the
 fold's wide shadow and the bulge of the cheek beside it, the bagged lower lid, are taken towards the
 brightness of the bare skin around them (lips, eyes and nostrils left out), so the cheeks stop reading
-as raised.
+as raised. A `reveal` pattern evens out the broad shading as its AUs rise instead: the upper lid that a
+raised brow pulls out of the socket's shadow.
 """
 from __future__ import annotations
 
@@ -90,6 +91,8 @@ class PatternConfig:
     soften: bool = True        # whether a falling AU lifts the face's own creases under this pattern
     flatten: float = 0.0       # how far a falling AU also evens out the skin's broad shading under the
                                # pattern (its grooves, ridges and bumps), 0–1
+    reveal: bool = False       # its AUs rising even out the broad shading under it, `flatten` as far, instead
+                               # of drawing its relief: skin pulled out of a shadow and stretched smooth
 
 
 @dataclass(frozen=True)
@@ -149,6 +152,7 @@ class Template:
     weights: np.ndarray        # (17,) AU weights
     side: int                  # 0: driven by the right side's change, 1: the left's, 2: their mean
     soften: bool
+    reveal: bool
     box: tuple[int, int, int, int]
     shading: np.ndarray        # (h, w, 3): occlusion (as log shade) and the relief's slope in x and y; the
                                # log shade is −(these · (1, light x, light y))
@@ -330,7 +334,7 @@ def _templates(cfg: AppearanceConfig, size: int) -> tuple[Template, ...]:
             solve = np.linalg.pinv(np.c_[rest[anchors], np.ones(len(anchors))]).astype(np.float32)
             for a in (shading, support, even, weights, anchors, solve):
                 a.setflags(write=False)
-            out.append(Template(weights=weights, side=side, soften=p.soften, box=box, shading=shading,
+            out.append(Template(weights=weights, side=side, soften=p.soften, reveal=p.reveal, box=box, shading=shading,
                                 support=support, even=even, anchors=anchors, solve=solve))
     return tuple(out)
 
@@ -370,11 +374,13 @@ class Appearance:
         self._last.clear()
 
     def _build(self, size: int):
-        """(templates, their AU weights (T, 17), sides (T,), whether each softens (T,)) for a crop size."""
+        """(templates, their AU weights (T, 17), sides (T,), whether each softens (T,), whether each reveals
+        (T,)) for a crop size."""
         if size not in self._built:
             temps = _templates(self.cfg, size)
             self._built[size] = (temps, np.array([t.weights for t in temps]).reshape(-1, len(AU_NAMES)),
-                                 np.array([t.side for t in temps], np.int64), np.array([t.soften for t in temps], bool))
+                                 np.array([t.side for t in temps], np.int64), np.array([t.soften for t in temps], bool),
+                                 np.array([t.reveal for t in temps], bool))
         return self._built[size]
 
     def shading(self, crop: np.ndarray, d: Deformation, flow: np.ndarray, flow_box: tuple[int, int, int, int] | None,
@@ -387,14 +393,17 @@ class Appearance:
         eases a video's shading from that track's previous frame; a still has none.
         """
         cfg, size = self.cfg, crop.shape[0]
-        temps, weights, sides, soften = self._build(size)
+        temps, weights, sides, soften, reveal = self._build(size)
         delta = np.array([right, left, 0.5 * (right + left)], np.float32)[sides]
         # the AUs that rise draw a pattern, those that fall lift the face's own creases under it: disgust on a
         # smiling face fades the smile's nasolabial fold and deepens it again as AU9 pulls the nose up
         rise, fall = (np.tanh((weights * np.maximum(sign * delta, 0)).sum(1) / cfg.saturation) for sign in (1, -1))
         # below a floor a pattern is left out, and its strength counts from that floor, so nothing jumps
-        add = [(temps[i], float(_above(rise[i], MIN_STRENGTH))) for i in np.flatnonzero(rise > MIN_STRENGTH)]
-        lift = [(temps[i], float(_above(fall[i], MIN_LIFT))) for i in np.flatnonzero((fall > MIN_LIFT) & soften)]
+        add = [(temps[i], float(_above(rise[i], MIN_STRENGTH))) for i in np.flatnonzero((rise > MIN_STRENGTH) & ~reveal)]
+        lift = [(temps[i], float(_above(fall[i], MIN_LIFT))) for i in np.flatnonzero((fall > MIN_LIFT) & soften & ~reveal)]
+        # a revealing pattern only evens out (no creases lifted): a raised brow pulls the lid skin out of
+        # the socket's shadow
+        lift += [(temps[i], float(_above(rise[i], MIN_LIFT))) for i in np.flatnonzero((rise > MIN_LIFT) & reveal)]
         if not add and not lift:
             return None
         moved = d.dst[:N_LANDMARKS]
@@ -412,7 +421,7 @@ class Appearance:
             weight = np.zeros((cy1 - cy0, cx1 - cx0, 2), np.float32)
             for t, s in lift:
                 x0, y0, x1, y1 = t.box
-                weight[y0 - cy0:y1 - cy0, x0 - cx0:x1 - cx0, 0] += s * t.support
+                weight[y0 - cy0:y1 - cy0, x0 - cx0:x1 - cx0, 0] += 0 if t.reveal else s * t.support
                 weight[y0 - cy0:y1 - cy0, x0 - cx0:x1 - cx0, 1] += s * t.even
             lifted = self.lift(crop, flow if flow_box else None, weight, (cx0, cy0, cx1, cy1),
                                (_face_solver(size) @ moved[:N_MESH]).T, moved)

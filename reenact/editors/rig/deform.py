@@ -45,16 +45,29 @@ KEEP_OWN_MOTION = np.array(RIGHT_EYE_UPPER + LEFT_EYE_UPPER)
 UPPER_TEETH_SHARE = 0.35
 UPPER_TEETH_IOD = 0.15
 # Per eye, bottom to top (outer to inner corner along each): the upper-lid margin with the eye's corners,
-# MediaPipe's ring just above the lid crease, the ring under the brow, and the brow's lower edge.
+# MediaPipe's ring just above the lid crease, the ring under the brow, the brow's lower edge and its upper edge.
 EYE_RINGS = (
     ((33, 246, 161, 160, 159, 158, 157, 173, 133), (247, 30, 29, 27, 28, 56, 190), (113, 225, 224, 223, 222, 221, 189),
-     (46, 53, 52, 65, 55)),
+     (46, 53, 52, 65, 55), (70, 63, 105, 66, 107)),
     ((263, 466, 388, 387, 386, 385, 384, 398, 362), (467, 260, 259, 257, 258, 286, 414), (342, 445, 444, 443, 442, 441, 413),
-     (276, 283, 282, 295, 285)),
+     (276, 283, 282, 295, 285), (300, 293, 334, 296, 336)),
 )
-# how much of the brow's motion the ring above the lid crease takes: on deep-set eyes the brow hair
-# reaches it
+# the brows' points: raised, the hair is one band that keeps its height, so the skin coupling (_couple_close)
+# does not drag its lower edge back towards the lid skin below (it stretched the hair 1.1-1.35× under surprise)
+BROWS = np.array([i for rings in EYE_RINGS for i in rings[3] + rings[4]])
+# how much of a lowered brow's motion the ring above the lid crease takes (the ring under the brow takes
+# all): on deep-set eyes the brow hair reaches it, and the fold goes into the lid skin
 CREASE_FOLLOWS_BROW = 0.7
+# ... and of a raised brow's: the ring under the brow takes a share between the crease's motion and the
+# brow's, by where it sits between them, so the skin from the crease to the brow's lower edge stretches
+# evenly and the hair above rides up as one band. Taking 0.7 (and the ring all), the crease and the
+# socket's shadow rode up with the brow while the dark lid under them stretched from the lashes into
+# "dark goggles" (portrait_man.jpg)
+CREASE_FOLLOWS_RAISED_BROW = 0.25
+# the glabella (midline points, share of the inner brow ends' rise) rises with the inner brows; a rigid
+# point of the canonical frame, it stayed pinned and left a V-shaped notch between raised brows
+GLABELLA = ((151, 0.4), (9, 0.8), (8, 0.55), (168, 0.25))
+INNER_BROW_ENDS = (107, 55, 336, 285)
 # the least share of its rest height the skin between two rings keeps, so a closing lid stretches the
 # skin above it instead of folding it
 KEEP_GAP = 0.3
@@ -237,27 +250,51 @@ def _along(chain: np.ndarray, src: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _layer_eyes(src: np.ndarray, step: np.ndarray) -> np.ndarray:
     """Brows slide as one layer over the lid skin, and the rings above each lid keep their order.
 
-    Brow hair often reaches the ring under it, so that ring moves with the brow and the stretch of a
-    raised (or the fold of a lowered) brow goes into the lid skin, where a face takes it, instead of
-    smearing the hair over the lid. A ring may not pass the one below it: a closing lid stretches the
-    skin above it, a rising one pushes it up.
+    A raised brow's lower edge rises as its upper edge does, so the hair keeps its height, and the stretch
+    goes into the skin between the lid crease and the brow, spread evenly (the ring under the brow takes
+    the share of the brow's motion its height there gives), instead of smearing the hair and the socket's
+    shadow down over the lid. A lowered brow's fold goes into the lid skin: the ring under it moves with
+    it. A ring may not pass the one below it: a closing lid stretches the skin above it, a rising one
+    pushes it up.
     """
     out = step.copy()
-    for margin, crease, ring, brow in EYE_RINGS:
+    for margin, crease, ring, brow, top in EYE_RINGS:
         m, c, r, b = index(margin), index(crease), index(ring), index(brow)
-        if not np.any(step[index(margin + crease + ring + brow)]):
+        if not np.any(step[index(margin + crease + ring + brow + top)]):
             continue
-        if np.any(step[b]):
-            ids, xs = _along(b, src)
+        if np.any(step[b]) or np.any(step[index(top)]):
+            ids, xs = _along(index(top), src)
+            raised = np.interp(src[b, 0], xs, step[ids, 1]) < 0
             for k in (0, 1):
-                out[r, k] = np.interp(src[r, 0], xs, step[ids, k])
-                out[c, k] += CREASE_FOLLOWS_BROW * (np.interp(src[c, 0], xs, step[ids, k]) - step[c, k])
+                out[b, k] = np.where(raised, np.interp(src[b, 0], xs, step[ids, k]), step[b, k])
+            step = out.copy()
+            ids, xs = _along(b, src)
+            brow_y = np.interp(src[r, 0], xs, src[ids, 1])
+            ids_c, xs_c = _along(c, src)
+            crease_y = np.interp(src[r, 0], xs_c, src[ids_c, 1])
+            share = np.clip((crease_y - src[r, 1]) / np.maximum(crease_y - brow_y, 1e-6), 0.0, 1.0)
+            raised_c = np.interp(src[c, 0], xs, step[ids, 1]) < 0
+            raised_r = np.interp(src[r, 0], xs, step[ids, 1]) < 0
+            follows = np.where(raised_c, CREASE_FOLLOWS_RAISED_BROW, CREASE_FOLLOWS_BROW)
+            for k in (0, 1):
+                out[c, k] += follows * (np.interp(src[c, 0], xs, step[ids, k]) - step[c, k])
+                at_crease = np.interp(src[r, 0], xs_c, out[ids_c, k])
+                at_brow = np.interp(src[r, 0], xs, step[ids, k])
+                out[r, k] = np.where(raised_r, at_crease + share * (at_brow - at_crease), at_brow)
         for low, up in ((m, c), (c, r), (r, b)):
             ids, xs = _along(low, src)
             floor = np.interp(src[up, 0], xs, src[ids, 1] + out[ids, 1])
             gap = np.interp(src[up, 0], xs, src[ids, 1]) - src[up, 1]
             out[up, 1] = np.minimum(src[up, 1] + out[up, 1], floor - KEEP_GAP * gap) - src[up, 1]
     return out
+
+
+def _lift_glabella(moved: np.ndarray, disp: np.ndarray) -> None:
+    """The skin between the brows rises with the inner brow ends (canonical y up is negative); a lowered
+    brow leaves it where it is, to AU4's furrows."""
+    rise = min(float(disp[index(INNER_BROW_ENDS), 1].mean()), 0.0)
+    for i, share in GLABELLA:
+        moved[i, 1] = min(moved[i, 1], moved[i, 1] - disp[i, 1] + share * rise)
 
 
 @lru_cache(maxsize=1)
@@ -344,6 +381,7 @@ def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Ba
     _shape_lids(canon, moved)
     _close_pairs(moved, disp)
     _layer_lips(canon, moved)
+    _lift_glabella(moved, disp)
     # canonical = s·R·crop + t  ⇒  crop = (canonical − t)·R / s: the face's own pose, depth included
     to_crop = lambda c: (c - t) @ r / s  # noqa: E731
     moved_crop = to_crop(moved)
@@ -352,6 +390,8 @@ def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Ba
     step = dst - src
     step[np.maximum(np.abs(step[:, 0]), np.abs(step[:, 1])) < MIN_MOVE_PX] = 0
     step = _layer_eyes(src, step)
+    if disp[BROWS, 1].mean() < 0:
+        own = np.union1d(own, BROWS)
     jaw = ((0.5 * (right + left) @ basis.jaw) @ r / s)[:2].astype(np.float32)
     mesh = crop_mesh(size)
     ring = mesh.ring
