@@ -101,6 +101,12 @@ _PARTING = [AU_INDEX["AU25"], AU_INDEX["AU26"]]
 # lid opens at most to where the population's resting lid sits against the eye's own corners (his
 # broader smile in smile_man.jpg: 0.23, under neutral 0.36)
 _NARROWING = (AU_INDEX["AU06"], AU_INDEX["AU07"])
+# ... but the upper lid, which AU6's orbital ring draws down, is back at rest once half the range has fallen
+# (UPPER_LID_PACE × the share), and may rise UPPER_LID_SLACK (IOD) past the population's resting lid (against the
+# eye's corners). smile_man.mp4's man rests 0.010-0.014 above it (frame 0) and his upper lid rises 0.037 from his
+# broad smile (frame 40), where that stop let it rise 0.006; more slack opens smile_man.jpg's eyes past his
+# resting aperture, its lower lids coming down with the cheeks
+UPPER_LID_PACE, UPPER_LID_SLACK = 2.0, 0.006
 # the skin under a lower lid (the infraorbital bulge, MediaPipe's three rings below the margin, outer to
 # inner corner) goes down with it, less the further from the lid
 UNDER_EYE = (
@@ -110,6 +116,13 @@ UNDER_EYE = (
      (372, 340, 346, 347, 348, 349, 350, 357, 465)),
 )
 UNDER_EYE_FOLLOWS = (0.9, 0.6, 0.3)
+# a falling cheek raise brings the cheek down AND in: AU6's field, fitted to a smile's rise, points mostly up, and
+# run backwards brought smile_man.mp4's cheeks (frame 40, his broad smile, read as a still) 0.019 IOD in and 0.035
+# down, against 0.037 and 0.052 for his real return to rest (frame 0). Where AU6's removal moves a point down by
+# dy, it also moves it in by CHEEK_IN·dy and down by another CHEEK_DOWN·dy (removal only: a smile is added as
+# before; larger factors carry the low cheek past his rest while the skin under the lids stays behind)
+CHEEK_IN, CHEEK_DOWN = 0.9, 0.6
+_AU06 = AU_INDEX["AU06"]
 
 
 @dataclass(frozen=True)
@@ -164,6 +177,24 @@ def _removal(canon: np.ndarray, disp: np.ndarray) -> np.ndarray:
     return disp * keep[:, None].astype(disp.dtype)
 
 
+def _cheeks_in(canon: np.ndarray, fall: np.ndarray) -> np.ndarray:
+    """(478, 3) what a falling cheek raise adds to its own field (`fall`, AU6's removal): see CHEEK_IN. The lid
+    margins are left to _open_eyes, and what the field lifts (the lateral brow's skin) to the field."""
+    dy = np.maximum(fall[:, 1], 0)
+    dy[index(RIGHT_EYE_LOWER + LEFT_EYE_LOWER + RIGHT_EYE_UPPER + LEFT_EYE_UPPER)] = 0
+    out = np.zeros_like(fall)
+    out[:, 0] = CHEEK_IN * dy * np.sign(canon[4, 0] - canon[:, 0])   # towards the nose's midline
+    out[:, 1] = CHEEK_DOWN * dy
+    return out
+
+
+def _cheek_fall(change: np.ndarray) -> float:
+    """How far (AU units, ≤ 0) a side's cheek falls for _cheeks_in: AU6's fall less what AU7 rises, as for the
+    eyes (_open_eyes): a tightened lid holds the skin under it up (anger, which asks AU7 4, brought a smiling
+    face's cheeks down and in as neutral does, and face-api's P(angry) on a dev face fell 0.59 → 0.42)."""
+    return min(0.0, max(float(change[_AU06]), float(change[index(_NARROWING)].sum())))
+
+
 def _resting(canon: np.ndarray) -> np.ndarray:
     """(478, 2) where each point of this face sits at rest: the population's neutral face, except the lower
     lids, which hang as far below this face's own eye corners as a resting lid does. Where an eye sits in
@@ -193,7 +224,8 @@ def _open_eyes(now: np.ndarray, changes: tuple[np.ndarray, np.ndarray]) -> np.nd
         # rest[lower] already hangs from the eye's own corners; the upper lid is hung the same way
         hung = 0.5 * (now[a, 1] + now[b, 1] - rest[a, 1] - rest[b, 1])
         out[low, 1] = share * np.maximum(rest[low, 1] - now[low, 1], 0)
-        out[up, 1] = -share * np.maximum(now[up, 1] - (rest[up, 1] + hung), 0)
+        top = rest[up, 1] + hung - UPPER_LID_SLACK
+        out[up, 1] = -min(1.0, UPPER_LID_PACE * share) * np.maximum(now[up, 1] - top, 0)
         # the eye's corners stay where they are
         ids, xs = _along(index((a,) + lower + (b,)), now)
         for ring, follows in zip(under, UNDER_EYE_FOLLOWS):
@@ -351,6 +383,9 @@ def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Ba
     smile_r, smile_l = np.zeros_like(fall_r), np.zeros_like(fall_l)
     smile_r[_AU12], smile_l[_AU12] = fall_r[_AU12], fall_l[_AU12]
     falls = basis.displacement(fall_r - smile_r, fall_l - smile_l)
+    cheek_r, cheek_l = np.zeros_like(fall_r), np.zeros_like(fall_l)
+    cheek_r[_AU06], cheek_l[_AU06] = _cheek_fall(right), _cheek_fall(left)
+    falls += _cheeks_in(canon, basis.displacement(cheek_r, cheek_l)).astype(falls.dtype)
     # lips that close are stopped where they meet (_close_pairs), not at the population's face: a smiling
     # lower lip sits above that face's, so the jaw and lower lip stayed down and the upper lip closed the
     # mouth alone, into a tall upper lip over a sagging mouth
