@@ -383,14 +383,16 @@ def neutral_on_a_broad_smile() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def test_neutral_closes_a_smiles_open_mouth_from_below_as_the_real_face_does():
     """smile_man.mp4's broad toothy smile (frame 40) read as a still, at neutral: the mouth closes as the same
-    man's does when he stops smiling (frame 0: lower lip 0.087 IOD up, upper lip 0.126 down), the lower lip
-    and jaw rising to meet the upper lip instead of staying where the population's face would stop them (the
-    upper lip closed the mouth alone, 0.007 down for the lower lip, into a tall upper lip over a sagging mouth)."""
-    lips = {"upper": [0, 37, 267], "lower": [17, 84, 314]}
+    man's does when he stops smiling (frame 0: lower lip 0.087 IOD up, upper lip 0.126 down, chin 0.029 up),
+    the lower lip and jaw rising to meet the upper lip instead of staying where the population's face would
+    stop them (the upper lip closed the mouth alone, 0.007 down for the lower lip, into a tall upper lip over a
+    sagging mouth), the chin by the real share only (it rose 0.086 with the lip, pulling the skin below it
+    over the background)."""
+    parts = {"upper lip": [0, 37, 267], "lower lip": [17, 84, 314], "chin": [152, 148, 176, 149, 377, 400, 378, 175]}
     rest, smile, after = neutral_on_a_broad_smile()
-    for lip, ids in lips.items():
+    for part, ids in parts.items():
         real, ours = rest[ids, 1].mean() - smile[ids, 1].mean(), after[ids, 1].mean() - smile[ids, 1].mean()
-        assert abs(ours - real) < 0.5 * abs(real), f"{lip} lip moved {ours:+.3f} IOD, the real face {real:+.3f}"
+        assert abs(ours - real) < 0.5 * abs(real), f"{part} moved {ours:+.3f} IOD, the real face {real:+.3f}"
 
 
 def test_neutral_brings_a_smiles_cheeks_down_and_in_and_lifts_the_upper_lids_as_the_real_face_does():

@@ -93,6 +93,12 @@ _AU12 = AU_INDEX["AU12"]
 # to rest: the lower lip rises 0.087 IOD and the upper lip falls 0.126; the rig read as a still moved them
 # 0.007 down and 0.123 down with the population's stop, 0.096 up and 0.114 down without)
 _PARTING = [AU_INDEX["AU25"], AU_INDEX["AU26"]]
+# ... but the jaw rises less than the lower lip it carries: his chin (landmark 152) rose 0.039 IOD, 0.44 of the
+# lower lip's rise, and his jaw's angles beside the mouth (172, 397) stayed, where the fields move them as far
+# as the lip (chin 0.096, angles 0.050: the skin below the chin pulled up over the background). Off the lips
+# the fields move the skin by this share at the chin, fading to none at the jaw's angles; the chin rises 0.053
+CHIN_FOLLOWS = 0.55
+JAW_ANGLES = (172, 397)
 # a cheek raise and a lid tightener narrow the eye from below (the lower lid pushed up and straightened)
 # and from above (AU6 draws the skin over the lid down): taking them away opens the eye back towards a
 # resting aperture, as far as their fall is a share of the full 0-5 range. The bound is a resting eye's:
@@ -392,6 +398,13 @@ def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Ba
     part_r, part_l = np.zeros_like(fall_r), np.zeros_like(fall_l)
     part_r[_PARTING], part_l[_PARTING] = fall_r[_PARTING], fall_l[_PARTING]
     parting = basis.displacement(part_r, part_l)
+    lips = index(UPPER_LIP_ROWS + LOWER_LIP_ROWS)
+    kept = parting[lips]
+    # the jaw turns about its hinges: the chin (the middle third, about the nose tip's x) rises, its angles stay
+    half = 0.5 * abs(canon[JAW_ANGLES[0], 0] - canon[JAW_ANGLES[1], 0])
+    share = CHIN_FOLLOWS * np.clip(1.5 * (1 - np.abs(canon[:, 0] - canon[4, 0]) / half), 0, 1)
+    parting *= share[:, None].astype(parting.dtype)
+    parting[lips] = kept
     disp = _removal(canon, falls - parting) + parting
     opened = _open_eyes(canon + disp, (right, left))
     disp += opened.astype(disp.dtype)
