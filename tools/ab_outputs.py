@@ -87,7 +87,12 @@ def main() -> None:
     cmp_.add_argument("b", type=Path)
     args = ap.parse_args()
     if args.cmd == "compare":
-        same = compare(json.loads(args.a.read_text()), json.loads(args.b.read_text()))
+        try:
+            records = [json.loads(p.read_text()) for p in (args.a, args.b)]
+        except (OSError, ValueError) as e:
+            print(f"ab_outputs: error: cannot read a record ({e})", file=sys.stderr)
+            sys.exit(2)
+        same = compare(*records)
         print("all identical" if same else "outputs differ")
         sys.exit(0 if same else 1)
     clips = args.clips or [args.media / c for c in CLIPS]

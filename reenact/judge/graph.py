@@ -174,7 +174,8 @@ class Graph:
         self.inputs = [n["name"] for n in nodes if n["op"] == "Placeholder"]
         if len(self.inputs) != 1:
             raise IntegrityError(f"expected one input, the graph has {len(self.inputs)}")
-        self._plans: dict[tuple[str, ...], list[tuple[str, list[str]]]] = {}
+        # per output set: the ops in order with their inputs, and how many ops read each value
+        self._plans: dict[tuple[str, ...], tuple[list[tuple[str, list[str]]], dict[str, int]]] = {}
 
     def schedule(self, outputs: tuple[str, ...]) -> list[str]:
         """The ops needed for `outputs`, each after its inputs."""
@@ -195,13 +196,15 @@ class Graph:
     def run(self, x: np.ndarray, *outputs: str) -> list[np.ndarray]:
         """The values of the nodes `outputs` for the graph's single input `x` (float32). An activation is
         dropped once its last consumer has run, so memory is reused (the detector's first maps are 1.5 MB)."""
-        plan = self._plans.get(outputs)
-        if plan is None:
-            plan = self._plans[outputs] = [(name, _inputs(self.nodes[name])) for name in self.schedule(outputs)]
-        uses: dict[str, int] = {}
-        for _, inputs in plan:
-            for i in inputs:
-                uses[i] = uses.get(i, 0) + 1
+        if outputs not in self._plans:
+            plan = [(name, _inputs(self.nodes[name])) for name in self.schedule(outputs)]
+            counts: dict[str, int] = {}
+            for _, inputs in plan:
+                for i in inputs:
+                    counts[i] = counts.get(i, 0) + 1
+            self._plans[outputs] = (plan, counts)
+        plan, counts = self._plans[outputs]
+        uses = dict(counts)
         values: dict[str, np.ndarray] = {self.inputs[0]: np.asarray(x, np.float32)}
         for name, inputs in plan:
             node = self.nodes[name]

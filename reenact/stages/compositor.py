@@ -118,9 +118,8 @@ def _replay(frame: np.ndarray, warp: Warp, weight: np.ndarray, box, to_image: np
     flow = cv2.transform(cv2.merge([warp.flow[0][src], warp.flow[1][src]]), to_image[:, :2].astype(np.float32))
     out = np.zeros((size[1], size[0], 3), np.uint8)
     for bx0, by0, bx1, by1 in bands:
-        m = crop_to_roi.copy()
-        m[:, 2] += m[:, :2] @ (cx0, cy0) - (bx0, by0)
-        maps = cv2.warpAffine(flow, m, (bx1 - bx0, by1 - by0), flags=cv2.INTER_LINEAR, borderValue=0.0)
+        maps = cv2.warpAffine(flow, _between(crop_to_roi, (cx0, cy0), (bx0, by0)), (bx1 - bx0, by1 - by0),
+                              flags=cv2.INTER_LINEAR, borderValue=0.0)
         # relative maps are offsets from each band pixel, and the band starts at (x0 + bx0, y0 + by0)
         maps = cv2.add(maps, (float(x0 + bx0), float(y0 + by0), 0.0, 0.0))
         out[by0:by1, bx0:bx1] = cv2.remap(frame, maps, None, cv2.INTER_LINEAR | cv2.WARP_RELATIVE_MAP,
@@ -138,8 +137,7 @@ def _replay(frame: np.ndarray, warp: Warp, weight: np.ndarray, box, to_image: np
         fill = cv2.multiply(warp.fill[src], cv2.merge([fm, fm, fm]), dtype=cv2.CV_8U)
         for bx0, by0, bx1, by1 in _patches(cv2.compare(warp.fill_mask, 1.0 / 512, cv2.CMP_GT), crop_box,
                                            crop_to_roi, out.shape):
-            m = crop_to_roi.copy()
-            m[:, 2] += m[:, :2] @ (cx0, cy0) - (bx0, by0)
+            m = _between(crop_to_roi, (cx0, cy0), (bx0, by0))
             bsize = (bx1 - bx0, by1 - by0)
             wm = cv2.warpAffine(fm, m, bsize, flags=cv2.INTER_LINEAR, borderValue=0)
             wf = cv2.warpAffine(fill, m, bsize, flags=cv2.INTER_LINEAR, borderValue=0)
@@ -148,6 +146,14 @@ def _replay(frame: np.ndarray, warp: Warp, weight: np.ndarray, box, to_image: np
     if warp.shade is not None:
         _shade(out, warp.shade, crop_to_roi)
     return out, alpha, bands
+
+
+def _between(crop_to_roi: np.ndarray, crop_origin, roi_origin) -> np.ndarray:
+    """`crop_to_roi` from the crop's pixels counted from `crop_origin` to the ROI's counted from `roi_origin`:
+    what warps a crop patch straight into a patch of the ROI."""
+    m = crop_to_roi.copy()
+    m[:, 2] += m[:, :2] @ crop_origin - roi_origin
+    return m
 
 
 def _patches(changed: np.ndarray, box: tuple[int, int, int, int], crop_to_roi: np.ndarray, shape,
@@ -195,10 +201,8 @@ def _shade(out: np.ndarray, shade: np.ndarray, crop_to_roi: np.ndarray) -> None:
         return
     box = (x // 3, y, (x + w + 2) // 3, y + h)
     for bx0, by0, bx1, by1 in _patches(changed, box, crop_to_roi, out.shape):
-        m = crop_to_roi.copy()
-        m[:, 2] -= (bx0, by0)
-        ratio = cv2.warpAffine(shade, m, (bx1 - bx0, by1 - by0), flags=cv2.INTER_LINEAR,
-                               borderMode=cv2.BORDER_REPLICATE)
+        ratio = cv2.warpAffine(shade, _between(crop_to_roi, (0, 0), (bx0, by0)), (bx1 - bx0, by1 - by0),
+                               flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         patch = out[by0:by1, bx0:bx1]
         patch[:] = cv2.multiply(patch, ratio, dtype=cv2.CV_8U)
 

@@ -566,13 +566,13 @@ class Appearance:
         # seam shows around them
         skin = _bare_skin(moved, (px0, py0), (half_size[1], half_size[0]), iod)
         w *= np.minimum(cv2.GaussianBlur(skin, (0, 0), 1.0), skin)[..., None]
-        # doubling puts full-resolution pixel x at half-resolution (x − 0.5) / 2, the grid above
         shade = np.zeros((half_size[1], half_size[0], 3), np.float32)
         # evened only where it is weighed in (it adds nothing where its weight is 0)
         x, y, ew, eh = cv2.boundingRect(cv2.compare(w[..., 1], 0, cv2.CMP_NE)) if even else (0, 0, 0, 0)
         if ew:
             shade[y:y + eh, x:x + ew] = (_planes(np.ascontiguousarray(w[y:y + eh, x:x + ew, 1]))
                                          * self._broad(filled, skin, iod, (x, y, x + ew, y + eh)))
+        # doubling puts full-resolution pixel x at half-resolution (x − 0.5) / 2, the grid above
         out = cv2.resize(shade, full_size, interpolation=cv2.INTER_LINEAR)
         # the creases at full resolution where their weight reaches
         x, y, bw, bh = cv2.boundingRect((w[..., 0] > MIN_LOG / self.cfg.lift_max).view(np.uint8))

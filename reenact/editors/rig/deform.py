@@ -186,6 +186,13 @@ def _removal(canon: np.ndarray, disp: np.ndarray) -> np.ndarray:
     return disp * keep[:, None].astype(disp.dtype)
 
 
+def _only(change: np.ndarray, ids, value=None) -> np.ndarray:
+    """A copy of an AU change (17,) with only the AUs `ids` left (set to `value` if given), the rest 0."""
+    out = np.zeros_like(change)
+    out[ids] = change[ids] if value is None else value
+    return out
+
+
 def _cheeks_in(canon: np.ndarray, fall: np.ndarray) -> np.ndarray:
     """(478, 3) what a falling cheek raise adds to its own field (`fall`, AU6's removal): see CHEEK_IN. The lid
     margins are left to _open_eyes, and what the field lifts (the lateral brow's skin) to the field."""
@@ -389,18 +396,14 @@ def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Ba
     canon, r, s, t = to_canonical(landmarks)
     right, left = _closing_budget(canon, right, left, basis)
     fall_r, fall_l = np.minimum(right, 0), np.minimum(left, 0)
-    smile_r, smile_l = np.zeros_like(fall_r), np.zeros_like(fall_l)
-    smile_r[_AU12], smile_l[_AU12] = fall_r[_AU12], fall_l[_AU12]
+    smile_r, smile_l = _only(fall_r, _AU12), _only(fall_l, _AU12)
     falls = basis.displacement(fall_r - smile_r, fall_l - smile_l)
-    cheek_r, cheek_l = np.zeros_like(fall_r), np.zeros_like(fall_l)
-    cheek_r[_AU06], cheek_l[_AU06] = _cheek_fall(right), _cheek_fall(left)
-    falls += _cheeks_in(canon, basis.displacement(cheek_r, cheek_l)).astype(falls.dtype)
+    cheeks = basis.displacement(_only(right, _AU06, _cheek_fall(right)), _only(left, _AU06, _cheek_fall(left)))
+    falls += _cheeks_in(canon, cheeks).astype(falls.dtype)
     # lips that close are stopped where they meet (_close_pairs), not at the population's face: a smiling
     # lower lip sits above that face's, so the jaw and lower lip stayed down and the upper lip closed the
     # mouth alone, into a tall upper lip over a sagging mouth
-    part_r, part_l = np.zeros_like(fall_r), np.zeros_like(fall_l)
-    part_r[_PARTING], part_l[_PARTING] = fall_r[_PARTING], fall_l[_PARTING]
-    parting = basis.displacement(part_r, part_l)
+    parting = basis.displacement(_only(fall_r, _PARTING), _only(fall_l, _PARTING))
     lips = index(UPPER_LIP_ROWS + LOWER_LIP_ROWS)
     kept = parting[lips]
     # the jaw turns about its hinges: the chin (the middle third, about the nose tip's x) rises, its angles stay
