@@ -19,7 +19,7 @@ from reenact.errors import ConfigError
 from reenact.pipeline.types import AU_INDEX, AUVector, Frame, Packet
 from reenact.stages.aligner import Aligner
 from reenact.stages.au import load_model
-from reenact.stages.landmarks import interocular
+from reenact.stages.landmarks import LIPS_OUTER, MOUTH_CORNERS, interocular
 from reenact.stages.tracker import FaceTracker
 
 from conftest import load_rgb
@@ -164,6 +164,24 @@ def test_taking_a_smile_away_lightens_the_nasolabial_fold_and_evens_out_the_chee
     cheeks = near("smile_man.jpg", CHEEKS + NASOLABIAL, 0.15)
     band = lambda g: cv2.GaussianBlur(g, (0, 0), 1.0) - cv2.GaussianBlur(g, (0, 0), 10.0)  # noqa: E731
     assert band(after)[cheeks].std() < 0.8 * band(before)[cheeks].std()
+
+
+def test_taking_a_smile_away_lifts_the_dark_pits_at_the_mouths_corners_and_not_the_lips():
+    """A broad smile leaves dark pits just past the mouth's corners (smile_man.jpg); a falling AU12 lifts them
+    as it lifts the fold (inside the lips' margin they stayed: its neutral still hooked the mouth up at both
+    ends, and face-api read it happy), and leaves the lips' red as it was."""
+    crop, lm = face("smile_man.jpg")
+    shade = shade_still("smile_man.jpg", delta(AU12=-4))
+    before = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    after = cv2.cvtColor(apply_shading(crop, shade), cv2.COLOR_RGB2GRAY).astype(np.float32)
+    lips = np.zeros(crop.shape[:2], np.uint8)
+    cv2.fillPoly(lips, [np.round(lm[list(LIPS_OUTER), :2]).astype(np.int32)], 1)
+    corners = near("smile_man.jpg", MOUTH_CORNERS, 0.1) & (lips == 0)
+    dark = corners & (before < np.percentile(before[corners], 25))
+    # 24 grey levels; 6 while the lips' margin kept the corners
+    assert (after - before)[dark].mean() > 12
+    red = cv2.erode(lips, np.ones((3, 3), np.uint8), iterations=2).astype(bool)
+    assert np.all(shade[red] == 1)
 
 
 def test_the_editor_shades_where_it_moves_and_marks_it():

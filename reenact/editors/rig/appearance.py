@@ -605,7 +605,15 @@ def _bare_skin(moved: np.ndarray, origin: tuple[int, int], shape: tuple[int, int
     holes = np.zeros_like(skin)
     cv2.fillPoly(holes, [at[ids] for ids in _NOT_SKIN], 1, shift=4)
     grow = 2 * max(int(round(HOLE_MARGIN_IOD * iod / 2)), 1) + 1
+    kept = skin & (1 - holes)
     skin &= 1 - cv2.dilate(holes, np.ones((grow, grow), np.uint8))
+    # the red ends at the mouth's corners: the skin around them, where a smile leaves its dark pits (the
+    # commissures), is bare skin whose creases a falling smile lifts (inside the lips' margin, a smile taken
+    # away went on hooking up into the cheeks at both corners: smile_man.jpg's neutral)
+    corners = np.zeros_like(skin)
+    for i in MOUTH_CORNERS:
+        cv2.circle(corners, (int(at[i, 0]), int(at[i, 1])), 16 * grow, 1, -1, shift=4)
+    skin |= kept & corners
     return skin.astype(np.float32)
 
 
