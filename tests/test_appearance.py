@@ -15,11 +15,13 @@ from reenact.editors import EditRequest, create_editor
 from reenact.editors.rig.appearance import Appearance, PatternConfig, apply_shading, load_appearance
 from reenact.editors.rig.basis import load_basis
 from reenact.editors.rig.deform import deform
+from reenact.editors.rig.solve import coefficients, smile_share
 from reenact.errors import ConfigError
 from reenact.pipeline.types import AU_INDEX, AUVector, Frame, Packet
 from reenact.stages.aligner import Aligner
 from reenact.stages.au import load_model
-from reenact.stages.landmarks import interocular
+from reenact.stages.landmarks import LIPS_OUTER, MOUTH_CORNERS, interocular
+from reenact.stages.targets import presets
 from reenact.stages.tracker import FaceTracker
 
 from conftest import load_rgb
@@ -164,6 +166,41 @@ def test_taking_a_smile_away_lightens_the_nasolabial_fold_and_evens_out_the_chee
     cheeks = near("smile_man.jpg", CHEEKS + NASOLABIAL, 0.15)
     band = lambda g: cv2.GaussianBlur(g, (0, 0), 1.0) - cv2.GaussianBlur(g, (0, 0), 10.0)  # noqa: E731
     assert band(after)[cheeks].std() < 0.8 * band(before)[cheeks].std()
+
+
+def test_taking_a_smile_away_lifts_the_dark_pits_at_a_closed_mouths_corners_and_not_the_lips(monkeypatch):
+    """A broad smile leaves dark pits just past the mouth's corners (smile_man.jpg). Closed at neutral, the
+    mouth carries them in with its corners, where they hooked it up at both ends (face-api read it happy): a
+    falling AU12 lifts them as skin though they lie within the lips' margin, and leaves the lips' red as it was.
+    An angry mouth left open keeps its dark corners: they are its opening."""
+    import reenact.editors.rig.appearance as shading_module
+
+    crop, lm = face("smile_man.jpg")
+    model = load_model()
+    source = model.intensities(model.features(lm))
+    basis = load_basis()
+
+    def edit(preset: str, corners: bool):
+        monkeypatch.setattr(shading_module, "CLOSED_MOUTH_IOD", 0.04 if corners else 0.0)
+        target = presets()[preset].resolve(source)
+        out = create_editor("rig", memory=False).edit(EditRequest(crop=crop, landmarks=lm, source=source, target=target))
+        d = deform(lm, *coefficients(source, target, basis), basis, crop.shape[0], smile_share(source, target))
+        return cv2.cvtColor(out.crop, cv2.COLOR_RGB2GRAY).astype(np.float32), d.dst
+
+    on, dst = edit("neutral", True)
+    off, _ = edit("neutral", False)
+    lips = np.zeros(crop.shape[:2], np.uint8)
+    cv2.fillPoly(lips, [np.round(dst[list(LIPS_OUTER)]).astype(np.int32)], 1)
+    around = np.zeros_like(lips)
+    for i in MOUTH_CORNERS:
+        cv2.circle(around, (int(round(dst[i, 0])), int(round(dst[i, 1]))), int(round(0.1 * interocular(lm))), 1, -1)
+    corners = (around > 0) & (lips == 0)
+    dark = corners & (off < np.percentile(off[corners], 25))
+    # 21 grey levels
+    assert (on - off)[dark].mean() > 10
+    red = cv2.erode(lips, np.ones((3, 3), np.uint8), iterations=2).astype(bool)
+    assert np.array_equal(on[red], off[red])
+    assert np.array_equal(edit("anger", True)[0], edit("anger", False)[0])
 
 
 def test_the_editor_shades_where_it_moves_and_marks_it():

@@ -61,6 +61,9 @@ NOT_SKIN = (LIPS_OUTER, RIGHT_EYE, LEFT_EYE, NOSE_BASE)
 _NOT_SKIN = tuple(np.array(ids) for ids in NOT_SKIN)
 _OVAL = np.array(FACE_OVAL)
 HOLE_MARGIN_IOD = 0.05
+# ... except around the corners of a mouth whose lips meet within this (IOD) at its middle: an open mouth's
+# corners are dark with its opening (lifted, an angry mouth's corners paled), a closed one's with skin
+CLOSED_MOUTH_IOD = 0.04
 # the wide blur of the broad shading runs at up to 1/4 resolution, keeping >= 2 px of sigma there
 WIDE_BLUR_MAX_K = 4
 WIDE_BLUR_LOW_PX = 2.0
@@ -605,7 +608,16 @@ def _bare_skin(moved: np.ndarray, origin: tuple[int, int], shape: tuple[int, int
     holes = np.zeros_like(skin)
     cv2.fillPoly(holes, [at[ids] for ids in _NOT_SKIN], 1, shift=4)
     grow = 2 * max(int(round(HOLE_MARGIN_IOD * iod / 2)), 1) + 1
+    kept = skin & (1 - holes)
     skin &= 1 - cv2.dilate(holes, np.ones((grow, grow), np.uint8))
+    if np.hypot(*(moved[14, :2] - moved[13, :2])) < CLOSED_MOUTH_IOD * iod:
+        # a closed mouth's red ends at its corners: the skin around them, where a smile leaves its dark pits
+        # (the commissures), is bare skin whose creases a falling smile lifts (inside the lips' margin, a smile
+        # taken away went on hooking up into the cheeks at both ends: smile_man.jpg's neutral)
+        corners = np.zeros_like(skin)
+        for i in MOUTH_CORNERS:
+            cv2.circle(corners, (int(at[i, 0]), int(at[i, 1])), 16 * grow, 1, -1, shift=4)
+        skin |= kept & corners
     return skin.astype(np.float32)
 
 

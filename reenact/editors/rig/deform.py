@@ -144,6 +144,9 @@ class Deformation:
     jaw: np.ndarray      # (2,) crop px the lower teeth move (the jaw's motion at the incisors)
     scale: float         # < 1 where the edit was eased off to keep triangles from folding (the least)
     relaxed: float = 0.0  # how relaxed the target leaves the lips (basis.lips_relaxed), for the mouth's fill
+    # per side, how far (AU12 units) the smile was taken away: the reading's fall, or as far as a closed
+    # mouth's corners came down to rest (_relax_smile), for the creases that go with it (rig.appearance)
+    smile: tuple[float, float] = (0.0, 0.0)
 
     @property
     def moved(self) -> bool:
@@ -355,8 +358,10 @@ def _rest_mouth() -> tuple[float, float]:
             float(0.5 * (corners[1, 0] - corners[0, 0])))
 
 
-def _relax_smile(pts: np.ndarray, basis: Basis, asked: tuple[float, float], share: float) -> np.ndarray:
-    """(478, 3) the displacement that takes `share` of this mouth's smile away: per side, the AU12 field
+def _relax_smile(pts: np.ndarray, basis: Basis, asked: tuple[float, float],
+                 share: float) -> tuple[np.ndarray, tuple[float, float]]:
+    """(478, 3) the displacement that takes `share` of this mouth's smile away, and per side how far (AU12
+    units) its corner came down: per side, the AU12 field
     run backwards, its sideways part as far as brings the corner in to a resting mouth's width, its upward
     part down to a resting mouth's height below the seam (the lips lose the upturned curve), each at least
     SMILE_FLOOR and at most SMILE_SLACK × the asked change. The field
@@ -369,7 +374,8 @@ def _relax_smile(pts: np.ndarray, basis: Basis, asked: tuple[float, float], shar
     lips = index(INNER_LIPS)
     seam, centre = float(pts[lips, 1].mean()), float(pts[lips, 0].mean())
     out = np.zeros_like(both)
-    for field, corner, outward, c in zip(fields, MOUTH_CORNERS, (-1.0, 1.0), asked):
+    fell = [0.0, 0.0]
+    for k, (field, corner, outward, c) in enumerate(zip(fields, MOUTH_CORNERS, (-1.0, 1.0), asked)):
         if c >= 0:
             continue
         cap = SMILE_SLACK * -c
@@ -382,7 +388,8 @@ def _relax_smile(pts: np.ndarray, basis: Basis, asked: tuple[float, float], shar
         cy = float(np.clip(share * max(high, 0.0) / -down, -SMILE_FLOOR[1] * c, cap)) if down < -1e-9 else -c
         out[:, 0] -= cx * field[:, 0]
         out[:, 1:] -= cy * field[:, 1:]
-    return out
+        fell[k] = cy
+    return out, (fell[0], fell[1])
 
 
 def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Basis, size: int,
@@ -422,11 +429,15 @@ def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Ba
     gap = float(np.diff((canon + falls)[index(INNER_LIPS), 1])[0])
     shut, apart = SMILE_SEAM_OPEN_IOD
     closed = float(np.clip((apart - gap) / (apart - shut), 0.0, 1.0)) if smile > 0 else 0.0
+    taken = (0.0, 0.0)
     if np.any(smile_r) or np.any(smile_l):
         # the mouth at rest first, whatever the target then adds (sad's corners come down from there)
         reading = _removal(canon, basis.displacement(smile_r, smile_l)) if closed < 1 else 0
-        shaped = _relax_smile(canon + disp, basis, (smile_r[_AU12], smile_l[_AU12]), smile) if closed > 0 else 0
+        asked = (-float(smile_r[_AU12]), -float(smile_l[_AU12]))
+        shaped, fell = (_relax_smile(canon + disp, basis, (smile_r[_AU12], smile_l[_AU12]), smile) if closed > 0
+                        else (0, asked))
         disp += (closed * shaped + (1 - closed) * reading).astype(disp.dtype)
+        taken = (closed * fell[0] + (1 - closed) * asked[0], closed * fell[1] + (1 - closed) * asked[1])
     disp += basis.displacement(np.maximum(right, 0), np.maximum(left, 0), relaxed)
     # no combination of AUs carries a point past what a real face does (the basis' `reach`)
     length = _norm(disp)
@@ -462,7 +473,8 @@ def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Ba
         step_all[:len(src)] *= np.minimum(1.0, basis.reach * iod / np.maximum(_norm(step_all[:len(src)]), 1e-9))[:, None]
         step_all, scale = limit_folds(src_all, step_all, active, FOLD_REACH_IOD * iod)
     return Deformation(src=src_all, dst=(src_all + step_all).astype(np.float32),
-                       depth=moved_crop[:, 2].astype(np.float32), jaw=jaw * scale, scale=scale, relaxed=relaxed)
+                       depth=moved_crop[:, 2].astype(np.float32), jaw=jaw * scale, scale=scale, relaxed=relaxed,
+                       smile=taken)
 
 
 def _uncovered(oval: np.ndarray, step: np.ndarray) -> np.ndarray:
