@@ -105,6 +105,20 @@ def test_au9_creases_the_nose_bridge_in_distinct_folds_that_stay_on_the_nose(nam
     assert grey[near(name, (133, 362), 0.06)].min() >= 0.99
 
 
+@pytest.mark.parametrize("name", ["astronaut.png", "portrait_man.jpg"])
+def test_au9_draws_no_lines_down_the_sides_of_the_nose(name):
+    """AU9's creases lie across the bridge: the sides of the nose below the inner eye corners keep their shade.
+    Oblique lines drawn there converged on the bridge into a dark V that read as a pinched frown (face-api took
+    smile_man.mp4's disgust for neutral; without them, disgusted)."""
+    crop, lm = face(name)
+    grey = shade_still(name, delta(AU09=5))[..., 1]
+    iod = interocular(lm)
+    yy, xx = np.mgrid[:grey.shape[0], :grey.shape[1]]
+    for side in (-1, 1):
+        c = lm[6, :2] + iod * np.array([side * 0.12, 0.17])
+        assert grey[(xx - c[0]) ** 2 + (yy - c[1]) ** 2 <= (0.06 * iod) ** 2].min() >= 0.97
+
+
 def test_shading_fades_with_the_change():
     """The nasolabial fold deepens with AU12 and fades monotonically to nothing as the change goes to zero."""
     region = near("portrait_man.jpg", NASOLABIAL, 0.12)
