@@ -110,6 +110,12 @@ JAW_ANGLES = (172, 397)
 # lid opens at most to where the population's resting lid sits against the eye's own corners (his
 # broader smile in smile_man.jpg: 0.23, under neutral 0.36)
 _NARROWING = (AU_INDEX["AU06"], AU_INDEX["AU07"])
+# ... from above, the cheek raise and the lid's own drop (a blink or a lid held low: AU45) close the upper lid, and a
+# falling lid tightener lets it open; a rising one only tenses the lower lid (anger's AU07 at D on a face whose
+# closed eyes read as AU06 at E kept both lids shut, the two changes cancelling: talking_man.mp4 frame 45 read as a
+# still, 0.03-0.06 IOD apart where neutral opens them 0.15)
+_LOWERING = (AU_INDEX["AU06"], AU_INDEX["AU45"])
+_AU07 = AU_INDEX["AU07"]
 # ... but the upper lid, which AU6's orbital ring draws down, is back at rest once half the range has fallen
 # (UPPER_LID_PACE × the share), and may rise UPPER_LID_SLACK (IOD) past the population's resting lid (against the
 # eye's corners). smile_man.mp4's man rests 0.010-0.014 above it (frame 0) and his upper lid rises 0.037 from his
@@ -233,15 +239,16 @@ def _open_eyes(now: np.ndarray, changes: tuple[np.ndarray, np.ndarray]) -> np.nd
     out = np.zeros_like(now)
     for name, change, under in zip(("right_eye", "left_eye"), changes, UNDER_EYE):
         share = min(1.0, -float(change[index(_NARROWING)].sum()) / 5.0)
-        if share <= 0:
+        share_up = min(1.0, -(float(change[index(_LOWERING)].sum()) + min(float(change[_AU07]), 0.0)) / 5.0)
+        if share <= 0 and share_up <= 0:
             continue
         a, upper, lower, b = HOLE_CHAINS[name]
         low, up = index(lower), index(upper)
         # rest[lower] already hangs from the eye's own corners; the upper lid is hung the same way
         hung = 0.5 * (now[a, 1] + now[b, 1] - rest[a, 1] - rest[b, 1])
-        out[low, 1] = share * np.maximum(rest[low, 1] - now[low, 1], 0)
+        out[low, 1] = max(share, 0.0) * np.maximum(rest[low, 1] - now[low, 1], 0)
         top = rest[up, 1] + hung - UPPER_LID_SLACK
-        out[up, 1] = -min(1.0, UPPER_LID_PACE * share) * np.maximum(now[up, 1] - top, 0)
+        out[up, 1] = -min(1.0, UPPER_LID_PACE * max(share_up, 0.0)) * np.maximum(now[up, 1] - top, 0)
         # the eye's corners stay where they are
         ids, xs = _along(index((a,) + lower + (b,)), now)
         for ring, follows in zip(under, UNDER_EYE_FOLLOWS):

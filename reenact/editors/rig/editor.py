@@ -27,7 +27,7 @@ from .silhouette import soft_edges
 from .mesh import HOLE_CHAINS, HOLES, crop_mesh, hole_triangles
 from .solve import coefficients, smile_share
 from . import lips
-from .eyes import eye_fill
+from .eyes import drawn, eye_fill
 from .fills import light
 from .memory import TextureMemory, openness, recall
 from .mouth import (TEETH_LUMA, curtains, deep, mouth_geometry, palette, placement, retracted, rim_flow,
@@ -298,6 +298,7 @@ def _fill_hole(req: EditRequest, d: Deformation, flow: np.ndarray, hole: HoleLay
 
     The person's remembered open eye where there is one, procedural sclera and iris for the rest.
     """
+    hole = drawn(hole, req.landmarks, d)
     if not hole.missing.any():
         return ""
     alpha = _soft(hole.missing, 0.6)
