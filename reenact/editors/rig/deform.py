@@ -21,6 +21,7 @@ from ...pipeline.types import AU_INDEX
 from ...stages.landmarks import FACE_OVAL, INNER_LIPS, MOUTH_CORNERS, interocular
 from .basis import Basis
 from .flow import limit_folds, rasterize_flow
+from .iris import iris
 from .mesh import (CLOSING_PAIRS, HOLE_CHAINS, HOLES, LEFT_EYE_LOWER, LEFT_EYE_UPPER, LIPS_INNER_LOWER,
                    LIPS_INNER_UPPER, LOWER_LIP_ROWS, RIGHT_EYE_LOWER, RIGHT_EYE_UPPER, UPPER_LIP_ROWS, crop_mesh,
                    crop_vertices, outward_normals, signed_areas)
@@ -116,6 +117,16 @@ _NARROWING = (AU_INDEX["AU06"], AU_INDEX["AU07"])
 # still, 0.03-0.06 IOD apart where neutral opens them 0.15)
 _LOWERING = (AU_INDEX["AU06"], AU_INDEX["AU45"])
 _AU07 = AU_INDEX["AU07"]
+# an upper lid raise shows the white above the iris (FACS AU5): the lid's middle rises at least this share of the
+# iris radius above the iris's top per unit of AU05 raised (C: 0.3 r, E: 0.5 r), along the field's own shape, past
+# what the field alone does on a small or deep-set eye (jesper.jpg under surprise: 0.007 and -0.015 IOD, the right
+# lid still over the iris), by at most SCLERA_LIFT_MAX (IOD)
+SCLERA_SHOW, SCLERA_LIFT_MAX = 0.1, 0.05
+# ... and only as far as the skin from the lid's margin to the brow's lower edge keeps this share of its rest
+# height: on a deep-set eye whose brows stay (fear's, AU04 against AU01) the lid pushed the rings above it into
+# the brow, and the fold limiter eased the whole eye back (jesper.jpg: the lid 0.01 IOD lower than without)
+SCLERA_ROOM = 0.75
+_AU05 = AU_INDEX["AU05"]
 # ... but the upper lid, which AU6's orbital ring draws down, is back at rest once half the range has fallen
 # (UPPER_LID_PACE × the share), and may rise UPPER_LID_SLACK (IOD) past the population's resting lid (against the
 # eye's corners). smile_man.mp4's man rests 0.010-0.014 above it (frame 0) and his upper lid rises 0.037 from his
@@ -254,6 +265,30 @@ def _open_eyes(now: np.ndarray, changes: tuple[np.ndarray, np.ndarray]) -> np.nd
         for ring, follows in zip(under, UNDER_EYE_FOLLOWS):
             out[index(ring), 1] = follows * np.interp(now[index(ring), 0], xs, out[ids, 1])
     return out
+
+
+def _show_sclera(src: np.ndarray, dst: np.ndarray, changes: tuple[np.ndarray, np.ndarray], basis: Basis) -> None:
+    """Raise each upper lid that AU05 lifts to SCLERA_SHOW above its iris (iris.iris: the eye's own, or where an
+    eye the source shows closed has it), in the picture (crop px): a pitched head's lid sat 0.04 IOD above the
+    iris in the canonical frame (jesper.jpg) and on it in the photo."""
+    iod = interocular(src)
+    for name, change, fields, rings in zip(("right_eye", "left_eye"), changes, (basis.right, basis.left), EYE_RINGS):
+        rise = float(change[_AU05])
+        if rise <= 0:
+            continue
+        c, r = iris(src, name)
+        upper = HOLE_CHAINS[name][1]
+        up, mid = index(upper), upper[len(upper) // 2]
+
+        def under_brow(pts):    # how far the lid's middle sits below the brow's lower edge
+            ids, xs = _along(index(rings[3]), pts)
+            return float(pts[mid, 1] - np.interp(pts[mid, 0], xs, pts[ids, 1]))
+
+        short = min(float(dst[mid, 1] - (c[1] - r - SCLERA_SHOW * rise * r)), SCLERA_LIFT_MAX * iod,
+                    under_brow(dst) - SCLERA_ROOM * under_brow(src))
+        field = fields[_AU05][:, 1]
+        if short > 0 and field[mid] < 0:
+            dst[up, 1] -= short * np.clip(field[up] / field[mid], 0.0, 1.0)
 
 
 def _shape_lids(canon: np.ndarray, moved: np.ndarray) -> None:
@@ -448,6 +483,7 @@ def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Ba
     moved_crop = to_crop(moved)
     dst = moved_crop[:, :2].astype(np.float32)
     src = landmarks[:, :2].astype(np.float32)
+    _show_sclera(landmarks, dst, (right, left), basis)
     step = dst - src
     step[np.maximum(np.abs(step[:, 0]), np.abs(step[:, 1])) < MIN_MOVE_PX] = 0
     step = _layer_eyes(src, step)
@@ -624,9 +660,16 @@ def dense_flow(d: Deformation, size: int) -> tuple[np.ndarray, list[HoleLayer], 
         else:
             fx[inside] = 0.0
             fy[inside] = 0.0
-            ok = had
+            # the source opening's rim is the lids' margins and lashes: where a lid moved off it, it lies inside
+            # the new opening and is no eyeball (a dark line across an opened eye's white)
+            ok = had & (_eroded(had) | ~_eroded(inside))
         holes.append(HoleLayer(name, hbox, inside, inside & ~ok))
     return flow, holes, box
+
+
+def _eroded(mask: np.ndarray) -> np.ndarray:
+    """A boolean region less its one-pixel rim (8-connected)."""
+    return cv2.erode(mask.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
 
 
 def points_box(pts: np.ndarray, size: int, pad: int = 1) -> tuple[int, int, int, int]:

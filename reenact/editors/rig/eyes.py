@@ -13,9 +13,9 @@ from dataclasses import replace
 import cv2
 import numpy as np
 
-from ...stages.landmarks import LEFT_IRIS, RIGHT_IRIS
 from .deform import Deformation, HoleLayer, chain_y
 from .fills import light, median, percentile, slope, softness
+from .iris import iris, opening, unseen
 from .mesh import HOLE_CHAINS
 
 # defaults for an eye that shows no sclera or iris to sample (RGB, before matching the face's light): a photo's
@@ -23,16 +23,8 @@ from .mesh import HOLE_CHAINS
 # dev faces, before the corners' shade), the iris about 0.3 × (0.12-0.56)
 SCLERA_RGB = np.array([196, 190, 184], np.float32)
 IRIS_RGB = np.array([70, 50, 40], np.float32)
-# an eye looking straight ahead, as a share of its width (corner to corner) on the 18 open-eyed shared and dev
-# faces (MediaPipe's iris): the iris radius 0.21 (0.20-0.22 on frontal faces; an adult iris ≈ 11.7 mm across an
-# eye ≈ 28 mm wide) and its centre 0.07 above the corners' midpoint (0.055-0.09), so a resting upper lid (0.17-0.26
-# above) covers its top and the lower lid (0.04-0.14 below) its bottom edge
-IRIS_WIDTH_SHARE = 0.21
-IRIS_RAISE_SHARE = 0.07
-# a source eye open less than this share of its eye's width at the centre shows lid and lashes, not an
-# eyeball (open eyes 0.25-0.45; talking_man.mp4's blink at frame 45 0.01-0.12) ...
-SEEN_OPEN_SHARE = 0.17
-# ... and is drawn whole once its lids part further than this many times the source's slit
+# an eye the source shows closed (iris.unseen) is drawn whole once its lids part further than this many times
+# the source's slit
 DRAWN_OPENING = 1.5
 # the lid's shading of the eyeball, as shares of the iris radius: the lash line just under the upper margin
 # (darkening, reach), the upper lid's shadow further down, and the lower lid's thin margin
@@ -51,45 +43,16 @@ CATCHLIGHT = (0.38, 0.14, 0.6)
 MIN_BLUR_PX = 0.5
 
 
-def _opening(pts: np.ndarray, name: str) -> tuple[float, float]:
-    """(gap between the lid margins at the middle, the eye's width) in the points' units."""
-    a, upper, lower, b = HOLE_CHAINS[name]
-    gap = float(pts[lower[len(lower) // 2], 1] - pts[upper[len(upper) // 2], 1])
-    return gap, float(np.linalg.norm(pts[a, :2] - pts[b, :2]))
-
-
-def unseen(src_lm: np.ndarray, name: str) -> bool:
-    """Whether the source shows this eye closed or nearly: nothing in its slit is eyeball."""
-    gap, width = _opening(src_lm, name)
-    return gap < SEEN_OPEN_SHARE * width
-
-
 def drawn(hole: HoleLayer, src_lm: np.ndarray, d: Deformation) -> HoleLayer:
     """The hole with what the fill must draw: all of it for an unseen eye whose lids part (its slit showed
     lashes, which the eyeball layer would otherwise keep in the middle of the new opening)."""
     if not unseen(src_lm, hole.name):
         return hole
-    was, _ = _opening(src_lm, hole.name)
-    now, _ = _opening(d.dst, hole.name)
+    was, _ = opening(src_lm, hole.name)
+    now, _ = opening(d.dst, hole.name)
     if now <= DRAWN_OPENING * max(was, 0.0) + 1.0:
         return hole
     return replace(hole, missing=hole.inside.copy())
-
-
-def iris(src_lm: np.ndarray, name: str) -> tuple[np.ndarray, float]:
-    """(centre (2,), radius) of this eye's iris in crop px: MediaPipe's where the source shows the eye, else
-    an eye looking ahead (see IRIS_WIDTH_SHARE), sized by the wider of the two eyes (a turned head narrows
-    the far eye, not its iris)."""
-    if not unseen(src_lm, name):
-        ids = RIGHT_IRIS if name == "right_eye" else LEFT_IRIS
-        c = src_lm[ids[0], :2].astype(np.float64)
-        return c, float(np.mean(np.linalg.norm(src_lm[list(ids[1:]), :2] - c, axis=1)))
-    a, _, _, b = HOLE_CHAINS[name]
-    pa, pb = src_lm[a, :2].astype(np.float64), src_lm[b, :2].astype(np.float64)
-    width = max(_opening(src_lm, n)[1] for n in ("right_eye", "left_eye"))
-    along = (pb - pa) / max(float(np.linalg.norm(pb - pa)), 1e-6)
-    up = np.array([along[1], -along[0]]) * (1 if along[0] >= 0 else -1)     # towards the brow (y up is −)
-    return 0.5 * (pa + pb) + IRIS_RAISE_SHARE * width * up, IRIS_WIDTH_SHARE * width
 
 
 def eye_fill(crop: np.ndarray, src_lm: np.ndarray, d: Deformation, hole: HoleLayer) -> np.ndarray:
@@ -108,6 +71,10 @@ def eye_fill(crop: np.ndarray, src_lm: np.ndarray, d: Deformation, hole: HoleLay
     iris_px = region[seen & (dist <= 0.8 * r)]
     # the face's light only for the defaults (it costs as much as the rest of the colours)
     level = light(crop, src_lm) if len(sclera_px) < 4 or len(iris_px) < 4 else None
+    if len(sclera_px) >= 8:
+        # the white, not the pink of the lid's margin or the caruncle beside it: the greyer half
+        chroma = sclera_px.max(axis=1) - sclera_px.min(axis=1)
+        sclera_px = sclera_px[chroma <= np.median(chroma)]
     sclera = (percentile(sclera_px, 75) if len(sclera_px) >= 4 else SCLERA_RGB * level)
     iris_rgb = median(iris_px) if len(iris_px) >= 4 else IRIS_RGB * level
     a, upper, lower, b = HOLE_CHAINS[hole.name]
@@ -125,10 +92,12 @@ def eye_fill(crop: np.ndarray, src_lm: np.ndarray, d: Deformation, hole: HoleLay
     # channels first, so every product runs along whole rows (numpy broadcasting over a trailing axis of 3 costs
     # several times more)
     eye = sclera[:, None, None] * (ball * (1 - cover)) + iris_rgb[:, None, None] * (shade * cover)
-    side = -1.0 if slope(crop, src_lm) <= 0 else 1.0                   # towards the brighter cheek
-    lx, ly = c[0] + side * CATCHLIGHT[0] * r, c[1] - CATCHLIGHT[0] * r
-    glint = np.clip(CATCHLIGHT[1] * r + 0.5 - np.sqrt((gx - lx) ** 2 + (gy - ly) ** 2), 0, 1) * cover
-    eye += CATCHLIGHT[2] * glint * (np.maximum(sclera, eye.max(axis=(1, 2)))[:, None, None] * 1.1 - eye)
+    if unseen(src_lm, hole.name):
+        # an eye the source shows open has its own catchlight
+        side = -1.0 if slope(crop, src_lm) <= 0 else 1.0               # towards the brighter cheek
+        lx, ly = c[0] + side * CATCHLIGHT[0] * r, c[1] - CATCHLIGHT[0] * r
+        glint = np.clip(CATCHLIGHT[1] * r + 0.5 - np.sqrt((gx - lx) ** 2 + (gy - ly) ** 2), 0, 1) * cover
+        eye += CATCHLIGHT[2] * glint * (np.maximum(sclera, eye.max(axis=(1, 2)))[:, None, None] * 1.1 - eye)
     # the lids: a dark lash line under the upper margin and its shadow lower down, a thin lower margin
     below_top = np.maximum(gy - chain_y(d.dst, (a,) + upper + (b,), gx), 0)
     above_low = np.maximum(chain_y(d.dst, (a,) + lower + (b,), gx) - gy, 0)
