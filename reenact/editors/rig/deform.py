@@ -240,7 +240,7 @@ def _resting(canon: np.ndarray) -> np.ndarray:
     return rest
 
 
-def _open_eyes(now: np.ndarray, changes: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+def _open_eyes(now: np.ndarray, changes: tuple[np.ndarray, np.ndarray], shut: float = 0.0) -> np.ndarray:
     """(478, 3) the displacement that opens eyes narrowed by a cheek raise or lid tightener as those fall
     together (see _NARROWING; a target that tightens the lids as the cheeks fall, as fear and anger do,
     keeps them narrowed): each lid margin moves towards where a resting lid sits against this eye's own corners
@@ -259,7 +259,7 @@ def _open_eyes(now: np.ndarray, changes: tuple[np.ndarray, np.ndarray]) -> np.nd
         hung = 0.5 * (now[a, 1] + now[b, 1] - rest[a, 1] - rest[b, 1])
         out[low, 1] = max(share, 0.0) * np.maximum(rest[low, 1] - now[low, 1], 0)
         top = rest[up, 1] + hung - UPPER_LID_SLACK
-        out[up, 1] = -min(1.0, UPPER_LID_PACE * max(share_up, 0.0)) * np.maximum(now[up, 1] - top, 0)
+        out[up, 1] = -(1 - shut) * min(1.0, UPPER_LID_PACE * max(share_up, 0.0)) * np.maximum(now[up, 1] - top, 0)
         # the eye's corners stay where they are
         ids, xs = _along(index((a,) + lower + (b,)), now)
         for ring, follows in zip(under, UNDER_EYE_FOLLOWS):
@@ -267,7 +267,8 @@ def _open_eyes(now: np.ndarray, changes: tuple[np.ndarray, np.ndarray]) -> np.nd
     return out
 
 
-def _show_sclera(src: np.ndarray, dst: np.ndarray, changes: tuple[np.ndarray, np.ndarray], basis: Basis) -> None:
+def _show_sclera(src: np.ndarray, dst: np.ndarray, changes: tuple[np.ndarray, np.ndarray], basis: Basis,
+                 shut: float = 0.0) -> None:
     """Raise each upper lid that AU05 lifts to SCLERA_SHOW above its iris (iris.iris: the eye's own, or where an
     eye the source shows closed has it), in the picture (crop px): a pitched head's lid sat 0.04 IOD above the
     iris in the canonical frame (jesper.jpg) and on it in the photo."""
@@ -288,7 +289,7 @@ def _show_sclera(src: np.ndarray, dst: np.ndarray, changes: tuple[np.ndarray, np
                     under_brow(dst) - SCLERA_ROOM * under_brow(src))
         field = fields[_AU05][:, 1]
         if short > 0 and field[mid] < 0:
-            dst[up, 1] -= short * np.clip(field[up] / field[mid], 0.0, 1.0)
+            dst[up, 1] -= (1 - shut) * short * np.clip(field[up] / field[mid], 0.0, 1.0)
 
 
 def _shape_lids(canon: np.ndarray, moved: np.ndarray) -> None:
@@ -428,14 +429,22 @@ def _relax_smile(pts: np.ndarray, basis: Basis, asked: tuple[float, float], shar
 
 
 def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Basis, size: int,
-           smile: float = 0.0, relaxed: float = 0.0) -> Deformation:
+           smile: float = 0.0, relaxed: float = 0.0, lids: float = 0.0) -> Deformation:
     """Move a face's crop landmarks by per-side AU intensity changes (each (17,), target − source).
 
     `smile`: the share (0–1) of the face's own smile the change takes away; the AU12 part of the change
     then follows the mouth's shape (see _relax_smile) instead of the reading alone. `relaxed`: how relaxed
     the target leaves the lips (basis.lips_relaxed), how much of the basis' relaxed-lips moves come with what
-    the change raises (what it lowers moves as the reading says: a smile's open mouth closes as before)."""
+    the change raises (what it lowers moves as the reading says: a smile's open mouth closes as before).
+    `lids`: how closed (0–1, the target's AU45 of 5) the target keeps the lids: a blink the target follows is not
+    opened by a falling cheek raise or an upper lid raise (_open_eyes, _show_sclera) past that share."""
     canon, r, s, t = to_canonical(landmarks)
+    if lids > 0:
+        # a blink closes the eye whatever lid raise the target adds (surprise's AU05 kept talking_man.mp4's
+        # blink 0.13-0.15 IOD open, against 0.19 between blinks)
+        right, left = right.copy(), left.copy()
+        for c in (right, left):
+            c[_AU05] = min(c[_AU05], (1 - lids) * c[_AU05])
     right, left = _closing_budget(canon, right, left, basis)
     fall_r, fall_l = np.minimum(right, 0), np.minimum(left, 0)
     smile_r, smile_l = _only(fall_r, _AU12), _only(fall_l, _AU12)
@@ -454,7 +463,7 @@ def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Ba
     parting *= share[:, None].astype(parting.dtype)
     parting[lips] = kept
     disp = _removal(canon, falls - parting) + parting
-    opened = _open_eyes(canon + disp, (right, left))
+    opened = _open_eyes(canon + disp, (right, left), lids)
     disp += opened.astype(disp.dtype)
     # an opening lower lid is a layer's edge too: the skin around it does not hold it back
     low = index(RIGHT_EYE_LOWER + LEFT_EYE_LOWER)
@@ -483,7 +492,7 @@ def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Ba
     moved_crop = to_crop(moved)
     dst = moved_crop[:, :2].astype(np.float32)
     src = landmarks[:, :2].astype(np.float32)
-    _show_sclera(landmarks, dst, (right, left), basis)
+    _show_sclera(landmarks, dst, (right, left), basis, lids)
     step = dst - src
     step[np.maximum(np.abs(step[:, 0]), np.abs(step[:, 1])) < MIN_MOVE_PX] = 0
     step = _layer_eyes(src, step)
