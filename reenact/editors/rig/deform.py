@@ -111,12 +111,16 @@ JAW_ANGLES = (172, 397)
 # lid opens at most to where the population's resting lid sits against the eye's own corners (his
 # broader smile in smile_man.jpg: 0.23, under neutral 0.36)
 _NARROWING = (AU_INDEX["AU06"], AU_INDEX["AU07"])
-# ... from above, the cheek raise and the lid's own drop (a blink or a lid held low: AU45) close the upper lid, and a
-# falling lid tightener lets it open; a rising one only tenses the lower lid (anger's AU07 at D on a face whose
-# closed eyes read as AU06 at E kept both lids shut, the two changes cancelling: talking_man.mp4 frame 45 read as a
-# still, 0.03-0.06 IOD apart where neutral opens them 0.15)
+# ... from above, the lid's own drop (a blink or a lid held low: AU45) closes the upper lid too, and taking it away
+# opens it with the others. A rising lid tightener holds the lids narrowed (anger's glare), but not shut: where the
+# lowering (AU06, AU45) falls, the upper lid rises at least until the eye is GLARE_OPENING of a resting eye's
+# aperture open. Anger's AU07 at D on a face whose closed eyes read as AU06 and AU45 kept both lids shut, the
+# changes cancelling (talking_man.mp4 frame 45 read as a still: 0.03-0.06 IOD apart, now 0.08; neutral opens them
+# 0.15), while a smile's narrowed eyes stay as narrow under anger as before (smile_man.jpg: 0.09 IOD; opened to a
+# resting eye's, 0.11, the FER2013 judge read his anger as happy)
 _LOWERING = (AU_INDEX["AU06"], AU_INDEX["AU45"])
-_AU07 = AU_INDEX["AU07"]
+GLARE_OPENING = 0.8
+_AU45 = AU_INDEX["AU45"]
 # an upper lid raise shows the white above the iris (FACS AU5): the lid's middle rises at least this share of the
 # iris radius above the iris's top per unit of AU05 raised (C: 0.3 r, E: 0.5 r), along the field's own shape, past
 # what the field alone does on a small or deep-set eye (jesper.jpg under surprise: 0.007 and -0.015 IOD, the right
@@ -250,8 +254,9 @@ def _open_eyes(now: np.ndarray, changes: tuple[np.ndarray, np.ndarray], shut: fl
     out = np.zeros_like(now)
     for name, change, under in zip(("right_eye", "left_eye"), changes, UNDER_EYE):
         share = min(1.0, -float(change[index(_NARROWING)].sum()) / 5.0)
-        share_up = min(1.0, -(float(change[index(_LOWERING)].sum()) + min(float(change[_AU07]), 0.0)) / 5.0)
-        if share <= 0 and share_up <= 0:
+        lowering = min(1.0, -float(change[index(_LOWERING)].sum()) / 5.0)
+        held = min(1.0, -float(change[index(_NARROWING + (_AU45,))].sum()) / 5.0)
+        if share <= 0 and lowering <= 0:
             continue
         a, upper, lower, b = HOLE_CHAINS[name]
         low, up = index(lower), index(upper)
@@ -259,7 +264,10 @@ def _open_eyes(now: np.ndarray, changes: tuple[np.ndarray, np.ndarray], shut: fl
         hung = 0.5 * (now[a, 1] + now[b, 1] - rest[a, 1] - rest[b, 1])
         out[low, 1] = max(share, 0.0) * np.maximum(rest[low, 1] - now[low, 1], 0)
         top = rest[up, 1] + hung - UPPER_LID_SLACK
-        out[up, 1] = -(1 - shut) * min(1.0, UPPER_LID_PACE * max(share_up, 0.0)) * np.maximum(now[up, 1] - top, 0)
+        glare = now[low, 1] + out[low, 1] - GLARE_OPENING * (rest[low, 1] - top)
+        rise = np.maximum(min(1.0, UPPER_LID_PACE * max(held, 0.0)) * np.maximum(now[up, 1] - top, 0),
+                          min(1.0, UPPER_LID_PACE * max(lowering, 0.0)) * np.maximum(now[up, 1] - glare, 0))
+        out[up, 1] = -(1 - shut) * rise
         # the eye's corners stay where they are
         ids, xs = _along(index((a,) + lower + (b,)), now)
         for ring, follows in zip(under, UNDER_EYE_FOLLOWS):

@@ -13,8 +13,9 @@ from dataclasses import replace
 import cv2
 import numpy as np
 
+from ...imaging import luma
 from .deform import Deformation, HoleLayer, chain_y
-from .fills import light, median, percentile, slope, softness
+from .fills import light, median, percentile, quantile, slope, softness
 from .iris import iris, opening, unseen
 from .mesh import HOLE_CHAINS
 
@@ -23,13 +24,18 @@ from .mesh import HOLE_CHAINS
 # dev faces, before the corners' shade), the iris about 0.3 × (0.12-0.56)
 SCLERA_RGB = np.array([196, 190, 184], np.float32)
 IRIS_RGB = np.array([70, 50, 40], np.float32)
+# the default white is at most this many times as bright as the skin around the eye (its upper quartile: the
+# lashes and the lid's margin are no skin)
+AROUND_WHITE = 1.25
+# the least luma (share of the default's) at which what the source shows beside the iris is taken for its white
+SCLERA_MIN = 0.8
 # an eye the source shows closed (iris.unseen) is drawn whole once its lids part further than this many times
 # the source's slit
 DRAWN_OPENING = 1.5
 # the lid's shading of the eyeball, as shares of the iris radius: the lash line just under the upper margin
 # (darkening, reach), the upper lid's shadow further down, and the lower lid's thin margin
-LASH_LINE = (0.55, 0.12)
-LID_SHADOW = (0.3, 0.6)
+LASH_LINE = (0.35, 0.1)
+LID_SHADOW = (0.25, 0.5)
 LOWER_MARGIN = (0.15, 0.1)
 # the eyeball's roundness: the sclera darkens by this share towards the corners
 CORNER_SHADE = 0.3
@@ -69,13 +75,22 @@ def eye_fill(crop: np.ndarray, src_lm: np.ndarray, d: Deformation, hole: HoleLay
     in_iris = dist <= r
     sclera_px = region[seen & ~in_iris]
     iris_px = region[seen & (dist <= 0.8 * r)]
-    # the face's light only for the defaults (it costs as much as the rest of the colours)
-    level = light(crop, src_lm) if len(sclera_px) < 4 or len(iris_px) < 4 else None
-    if len(sclera_px) >= 8:
-        # the white, not the pink of the lid's margin or the caruncle beside it: the greyer half
+    level = light(crop, src_lm)
+    # lit like the skin around this eye, not the cheek: a deep socket's shade (portrait_man.jpg) took a
+    # cheek-bright white for a painted crescent
+    around = region[~hole.inside]
+    if len(around) >= 16:
+        level = level * min(1.0, AROUND_WHITE * quantile(luma(around), 0.75) / max(float(luma(SCLERA_RGB * level)), 1.0))
+    sclera = SCLERA_RGB * level
+    if len(sclera_px) >= 16:
+        # the white, not the lashes or the pink of the lid's margin and the caruncle: the greyer half of the
+        # brighter half, and only if it is as bright as a white can be in this light (a smile's narrowed eye
+        # shows none: its "white" was the lid's purple-grey)
+        sclera_px = sclera_px[luma(sclera_px) >= np.median(luma(sclera_px))]
         chroma = sclera_px.max(axis=1) - sclera_px.min(axis=1)
-        sclera_px = sclera_px[chroma <= np.median(chroma)]
-    sclera = (percentile(sclera_px, 75) if len(sclera_px) >= 4 else SCLERA_RGB * level)
+        seen_white = percentile(sclera_px[chroma <= np.median(chroma)], 75)
+        if luma(seen_white) >= SCLERA_MIN * luma(sclera):
+            sclera = seen_white
     iris_rgb = median(iris_px) if len(iris_px) >= 4 else IRIS_RGB * level
     a, upper, lower, b = HOLE_CHAINS[hole.name]
     # the eyeball rounds off towards the corners
