@@ -10,7 +10,8 @@ A preset (and a reference face) is a whole face ("whole" mode): the AUs it names
 every other expressive AU goes to rest (0), so `sad` on a smiling face removes the smile and `neutral`
 is simply every AU at rest. In video the speech and blink AUs (SPEECH_AUS) keep following the face: a
 preset that names one opens from a share of its value (VIDEO_OPENING), the face's own motion scaled
-into what is left of the 0–5 scale above it, so speech stays visible. On a still nothing
+into what is left of the 0–5 scale above it, so speech stays visible; lids held low for longer than a
+blink (BLINK_MAX_S) are a state, and AU45 then goes to the preset's value. On a still nothing
 moves by itself and they go to the preset's value like the rest. `strength` blends from the face's own
 expression (0) to the preset (1), and past it up to 1.5.
 
