@@ -183,3 +183,25 @@ def test_the_target_follows_a_blink_but_not_lids_held_low():
     assert got[5 + first - 2] == pytest.approx(4.0)
     assert all(v == 0.0 for v in got[5 + first + 2:65])
     assert got[72] == pytest.approx(4.0)
+
+
+@pytest.mark.parametrize("degrees", [-25.0, 25.0])
+def test_a_drawn_iris_looks_along_a_turned_heads_direction(degrees):
+    """The blink frame's landmarks turned about the vertical axis: the nose swings one way, and both drawn irises
+    move along their eyes that way too, from where they sat on the unturned head (the cornea stands in front of
+    the corners), by a like share of each eye (no squint)."""
+    _, lm, _ = blink()
+    a = np.radians(degrees)
+    centre = lm.mean(axis=0)
+    rot = np.array([[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]])
+    turned = (lm - centre) @ rot.T + centre
+    swing = np.sign(turned[4, 0] - lm[4, 0] - (turned[[33, 263], 0].mean() - lm[[33, 263], 0].mean()))
+
+    def shift(pts, name):     # the iris from the corners' midpoint, a share of the eye's width
+        c, _ = iris(pts, name)
+        a_, _, _, b = HOLE_CHAINS[name]
+        return (c[0] - 0.5 * (pts[a_, 0] + pts[b, 0])) / abs(pts[b, 0] - pts[a_, 0])
+
+    moved_by = [shift(turned, name) - shift(lm, name) for name in EYES]
+    assert all(np.sign(m) == swing and abs(m) > 0.03 for m in moved_by), (swing, moved_by)
+    assert abs(moved_by[0] - moved_by[1]) < 0.03, moved_by

@@ -3,8 +3,8 @@
 An eye the source shows open keeps its own iris (MediaPipe's, where the person looks) and colours; the fill
 only extends them under a lid that rises. An eye the source shows closed or nearly (lowered lids, a blink)
 shows lid and lashes in its slit, not an eyeball: opened, the whole opening is drawn, the iris where an eye
-looking along the head's direction has it (centred between the corners, a little above them), its size from
-the eye's width, both eyes alike.
+looking along the head's direction has it (rig.iris: between the corners, a little above them, towards the
+head's turn), its size from the eye's width, both eyes alike.
 """
 from __future__ import annotations
 

@@ -1,9 +1,10 @@
 """Where an eye's iris is: MediaPipe's where the source shows the eye open, else where an eye looking along the
-head's direction has it. Any y-down frame (crop px, the canonical frame): only shares of the eye's own size."""
+head's direction has it. Crop landmarks (x, y, z: the head's pose places the cornea)."""
 from __future__ import annotations
 
 import numpy as np
 
+from ...stages.geometry import canonical_mesh, to_canonical
 from ...stages.landmarks import LEFT_IRIS, RIGHT_IRIS
 from .mesh import HOLE_CHAINS
 
@@ -32,9 +33,9 @@ def unseen(pts: np.ndarray, name: str) -> bool:
 
 
 def iris(pts: np.ndarray, name: str) -> tuple[np.ndarray, float]:
-    """(centre (2,), radius) of this eye's iris: MediaPipe's where the source shows the eye, else an eye looking
-    ahead (see IRIS_WIDTH_SHARE), sized by the wider of the two eyes (a turned head narrows the far eye, not its
-    iris)."""
+    """(centre (2,), radius) of this eye's iris from crop landmarks (478, 3): MediaPipe's where the source shows
+    the eye, else an eye looking along the head's direction (see IRIS_WIDTH_SHARE), sized by the wider of the two
+    eyes (a turned head narrows the far eye, not its iris)."""
     if not unseen(pts, name):
         ids = RIGHT_IRIS if name == "right_eye" else LEFT_IRIS
         c = pts[ids[0], :2].astype(np.float64)
@@ -44,4 +45,14 @@ def iris(pts: np.ndarray, name: str) -> tuple[np.ndarray, float]:
     width = max(opening(pts, n)[1] for n in ("right_eye", "left_eye"))
     along = (pb - pa) / max(float(np.linalg.norm(pb - pa)), 1e-6)
     up = np.array([along[1], -along[0]]) * (1 if along[0] >= 0 else -1)     # towards the brow (y up is −)
-    return 0.5 * (pa + pb) + IRIS_RAISE_SHARE * width * up, IRIS_WIDTH_SHARE * width
+    # the cornea stands in front of the corners: where the head turns, an eye looking its way has the iris that
+    # far along the eye towards the turn (the population's forward-looking iris carried by this head's pose:
+    # 0.07-0.09 of the eye's width on heads turned 21-27°); its height stays level with the corners, as an eye
+    # looking at the camera has it (carried by the pitch too, a lowered head's eyes looked down and away)
+    canon, r, s, t = to_canonical(pts)
+    ref = canonical_mesh()
+    ids = RIGHT_IRIS if name == "right_eye" else LEFT_IRIS
+    share = np.linalg.norm(canon[a] - canon[b]) / np.linalg.norm(ref[a] - ref[b])
+    front = 0.5 * (canon[a] + canon[b]) + share * (ref[ids[0]] - 0.5 * (ref[a] + ref[b]))
+    turn = float((((front - t) @ r / s)[:2] - 0.5 * (pa + pb)) @ along)
+    return 0.5 * (pa + pb) + IRIS_RAISE_SHARE * width * up + turn * along, IRIS_WIDTH_SHARE * width
