@@ -111,6 +111,12 @@ JAW_ANGLES = (172, 397)
 # lid opens at most to where the population's resting lid sits against the eye's own corners (his
 # broader smile in smile_man.jpg: 0.23, under neutral 0.36)
 _NARROWING = (AU_INDEX["AU06"], AU_INDEX["AU07"])
+# ... but the upper lid, which AU6's orbital ring draws down, is back at rest once half the range has fallen
+# (UPPER_LID_PACE × the share), and may rise UPPER_LID_SLACK (IOD) past the population's resting lid (against the
+# eye's corners). smile_man.mp4's man rests 0.010-0.014 above it (frame 0) and his upper lid rises 0.037 from his
+# broad smile (frame 40), where that stop let it rise 0.006; more slack opens smile_man.jpg's eyes past his
+# resting aperture, its lower lids coming down with the cheeks
+UPPER_LID_PACE, UPPER_LID_SLACK = 2.0, 0.006
 # ... from above, the lid's own drop (a blink or a lid held low: AU45) closes the upper lid too, and taking it away
 # opens it with the others. A rising lid tightener holds the lids narrowed (anger's glare), but not shut: where the
 # lowering (AU06, AU45) falls, the upper lid rises at least until the eye is GLARE_OPENING of a resting eye's
@@ -131,12 +137,6 @@ SCLERA_SHOW, SCLERA_LIFT_MAX = 0.1, 0.05
 # the brow, and the fold limiter eased the whole eye back (jesper.jpg: the lid 0.01 IOD lower than without)
 SCLERA_ROOM = 0.75
 _AU05 = AU_INDEX["AU05"]
-# ... but the upper lid, which AU6's orbital ring draws down, is back at rest once half the range has fallen
-# (UPPER_LID_PACE × the share), and may rise UPPER_LID_SLACK (IOD) past the population's resting lid (against the
-# eye's corners). smile_man.mp4's man rests 0.010-0.014 above it (frame 0) and his upper lid rises 0.037 from his
-# broad smile (frame 40), where that stop let it rise 0.006; more slack opens smile_man.jpg's eyes past his
-# resting aperture, its lower lids coming down with the cheeks
-UPPER_LID_PACE, UPPER_LID_SLACK = 2.0, 0.006
 # the skin under a lower lid (the infraorbital bulge, MediaPipe's three rings below the margin, outer to
 # inner corner) goes down with it, less the further from the lid
 UNDER_EYE = (
@@ -249,7 +249,9 @@ def _open_eyes(now: np.ndarray, changes: tuple[np.ndarray, np.ndarray], shut: fl
     together (see _NARROWING; a target that tightens the lids as the cheeks fall, as fear and anger do,
     keeps them narrowed): each lid margin moves towards where a resting lid sits against this eye's own corners
     (`now`: the canonical mesh with the other removals done), by the falling share, and only outwards (an
-    eye already open as wide as a resting one stays as it is); the skin under the lower lid follows it."""
+    eye already open as wide as a resting one stays as it is); the skin under the lower lid follows it. The
+    upper lid also opens with a falling lid drop (AU45), and to a glare (_LOWERING) whatever AU07 asks; `shut`
+    (0-1): the share of that the target's own AU45 keeps closed (a followed blink)."""
     rest = _resting(now)
     out = np.zeros_like(now)
     for name, change, under in zip(("right_eye", "left_eye"), changes, UNDER_EYE):
