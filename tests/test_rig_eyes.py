@@ -104,9 +104,9 @@ def _dark_extent(dark: np.ndarray, c: np.ndarray, box) -> tuple[int, int]:
 
 def test_an_opened_closed_eye_is_drawn_as_a_round_iris_looking_ahead_lit_like_the_face():
     """The slit of a closed eye shows lashes; opened, the eye is drawn whole: an iris as wide as 0.42 of the eye
-    (a disc: it reaches no further down than its radius, the lids cut it, nothing stretches it), centred between both eyes' corners alike (no
-    squint), in a white lit like the skin around the eye, not paper white: his own open eyes' whites (frame 30)
-    read 0.67-0.69 × his cheek's luma, the drawn ones 0.69."""
+    (a disc: it reaches no further down than its radius, the lids cut it, nothing stretches it), placed alike in
+    both eyes (no squint), in a white lit like the skin around the eye, not paper white: his own open eyes'
+    whites (frame 30) read 0.67-0.69 × his cheek's luma, the drawn ones 0.69."""
     crop, lm, source = blink()
     target = presets()["surprise"].resolve(source)
     edit = create_editor("rig", memory=False).edit(EditRequest(crop=crop, landmarks=lm, source=source,
