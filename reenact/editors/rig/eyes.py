@@ -81,12 +81,14 @@ def eye_fill(crop: np.ndarray, src_lm: np.ndarray, d: Deformation, hole: HoleLay
     sclera_px = region[seen & ~in_iris]
     iris_px = region[seen & (dist <= 0.8 * r)]
     level = light(crop, src_lm)
-    # lit like the skin around this eye, not the cheek: a deep socket's shade (portrait_man.jpg) took a
-    # cheek-bright white for a painted crescent
+    # lit like the skin around this eye, not the cheek (a deep socket's shade, portrait_man.jpg, took a
+    # cheek-bright white for a painted crescent), and in its light's colour (a screen's blue light on the eyes
+    # gave a cheek-tinted white a yellow cast)
     around = region[~hole.inside]
     if len(around) >= 16:
-        skin_light = AROUND_WHITE * quantile(luma(around), 0.75)
-        level = level * min(1.0, skin_light / max(float(luma(SCLERA_RGB * level)), 1.0))
+        skin = percentile(around, 75)
+        bright = min(float(luma(SCLERA_RGB * level)), AROUND_WHITE * float(luma(skin)))
+        level = bright / float(luma(SCLERA_RGB)) * np.sqrt(skin / max(float(skin.mean()), 1.0))
     sclera = SCLERA_RGB * level
     if len(sclera_px) >= 16:
         # the white, not the lashes or the pink of the lid's margin and the caruncle: the greyer half of the
@@ -96,8 +98,9 @@ def eye_fill(crop: np.ndarray, src_lm: np.ndarray, d: Deformation, hole: HoleLay
         sclera_px = sclera_px[grey >= quantile(grey, 0.5)]
         chroma = sclera_px.max(axis=1) - sclera_px.min(axis=1)
         seen_white = percentile(sclera_px[chroma <= quantile(chroma, 0.5)], 75)
-        if luma(seen_white) >= SCLERA_MIN * luma(sclera):
-            sclera = seen_white
+        # ... and no brighter than the white this eye shows: a white lit like the cheek over a dim eye's
+        # read as a painted crescent
+        sclera = seen_white if luma(seen_white) >= SCLERA_MIN * luma(sclera) else SCLERA_MIN * sclera
     iris_rgb = median(iris_px) if len(iris_px) >= 4 else IRIS_RGB * level
     a, upper, lower, b = HOLE_CHAINS[hole.name]
     # the eyeball rounds off towards the corners
