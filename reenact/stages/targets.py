@@ -10,7 +10,8 @@ A preset (and a reference face) is a whole face ("whole" mode): the AUs it names
 every other expressive AU goes to rest (0), so `sad` on a smiling face removes the smile and `neutral`
 is simply every AU at rest. In video the speech and blink AUs (SPEECH_AUS) keep following the face: a
 preset that names one opens from a share of its value (VIDEO_OPENING), the face's own motion scaled
-into what is left of the 0–5 scale above it, so speech stays visible. On a still nothing
+into what is left of the 0–5 scale above it, so speech stays visible; lids held low for longer than a
+blink (BLINK_MAX_S) are a state, and AU45 then goes to the preset's value. On a still nothing
 moves by itself and they go to the preset's value like the rest. `strength` blends from the face's own
 expression (0) to the preset (1), and past it up to 1.5.
 
@@ -41,6 +42,13 @@ WHOLE = "whole"
 # AUs that follow the face in video under a whole-face target: speech and blinks
 SPEECH_AUS = ("AU25", "AU26", "AU45")
 _SPEECH = np.array([AU_INDEX[a] for a in SPEECH_AUS])
+# ... but lids held low are a state, not a blink: once the face's AU45 has stayed at HELD_LID_AU or more for
+# longer than BLINK_MAX_S, AU45 goes to the preset's value as on a still (surprise opens eyes kept closed or
+# lowered) until the lids lift again. talking_man.mp4's blinks read AU45 ≥ 1 for 0.2-0.3 s (frames 44-52, 87-91);
+# a blink lasts 0.1-0.4 s
+HELD_LID_AU = 1.0
+BLINK_MAX_S = 0.6
+_AU45 = AU_INDEX["AU45"]
 SIDES = ("both", "right", "left")
 # in video, the share of a preset's own AU25/AU26 that opens the mouth: the speech rides on it, and a
 # mouth opened as wide as a still's prototype would leave the words no room (talking_man.mp4: the
@@ -64,8 +72,10 @@ class Target:
     mode: str = "relative"     # relative | absolute | whole (see the module docstring)
     side: str = "both"         # both | right | left: a unilateral expression moves one half of the face
 
-    def resolve(self, source: AUVector, strength: float = 1.0, *, video: bool = False) -> AUVector:
-        """The AUs this face should show. `video`: speech and blink AUs follow the face (whole mode)."""
+    def resolve(self, source: AUVector, strength: float = 1.0, *, video: bool = False,
+                held: bool = False) -> AUVector:
+        """The AUs this face should show. `video`: speech and blink AUs follow the face (whole mode);
+        `held`: the lids have been low longer than a blink (BLINK_MAX_S), so AU45 does not."""
         src = source.values.astype(np.float32)
         idx = [AU_INDEX[a] for a in self.named]
         if self.mode == WHOLE:
@@ -74,8 +84,11 @@ class Target:
                 # the face's own speech rides on (a share of) the preset's value, scaled into what is
                 # left of the 0–5 scale above it: a mouth a preset opens still moves with the words,
                 # never pinned at the top of the scale (an unnamed one simply follows the face)
+                lid = goal[_AU45]
                 goal[_SPEECH] = VIDEO_OPENING * goal[_SPEECH]
                 goal[_SPEECH] += src[_SPEECH] * (1 - goal[_SPEECH] / AU_MAX)
+                if held:
+                    goal[_AU45] = lid
             return AUVector(np.clip(src + strength * (goal - src), 0.0, AU_MAX))
         out = src.copy()
         if self.mode == "absolute":
@@ -271,6 +284,7 @@ class TargetStage(StageBase):
         self.driver = driver
         self._filters: dict[int, OneEuroFilter] = {}
         self._rest: dict[int, AUVector] = {}
+        self._lids_low: dict[int, float] = {}     # per track: since when its lids have been low (pts s)
 
     def set_target(self, target: Target | None) -> None:
         self.target = target
@@ -278,20 +292,30 @@ class TargetStage(StageBase):
     def reset(self) -> None:
         self._filters.clear()
         self._rest.clear()
+        self._lids_low.clear()
 
     def close(self) -> None:
         if self.driver is not None:
             self.driver.close()
 
-    def want(self, track_id: int, source: AUVector, drive: AUVector | None = None) -> AUVector:
-        """The unsmoothed target for one face; `drive` is the driver's change this frame."""
+    def held(self, track_id: int, source: AUVector, t: float) -> bool:
+        """Whether this face's lids have been low (AU45 ≥ HELD_LID_AU) for longer than a blink, at time t."""
+        if source.values[_AU45] < HELD_LID_AU:
+            self._lids_low.pop(track_id, None)
+            return False
+        return t - self._lids_low.setdefault(track_id, t) > BLINK_MAX_S
+
+    def want(self, track_id: int, source: AUVector, drive: AUVector | None = None, t: float = 0.0) -> AUVector:
+        """The unsmoothed target for one face at time t; `drive` is the driver's change this frame."""
         if self.driver is not None:
             rest = self._rest.setdefault(track_id, source)
             # until the driver shows a face there is nothing to follow: the face stays as it is
             return source if drive is None else rest + drive.scaled(self.strength)
         if self.target is None:
             return source
-        return self.target.resolve(source, self.strength, video=not self.static)
+        video = not self.static
+        return self.target.resolve(source, self.strength, video=video,
+                                   held=video and self.held(track_id, source, t))
 
     def process(self, packet: Packet) -> Packet:
         t = packet.frame.time
@@ -300,6 +324,7 @@ class TargetStage(StageBase):
             if tid not in seen:  # a lost face: never smooth across the gap
                 del self._filters[tid]
                 self._rest.pop(tid, None)
+                self._lids_low.pop(tid, None)
         # one driver frame per packet, shared by every face in it
         drive = self.driver.read(t) if self.driver is not None and packet.faces else None
 
@@ -308,7 +333,7 @@ class TargetStage(StageBase):
             tid = s.face.track_id
             if tid not in self._filters:
                 self._filters[tid] = OneEuroFilter(self.cfg.smoothing)
-            edit = self._filters[tid]((self.want(tid, source, drive) - source).values, t)
+            edit = self._filters[tid]((self.want(tid, source, drive, t) - source).values, t)
             side = self.target.side if self.target is not None and self.driver is None else "both"
             return s.with_(target_au=source + AUVector(edit), target_side=side)
 

@@ -32,7 +32,7 @@ from ...stages import landmarks as lm
 from ...config import read_yaml
 from ...errors import ConfigError
 from ...stages.geometry import canonical_mesh
-from ...pipeline.types import AU_INDEX, AU_NAMES, au_key
+from ...pipeline.types import AU_INDEX, AU_MAX, AU_NAMES, au_key
 from . import mesh
 
 BASIS_FILE = "rig_basis.yaml"
@@ -56,6 +56,7 @@ OPENING = ("AU09", "AU10", "AU20", "AU25", "AU26")
 LIP_AUS = ("AU10", "AU12", "AU14", "AU15", "AU20", "AU23")
 LIP_HOLD = 1.0
 _LIP_AUS = [AU_INDEX[a] for a in LIP_AUS]
+_AU45 = AU_INDEX["AU45"]
 MIDLINE = (10, 151, 9, 8, 168, 6, 197, 195, 5, 4, 1, 2, 164, 0, 13, 14, 17, 18, 200, 199, 175, 152)
 
 
@@ -169,6 +170,11 @@ def lips_relaxed(target) -> float:
     """How relaxed (0 … 1) an AU target (AUVector) leaves the lips: 1 when it holds none of LIP_AUS."""
     held = float(target.values[_LIP_AUS].max())
     return float(np.clip(1.0 - held / LIP_HOLD, 0.0, 1.0))
+
+
+def lids_shut(target) -> float:
+    """How closed (0 … 1) an AU target (AUVector) keeps the upper lids: its AU45 on the 0–5 scale."""
+    return float(np.clip(target.values[_AU45] / AU_MAX, 0.0, 1.0))
 
 
 def build_basis(spec: Mapping[str, Any], calibration: Mapping[str, Any] | None = None) -> Basis:

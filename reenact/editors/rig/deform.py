@@ -21,6 +21,7 @@ from ...pipeline.types import AU_INDEX
 from ...stages.landmarks import FACE_OVAL, INNER_LIPS, MOUTH_CORNERS, interocular
 from .basis import Basis
 from .flow import limit_folds, rasterize_flow
+from .iris import iris
 from .mesh import (CLOSING_PAIRS, HOLE_CHAINS, HOLES, LEFT_EYE_LOWER, LEFT_EYE_UPPER, LIPS_INNER_LOWER,
                    LIPS_INNER_UPPER, LOWER_LIP_ROWS, RIGHT_EYE_LOWER, RIGHT_EYE_UPPER, UPPER_LIP_ROWS, crop_mesh,
                    crop_vertices, outward_normals, signed_areas)
@@ -116,6 +117,26 @@ _NARROWING = (AU_INDEX["AU06"], AU_INDEX["AU07"])
 # broad smile (frame 40), where that stop let it rise 0.006; more slack opens smile_man.jpg's eyes past his
 # resting aperture, its lower lids coming down with the cheeks
 UPPER_LID_PACE, UPPER_LID_SLACK = 2.0, 0.006
+# ... from above, the lid's own drop (a blink or a lid held low: AU45) closes the upper lid too, and taking it away
+# opens it with the others. A rising lid tightener holds the lids narrowed (anger's glare), but not shut: where the
+# lowering (AU06, AU45) falls, the upper lid rises at least until the eye is GLARE_OPENING of a resting eye's
+# aperture open. Anger's AU07 at D on a face whose closed eyes read as AU06 and AU45 kept both lids shut, the
+# changes cancelling (talking_man.mp4 frame 45 read as a still: 0.03-0.06 IOD apart, now 0.08; neutral opens them
+# 0.15), while a smile's narrowed eyes stay as narrow under anger as before (smile_man.jpg: 0.09 IOD; opened to a
+# resting eye's, 0.11, the FER2013 judge read his anger as happy)
+_LOWERING = (AU_INDEX["AU06"], AU_INDEX["AU45"])
+GLARE_OPENING = 0.8
+_AU45 = AU_INDEX["AU45"]
+# an upper lid raise shows the white above the iris (FACS AU5): the lid's middle rises at least this share of the
+# iris radius above the iris's top per unit of AU05 raised (C: 0.3 r, E: 0.5 r), along the field's own shape, past
+# what the field alone does on a small or deep-set eye (jesper.jpg under surprise: 0.007 and -0.015 IOD, the right
+# lid still over the iris), by at most SCLERA_LIFT_MAX (IOD)
+SCLERA_SHOW, SCLERA_LIFT_MAX = 0.1, 0.05
+# ... and only as far as the skin from the lid's margin to the brow's lower edge keeps this share of its rest
+# height: on a deep-set eye whose brows stay (fear's, AU04 against AU01) the lid pushed the rings above it into
+# the brow, and the fold limiter eased the whole eye back (jesper.jpg: the lid 0.01 IOD lower than without)
+SCLERA_ROOM = 0.75
+_AU05 = AU_INDEX["AU05"]
 # the skin under a lower lid (the infraorbital bulge, MediaPipe's three rings below the margin, outer to
 # inner corner) goes down with it, less the further from the lid
 UNDER_EYE = (
@@ -226,30 +247,62 @@ def _resting(canon: np.ndarray) -> np.ndarray:
     return rest
 
 
-def _open_eyes(now: np.ndarray, changes: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+def _open_eyes(now: np.ndarray, changes: tuple[np.ndarray, np.ndarray], shut: float = 0.0) -> np.ndarray:
     """(478, 3) the displacement that opens eyes narrowed by a cheek raise or lid tightener as those fall
     together (see _NARROWING; a target that tightens the lids as the cheeks fall, as fear and anger do,
     keeps them narrowed): each lid margin moves towards where a resting lid sits against this eye's own corners
     (`now`: the canonical mesh with the other removals done), by the falling share, and only outwards (an
-    eye already open as wide as a resting one stays as it is); the skin under the lower lid follows it."""
+    eye already open as wide as a resting one stays as it is); the skin under the lower lid follows it. The
+    upper lid also opens with a falling lid drop (AU45), and to a glare (_LOWERING) whatever AU07 asks; `shut`
+    (0-1): the share of that the target's own AU45 keeps closed (a followed blink)."""
     rest = _resting(now)
     out = np.zeros_like(now)
     for name, change, under in zip(("right_eye", "left_eye"), changes, UNDER_EYE):
         share = min(1.0, -float(change[index(_NARROWING)].sum()) / 5.0)
-        if share <= 0:
+        lowering = min(1.0, -float(change[index(_LOWERING)].sum()) / 5.0)
+        held = min(1.0, -float(change[index(_NARROWING + (_AU45,))].sum()) / 5.0)
+        if share <= 0 and lowering <= 0:
             continue
         a, upper, lower, b = HOLE_CHAINS[name]
         low, up = index(lower), index(upper)
         # rest[lower] already hangs from the eye's own corners; the upper lid is hung the same way
         hung = 0.5 * (now[a, 1] + now[b, 1] - rest[a, 1] - rest[b, 1])
-        out[low, 1] = share * np.maximum(rest[low, 1] - now[low, 1], 0)
+        out[low, 1] = max(share, 0.0) * np.maximum(rest[low, 1] - now[low, 1], 0)
         top = rest[up, 1] + hung - UPPER_LID_SLACK
-        out[up, 1] = -min(1.0, UPPER_LID_PACE * share) * np.maximum(now[up, 1] - top, 0)
+        glare = now[low, 1] + out[low, 1] - GLARE_OPENING * (rest[low, 1] - top)
+        rise = np.maximum(min(1.0, UPPER_LID_PACE * max(held, 0.0)) * np.maximum(now[up, 1] - top, 0),
+                          min(1.0, UPPER_LID_PACE * max(lowering, 0.0)) * np.maximum(now[up, 1] - glare, 0))
+        out[up, 1] = -(1 - shut) * rise
         # the eye's corners stay where they are
         ids, xs = _along(index((a,) + lower + (b,)), now)
         for ring, follows in zip(under, UNDER_EYE_FOLLOWS):
             out[index(ring), 1] = follows * np.interp(now[index(ring), 0], xs, out[ids, 1])
     return out
+
+
+def _show_sclera(src: np.ndarray, dst: np.ndarray, changes: tuple[np.ndarray, np.ndarray], basis: Basis,
+                 shut: float = 0.0) -> None:
+    """Raise each upper lid that AU05 lifts to SCLERA_SHOW above its iris (iris.iris: the eye's own, or where an
+    eye the source shows closed has it), in the picture (crop px): a pitched head's lid sat 0.04 IOD above the
+    iris in the canonical frame (jesper.jpg) and on it in the photo."""
+    iod = interocular(src)
+    for name, change, fields, rings in zip(("right_eye", "left_eye"), changes, (basis.right, basis.left), EYE_RINGS):
+        rise = float(change[_AU05])
+        if rise <= 0:
+            continue
+        c, r = iris(src, name)
+        upper = HOLE_CHAINS[name][1]
+        up, mid = index(upper), upper[len(upper) // 2]
+
+        def under_brow(pts):    # how far the lid's middle sits below the brow's lower edge
+            ids, xs = _along(index(rings[3]), pts)
+            return float(pts[mid, 1] - np.interp(pts[mid, 0], xs, pts[ids, 1]))
+
+        short = min(float(dst[mid, 1] - (c[1] - r - SCLERA_SHOW * rise * r)), SCLERA_LIFT_MAX * iod,
+                    under_brow(dst) - SCLERA_ROOM * under_brow(src))
+        field = fields[_AU05][:, 1]
+        if short > 0 and field[mid] < 0:
+            dst[up, 1] -= (1 - shut) * short * np.clip(field[up] / field[mid], 0.0, 1.0)
 
 
 def _shape_lids(canon: np.ndarray, moved: np.ndarray) -> None:
@@ -393,14 +446,22 @@ def _relax_smile(pts: np.ndarray, basis: Basis, asked: tuple[float, float],
 
 
 def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Basis, size: int,
-           smile: float = 0.0, relaxed: float = 0.0) -> Deformation:
+           smile: float = 0.0, relaxed: float = 0.0, lids: float = 0.0) -> Deformation:
     """Move a face's crop landmarks by per-side AU intensity changes (each (17,), target − source).
 
     `smile`: the share (0–1) of the face's own smile the change takes away; the AU12 part of the change
     then follows the mouth's shape (see _relax_smile) instead of the reading alone. `relaxed`: how relaxed
     the target leaves the lips (basis.lips_relaxed), how much of the basis' relaxed-lips moves come with what
-    the change raises (what it lowers moves as the reading says: a smile's open mouth closes as before)."""
+    the change raises (what it lowers moves as the reading says: a smile's open mouth closes as before).
+    `lids`: how closed (0–1, the target's AU45 of 5) the target keeps the lids: a blink the target follows is not
+    opened by a falling cheek raise or an upper lid raise (_open_eyes, _show_sclera) past that share."""
     canon, r, s, t = to_canonical(landmarks)
+    if lids > 0:
+        # a blink closes the eye whatever lid raise the target adds (surprise's AU05 kept talking_man.mp4's
+        # blink 0.13-0.15 IOD open, against 0.19 between blinks)
+        right, left = right.copy(), left.copy()
+        for c in (right, left):
+            c[_AU05] = min(c[_AU05], (1 - lids) * c[_AU05])
     right, left = _closing_budget(canon, right, left, basis)
     fall_r, fall_l = np.minimum(right, 0), np.minimum(left, 0)
     smile_r, smile_l = _only(fall_r, _AU12), _only(fall_l, _AU12)
@@ -419,7 +480,7 @@ def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Ba
     parting *= share[:, None].astype(parting.dtype)
     parting[lips] = kept
     disp = _removal(canon, falls - parting) + parting
-    opened = _open_eyes(canon + disp, (right, left))
+    opened = _open_eyes(canon + disp, (right, left), lids)
     disp += opened.astype(disp.dtype)
     # an opening lower lid is a layer's edge too: the skin around it does not hold it back
     low = index(RIGHT_EYE_LOWER + LEFT_EYE_LOWER)
@@ -452,6 +513,7 @@ def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Ba
     moved_crop = to_crop(moved)
     dst = moved_crop[:, :2].astype(np.float32)
     src = landmarks[:, :2].astype(np.float32)
+    _show_sclera(landmarks, dst, (right, left), basis, lids)
     step = dst - src
     step[np.maximum(np.abs(step[:, 0]), np.abs(step[:, 1])) < MIN_MOVE_PX] = 0
     step = _layer_eyes(src, step)
@@ -629,9 +691,16 @@ def dense_flow(d: Deformation, size: int) -> tuple[np.ndarray, list[HoleLayer], 
         else:
             fx[inside] = 0.0
             fy[inside] = 0.0
-            ok = had
+            # the source opening's rim is the lids' margins and lashes: where a lid moved off it, it lies inside
+            # the new opening and is no eyeball (a dark line across an opened eye's white)
+            ok = had & (_eroded(had) | ~_eroded(inside))
         holes.append(HoleLayer(name, hbox, inside, inside & ~ok))
     return flow, holes, box
+
+
+def _eroded(mask: np.ndarray) -> np.ndarray:
+    """A boolean region less its one-pixel rim (8-connected)."""
+    return cv2.erode(mask.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
 
 
 def points_box(pts: np.ndarray, size: int, pad: int = 1) -> tuple[int, int, int, int]:

@@ -19,7 +19,7 @@ import numpy as np
 from ...engines import load
 from ...engines.warp_blend import to_nchw
 from .appearance import Appearance, Shading, apply_shading, load_appearance
-from .basis import Basis, lips_relaxed, load_basis
+from .basis import Basis, lids_shut, lips_relaxed, load_basis
 
 from .deform import Deformation, HoleLayer, deform, dense_flow, points_box, union
 from .flow import warp
@@ -27,7 +27,7 @@ from .silhouette import soft_edges
 from .mesh import HOLE_CHAINS, HOLES, crop_mesh, hole_triangles
 from .solve import coefficients, smile_share
 from . import lips
-from .eyes import eye_fill
+from .eyes import drawn, eye_fill
 from .fills import light
 from .memory import TextureMemory, openness, recall
 from .mouth import (TEETH_LUMA, curtains, deep, mouth_geometry, palette, placement, retracted, rim_flow,
@@ -145,7 +145,7 @@ class RigEditor:
             return None
         size = req.crop.shape[0]
         d = deform(req.landmarks, right, left, self.basis, size, smile_share(req.source, req.target),
-                   lips_relaxed(req.target))
+                   lips_relaxed(req.target), lids_shut(req.target))
         flow, holes, box = dense_flow(d, size)
         shading = (self.appearance.shading(req.crop, d, flow, box, *_smile_taken(right, left, d),
                                            (req.track_id, req.time)) if self.appearance else None)
@@ -313,6 +313,7 @@ def _fill_hole(req: EditRequest, d: Deformation, flow: np.ndarray, hole: HoleLay
 
     The person's remembered open eye where there is one, procedural sclera and iris for the rest.
     """
+    hole = drawn(hole, req.landmarks, d)
     if not hole.missing.any():
         return ""
     alpha = _soft(hole.missing, 0.6)

@@ -1,43 +1,134 @@
-"""The procedural eye fill: sclera and a round iris where a raised lid uncovers what the source never showed."""
+"""The procedural eye fill: sclera and a round iris where a raised lid uncovers what the source never showed.
+
+An eye the source shows open keeps its own iris (MediaPipe's, where the person looks) and colours; the fill
+only extends them under a lid that rises. An eye the source shows closed or nearly (lowered lids, a blink)
+shows lid and lashes in its slit, not an eyeball: opened, the whole opening is drawn, the iris where an eye
+looking along the head's direction has it (rig.iris: between the corners, a little above them, towards the
+head's turn), its size from the eye's width, both eyes alike.
+"""
 from __future__ import annotations
 
+from dataclasses import replace
+
+import cv2
 import numpy as np
 
-from ...stages.landmarks import LEFT_IRIS, RIGHT_IRIS
-from .deform import Deformation, HoleLayer
-from .fills import light, median, percentile
-from .mesh import HOLES
+from ...imaging import luma
+from .deform import Deformation, HoleLayer, chain_y
+from .fills import light, median, percentile, quantile, slope, softness
+from .iris import iris, opening, unseen
+from .mesh import HOLE_CHAINS
 
-# defaults for an eye that shows no sclera or iris to sample (RGB, before matching the face's light)
-SCLERA_RGB = np.array([226, 220, 214], np.float32)
+# defaults for an eye that shows no sclera or iris to sample (RGB, before matching the face's light): a photo's
+# sclera is about as bright as the cheek, not paper white (luma 0.85-1.15 × the cheek's on the open-eyed shared and
+# dev faces, before the corners' shade), the iris about 0.3 × (0.12-0.56)
+SCLERA_RGB = np.array([196, 190, 184], np.float32)
 IRIS_RGB = np.array([70, 50, 40], np.float32)
+# the default white is at most this many times as bright as the skin around the eye (its upper quartile: the
+# lashes and the lid's margin are no skin)
+AROUND_WHITE = 1.25
+# the least luma (share of the default's) at which what the source shows beside the iris is taken for its white
+SCLERA_MIN = 0.8
+# an eye the source shows closed (iris.unseen) is drawn whole once its lids part further than this many times
+# the source's slit
+DRAWN_OPENING = 1.5
+# the lid's shading of the eyeball, as shares of the iris radius: the lash line just under the upper margin
+# (darkening, reach), the upper lid's shadow further down, and the lower lid's thin margin
+LASH_LINE = (0.35, 0.1)
+LID_SHADOW = (0.25, 0.5)
+LOWER_MARGIN = (0.15, 0.1)
+# the eyeball's roundness: the sclera darkens by this share towards the corners
+CORNER_SHADE = 0.3
+# the iris: brighter round the pupil, darker at the rim (limbal ring), a little radial structure, the pupil
+# (radius share, darkening) and a catchlight towards the light (centre offset, radius, strength)
+IRIS_SHADE = (1.15, 0.55)
+IRIS_FIBRES = (23, 0.08)
+PUPIL = (0.42, 0.75)
+CATCHLIGHT = (0.38, 0.14, 0.6)
+# the softest a drawn eye is blurred to meet the photo (px): a pixel-sharp edge reads as painted
+MIN_BLUR_PX = 0.5
+
+
+def drawn(hole: HoleLayer, src_lm: np.ndarray, d: Deformation) -> HoleLayer:
+    """The hole with what the fill must draw: all of it for an unseen eye whose lids part (its slit showed
+    lashes, which the eyeball layer would otherwise keep in the middle of the new opening)."""
+    if not unseen(src_lm, hole.name):
+        return hole
+    was, _ = opening(src_lm, hole.name)
+    now, _ = opening(d.dst, hole.name)
+    if now <= DRAWN_OPENING * max(was, 0.0) + 1.0:
+        return hole
+    return replace(hole, missing=hole.inside.copy())
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    """np.clip(x, 0, 1), at a fraction of its cost on small arrays."""
+    return np.minimum(np.maximum(x, 0), 1)
 
 
 def eye_fill(crop: np.ndarray, src_lm: np.ndarray, d: Deformation, hole: HoleLayer) -> np.ndarray:
-    """(h, w, 3) float32 for an eye box: sclera with the iris as a disc (never stretched), lid shadow on top."""
+    """(h, w, 3) float32 for an eye box: a shaded eyeball with the iris as a disc (never stretched) under
+    the lids' lash line and shadow, blurred to the photo's softness."""
     x0, y0, x1, y1 = hole.box
-    iris = RIGHT_IRIS if hole.name == "right_eye" else LEFT_IRIS
-    c = src_lm[iris[0], :2]
-    r = float(np.mean(np.linalg.norm(src_lm[list(iris[1:]), :2] - c, axis=1)))
+    c, r = iris(src_lm, hole.name)
     gx = np.arange(x0, x1, dtype=np.float32)[None, :]
     gy = np.arange(y0, y1, dtype=np.float32)[:, None]
-    dist = np.sqrt((gx - c[0]) ** 2 + (gy - c[1]) ** 2)
+    dx, dy = gx - np.float32(c[0]), gy - np.float32(c[1])
+    dist = np.sqrt(dx * dx + dy * dy)
     region = crop[y0:y1, x0:x1].astype(np.float32)
     seen = ~hole.missing & hole.inside
     in_iris = dist <= r
     sclera_px = region[seen & ~in_iris]
     iris_px = region[seen & (dist <= 0.8 * r)]
-    # the face's light only for the defaults (it costs as much as the rest of the colours)
-    level = light(crop, src_lm) if len(sclera_px) < 4 or len(iris_px) < 4 else None
-    sclera = (percentile(sclera_px, 75) if len(sclera_px) >= 4 else SCLERA_RGB * level)
+    level = light(crop, src_lm)
+    # lit like the skin around this eye, not the cheek (a deep socket's shade, portrait_man.jpg, took a
+    # cheek-bright white for a painted crescent), and in its light's colour (a screen's blue light on the eyes
+    # gave a cheek-tinted white a yellow cast)
+    around = region[~hole.inside]
+    if len(around) >= 16:
+        skin = percentile(around, 75)
+        bright = min(float(luma(SCLERA_RGB * level)), AROUND_WHITE * float(luma(skin)))
+        level = bright / float(luma(SCLERA_RGB)) * np.sqrt(skin / max(float(skin.mean()), 1.0))
+    sclera = SCLERA_RGB * level
+    if len(sclera_px) >= 16:
+        # the white, not the lashes or the pink of the lid's margin and the caruncle: the greyer half of the
+        # brighter half, and only if it is as bright as a white can be in this light (a smile's narrowed eye
+        # shows none: its "white" was the lid's purple-grey)
+        grey = luma(sclera_px)
+        sclera_px = sclera_px[grey >= quantile(grey, 0.5)]
+        chroma = sclera_px.max(axis=1) - sclera_px.min(axis=1)
+        seen_white = percentile(sclera_px[chroma <= quantile(chroma, 0.5)], 75)
+        # ... and no brighter than the white this eye shows: a white lit like the cheek over a dim eye's
+        # read as a painted crescent
+        sclera = seen_white if luma(seen_white) >= SCLERA_MIN * luma(sclera) else SCLERA_MIN * sclera
     iris_rgb = median(iris_px) if len(iris_px) >= 4 else IRIS_RGB * level
-    a = np.clip(r + 0.5 - dist, 0, 1)                             # antialiased iris edge
-    pupil = np.clip(0.42 * r + 0.5 - dist, 0, 1)
+    a, upper, lower, b = HOLE_CHAINS[hole.name]
+    # the eyeball rounds off towards the corners
+    pa, pb = d.dst[a], d.dst[b]
+    half = max(0.5 * abs(float(pb[0] - pa[0])), 1.0)
+    u = (gx - 0.5 * float(pa[0] + pb[0])) / half
+    ball = 1 - CORNER_SHADE * np.minimum(u * u, 1.0)
+    # the iris: lighter round the pupil, a dark limbal rim, fine radial fibres, the pupil, a catchlight
+    rho = np.minimum(dist / max(r, 1e-6), 1.0)
+    fibres = 1 + IRIS_FIBRES[1] * np.sin(IRIS_FIBRES[0] * np.arctan2(dy, dx))
+    shade = (IRIS_SHADE[0] - IRIS_SHADE[1] * rho ** 3) * fibres
+    shade *= 1 - PUPIL[1] * _unit(PUPIL[0] * r + 0.5 - dist)
+    cover = _unit(r + 0.5 - dist)                                      # antialiased iris edge
     # channels first, so every product runs along whole rows (numpy broadcasting over a trailing axis of 3 costs
     # several times more)
-    eye = sclera[:, None, None] * (1 - a) + iris_rgb[:, None, None] * a
-    eye = eye * (1 - 0.6 * pupil)
-    # the lid casts a shadow on the eyeball just below its margin
-    top = np.array([d.dst[list(HOLES[hole.name]), 1].min()], np.float32)
-    shadow = 1 - 0.35 * np.exp(-np.maximum(gy - top, 0) / max(0.2 * r, 0.5))
-    return np.ascontiguousarray(np.clip(eye * shadow, 0, 255).astype(np.float32).transpose(1, 2, 0))
+    eye = sclera[:, None, None] * (ball * (1 - cover)) + iris_rgb[:, None, None] * (shade * cover)
+    if unseen(src_lm, hole.name):
+        # an eye the source shows open has its own catchlight
+        side = -1.0 if slope(crop, src_lm) <= 0 else 1.0               # towards the brighter cheek
+        lx, ly = c[0] + side * CATCHLIGHT[0] * r, c[1] - CATCHLIGHT[0] * r
+        glint = _unit(CATCHLIGHT[1] * r + 0.5 - np.sqrt((gx - lx) ** 2 + (gy - ly) ** 2)) * cover
+        eye += CATCHLIGHT[2] * glint * (np.maximum(sclera, eye.max(axis=(1, 2)))[:, None, None] * 1.1 - eye)
+    # the lids: a dark lash line under the upper margin and its shadow lower down, a thin lower margin
+    below_top = np.maximum(gy - chain_y(d.dst, (a,) + upper + (b,), gx), 0)
+    above_low = np.maximum(chain_y(d.dst, (a,) + lower + (b,), gx) - gy, 0)
+    lids = ((1 - LASH_LINE[0] * np.exp(-below_top / max(LASH_LINE[1] * r, 0.5)))
+            * (1 - LID_SHADOW[0] * np.exp(-below_top / max(LID_SHADOW[1] * r, 0.5)))
+            * (1 - LOWER_MARGIN[0] * np.exp(-above_low / max(LOWER_MARGIN[1] * r, 0.5))))
+    out = np.minimum(np.maximum(eye * lids, 0), 255).astype(np.float32).transpose(1, 2, 0)
+    blur = max(softness(crop, hole.box), MIN_BLUR_PX)
+    return np.ascontiguousarray(cv2.GaussianBlur(out, (0, 0), blur))

@@ -1,0 +1,207 @@
+"""The rig's eyes: closed or lowered eyes open under presets that want them open, drawn as a round iris that looks
+ahead, AU5 shows the white above the iris, and a blink in a video is still followed."""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import pytest
+
+from reenact.editors import EditRequest, create_editor
+from reenact.editors.rig.basis import lids_shut, lips_relaxed
+from reenact.editors.rig.deform import deform
+from reenact.editors.rig.fills import skin
+from reenact.editors.rig.iris import iris, opening, unseen
+from reenact.editors.rig.mesh import HOLE_CHAINS
+from reenact.editors.rig.solve import coefficients, smile_share
+from reenact.imaging import luma
+from reenact.pipeline.types import AU_INDEX, AUVector
+from reenact.stages.landmarks import interocular
+from reenact.stages.targets import BLINK_MAX_S, TargetStage, presets
+
+from conftest import load_rgb, media_path
+
+EYES = ("right_eye", "left_eye")
+# talking_man.mp4 blinks at frames 44-47 (its lids 0.01-0.04 IOD apart, the video estimator's AU45 4.1-4.8)
+BLINK_FRAME = 45
+
+
+@lru_cache(maxsize=None)
+def tools():
+    from reenact.stages.aligner import Aligner
+    from reenact.stages.au import load_model
+    from reenact.stages.tracker import FaceTracker
+
+    return FaceTracker(static=True), Aligner(), load_model()
+
+
+def _read(image: np.ndarray):
+    tracker, aligner, model = tools()
+    pts = tracker.detect(image)[0]
+    a = aligner.align(image, pts)
+    return a.crop, a.landmarks, model.intensities(model.features(pts))
+
+
+@lru_cache(maxsize=None)
+def blink():
+    """(crop, landmarks, still reading) of talking_man.mp4's blink, read as a still."""
+    from reenact.io import open_source
+
+    with open_source(str(media_path("talking_man.mp4"))) as src:
+        for frame in src:
+            if frame.index == BLINK_FRAME:
+                return _read(frame.image)
+    raise AssertionError("talking_man.mp4 ended before its blink")
+
+
+@lru_cache(maxsize=None)
+def still(name: str):
+    return _read(load_rgb(name))
+
+
+def moved(crop, lm, source: AUVector, target: AUVector):
+    basis = create_editor("rig", memory=False).basis
+    right, left = coefficients(source, target, basis)
+    return deform(lm, right, left, basis, crop.shape[0], smile_share(source, target), lips_relaxed(target),
+                  lids_shut(target))
+
+
+def test_the_blink_frame_is_a_closed_eye():
+    crop, lm, _ = blink()
+    for name in EYES:
+        assert unseen(lm, name), opening(lm, name)
+
+
+@pytest.mark.parametrize("preset,least", [("surprise", 0.14), ("fear", 0.12), ("anger", 0.07), ("neutral", 0.12)])
+def test_closed_eyes_open_under_presets_that_want_them_open(preset, least):
+    """A still with closed eyes reads them as a cheek raise (AU6 2.1) and a little AU45 (1.8); every preset but
+    sad and happy takes those away, so the upper lids rise to a resting eye's, and AU5 further. Anger's tightened
+    lower lids (AU7 at D) kept both lids shut before (0.03 and 0.06 IOD apart); they open to a glare."""
+    crop, lm, source = blink()
+    d = moved(crop, lm, source, presets()[preset].resolve(source))
+    iod = interocular(lm)
+    for name in EYES:
+        assert opening(d.dst, name)[0] / iod >= least, (name, opening(d.dst, name)[0] / iod)
+
+
+def _dark_extent(dark: np.ndarray, c: np.ndarray, box) -> tuple[int, int]:
+    """The run of dark pixels through the iris centre: its width across, and how far it reaches down from the
+    centre (px; upwards it meets the lash line)."""
+    x0, y0 = box[0], box[1]
+    cx, cy = int(round(c[0])) - x0, int(round(c[1])) - y0
+    row, col = dark[cy], dark[:, cx]
+    if not row[cx]:
+        return 0, 0
+    lo, hi, down = cx, cx, cy
+    while lo > 0 and row[lo - 1]:
+        lo -= 1
+    while hi < len(row) - 1 and row[hi + 1]:
+        hi += 1
+    while down < len(col) - 1 and col[down + 1]:
+        down += 1
+    return hi - lo + 1, down - cy
+
+
+def test_an_opened_closed_eye_is_drawn_as_a_round_iris_looking_ahead_lit_like_the_face():
+    """The slit of a closed eye shows lashes; opened, the eye is drawn whole: an iris as wide as 0.42 of the eye
+    (a disc: it reaches no further down than its radius, the lids cut it, nothing stretches it), placed alike in
+    both eyes (no squint), in a white lit like the skin around the eye, not paper white: his own open eyes'
+    whites (frame 30) read 0.67-0.69 × his cheek's luma, the drawn ones 0.69."""
+    crop, lm, source = blink()
+    target = presets()["surprise"].resolve(source)
+    edit = create_editor("rig", memory=False).edit(EditRequest(crop=crop, landmarks=lm, source=source,
+                                                              target=target))
+    out = luma(edit.crop.astype(np.float32))
+    cheek = float(luma(skin(crop, lm)))
+    offsets = []
+    for name in EYES:
+        c, r = iris(lm, name)
+        a, _, _, b = HOLE_CHAINS[name]
+        x0, x1 = int(min(lm[a, 0], lm[b, 0])), int(max(lm[a, 0], lm[b, 0])) + 1
+        y0, y1 = int(c[1] - 2 * r), int(c[1] + 2 * r) + 1
+        region = out[y0:y1, x0:x1]
+        white = np.percentile(region, 90)
+        assert 0.6 * cheek <= white <= 1.2 * cheek, (name, white, cheek)
+        dark = region < 0.55 * white
+        across, down = _dark_extent(dark, c, (x0, y0))
+        assert 1.6 * r <= across <= 2.3 * r, (name, across, r)
+        assert down <= 1.15 * r + 1, (name, down, r)
+        offsets.append((c[0] - 0.5 * (lm[a, 0] + lm[b, 0])) / abs(lm[b, 0] - lm[a, 0]))
+    assert abs(offsets[0] - offsets[1]) < 0.05, offsets
+
+
+def test_au5_shows_white_above_the_iris_of_small_deep_set_eyes():
+    """jesper.jpg's small, deep-set eyes: surprise's AU5 at C left the right lid on the iris (0.007 IOD above its
+    top) and the left one over it (-0.015); the lid now clears the iris by 0.3 iris radii (SCLERA_SHOW × C)."""
+    crop, lm, source = still("jesper.jpg")
+    d = moved(crop, lm, source, presets()["surprise"].resolve(source))
+    for name in EYES:
+        c, r = iris(lm, name)
+        upper = HOLE_CHAINS[name][1]
+        clear = (c[1] - r) - d.dst[upper[len(upper) // 2], 1]
+        assert clear >= 0.2 * r, (name, clear / r)
+
+
+def test_a_blink_the_target_follows_stays_closed_under_surprise():
+    """In video the blink AU follows the face: a blink (AU45 4.8, as the video estimator reads this frame) under
+    surprise closes the eye to under half of what the same face opens to when its lids are held low instead
+    (then AU45 goes to surprise's 0). Before, surprise's AU5 and the falling cheek raise held the blink open
+    (0.13-0.15 IOD against 0.19 between blinks)."""
+    crop, lm, source = blink()
+    values = source.values.copy()
+    values[AU_INDEX["AU45"]] = 4.8
+    source = AUVector(values)
+    target = presets()["surprise"]
+    iod = interocular(lm)
+    followed = moved(crop, lm, source, target.resolve(source, video=True))
+    opened = moved(crop, lm, source, target.resolve(source, video=True, held=True))
+    for name in EYES:
+        a, b = opening(followed.dst, name)[0] / iod, opening(opened.dst, name)[0] / iod
+        assert b >= 0.14 and a < 0.5 * b, (name, a, b)
+
+
+def _stream(au45: list[float], fps: float = 30.0):
+    """TargetStage.want under surprise in video for a face whose AU45 follows `au45`, frame by frame."""
+    stage = TargetStage(target=presets()["surprise"])
+    out = []
+    for i, v in enumerate(au45):
+        values = np.zeros(17, np.float32)
+        values[AU_INDEX["AU45"]] = v
+        out.append(float(stage.want(0, AUVector(values), None, i / fps).values[AU_INDEX["AU45"]]))
+    return out
+
+
+def test_the_target_follows_a_blink_but_not_lids_held_low():
+    """A blink (AU45 4 for 0.2 s) is followed; lids held low for 2 s are followed only for BLINK_MAX_S, then
+    go to the preset's value (0: surprise opens them); once they lift, a new blink is followed again."""
+    fps = 30.0
+    short = _stream([0.0] * 10 + [4.0] * 6 + [0.0] * 10 + [4.0] * 6, fps)
+    assert short[12] == pytest.approx(4.0) and short[-2] == pytest.approx(4.0)
+    held = [0.0] * 5 + [4.0] * 60 + [0.0] * 5 + [4.0] * 5
+    got = _stream(held, fps)
+    first = int(BLINK_MAX_S * fps)
+    assert got[5 + first - 2] == pytest.approx(4.0)
+    assert all(v == 0.0 for v in got[5 + first + 2:65])
+    assert got[72] == pytest.approx(4.0)
+
+
+@pytest.mark.parametrize("degrees", [-25.0, 25.0])
+def test_a_drawn_iris_looks_along_a_turned_heads_direction(degrees):
+    """The blink frame's landmarks turned about the vertical axis: the nose swings one way, and both drawn irises
+    move along their eyes that way too, from where they sat on the unturned head (the cornea stands in front of
+    the corners), by a like share of each eye (no squint)."""
+    _, lm, _ = blink()
+    a = np.radians(degrees)
+    centre = lm.mean(axis=0)
+    rot = np.array([[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]])
+    turned = (lm - centre) @ rot.T + centre
+    swing = np.sign(turned[4, 0] - lm[4, 0] - (turned[[33, 263], 0].mean() - lm[[33, 263], 0].mean()))
+
+    def shift(pts, name):     # the iris from the corners' midpoint, a share of the eye's width
+        c, _ = iris(pts, name)
+        a_, _, _, b = HOLE_CHAINS[name]
+        return (c[0] - 0.5 * (pts[a_, 0] + pts[b, 0])) / abs(pts[b, 0] - pts[a_, 0])
+
+    moved_by = [shift(turned, name) - shift(lm, name) for name in EYES]
+    assert all(np.sign(m) == swing and abs(m) > 0.03 for m in moved_by), (swing, moved_by)
+    assert abs(moved_by[0] - moved_by[1]) < 0.03, moved_by
