@@ -97,13 +97,6 @@ def _raster(flow, src, dst, tris, depth, has_depth):  # pragma: no cover (compil
                 flow[1, y, x] = a[1] * xf + c[1]
 
 
-def warm() -> None:
-    """Compile (or load from the cache) the rasteriser's loops now, not on a video's first frame."""
-    tri = np.array([[0, 1, 2]])
-    pts = np.array([[0, 0], [3, 0], [0, 3]], np.float32)
-    rasterize_flow(np.zeros((2, 4, 4), np.float32), pts, pts + 0.5, tri, np.zeros((1, 3)))
-
-
 def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]
 
