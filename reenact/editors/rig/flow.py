@@ -11,7 +11,6 @@ import cv2
 import numpy as np
 
 from ...jit import compiled
-from .mesh import signed_areas
 
 
 def rasterize_flow(flow: np.ndarray, src: np.ndarray, dst: np.ndarray, tris: np.ndarray,
@@ -134,18 +133,12 @@ def limit_folds(src: np.ndarray, disp: np.ndarray, tris: np.ndarray, reach_px: f
     `slack_px2` (twice the area, px²) lets sub-pixel slivers, such as a closed mouth's inner corners,
     flip: they cover no pixel of their own. Returns (displacements, smallest scale applied).
     """
-    a0 = signed_areas(src, tris)
-    corner = [src[tris[:, i]] for i in range(3)]
-    edge = [corner[i] - corner[(i + 1) % 3] for i in range(3)]
-    edge2 = np.maximum(np.maximum(*[e[:, 0] ** 2 + e[:, 1] ** 2 for e in edge[:2]]), edge[2][:, 0] ** 2 + edge[2][:, 1] ** 2)
-    # an edge-on sliver (height under EDGE_ON of its length, e.g. along a turned jaw) shows as a line: its
-    # flipping folds nothing visible, and easing the edit around it would cost the whole jaw
-    judged = a0 > EDGE_ON * edge2
+    a0, judged = _judged(src, tris, src.dtype.type(EDGE_ON))
     tris, a0 = tris[judged], a0[judged]
     floor = min_ratio * a0 - slack_px2
     scale = np.ones(len(src))
     for _ in range(rounds):
-        bad = signed_areas(src + disp * scale[:, None], tris) < floor
+        bad = _folding(src, disp, scale, tris, floor)
         if not bad.any():
             return disp * scale[:, None], float(scale.min())
         tb = tris[bad]
@@ -163,6 +156,39 @@ def limit_folds(src: np.ndarray, disp: np.ndarray, tris: np.ndarray, reach_px: f
     moved = disp * scale[:, None]
     scale *= 0.999 * float(_saving_factor(src[tris], moved[tris], floor).min())
     return disp * scale[:, None], float(scale.min())
+
+
+@compiled
+def _judged(src, tris, edge_on):  # pragma: no cover (compiled)
+    """limit_folds' triangles: twice their signed areas (mesh.signed_areas) and which are judged, front-facing
+    and not edge-on: an edge-on sliver (height under EDGE_ON of its length, e.g. along a turned jaw) shows as
+    a line, its flipping folds nothing visible, and easing the edit around it would cost the whole jaw."""
+    a0 = np.empty(len(tris), src.dtype)
+    judged = np.zeros(len(tris), np.bool_)
+    for t in range(len(tris)):
+        p, q, r = tris[t, 0], tris[t, 1], tris[t, 2]
+        a0[t] = (src[q, 0] - src[p, 0]) * (src[r, 1] - src[p, 1]) - (src[q, 1] - src[p, 1]) * (src[r, 0] - src[p, 0])
+        # the longest edge, squared
+        e0x, e0y = src[p, 0] - src[q, 0], src[p, 1] - src[q, 1]
+        e1x, e1y = src[q, 0] - src[r, 0], src[q, 1] - src[r, 1]
+        e2x, e2y = src[r, 0] - src[p, 0], src[r, 1] - src[p, 1]
+        longest = max(max(e0x * e0x + e0y * e0y, e1x * e1x + e1y * e1y), e2x * e2x + e2y * e2y)
+        judged[t] = a0[t] > edge_on * longest
+    return a0, judged
+
+
+@compiled
+def _folding(src, disp, scale, tris, floor):  # pragma: no cover (compiled)
+    """Which triangles the displacements, scaled per point, leave under their floor of twice the area:
+    mesh.signed_areas of src + disp·scale, in float64 as numpy's broadcast computes it."""
+    bad = np.zeros(len(tris), np.bool_)
+    for t in range(len(tris)):
+        p, q, r = tris[t, 0], tris[t, 1], tris[t, 2]
+        px, py = src[p, 0] + disp[p, 0] * scale[p], src[p, 1] + disp[p, 1] * scale[p]
+        ax, ay = src[q, 0] + disp[q, 0] * scale[q] - px, src[q, 1] + disp[q, 1] * scale[q] - py
+        bx, by = src[r, 0] + disp[r, 0] * scale[r] - px, src[r, 1] + disp[r, 1] * scale[r] - py
+        bad[t] = ax * by - ay * bx < floor[t]
+    return bad
 
 
 def warp(image: np.ndarray, flow: np.ndarray, box: tuple[int, int, int, int] | None = None) -> np.ndarray:
