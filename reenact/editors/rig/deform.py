@@ -16,6 +16,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
+from ...jit import compiled
 from ...stages.geometry import canonical_mesh, to_canonical
 from ...pipeline.types import AU_INDEX
 from ...stages.landmarks import FACE_OVAL, INNER_LIPS, MOUTH_CORNERS, interocular
@@ -24,7 +25,7 @@ from .flow import limit_folds, rasterize_flow
 from .iris import iris
 from .mesh import (CLOSING_PAIRS, HOLE_CHAINS, HOLES, LEFT_EYE_LOWER, LEFT_EYE_UPPER, LIPS_INNER_LOWER,
                    LIPS_INNER_UPPER, LOWER_LIP_ROWS, RIGHT_EYE_LOWER, RIGHT_EYE_UPPER, UPPER_LIP_ROWS, crop_mesh,
-                   crop_vertices, outward_normals, signed_areas)
+                   crop_vertices, outward_normals, rest_points)
 
 # displacements below this (crop px) are treated as none, so an edit touches a finite region (a
 # tenth of a pixel does not show, and the Gaussian tails would otherwise make every edit crop-wide)
@@ -539,6 +540,15 @@ def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Ba
                        smile=taken)
 
 
+def warm(basis: Basis, size: int = 256) -> None:
+    """Compile (or load from the cache) the compiled loops deform and dense_flow run, on an average face
+    that smiles, now rather than on a video's first frame."""
+    change = np.zeros(len(basis.gain), np.float32)
+    change[_AU12] = 2.0
+    rest = rest_points(size)
+    dense_flow(deform(np.c_[rest, np.zeros(len(rest), np.float32)], change, change, basis, size), size)
+
+
 def _uncovered(oval: np.ndarray, step: np.ndarray) -> np.ndarray:
     """How the background's edge follows the face outline: where the outline moves in, with it, stretching
     over what the face uncovers; where it moves out (a dropped chin), not at: the face covers the
@@ -582,18 +592,31 @@ def _couple_close(src: np.ndarray, step: np.ndarray, edges: np.ndarray, reach_px
     n = len(step)
     a, b = e[:, 0], e[:, 1]
     keep = moving / (1 + np.bincount(a, w, n) + np.bincount(b, w, n))
-    # x and y in one bincount each way: y's bins follow x's (each bin still sums in edge order); the rounds
-    # work on the x plane then the y plane, flat
-    a2, b2 = np.concatenate([a, a + n]), np.concatenate([b, b + n])
-    w2 = np.concatenate([w, w])
-    own2 = np.concatenate([own, own + n])
-    start = step.T.ravel()
-    v = start
+    start = np.ascontiguousarray(step.T, np.float32)
+    v = _pull(start, a, b, w.astype(np.float32), keep, np.asarray(own, np.int64), rounds)
+    return np.ascontiguousarray(v.T).astype(step.dtype)
+
+
+@compiled
+def _pull(start, a, b, w, keep, own, rounds):  # pragma: no cover (compiled)
+    """_couple_close's Jacobi rounds on the (2, n) motion: each edge's pull (weight × the other end's
+    motion, in float32) summed per point in edge order in float64, as np.bincount does."""
+    n = start.shape[1]
+    v = start.copy()
+    to_a, to_b = np.empty((2, n)), np.empty((2, n))
     for _ in range(rounds):
-        pulled = (v + np.bincount(a2, w2 * v[b2], 2 * n) + np.bincount(b2, w2 * v[a2], 2 * n)).reshape(2, n)
-        v = (pulled * keep).astype(step.dtype).ravel()
-        v[own2] = start[own2]
-    return np.ascontiguousarray(v.reshape(2, n).T)
+        to_a[:], to_b[:] = 0.0, 0.0
+        for k in range(2):
+            for i in range(len(a)):
+                to_a[k, a[i]] += np.float64(w[i] * v[k, b[i]])
+            for i in range(len(b)):
+                to_b[k, b[i]] += np.float64(w[i] * v[k, a[i]])
+        for k in range(2):
+            for j in range(n):
+                v[k, j] = np.float32((np.float64(v[k, j]) + to_a[k, j] + to_b[k, j]) * keep[j])
+            for j in own:
+                v[k, j] = start[k, j]
+    return v
 
 
 @dataclass(frozen=True)
@@ -611,6 +634,43 @@ def _poly_mask(poly: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
     m = np.zeros((y1 - y0, x1 - x0), np.uint8)
     cv2.fillPoly(m, [np.round((poly - (x0, y0)) * 16).astype(np.int32)], 1, lineType=cv2.LINE_8, shift=4)
     return m.astype(bool)
+
+
+@compiled
+def _drawn(tris, src, dst, depth, moving, n_face, box):  # pragma: no cover (compiled)
+    """Which triangles dense_flow draws, and their corners' depth for the z-buffer ((K,), (K, 3)).
+
+    Skin that stays put still hides what moves behind it (a turned face's far cheek behind the nose), so
+    the still face triangles reaching into the moved ones' box take part in the depth test, with zero
+    flow. Every drawn triangle fills what nothing else covers, so no pixel of moved skin is left behind,
+    but the visible face wins over the background, and both over hidden triangles (back-facing in the
+    source or the result: the far side of a turned face, slivers the fold limiter let flip)."""
+    drawn = np.zeros(len(tris), np.bool_)
+    z = np.zeros((len(tris), 3))
+    for t in range(len(tris)):
+        p, q, r = tris[t, 0], tris[t, 1], tris[t, 2]
+        face = t < n_face
+        if not moving[t]:
+            if not face:
+                continue
+            near = True
+            for k in range(2):
+                lo = min(min(dst[p, k], dst[q, k]), dst[r, k])
+                hi = max(max(dst[p, k], dst[q, k]), dst[r, k])
+                near = near and hi >= box[k] and lo < box[2 + k]
+            if not near:
+                continue
+        drawn[t] = True
+        # twice the signed areas (mesh.signed_areas), in the points' own precision
+        shown = True
+        for pts in (src, dst):
+            ax, ay = pts[q, 0] - pts[p, 0], pts[q, 1] - pts[p, 1]
+            bx, by = pts[r, 0] - pts[p, 0], pts[r, 1] - pts[p, 1]
+            shown = shown and ax * by - ay * bx > 0
+        extra = (0.0 if face else BACKGROUND_Z) if shown else HIDDEN_Z
+        for i in range(3):
+            z[t, i] = (np.float64(depth[tris[t, i]]) if face else 0.0) + extra
+    return drawn, z
 
 
 def chain_y(pts: np.ndarray, chain, x: np.ndarray) -> np.ndarray:
@@ -632,23 +692,8 @@ def dense_flow(d: Deformation, size: int) -> tuple[np.ndarray, list[HoleLayer], 
     step = d.dst - d.src
     moving = _touching(tris, _nonzero(step))
     box = points_box(d.dst[tris[moving]].reshape(-1, 2), size)
-    # skin that stays put still hides what moves behind it (a turned face's far cheek behind the nose),
-    # so the still face triangles around the moved ones take part in the depth test, with zero flow
-    corners = [d.dst[tris[:, i]] for i in range(3)]
-    lo = np.minimum(np.minimum(corners[0], corners[1]), corners[2])
-    hi = np.maximum(np.maximum(corners[0], corners[1]), corners[2])
-    face = np.arange(len(tris)) < mesh.n_face
-    near = face & ~moving & np.all(hi >= box[:2], 1) & np.all(lo < box[2:], 1)
-    drawn = tris[moving | near]
-    face = face[moving | near]
-    shown = (signed_areas(d.src, drawn) > 0) & (signed_areas(d.dst, drawn) > 0)
-    # every drawn triangle fills what nothing else covers, so no pixel of moved skin is left behind, but
-    # the visible face wins over the background, and both over hidden triangles (back-facing in the
-    # source or the result: the far side of a turned face, slivers the fold limiter let flip)
-    z = np.zeros(drawn.shape, np.float64)
-    z[face] = d.depth[drawn[face]]
-    z += np.where(shown, np.where(face, 0.0, BACKGROUND_Z), HIDDEN_Z)[:, None]
-    rasterize_flow(flow, d.src, d.dst, drawn, z)
+    drawn, z = _drawn(tris, d.src, d.dst, d.depth, moving, mesh.n_face, np.array(box, np.float32))
+    rasterize_flow(flow, d.src, d.dst, tris[drawn], z[drawn])
     for name, contour in HOLES.items():
         c = list(contour)
         if not np.any(step[c]):

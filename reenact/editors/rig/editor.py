@@ -21,7 +21,7 @@ from ...engines.warp_blend import to_nchw
 from .appearance import Appearance, Shading, apply_shading, load_appearance
 from .basis import Basis, lids_shut, lips_relaxed, load_basis
 
-from .deform import Deformation, HoleLayer, deform, dense_flow, points_box, union
+from .deform import Deformation, HoleLayer, deform, dense_flow, points_box, union, warm
 from .flow import warp
 from .silhouette import soft_edges
 from .mesh import HOLE_CHAINS, HOLES, crop_mesh, hole_triangles
@@ -78,6 +78,7 @@ class RigEditor:
         cfg = load_appearance()
         self.appearance = Appearance(cfg) if (cfg.enabled if appearance is None else appearance) else None
         self._memory: dict[int, tuple[TextureMemory, float]] = {}
+        warm(self.basis)
         # the warp+blend step through the engine layer; the OpenCV path is the same op limited to the
         # edited box, which is what `auto` measures fastest on a CPU
         engine = load("warp_blend", backend=backend) if backend != "opencv" else None

@@ -10,90 +10,90 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .mesh import signed_areas
+from ...jit import compiled
 
 
 def rasterize_flow(flow: np.ndarray, src: np.ndarray, dst: np.ndarray, tris: np.ndarray,
                    depth: np.ndarray | None = None) -> None:
     """Write the piecewise-affine backward flow of `tris` (moved from src to dst) into `flow` in place.
 
-    A scanline rasteriser vectorised over every row of every triangle at once, so its cost grows with
-    the moved area, not with the triangle count. Where triangles overlap, a z-buffer keeps the nearest
-    when `depth` ((K, 3): each triangle's corners at dst, smaller = nearer) is given; without it the
-    later triangle wins.
+    A scanline rasteriser (compiled: _raster), so its cost grows with the moved area. Where triangles
+    overlap, a z-buffer keeps the nearest when `depth` ((K, 3): each triangle's corners at dst, smaller =
+    nearer) is given; without it the later triangle wins.
     """
-    size_y, size_x = flow.shape[1:]
-    d = dst[tris].astype(np.float64)                      # (K, 3, 2)
-    s = src[tris].astype(np.float64)
-    # affine dst → src per triangle; flow(x, y) = (jx·x + jy·y + off) − (x, y)
-    e1, e2 = d[:, 1] - d[:, 0], d[:, 2] - d[:, 0]
-    det = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
-    ok = np.abs(det) > 1e-9
-    if depth is not None:
-        # depth rides along as a third interpolated value, affine over each moved triangle like the source
-        s = np.concatenate([s, np.asarray(depth, np.float64)[..., None]], axis=2)
-    if not ok.all():
-        d, s, e1, e2, det = d[ok], s[ok], e1[ok], e2[ok], det[ok]
-    f1, f2 = s[:, 1] - s[:, 0], s[:, 2] - s[:, 0]
-    jx = (f1 * e2[:, 1:] - f2 * e1[:, 1:]) / det[:, None]
-    jy = (f2 * e1[:, :1] - f1 * e2[:, :1]) / det[:, None]
-    off = s[:, 0] - jx * d[:, 0, :1] - jy * d[:, 0, 1:]
-    jx[:, 0] -= 1.0
-    jy[:, 1] -= 1.0
-
-    # vertices sorted by y (a stable three-element sort): the long edge v0→v2 bounds every row, v0→v1 and
-    # v1→v2 the other side
-    x0, y0, x1, y1, x2, y2 = d[:, 0, 0], d[:, 0, 1], d[:, 1, 0], d[:, 1, 1], d[:, 2, 0], d[:, 2, 1]
-    x0, y0, x1, y1 = _order(x0, y0, x1, y1)
-    x1, y1, x2, y2 = _order(x1, y1, x2, y2)
-    x0, y0, x1, y1 = _order(x0, y0, x1, y1)
-    # slopes dx/dy of the three edges, 0 for a flat one (divided only where they rise: no errstate needed)
-    s02 = np.divide(x2 - x0, y2 - y0, out=np.zeros(len(x0)), where=y2 > y0)
-    s01 = np.divide(x1 - x0, y1 - y0, out=np.zeros(len(x0)), where=y1 > y0)
-    s12 = np.divide(x2 - x1, y2 - y1, out=np.zeros(len(x0)), where=y2 > y1)
-    r0 = np.clip(np.ceil(y0), 0, size_y).astype(np.int64)
-    r1 = np.clip(np.floor(y2), -1, size_y - 1).astype(np.int64)
-    nrows = np.maximum(r1 - r0 + 1, 0)
-    tri = np.repeat(np.arange(len(d)), nrows)
-    y = np.repeat(r0 - (np.cumsum(nrows) - nrows), nrows) + np.arange(len(tri))
-    yf = y.astype(np.float64)
-    xa = x0[tri] + (yf - y0[tri]) * s02[tri]
-    # the short side's two edges meet at v1 (y1 − y is exactly −(y − y1), so one product serves both)
-    below = yf - y1[tri]
-    xb = x1[tri] + below * np.where(below <= 0, s01[tri], s12[tri])
-    # the 1e-6 slack makes neighbours overlap on shared edges instead of leaving pinholes
-    left = np.clip(np.ceil(np.minimum(xa, xb) - 1e-6), 0, size_x).astype(np.int64)
-    right = np.clip(np.floor(np.maximum(xa, xb) + 1e-6), -1, size_x - 1).astype(np.int64)
-    npix = np.maximum(right - left + 1, 0)
-    # per row the flow is affine in x: value = a·x + c, the rows' a (then c) one plane per value, gathered
-    # to the pixels in one call
-    k = jx.shape[1]
-    per_row = np.empty((2 * k, len(tri)), np.float32)
-    per_row[:k] = jx.T.take(tri, axis=1)
-    per_row[k:] = jy.T.take(tri, axis=1) * yf + off.T.take(tri, axis=1)
-    row = np.repeat(np.arange(len(tri)), npix)
-    first = np.cumsum(npix) - npix
-    px = np.arange(len(row), dtype=np.int32) + (left - first).astype(np.int32)[row]
-    idx = px + (y * size_x).astype(np.int32)[row]
-    per_px = per_row.take(row, axis=1)
-    pxf = px.astype(np.float32)
-    values = [per_px[i] * pxf + per_px[k + i] for i in range(k)]
-    if depth is not None:
-        z = values.pop()
-        # the z-buffer spans only the pixels drawn
-        at = idx - idx.min() if len(idx) else idx
-        nearest = np.full(int(at.max()) + 1 if len(at) else 0, np.inf, np.float32)
-        np.minimum.at(nearest, at, z)
-        won = z <= nearest[at]
-        idx, values = idx[won], [v[won] for v in values]
-    for i in (0, 1):
-        flow[i].reshape(-1)[idx] = values[i]
+    z = np.zeros((0, 3)) if depth is None else np.asarray(depth, np.float64)
+    _raster(flow, np.asarray(src, np.float64), np.asarray(dst, np.float64), np.asarray(tris, np.int64), z,
+            depth is not None)
 
 
-def _order(xa, ya, xb, yb):
-    """Two vertex arrays swapped where the first lies below the second (a compare-and-swap of a stable sort)."""
-    swap = ya > yb
-    return np.where(swap, xb, xa), np.where(swap, yb, ya), np.where(swap, xa, xb), np.where(swap, ya, yb)
+@compiled
+def _raster(flow, src, dst, tris, depth, has_depth):  # pragma: no cover (compiled)
+    """rasterize_flow in float64 up to each row's affine flow, value = a·x + c, whose a and c are rounded to
+    float32 and the pixels' values computed in float32."""
+    size_y, size_x = flow.shape[1], flow.shape[2]
+    k = 3 if has_depth else 2
+    nearest = np.full((size_y, size_x), np.inf, np.float32)
+    s = np.empty((3, k))
+    jx, jy, off = np.empty(k), np.empty(k), np.empty(k)
+    a = np.empty(k, np.float32)
+    c = np.empty(k, np.float32)
+    for t in range(tris.shape[0]):
+        p, q, r = tris[t, 0], tris[t, 1], tris[t, 2]
+        # affine dst → src per triangle; flow(x, y) = (jx·x + jy·y + off) − (x, y)
+        e1x, e1y = dst[q, 0] - dst[p, 0], dst[q, 1] - dst[p, 1]
+        e2x, e2y = dst[r, 0] - dst[p, 0], dst[r, 1] - dst[p, 1]
+        det = e1x * e2y - e1y * e2x
+        if not abs(det) > 1e-9:
+            continue
+        for j in range(2):
+            s[0, j], s[1, j], s[2, j] = src[p, j], src[q, j], src[r, j]
+        if has_depth:
+            # depth rides along as a third interpolated value, affine over each moved triangle like the source
+            s[0, 2], s[1, 2], s[2, 2] = depth[t, 0], depth[t, 1], depth[t, 2]
+        for j in range(k):
+            f1, f2 = s[1, j] - s[0, j], s[2, j] - s[0, j]
+            jx[j] = (f1 * e2y - f2 * e1y) / det
+            jy[j] = (f2 * e1x - f1 * e2x) / det
+            off[j] = s[0, j] - jx[j] * dst[p, 0] - jy[j] * dst[p, 1]
+        jx[0] -= 1.0
+        jy[1] -= 1.0
+        # vertices sorted by y (a stable three-element sort): the long edge v0→v2 bounds every row, v0→v1
+        # and v1→v2 the other side
+        x0, y0, x1, y1, x2, y2 = dst[p, 0], dst[p, 1], dst[q, 0], dst[q, 1], dst[r, 0], dst[r, 1]
+        if y0 > y1:
+            x0, y0, x1, y1 = x1, y1, x0, y0
+        if y1 > y2:
+            x1, y1, x2, y2 = x2, y2, x1, y1
+        if y0 > y1:
+            x0, y0, x1, y1 = x1, y1, x0, y0
+        # slopes dx/dy of the three edges, 0 for a flat one
+        s02 = (x2 - x0) / (y2 - y0) if y2 > y0 else 0.0
+        s01 = (x1 - x0) / (y1 - y0) if y1 > y0 else 0.0
+        s12 = (x2 - x1) / (y2 - y1) if y2 > y1 else 0.0
+        r0 = int(min(max(np.ceil(y0), 0.0), np.float64(size_y)))
+        r1 = int(min(max(np.floor(y2), -1.0), np.float64(size_y - 1)))
+        for y in range(r0, r1 + 1):
+            yf = np.float64(y)
+            xa = x0 + (yf - y0) * s02
+            # the short side's two edges meet at v1 (y1 − y is exactly −(y − y1), so one product serves both)
+            below = yf - y1
+            xb = x1 + below * (s01 if below <= 0 else s12)
+            # the 1e-6 slack makes neighbours overlap on shared edges instead of leaving pinholes
+            left = int(min(max(np.ceil(min(xa, xb) - 1e-6), 0.0), np.float64(size_x)))
+            right = int(min(max(np.floor(max(xa, xb) + 1e-6), -1.0), np.float64(size_x - 1)))
+            for j in range(k):
+                a[j] = np.float32(jx[j])
+                c[j] = np.float32(jy[j] * yf + off[j])
+            for x in range(left, right + 1):
+                xf = np.float32(x)
+                if has_depth:
+                    # the nearest triangle wins, the later one among equally near
+                    zf = a[2] * xf + c[2]
+                    if not zf <= nearest[y, x]:
+                        continue
+                    nearest[y, x] = zf
+                flow[0, y, x] = a[0] * xf + c[0]
+                flow[1, y, x] = a[1] * xf + c[1]
 
 
 def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -133,18 +133,12 @@ def limit_folds(src: np.ndarray, disp: np.ndarray, tris: np.ndarray, reach_px: f
     `slack_px2` (twice the area, px²) lets sub-pixel slivers, such as a closed mouth's inner corners,
     flip: they cover no pixel of their own. Returns (displacements, smallest scale applied).
     """
-    a0 = signed_areas(src, tris)
-    corner = [src[tris[:, i]] for i in range(3)]
-    edge = [corner[i] - corner[(i + 1) % 3] for i in range(3)]
-    edge2 = np.maximum(np.maximum(*[e[:, 0] ** 2 + e[:, 1] ** 2 for e in edge[:2]]), edge[2][:, 0] ** 2 + edge[2][:, 1] ** 2)
-    # an edge-on sliver (height under EDGE_ON of its length, e.g. along a turned jaw) shows as a line: its
-    # flipping folds nothing visible, and easing the edit around it would cost the whole jaw
-    judged = a0 > EDGE_ON * edge2
+    a0, judged = _judged(src, tris, src.dtype.type(EDGE_ON))
     tris, a0 = tris[judged], a0[judged]
     floor = min_ratio * a0 - slack_px2
     scale = np.ones(len(src))
     for _ in range(rounds):
-        bad = signed_areas(src + disp * scale[:, None], tris) < floor
+        bad = _folding(src, disp, scale, tris, floor)
         if not bad.any():
             return disp * scale[:, None], float(scale.min())
         tb = tris[bad]
@@ -162,6 +156,39 @@ def limit_folds(src: np.ndarray, disp: np.ndarray, tris: np.ndarray, reach_px: f
     moved = disp * scale[:, None]
     scale *= 0.999 * float(_saving_factor(src[tris], moved[tris], floor).min())
     return disp * scale[:, None], float(scale.min())
+
+
+@compiled
+def _judged(src, tris, edge_on):  # pragma: no cover (compiled)
+    """limit_folds' triangles: twice their signed areas (mesh.signed_areas) and which are judged, front-facing
+    and not edge-on: an edge-on sliver (height under EDGE_ON of its length, e.g. along a turned jaw) shows as
+    a line, its flipping folds nothing visible, and easing the edit around it would cost the whole jaw."""
+    a0 = np.empty(len(tris), src.dtype)
+    judged = np.zeros(len(tris), np.bool_)
+    for t in range(len(tris)):
+        p, q, r = tris[t, 0], tris[t, 1], tris[t, 2]
+        a0[t] = (src[q, 0] - src[p, 0]) * (src[r, 1] - src[p, 1]) - (src[q, 1] - src[p, 1]) * (src[r, 0] - src[p, 0])
+        # the longest edge, squared
+        e0x, e0y = src[p, 0] - src[q, 0], src[p, 1] - src[q, 1]
+        e1x, e1y = src[q, 0] - src[r, 0], src[q, 1] - src[r, 1]
+        e2x, e2y = src[r, 0] - src[p, 0], src[r, 1] - src[p, 1]
+        longest = max(max(e0x * e0x + e0y * e0y, e1x * e1x + e1y * e1y), e2x * e2x + e2y * e2y)
+        judged[t] = a0[t] > edge_on * longest
+    return a0, judged
+
+
+@compiled
+def _folding(src, disp, scale, tris, floor):  # pragma: no cover (compiled)
+    """Which triangles the displacements, scaled per point, leave under their floor of twice the area:
+    mesh.signed_areas of src + disp·scale, in float64 as numpy's broadcast computes it."""
+    bad = np.zeros(len(tris), np.bool_)
+    for t in range(len(tris)):
+        p, q, r = tris[t, 0], tris[t, 1], tris[t, 2]
+        px, py = src[p, 0] + disp[p, 0] * scale[p], src[p, 1] + disp[p, 1] * scale[p]
+        ax, ay = src[q, 0] + disp[q, 0] * scale[q] - px, src[q, 1] + disp[q, 1] * scale[q] - py
+        bx, by = src[r, 0] + disp[r, 0] * scale[r] - px, src[r, 1] + disp[r, 1] * scale[r] - py
+        bad[t] = ax * by - ay * bx < floor[t]
+    return bad
 
 
 def warp(image: np.ndarray, flow: np.ndarray, box: tuple[int, int, int, int] | None = None) -> np.ndarray:
