@@ -85,6 +85,11 @@ SMILE_SLACK = 3.0
 # smile carried the corners in past a resting mouth's width into a pursed, bunched mouth (smile_man.jpg),
 # while corners that stay up keep a smile
 SMILE_FLOOR = (0.0, 0.5)
+# ... and a smile the reading missed: a closed mouth's corners up above a resting mouth's height read AU12 0 on a
+# turned, smirking face (sample5_face0: corners 0.02-0.03 IOD up, face-api P(happy) 0.97, unmoved by every
+# preset; resting faces sit at most 0.014 up), so a target without a smile brings them down by as much as this
+# many AU12 units more than the reading asked (down only: a turned face's width in the frontal frame is no guide)
+SMILE_UNREAD = 1.0
 # a mouth's corners only say how far it smiles against closed lips' seam: in an open mouth they sit above
 # the middle of the opening whatever the smile, so the rig fades back to the reading's removal (stopped at
 # the population's face as other removals are) as the lips part from the first to the second gap (IOD; a
@@ -430,7 +435,7 @@ def _relax_smile(pts: np.ndarray, basis: Basis, asked: tuple[float, float],
     out = np.zeros_like(both)
     fell = [0.0, 0.0]
     for k, (field, corner, outward, c) in enumerate(zip(fields, MOUTH_CORNERS, (-1.0, 1.0), asked)):
-        if c >= 0:
+        if c > 0:
             continue
         cap = SMILE_SLACK * -c
         # per unit of removal the corner comes in by `inward` and down by `down` relative to the seam
@@ -439,7 +444,8 @@ def _relax_smile(pts: np.ndarray, basis: Basis, asked: tuple[float, float],
         wide = outward * (pts[corner, 0] - centre) - half
         high = below - (pts[corner, 1] - seam)
         cx = float(np.clip(share * max(wide, 0.0) / inward, -SMILE_FLOOR[0] * c, cap)) if inward > 1e-9 else -c
-        cy = float(np.clip(share * max(high, 0.0) / -down, -SMILE_FLOOR[1] * c, cap)) if down < -1e-9 else -c
+        cy = (float(np.clip(share * max(high, 0.0) / -down, -SMILE_FLOOR[1] * c, cap + SMILE_UNREAD))
+              if down < -1e-9 else -c)
         out[:, 0] -= cx * field[:, 0]
         out[:, 1:] -= cy * field[:, 1:]
         fell[k] = cy
@@ -492,7 +498,7 @@ def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Ba
     shut, apart = SMILE_SEAM_OPEN_IOD
     closed = float(np.clip((apart - gap) / (apart - shut), 0.0, 1.0)) if smile > 0 else 0.0
     taken = (0.0, 0.0)
-    if np.any(smile_r) or np.any(smile_l):
+    if np.any(smile_r) or np.any(smile_l) or closed > 0:
         # the mouth at rest first, whatever the target then adds (sad's corners come down from there)
         reading = _removal(canon, basis.displacement(smile_r, smile_l)) if closed < 1 else 0
         asked = (-float(smile_r[_AU12]), -float(smile_l[_AU12]))

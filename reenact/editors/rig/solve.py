@@ -30,6 +30,9 @@ def coefficients(source: AUVector, target: AUVector, basis: Basis,
 
 
 def smile_share(source: AUVector, target: AUVector) -> float:
-    """The share (0–1) of the face's own smile (AU12) that moving from `source` to `target` takes away."""
+    """The share (0–1) of the face's own smile (AU12) that moving from `source` to `target` takes away: all
+    of it where the target smiles not at all, whatever the still's reading (the mouth's shape says how far)."""
     was, goal = float(source.values[_AU12]), float(target.values[_AU12])
-    return (was - goal) / was if was > goal and was > 0 else 0.0
+    if goal <= 0:
+        return 1.0
+    return (was - goal) / was if was > goal else 0.0
