@@ -393,13 +393,14 @@ def _relax_smile(pts: np.ndarray, basis: Basis, asked: tuple[float, float],
 
 
 def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Basis, size: int,
-           smile: float = 0.0, relaxed: float = 0.0) -> Deformation:
+           smile: float = 0.0, relaxed: float = 0.0, frown: float = 0.0) -> Deformation:
     """Move a face's crop landmarks by per-side AU intensity changes (each (17,), target − source).
 
     `smile`: the share (0–1) of the face's own smile the change takes away; the AU12 part of the change
     then follows the mouth's shape (see _relax_smile) instead of the reading alone. `relaxed`: how relaxed
     the target leaves the lips (basis.lips_relaxed), how much of the basis' relaxed-lips moves come with what
-    the change raises (what it lowers moves as the reading says: a smile's open mouth closes as before)."""
+    the change raises (what it lowers moves as the reading says: a smile's open mouth closes as before);
+    `frown` (basis.brows_down) as much of the basis' frown moves."""
     canon, r, s, t = to_canonical(landmarks)
     right, left = _closing_budget(canon, right, left, basis)
     fall_r, fall_l = np.minimum(right, 0), np.minimum(left, 0)
@@ -438,7 +439,7 @@ def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Ba
                         else (0, asked))
         disp += (closed * shaped + (1 - closed) * reading).astype(disp.dtype)
         taken = (closed * fell[0] + (1 - closed) * asked[0], closed * fell[1] + (1 - closed) * asked[1])
-    disp += basis.displacement(np.maximum(right, 0), np.maximum(left, 0), relaxed)
+    disp += basis.displacement(np.maximum(right, 0), np.maximum(left, 0), relaxed, frown)
     # no combination of AUs carries a point past what a real face does (the basis' `reach`)
     length = _norm(disp)
     disp *= np.minimum(1.0, basis.reach / np.maximum(length, 1e-9))[:, None].astype(disp.dtype)
