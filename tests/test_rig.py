@@ -767,9 +767,10 @@ def test_relaxed_lips_round_the_dropped_jaw():
 
 
 def test_brows_not_held_up_frown_into_a_deep_v():
-    """AU4's frown moves (basis.brows_down): with the inner brows free (anger: no AU1) they come further down
-    and in over the lids than where the target raises them as well (sad's and fear's 1+4, which keep AU4's
-    plain pull); the brow tails move about as far either way, so the brows slant into a V."""
+    """AU4's frown moves (basis.brows_down): a hard AU4 with the inner brows free (anger: no AU1) brings them
+    further down and in over the lids than where the target raises them as well (sad's and fear's 1+4, which
+    keep AU4's plain pull) or lowers them a little (disgust's AU4 at A); the brow tails move about as far
+    either way, so the brows slant into a V."""
     crop, lm, source = face("portrait_man.jpg")
     basis = create_editor("rig", memory=False).basis
     c = np.zeros(len(AU_NAMES))
@@ -783,7 +784,7 @@ def test_brows_not_held_up_frown_into_a_deep_v():
     from reenact.editors.rig.basis import brows_down
 
     assert brows_down(presets()["anger"].resolve(source)) == 1.0
-    assert all(brows_down(presets()[p].resolve(source)) == 0.0 for p in ("sad", "fear", "surprise"))
+    assert all(brows_down(presets()[p].resolve(source)) == 0.0 for p in ("sad", "fear", "surprise", "disgust"))
 
 
 @pytest.mark.parametrize("name", ["portrait_man.jpg", "jesper.jpg"])

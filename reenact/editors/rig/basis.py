@@ -15,9 +15,10 @@ terms evaluated on the canonical mesh:
   pin    1 − Gaussian around landmarks that must stay put (applied last, so it also tapers `set`)
 A move marked `relaxed` shows only while the target leaves the lips relaxed (no AU of LIP_AUS: see
 Basis.displacement): what a jaw drop does to lips that no muscle holds, which a smile, a stretch or a
-tightener overrides. A move marked `frown` shows only while the target leaves the inner brows down (no AU
-of BROW_AUS: see brows_down): how far the corrugator and procerus pull brows that the frontalis does not hold
-up, the deep V of anger, which sad's and fear's raised inner brows (AU1+4) resist.
+tightener overrides. A move marked `frown` shows only while the target lowers the brows hard (AU4 from C on)
+and leaves the inner brows down (no AU of BROW_AUS: see brows_down): how far the corrugator and procerus pull
+brows that the frontalis does not hold up, the deep V of anger, which sad's and fear's raised inner brows
+(AU1+4) resist.
 The left half evaluates the same move at the mirrored position with x negated, so no vertex-to-vertex
 mirror table is needed. Moves marked `midline` are not mirrored; unilateral edits get half of them.
 """
@@ -58,10 +59,14 @@ OPENING = ("AU09", "AU10", "AU20", "AU25", "AU26")
 LIP_AUS = ("AU10", "AU12", "AU14", "AU15", "AU20", "AU23")
 LIP_HOLD = 1.0
 _LIP_AUS = [AU_INDEX[a] for a in LIP_AUS]
-# AUs that hold the inner brows up: a `frown` move fades as the target raises them, gone from BROW_HOLD on
+# AUs that hold the inner brows up: a `frown` move fades as the target raises them, gone from BROW_HOLD on;
+# it comes in as the target's AU4 goes from the first of FROWN_AU04 to the second (a slight lowering, as
+# disgust's AU4 at A, is no frown)
 BROW_AUS = ("AU01",)
 BROW_HOLD = 1.0
+FROWN_AU04 = (2.0, 4.0)
 _BROW_AUS = [AU_INDEX[a] for a in BROW_AUS]
+_AU04 = AU_INDEX["AU04"]
 MIDLINE = (10, 151, 9, 8, 168, 6, 197, 195, 5, 4, 1, 2, 164, 0, 13, 14, 17, 18, 200, 199, 175, 152)
 
 
@@ -182,10 +187,12 @@ def lips_relaxed(target) -> float:
 
 
 def brows_down(target) -> float:
-    """How free (0 … 1) an AU target (AUVector) leaves the inner brows to be pulled down: 1 when it raises
-    none of BROW_AUS."""
+    """How hard (0 … 1) an AU target (AUVector) pulls brows it leaves free down: 1 when it asks AU4 at
+    FROWN_AU04[1] or more and raises none of BROW_AUS."""
     held = float(target.values[_BROW_AUS].max())
-    return float(np.clip(1.0 - held / BROW_HOLD, 0.0, 1.0))
+    lo, hi = FROWN_AU04
+    hard = (float(target.values[_AU04]) - lo) / (hi - lo)
+    return float(np.clip(1.0 - held / BROW_HOLD, 0.0, 1.0) * np.clip(hard, 0.0, 1.0))
 
 
 def build_basis(spec: Mapping[str, Any], calibration: Mapping[str, Any] | None = None) -> Basis:
