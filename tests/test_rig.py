@@ -766,6 +766,21 @@ def test_relaxed_lips_round_the_dropped_jaw():
     assert all(lips_relaxed(presets()[p].resolve(source)) == 0.0 for p in ("happy", "anger", "fear", "disgust", "sad"))
 
 
+def test_a_tightened_lip_thins_its_red_further_from_c_to_e():
+    """AU23's max_move lets the lips' red go on narrowing past C (anger's tight lips at E over its open shout;
+    at 0.06 IOD the cap stopped AU23 at about B-C, and E looked as full as a relaxed mouth)."""
+    crop, lm, _ = face("portrait_man.jpg")
+    basis = create_editor("rig", memory=False).basis
+    lower = []
+    for v in (3.0, 5.0):
+        target = np.zeros(len(AU_NAMES), np.float32)
+        target[AU_NAMES.index("AU23")] = v
+        right, left = coefficients(AUVector(), AUVector(target), basis, "both")
+        moved = deform(lm, right, left, basis, crop.shape[0]).dst
+        lower.append(float(moved[17, 1] - moved[14, 1]))   # the lower lip's red at the midline
+    assert lower[1] < lower[0] - 0.008 * interocular(lm)
+
+
 def test_brows_not_held_up_frown_into_a_deep_v():
     """AU4's frown moves (basis.brows_down): a hard AU4 with the inner brows free (anger: no AU1) brings them
     further down and in over the lids than where the target raises them as well (sad's and fear's 1+4, which
