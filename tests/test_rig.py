@@ -142,7 +142,7 @@ def test_no_preset_stretches_a_face_past_what_a_person_can_do(name):
 @pytest.mark.parametrize("au", AU_NAMES)
 def test_an_au_at_e_moves_no_point_past_its_max_move(au, side):
     """rig_basis.yaml's max_move bounds the whole field: both halves together (a midline move is split
-    between them), its distance rather than one axis, with the relaxed-lips moves and without."""
+    between them), its distance rather than one axis, with the relaxed-lips and frown moves and without."""
     from reenact.config import read_yaml
     from reenact.editors.rig.basis import BASIS_FILE, load_basis
 
@@ -150,8 +150,9 @@ def test_an_au_at_e_moves_no_point_past_its_max_move(au, side):
     basis, rest = load_basis(), AUVector()
     right, left = coefficients(rest, AUVector(np.where(np.array(AU_NAMES) == au, 5.0, 0.0)), basis, side)
     for relaxed in (0.0, 1.0):
-        moved = np.linalg.norm(basis.displacement(right, left, relaxed), axis=1).max()
-        assert moved <= cap * 1.0001, f"{au} at 5 ({side}, relaxed {relaxed}) moves a point {moved:.3f} IOD"
+        for frown in (0.0, 1.0):
+            moved = np.linalg.norm(basis.displacement(right, left, relaxed, frown), axis=1).max()
+            assert moved <= cap * 1.0001, f"{au} at 5 ({side}, relaxed {relaxed}, frown {frown}) moves {moved:.3f} IOD"
 
 
 @pytest.mark.parametrize("name", FACES)
@@ -296,7 +297,7 @@ def test_texture_memory_closes_a_laughing_mouth_with_the_persons_own_lips():
 # less the pairs it reads at a hair's breadth (surprise on smile_man.jpg: P 0.60, 0.4 log-odds; fear on
 # takeo.ppm: P 0.59, the other three ≥ 0.87; sad reads on all six, P ≥ 0.74). neutral on smile_man.jpg reads
 # (P 0.78) since the smile's dark pits just past the mouth's corners are lifted as skin (appearance._bare_skin).
-RECOGNISED = {"happy": 1, "sad": 6, "surprise": 4, "fear": 3, "anger": 5, "disgust": 4, "neutral": 5}
+RECOGNISED = {"happy": 1, "sad": 6, "surprise": 4, "fear": 3, "anger": 6, "disgust": 4, "neutral": 5}
 
 
 @lru_cache(maxsize=None)
@@ -785,6 +786,42 @@ def test_relaxed_lips_round_the_dropped_jaw():
     source = face("portrait_man.jpg")[2]
     assert lips_relaxed(presets()["surprise"].resolve(source)) == 1.0
     assert all(lips_relaxed(presets()[p].resolve(source)) == 0.0 for p in ("happy", "anger", "fear", "disgust", "sad"))
+
+
+def test_a_tightened_lip_thins_its_red_further_from_c_to_e():
+    """AU23's max_move lets the lips' red go on narrowing past C (anger's tight lips at E over its open shout;
+    at 0.06 IOD the cap stopped AU23 at about B-C, and E looked as full as a relaxed mouth)."""
+    crop, lm, _ = face("portrait_man.jpg")
+    basis = create_editor("rig", memory=False).basis
+    lower = []
+    for v in (3.0, 5.0):
+        target = np.zeros(len(AU_NAMES), np.float32)
+        target[AU_NAMES.index("AU23")] = v
+        right, left = coefficients(AUVector(), AUVector(target), basis, "both")
+        moved = deform(lm, right, left, basis, crop.shape[0]).dst
+        lower.append(float(moved[17, 1] - moved[14, 1]))   # the lower lip's red at the midline
+    assert lower[1] < lower[0] - 0.008 * interocular(lm)
+
+
+def test_brows_not_held_up_frown_into_a_deep_v():
+    """AU4's frown moves (basis.brows_down): a hard AU4 with the inner brows free (anger: no AU1) brings them
+    further down and in over the lids than where the target raises them as well (sad's and fear's 1+4, which
+    keep AU4's plain pull) or lowers them a little (disgust's AU4 at A); the brow tails move about as far
+    either way, so the brows slant into a V."""
+    crop, lm, source = face("portrait_man.jpg")
+    basis = create_editor("rig", memory=False).basis
+    c = np.zeros(len(AU_NAMES))
+    c[AU_NAMES.index("AU04")] = 5
+    held, free = (deform(lm, c, c, basis, crop.shape[0], frown=f).dst for f in (0.0, 1.0))
+    iod = interocular(lm)
+    inner, tail = [107, 336], [46, 276]   # the brows' upper edge at their inner ends; their tails' lower edge
+    assert (free[inner, 1] - held[inner, 1]).min() > 0.02 * iod
+    assert np.abs(free[tail, 1] - held[tail, 1]).max() < 0.01 * iod
+    assert free[107, 0] - held[107, 0] > 0.01 * iod and held[336, 0] - free[336, 0] > 0.01 * iod   # drawn together
+    from reenact.editors.rig.basis import brows_down
+
+    assert brows_down(presets()["anger"].resolve(source)) == 1.0
+    assert all(brows_down(presets()[p].resolve(source)) == 0.0 for p in ("sad", "fear", "surprise", "disgust"))
 
 
 @pytest.mark.parametrize("name", ["portrait_man.jpg", "jesper.jpg"])

@@ -15,7 +15,10 @@ terms evaluated on the canonical mesh:
   pin    1 − Gaussian around landmarks that must stay put (applied last, so it also tapers `set`)
 A move marked `relaxed` shows only while the target leaves the lips relaxed (no AU of LIP_AUS: see
 Basis.displacement): what a jaw drop does to lips that no muscle holds, which a smile, a stretch or a
-tightener overrides.
+tightener overrides. A move marked `frown` shows only while the target lowers the brows hard (AU4 from C on)
+and leaves the inner brows down (no AU of BROW_AUS: see brows_down): how far the corrugator and procerus pull
+brows that the frontalis does not hold up, the deep V of anger, which sad's and fear's raised inner brows
+(AU1+4) resist.
 The left half evaluates the same move at the mirrored position with x negated, so no vertex-to-vertex
 mirror table is needed. Moves marked `midline` are not mirrored; unilateral edits get half of them.
 """
@@ -57,6 +60,14 @@ LIP_AUS = ("AU10", "AU12", "AU14", "AU15", "AU20", "AU23")
 LIP_HOLD = 1.0
 _LIP_AUS = [AU_INDEX[a] for a in LIP_AUS]
 _AU45 = AU_INDEX["AU45"]
+# AUs that hold the inner brows up: a `frown` move fades as the target raises them, gone from BROW_HOLD on;
+# it comes in as the target's AU4 goes from the first of FROWN_AU04 to the second (a slight lowering, as
+# disgust's AU4 at A, is no frown)
+BROW_AUS = ("AU01",)
+BROW_HOLD = 1.0
+FROWN_AU04 = (2.0, 4.0)
+_BROW_AUS = [AU_INDEX[a] for a in BROW_AUS]
+_AU04 = AU_INDEX["AU04"]
 MIDLINE = (10, 151, 9, 8, 168, 6, 197, 195, 5, 4, 1, 2, 164, 0, 13, 14, 17, 18, 200, 199, 175, 152)
 
 
@@ -104,7 +115,7 @@ def _move_field(move: Mapping[str, Any], p: np.ndarray, ref: np.ndarray, ids: np
                 where: str) -> np.ndarray:
     """(N, 3) displacement per unit intensity of one move at positions p (the mesh or its mirror)."""
     known = {"near", "radius", "above", "below", "band", "widen", "lateral", "pin", "pin_radius", "set",
-             "direction", "amount", "rotate", "midline", "relaxed", "why"}
+             "direction", "amount", "rotate", "midline", "relaxed", "frown", "why"}
     extra = set(move) - known
     if extra:
         raise ConfigError(f"{where}: unknown keys {sorted(extra)}; known: {', '.join(sorted(known))}", BASIS_FILE)
@@ -151,14 +162,18 @@ class Basis:
     jaw: np.ndarray      # (17, 3) how far each AU's jaw rotation carries the lower incisors, per unit
     reach: np.ndarray    # (478,) the most all AUs together may move each point (IOD; inf: no bound)
     relaxed: tuple[np.ndarray, np.ndarray] = ()   # (right, left) the `relaxed` moves' fields, like right/left
+    frown: tuple[np.ndarray, np.ndarray] = ()     # (right, left) the `frown` moves' fields
 
-    def displacement(self, right: np.ndarray, left: np.ndarray, relaxed: float = 0.0) -> np.ndarray:
+    def displacement(self, right: np.ndarray, left: np.ndarray, relaxed: float = 0.0,
+                     frown: float = 0.0) -> np.ndarray:
         """(478, 3) canonical displacement for per-side intensity changes (each (17,), any sign); `relaxed`
-        (0 … 1, see lips_relaxed) how much of the relaxed-lips moves come along."""
+        (0 … 1, see lips_relaxed) how much of the relaxed-lips moves come along, `frown` (see brows_down) how
+        much of the frown moves."""
         out = np.zeros(self.right.shape[1:], np.float32)
         sets = [(self.right, right, 1.0), (self.left, left, 1.0)]
-        if relaxed > 0 and self.relaxed:
-            sets += [(self.relaxed[0], right, relaxed), (self.relaxed[1], left, relaxed)]
+        for gated, share in ((self.relaxed, relaxed), (self.frown, frown)):
+            if share > 0 and gated:
+                sets += [(gated[0], right, share), (gated[1], left, share)]
         # a handful of AUs at a time: a plain loop beats a BLAS call this small (and its thread pool)
         for fields, coeff, share in sets:
             for k in np.flatnonzero(coeff):
@@ -177,6 +192,15 @@ def lids_shut(target) -> float:
     return float(np.clip(target.values[_AU45] / AU_MAX, 0.0, 1.0))
 
 
+def brows_down(target) -> float:
+    """How hard (0 … 1) an AU target (AUVector) pulls brows it leaves free down: 1 when it asks AU4 at
+    FROWN_AU04[1] or more and raises none of BROW_AUS."""
+    held = float(target.values[_BROW_AUS].max())
+    lo, hi = FROWN_AU04
+    hard = (float(target.values[_AU04]) - lo) / (hi - lo)
+    return float(np.clip(1.0 - held / BROW_HOLD, 0.0, 1.0) * np.clip(hard, 0.0, 1.0))
+
+
 def build_basis(spec: Mapping[str, Any], calibration: Mapping[str, Any] | None = None) -> Basis:
     """Fields from a spec; `calibration` (default: the spec's own block) supplies the gains."""
     version = int(spec.get("version", 0))
@@ -191,6 +215,7 @@ def build_basis(spec: Mapping[str, Any], calibration: Mapping[str, Any] | None =
     left = np.zeros_like(right)
     # the `relaxed` moves, apart: (right, left)
     relaxed = (np.zeros_like(right), np.zeros_like(right))
+    frown = (np.zeros_like(right), np.zeros_like(right))
     jaw = np.zeros((n, 3))
     aus = spec.get("aus") or {}
     for name, au in aus.items():
@@ -203,7 +228,9 @@ def build_basis(spec: Mapping[str, Any], calibration: Mapping[str, Any] | None =
             r = _move_field(move, ref, ref, ids, where)
             if "rotate" in move:
                 jaw[k] += r[INCISORS]
-            into = relaxed if move.get("relaxed") else (right, left)
+            if move.get("relaxed") and move.get("frown"):
+                raise ConfigError(f"{where}: a move is `relaxed` or `frown`, not both", BASIS_FILE)
+            into = relaxed if move.get("relaxed") else frown if move.get("frown") else (right, left)
             if move.get("midline"):
                 into[0][k] += 0.5 * r
                 into[1][k] += 0.5 * r
@@ -212,14 +239,14 @@ def build_basis(spec: Mapping[str, Any], calibration: Mapping[str, Any] | None =
                 into[1][k] += _move_field(move, mirrored, ref, ids, where) * flip
     # only the AUs that part the lips may change the gap between them; the rest move both lips alike
     for k in set(range(n)) - {AU_NAMES.index(a) for a in OPENING}:
-        for field in (right, left) + relaxed:
+        for field in (right, left) + relaxed + frown:
             u, low = list(mesh.LIPS_INNER_UPPER), list(mesh.LIPS_INNER_LOWER)
             field[k, u, 1] = field[k, low, 1] = 0.5 * (field[k, u, 1] + field[k, low, 1])
     # irises ride on the eyeball, which no AU moves; the rigid points define the canonical frame
     # (and every feature's reference), so they stay put and the skin around them eases off
     rigid = list(lm.RIGID)
     calm = 1 - np.exp(-0.5 * (_dist(ref, ref[rigid]) / float(spec.get("rigid_pin_radius", 0.04))) ** 2)
-    for field in (right, left) + relaxed:
+    for field in (right, left) + relaxed + frown:
         field *= calm[None, :, None]
         field[:, mesh.N_MESH:] = 0
     cal = (spec.get("calibration") or {}) if calibration is None else calibration
@@ -228,20 +255,22 @@ def build_basis(spec: Mapping[str, Any], calibration: Mapping[str, Any] | None =
         g[AU_NAMES.index(au_key(name))] = float(value)
     # the cap bounds how far any point moves (its distance, not one axis) over the whole field: both halves
     # together (a midline move is split between them, and moves near the midline overlap), either alone (a
-    # unilateral edit), each with the relaxed moves and without
-    halves = [(right, relaxed[0]), (left, relaxed[1]), (right + left, relaxed[0] + relaxed[1])]
-    fields = [f for h, r in halves for f in (h, h + r)]
+    # unilateral edit), each with and without the relaxed moves and the frown moves
+    halves = [(right, relaxed[0], frown[0]), (left, relaxed[1], frown[1]),
+              (right + left, relaxed[0] + relaxed[1], frown[0] + frown[1])]
+    fields = [f for h, r, w in halves for f in (h, h + r, h + w, h + r + w)]
     peak = np.maximum.reduce([np.linalg.norm(f, axis=2).max(axis=1) for f in fields]) * g
     cap = np.array([float((aus.get(a) or {}).get("max_move", np.inf)) for a in AU_NAMES])
     limit = np.where(peak > 0, cap / np.maximum(peak, 1e-9), np.inf)
     jaw *= g[:, None]
     right, left = right.astype(np.float32), left.astype(np.float32)
-    relaxed = (relaxed[0].astype(np.float32), relaxed[1].astype(np.float32)) if np.any(relaxed[0]) else ()
+    relaxed, frown = ((f[0].astype(np.float32), f[1].astype(np.float32)) if np.any(f[0]) else ()
+                      for f in (relaxed, frown))
     reach = _reach(spec.get("reach") or (), ref)
-    for a in (right, left, g, limit, jaw, reach) + relaxed:
+    for a in (right, left, g, limit, jaw, reach) + relaxed + frown:
         a.setflags(write=False)
     return Basis(version=version, right=right, left=left, gain=g, limit=limit, jaw=jaw, reach=reach,
-                 relaxed=relaxed)
+                 relaxed=relaxed, frown=frown)
 
 
 def _reach(regions, ref: np.ndarray) -> np.ndarray:

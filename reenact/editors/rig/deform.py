@@ -453,7 +453,7 @@ def _relax_smile(pts: np.ndarray, basis: Basis, asked: tuple[float, float],
 
 
 def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Basis, size: int,
-           smile: float = 0.0, relaxed: float = 0.0, lids: float = 0.0) -> Deformation:
+           smile: float = 0.0, relaxed: float = 0.0, lids: float = 0.0, frown: float = 0.0) -> Deformation:
     """Move a face's crop landmarks by per-side AU intensity changes (each (17,), target − source).
 
     `smile`: the share (0–1) of the face's own smile the change takes away; the AU12 part of the change
@@ -461,7 +461,8 @@ def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Ba
     the target leaves the lips (basis.lips_relaxed), how much of the basis' relaxed-lips moves come with what
     the change raises (what it lowers moves as the reading says: a smile's open mouth closes as before).
     `lids`: how closed (0–1, the target's AU45 of 5) the target keeps the lids: a blink the target follows is not
-    opened by a falling cheek raise or an upper lid raise (_open_eyes, _show_sclera) past that share."""
+    opened by a falling cheek raise or an upper lid raise (_open_eyes, _show_sclera) past that share.
+    `frown` (basis.brows_down): as much of the basis' frown moves."""
     canon, r, s, t = to_canonical(landmarks)
     if lids > 0:
         # a blink closes the eye whatever lid raise the target adds (surprise's AU05 kept talking_man.mp4's
@@ -506,7 +507,7 @@ def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Ba
                         else (0, asked))
         disp += (closed * shaped + (1 - closed) * reading).astype(disp.dtype)
         taken = (closed * fell[0] + (1 - closed) * asked[0], closed * fell[1] + (1 - closed) * asked[1])
-    disp += basis.displacement(np.maximum(right, 0), np.maximum(left, 0), relaxed)
+    disp += basis.displacement(np.maximum(right, 0), np.maximum(left, 0), relaxed, frown)
     # no combination of AUs carries a point past what a real face does (the basis' `reach`)
     length = _norm(disp)
     disp *= np.minimum(1.0, basis.reach / np.maximum(length, 1e-9))[:, None].astype(disp.dtype)
