@@ -34,6 +34,7 @@ from .mouth import (TEETH_LUMA, curtains, deep, mouth_geometry, palette, placeme
                     stretched, teeth_visible)
 from .teeth import interior
 from ...imaging import luma, match_color
+from ...jit import compiled
 from ...stages.landmarks import LIPS_OUTER, interocular
 from ...pipeline.types import AU_INDEX, Edit, Warp
 from ..base import EDITORS, EditRequest, unchanged
@@ -79,6 +80,9 @@ class RigEditor:
         self.appearance = Appearance(cfg) if (cfg.enabled if appearance is None else appearance) else None
         self._memory: dict[int, tuple[TextureMemory, float]] = {}
         warm(self.basis)
+        # compiles (or loads) _over for a box of a fill, as plan() pastes
+        _paste(np.zeros((2, 3, 3), np.float32), np.zeros((2, 3), np.float32), (0, 0, 2, 2),
+               np.zeros((2, 2, 3), np.float32), np.zeros((2, 2), np.float32))
         # the warp+blend step through the engine layer; the OpenCV path is the same op limited to the
         # edited box, which is what `auto` measures fastest on a CPU
         engine = load("warp_blend", backend=backend) if backend != "opencv" else None
@@ -219,17 +223,25 @@ def _soft(mask: np.ndarray, sigma: float) -> np.ndarray:
 
 
 def _paste(fill: np.ndarray, fill_mask: np.ndarray, box, patch: np.ndarray, alpha: np.ndarray) -> None:
+    """Lay float32 `patch` (h, w, 3) with weight `alpha` (h, w) over whatever an earlier step put in
+    `fill`/`fill_mask` at box, normalised by the weights' sum (compiled: _over)."""
     x0, y0, x1, y1 = box
-    fm = fill_mask[y0:y1, x0:x1]
-    f = fill[y0:y1, x0:x1]
-    a = np.maximum(alpha, 0)
-    # over whatever an earlier step put there
-    keep = fm * (1 - a)
-    f *= _rgb(keep)
-    f += patch * _rgb(a)
-    total = keep + a
-    f /= _rgb(np.where(total > 0, total, 1))
-    fm[:] = total
+    _over(fill[y0:y1, x0:x1], fill_mask[y0:y1, x0:x1], patch, np.asarray(alpha, np.float32))
+
+
+@compiled
+def _over(f, fm, patch, alpha):  # pragma: no cover (compiled)
+    """_paste per pixel in float32, each step rounded as numpy's whole-array steps were."""
+    one = np.float32(1)
+    for y in range(f.shape[0]):
+        for x in range(f.shape[1]):
+            a = max(alpha[y, x], np.float32(0))
+            keep = fm[y, x] * (one - a)
+            total = keep + a
+            norm = total if total > 0 else one
+            for k in range(3):
+                f[y, x, k] = (f[y, x, k] * keep + patch[y, x, k] * a) / norm
+            fm[y, x] = total
 
 
 def _rgb(x: np.ndarray) -> np.ndarray:
