@@ -223,24 +223,26 @@ def _soft(mask: np.ndarray, sigma: float) -> np.ndarray:
 
 
 def _paste(fill: np.ndarray, fill_mask: np.ndarray, box, patch: np.ndarray, alpha: np.ndarray) -> None:
-    """Lay float32 `patch` (h, w, 3) with weight `alpha` (h, w) over whatever an earlier step put in
-    `fill`/`fill_mask` at box, normalised by the weights' sum (compiled: _over)."""
+    """Lay `patch` (h, w, 3) with weight `alpha` (h, w) over whatever an earlier step put in `fill`/`fill_mask`
+    at box, normalised by the weights' sum (compiled: _over)."""
     x0, y0, x1, y1 = box
-    _over(fill[y0:y1, x0:x1], fill_mask[y0:y1, x0:x1], patch, np.asarray(alpha, np.float32))
+    _over(fill[y0:y1, x0:x1], fill_mask[y0:y1, x0:x1], patch, alpha, alpha.dtype.type(1))
 
 
 @compiled
-def _over(f, fm, patch, alpha):  # pragma: no cover (compiled)
-    """_paste per pixel in float32, each step rounded as numpy's whole-array steps were."""
-    one = np.float32(1)
+def _over(f, fm, patch, alpha, one):  # pragma: no cover (compiled)
+    """_paste per pixel, in the precision of numpy's whole-array steps it replaced (`one`: 1 in alpha's
+    type), each step's result rounded to the fill's float32 where numpy stored it."""
     for y in range(f.shape[0]):
         for x in range(f.shape[1]):
-            a = max(alpha[y, x], np.float32(0))
+            a = alpha[y, x]
+            if a < 0:
+                a = a - a
             keep = fm[y, x] * (one - a)
             total = keep + a
             norm = total if total > 0 else one
             for k in range(3):
-                f[y, x, k] = (f[y, x, k] * keep + patch[y, x, k] * a) / norm
+                f[y, x, k] = np.float32(np.float32(f[y, x, k] * keep) + patch[y, x, k] * a) / norm
             fm[y, x] = total
 
 
