@@ -372,7 +372,8 @@ _RINGS = (np.array([i for rings in EYE_RINGS for chain in rings for i in chain],
 
 @compiled
 def _along_at(src, ids, at, k, x):  # pragma: no cover (compiled)
-    """np.interp(x, src's x along chain ids (sorted so), at[chain, k]) for float64 x: _along and np.interp."""
+    """np.interp(x, src's x along chain ids (sorted so: an insertion sort, stable, as numpy's argsort is on
+    so few), at[chain, k]) in float64: _along and np.interp."""
     n = len(ids)
     order = np.empty(n, np.intp)
     xp = np.empty(n)
@@ -734,25 +735,9 @@ def _drawn(tris, src, dst, depth, moving, n_face, box):  # pragma: no cover (com
 
 def chain_y(pts: np.ndarray, chain, x: np.ndarray) -> np.ndarray:
     """y of a landmark chain (a lip or lid edge) at the columns x, by linear interpolation (float64, x's
-    shape): np.interp over the chain sorted by x, compiled (_chain_y), bit for bit."""
+    shape): np.interp over the chain sorted by x, compiled (_along_at), bit for bit."""
     x = np.asarray(x)
-    return _chain_y(pts, index(chain), x.reshape(-1)).reshape(x.shape)
-
-
-@compiled
-def _chain_y(pts, ids, x):  # pragma: no cover (compiled)
-    """chain_y's work: the chain's (x, y) in float64, sorted by x (an insertion sort, stable, as numpy's
-    argsort is on so few), then _interp."""
-    n = len(ids)
-    xp, fp = np.empty(n), np.empty(n)
-    for i in range(n):
-        kx, ky = np.float64(pts[ids[i], 0]), np.float64(pts[ids[i], 1])
-        j = i
-        while j > 0 and xp[j - 1] > kx:
-            xp[j], fp[j] = xp[j - 1], fp[j - 1]
-            j -= 1
-        xp[j], fp[j] = kx, ky
-    return _interp(x, xp, fp)
+    return _along_at(pts, index(chain), pts, 1, x.reshape(-1)).reshape(x.shape)
 
 
 @compiled
