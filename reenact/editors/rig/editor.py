@@ -80,9 +80,10 @@ class RigEditor:
         self.appearance = Appearance(cfg) if (cfg.enabled if appearance is None else appearance) else None
         self._memory: dict[int, tuple[TextureMemory, float]] = {}
         warm(self.basis)
-        # compiles (or loads) _over for a box of a fill, as plan() pastes
-        _paste(np.zeros((2, 3, 3), np.float32), np.zeros((2, 3), np.float32), (0, 0, 2, 2),
-               np.zeros((2, 2, 3), np.float32), np.zeros((2, 2), np.float32))
+        # compile (or load) the fills' loops for a box of a fill, as plan() and _blend run them
+        fill, fill_mask = np.zeros((2, 3, 3), np.float32), np.zeros((2, 3), np.float32)
+        _paste(fill, fill_mask, (0, 0, 2, 2), np.zeros((2, 2, 3), np.float32), np.zeros((2, 2), np.float32))
+        _mix(np.zeros((2, 2, 3), np.uint8), fill[:, :2], fill_mask[:, :2])
         # the warp+blend step through the engine layer; the OpenCV path is the same op limited to the
         # edited box, which is what `auto` measures fastest on a CPU
         engine = load("warp_blend", backend=backend) if backend != "opencv" else None
@@ -131,17 +132,7 @@ class RigEditor:
                                     "fill": plan.fill.transpose(2, 0, 1)[None] / np.float32(255)})["out"][0]
             return np.clip(out[:, y0:y1, x0:x1].transpose(1, 2, 0) * 255 + 0.5, 0, 255).astype(np.uint8)
         warped = warp(crop, plan.flow, plan.box)
-        filled = cv2.compare(plan.fill_mask[y0:y1, x0:x1], 0, cv2.CMP_GT)
-        fx, fy, fw, fh = cv2.boundingRect(filled)
-        if fw:
-            # only over the fills' own box, where most pixels are filled
-            at = (slice(fy, fy + fh), slice(fx, fx + fw))
-            w = warped[at].astype(np.float32)
-            out = plan.fill[y0:y1, x0:x1][at] - w
-            out *= _rgb(plan.fill_mask[y0:y1, x0:x1][at])
-            out += w
-            out += 0.5
-            cv2.copyTo(np.clip(out, 0, 255, out=out).astype(np.uint8), filled[at], warped[at])
+        _mix(warped, plan.fill[y0:y1, x0:x1], plan.fill_mask[y0:y1, x0:x1])
         return warped
 
     def plan(self, req: EditRequest, right: np.ndarray, left: np.ndarray, mem: TextureMemory) -> Plan | None:
@@ -246,9 +237,18 @@ def _over(f, fm, patch, alpha, one):  # pragma: no cover (compiled)
             fm[y, x] = total
 
 
-def _rgb(x: np.ndarray) -> np.ndarray:
-    """(h, w) → (h, w, 3) copies: numpy broadcasting over a last axis of 3 costs several times more."""
-    return cv2.merge([x, x, x])
+@compiled
+def _mix(warped, fill, mask):  # pragma: no cover (compiled)
+    """The fill over the warped crop (uint8, in place) where mask > 0: (fill − warped)·mask + warped + ½ in
+    float32, clipped to 0 … 255 and truncated, numpy's steps in its order."""
+    for y in range(warped.shape[0]):
+        for x in range(warped.shape[1]):
+            m = mask[y, x]
+            if m > 0:
+                for k in range(3):
+                    w = np.float32(warped[y, x, k])
+                    v = (fill[y, x, k] - w) * m + w + np.float32(0.5)
+                    warped[y, x, k] = np.uint8(min(max(v, np.float32(0)), np.float32(255)))
 
 
 def _fill_mouth(req: EditRequest, d: Deformation, flow: np.ndarray, hole: HoleLayer, mem: TextureMemory,
