@@ -1,5 +1,6 @@
 """Compiled per-pixel loops (numba): the few hot loops that numpy can only vectorise by building arrays as
-large as the work itself (a scanline rasteriser's rows and pixels).
+large as the work itself (a scanline rasteriser's rows and pixels), and chains of numpy steps on small
+arrays that cost more in calls than in arithmetic (each written in numpy's order and precision).
 
 Machine code is cached on disk ($NUMBA_CACHE_DIR if set, else <user cache>/numba, where numba falls back
 to its own choices when that cannot be written), so a process compiles only what it finds no cache for;

@@ -1,9 +1,11 @@
-"""The compiled loops (reenact/jit.py): the rig's rasteriser against a per-pixel reference, and compiling where
-no cache can be written."""
+"""The compiled loops (reenact/jit.py): the rig's rasteriser against a per-pixel reference, the loops that stand
+in for numpy steps against those steps (bit for bit), and compiling where no cache can be written."""
 from __future__ import annotations
 
 import numpy as np
 
+from reenact.editors.rig.deform import chain_y
+from reenact.editors.rig.editor import _paste
 from reenact.editors.rig.flow import rasterize_flow
 from reenact.jit import compiled
 
@@ -52,6 +54,41 @@ def test_nearest_triangle_wins_where_two_overlap():
         flow = np.zeros((2, 32, 32), np.float32)
         rasterize_flow(flow, src, dst, np.array([[0, 1, 2], [3, 4, 5]]), depth)
         assert np.allclose(flow[:, 5:20, 5], shift)
+
+
+def test_chain_y_is_np_interp_bit_for_bit():
+    rng = np.random.default_rng(7)
+    for _ in range(300):
+        pts = rng.normal(0, 40, (30, 2)).astype(np.float32)
+        chain = tuple(rng.choice(30, rng.integers(1, 10), replace=False).tolist())
+        pts[chain[-1], 0] = pts[chain[0], 0]                       # a tie in x
+        x = rng.normal(0, 50, (2, 17)).astype(np.float32)
+        x[0, :len(chain)] = pts[list(chain), 0]                    # exact hits
+        c = pts[list(chain)]
+        c = c[np.argsort(c[:, 0], kind="stable")]
+        want = np.interp(x, c[:, 0], c[:, 1])
+        got = chain_y(pts, chain, x)
+        assert got.shape == x.shape and got.tobytes() == want.tobytes()
+
+
+def test_paste_is_numpys_blend_bit_for_bit():
+    rng = np.random.default_rng(8)
+    for patch_type, alpha_type in ((np.float32, np.float32), (np.float64, np.float32), (np.float32, np.float64)):
+        fill = rng.uniform(0, 255, (20, 24, 3)).astype(np.float32)
+        fill_mask = (rng.uniform(0, 1, (20, 24)) * (rng.uniform(size=(20, 24)) > 0.4)).astype(np.float32)
+        patch = rng.uniform(0, 255, (9, 11, 3)).astype(patch_type)
+        alpha = (rng.uniform(-0.2, 1.2, (9, 11)) * (rng.uniform(size=(9, 11)) > 0.3)).astype(alpha_type)
+        want_fill, want_mask = fill.copy(), fill_mask.copy()
+        f, fm = want_fill[5:14, 3:14], want_mask[5:14, 3:14]
+        a = np.maximum(alpha, 0)
+        keep = fm * (1 - a)
+        f *= keep[..., None]
+        f += patch * a[..., None]
+        total = keep + a
+        f /= np.where(total > 0, total, 1)[..., None]
+        fm[:] = total
+        _paste(fill, fill_mask, (3, 5, 14, 14), patch, alpha)
+        assert fill.tobytes() == want_fill.tobytes() and fill_mask.tobytes() == want_mask.tobytes()
 
 
 def test_compiles_without_a_cache():

@@ -367,35 +367,93 @@ def _layer_eyes(src: np.ndarray, step: np.ndarray) -> np.ndarray:
     it. A ring may not pass the one below it: a closing lid stretches the skin above it, a rising one
     pushes it up.
     """
+    return _layers(src, step, _RINGS[0], _RINGS[1], CREASE_FOLLOWS_RAISED_BROW, CREASE_FOLLOWS_BROW, KEEP_GAP)
+
+
+# EYE_RINGS as one index array and each chain's start in it (eye e's chains are 5e … 5e + 4), for _layers
+_RINGS = (np.array([i for rings in EYE_RINGS for chain in rings for i in chain], np.intp),
+          np.cumsum([0] + [len(chain) for rings in EYE_RINGS for chain in rings]).astype(np.intp))
+
+
+@compiled
+def _along_at(src, ids, at, k, x):  # pragma: no cover (compiled)
+    """np.interp(x, src's x along chain ids (sorted so: an insertion sort, stable, as numpy's argsort is on
+    so few), at[chain, k]) in float64: _along and np.interp."""
+    n = len(ids)
+    order = np.empty(n, np.intp)
+    xp = np.empty(n)
+    for i in range(n):
+        kx = np.float64(src[ids[i], 0])
+        j = i
+        while j > 0 and xp[j - 1] > kx:
+            xp[j], order[j] = xp[j - 1], order[j - 1]
+            j -= 1
+        xp[j], order[j] = kx, ids[i]
+    fp = np.empty(n)
+    for i in range(n):
+        fp[i] = np.float64(at[order[i], k])
+    return _interp(x, xp, fp)
+
+
+@compiled
+def _layers(src, step, ring_ids, ring_at, follows_raised, follows, keep_gap):  # pragma: no cover (compiled)
+    """_layer_eyes' work, each step in numpy's precision and order (float64 interpolation, float32 storage)."""
     out = step.copy()
-    for margin, crease, ring, brow, top in EYE_RINGS:
-        m, c, r, b = index(margin), index(crease), index(ring), index(brow)
-        if not np.any(step[index(margin + crease + ring + brow + top)]):
+    for e in range(len(ring_at) // 5):
+        at = ring_at[5 * e:5 * e + 6]
+        m, c, r, b, top = (ring_ids[at[0]:at[1]], ring_ids[at[1]:at[2]], ring_ids[at[2]:at[3]], ring_ids[at[3]:at[4]],
+                           ring_ids[at[4]:at[5]])
+        moving = False
+        for i in ring_ids[at[0]:at[5]]:
+            moving = moving or step[i, 0] != 0 or step[i, 1] != 0
+        if not moving:
             continue
-        if np.any(step[b]) or np.any(step[index(top)]):
-            ids, xs = _along(index(top), src)
-            raised = np.interp(src[b, 0], xs, step[ids, 1]) < 0
-            for k in (0, 1):
-                out[b, k] = np.where(raised, np.interp(src[b, 0], xs, step[ids, k]), step[b, k])
+        brow_moves = False
+        for i in ring_ids[at[3]:at[5]]:
+            brow_moves = brow_moves or step[i, 0] != 0 or step[i, 1] != 0
+        if brow_moves:
+            xb, xc, xr = src[b, 0].astype(np.float64), src[c, 0].astype(np.float64), src[r, 0].astype(np.float64)
+            raised = _along_at(src, top, step, 1, xb) < 0
+            for k in range(2):
+                moved = _along_at(src, top, step, k, xb)
+                for i in range(len(b)):
+                    if raised[i]:
+                        out[b[i], k] = moved[i]
             step = out.copy()
-            ids, xs = _along(b, src)
-            brow_y = np.interp(src[r, 0], xs, src[ids, 1])
-            ids_c, xs_c = _along(c, src)
-            crease_y = np.interp(src[r, 0], xs_c, src[ids_c, 1])
-            share = np.clip((crease_y - src[r, 1]) / np.maximum(crease_y - brow_y, 1e-6), 0.0, 1.0)
-            raised_c = np.interp(src[c, 0], xs, step[ids, 1]) < 0
-            raised_r = np.interp(src[r, 0], xs, step[ids, 1]) < 0
-            follows = np.where(raised_c, CREASE_FOLLOWS_RAISED_BROW, CREASE_FOLLOWS_BROW)
-            for k in (0, 1):
-                out[c, k] += follows * (np.interp(src[c, 0], xs, step[ids, k]) - step[c, k])
-                at_crease = np.interp(src[r, 0], xs_c, out[ids_c, k])
-                at_brow = np.interp(src[r, 0], xs, step[ids, k])
-                out[r, k] = np.where(raised_r, at_crease + share * (at_brow - at_crease), at_brow)
+            brow_y = _along_at(src, b, src, 1, xr)
+            crease_y = _along_at(src, c, src, 1, xr)
+            share = np.empty(len(r))
+            for i in range(len(r)):
+                span = crease_y[i] - brow_y[i]
+                v = (crease_y[i] - np.float64(src[r[i], 1])) / (span if span >= 1e-6 or np.isnan(span) else 1e-6)
+                share[i] = v if np.isnan(v) else (min(v, 1.0) if v > 0.0 else 0.0)
+            raised_c = _along_at(src, b, step, 1, xc) < 0
+            raised_r = _along_at(src, b, step, 1, xr) < 0
+            for k in range(2):
+                at_c = _along_at(src, b, step, k, xc)
+                for i in range(len(c)):
+                    f = follows_raised if raised_c[i] else follows
+                    out[c[i], k] = np.float64(out[c[i], k]) + f * (at_c[i] - np.float64(step[c[i], k]))
+                at_crease = _along_at(src, c, out, k, xr)
+                at_brow = _along_at(src, b, step, k, xr)
+                for i in range(len(r)):
+                    if raised_r[i]:
+                        out[r[i], k] = at_crease[i] + share[i] * (at_brow[i] - at_crease[i])
+                    else:
+                        out[r[i], k] = at_brow[i]
         for low, up in ((m, c), (c, r), (r, b)):
-            ids, xs = _along(low, src)
-            floor = np.interp(src[up, 0], xs, src[ids, 1] + out[ids, 1])
-            gap = np.interp(src[up, 0], xs, src[ids, 1]) - src[up, 1]
-            out[up, 1] = np.minimum(src[up, 1] + out[up, 1], floor - KEEP_GAP * gap) - src[up, 1]
+            xu = src[up, 0].astype(np.float64)
+            # the floor reads the lower ring's moved y, summed in float32 as numpy's src + out is
+            moved_y = np.empty((len(src), 2), np.float32)
+            for i in low:
+                moved_y[i, 0] = src[i, 1] + out[i, 1]
+            floor = _along_at(src, low, moved_y, 0, xu)
+            gap = _along_at(src, low, src, 1, xu)
+            for i in range(len(up)):
+                g = gap[i] - np.float64(src[up[i], 1])
+                have = np.float64(src[up[i], 1] + out[up[i], 1])
+                lim = floor[i] - keep_gap * g
+                out[up[i], 1] = (have if have <= lim or np.isnan(have) else lim) - np.float64(src[up[i], 1])
     return out
 
 
@@ -554,6 +612,8 @@ def warm(basis: Basis, size: int = 256) -> None:
     change[_AU12] = 2.0
     rest = rest_points(size)
     dense_flow(deform(np.c_[rest, np.zeros(len(rest), np.float32)], change, change, basis, size), size)
+    # ... and those the fills run (lip and lid edges)
+    chain_y(rest.astype(np.float32), LIPS_INNER_UPPER, np.zeros(1, np.float32))
 
 
 def _uncovered(oval: np.ndarray, step: np.ndarray) -> np.ndarray:
@@ -681,10 +741,40 @@ def _drawn(tris, src, dst, depth, moving, n_face, box):  # pragma: no cover (com
 
 
 def chain_y(pts: np.ndarray, chain, x: np.ndarray) -> np.ndarray:
-    """y of a landmark chain (a lip or lid edge) at the columns x, by linear interpolation."""
-    c = pts[index(chain)]
-    c = c[np.argsort(c[:, 0])]
-    return np.interp(x, c[:, 0], c[:, 1])
+    """y of a landmark chain (a lip or lid edge) at the columns x, by linear interpolation (float64, x's
+    shape): np.interp over the chain sorted by x, compiled (_along_at), bit for bit."""
+    x = np.asarray(x)
+    return _along_at(pts, index(chain), pts, 1, x.reshape(-1)).reshape(x.shape)
+
+
+@compiled
+def _interp(x, xp, fp):  # pragma: no cover (compiled)
+    """np.interp(x, xp, fp) of a 1-d x over increasing xp, bit for bit: numpy's own steps (its ends, exact
+    hits, and the other end's formula where the first gives NaN), in float64."""
+    n = len(xp)
+    out = np.empty(len(x))
+    for i in range(len(x)):
+        v = np.float64(x[i])
+        if np.isnan(v):
+            out[i] = v
+        elif v > xp[n - 1]:
+            out[i] = fp[n - 1]
+        elif v < xp[0]:
+            out[i] = fp[0]
+        else:
+            j = 0
+            while j + 1 < n and v >= xp[j + 1]:
+                j += 1
+            if j == n - 1 or xp[j] == v:
+                out[i] = fp[j]
+            else:
+                slope = (fp[j + 1] - fp[j]) / (xp[j + 1] - xp[j])
+                out[i] = slope * (v - xp[j]) + fp[j]
+                if np.isnan(out[i]):
+                    out[i] = slope * (v - xp[j + 1]) + fp[j + 1]
+                    if np.isnan(out[i]) and fp[j] == fp[j + 1]:
+                        out[i] = fp[j]
+    return out
 
 
 def dense_flow(d: Deformation, size: int) -> tuple[np.ndarray, list[HoleLayer], tuple[int, int, int, int] | None]:

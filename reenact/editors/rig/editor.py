@@ -34,6 +34,7 @@ from .mouth import (TEETH_LUMA, curtains, deep, mouth_geometry, palette, placeme
                     stretched, teeth_visible)
 from .teeth import interior
 from ...imaging import luma, match_color
+from ...jit import compiled
 from ...stages.landmarks import LIPS_OUTER, interocular
 from ...pipeline.types import AU_INDEX, Edit, Warp
 from ..base import EDITORS, EditRequest, unchanged
@@ -79,6 +80,10 @@ class RigEditor:
         self.appearance = Appearance(cfg) if (cfg.enabled if appearance is None else appearance) else None
         self._memory: dict[int, tuple[TextureMemory, float]] = {}
         warm(self.basis)
+        # compile (or load) the fills' loops for a box of a fill, as plan() and _blend run them
+        fill, fill_mask = np.zeros((2, 3, 3), np.float32), np.zeros((2, 3), np.float32)
+        _paste(fill, fill_mask, (0, 0, 2, 2), np.zeros((2, 2, 3), np.float32), np.zeros((2, 2), np.float32))
+        _mix(np.zeros((2, 2, 3), np.uint8), fill[:, :2], fill_mask[:, :2])
         # the warp+blend step through the engine layer; the OpenCV path is the same op limited to the
         # edited box, which is what `auto` measures fastest on a CPU
         engine = load("warp_blend", backend=backend) if backend != "opencv" else None
@@ -127,17 +132,7 @@ class RigEditor:
                                     "fill": plan.fill.transpose(2, 0, 1)[None] / np.float32(255)})["out"][0]
             return np.clip(out[:, y0:y1, x0:x1].transpose(1, 2, 0) * 255 + 0.5, 0, 255).astype(np.uint8)
         warped = warp(crop, plan.flow, plan.box)
-        filled = cv2.compare(plan.fill_mask[y0:y1, x0:x1], 0, cv2.CMP_GT)
-        fx, fy, fw, fh = cv2.boundingRect(filled)
-        if fw:
-            # only over the fills' own box, where most pixels are filled
-            at = (slice(fy, fy + fh), slice(fx, fx + fw))
-            w = warped[at].astype(np.float32)
-            out = plan.fill[y0:y1, x0:x1][at] - w
-            out *= _rgb(plan.fill_mask[y0:y1, x0:x1][at])
-            out += w
-            out += 0.5
-            cv2.copyTo(np.clip(out, 0, 255, out=out).astype(np.uint8), filled[at], warped[at])
+        _mix(warped, plan.fill[y0:y1, x0:x1], plan.fill_mask[y0:y1, x0:x1])
         return warped
 
     def plan(self, req: EditRequest, right: np.ndarray, left: np.ndarray, mem: TextureMemory) -> Plan | None:
@@ -219,22 +214,41 @@ def _soft(mask: np.ndarray, sigma: float) -> np.ndarray:
 
 
 def _paste(fill: np.ndarray, fill_mask: np.ndarray, box, patch: np.ndarray, alpha: np.ndarray) -> None:
+    """Lay `patch` (h, w, 3) with weight `alpha` (h, w) over whatever an earlier step put in `fill`/`fill_mask`
+    at box, normalised by the weights' sum (compiled: _over)."""
     x0, y0, x1, y1 = box
-    fm = fill_mask[y0:y1, x0:x1]
-    f = fill[y0:y1, x0:x1]
-    a = np.maximum(alpha, 0)
-    # over whatever an earlier step put there
-    keep = fm * (1 - a)
-    f *= _rgb(keep)
-    f += patch * _rgb(a)
-    total = keep + a
-    f /= _rgb(np.where(total > 0, total, 1))
-    fm[:] = total
+    _over(fill[y0:y1, x0:x1], fill_mask[y0:y1, x0:x1], patch, alpha, alpha.dtype.type(1))
 
 
-def _rgb(x: np.ndarray) -> np.ndarray:
-    """(h, w) → (h, w, 3) copies: numpy broadcasting over a last axis of 3 costs several times more."""
-    return cv2.merge([x, x, x])
+@compiled
+def _over(f, fm, patch, alpha, one):  # pragma: no cover (compiled)
+    """_paste per pixel, in the precision of numpy's whole-array steps it replaced (`one`: 1 in alpha's
+    type), each step's result rounded to the fill's float32 where numpy stored it."""
+    for y in range(f.shape[0]):
+        for x in range(f.shape[1]):
+            a = alpha[y, x]
+            if a < 0:
+                a = a - a
+            keep = fm[y, x] * (one - a)
+            total = keep + a
+            norm = total if total > 0 else one
+            for k in range(3):
+                f[y, x, k] = np.float32(np.float32(f[y, x, k] * keep) + patch[y, x, k] * a) / norm
+            fm[y, x] = total
+
+
+@compiled
+def _mix(warped, fill, mask):  # pragma: no cover (compiled)
+    """The fill over the warped crop (uint8, in place) where mask > 0: (fill − warped)·mask + warped + ½ in
+    float32, clipped to 0 … 255 and truncated, numpy's steps in its order."""
+    for y in range(warped.shape[0]):
+        for x in range(warped.shape[1]):
+            m = mask[y, x]
+            if m > 0:
+                for k in range(3):
+                    w = np.float32(warped[y, x, k])
+                    v = (fill[y, x, k] - w) * m + w + np.float32(0.5)
+                    warped[y, x, k] = np.uint8(min(max(v, np.float32(0)), np.float32(255)))
 
 
 def _fill_mouth(req: EditRequest, d: Deformation, flow: np.ndarray, hole: HoleLayer, mem: TextureMemory,
