@@ -10,6 +10,7 @@ import pytest
 from reenact.config import EditConfig, OneEuroConfig
 from reenact.editors import EditRequest, create_editor
 from reenact.errors import ConfigError
+from reenact.editors.rig.basis import brows_down, lids_shut, lips_relaxed
 from reenact.editors.rig.deform import deform, dense_flow
 from reenact.editors.rig.flow import jacobian_det
 from reenact.editors.rig.silhouette import EDGE_JUMP_PX
@@ -132,7 +133,9 @@ def test_no_preset_stretches_a_face_past_what_a_person_can_do(name):
     for preset, target in presets().items():
         goal = target.resolve(source, 1.5)
         right, left = coefficients(source, goal, basis, target.side)
-        d = deform(lm, right, left, basis, crop.shape[0], smile_share(source, goal))
+        # as the editor calls it: the relaxed-lips, blink and frown moves too
+        d = deform(lm, right, left, basis, crop.shape[0], smile_share(source, goal), lips_relaxed(goal),
+                   lids_shut(goal), brows_down(goal))
         for ids, most in REACH.items():
             moved = np.linalg.norm(d.dst[list(ids)] - d.src[list(ids)], axis=1).max() / interocular(lm)
             assert moved <= most, f"{preset} moves {ids} by {moved:.3f} IOD"
@@ -794,7 +797,6 @@ def test_relaxed_lips_round_the_dropped_jaw():
     assert relaxed[13, 1] > held[13, 1] + 0.02 * interocular(lm)
     assert abs(relaxed[152, 1] - held[152, 1]) < 0.5    # the chin drops as far
     # only surprise among the emotions leaves the lips to the jaw: a laugh, a shout, a stretch keep their look
-    from reenact.editors.rig.basis import lips_relaxed
 
     source = face("portrait_man.jpg")[2]
     assert lips_relaxed(presets()["surprise"].resolve(source)) == 1.0
@@ -831,7 +833,6 @@ def test_brows_not_held_up_frown_into_a_deep_v():
     assert (free[inner, 1] - held[inner, 1]).min() > 0.02 * iod
     assert np.abs(free[tail, 1] - held[tail, 1]).max() < 0.01 * iod
     assert free[107, 0] - held[107, 0] > 0.01 * iod and held[336, 0] - free[336, 0] > 0.01 * iod   # drawn together
-    from reenact.editors.rig.basis import brows_down
 
     assert brows_down(presets()["anger"].resolve(source)) == 1.0
     assert all(brows_down(presets()[p].resolve(source)) == 0.0 for p in ("sad", "fear", "surprise", "disgust"))
