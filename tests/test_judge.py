@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import re
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -928,7 +928,7 @@ def test_teeth_sprites_have_separate_crowns_and_a_scalloped_gum_line():
     from reenact.editors.rig.teeth import SPRITE_HALF_W, TEXEL, UPPER_TEETH, sprites
 
     for sprite in sprites():
-        alpha, gum = sprite.data[..., 0], sprite.data[..., 2]
+        alpha = sprite.data[..., 0]
         crowns = alpha.max(0)
         assert crowns.max() > 0.95
         # the shade (alpha × brightness) dips at each boundary between teeth across the front
