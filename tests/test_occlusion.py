@@ -5,6 +5,7 @@ from dataclasses import replace
 from fractions import Fraction
 
 import av
+import cv2
 import numpy as np
 import pytest
 
@@ -15,6 +16,8 @@ from reenact.editors.stage import EditorStage
 from reenact.editors import create_editor
 from reenact.pipeline.stage import Pipeline, StageBase
 from reenact.pipeline.types import Edit, Frame, Packet, Warp
+from reenact.editors.rig.mesh import HOLES
+from reenact.stages.landmarks import LIPS_OUTER
 from reenact.stages.occlusion import OcclusionStage, hide_occluded
 
 from conftest import load_rgb, media_path
@@ -104,6 +107,27 @@ def test_a_skin_coloured_hand_over_the_mouth_gets_no_mouth_painted_on_it():
         # the share of the patch that the edit darkens by 30 grey levels or more: a painted mouth
         darkened = ((img[y0:y1, x0:x1] @ weights - out[y0:y1, x0:x1] @ weights) > 30).mean()
         assert (darkened == 0) if occlusion else (darkened > 0.01)
+
+
+def test_purple_lipstick_is_no_occluder():
+    """astronaut.png with her lips dyed purple (a hue far from skin, as lipstick can be), `surprise`: the
+    lips are found as no occluder, and the mouth opens as it does without the occlusion stage. Before, the
+    lips were taken for an occluder in front of the mouth: left as they were over the opened mouth, a pale
+    lower lip with a dark sawtooth below it."""
+    img = load_rgb("astronaut.png")
+    tracker, aligner, _ = tools()
+    lm = tracker.detect(img)[0]
+    lips = np.zeros(img.shape[:2], np.uint8)
+    cv2.fillPoly(lips, [np.round(lm[list(LIPS_OUTER), :2]).astype(np.int32)], 1)
+    cv2.fillPoly(lips, [np.round(lm[list(HOLES["mouth"]), :2]).astype(np.int32)], 0)
+    hsv = cv2.cvtColor(img, cv2.COLOR_RGB2HSV)
+    hsv[lips > 0, 0], hsv[lips > 0, 1] = 150, 200
+    img = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+    assert not OcclusionStage(load_config().occlusion).occluded(aligner.align(img, tracker.detect(img)[0])).any()
+    x0, y0, x1, y1 = (int(v) for v in (lm[61, 0] - 10, lm[0, 1] - 10, lm[291, 0] + 10, lm[152, 1]))
+    on, off = (edited(img, rig_config("surprise", occlusion))[y0:y1, x0:x1] for occlusion in (True, False))
+    assert np.abs(off.astype(int) - img[y0:y1, x0:x1]).max() > 100   # the mouth opened
+    assert np.abs(on.astype(int) - off).max() <= 1
 
 
 @pytest.mark.parametrize("name", ["astronaut.png", "portrait_man.jpg", "jesper.jpg", "smile_man.jpg", "takeo.ppm"])

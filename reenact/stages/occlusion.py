@@ -37,7 +37,7 @@ import numpy as np
 from ..config import OcclusionConfig
 from ..pipeline.stage import StageBase
 from ..pipeline.types import AlignedFace, Edit, Packet
-from .landmarks import FACE_OVAL, LEFT_EYE, RIGHT_EYE
+from .landmarks import FACE_OVAL, LEFT_EYE, LIPS_OUTER, RIGHT_EYE
 
 # cheeks, forehead and nose bridge: skin on almost every face, away from brows, beard and hairline
 SKIN_SAMPLES = (117, 346, 50, 280, 101, 330, 118, 347, 123, 352, 205, 425, 36, 266, 187, 411,
@@ -92,6 +92,20 @@ def covered_lips(lab: np.ndarray, pts: np.ndarray, skin: np.ndarray) -> np.ndarr
     return out
 
 
+def off_the_lips(hue: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    """`hue` (not_skin over the low-resolution crop) without its regions that lie wholly on the lips (a pixel of
+    the read's blur around them): lipstick of any hue (purple, blue) is no occluder, while anything in front
+    of the mouth reaches past the lips."""
+    found = (hue > 0).astype(np.uint8)
+    if not found.any():
+        return hue
+    lips = np.zeros(hue.shape, np.uint8)
+    cv2.fillPoly(lips, [np.round(pts[list(LIPS_OUTER)] * 16).astype(np.int32)], 1, shift=4)
+    _, labels = cv2.connectedComponents(found, connectivity=8)
+    reach = np.unique(labels[(found > 0) & (cv2.dilate(lips, np.ones((3, 3), np.uint8)) == 0)])
+    return hue * np.isin(labels, reach)
+
+
 def _sample(lab: np.ndarray, points: np.ndarray) -> np.ndarray:
     p = np.clip(np.round(points).astype(int), 0, lab.shape[0] - 1)
     return lab[p[:, 1], p[:, 0]]
@@ -131,8 +145,9 @@ class OcclusionStage(StageBase):
             cv2.fillPoly(face, [np.round(pts[list(eye)] * 16).astype(np.int32)], 0, shift=4)
         # the outline runs along the background's edge: what is found there counts only as part of
         # something that reaches into the face, a pixel or more in from it (a hand, not the wall behind)
-        hidden = np.maximum(not_skin(lab, tone, self.cfg), covered_lips(lab, pts, skin))
-        hidden *= cv2.dilate(face, np.ones((5, 5), np.uint8))
+        near = cv2.dilate(face, np.ones((5, 5), np.uint8))
+        hue = off_the_lips(not_skin(lab, tone, self.cfg) * near, pts)
+        hidden = np.maximum(hue, covered_lips(lab, pts, skin) * near)
         if not hidden.any():
             return out
         found = (hidden > 0).astype(np.uint8)
