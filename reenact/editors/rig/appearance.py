@@ -424,7 +424,8 @@ class Appearance:
             weight = np.zeros((cy1 - cy0, cx1 - cx0, 2), np.float32)
             for t, s in lift:
                 x0, y0, x1, y1 = t.box
-                weight[y0 - cy0:y1 - cy0, x0 - cx0:x1 - cx0, 0] += 0 if t.reveal else s * t.support
+                if not t.reveal:
+                    weight[y0 - cy0:y1 - cy0, x0 - cx0:x1 - cx0, 0] += s * t.support
                 weight[y0 - cy0:y1 - cy0, x0 - cx0:x1 - cx0, 1] += s * t.even
             lifted = self.lift(crop, flow if flow_box else None, weight, (cx0, cy0, cx1, cy1),
                                (_face_solver(size) @ moved[:N_MESH]).T, moved)

@@ -79,11 +79,7 @@ class RigEditor:
         cfg = load_appearance()
         self.appearance = Appearance(cfg) if (cfg.enabled if appearance is None else appearance) else None
         self._memory: dict[int, tuple[TextureMemory, float]] = {}
-        warm(self.basis)
-        # compile (or load) the fills' loops for a box of a fill, as plan() and _blend run them
-        fill, fill_mask = np.zeros((2, 3, 3), np.float32), np.zeros((2, 3), np.float32)
-        _paste(fill, fill_mask, (0, 0, 2, 2), np.zeros((2, 2, 3), np.float32), np.zeros((2, 2), np.float32))
-        _mix(np.zeros((2, 2, 3), np.uint8), fill[:, :2], fill_mask[:, :2])
+        _warm(self.basis)
         # the warp+blend step through the engine layer; the OpenCV path is the same op limited to the
         # edited box, which is what `auto` measures fastest on a CPU
         engine = load("warp_blend", backend=backend) if backend != "opencv" else None
@@ -191,6 +187,22 @@ class RigEditor:
         mask[y0:y1, x0:x1] = change
         shade = plan.shading.image if plan.shading is not None else None
         return Edit(crop=out, mask=mask, meta=plan.meta, warp=Warp(plan.flow, plan.fill, plan.fill_mask, shade))
+
+
+_warmed = False
+
+
+def _warm(basis: Basis) -> None:
+    """Compile (or load) the compiled loops once per process, not per editor: numba keeps them."""
+    global _warmed
+    if _warmed:
+        return
+    warm(basis)
+    # the fills' loops for a box of a fill, as plan() and _blend run them
+    fill, fill_mask = np.zeros((2, 3, 3), np.float32), np.zeros((2, 3), np.float32)
+    _paste(fill, fill_mask, (0, 0, 2, 2), np.zeros((2, 2, 3), np.float32), np.zeros((2, 2), np.float32))
+    _mix(np.zeros((2, 2, 3), np.uint8), fill[:, :2], fill_mask[:, :2])
+    _warmed = True
 
 
 def _smile_taken(right: np.ndarray, left: np.ndarray, d: Deformation) -> tuple[np.ndarray, np.ndarray]:

@@ -17,6 +17,7 @@ IRIS_RAISE_SHARE = 0.07
 # a source eye open less than this share of its eye's width at the centre shows lid and lashes, not an
 # eyeball, and MediaPipe only guesses its iris (open eyes 0.25-0.45; talking_man.mp4's blink at frame 45 0.01-0.12)
 SEEN_OPEN_SHARE = 0.17
+_IRIS = {"right_eye": RIGHT_IRIS, "left_eye": LEFT_IRIS}
 
 
 def opening(pts: np.ndarray, name: str) -> tuple[float, float]:
@@ -37,7 +38,7 @@ def iris(pts: np.ndarray, name: str) -> tuple[np.ndarray, float]:
     the eye, else an eye looking along the head's direction (see IRIS_WIDTH_SHARE), sized by the wider of the two
     eyes (a turned head narrows the far eye, not its iris)."""
     if not unseen(pts, name):
-        ids = RIGHT_IRIS if name == "right_eye" else LEFT_IRIS
+        ids = _IRIS[name]
         c = pts[ids[0], :2].astype(np.float64)
         return c, float(np.mean(np.linalg.norm(pts[list(ids[1:]), :2] - c, axis=1)))
     a, _, _, b = HOLE_CHAINS[name]
@@ -51,7 +52,7 @@ def iris(pts: np.ndarray, name: str) -> tuple[np.ndarray, float]:
     # looking at the camera has it (carried by the pitch too, a lowered head's eyes looked down and away)
     canon, r, s, t = to_canonical(pts)
     ref = canonical_mesh()
-    ids = RIGHT_IRIS if name == "right_eye" else LEFT_IRIS
+    ids = _IRIS[name]
     share = np.linalg.norm(canon[a] - canon[b]) / np.linalg.norm(ref[a] - ref[b])
     front = 0.5 * (canon[a] + canon[b]) + share * (ref[ids[0]] - 0.5 * (ref[a] + ref[b]))
     turn = float((((front - t) @ r / s)[:2] - 0.5 * (pa + pb)) @ along)
