@@ -413,9 +413,11 @@ def _layers(src, step, ring_ids, ring_at, follows_raised, follows, keep_gap):  #
             brow_moves = brow_moves or step[i, 0] != 0 or step[i, 1] != 0
         if brow_moves:
             xb, xc, xr = src[b, 0].astype(np.float64), src[c, 0].astype(np.float64), src[r, 0].astype(np.float64)
-            raised = _along_at(src, top, step, 1, xb) < 0
+            # y first: its sign says which brow points rise, and k = 1 reuses it
+            top_y = _along_at(src, top, step, 1, xb)
+            raised = top_y < 0
             for k in range(2):
-                moved = _along_at(src, top, step, k, xb)
+                moved = top_y if k == 1 else _along_at(src, top, step, k, xb)
                 for i in range(len(b)):
                     if raised[i]:
                         out[b[i], k] = moved[i]
@@ -427,15 +429,15 @@ def _layers(src, step, ring_ids, ring_at, follows_raised, follows, keep_gap):  #
                 span = crease_y[i] - brow_y[i]
                 v = (crease_y[i] - np.float64(src[r[i], 1])) / (span if span >= 1e-6 or np.isnan(span) else 1e-6)
                 share[i] = v if np.isnan(v) else (min(v, 1.0) if v > 0.0 else 0.0)
-            raised_c = _along_at(src, b, step, 1, xc) < 0
-            raised_r = _along_at(src, b, step, 1, xr) < 0
+            brow_c_y, brow_r_y = _along_at(src, b, step, 1, xc), _along_at(src, b, step, 1, xr)
+            raised_c, raised_r = brow_c_y < 0, brow_r_y < 0
             for k in range(2):
-                at_c = _along_at(src, b, step, k, xc)
+                at_c = brow_c_y if k == 1 else _along_at(src, b, step, k, xc)
                 for i in range(len(c)):
                     f = follows_raised if raised_c[i] else follows
                     out[c[i], k] = np.float64(out[c[i], k]) + f * (at_c[i] - np.float64(step[c[i], k]))
                 at_crease = _along_at(src, c, out, k, xr)
-                at_brow = _along_at(src, b, step, k, xr)
+                at_brow = brow_r_y if k == 1 else _along_at(src, b, step, k, xr)
                 for i in range(len(r)):
                     if raised_r[i]:
                         out[r[i], k] = at_crease[i] + share[i] * (at_brow[i] - at_crease[i])
