@@ -264,9 +264,7 @@ def _open_eyes(now: np.ndarray, changes: tuple[np.ndarray, np.ndarray], shut: fl
     rest = _resting(now)
     out = np.zeros_like(now)
     for name, change, under in zip(("right_eye", "left_eye"), changes, UNDER_EYE):
-        share = min(1.0, -float(change[index(_NARROWING)].sum()) / 5.0)
-        lowering = min(1.0, -float(change[index(_LOWERING)].sum()) / 5.0)
-        held = min(1.0, -float(change[index(_NARROWING + (_AU45,))].sum()) / 5.0)
+        share, lowering, held = (_fall(change, ids) for ids in (_NARROWING, _LOWERING, _NARROWING + (_AU45,)))
         if share <= 0 and lowering <= 0:
             continue
         a, upper, lower, b = HOLE_CHAINS[name]
@@ -284,6 +282,12 @@ def _open_eyes(now: np.ndarray, changes: tuple[np.ndarray, np.ndarray], shut: fl
         for ring, follows in zip(under, UNDER_EYE_FOLLOWS):
             out[index(ring), 1] = follows * np.interp(now[index(ring), 0], xs, out[ids, 1])
     return out
+
+
+def _fall(change: np.ndarray, ids: tuple[int, ...]) -> float:
+    """How far the AUs `ids` fall together in a side's change, as a share (at most 1; < 0: they rise) of the
+    0–5 range."""
+    return min(1.0, -float(change[index(ids)].sum()) / 5.0)
 
 
 def _show_sclera(src: np.ndarray, dst: np.ndarray, changes: tuple[np.ndarray, np.ndarray], basis: Basis,
