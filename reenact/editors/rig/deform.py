@@ -538,8 +538,10 @@ def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Ba
     fall_r, fall_l = np.minimum(right, 0), np.minimum(left, 0)
     smile_r, smile_l = _only(fall_r, _AU12), _only(fall_l, _AU12)
     falls = basis.displacement(fall_r - smile_r, fall_l - smile_l)
-    cheeks = basis.displacement(_only(right, _AU06, _cheek_fall(right)), _only(left, _AU06, _cheek_fall(left)))
-    falls += _cheeks_in(canon, cheeks).astype(falls.dtype)
+    cheek_r, cheek_l = _cheek_fall(right), _cheek_fall(left)
+    if cheek_r or cheek_l:   # else it adds zeros (and falls, a sum from +0, holds no -0.0 for them to turn)
+        cheeks = basis.displacement(_only(right, _AU06, cheek_r), _only(left, _AU06, cheek_l))
+        falls += _cheeks_in(canon, cheeks).astype(falls.dtype)
     # lips that close are stopped where they meet (_close_pairs), not at the population's face: a smiling
     # lower lip sits above that face's, so the jaw and lower lip stayed down and the upper lip closed the
     # mouth alone, into a tall upper lip over a sagging mouth
