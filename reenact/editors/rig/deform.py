@@ -516,6 +516,20 @@ def _relax_smile(pts: np.ndarray, basis: Basis, asked: tuple[float, float],
     return out, (fell[0], fell[1])
 
 
+def _closing(canon: np.ndarray, basis: Basis, fall_r: np.ndarray, fall_l: np.ndarray) -> np.ndarray:
+    """(478, 3) what the falling lip-parting AUs (_PARTING) move, apart from the other removals: the lips as
+    the fields say, the skin off them only CHIN_FOLLOWS of that at the chin, fading to none at the jaw's angles."""
+    parting = basis.displacement(_only(fall_r, _PARTING), _only(fall_l, _PARTING))
+    lips = index(UPPER_LIP_ROWS + LOWER_LIP_ROWS)
+    kept = parting[lips]
+    # the jaw turns about its hinges: the chin (the middle third, about the nose tip's x) rises, its angles stay
+    half = 0.5 * abs(canon[JAW_ANGLES[0], 0] - canon[JAW_ANGLES[1], 0])
+    share = CHIN_FOLLOWS * np.clip(1.5 * (1 - np.abs(canon[:, 0] - canon[4, 0]) / half), 0, 1)
+    parting *= share[:, None].astype(parting.dtype)
+    parting[lips] = kept
+    return parting
+
+
 def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Basis, size: int,
            smile: float = 0.0, relaxed: float = 0.0, lids: float = 0.0, frown: float = 0.0) -> Deformation:
     """Move a face's crop landmarks by per-side AU intensity changes (each (17,), target − source).
@@ -545,15 +559,11 @@ def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Ba
     # lips that close are stopped where they meet (_close_pairs), not at the population's face: a smiling
     # lower lip sits above that face's, so the jaw and lower lip stayed down and the upper lip closed the
     # mouth alone, into a tall upper lip over a sagging mouth
-    parting = basis.displacement(_only(fall_r, _PARTING), _only(fall_l, _PARTING))
-    lips = index(UPPER_LIP_ROWS + LOWER_LIP_ROWS)
-    kept = parting[lips]
-    # the jaw turns about its hinges: the chin (the middle third, about the nose tip's x) rises, its angles stay
-    half = 0.5 * abs(canon[JAW_ANGLES[0], 0] - canon[JAW_ANGLES[1], 0])
-    share = CHIN_FOLLOWS * np.clip(1.5 * (1 - np.abs(canon[:, 0] - canon[4, 0]) / half), 0, 1)
-    parting *= share[:, None].astype(parting.dtype)
-    parting[lips] = kept
-    disp = _removal(canon, falls - parting) + parting
+    if np.any(fall_r[_PARTING]) or np.any(fall_l[_PARTING]):
+        parting = _closing(canon, basis, fall_r, fall_l)
+        disp = _removal(canon, falls - parting) + parting
+    else:   # nothing closes the mouth: the parting fields are all zero
+        disp = _removal(canon, falls)
     opened = _open_eyes(canon + disp, (right, left), lids)
     disp += opened.astype(disp.dtype)
     # an opening lower lid is a layer's edge too: the skin around it does not hold it back
