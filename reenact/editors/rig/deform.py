@@ -264,9 +264,7 @@ def _open_eyes(now: np.ndarray, changes: tuple[np.ndarray, np.ndarray], shut: fl
     rest = _resting(now)
     out = np.zeros_like(now)
     for name, change, under in zip(("right_eye", "left_eye"), changes, UNDER_EYE):
-        share = min(1.0, -float(change[index(_NARROWING)].sum()) / 5.0)
-        lowering = min(1.0, -float(change[index(_LOWERING)].sum()) / 5.0)
-        held = min(1.0, -float(change[index(_NARROWING + (_AU45,))].sum()) / 5.0)
+        share, lowering, held = (_fall(change, ids) for ids in (_NARROWING, _LOWERING, _NARROWING + (_AU45,)))
         if share <= 0 and lowering <= 0:
             continue
         a, upper, lower, b = HOLE_CHAINS[name]
@@ -284,6 +282,12 @@ def _open_eyes(now: np.ndarray, changes: tuple[np.ndarray, np.ndarray], shut: fl
         for ring, follows in zip(under, UNDER_EYE_FOLLOWS):
             out[index(ring), 1] = follows * np.interp(now[index(ring), 0], xs, out[ids, 1])
     return out
+
+
+def _fall(change: np.ndarray, ids: tuple[int, ...]) -> float:
+    """How far the AUs `ids` fall together in a side's change, as a share (at most 1; < 0: they rise) of the
+    0–5 range."""
+    return min(1.0, -float(change[index(ids)].sum()) / 5.0)
 
 
 def _show_sclera(src: np.ndarray, dst: np.ndarray, changes: tuple[np.ndarray, np.ndarray], basis: Basis,
@@ -413,9 +417,11 @@ def _layers(src, step, ring_ids, ring_at, follows_raised, follows, keep_gap):  #
             brow_moves = brow_moves or step[i, 0] != 0 or step[i, 1] != 0
         if brow_moves:
             xb, xc, xr = src[b, 0].astype(np.float64), src[c, 0].astype(np.float64), src[r, 0].astype(np.float64)
-            raised = _along_at(src, top, step, 1, xb) < 0
+            # y first: its sign says which brow points rise, and k = 1 reuses it
+            top_y = _along_at(src, top, step, 1, xb)
+            raised = top_y < 0
             for k in range(2):
-                moved = _along_at(src, top, step, k, xb)
+                moved = top_y if k == 1 else _along_at(src, top, step, k, xb)
                 for i in range(len(b)):
                     if raised[i]:
                         out[b[i], k] = moved[i]
@@ -427,15 +433,15 @@ def _layers(src, step, ring_ids, ring_at, follows_raised, follows, keep_gap):  #
                 span = crease_y[i] - brow_y[i]
                 v = (crease_y[i] - np.float64(src[r[i], 1])) / (span if span >= 1e-6 or np.isnan(span) else 1e-6)
                 share[i] = v if np.isnan(v) else (min(v, 1.0) if v > 0.0 else 0.0)
-            raised_c = _along_at(src, b, step, 1, xc) < 0
-            raised_r = _along_at(src, b, step, 1, xr) < 0
+            brow_c_y, brow_r_y = _along_at(src, b, step, 1, xc), _along_at(src, b, step, 1, xr)
+            raised_c, raised_r = brow_c_y < 0, brow_r_y < 0
             for k in range(2):
-                at_c = _along_at(src, b, step, k, xc)
+                at_c = brow_c_y if k == 1 else _along_at(src, b, step, k, xc)
                 for i in range(len(c)):
                     f = follows_raised if raised_c[i] else follows
                     out[c[i], k] = np.float64(out[c[i], k]) + f * (at_c[i] - np.float64(step[c[i], k]))
                 at_crease = _along_at(src, c, out, k, xr)
-                at_brow = _along_at(src, b, step, k, xr)
+                at_brow = brow_r_y if k == 1 else _along_at(src, b, step, k, xr)
                 for i in range(len(r)):
                     if raised_r[i]:
                         out[r[i], k] = at_crease[i] + share[i] * (at_brow[i] - at_crease[i])
@@ -510,6 +516,20 @@ def _relax_smile(pts: np.ndarray, basis: Basis, asked: tuple[float, float],
     return out, (fell[0], fell[1])
 
 
+def _closing(canon: np.ndarray, basis: Basis, fall_r: np.ndarray, fall_l: np.ndarray) -> np.ndarray:
+    """(478, 3) what the falling lip-parting AUs (_PARTING) move, apart from the other removals: the lips as
+    the fields say, the skin off them only CHIN_FOLLOWS of that at the chin, fading to none at the jaw's angles."""
+    parting = basis.displacement(_only(fall_r, _PARTING), _only(fall_l, _PARTING))
+    lips = index(UPPER_LIP_ROWS + LOWER_LIP_ROWS)
+    kept = parting[lips]
+    # the jaw turns about its hinges: the chin (the middle third, about the nose tip's x) rises, its angles stay
+    half = 0.5 * abs(canon[JAW_ANGLES[0], 0] - canon[JAW_ANGLES[1], 0])
+    share = CHIN_FOLLOWS * np.clip(1.5 * (1 - np.abs(canon[:, 0] - canon[4, 0]) / half), 0, 1)
+    parting *= share[:, None].astype(parting.dtype)
+    parting[lips] = kept
+    return parting
+
+
 def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Basis, size: int,
            smile: float = 0.0, relaxed: float = 0.0, lids: float = 0.0, frown: float = 0.0) -> Deformation:
     """Move a face's crop landmarks by per-side AU intensity changes (each (17,), target − source).
@@ -532,20 +552,18 @@ def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Ba
     fall_r, fall_l = np.minimum(right, 0), np.minimum(left, 0)
     smile_r, smile_l = _only(fall_r, _AU12), _only(fall_l, _AU12)
     falls = basis.displacement(fall_r - smile_r, fall_l - smile_l)
-    cheeks = basis.displacement(_only(right, _AU06, _cheek_fall(right)), _only(left, _AU06, _cheek_fall(left)))
-    falls += _cheeks_in(canon, cheeks).astype(falls.dtype)
+    cheek_r, cheek_l = _cheek_fall(right), _cheek_fall(left)
+    if cheek_r or cheek_l:   # else it adds zeros (and falls, a sum from +0, holds no -0.0 for them to turn)
+        cheeks = basis.displacement(_only(right, _AU06, cheek_r), _only(left, _AU06, cheek_l))
+        falls += _cheeks_in(canon, cheeks).astype(falls.dtype)
     # lips that close are stopped where they meet (_close_pairs), not at the population's face: a smiling
     # lower lip sits above that face's, so the jaw and lower lip stayed down and the upper lip closed the
     # mouth alone, into a tall upper lip over a sagging mouth
-    parting = basis.displacement(_only(fall_r, _PARTING), _only(fall_l, _PARTING))
-    lips = index(UPPER_LIP_ROWS + LOWER_LIP_ROWS)
-    kept = parting[lips]
-    # the jaw turns about its hinges: the chin (the middle third, about the nose tip's x) rises, its angles stay
-    half = 0.5 * abs(canon[JAW_ANGLES[0], 0] - canon[JAW_ANGLES[1], 0])
-    share = CHIN_FOLLOWS * np.clip(1.5 * (1 - np.abs(canon[:, 0] - canon[4, 0]) / half), 0, 1)
-    parting *= share[:, None].astype(parting.dtype)
-    parting[lips] = kept
-    disp = _removal(canon, falls - parting) + parting
+    if np.any(fall_r[_PARTING]) or np.any(fall_l[_PARTING]):
+        parting = _closing(canon, basis, fall_r, fall_l)
+        disp = _removal(canon, falls - parting) + parting
+    else:   # nothing closes the mouth: the parting fields are all zero
+        disp = _removal(canon, falls)
     opened = _open_eyes(canon + disp, (right, left), lids)
     disp += opened.astype(disp.dtype)
     # an opening lower lid is a layer's edge too: the skin around it does not hold it back
