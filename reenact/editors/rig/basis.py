@@ -181,7 +181,7 @@ class Basis:
         return out
 
 
-def _free(target, ids, hold: float) -> float:
+def free(target, ids, hold: float) -> float:
     """How free (0 … 1) an AU target (AUVector) leaves what the AUs `ids` hold: 1 when it asks none of them,
     0 when it asks any at `hold` or more."""
     return float(np.clip(1.0 - float(target.values[ids].max()) / hold, 0.0, 1.0))
@@ -189,7 +189,7 @@ def _free(target, ids, hold: float) -> float:
 
 def lips_relaxed(target) -> float:
     """How relaxed (0 … 1) an AU target (AUVector) leaves the lips: 1 when it holds none of LIP_AUS."""
-    return _free(target, _LIP_AUS, LIP_HOLD)
+    return free(target, _LIP_AUS, LIP_HOLD)
 
 
 def lids_shut(target) -> float:
@@ -202,7 +202,7 @@ def brows_down(target) -> float:
     FROWN_AU04[1] or more and raises none of BROW_AUS."""
     lo, hi = FROWN_AU04
     hard = (float(target.values[_AU04]) - lo) / (hi - lo)
-    return float(_free(target, _BROW_AUS, BROW_HOLD) * np.clip(hard, 0.0, 1.0))
+    return float(free(target, _BROW_AUS, BROW_HOLD) * np.clip(hard, 0.0, 1.0))
 
 
 def build_basis(spec: Mapping[str, Any], calibration: Mapping[str, Any] | None = None) -> Basis:

@@ -13,7 +13,7 @@ import numpy as np
 from ...imaging import luma
 from ...pipeline.types import AU_INDEX, AUVector
 from ...stages.landmarks import LIPS_OUTER
-from .basis import LIP_HOLD
+from .basis import LIP_HOLD, free
 from .deform import chain_y, points_box
 from .fills import coverage, median, quantile, skin, slope, smoothstep, softness
 from .mesh import HOLES, LIPS_INNER_LOWER, LIPS_INNER_UPPER
@@ -39,6 +39,8 @@ LOWER_MAX_SHOW = 0.14
 GAPE = (0.05, 0.15)
 # AUs that lift the lips off the upper teeth (a smile, a snarl): lips they hold are no `stretched` mouth
 RAISE_AUS = ("AU10", "AU12", "AU14")
+_RAISE = [AU_INDEX[a] for a in RAISE_AUS]
+_AU20 = AU_INDEX["AU20"]
 # the chin (menton and above it): the lower incisors sit nearer the jaw's hinge, so move this share of it
 CHIN = (152, 175, 199)
 JAW_AT_INCISORS = 0.85
@@ -269,9 +271,7 @@ def stretched(target: AUVector) -> float:
     RAISE_AUS: fear's tense mouth), fully at RETRACT_FULL. Such lips, parted by the jaw, open into a dark
     cavity as relaxed ones do (see `deep`), the flattened upper lip over the upper row's edge, but pulled
     down and back off the lower teeth (`retracted`) they bare the lower row, not a grin's two rows."""
-    v = target.values
-    raised = max(v[AU_INDEX[a]] for a in RAISE_AUS) / LIP_HOLD
-    return float(np.clip(v[AU_INDEX["AU20"]] / RETRACT_FULL, 0.0, 1.0) * np.clip(1.0 - raised, 0.0, 1.0))
+    return float(np.clip(target.values[_AU20] / RETRACT_FULL, 0.0, 1.0) * free(target, _RAISE, LIP_HOLD))
 
 
 def deep(src: np.ndarray, dst: np.ndarray, iod: float, relaxed: float) -> float:
