@@ -98,24 +98,21 @@ def _bands(alpha: np.ndarray) -> list[tuple[int, int, int, int]]:
     return out
 
 
-def _replay(frame: np.ndarray, warp: Warp, weight: np.ndarray, box, to_image: np.ndarray,
-            crop_to_roi: np.ndarray, roi) -> tuple[np.ndarray, np.ndarray, list]:
+def _replay(frame: np.ndarray, warp: Warp, box, crop_to_roi: np.ndarray, roi, bands) -> np.ndarray:
     """The editor's warp and fills redone at frame resolution over `roi`: moved pixels keep their detail.
 
-    `box` is the crop box of `weight` (`_crop_box`). Returns (pasted, alpha, bands): the blend weight
-    resampled into the ROI, and the bands (`_bands`) where it is not 0; `pasted` is 0 outside them.
+    `box` is the crop box of the blend weight (`_crop_box`), `bands` the ROI's bands where it is not 0
+    (`_bands`); the result is 0 outside them.
     """
     x0, y0, x1, y1 = roi
     size = (x1 - x0, y1 - y0)
-    alpha = cv2.warpAffine(weight, crop_to_roi, size, flags=cv2.INTER_LINEAR, borderValue=0.0)
-    bands = _bands(alpha)
     # a crop-space displacement seen in the frame: scaled and rotated by the crop→frame similarity. It is
     # linear, so it commutes with the warp: done on the crop, the border value gives pixels outside the
     # crop no displacement. Only the weight's box: a band pixel of weight > 1/512 samples inside it. The
     # two-channel map goes to remap as it is (no split into planes)
     cx0, cy0 = max(box[0], 0), max(box[1], 0)
     src = (slice(cy0, box[3]), slice(cx0, box[2]))
-    flow = cv2.transform(cv2.merge([warp.flow[0][src], warp.flow[1][src]]), to_image[:, :2].astype(np.float32))
+    flow = cv2.transform(cv2.merge([warp.flow[0][src], warp.flow[1][src]]), crop_to_roi[:, :2].astype(np.float32))
     out = np.zeros((size[1], size[0], 3), np.uint8)
     for bx0, by0, bx1, by1 in bands:
         maps = cv2.warpAffine(flow, _between(crop_to_roi, (cx0, cy0), (bx0, by0)), (bx1 - bx0, by1 - by0),
@@ -145,7 +142,7 @@ def _replay(frame: np.ndarray, warp: Warp, weight: np.ndarray, box, to_image: np
             patch[:] = cv2.add(cv2.blendLinear(patch, np.zeros_like(patch), 1.0 - wm, wm), wf)
     if warp.shade is not None:
         _shade(out, warp.shade, crop_to_roi)
-    return out, alpha, bands
+    return out
 
 
 def _between(crop_to_roi: np.ndarray, crop_origin, roi_origin) -> np.ndarray:
@@ -238,14 +235,14 @@ class Compositor(StageBase):
         m = aligned.to_image.copy()
         m[:, 2] -= (x0, y0)
         size = (x1 - x0, y1 - y0)
+        alpha = cv2.warpAffine(weight, m, size, flags=cv2.INTER_LINEAR, borderValue=0)
+        bands = _bands(alpha)
         if edit.warp is not None:
             source = frame if frame is not None else image
-            pasted, alpha, bands = _replay(source, edit.warp, weight, box, aligned.to_image, m, roi)
+            pasted = _replay(source, edit.warp, box, m, roi, bands)
             if self.cfg.color_match:
                 pasted = match_color(pasted, image[y0:y1, x0:x1], alpha)
         else:
-            alpha = cv2.warpAffine(weight, m, size, flags=cv2.INTER_LINEAR, borderValue=0)
-            bands = _bands(alpha)
             crop = match_color(edit.crop, aligned.crop, weight) if self.cfg.color_match else edit.crop
             pasted = cv2.warpAffine(crop, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         region = image[y0:y1, x0:x1]
