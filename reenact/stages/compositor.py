@@ -62,10 +62,15 @@ def _feather(mask: np.ndarray, sigma: float) -> np.ndarray:
     return cv2.resize(small, (size, size), interpolation=cv2.INTER_LINEAR)
 
 
-def _crop_box(weight: np.ndarray) -> tuple[int, int, int, int] | None:
-    """Crop box (x0, y0, x1, y1) around where `weight` is non-zero, one pixel wider on each side because
-    bilinear sampling reaches that far; it may stick out of the crop by that pixel."""
-    x, y, w, h = cv2.boundingRect((weight > 1.0 / 512).view(np.uint8))
+def _above(weight: np.ndarray) -> np.ndarray:
+    """uint8 255 where `weight` is > 1/512: below that a blend moves a pixel by under half a level."""
+    return cv2.compare(weight, 1.0 / 512, cv2.CMP_GT)
+
+
+def _crop_box(found: np.ndarray) -> tuple[int, int, int, int] | None:
+    """Crop box (x0, y0, x1, y1) around the non-zero pixels of `found` (`_above`), one pixel wider on each
+    side because bilinear sampling reaches that far; it may stick out of the crop by that pixel."""
+    x, y, w, h = cv2.boundingRect(found)
     return (x - 1, y - 1, x + w + 1, y + h + 1) if w else None
 
 
@@ -89,7 +94,7 @@ def _bands(alpha: np.ndarray) -> list[tuple[int, int, int, int]]:
 
     The edit's weight is a curved shape (the cheeks above, the chin below), and about 40 % of its box is
     0: the bands hold about 73 % of the box's pixels (720p bench clip, `happy`)."""
-    found = cv2.compare(alpha, 1.0 / 512, cv2.CMP_GT)
+    found = _above(alpha)
     out = []
     for y in range(0, alpha.shape[0], BAND):
         x, _, w, _ = cv2.boundingRect(found[y:y + BAND])
@@ -121,7 +126,8 @@ def _replay(frame: np.ndarray, warp: Warp, box, crop_to_roi: np.ndarray, roi, ba
         maps = cv2.add(maps, (float(x0 + bx0), float(y0 + by0), 0.0, 0.0))
         out[by0:by1, bx0:bx1] = cv2.remap(frame, maps, None, cv2.INTER_LINEAR | cv2.WARP_RELATIVE_MAP,
                                           borderMode=cv2.BORDER_REPLICATE)
-    crop_box = _crop_box(warp.fill_mask)
+    changed = _above(warp.fill_mask)
+    crop_box = _crop_box(changed)
     if crop_box is not None:
         # fills cover a few small patches (inside the mouth, along the lips): convert the box around them
         # once, then warp and blend only the frame patches over each; elsewhere the mask is 0 and a
@@ -132,8 +138,7 @@ def _replay(frame: np.ndarray, warp: Warp, box, crop_to_roi: np.ndarray, roi, ba
         # resampled premultiplied by its mask, so a fill's edge fades into the warp, not into the black
         # that lies outside the fill
         fill = cv2.multiply(warp.fill[src], cv2.merge([fm, fm, fm]), dtype=cv2.CV_8U)
-        for bx0, by0, bx1, by1 in _patches(cv2.compare(warp.fill_mask, 1.0 / 512, cv2.CMP_GT), crop_box,
-                                           crop_to_roi, out.shape):
+        for bx0, by0, bx1, by1 in _patches(changed, crop_box, crop_to_roi, out.shape):
             m = _between(crop_to_roi, (cx0, cy0), (bx0, by0))
             bsize = (bx1 - bx0, by1 - by0)
             wm = cv2.warpAffine(fm, m, bsize, flags=cv2.INTER_LINEAR, borderValue=0)
@@ -227,7 +232,7 @@ class Compositor(StageBase):
         if edit is None or aligned is None or not edit.mask.any():
             return image
         weight = self.weight(aligned.landmarks, aligned.size, edit)
-        box = _crop_box(weight)
+        box = _crop_box(_above(weight))
         roi = _footprint(box, aligned.to_image, image.shape) if box else None
         if roi is None:
             return image
