@@ -92,6 +92,12 @@ def main() -> None:
         except (OSError, ValueError) as e:
             print(f"ab_outputs: error: cannot read a record ({e})", file=sys.stderr)
             sys.exit(2)
+        for path, r in zip((args.a, args.b), records):
+            # a record: {clip: {kind: [fingerprint, ...]}}, as `record` writes it
+            if not (isinstance(r, dict) and all(isinstance(v, dict) and all(isinstance(x, list) for x in v.values())
+                                                for v in r.values())):
+                print(f"ab_outputs: error: {path} is not a record written by `ab_outputs.py record`", file=sys.stderr)
+                sys.exit(2)
         same = compare(*records)
         print("all identical" if same else "outputs differ")
         sys.exit(0 if same else 1)

@@ -64,7 +64,11 @@ def main() -> None:
     args = ap.parse_args()
     cv2.setNumThreads(1)
     with tempfile.TemporaryDirectory(prefix="reenact-comp-") as tmp:
-        old = old_module(args.rev, Path(tmp)).Compositor()
+        try:
+            old = old_module(args.rev, Path(tmp)).Compositor()
+        except subprocess.CalledProcessError as e:
+            why = (e.stderr.strip().splitlines() or ["git show failed"])[0]
+            ap.exit(2, f"bench_compositor: cannot read the compositor at {args.rev!r}: {why}\n")
         pks = packets(make_bench_clip(Path(tmp) / "in.mp4", args.media, args.frames), args.target, args.frames)
     new = compositor.Compositor()
     diff = [np.abs(old.process(p).output.astype(np.int16) - new.process(p).output) for p in pks]

@@ -62,10 +62,15 @@ def _feather(mask: np.ndarray, sigma: float) -> np.ndarray:
     return cv2.resize(small, (size, size), interpolation=cv2.INTER_LINEAR)
 
 
-def _crop_box(weight: np.ndarray) -> tuple[int, int, int, int] | None:
-    """Crop box (x0, y0, x1, y1) around where `weight` is non-zero, one pixel wider on each side because
-    bilinear sampling reaches that far; it may stick out of the crop by that pixel."""
-    x, y, w, h = cv2.boundingRect((weight > 1.0 / 512).view(np.uint8))
+def _above(weight: np.ndarray) -> np.ndarray:
+    """uint8 255 where `weight` is > 1/512: below that a blend moves a pixel by under half a level."""
+    return cv2.compare(weight, 1.0 / 512, cv2.CMP_GT)
+
+
+def _crop_box(found: np.ndarray) -> tuple[int, int, int, int] | None:
+    """Crop box (x0, y0, x1, y1) around the non-zero pixels of `found` (`_above`), one pixel wider on each
+    side because bilinear sampling reaches that far; it may stick out of the crop by that pixel."""
+    x, y, w, h = cv2.boundingRect(found)
     return (x - 1, y - 1, x + w + 1, y + h + 1) if w else None
 
 
@@ -89,7 +94,7 @@ def _bands(alpha: np.ndarray) -> list[tuple[int, int, int, int]]:
 
     The edit's weight is a curved shape (the cheeks above, the chin below), and about 40 % of its box is
     0: the bands hold about 73 % of the box's pixels (720p bench clip, `happy`)."""
-    found = cv2.compare(alpha, 1.0 / 512, cv2.CMP_GT)
+    found = _above(alpha)
     out = []
     for y in range(0, alpha.shape[0], BAND):
         x, _, w, _ = cv2.boundingRect(found[y:y + BAND])
@@ -98,24 +103,21 @@ def _bands(alpha: np.ndarray) -> list[tuple[int, int, int, int]]:
     return out
 
 
-def _replay(frame: np.ndarray, warp: Warp, weight: np.ndarray, box, to_image: np.ndarray,
-            crop_to_roi: np.ndarray, roi) -> tuple[np.ndarray, np.ndarray, list]:
+def _replay(frame: np.ndarray, warp: Warp, box, crop_to_roi: np.ndarray, roi, bands) -> np.ndarray:
     """The editor's warp and fills redone at frame resolution over `roi`: moved pixels keep their detail.
 
-    `box` is the crop box of `weight` (`_crop_box`). Returns (pasted, alpha, bands): the blend weight
-    resampled into the ROI, and the bands (`_bands`) where it is not 0; `pasted` is 0 outside them.
+    `box` is the crop box of the blend weight (`_crop_box`), `bands` the ROI's bands where it is not 0
+    (`_bands`); the result is 0 outside them.
     """
     x0, y0, x1, y1 = roi
     size = (x1 - x0, y1 - y0)
-    alpha = cv2.warpAffine(weight, crop_to_roi, size, flags=cv2.INTER_LINEAR, borderValue=0.0)
-    bands = _bands(alpha)
     # a crop-space displacement seen in the frame: scaled and rotated by the crop→frame similarity. It is
     # linear, so it commutes with the warp: done on the crop, the border value gives pixels outside the
     # crop no displacement. Only the weight's box: a band pixel of weight > 1/512 samples inside it. The
     # two-channel map goes to remap as it is (no split into planes)
     cx0, cy0 = max(box[0], 0), max(box[1], 0)
     src = (slice(cy0, box[3]), slice(cx0, box[2]))
-    flow = cv2.transform(cv2.merge([warp.flow[0][src], warp.flow[1][src]]), to_image[:, :2].astype(np.float32))
+    flow = cv2.transform(cv2.merge([warp.flow[0][src], warp.flow[1][src]]), crop_to_roi[:, :2].astype(np.float32))
     out = np.zeros((size[1], size[0], 3), np.uint8)
     for bx0, by0, bx1, by1 in bands:
         maps = cv2.warpAffine(flow, _between(crop_to_roi, (cx0, cy0), (bx0, by0)), (bx1 - bx0, by1 - by0),
@@ -124,7 +126,8 @@ def _replay(frame: np.ndarray, warp: Warp, weight: np.ndarray, box, to_image: np
         maps = cv2.add(maps, (float(x0 + bx0), float(y0 + by0), 0.0, 0.0))
         out[by0:by1, bx0:bx1] = cv2.remap(frame, maps, None, cv2.INTER_LINEAR | cv2.WARP_RELATIVE_MAP,
                                           borderMode=cv2.BORDER_REPLICATE)
-    crop_box = _crop_box(warp.fill_mask)
+    changed = _above(warp.fill_mask)
+    crop_box = _crop_box(changed)
     if crop_box is not None:
         # fills cover a few small patches (inside the mouth, along the lips): convert the box around them
         # once, then warp and blend only the frame patches over each; elsewhere the mask is 0 and a
@@ -135,8 +138,7 @@ def _replay(frame: np.ndarray, warp: Warp, weight: np.ndarray, box, to_image: np
         # resampled premultiplied by its mask, so a fill's edge fades into the warp, not into the black
         # that lies outside the fill
         fill = cv2.multiply(warp.fill[src], cv2.merge([fm, fm, fm]), dtype=cv2.CV_8U)
-        for bx0, by0, bx1, by1 in _patches(cv2.compare(warp.fill_mask, 1.0 / 512, cv2.CMP_GT), crop_box,
-                                           crop_to_roi, out.shape):
+        for bx0, by0, bx1, by1 in _patches(changed, crop_box, crop_to_roi, out.shape):
             m = _between(crop_to_roi, (cx0, cy0), (bx0, by0))
             bsize = (bx1 - bx0, by1 - by0)
             wm = cv2.warpAffine(fm, m, bsize, flags=cv2.INTER_LINEAR, borderValue=0)
@@ -145,7 +147,7 @@ def _replay(frame: np.ndarray, warp: Warp, weight: np.ndarray, box, to_image: np
             patch[:] = cv2.add(cv2.blendLinear(patch, np.zeros_like(patch), 1.0 - wm, wm), wf)
     if warp.shade is not None:
         _shade(out, warp.shade, crop_to_roi)
-    return out, alpha, bands
+    return out
 
 
 def _between(crop_to_roi: np.ndarray, crop_origin, roi_origin) -> np.ndarray:
@@ -230,7 +232,7 @@ class Compositor(StageBase):
         if edit is None or aligned is None or not edit.mask.any():
             return image
         weight = self.weight(aligned.landmarks, aligned.size, edit)
-        box = _crop_box(weight)
+        box = _crop_box(_above(weight))
         roi = _footprint(box, aligned.to_image, image.shape) if box else None
         if roi is None:
             return image
@@ -238,14 +240,14 @@ class Compositor(StageBase):
         m = aligned.to_image.copy()
         m[:, 2] -= (x0, y0)
         size = (x1 - x0, y1 - y0)
+        alpha = cv2.warpAffine(weight, m, size, flags=cv2.INTER_LINEAR, borderValue=0)
+        bands = _bands(alpha)
         if edit.warp is not None:
             source = frame if frame is not None else image
-            pasted, alpha, bands = _replay(source, edit.warp, weight, box, aligned.to_image, m, roi)
+            pasted = _replay(source, edit.warp, box, m, roi, bands)
             if self.cfg.color_match:
                 pasted = match_color(pasted, image[y0:y1, x0:x1], alpha)
         else:
-            alpha = cv2.warpAffine(weight, m, size, flags=cv2.INTER_LINEAR, borderValue=0)
-            bands = _bands(alpha)
             crop = match_color(edit.crop, aligned.crop, weight) if self.cfg.color_match else edit.crop
             pasted = cv2.warpAffine(crop, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         region = image[y0:y1, x0:x1]

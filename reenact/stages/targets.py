@@ -84,11 +84,9 @@ class Target:
                 # the face's own speech rides on (a share of) the preset's value, scaled into what is
                 # left of the 0–5 scale above it: a mouth a preset opens still moves with the words,
                 # never pinned at the top of the scale (an unnamed one simply follows the face)
-                lid = goal[_AU45]
-                goal[_SPEECH] = VIDEO_OPENING * goal[_SPEECH]
-                goal[_SPEECH] += src[_SPEECH] * (1 - goal[_SPEECH] / AU_MAX)
-                if held:
-                    goal[_AU45] = lid
+                follow = _SPEECH[_SPEECH != _AU45] if held else _SPEECH
+                goal[follow] = VIDEO_OPENING * goal[follow]
+                goal[follow] += src[follow] * (1 - goal[follow] / AU_MAX)
             return AUVector(np.clip(src + strength * (goal - src), 0.0, AU_MAX))
         out = src.copy()
         if self.mode == "absolute":
