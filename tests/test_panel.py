@@ -111,7 +111,8 @@ def test_requests_without_the_token_are_refused(studio):
     assert server.url.startswith("http://127.0.0.1:") and len(server.token) >= 20
     for path in ("/", "/state", "/stream", "/events", f"/state?token={server.token[:-1]}x"):
         status, body = _request(server, "GET", path)
-        assert status == 403 and b"token" in body
+        # which path and what answered: this failed twice under load (200), not yet traced
+        assert status == 403 and b"token" in body, (path, server.port, status, body[:120])
     status, _ = _request(server, "POST", "/control", json.dumps({"action": "bypass", "on": True}).encode(),
                          {"Content-Type": "application/json"})
     assert status == 403
