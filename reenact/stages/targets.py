@@ -332,8 +332,10 @@ class TargetStage(StageBase):
             if tid not in self._filters:
                 self._filters[tid] = OneEuroFilter(self.cfg.smoothing)
             edit = self._filters[tid]((self.want(tid, source, drive, t) - source).values, t)
-            side = self.target.side if self.target is not None and self.driver is None else "both"
-            return s.with_(target_au=source + AUVector(edit), target_side=side)
+            preset = self.target is not None and self.driver is None
+            side = self.target.side if preset else "both"
+            rest = min(self.strength, 1.0) if preset and self.target.mode == WHOLE else 0.0
+            return s.with_(target_au=source + AUVector(edit), target_side=side, target_rest=rest)
 
         return packet.map_faces(run)
 
