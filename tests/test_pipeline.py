@@ -285,18 +285,22 @@ def test_ctrl_c_closes_the_file_cleanly(tmp_path):
 
 def test_offline_run_shortens_the_gil_switch_interval_and_restores_it():
     """Stage threads hold the GIL for milliseconds at a time; during a run the switch interval is short, so
-    decode and encode get it back promptly, and after the run it is what it was, also when a stage fails."""
+    decode and encode get it back promptly, and OpenCV runs each call on its caller's thread; after the run
+    both are what they were, also when a stage fails."""
     import sys
+
+    import cv2
 
     from reenact.pipeline import runner
 
-    seen = []
+    seen, cv_seen = [], []
 
     class Probe:
         requires, provides = (), ()
 
         def process(self, packet):
             seen.append(sys.getswitchinterval())
+            cv_seen.append(cv2.getNumThreads())
             if packet.frame.index == 3:
                 raise RuntimeError("stage failed")
             return packet
@@ -313,13 +317,14 @@ def test_offline_run_shortens_the_gil_switch_interval_and_restores_it():
         def write(self, frame, image):
             pass
 
-    before = sys.getswitchinterval()
+    before, cv_before = sys.getswitchinterval(), cv2.getNumThreads()
     assert before > runner.SWITCH_INTERVAL_S
     frames = [Frame(np.zeros((8, 8, 3), np.uint8), i, i, Fraction(1, 30)) for i in range(8)]
     with pytest.raises(RuntimeError, match="stage failed"):
         OfflineRunner(Pipeline([Probe()]), frames, Sink(), progress=False).run()
     assert len(seen) == 4 and all(s == runner.SWITCH_INTERVAL_S for s in seen)
-    assert sys.getswitchinterval() == before
+    assert cv_seen == [min(cv_before, runner.RUN_CV_THREADS)] * 4
+    assert sys.getswitchinterval() == before and cv2.getNumThreads() == cv_before
 
     # overlapping runs (on threads): the first to end leaves the interval short for the other, and the last
     # to end puts the process's own back
@@ -383,7 +388,7 @@ def test_offline_run_starts_a_thread_only_at_stages_that_ask_for_one():
     heavy, light, nxt, tail = ({*st.threads} for st in stages)
     assert len(heavy) == len(nxt) == 1 and heavy == light and nxt == tail and heavy != nxt
     assert threading.current_thread().name not in heavy | nxt
-    assert set(stats.stage_seconds) == {"Heavy", "Light", "Next", "Tail"}
+    assert set(stats.stage_seconds) == set(stats.stage_cpu_seconds) == {"Heavy", "Light", "Next", "Tail"}
 
     # stages that do not say (not a StageBase) keep a thread each, as before
     class Plain:

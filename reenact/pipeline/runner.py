@@ -16,6 +16,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
 
+import cv2
 from tqdm import tqdm
 
 from .latency import LatencySummary
@@ -29,6 +30,10 @@ _END = object()
 # milliseconds at a time, so decoding and encoding, which take the GIL back several times a frame, would
 # stall on every return; a short interval during a run keeps them flowing.
 SWITCH_INTERVAL_S = 0.0005
+# OpenCV's own pool splits each call across the cores: an offline run's threads already keep both busy,
+# and the split only adds wake-ups and spinning (the compositor alone, 720p bench clip: 6.9-7.5 ms of CPU
+# a frame on one thread, 7.7-8.3 on two; `reenact bench` CPU ratio median 0.44 against 0.42, 5 runs each)
+RUN_CV_THREADS = 1
 
 
 @dataclass
@@ -41,6 +46,9 @@ class RunStats:
     interrupted: bool = False
     no_edit_reason: str = ""     # why a run edited nothing (set by the api; "" when it edited)
     stage_seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    # offline runs only: CPU time of each stage on its own thread; what a stage hands to threads of its own
+    # (MediaPipe's graph runs on two) is not in it
+    stage_cpu_seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     # live runs only: frames read from the camera, marked copies sent while it was lost, frames a
     # stage failed on (passed through unedited), capture-to-output latency over the whole run
     captured: int = 0
@@ -62,9 +70,9 @@ class RunStats:
     def dropped_percent(self) -> float:
         return 100.0 * self.dropped / self.captured if self.captured else 0.0
 
-    def stage_ms(self) -> dict[str, float]:
+    def stage_ms(self, cpu: bool = False) -> dict[str, float]:
         n = max(self.frames, 1)
-        return {k: 1000.0 * v / n for k, v in self.stage_seconds.items()}
+        return {k: 1000.0 * v / n for k, v in (self.stage_cpu_seconds if cpu else self.stage_seconds).items()}
 
 
 class _Thread(threading.Thread):
@@ -134,30 +142,32 @@ class StopPoint:
                 raise KeyboardInterrupt
 
 
-class _ShortSwitchInterval:
-    """SWITCH_INTERVAL_S while any run is going (runs may overlap on threads); the first run in saves the
-    process's own interval and the last one out puts it back."""
+class _RunSettings:
+    """SWITCH_INTERVAL_S and RUN_CV_THREADS while any run is going (runs may overlap on threads); the first
+    run in saves the process's own settings and the last one out puts them back."""
 
     def __init__(self):
         self._lock = threading.Lock()
         self._runs = 0
-        self._before = 0.0
+        self._before = (0.0, 0)
 
     def __enter__(self) -> None:
         with self._lock:
             if self._runs == 0:
-                self._before = sys.getswitchinterval()
-                sys.setswitchinterval(min(self._before, SWITCH_INTERVAL_S))
+                self._before = (sys.getswitchinterval(), cv2.getNumThreads())
+                sys.setswitchinterval(min(self._before[0], SWITCH_INTERVAL_S))
+                cv2.setNumThreads(min(self._before[1], RUN_CV_THREADS))
             self._runs += 1
 
     def __exit__(self, *exc) -> None:
         with self._lock:
             self._runs -= 1
             if self._runs == 0:
-                sys.setswitchinterval(self._before)
+                sys.setswitchinterval(self._before[0])
+                cv2.setNumThreads(self._before[1])
 
 
-_short_switch_interval = _ShortSwitchInterval()
+_run_settings = _RunSettings()
 
 
 def output_of(packet: Packet):
@@ -188,7 +198,7 @@ class OfflineRunner:
         self.total, self.progress, self.queue_size = total, progress, queue_size
 
     def run(self) -> RunStats:
-        with _short_switch_interval:
+        with _run_settings:
             return self._run()
 
     def _run(self) -> RunStats:
@@ -214,9 +224,10 @@ class OfflineRunner:
                     continue
                 if item is not _END:
                     for stage, name in named:
-                        t0 = time.perf_counter()
+                        t0, c0 = time.perf_counter(), time.thread_time()
                         item = stage.process(item)
                         stats.stage_seconds[name] += time.perf_counter() - t0
+                        stats.stage_cpu_seconds[name] += time.thread_time() - c0
                 if not _put(queues[i + 1], item, stop) or item is _END:
                     return
 
