@@ -123,13 +123,15 @@ def settle(src: np.ndarray, dst: np.ndarray, seal: float, keep: float, iod: floa
     want_l = np.maximum(least_l * tl_s - tl, 0)
     fit = np.minimum(gap / np.maximum(want_u + want_l, 1e-6), 1.0)
     need_u, need_l = want_u * fit, want_l * fit
+    # what the gap could not give of the resting lips' surplus over KEEP_THICKNESS moves the outer contour out
+    # (a lip pressed thinner than KEEP_THICKNESS with no gap left stays: a tightened or stretched lip)
+    out_u = np.maximum(want_u - np.maximum(np.maximum(KEEP_THICKNESS * tu_s - tu, 0), need_u), 0)
+    out_l = np.maximum(want_l - np.maximum(np.maximum(KEEP_THICKNESS * tl_s - tl, 0), need_l), 0)
     close = np.maximum(gap - need_u - need_l - np.maximum((1 - seal) * gap, keep * gap_s), 0)
     tu2, tl2 = tu + need_u, tl + need_l
     move_u = need_u + close * tu2 / (tu2 + tl2)
     move_l = need_l + close * tl2 / (tu2 + tl2)
-    # what the gap could not give moves the outer contour out; every vertex keeps its share of the way from
-    # its lip's outer contour to the inner edge
-    out_u, out_l = want_u - need_u, want_l - need_l
+    # every vertex keeps its share of the way from its lip's outer contour to the inner edge
     n = len(up)
     share = np.clip(np.concatenate([(dst[up, 1] - ou[:n]) / tu[:n], (ol[n:] - dst[low, 1]) / tl[n:]]), 0, 1)
     step = np.concatenate([-out_u[:n] + share[:n] * (move_u[:n] + out_u[:n]),
