@@ -1046,6 +1046,38 @@ def test_settled_lips_meet_and_keep_their_thickness():
     assert kept[13, 1] - kept[0, 1] >= lips.KEEP_THICKNESS * (src[13, 1] - src[0, 1]) - 0.5
 
 
+# smile_man.jpg's closing fields already leave his upper lip thicker than that: its outer contour stays
+@pytest.mark.parametrize("name, outward", [("astronaut.png", True), ("smile_man.jpg", False)])
+def test_a_closed_smile_gets_back_the_fuller_lips_of_a_mouth_at_rest(name, outward):
+    """neutral on a toothy smile: the corners come in and the sealed lips thicken as a resting mouth's do
+    (smile_man.mp4, broad smile to rest: lips.LIP_REST_EXP), each lip at least its smiling thickness times
+    (smiling width / closed width) ** that at the middle; where the closing left the upper lip thinner, its
+    outer contour moves up to make room (the lips meet at the seam: the extra cannot come from the gap)."""
+    from reenact.editors.rig import lips
+    from reenact.editors.rig.mouth import MOUTH_LOWER, MOUTH_UPPER
+
+    crop, lm, source = face(name)
+    goal = presets()["neutral"].resolve(source)
+    basis = create_editor("rig", memory=False).basis
+    d = deform(lm, *coefficients(source, goal, basis), basis, crop.shape[0], smile_share(source, goal))
+    iod = interocular(lm)
+    settled, _ = lips.settle(d.src, d.dst, *lips.seal_share(source, goal), iod)
+
+    def middle(pts):   # (upper, lower) lip thickness and the gap at the middle of the mouth, px
+        x = np.array([0.5 * (pts[78, 0] + pts[308, 0])])
+        chains = (lips.OUTER_UPPER, MOUTH_UPPER, MOUTH_LOWER, lips.OUTER_LOWER)
+        ou, iu, il, ol = (float(lips.chain_y(pts, c, x)[0]) for c in chains)
+        return iu - ou, ol - il, il - iu
+
+    narrow = float(np.linalg.norm(d.src[291] - d.src[61]) / np.linalg.norm(settled[291] - settled[61]))
+    (up0, low0, gap0), (up, low, gap) = middle(d.src), middle(settled)
+    assert narrow > 1.2 and gap0 > 0.1 * iod and abs(gap) < 0.5
+    assert up >= up0 * narrow ** lips.LIP_REST_EXP[0] - 0.1, (up0, up, narrow)
+    assert low >= low0 * narrow ** lips.LIP_REST_EXP[1] - 0.1, (low0, low, narrow)
+    up_by = d.dst[[0, 37, 267], 1] - settled[[0, 37, 267], 1]
+    assert up_by.min() >= 0 and (up_by.max() > 0.2) == outward, up_by
+
+
 @pytest.mark.parametrize("name", FACES)
 def test_mouth_fill_edge_is_anti_aliased(name):
     """No stair-stepped seam: along the steep sides of the opened mouth the fill weight never jumps from

@@ -28,6 +28,15 @@ OUTER_LOWER = (61,) + LIPS_OUTER[:10:-1] + (291,)               # 61 … 17 … 
 SEAL_AU25 = 0.4
 # a lip keeps at least this share of its own thickness (the red, outer contour to inner edge), per column
 KEEP_THICKNESS = 0.7
+# ... and a mouth whose corners came in (a smile taken away) gets back the fuller lips of a mouth at rest: each
+# sealed lip at least (source width / moved width) ** this of its source thickness, upper and lower, reached
+# over the first LIP_REST_RAMP of narrowing (a mouth a hair narrower keeps KEEP_THICKNESS). Measured on smile_man.mp4
+# (MediaPipe's contours in the canonical frame, columns at 0.2-0.8 of the mouth): from his broad smile (frames
+# 22-64) to rest (0-15) the mouth narrows to 0.632 of its width and the upper lip thickens 1.12x (1.04-1.18
+# across the columns), the lower 1.06x (0.87-1.16; 1.14 at the middle): far less than a kept volume (1.58x).
+# The extra thickness goes into what is left of the gap, the rest moves the lip's outer contour out
+LIP_REST_EXP = (0.247, 0.128)
+LIP_REST_RAMP = 0.1
 # where sealed lips meet, the texture is taken this share of the lip's thickness inside the source's inner
 # edge (at most LIP_EDGE_IOD), so the seam never samples the teeth or the dark gap beside that edge
 LIP_EDGE_SHARE = 0.25
@@ -90,34 +99,50 @@ def _columns(src: np.ndarray, dst: np.ndarray, x: np.ndarray):
     return d, (s[1] - s[0], np.maximum(s[2] - s[1], 0), s[3] - s[2])
 
 
+def rest_thickness(src: np.ndarray, dst: np.ndarray, seal: float) -> tuple[float, float]:
+    """(upper, lower): the least share of its source thickness each lip keeps in the moved mouth: KEEP_THICKNESS,
+    or, as far as the lips are sealed, a resting mouth's fuller lips as far as the corners came in (LIP_REST_EXP;
+    an opening mouth keeps its opening: surprise's dropped jaw on a smile would show the lips' red inside it)."""
+    narrow = float(np.linalg.norm(src[291] - src[61])) / max(float(np.linalg.norm(dst[291] - dst[61])), 1.0)
+    ramp = seal * float(np.clip((narrow - 1) / LIP_REST_RAMP, 0.0, 1.0))
+    return tuple(KEEP_THICKNESS + ramp * max(narrow ** e - KEEP_THICKNESS, 0.0) for e in LIP_REST_EXP)
+
+
 def settle(src: np.ndarray, dst: np.ndarray, seal: float, keep: float, iod: float) -> tuple[np.ndarray, np.ndarray]:
-    """Crop-mesh positions with the lips settled: each lip at least KEEP_THICKNESS of its source thickness,
-    and the gap between them no wider than the larger of (1 − seal) of the moved gap and `keep` of the
-    source's own gap. Returns (moved positions, the source positions to carry the lips from)."""
+    """Crop-mesh positions with the lips settled: each lip at least `rest_thickness` of its source thickness
+    (from what is left of the gap, else its outer contour moves out), and the gap between them no wider than
+    the larger of (1 − seal) of the moved gap and `keep` of the source's own gap. Returns (moved positions,
+    the source positions to carry the lips from)."""
     up, low, _ = lip_vertices()
     ids = np.concatenate([up, low])
     (ou, iu, il, ol), (tu_s, gap_s, tl_s) = _columns(src, dst, dst[ids, 0])
     tu, tl = np.maximum(iu - ou, 1e-3), np.maximum(ol - il, 1e-3)
     gap = np.maximum(il - iu, 0)
-    need_u = np.maximum(KEEP_THICKNESS * tu_s - tu, 0)
-    need_l = np.maximum(KEEP_THICKNESS * tl_s - tl, 0)
-    fit = np.minimum(gap / np.maximum(need_u + need_l, 1e-6), 1.0)
-    need_u, need_l = need_u * fit, need_l * fit
+    least_u, least_l = rest_thickness(src, dst, seal)
+    want_u = np.maximum(least_u * tu_s - tu, 0)
+    want_l = np.maximum(least_l * tl_s - tl, 0)
+    fit = np.minimum(gap / np.maximum(want_u + want_l, 1e-6), 1.0)
+    need_u, need_l = want_u * fit, want_l * fit
+    # what the gap could not give of the resting lips' surplus over KEEP_THICKNESS moves the outer contour out
+    # (a lip pressed thinner than KEEP_THICKNESS with no gap left stays: a tightened or stretched lip)
+    out_u = np.maximum(want_u - np.maximum(np.maximum(KEEP_THICKNESS * tu_s - tu, 0), need_u), 0)
+    out_l = np.maximum(want_l - np.maximum(np.maximum(KEEP_THICKNESS * tl_s - tl, 0), need_l), 0)
     close = np.maximum(gap - need_u - need_l - np.maximum((1 - seal) * gap, keep * gap_s), 0)
     tu2, tl2 = tu + need_u, tl + need_l
     move_u = need_u + close * tu2 / (tu2 + tl2)
     move_l = need_l + close * tl2 / (tu2 + tl2)
     # every vertex keeps its share of the way from its lip's outer contour to the inner edge
     n = len(up)
-    share = np.concatenate([(dst[up, 1] - ou[:n]) / tu[:n], (ol[n:] - dst[low, 1]) / tl[n:]])
-    step = np.concatenate([move_u[:n], -move_l[n:]]) * np.clip(share, 0, 1)
+    share = np.clip(np.concatenate([(dst[up, 1] - ou[:n]) / tu[:n], (ol[n:] - dst[low, 1]) / tl[n:]]), 0, 1)
+    step = np.concatenate([-out_u[:n] + share[:n] * (move_u[:n] + out_u[:n]),
+                           out_l[n:] - share[n:] * (move_l[n:] + out_l[n:])])
     out = dst.copy()
     out[ids, 1] += step
     # an inner edge that closed over a gap takes its texture from inside its lip, not from the source's
     # edge pixels (teeth or the dark gap bleed into those)
     src_out = src.copy()
     thick = np.concatenate([tu_s[:n], tl_s[n:]])
-    pull = np.minimum(LIP_EDGE_SHARE * thick, LIP_EDGE_IOD * iod) * np.clip(close / SEAM_FULL_PX, 0, 1) * np.clip(share, 0, 1) ** 4
+    pull = np.minimum(LIP_EDGE_SHARE * thick, LIP_EDGE_IOD * iod) * np.clip(close / SEAM_FULL_PX, 0, 1) * share ** 4
     src_out[ids, 1] += np.concatenate([-pull[:n], pull[n:]])
     return out, src_out
 
