@@ -78,6 +78,8 @@ class RigEditor:
         # creases, bulges and folds per AU; None: as configs/appearance.yaml's `enabled` says
         cfg = load_appearance()
         self.appearance = Appearance(cfg) if (cfg.enabled if appearance is None else appearance) else None
+        if self.appearance is not None:
+            self.appearance.warm()
         self._memory: dict[int, tuple[TextureMemory, float]] = {}
         _warm(self.basis)
         # the warp+blend step through the engine layer; the OpenCV path is the same op limited to the
