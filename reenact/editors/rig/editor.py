@@ -27,7 +27,7 @@ from .silhouette import soft_edges
 from .mesh import HOLE_CHAINS, HOLES, crop_mesh, hole_triangles
 from .solve import coefficients, smile_share
 from . import lips
-from .eyes import drawn, eye_fill
+from .eyes import drawn, eye_fill, warm as warm_eyes
 from .fills import light
 from .memory import TextureMemory, openness, recall
 from .mouth import (TEETH_LUMA, curtains, deep, mouth_geometry, palette, placement, retracted, rim_flow,
@@ -213,6 +213,7 @@ def _warm(basis: Basis) -> None:
     if _warmed:
         return
     warm(basis)
+    warm_eyes()
     # the fills' loops for a box of a fill, as plan() and _blend run them
     fill, fill_mask = np.zeros((2, 3, 3), np.float32), np.zeros((2, 3), np.float32)
     _paste(fill, fill_mask, (0, 0, 2, 2), np.zeros((2, 2, 3), np.float32), np.zeros((2, 2), np.float32))
