@@ -110,6 +110,6 @@ def coverage(poly: np.ndarray, box: tuple[int, int, int, int], ss: int = 4) -> n
 
 
 def smoothstep(x):
-    """0 below 0, 1 above 1, a smooth S between."""
-    x = np.clip(x, 0.0, 1.0)
+    """0 below 0, 1 above 1, a smooth S between (of an array or a number; compiled loops compile it too)."""
+    x = np.minimum(np.maximum(x, 0.0), 1.0)   # np.clip costs several times more on small arrays
     return x * x * (3 - 2 * x)

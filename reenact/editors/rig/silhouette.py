@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from .deform import HoleLayer
-from ...jit import compiled
+from .flow import warp
 
 # a flow step between neighbouring pixels above this (px) is an edge between surfaces, not a stretch
 EDGE_JUMP_PX = 1.0
@@ -56,34 +56,5 @@ def soft_edges(crop: np.ndarray, flow: np.ndarray, box: tuple[int, int, int, int
     ex0, ey0, ex1, ey1 = max(bx - 2, 0), max(by - 2, 0), min(bx + bw + 2, size), min(by + bh + 2, size)
     hard = edge[ey0 - wy0:ey1 - wy0, ex0 - wx0:ex1 - wx0].astype(np.float32)
     alpha = np.maximum(hard, cv2.GaussianBlur(hard, (0, 0), 0.8))
-    patch = np.zeros(alpha.shape + (3,), np.float32)
-    _averaged(patch, alpha, crop, flow, ex0, ey0)
+    patch = cv2.blur(warp(crop, flow, (ex0, ey0, ex1, ey1)), (3, 3)).astype(np.float32)
     return patch, alpha, (ex0, ey0, ex1, ey1)
-
-
-def warm() -> None:
-    """Compile (or load) the averaging loop now, rather than on the first edit with a surface edge."""
-    one = np.ones((1, 1), np.float32)
-    _averaged(np.zeros((1, 1, 3), np.float32), one, np.zeros((2, 2, 3), np.uint8), np.zeros((2, 2, 2), np.float32), 0, 0)
-
-
-@compiled
-def _averaged(patch, alpha, crop, flow, x0, y0):  # pragma: no cover (compiled)
-    """The 3 × 3 average of the warped crop (bilinear, edges replicated, as flow.warp) into `patch` (the box
-    from (x0, y0)) where `alpha` > 0: only on the edges, not over their whole box (the rest stays 0)."""
-    size_y, size_x = crop.shape[0], crop.shape[1]
-    for i in range(patch.shape[0]):
-        for j in range(patch.shape[1]):
-            if alpha[i, j] <= 0:
-                continue
-            ys, xs = range(max(y0 + i - 1, 0), min(y0 + i + 2, size_y)), range(max(x0 + j - 1, 0), min(x0 + j + 2, size_x))
-            n = len(ys) * len(xs)
-            for y in ys:
-                for x in xs:
-                    sx = min(max(x + flow[0, y, x], 0.0), size_x - 1.0)
-                    sy = min(max(y + flow[1, y, x], 0.0), size_y - 1.0)
-                    xa, ya = min(int(sx), size_x - 2), min(int(sy), size_y - 2)
-                    rx, ry = sx - xa, sy - ya
-                    for k in range(3):
-                        patch[i, j, k] += ((1 - ry) * ((1 - rx) * crop[ya, xa, k] + rx * crop[ya, xa + 1, k])
-                                           + ry * ((1 - rx) * crop[ya + 1, xa, k] + rx * crop[ya + 1, xa + 1, k])) / n
