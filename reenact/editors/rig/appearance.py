@@ -607,34 +607,37 @@ def _lifted(out, oy, ox, shade, filled, support, detail, ty, tx, most):  # pragm
     channels at most `most`. Doubling as cv2.resize does: full-resolution x reads half-resolution x / 2 − ¼,
     clamped to the grid."""
     h2, w2 = shade.shape[0], shade.shape[1]
+    xa, xb, rx = _doubled(ox, out.shape[1], w2)
+    ya, yb, ry = _doubled(oy, out.shape[0], h2)
     for i in range(out.shape[0]):
-        y = oy + i
-        fy = 0.5 * y - 0.25
-        ya = int(np.floor(fy))
-        ry = fy - ya
-        yb = min(max(ya + 1, 0), h2 - 1)
-        ya = min(max(ya, 0), h2 - 1)
         for j in range(out.shape[1]):
-            x = ox + j
-            fx = 0.5 * x - 0.25
-            xa = int(np.floor(fx))
-            rx = fx - xa
-            xb = min(max(xa + 1, 0), w2 - 1)
-            xa = min(max(xa, 0), w2 - 1)
-            wa, wb, wc, wd = (1 - ry) * (1 - rx), (1 - ry) * rx, ry * (1 - rx), ry * rx
+            a, b, c, d = ya[i], yb[i], xa[j], xb[j]
+            wa, wb, wc, wd = (1 - ry[i]) * (1 - rx[j]), (1 - ry[i]) * rx[j], ry[i] * (1 - rx[j]), ry[i] * rx[j]
             for k in range(3):
-                out[i, j, k] = (wa * shade[ya, xa, k] + wb * shade[ya, xb, k] + wc * shade[yb, xa, k]
-                                + wd * shade[yb, xb, k])
-            di, dj = y - ty, x - tx
+                out[i, j, k] = wa * shade[a, c, k] + wb * shade[a, d, k] + wc * shade[b, c, k] + wd * shade[b, d, k]
+            di, dj = oy + i - ty, ox + j - tx
             if 0 <= di < detail.shape[0] and 0 <= dj < detail.shape[1]:
-                s = wa * support[ya, xa] + wb * support[ya, xb] + wc * support[yb, xa] + wd * support[yb, xb]
-                g0 = _gap(filled, detail, ya, xa, yb, xb, wa, wb, wc, wd, di, dj, 0)
-                g1 = _gap(filled, detail, ya, xa, yb, xb, wa, wb, wc, wd, di, dj, 1)
-                g2 = _gap(filled, detail, ya, xa, yb, xb, wa, wb, wc, wd, di, dj, 2)
+                s = wa * support[a, c] + wb * support[a, d] + wc * support[b, c] + wd * support[b, d]
+                g0 = _gap(filled, detail, a, c, b, d, wa, wb, wc, wd, di, dj, 0)
+                g1 = _gap(filled, detail, a, c, b, d, wa, wb, wc, wd, di, dj, 1)
+                g2 = _gap(filled, detail, a, c, b, d, wa, wb, wc, wd, di, dj, 2)
                 over = max((g0 + g1 + g2) / 3 - most, 0.0)
                 out[i, j, 0] += (g0 - over) * s
                 out[i, j, 1] += (g1 - over) * s
                 out[i, j, 2] += (g2 - over) * s
+
+
+@compiled
+def _doubled(start, n, size):  # pragma: no cover (compiled)
+    """For full-resolution pixels start … start + n − 1: the two half-resolution pixels each reads (clamped to
+    0 … size − 1) and the weight of the second, as cv2.resize doubles: x reads x / 2 − ¼."""
+    lo, hi, r = np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n)
+    for i in range(n):
+        f = 0.5 * (start + i) - 0.25
+        a = int(np.floor(f))
+        r[i] = f - a
+        lo[i], hi[i] = min(max(a, 0), size - 1), min(max(a + 1, 0), size - 1)
+    return lo, hi, r
 
 
 @compiled
