@@ -444,7 +444,7 @@ class Appearance:
         grey = np.zeros((by1 - by0, bx1 - bx0), np.float32)
         if placed is not None:
             _stamp(grey, bx0, by0, packed.flat, packed.offsets, packed.dims, *placed[1:])
-        np.clip(grey, *cfg.log_range, out=grey)
+        np.minimum(np.maximum(grey, cfg.log_range[0], out=grey), cfg.log_range[1], out=grey)
         # the log shade per RGB channel: skin's shadows are redder than its light (it scatters red
         # furthest under the surface); a grey image's stay grey
         tint = 1 + (np.asarray(cfg.tint) - 1) * min(chroma / FULL_CHROMA, 1.0) if len(add) else np.ones(3)

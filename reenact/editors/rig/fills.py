@@ -96,7 +96,7 @@ def softness(crop: np.ndarray, box) -> float:
         return 0.0
     r = quantile(m0[edges] / np.maximum(m1[edges], 1e-3), 0.5)
     s2 = REBLUR_PX ** 2 / max(r * r - 1, 1e-3)
-    return float(np.sqrt(np.clip(s2 - SHARP_PX ** 2, 0.0, MAX_SOFT_PX ** 2)))
+    return math.sqrt(min(max(s2 - SHARP_PX ** 2, 0.0), MAX_SOFT_PX ** 2))
 
 
 def coverage(poly: np.ndarray, box: tuple[int, int, int, int], ss: int = 4) -> np.ndarray:

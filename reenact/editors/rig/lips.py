@@ -74,8 +74,8 @@ def seal_share(source: AUVector, target: AUVector) -> tuple[float, float]:
     face shows, so speech in a video keeps its gaps)."""
     k = AU_INDEX["AU25"]
     a, s = float(target.values[k]), float(source.values[k])
-    x = np.clip((2 * SEAL_AU25 - a) / SEAL_AU25, 0.0, 1.0)
-    return float(x * x * (3 - 2 * x)), float(np.clip(a / s, 0.0, 1.0)) if s > 1e-6 else 1.0
+    x = min(max((2 * SEAL_AU25 - a) / SEAL_AU25, 0.0), 1.0)
+    return x * x * (3 - 2 * x), min(max(a / s, 0.0), 1.0) if s > 1e-6 else 1.0
 
 
 def _columns(src: np.ndarray, dst: np.ndarray, x: np.ndarray):
