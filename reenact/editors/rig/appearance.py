@@ -693,7 +693,7 @@ class _Packed:
     dims: np.ndarray        # (T, 2) each one's (h, w), the border included
     corners: np.ndarray     # (T, 3, 4) each box's corners in the canonical crop, homogeneous
     origins: np.ndarray     # (T, 2) canonical (x, y) of each one's first pixel, the border's
-    solvers: np.ndarray     # (T, 3, N_MESH): Template.solve over its anchors, zero elsewhere
+    solvers: np.ndarray     # (T·3, N_MESH): Template.solve over its anchors, zero elsewhere, one after another
 
     @staticmethod
     def of(temps) -> _Packed:
@@ -708,14 +708,15 @@ class _Packed:
                        corners=np.array([[[x, x, x1, x1], [y, y1, y, y1], [1, 1, 1, 1]]
                                          for x, y, x1, y1 in (t.box for t in temps)], np.float64).reshape(-1, 3, 4),
                        origins=np.array([t.box[:2] for t in temps], np.float64).reshape(-1, 2) - 1,
-                       solvers=solvers)
+                       solvers=solvers.reshape(-1, N_MESH))
 
     def place(self, index: np.ndarray, strength: np.ndarray, moved: np.ndarray, light: np.ndarray, size: int):
         """(crop box, then per pattern: template index, crop box, inverse affine (crop → template pixel), log
         shade per unit of (occlusion, slope x, slope y)) for templates `index` at `strength` on the moved
         landmarks, each through the least-squares affine of the landmarks around it; None when none lands on
         the crop. `light`: (1, light x, light y)."""
-        affine = np.transpose(self.solvers[index] @ moved[:N_MESH].astype(np.float32), (0, 2, 1)).astype(np.float64)
+        # every template's affine in one product (a batched one over the chosen few costs more)
+        affine = (self.solvers @ moved[:N_MESH].astype(np.float32)).reshape(-1, 3, 2)[index].transpose(0, 2, 1).astype(np.float64)
         # the crop box each lands in, a pixel of margin for bilinear sampling (as _landing)
         at = affine @ self.corners[index]
         lo = np.maximum(np.floor(at.min(2)) - 1, 0).astype(np.int64)
