@@ -750,19 +750,22 @@ def _stamp(grey, gx0, gy0, flat, offsets, dims, index, boxes, inverse, mix):  # 
             for j in range(w):
                 k = o + 3 * (i * w + j)
                 shade[i, j] = mix[p, 0] * flat[k] + mix[p, 1] * flat[k + 1] + mix[p, 2] * flat[k + 2]
-        m = inverse[p]
-        for y in range(boxes[p, 1], boxes[p, 3]):
-            u = m[0, 0] * boxes[p, 0] + m[0, 1] * y + m[0, 2]
-            v = m[1, 0] * boxes[p, 0] + m[1, 1] * y + m[1, 2]
-            for x in range(boxes[p, 0], boxes[p, 2]):
-                if 0 < u < w - 1 and 0 < v < h - 1:
-                    j, i = int(u), int(v)
-                    fu, fv = u - j, v - i
-                    top = shade[i, j] + fu * (shade[i, j + 1] - shade[i, j])
-                    bottom = shade[i + 1, j] + fu * (shade[i + 1, j + 1] - shade[i + 1, j])
-                    grey[y - gy0, x - gx0] += top + fv * (bottom - top)
-                u += m[0, 0]
-                v += m[1, 0]
+        # in the landed box's own pixels and in fixed point, as cv2.warpAffine reads (1/1024 px rounded to
+        # 1/32 px), so the shading is what the per-pattern warps gave to within float rounding
+        m, bx0, by0 = inverse[p], boxes[p, 0], boxes[p, 1]
+        u0 = m[0, 0] * bx0 + m[0, 1] * by0 + m[0, 2]
+        v0 = m[1, 0] * bx0 + m[1, 1] * by0 + m[1, 2]
+        for y in range(by0, boxes[p, 3]):
+            ux = int(np.rint((m[0, 1] * (y - by0) + u0) * 1024)) + 16
+            vy = int(np.rint((m[1, 1] * (y - by0) + v0) * 1024)) + 16
+            for x in range(bx0, boxes[p, 2]):
+                u = (ux + int(np.rint(m[0, 0] * (x - bx0) * 1024))) >> 5
+                v = (vy + int(np.rint(m[1, 0] * (x - bx0) * 1024))) >> 5
+                j, i = u >> 5, v >> 5
+                if 0 <= j < w - 1 and 0 <= i < h - 1:
+                    fu, fv = np.float32((u & 31) / 32), np.float32((v & 31) / 32)
+                    grey[y - gy0, x - gx0] += (shade[i, j] * ((1 - fu) * (1 - fv)) + shade[i, j + 1] * (fu * (1 - fv))
+                                               + shade[i + 1, j] * ((1 - fu) * fv) + shade[i + 1, j + 1] * (fu * fv))
 
 
 @lru_cache(maxsize=4)
