@@ -865,8 +865,7 @@ def _eroded(mask: np.ndarray) -> np.ndarray:
 
 def points_box(pts: np.ndarray, size: int, pad: int = 1) -> tuple[int, int, int, int]:
     """Integer box (exclusive end) around points, `pad` pixels of margin, clipped to the crop."""
-    # the ufuncs' reductions themselves: min() and max() add a Python layer that costs more than these few points
-    (lx, ly), (hx, hy) = np.minimum.reduce(pts[:, :2]).tolist(), np.maximum.reduce(pts[:, :2]).tolist()
+    lx, ly, hx, hy = float(pts[:, 0].min()), float(pts[:, 1].min()), float(pts[:, 0].max()), float(pts[:, 1].max())
     return (max(math.floor(lx) - pad, 0), max(math.floor(ly) - pad, 0),
             min(math.ceil(hx) + pad + 1, size), min(math.ceil(hy) + pad + 1, size))
 
