@@ -755,12 +755,14 @@ def _stamp(grey, gx0, gy0, flat, offsets, dims, index, boxes, inverse, mix):  # 
         m, bx0, by0 = inverse[p], boxes[p, 0], boxes[p, 1]
         u0 = m[0, 0] * bx0 + m[0, 1] * by0 + m[0, 2]
         v0 = m[1, 0] * bx0 + m[1, 1] * by0 + m[1, 2]
+        across = np.empty((2, boxes[p, 2] - bx0), np.int64)
+        for x in range(across.shape[1]):
+            across[0, x], across[1, x] = np.rint(m[0, 0] * x * 1024), np.rint(m[1, 0] * x * 1024)
         for y in range(by0, boxes[p, 3]):
             ux = int(np.rint((m[0, 1] * (y - by0) + u0) * 1024)) + 16
             vy = int(np.rint((m[1, 1] * (y - by0) + v0) * 1024)) + 16
             for x in range(bx0, boxes[p, 2]):
-                u = (ux + int(np.rint(m[0, 0] * (x - bx0) * 1024))) >> 5
-                v = (vy + int(np.rint(m[1, 0] * (x - bx0) * 1024))) >> 5
+                u, v = (ux + across[0, x - bx0]) >> 5, (vy + across[1, x - bx0]) >> 5
                 j, i = u >> 5, v >> 5
                 if 0 <= j < w - 1 and 0 <= i < h - 1:
                     fu, fv = np.float32((u & 31) / 32), np.float32((v & 31) / 32)
