@@ -33,6 +33,7 @@ import numpy as np
 from ...config import load_dataclass
 from ...errors import ConfigError
 from ...pipeline.types import AU_INDEX, AU_NAMES, au_key
+from ...jit import compiled
 from ...stages.geometry import canonical_mesh
 from ...stages.landmarks import FACE_OVAL, LEFT_EYE, LIPS_OUTER, MOUTH_CORNERS, N_LANDMARKS, RIGHT_EYE, interocular
 from .basis import MIDLINE
@@ -378,13 +379,23 @@ class Appearance:
 
     def _build(self, size: int):
         """(templates, their AU weights (T, 17), sides (T,), whether each softens (T,), whether each reveals
-        (T,)) for a crop size."""
+        (T,), the templates packed for _stamp) for a crop size."""
         if size not in self._built:
             temps = _templates(self.cfg, size)
             self._built[size] = (temps, np.array([t.weights for t in temps]).reshape(-1, len(AU_NAMES)),
                                  np.array([t.side for t in temps], np.int64), np.array([t.soften for t in temps], bool),
-                                 np.array([t.reveal for t in temps], bool))
+                                 np.array([t.reveal for t in temps], bool), _Packed.of(temps))
         return self._built[size]
+
+    def warm(self, size: int = 256) -> None:
+        """Render the templates for a crop size and compile (or load) the compiled loops now, rather than on
+        a video's first frame."""
+        packed = self._build(size)[-1]
+        _stamp(np.zeros((1, 1), np.float32), 0, 0, packed.flat, packed.offsets, packed.dims, np.zeros(1, np.int64),
+               np.zeros((1, 4), np.int64),
+               np.zeros((1, 2, 3)), np.zeros((1, 3), np.float32))
+        pixel = np.zeros((1, 1, 3), np.float32)
+        _lifted(pixel, 0, 0, pixel, pixel, np.zeros((1, 1), np.float32), pixel, 0, 0, self.cfg.lift_max)
 
     def shading(self, crop: np.ndarray, d: Deformation, flow: np.ndarray, flow_box: tuple[int, int, int, int] | None,
                 right: np.ndarray, left: np.ndarray, track: tuple[int, float] | None = None) -> Shading | None:
@@ -396,50 +407,47 @@ class Appearance:
         eases a video's shading from that track's previous frame; a still has none.
         """
         cfg, size = self.cfg, crop.shape[0]
-        temps, weights, sides, soften, reveal = self._build(size)
+        temps, weights, sides, soften, reveal, packed = self._build(size)
         delta = np.array([right, left, 0.5 * (right + left)], np.float32)[sides]
         # the AUs that rise draw a pattern, those that fall lift the face's own creases under it: disgust on a
         # smiling face fades the smile's nasolabial fold and deepens it again as AU9 pulls the nose up
         rise, fall = (np.tanh((weights * np.maximum(sign * delta, 0)).sum(1) / cfg.saturation) for sign in (1, -1))
         # below a floor a pattern is left out, and its strength counts from that floor, so nothing jumps
-        add = [(temps[i], float(_above(rise[i], MIN_STRENGTH))) for i in np.flatnonzero((rise > MIN_STRENGTH) & ~reveal)]
+        add = np.flatnonzero((rise > MIN_STRENGTH) & ~reveal)
         lift = [(temps[i], float(_above(fall[i], MIN_LIFT))) for i in np.flatnonzero((fall > MIN_LIFT) & soften & ~reveal)]
         # a revealing pattern only evens out (no creases lifted): a raised brow pulls the lid skin out of
         # the socket's shadow
         lift += [(temps[i], float(_above(rise[i], MIN_LIFT))) for i in np.flatnonzero((rise > MIN_LIFT) & reveal)]
-        if not add and not lift:
+        if not len(add) and not lift:
             return None
         moved = d.dst[:N_LANDMARKS]
-        placed = []     # (crop box, log shade) of each pattern
-        if add:
+        placed = None   # (crop box, inverse affines, log shade mixes) of the patterns drawn, for _stamp
+        if len(add):
             lx, ly, chroma = self.light(crop, d.src[:N_LANDMARKS])
-            mix = -np.array([1.0, lx, ly], np.float32)
-            # each pattern onto this face through the affine of the landmarks around it
-            placed = [p for p in (_place(t.shading @ (s * mix), t.box, (t.solve @ moved[t.anchors]).T, size)
-                                  for t, s in add) if p is not None]
+            placed = packed.place(add, _above(rise[add], MIN_STRENGTH), moved, np.array([1.0, lx, ly], np.float32), size)
         lifted = None
         if lift:
             # where creases are lifted only needs to be roughly right: all patterns through one affine
             cx0, cy0, cx1, cy1 = _union([t.box for t, _ in lift])
-            weight = np.zeros((cy1 - cy0, cx1 - cx0, 2), np.float32)
+            weight = np.zeros((2, cy1 - cy0, cx1 - cx0), np.float32)
             for t, s in lift:
                 x0, y0, x1, y1 = t.box
                 if not t.reveal:
-                    weight[y0 - cy0:y1 - cy0, x0 - cx0:x1 - cx0, 0] += s * t.support
-                weight[y0 - cy0:y1 - cy0, x0 - cx0:x1 - cx0, 1] += s * t.even
+                    weight[0, y0 - cy0:y1 - cy0, x0 - cx0:x1 - cx0] += s * t.support
+                weight[1, y0 - cy0:y1 - cy0, x0 - cx0:x1 - cx0] += s * t.even
             lifted = self.lift(crop, flow if flow_box else None, weight, (cx0, cy0, cx1, cy1),
                                (_face_solver(size) @ moved[:N_MESH]).T, moved)
-        if not placed and lifted is None:
+        if placed is None and lifted is None:
             return None
-        box = _union([b for b, _ in placed] + ([lifted[0]] if lifted is not None else []))
+        box = _union(([placed[0]] if placed is not None else []) + ([lifted[0]] if lifted is not None else []))
         bx0, by0, bx1, by1 = box
         grey = np.zeros((by1 - by0, bx1 - bx0), np.float32)
-        for (x0, y0, x1, y1), pattern in placed:
-            grey[y0 - by0:y1 - by0, x0 - bx0:x1 - bx0] += pattern
-        np.clip(grey, *cfg.log_range, out=grey)
+        if placed is not None:
+            _stamp(grey, bx0, by0, packed.flat, packed.offsets, packed.dims, *placed[1:])
+        np.minimum(np.maximum(grey, cfg.log_range[0], out=grey), cfg.log_range[1], out=grey)
         # the log shade per RGB channel: skin's shadows are redder than its light (it scatters red
         # furthest under the surface); a grey image's stay grey
-        tint = 1 + (np.asarray(cfg.tint) - 1) * min(chroma / FULL_CHROMA, 1.0) if add else np.ones(3)
+        tint = 1 + (np.asarray(cfg.tint) - 1) * min(chroma / FULL_CHROMA, 1.0) if len(add) else np.ones(3)
         log = cv2.merge([grey * np.float32(k) for k in tint])
         if lifted is not None:
             (x0, y0, x1, y1), up = lifted
@@ -521,7 +529,7 @@ class Appearance:
              affine: np.ndarray, moved: np.ndarray) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
         """(crop box, log shade per RGB channel) that lifts the crease-sized dark valleys of the crop, as the
         backward `flow` (None: none) shows it, up to the skin on either side, and evens out its broad shading
-        towards the bare skin around, each as far as its channel of `weight` ((h, w, 2) over canonical
+        towards the bare skin around, each as far as its plane of `weight` ((2, h, w) over canonical
         `box`, seen through `affine`) says. `moved`: the edit's landmarks, where lips, eyes and nose are.
 
         A grey closing at half resolution fills every valley at most lift_sigma[1] wide up to the lower of
@@ -535,7 +543,7 @@ class Appearance:
         if landed is None:
             return None
         fine, wide = self.cfg.lift_sigma
-        even = bool(weight[..., 1].any())
+        even = bool(weight[1].any())
         iod = interocular(moved)
         broad = self.cfg.flatten_sigma[1] * iod if even else 0.0
         x0, y0, x1, y1 = landed
@@ -564,38 +572,79 @@ class Appearance:
         (a, b, c), (d, e, f) = np.asarray(affine, np.float64).tolist()
         cx0, cy0 = box[:2]
         m = 0.5 * np.array([[a, b, a * cx0 + b * cy0 + c - px0 - 0.5], [d, e, d * cx0 + e * cy0 + f - py0 - 0.5]])
-        w = np.minimum(cv2.warpAffine(weight, m, half_size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                                      borderValue=0), 1)
+        w = np.minimum([cv2.warpAffine(plane, m, half_size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                                       borderValue=0) for plane in weight], np.float32(1))
         # creases and shading are the skin's: the lips, eyes and nostrils keep theirs, soft at their edges so no
         # seam shows around them
         skin = _bare_skin(moved, (px0, py0), (half_size[1], half_size[0]), iod)
-        w *= np.minimum(cv2.GaussianBlur(skin, (0, 0), 1.0), skin)[..., None]
+        w *= np.minimum(cv2.GaussianBlur(skin, (0, 0), 1.0), skin)
         shade = np.zeros((half_size[1], half_size[0], 3), np.float32)
         # evened only where it is weighed in (it adds nothing where its weight is 0)
-        x, y, ew, eh = cv2.boundingRect(cv2.compare(w[..., 1], 0, cv2.CMP_NE)) if even else (0, 0, 0, 0)
+        x, y, ew, eh = cv2.boundingRect(cv2.compare(w[1], 0, cv2.CMP_NE)) if even else (0, 0, 0, 0)
         if ew:
-            shade[y:y + eh, x:x + ew] = (_planes(np.ascontiguousarray(w[y:y + eh, x:x + ew, 1]))
-                                         * self._broad(filled, skin, iod, (x, y, x + ew, y + eh)))
-        # doubling puts full-resolution pixel x at half-resolution (x − 0.5) / 2, the grid above
-        out = cv2.resize(shade, full_size, interpolation=cv2.INTER_LINEAR)
+            shade[y:y + eh, x:x + ew] = _planes(w[1, y:y + eh, x:x + ew]) * self._broad(filled, skin, iod, (x, y, x + ew, y + eh))
         # the creases at full resolution where their weight reaches
-        x, y, bw, bh = cv2.boundingRect((w[..., 0] > MIN_LOG / self.cfg.lift_max).view(np.uint8))
-        if bw:
-            tx0, ty0, tx1, ty1 = px0 + 2 * x, py0 + 2 * y, px0 + 2 * (x + bw), py0 + 2 * (y + bh)
-            at = (slice(ty0 - py0, ty1 - py0), slice(tx0 - px0, tx1 - px0))
-            if flow is None:
-                seen = crop[ty0:ty1, tx0:tx1]
-            else:
-                kx = np.arange(tx0, tx1, dtype=np.float32)[None, :]
-                ky = np.arange(ty0, ty1, dtype=np.float32)[:, None]
-                seen = cv2.remap(crop, kx + flow[0, ty0:ty1, tx0:tx1], ky + flow[1, ty0:ty1, tx0:tx1], cv2.INTER_LINEAR,
-                                 borderMode=cv2.BORDER_REPLICATE)
-            detail = cv2.GaussianBlur(np.log(seen.astype(np.float32) + 8.0), (0, 0), fine)
-            gap = cv2.resize(filled, full_size, interpolation=cv2.INTER_LINEAR)[at] - detail
-            _clip_mean(np.maximum(gap, 0, out=gap), 0, self.cfg.lift_max)
-            support = cv2.resize(np.ascontiguousarray(w[..., 0]), full_size, interpolation=cv2.INTER_LINEAR)[at]
-            out[at] += gap * support[..., None]
-        return landed, out[y0 - py0:y1 - py0, x0 - px0:x1 - px0]
+        x, y, bw, bh = cv2.boundingRect((w[0] > MIN_LOG / self.cfg.lift_max).view(np.uint8))
+        tx0, ty0, tx1, ty1 = px0 + 2 * x, py0 + 2 * y, px0 + 2 * (x + bw), py0 + 2 * (y + bh)
+        if flow is None or not bw:
+            seen = crop[ty0:ty1, tx0:tx1]
+        else:
+            kx = np.arange(tx0, tx1, dtype=np.float32)[None, :]
+            ky = np.arange(ty0, ty1, dtype=np.float32)[:, None]
+            seen = cv2.remap(crop, kx + flow[0, ty0:ty1, tx0:tx1], ky + flow[1, ty0:ty1, tx0:tx1], cv2.INTER_LINEAR,
+                             borderMode=cv2.BORDER_REPLICATE)
+        detail = cv2.GaussianBlur(np.log(seen.astype(np.float32) + 8.0), (0, 0), fine) if bw else np.zeros((0, 0, 3), np.float32)
+        out = np.empty((y1 - y0, x1 - x0, 3), np.float32)
+        _lifted(out, y0 - py0, x0 - px0, shade, filled, w[0], detail, ty0 - py0, tx0 - px0, self.cfg.lift_max)
+        return landed, out
+
+
+@compiled
+def _lifted(out, oy, ox, shade, filled, support, detail, ty, tx, most):  # pragma: no cover (compiled)
+    """Lift's result over its crop box (`out`, whose pixel (0, 0) is full-resolution (oy, ox) of the padded
+    box): the half-resolution evening `shade` doubled, plus where `detail` (full resolution, from (ty, tx)) lies,
+    the creases lifted up to the half-resolution closing `filled` by the doubled `support`, their mean over the
+    channels at most `most`. Doubling as cv2.resize does: full-resolution x reads half-resolution x / 2 − ¼,
+    clamped to the grid."""
+    h2, w2 = shade.shape[0], shade.shape[1]
+    xa, xb, rx = _doubled(ox, out.shape[1], w2)
+    ya, yb, ry = _doubled(oy, out.shape[0], h2)
+    for i in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            a, b, c, d = ya[i], yb[i], xa[j], xb[j]
+            wa, wb, wc, wd = (1 - ry[i]) * (1 - rx[j]), (1 - ry[i]) * rx[j], ry[i] * (1 - rx[j]), ry[i] * rx[j]
+            for k in range(3):
+                out[i, j, k] = wa * shade[a, c, k] + wb * shade[a, d, k] + wc * shade[b, c, k] + wd * shade[b, d, k]
+            di, dj = oy + i - ty, ox + j - tx
+            if 0 <= di < detail.shape[0] and 0 <= dj < detail.shape[1]:
+                s = wa * support[a, c] + wb * support[a, d] + wc * support[b, c] + wd * support[b, d]
+                g0 = _gap(filled, detail, a, c, b, d, wa, wb, wc, wd, di, dj, 0)
+                g1 = _gap(filled, detail, a, c, b, d, wa, wb, wc, wd, di, dj, 1)
+                g2 = _gap(filled, detail, a, c, b, d, wa, wb, wc, wd, di, dj, 2)
+                over = max((g0 + g1 + g2) / 3 - most, 0.0)
+                out[i, j, 0] += (g0 - over) * s
+                out[i, j, 1] += (g1 - over) * s
+                out[i, j, 2] += (g2 - over) * s
+
+
+@compiled
+def _doubled(start, n, size):  # pragma: no cover (compiled)
+    """For full-resolution pixels start … start + n − 1: the two half-resolution pixels each reads (clamped to
+    0 … size − 1) and the weight of the second, as cv2.resize doubles: x reads x / 2 − ¼."""
+    lo, hi, r = np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n)
+    for i in range(n):
+        f = 0.5 * (start + i) - 0.25
+        a = int(np.floor(f))
+        r[i] = f - a
+        lo[i], hi[i] = min(max(a, 0), size - 1), min(max(a + 1, 0), size - 1)
+    return lo, hi, r
+
+
+@compiled
+def _gap(filled, detail, ya, xa, yb, xb, wa, wb, wc, wd, di, dj, k):  # pragma: no cover (compiled)
+    """How far channel k of a crease's detail lies below the doubled closing (_lifted), ≥ 0."""
+    f = wa * filled[ya, xa, k] + wb * filled[ya, xb, k] + wc * filled[yb, xa, k] + wd * filled[yb, xb, k]
+    return max(f - detail[di, dj, k], 0.0)
 
 
 def _bare_skin(moved: np.ndarray, origin: tuple[int, int], shape: tuple[int, int], iod: float) -> np.ndarray:
@@ -634,20 +683,91 @@ def _landing(box: tuple[int, int, int, int], affine: np.ndarray, size: int) -> t
     return (bx0, by0, bx1, by1) if bx1 > bx0 and by1 > by0 else None
 
 
-def _place(field: np.ndarray, box: tuple[int, int, int, int], affine: np.ndarray,
-           size: int) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
-    """A canonical-crop field over `box` seen through `affine` ((2, 3): canonical → crop): the crop box
-    it lands in and the field resampled there; None when that is off the crop."""
-    landed = _landing(box, affine, size)
-    if landed is None:
-        return None
-    bx0, by0, bx1, by1 = landed
-    (a, b, c), (d, e, f) = np.asarray(affine, np.float64).tolist()
-    x0, y0 = box[:2]
-    # the field's own pixel (0, 0) is canonical (x0, y0); the output's is crop (bx0, by0)
-    m = np.array([[a, b, a * x0 + b * y0 + c - bx0], [d, e, d * x0 + e * y0 + f - by0]])
-    return landed, cv2.warpAffine(field, m, (bx1 - bx0, by1 - by0), flags=cv2.INTER_LINEAR,
-                                  borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+@dataclass(frozen=True)
+class _Packed:
+    """Every template's relief in one flat array, and its landmark solver over the whole mesh, so that all the
+    patterns of an edit land in one compiled call (_stamp) instead of a warp and a few small steps each."""
+
+    flat: np.ndarray        # the templates' `shading` arrays with a pixel of zeros around, one after another
+    offsets: np.ndarray     # (T,) where each starts in flat
+    dims: np.ndarray        # (T, 2) each one's (h, w), the border included
+    corners: np.ndarray     # (T, 3, 4) each box's corners in the canonical crop, homogeneous
+    origins: np.ndarray     # (T, 2) canonical (x, y) of each one's first pixel, the border's
+    solvers: np.ndarray     # (T·3, N_MESH): Template.solve over its anchors, zero elsewhere, one after another
+
+    @staticmethod
+    def of(temps) -> _Packed:
+        padded = [np.pad(t.shading, ((1, 1), (1, 1), (0, 0))) for t in temps]
+        sizes = [a.size for a in padded]
+        solvers = np.zeros((len(temps), 3, N_MESH), np.float32)
+        for i, t in enumerate(temps):
+            solvers[i][:, t.anchors] = t.solve
+        return _Packed(flat=np.concatenate([a.ravel() for a in padded] or [np.zeros(0, np.float32)]),
+                       offsets=np.cumsum([0] + sizes[:-1]).astype(np.int64),
+                       dims=np.array([a.shape[:2] for a in padded], np.int64).reshape(-1, 2),
+                       corners=np.array([[[x, x, x1, x1], [y, y1, y, y1], [1, 1, 1, 1]]
+                                         for x, y, x1, y1 in (t.box for t in temps)], np.float64).reshape(-1, 3, 4),
+                       origins=np.array([t.box[:2] for t in temps], np.float64).reshape(-1, 2) - 1,
+                       solvers=solvers.reshape(-1, N_MESH))
+
+    def place(self, index: np.ndarray, strength: np.ndarray, moved: np.ndarray, light: np.ndarray, size: int):
+        """(crop box, then per pattern: template index, crop box, inverse affine (crop → template pixel), log
+        shade per unit of (occlusion, slope x, slope y)) for templates `index` at `strength` on the moved
+        landmarks, each through the least-squares affine of the landmarks around it; None when none lands on
+        the crop. `light`: (1, light x, light y)."""
+        # every template's affine in one product (a batched one over the chosen few costs more)
+        affine = (self.solvers @ moved[:N_MESH].astype(np.float32)).reshape(-1, 3, 2)[index].transpose(0, 2, 1).astype(np.float64)
+        # the crop box each lands in, a pixel of margin for bilinear sampling (as _landing)
+        at = affine @ self.corners[index]
+        lo = np.maximum(np.floor(at.min(2)) - 1, 0).astype(np.int64)
+        hi = np.minimum(np.ceil(at.max(2)) + 2, size).astype(np.int64)
+        on = np.all(hi > lo, axis=1)
+        if not on.any():
+            return None
+        boxes = np.concatenate([lo, hi], 1)[on]
+        # template pixel (i, j) is canonical (x0 + j, y0 + i): crop → template is the affine's inverse less the
+        # origin (2 × 2 inverses written out: np.linalg's batched inverse costs a millisecond in LAPACK's setup)
+        (a, b, c), (d, e, f) = np.moveaxis(affine[on], (1, 2), (0, 1))
+        det = a * e - b * d
+        inverse = np.stack([np.stack([e, -b, b * f - c * e], 1) / det[:, None],
+                            np.stack([-d, a, c * d - a * f], 1) / det[:, None]], 1)
+        inverse[:, :, 2] -= self.origins[index[on]]
+        mix = -strength.astype(np.float32)[on][:, None] * light
+        box = (int(boxes[:, 0].min()), int(boxes[:, 1].min()), int(boxes[:, 2].max()), int(boxes[:, 3].max()))
+        return box, index[on], boxes, inverse, mix
+
+
+@compiled
+def _stamp(grey, gx0, gy0, flat, offsets, dims, index, boxes, inverse, mix):  # pragma: no cover (compiled)
+    """Add each placed pattern's log shade to `grey` (whose pixel (0, 0) is crop (gx0, gy0)): its template's
+    channels mixed, then read bilinearly per crop pixel of its box through the inverse affine (the
+    templates are packed with a border of zeros, so what falls off one reads 0)."""
+    for p in range(len(index)):
+        t = index[p]
+        h, w, o = dims[t, 0], dims[t, 1], offsets[t]
+        shade = np.empty((h, w), np.float32)
+        for i in range(h):
+            for j in range(w):
+                k = o + 3 * (i * w + j)
+                shade[i, j] = mix[p, 0] * flat[k] + mix[p, 1] * flat[k + 1] + mix[p, 2] * flat[k + 2]
+        # in the landed box's own pixels and in fixed point, as cv2.warpAffine reads (1/1024 px rounded to
+        # 1/32 px), so the shading is what the per-pattern warps gave to within float rounding
+        m, bx0, by0 = inverse[p], boxes[p, 0], boxes[p, 1]
+        u0 = m[0, 0] * bx0 + m[0, 1] * by0 + m[0, 2]
+        v0 = m[1, 0] * bx0 + m[1, 1] * by0 + m[1, 2]
+        across = np.empty((2, boxes[p, 2] - bx0), np.int64)
+        for x in range(across.shape[1]):
+            across[0, x], across[1, x] = np.rint(m[0, 0] * x * 1024), np.rint(m[1, 0] * x * 1024)
+        for y in range(by0, boxes[p, 3]):
+            ux = int(np.rint((m[0, 1] * (y - by0) + u0) * 1024)) + 16
+            vy = int(np.rint((m[1, 1] * (y - by0) + v0) * 1024)) + 16
+            for x in range(bx0, boxes[p, 2]):
+                u, v = (ux + across[0, x - bx0]) >> 5, (vy + across[1, x - bx0]) >> 5
+                j, i = u >> 5, v >> 5
+                if 0 <= j < w - 1 and 0 <= i < h - 1:
+                    fu, fv = np.float32((u & 31) / 32), np.float32((v & 31) / 32)
+                    grey[y - gy0, x - gx0] += (shade[i, j] * ((1 - fu) * (1 - fv)) + shade[i, j + 1] * (fu * (1 - fv))
+                                               + shade[i + 1, j] * ((1 - fu) * fv) + shade[i + 1, j + 1] * (fu * fv))
 
 
 @lru_cache(maxsize=4)
@@ -686,13 +806,6 @@ def _wide_blur(image: np.ndarray, sigma: float, part: tuple[int, int, int, int])
     low = cv2.GaussianBlur(low, (0, 0), math.sqrt(sigma * sigma - (k * k - 1) / 4) / k)
     x0, y0, x1, y1 = part
     return cv2.resize(low, (pw, ph), interpolation=cv2.INTER_LINEAR)[y0:y1, x0:x1]
-
-
-def _clip_mean(log: np.ndarray, lo: float, hi: float) -> None:
-    """Bound a per-channel log shade's mean over the channels to [lo, hi] in place, shifting all three
-    alike: clipping each channel would make the channels equal where a shadow's colour was being corrected."""
-    mean = (log[..., 0] + log[..., 1] + log[..., 2]) * np.float32(1 / 3)
-    log -= _planes(mean - np.clip(mean, lo, hi))
 
 
 def _planes(x: np.ndarray) -> np.ndarray:

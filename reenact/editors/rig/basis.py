@@ -184,7 +184,7 @@ class Basis:
 def free(target, ids, hold: float) -> float:
     """How free (0 … 1) an AU target (AUVector) leaves what the AUs `ids` hold: 1 when it asks none of them,
     0 when it asks any at `hold` or more."""
-    return float(np.clip(1.0 - float(target.values[ids].max()) / hold, 0.0, 1.0))
+    return min(max(1.0 - float(target.values[ids].max()) / hold, 0.0), 1.0)
 
 
 def lips_relaxed(target) -> float:

@@ -18,7 +18,7 @@ import numpy as np
 
 from ...engines import load
 from ...engines.warp_blend import to_nchw
-from .appearance import Appearance, Shading, apply_shading, load_appearance
+from .appearance import Appearance, Shading, load_appearance
 from .basis import Basis, brows_down, lids_shut, lips_relaxed, load_basis
 
 from .deform import Deformation, HoleLayer, deform, dense_flow, points_box, union, warm
@@ -27,12 +27,12 @@ from .silhouette import soft_edges
 from .mesh import HOLE_CHAINS, HOLES, crop_mesh, hole_triangles
 from .solve import coefficients, smile_share
 from . import lips
-from .eyes import drawn, eye_fill
+from .eyes import drawn, eye_fill, warm as warm_eyes
 from .fills import light
 from .memory import TextureMemory, openness, recall
 from .mouth import (TEETH_LUMA, curtains, deep, mouth_geometry, palette, placement, retracted, rim_flow,
                     stretched, teeth_visible)
-from .teeth import interior
+from .teeth import interior, warm as warm_teeth
 from ...imaging import luma, match_color
 from ...jit import compiled
 from ...stages.landmarks import LIPS_OUTER, interocular
@@ -78,6 +78,8 @@ class RigEditor:
         # creases, bulges and folds per AU; None: as configs/appearance.yaml's `enabled` says
         cfg = load_appearance()
         self.appearance = Appearance(cfg) if (cfg.enabled if appearance is None else appearance) else None
+        if self.appearance is not None:
+            self.appearance.warm()
         self._memory: dict[int, tuple[TextureMemory, float]] = {}
         _warm(self.basis)
         # the warp+blend step through the engine layer; the OpenCV path is the same op limited to the
@@ -174,22 +176,35 @@ class RigEditor:
         """(warp(crop)·(1 − fill_mask) + fill·fill_mask)·shade inside the plan's box; the input elsewhere."""
         x0, y0, x1, y1 = plan.box
         out = crop.copy()
-        region = out[y0:y1, x0:x1]
-        blended = self._blend(crop, plan)
-        speed = cv2.magnitude(plan.flow[0, y0:y1, x0:x1], plan.flow[1, y0:y1, x0:x1])
-        change = np.minimum(speed * (1 / MASK_FULL_PX), 1.0)
-        np.maximum(change, plan.fill_mask[y0:y1, x0:x1], out=change)
-        if plan.shading is not None:
-            sx0, sy0, sx1, sy1 = plan.shading.box
-            inner = (slice(sy0 - y0, sy1 - y0), slice(sx0 - x0, sx1 - x0))
-            blended[inner] = apply_shading(blended[inner], plan.shading.image[sy0:sy1, sx0:sx1])
-            change[inner][cv2.inRange(plan.shading.image[sy0:sy1, sx0:sx1], (1, 1, 1), (1, 1, 1)) == 0] = 1.0
-        # in place into the output's box (np.copyto with a broadcast `where` costs thirty times more)
-        cv2.copyTo(blended, cv2.compare(change, 0, cv2.CMP_GT), region)
         mask = np.zeros(crop.shape[:2], np.float32)
-        mask[y0:y1, x0:x1] = change
         shade = plan.shading.image if plan.shading is not None else None
+        _settle(out, mask, self._blend(crop, plan), x0, y0, plan.flow, plan.fill_mask, _NO_SHADE if shade is None else shade)
         return Edit(crop=out, mask=mask, meta=plan.meta, warp=Warp(plan.flow, plan.fill, plan.fill_mask, shade))
+
+
+# what _settle reads where an edit has no shading
+_NO_SHADE = np.ones((1, 1, 3), np.float32)
+
+
+@compiled
+def _settle(out, mask, blended, x0, y0, flow, fill_mask, shade):  # pragma: no cover (compiled)
+    """The blended pixels (the plan's box from (x0, y0)) × the shade (rounded, as cv2.multiply) into `out`
+    wherever they change, and the change `mask`: 1 from MASK_FULL_PX of flow, where the fill lies, and wherever
+    the shade is not 1 (a (1, 1, 3) `shade` stands for none). Whole crops in, so their layouts never vary."""
+    shaded = shade.shape[0] > 1
+    for by in range(blended.shape[0]):
+        y = y0 + by
+        for bx in range(blended.shape[1]):
+            x = x0 + bx
+            fx, fy = flow[0, y, x], flow[1, y, x]
+            change = max(min(np.sqrt(fx * fx + fy * fy) * np.float32(1 / MASK_FULL_PX), np.float32(1)), fill_mask[y, x])
+            if shaded and (shade[y, x, 0] != 1 or shade[y, x, 1] != 1 or shade[y, x, 2] != 1):
+                change = np.float32(1)
+            mask[y, x] = change
+            if change > 0:
+                for k in range(3):
+                    v = np.float32(blended[by, bx, k]) * shade[y, x, k] if shaded else np.float32(blended[by, bx, k])
+                    out[y, x, k] = np.uint8(min(max(np.rint(v), 0), 255))
 
 
 _warmed = False
@@ -201,10 +216,14 @@ def _warm(basis: Basis) -> None:
     if _warmed:
         return
     warm(basis)
+    warm_eyes()
+    warm_teeth()
     # the fills' loops for a box of a fill, as plan() and _blend run them
     fill, fill_mask = np.zeros((2, 3, 3), np.float32), np.zeros((2, 3), np.float32)
     _paste(fill, fill_mask, (0, 0, 2, 2), np.zeros((2, 2, 3), np.float32), np.zeros((2, 2), np.float32))
     _mix(np.zeros((2, 2, 3), np.uint8), fill[:, :2], fill_mask[:, :2])
+    _settle(np.zeros((2, 2, 3), np.uint8), fill_mask[:, :2].copy(), np.zeros((1, 1, 3), np.uint8), 0, 0,
+            np.zeros((2, 2, 2), np.float32), fill_mask[:, :2].copy(), _NO_SHADE)
     _warmed = True
 
 

@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from ...imaging import luma
+from ...jit import compiled
 from .deform import Deformation, HoleLayer, chain_y
 from .fills import light, median, percentile, quantile, slope, softness
 from .iris import iris, opening, unseen
@@ -61,9 +62,57 @@ def drawn(hole: HoleLayer, src_lm: np.ndarray, d: Deformation) -> HoleLayer:
     return replace(hole, missing=hole.inside.copy())
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
-    """np.clip(x, 0, 1), at a fraction of its cost on small arrays."""
-    return np.minimum(np.maximum(x, 0), 1)
+@compiled
+def _unit(x):  # pragma: no cover (compiled)
+    return min(max(x, 0.0), 1.0)
+
+
+def warm() -> None:
+    """Compile (or load) the drawing loop now, rather than on the first edit that opens an eye."""
+    row = np.zeros(1)
+    _eyeball(np.zeros((1, 1, 3), np.float32), 0, 0, 0.0, 0.0, 1.0, np.zeros(3), np.zeros(3), 0.0, 1.0, 0.0, 0.0, row, row)
+
+
+@compiled
+def _eyeball(out, x0, y0, cx, cy, r, sclera, iris_rgb, mid_x, half, glint_x, glint_y, top, low):  # pragma: no cover (compiled)
+    """eye_fill's drawing into `out` (the box from (x0, y0)): the eyeball rounding off towards the corners
+    (about mid_x, `half` wide), the iris (lighter round the pupil, a dark limbal rim, fine radial fibres, the
+    pupil) antialiased at radius r round (cx, cy), a catchlight at (glint_x, glint_y) unless NaN, and the lids:
+    a dark lash line under the upper margin (`top`, per column) and its shadow lower down, a thin lower margin
+    (`low`)."""
+    h, w = out.shape[0], out.shape[1]
+    lash, shadow, margin = max(LASH_LINE[1] * r, 0.5), max(LID_SHADOW[1] * r, 0.5), max(LOWER_MARGIN[1] * r, 0.5)
+    brightest = np.zeros(3)
+    cover = np.empty((h, w))
+    for i in range(h):
+        y = y0 + i
+        for j in range(w):
+            x = x0 + j
+            dx, dy = x - cx, y - cy
+            dist = np.sqrt(dx * dx + dy * dy)
+            u = (x - mid_x) / half
+            ball = 1 - CORNER_SHADE * min(u * u, 1.0)
+            rho = min(dist / max(r, 1e-6), 1.0)
+            shade = ((IRIS_SHADE[0] - IRIS_SHADE[1] * rho ** 3) * (1 + IRIS_FIBRES[1] * np.sin(IRIS_FIBRES[0] * np.arctan2(dy, dx)))
+                     * (1 - PUPIL[1] * _unit(PUPIL[0] * r + 0.5 - dist)))
+            cover[i, j] = _unit(r + 0.5 - dist)
+            for k in range(3):
+                out[i, j, k] = sclera[k] * (ball * (1 - cover[i, j])) + iris_rgb[k] * (shade * cover[i, j])
+                brightest[k] = max(brightest[k], out[i, j, k])
+    for i in range(h):
+        y = y0 + i
+        for j in range(w):
+            x = x0 + j
+            below_top, above_low = max(y - top[j], 0.0), max(low[j] - y, 0.0)
+            lids = ((1 - LASH_LINE[0] * np.exp(-below_top / lash)) * (1 - LID_SHADOW[0] * np.exp(-below_top / shadow))
+                    * (1 - LOWER_MARGIN[0] * np.exp(-above_low / margin)))
+            glint = 0.0
+            if not np.isnan(glint_x):
+                glint = _unit(CATCHLIGHT[1] * r + 0.5 - np.sqrt((x - glint_x) ** 2 + (y - glint_y) ** 2)) * cover[i, j]
+            for k in range(3):
+                v = out[i, j, k]
+                v += CATCHLIGHT[2] * glint * (max(sclera[k], brightest[k]) * 1.1 - v)
+                out[i, j, k] = min(max(v * lids, 0.0), 255.0)
 
 
 def eye_fill(crop: np.ndarray, src_lm: np.ndarray, d: Deformation, hole: HoleLayer) -> np.ndarray:
@@ -103,32 +152,15 @@ def eye_fill(crop: np.ndarray, src_lm: np.ndarray, d: Deformation, hole: HoleLay
         sclera = seen_white if luma(seen_white) >= SCLERA_MIN * luma(sclera) else SCLERA_MIN * sclera
     iris_rgb = median(iris_px) if len(iris_px) >= 4 else IRIS_RGB * level
     a, upper, lower, b = HOLE_CHAINS[hole.name]
-    # the eyeball rounds off towards the corners
     pa, pb = d.dst[a], d.dst[b]
-    half = max(0.5 * abs(float(pb[0] - pa[0])), 1.0)
-    u = (gx - 0.5 * float(pa[0] + pb[0])) / half
-    ball = 1 - CORNER_SHADE * np.minimum(u * u, 1.0)
-    # the iris: lighter round the pupil, a dark limbal rim, fine radial fibres, the pupil, a catchlight
-    rho = np.minimum(dist / max(r, 1e-6), 1.0)
-    fibres = 1 + IRIS_FIBRES[1] * np.sin(IRIS_FIBRES[0] * np.arctan2(dy, dx))
-    shade = (IRIS_SHADE[0] - IRIS_SHADE[1] * rho ** 3) * fibres
-    shade *= 1 - PUPIL[1] * _unit(PUPIL[0] * r + 0.5 - dist)
-    cover = _unit(r + 0.5 - dist)                                      # antialiased iris edge
-    # channels first, so every product runs along whole rows (numpy broadcasting over a trailing axis of 3 costs
-    # several times more)
-    eye = sclera[:, None, None] * (ball * (1 - cover)) + iris_rgb[:, None, None] * (shade * cover)
+    glint = (np.nan, np.nan)
     if unseen(src_lm, hole.name):
         # an eye the source shows open has its own catchlight
         side = -1.0 if slope(crop, src_lm) <= 0 else 1.0               # towards the brighter cheek
-        lx, ly = c[0] + side * CATCHLIGHT[0] * r, c[1] - CATCHLIGHT[0] * r
-        glint = _unit(CATCHLIGHT[1] * r + 0.5 - np.sqrt((gx - lx) ** 2 + (gy - ly) ** 2)) * cover
-        eye += CATCHLIGHT[2] * glint * (np.maximum(sclera, eye.max(axis=(1, 2)))[:, None, None] * 1.1 - eye)
-    # the lids: a dark lash line under the upper margin and its shadow lower down, a thin lower margin
-    below_top = np.maximum(gy - chain_y(d.dst, (a,) + upper + (b,), gx), 0)
-    above_low = np.maximum(chain_y(d.dst, (a,) + lower + (b,), gx) - gy, 0)
-    lids = ((1 - LASH_LINE[0] * np.exp(-below_top / max(LASH_LINE[1] * r, 0.5)))
-            * (1 - LID_SHADOW[0] * np.exp(-below_top / max(LID_SHADOW[1] * r, 0.5)))
-            * (1 - LOWER_MARGIN[0] * np.exp(-above_low / max(LOWER_MARGIN[1] * r, 0.5))))
-    out = np.minimum(np.maximum(eye * lids, 0), 255).astype(np.float32).transpose(1, 2, 0)
+        glint = (c[0] + side * CATCHLIGHT[0] * r, c[1] - CATCHLIGHT[0] * r)
+    out = np.empty((y1 - y0, x1 - x0, 3), np.float32)
+    _eyeball(out, x0, y0, float(c[0]), float(c[1]), float(r), sclera.astype(np.float64), iris_rgb.astype(np.float64),
+             0.5 * float(pa[0] + pb[0]), max(0.5 * abs(float(pb[0] - pa[0])), 1.0), *glint,
+             chain_y(d.dst, (a,) + upper + (b,), gx)[0], chain_y(d.dst, (a,) + lower + (b,), gx)[0])
     blur = max(softness(crop, hole.box), MIN_BLUR_PX)
     return np.ascontiguousarray(cv2.GaussianBlur(out, (0, 0), blur))

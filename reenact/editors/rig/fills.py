@@ -96,7 +96,7 @@ def softness(crop: np.ndarray, box) -> float:
         return 0.0
     r = quantile(m0[edges] / np.maximum(m1[edges], 1e-3), 0.5)
     s2 = REBLUR_PX ** 2 / max(r * r - 1, 1e-3)
-    return float(np.sqrt(np.clip(s2 - SHARP_PX ** 2, 0.0, MAX_SOFT_PX ** 2)))
+    return math.sqrt(min(max(s2 - SHARP_PX ** 2, 0.0), MAX_SOFT_PX ** 2))
 
 
 def coverage(poly: np.ndarray, box: tuple[int, int, int, int], ss: int = 4) -> np.ndarray:
@@ -109,7 +109,16 @@ def coverage(poly: np.ndarray, box: tuple[int, int, int, int], ss: int = 4) -> n
     return cv2.resize(m, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32) * np.float32(1 / 255)
 
 
+def row_gradient(row: np.ndarray) -> np.ndarray:
+    """np.gradient of a 1-D array (central differences, one-sided at the ends), bit for bit, without its Python
+    layer's cost (several times the arithmetic on a mouth's columns)."""
+    out = np.empty_like(row)
+    out[1:-1] = (row[2:] - row[:-2]) / 2.0
+    out[0], out[-1] = row[1] - row[0], row[-1] - row[-2]
+    return out
+
+
 def smoothstep(x):
-    """0 below 0, 1 above 1, a smooth S between."""
-    x = np.clip(x, 0.0, 1.0)
+    """0 below 0, 1 above 1, a smooth S between (of an array or a number; compiled loops compile it too)."""
+    x = np.minimum(np.maximum(x, 0.0), 1.0)   # np.clip costs several times more on small arrays
     return x * x * (3 - 2 * x)

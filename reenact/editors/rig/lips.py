@@ -18,6 +18,7 @@ from ...pipeline.types import AU_INDEX, AUVector
 from ...stages.geometry import canonical_mesh
 from ...stages.landmarks import LIPS_OUTER, MOUTH_CORNERS
 from .deform import chain_y
+from .fills import row_gradient
 from .flow import rasterize_flow
 from .mesh import LIPS_INNER_LOWER, face_triangles
 from .mouth import MOUTH_LOWER, MOUTH_UPPER
@@ -83,8 +84,8 @@ def seal_share(source: AUVector, target: AUVector) -> tuple[float, float]:
     face shows, so speech in a video keeps its gaps)."""
     k = AU_INDEX["AU25"]
     a, s = float(target.values[k]), float(source.values[k])
-    x = np.clip((2 * SEAL_AU25 - a) / SEAL_AU25, 0.0, 1.0)
-    return float(x * x * (3 - 2 * x)), float(np.clip(a / s, 0.0, 1.0)) if s > 1e-6 else 1.0
+    x = min(max((2 * SEAL_AU25 - a) / SEAL_AU25, 0.0), 1.0)
+    return x * x * (3 - 2 * x), min(max(a / s, 0.0), 1.0) if s > 1e-6 else 1.0
 
 
 def _columns(src: np.ndarray, dst: np.ndarray, x: np.ndarray):
@@ -189,7 +190,7 @@ def seam(src: np.ndarray, dst_before: np.ndarray, dst_after: np.ndarray, warped:
     mix = np.clip(0.5 + d / (2 * SEAM_SOFT_PX), 0, 1)
     # the line's width across itself, not down the column: where it slopes (the corners of a frown) a
     # column-wise width thins it into dashes
-    across = d / np.sqrt(1 + np.gradient(mid, axis=1) ** 2)
+    across = d / np.sqrt(1 + row_gradient(mid[0])[None] ** 2)
     dark = 1 - SEAM_DARK * closed * np.exp(-0.5 * (across / SEAM_PX) ** 2)
     # per channel: numpy broadcasting over a trailing axis of 3 costs several times more
     colour = cv2.merge([((up_c[None] * (1 - mix) + low_c[None] * mix) * dark).astype(np.float32)

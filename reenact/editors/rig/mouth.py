@@ -15,7 +15,7 @@ from ...pipeline.types import AU_INDEX, AUVector
 from ...stages.landmarks import LIPS_OUTER
 from .basis import LIP_HOLD, free
 from .deform import chain_y, points_box
-from .fills import coverage, median, quantile, skin, slope, smoothstep, softness
+from .fills import coverage, median, quantile, row_gradient, skin, slope, smoothstep, softness
 from .mesh import HOLES, LIPS_INNER_LOWER, LIPS_INNER_UPPER
 from .teeth import (JAW_CLOSED, JAW_OPEN, LOWER_COVER, LOWER_HIDE, LOWER_SHOW, OVERBITE, RETRACT_AUS,
                     RETRACT_FULL, UPPER_SHOW, Palette, Placement)
@@ -161,7 +161,7 @@ def curtains(src: np.ndarray, g: MouthGeometry, scale: float, iod: float, teeth:
     # towards the corners a source opening shows only the upper teeth: no lower layer to carry there; nor
     # where the moved lower lip is steep, as a strip a few pixels tall along it would be a sub-pixel sliver
     # across columns (a dotted edge)
-    steep = np.abs(np.gradient(g.bottom[0]))[None, :]
+    steep = np.abs(row_gradient(g.bottom[0]))[None, :]
     hl = np.minimum(LOWER_LAYER_SHARE * h_s, LOWER_LAYER_IOD * iod * scale) \
         * smoothstep((0.8 - np.abs(g.u)) / 0.4) * smoothstep(1.5 - steep)
     hu = h_s - hl

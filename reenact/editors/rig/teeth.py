@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from ...imaging import luma
+from ...jit import compiled
 from .fills import smoothstep
 
 # Per tooth from the midline outwards (incisors, canine, premolars, first molar), as seen from the front
@@ -204,37 +205,58 @@ def interior(g, palette: Palette, at: Placement, iod: float, box) -> np.ndarray:
     """(h, w, 3) float32: throat, tongue, lower and upper teeth with their gums over a mouth box; g is the
     moved opening's MouthGeometry."""
     gum, tongue_rgb, throat = palette.shades()
-    u2 = g.u * g.u
-    # throat: darkest under the upper teeth (the palate's shadow) and towards the cheeks, lighter down
-    # towards the tongue and near the lips
-    rim = np.exp(-np.minimum(np.maximum(g.du, 0), np.maximum(g.dl, 0)) / max(0.03 * iod, 0.8))
-    down = smoothstep((g.gy - at.upper_edge) / max(at.lower_edge - at.upper_edge, 1.0))
-    light = (0.45 + 0.35 * down + 0.4 * rim) * (1 - 0.5 * u2) * (1 - CAVITY_DARK * at.cavity * (1 - rim))
-    # channels first, so every product runs along whole rows (numpy broadcasting over a trailing axis of 3 costs
-    # several times more)
-    out = throat[:, None, None] * light
-    # tongue: a dome behind the lower teeth, lit from the front, darker towards its back and sides
     rise = min(TONGUE_RISE * iod, TONGUE_SHARE * max(at.lower_edge - at.upper_edge, 0.0)) * (1 - TONGUE_LOW * at.cavity)
-    top = at.lower_edge - rise * np.clip(1 - u2 / 0.6, 0, 1)
-    depth = g.gy - top
-    t_a = smoothstep(depth / 1.5 + 0.5) * smoothstep((0.85 - np.abs(g.u)) / 0.3)
-    t_shade = (0.45 + 0.4 * smoothstep(depth / (0.06 * iod))) * (1 - 0.4 * u2) * (1 - CAVITY_DARK * at.cavity)
-    out += (tongue_rgb[:, None, None] * t_shade - out) * t_a
     # light bounced off the lips and tongue warms the teeth, the lower row (in the mouth's shade) most
     bounce = palette.lips / max(float(luma(palette.lips)), 1.0) - 1
-    for sprite, edge, mid, down, warmed in ((sprites()[1], at.lower_edge, at.lower_mid_x, True, BOUNCE[1]),
-                                            (sprites()[0], at.upper_edge, at.mid_x, False, BOUNCE[0])):
-        s = _place(sprite, box, mid, edge, iod, down)
-        if down:
-            s *= 1 - at.cavity * (1 - at.bared)     # a relaxed lower lip rides over the lower row
-        a, shade, gum_a, warm = s[..., 0], s[..., 1], s[..., 2], s[..., 3]
-        enamel = (palette.teeth * (1 + warmed * bounce))[:, None, None]
-        out = out * (1 - a) + enamel * (1 + (DENTINE - 1)[:, None, None] * warm / np.maximum(a, 1e-3)) * shade
-        out += (gum[:, None, None] * (0.8 + 0.2 * a) - out) * gum_a
-    # the upper lip's shadow, and the cheeks' towards the corners, fall on everything inside; the face's
-    # own light falls across it
-    shadow = (0.78 + 0.22 * smoothstep(g.du / (LIP_SHADOW * iod))) * (1 - CORNER_SHADOW * smoothstep((np.abs(g.u) - 0.5) / 0.5))
-    out *= shadow * np.clip(1 + SIDE_LIGHT * palette.slope * g.u, 0.7, 1.3)
-    out = np.ascontiguousarray(out.transpose(1, 2, 0))
+    rows = [(_place(sprite, box, mid, edge, iod, down), (palette.teeth * (1 + warmed * bounce)).astype(np.float64))
+            for sprite, edge, mid, down, warmed in ((sprites()[1], at.lower_edge, at.lower_mid_x, True, BOUNCE[1]),
+                                                     (sprites()[0], at.upper_edge, at.mid_x, False, BOUNCE[0]))]
+    out = np.empty(g.du.shape + (3,), np.float32)
+    _draw(out, g.gy[:, 0].astype(np.float64), g.u[0].astype(np.float64), g.du, g.dl, float(iod), float(at.upper_edge),
+          float(at.lower_edge), float(at.cavity), float(rise), float(1 - at.cavity * (1 - at.bared)), rows[0][0], rows[0][1],
+          rows[1][0], rows[1][1], throat.astype(np.float64), tongue_rgb.astype(np.float64), gum.astype(np.float64),
+          float(palette.slope))
     out = cv2.GaussianBlur(out, (0, 0), max(SOFT_SHARE * palette.blur, MIN_BLUR_PX))
     return np.clip(out, 0, 255).astype(np.float32)
+
+
+_smooth = compiled(smoothstep)
+
+
+def warm() -> None:
+    """Compile (or load) the drawing loop now, rather than on the first edit that opens a mouth."""
+    plane, rgb, sprite = np.zeros((1, 1), np.float32), np.zeros(3), np.zeros((1, 1, 4), np.float32)
+    _draw(np.zeros((1, 1, 3), np.float32), np.zeros(1), np.zeros(1), plane, plane, 1.0, 0.0, 1.0, 0.0, 0.0, 1.0, sprite, rgb,
+          sprite, rgb, rgb, rgb, rgb, 0.0)
+
+
+@compiled
+def _draw(out, gy, u, du, dl, iod, upper_edge, lower_edge, cavity, rise, lower_shown, lower, lower_enamel, upper,
+          upper_enamel, throat, tongue, gum, slope):  # pragma: no cover (compiled)
+    """interior's drawing into `out` (h, w, 3), per pixel of the mouth box (row y's crop y gy[y], column x's
+    corner-to-corner u[x], du/dl px below the upper lip and above the lower): the throat, darkest under the
+    upper teeth (the palate's shadow) and towards the cheeks, lighter down towards the tongue and near the
+    lips; the tongue, a dome `rise` high behind the lower teeth, lit from the front, darker towards its back
+    and sides; the placed rows of teeth (sprites: coverage, shade, gum, dentine warmth; the lower row's shown
+    by `lower_shown`) over it with their gums; the upper lip's shadow and the cheeks' towards the corners,
+    and the face's own light (`slope`) across it all."""
+    for y in range(out.shape[0]):
+        down = _smooth((gy[y] - upper_edge) / max(lower_edge - upper_edge, 1.0))
+        for x in range(out.shape[1]):
+            u2 = u[x] * u[x]
+            rim = np.exp(-min(max(du[y, x], 0.0), max(dl[y, x], 0.0)) / max(0.03 * iod, 0.8))
+            light = (0.45 + 0.35 * down + 0.4 * rim) * (1 - 0.5 * u2) * (1 - CAVITY_DARK * cavity * (1 - rim))
+            depth = gy[y] - (lower_edge - rise * min(max(1 - u2 / 0.6, 0.0), 1.0))
+            t_a = _smooth(depth / 1.5 + 0.5) * _smooth((0.85 - abs(u[x])) / 0.3)
+            t_shade = (0.45 + 0.4 * _smooth(depth / (0.06 * iod))) * (1 - 0.4 * u2) * (1 - CAVITY_DARK * cavity)
+            shadow = ((0.78 + 0.22 * _smooth(du[y, x] / (LIP_SHADOW * iod))) * (1 - CORNER_SHADOW * _smooth((abs(u[x]) - 0.5) / 0.5))
+                      * min(max(1 + SIDE_LIGHT * slope * u[x], 0.7), 1.3))
+            for k in range(3):
+                v = throat[k] * light
+                v += (tongue[k] * t_shade - v) * t_a
+                for row in range(2):
+                    s, enamel, f = (lower, lower_enamel, lower_shown) if row == 0 else (upper, upper_enamel, 1.0)
+                    a, shade, gum_a, warm = f * s[y, x, 0], f * s[y, x, 1], f * s[y, x, 2], f * s[y, x, 3]
+                    v = v * (1 - a) + enamel[k] * (1 + (DENTINE[k] - 1) * warm / max(a, 1e-3)) * shade
+                    v += (gum[k] * (0.8 + 0.2 * a) - v) * gum_a
+                out[y, x, k] = v * shadow
