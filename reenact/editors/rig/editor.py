@@ -311,8 +311,10 @@ def _fill_mouth(req: EditRequest, d: Deformation, flow: np.ndarray, hole: HoleLa
         # (chords between different vertices) take the lips' flow
         rim_flow(fx, fy, g.cover, sel)
     if "lips" in used:
-        seam = lips.seam(d.src, d.dst, dst, warp(req.crop, flow, (x0, y0, x1, y1)), (x0, y0, x1, y1))
-        _paste(fill, fill_mask, (x0, y0, x1, y1), *seam)
+        # the whole red of both lips and the shadow below them: the seam redraws their inner bands
+        sbox = union(box, points_box(dst[list(LIPS_OUTER)], size, 5))
+        seam = lips.seam(d.src, d.dst, dst, warp(req.crop, flow, sbox), sbox)
+        _paste(fill, fill_mask, sbox, *seam)
     if sealed:
         return "lips", box
     colours = palette(req.crop, req.landmarks)

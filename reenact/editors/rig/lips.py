@@ -44,9 +44,18 @@ LIP_EDGE_SHARE = 0.25
 LIP_EDGE_IOD = 0.02
 # the line where sealed lips meet: its darkness and half-width (px), and how far across it (px) the two lips'
 # textures blend; a gap closed by this much (px) or more gets the full line and takes its lips' texture from
-# inside them
-SEAM_DARK = 0.4
-SEAM_PX = 0.9
+# inside them. Measured on smile_man.mp4 at rest (256² crop): the line is 0.72-0.8 of the lips' brightness
+# beside it and about 2.5 px across (a Gaussian of that full width at half depth)
+SEAM_DARK = 0.27
+SEAM_PX = 1.05
+# each lip's inner band, this share of its thickness from the line, takes the lip's own colour (fading out
+# over the outer 0.4 of it): a closed toothy smile's lip was dark there (its edge against the teeth and the
+# cavity, stretched into the sealed lip), which read as a thin hard line drawn between pale lips
+LIP_BAND = 0.5
+# ... and the lower lip's shading at rest (smile_man.mp4): this dark at the line, reaching the lip's own
+# brightness half way down it, and a shadow below its outer contour this deep
+LOW_NEAR = 0.9
+LOW_SHADE = 0.1
 SEAM_SOFT_PX = 1.0
 SEAM_FULL_PX = 0.3
 # ... and each lip's colour at that line: read this far into the lip (shares of its thickness), the brightest
@@ -186,6 +195,8 @@ def seam(src: np.ndarray, dst_before: np.ndarray, dst_after: np.ndarray, warped:
         reach.append(cv2.GaussianBlur((np.asarray(SEAM_DEPTHS, np.float32)[k] * t[0])[None], (0, 0),
                                       sigmaX=SEAM_ALONG_PX, sigmaY=0.1)[0])
     up, low = reach
+    up = np.maximum(up, LIP_BAND * thick[0][0])
+    low = np.maximum(low, LIP_BAND * thick[1][0])
     # from the upper lip's colour to the lower's across the line
     mix = np.clip(0.5 + d / (2 * SEAM_SOFT_PX), 0, 1)
     # the line's width across itself, not down the column: where it slopes (the corners of a frown) a
@@ -195,6 +206,16 @@ def seam(src: np.ndarray, dst_before: np.ndarray, dst_after: np.ndarray, warped:
     # per channel: numpy broadcasting over a trailing axis of 3 costs several times more
     colour = cv2.merge([((up_c[None] * (1 - mix) + low_c[None] * mix) * dark).astype(np.float32)
                         for up_c, low_c in zip(lip[0].T, lip[1].T)])
-    # the whole band the lips' own colour replaces, fading out over a pixel beyond it
-    alpha = closed * np.clip(np.where(d < 0, up[None] + 1 + d, low[None] + 1 - d), 0, 1)
-    return colour, alpha.astype(np.float32)
+    # the whole band the lips' own colour replaces, fading out over its outer 0.4 (a pixel at least) beyond it
+    fu, fl = np.maximum(0.4 * up, 1), np.maximum(0.4 * low, 1)
+    alpha = closed * np.clip(np.where(d < 0, (up[None] + d) / fu[None] + 1, (low[None] - d) / fl[None] + 1), 0, 1)
+    # the lower lip shaded as at rest, down to its shadow on the chin (a toothy smile's lower lip is lit flat)
+    tl = thick[1]
+    below, sig = d - tl, 0.3 * tl + 0.5
+    shade = 1 - (1 - LOW_NEAR) * np.clip(1 - d / np.maximum(0.5 * tl, 1), 0, 1) \
+        - LOW_SHADE * np.exp(-0.5 * ((below - 0.3 * tl) / sig) ** 2)
+    region = closed * (d > 0) * (below < 0.3 * tl + 3 * sig)
+    shade = np.where(region > 0, shade, 1)
+    colour = cv2.merge([((c * alpha + o * (1 - alpha)) * shade).astype(np.float32)
+                        for c, o in zip(cv2.split(colour), cv2.split(img))])
+    return colour, np.maximum(alpha, region).astype(np.float32)
