@@ -508,6 +508,24 @@ def test_sealed_lips_meet_in_a_smooth_line(preset):
     assert 0.4 * lip < np.median(line) < 0.8 * lip
 
 
+def test_a_closed_smiles_corners_give_way_to_the_skin():
+    """smile_man.jpg's toothy smile closed (neutral): its dark corner pits, carried along by the warp, ran the
+    closed line on past the lips' corners as short dark strokes (the darkest pixel just past each corner 1.07
+    of the seam's luma). Past the corners the line now gives way to the skin: a soft dimple, brighter than
+    the seam between the lips (1.25-1.39 today)."""
+    _, edit = preset_edit("smile_man.jpg", "neutral")
+    out = tools()[0].detect(edit.crop)[0]
+    y = luma(edit.crop.astype(np.float32))
+    x0, x1 = out[61, 0], out[291, 0]
+    mid = int(round(0.5 * (out[13, 1] + out[14, 1])))
+    seam = np.median([y[mid - 5:mid + 6, x].min() for x in range(int(x0 + 0.2 * (x1 - x0)), int(x1 - 0.2 * (x1 - x0)))])
+    for i, side in ((61, -1), (291, 1)):
+        cx, cy = int(round(out[i, 0])), int(round(out[i, 1]))
+        xs = slice(cx, cx + 4) if side > 0 else slice(cx - 3, cx + 1)
+        corner = float(y[cy - 3:cy + 4, xs].min())
+        assert corner > 1.15 * seam, f"corner {i}: {corner:.0f}, the seam {seam:.0f}"
+
+
 @pytest.mark.parametrize("read", [1.0, 1 / 3])
 @pytest.mark.parametrize("name", ["astronaut.png", "smile_man.jpg"])
 def test_neutral_takes_the_smiles_curve_and_width_away(name, read):

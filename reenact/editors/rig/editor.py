@@ -296,7 +296,8 @@ def _fill_mouth(req: EditRequest, d: Deformation, flow: np.ndarray, hole: HoleLa
     contour = list(HOLES["mouth"])
     x0, y0, x1, y1 = box = points_box(np.concatenate([d.dst[contour], d.src[contour]]), size, 2)
     used = ["procedural"]
-    dst, lip_src = lips.settle(d.src, d.dst, *lips.seal_share(req.source, req.target), iod)
+    seal, keep = lips.seal_share(req.source, req.target)
+    dst, lip_src = lips.settle(d.src, d.dst, seal, keep, iod)
     settled = bool(np.any(dst != d.dst))
     if settled:
         lips.carry(flow, lip_src, dst)
@@ -315,6 +316,13 @@ def _fill_mouth(req: EditRequest, d: Deformation, flow: np.ndarray, hole: HoleLa
         sbox = union(box, points_box(dst[list(LIPS_OUTER)], size, 5))
         seam = lips.seam(d.src, d.dst, dst, warp(req.crop, flow, sbox), sbox)
         _paste(fill, fill_mask, sbox, *seam)
+        cbox = lips.corner_box(d.src, dst, seal, iod, size)
+        if cbox is not None:
+            cx0, cy0, cx1, cy1 = cbox
+            m = fill_mask[cy0:cy1, cx0:cx1, None]
+            seen = fill[cy0:cy1, cx0:cx1] * m + warp(req.crop, flow, cbox) * (1 - m)
+            _paste(fill, fill_mask, cbox, *lips.corner_tails(d.src, dst, seal, seen, cbox, iod))
+            box = union(box, cbox)
     if sealed:
         return "lips", box
     colours = palette(req.crop, req.landmarks)

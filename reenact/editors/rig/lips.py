@@ -64,6 +64,17 @@ SEAM_FULL_PX = 0.3
 # line over SEAM_ALONG_PX, so the lip's columns do not show as a staircase
 SEAM_DEPTHS = (0.15, 0.3, 0.45)
 SEAM_ALONG_PX = 1.5
+# at the corners of a smile taken away (a mouth narrowed by LIP_REST_RAMP or more, sealed), the warp carries
+# the smile's dark corner pits along as short hard strokes that run the closed line on into the cheeks (smile_man.jpg
+# at neutral). There the skin is kept no darker than its surroundings (a grey closing over CORNER_CLOSE_IOD) times a
+# dimple CORNER_DARK deep at the corner (the darkest seam measured at rest: 0.65 of the lips' brightness), fading
+# out CORNER_REACH_IOD beyond it; over a band CORNER_SIDE_IOD (sigma) either side of the mouth's axis, from
+# CORNER_INNER_IOD inside the corner (all IOD)
+CORNER_REACH_IOD = 0.15
+CORNER_INNER_IOD = 0.12
+CORNER_SIDE_IOD = 0.06
+CORNER_CLOSE_IOD = 0.16
+CORNER_DARK = 0.35
 
 
 @lru_cache(maxsize=1)
@@ -113,7 +124,7 @@ def rest_thickness(src: np.ndarray, dst: np.ndarray, seal: float) -> tuple[float
     """(upper, lower): the least share of its source thickness each lip keeps in the moved mouth: KEEP_THICKNESS,
     or, as far as the lips are sealed, a resting mouth's fuller lips as far as the corners came in (LIP_REST_EXP;
     an opening mouth keeps its opening: surprise's dropped jaw on a smile would show the lips' red inside it)."""
-    narrow = float(np.linalg.norm(src[291] - src[61])) / max(float(np.linalg.norm(dst[291] - dst[61])), 1.0)
+    narrow = _narrowing(src, dst)
     ramp = seal * float(np.clip((narrow - 1) / LIP_REST_RAMP, 0.0, 1.0))
     return tuple(KEEP_THICKNESS + ramp * max(narrow ** e - KEEP_THICKNESS, 0.0) for e in LIP_REST_EXP)
 
@@ -219,3 +230,58 @@ def seam(src: np.ndarray, dst_before: np.ndarray, dst_after: np.ndarray, warped:
     colour = cv2.merge([((c * alpha + o * (1 - alpha)) * shade).astype(np.float32)
                         for c, o in zip(cv2.split(colour), cv2.split(img))])
     return colour, np.maximum(alpha, region).astype(np.float32)
+
+
+def corner_box(src: np.ndarray, dst: np.ndarray, seal: float, iod: float,
+               size: int) -> tuple[int, int, int, int] | None:
+    """The crop box around the moved mouth's corners that `corner_tails` redraws, or None when this edit did
+    not close a smile there (the mouth not narrowed, or its lips not sealed: `seal`, seal_share's)."""
+    if _smile_gone(src, dst, seal) <= 0:
+        return None
+    pad = int(np.ceil((CORNER_REACH_IOD + CORNER_CLOSE_IOD) * iod)) + 2
+    c = dst[list(MOUTH_CORNERS), :2]
+    x0, y0 = np.floor(c.min(0)).astype(int) - pad
+    x1, y1 = np.ceil(c.max(0)).astype(int) + pad
+    return max(x0, 0), max(y0, 0), min(x1, size), min(y1, size)
+
+
+def _narrowing(src: np.ndarray, dst: np.ndarray) -> float:
+    """Source mouth width / moved mouth width (corner to corner)."""
+    return float(np.linalg.norm(src[291] - src[61])) / max(float(np.linalg.norm(dst[291] - dst[61])), 1.0)
+
+
+def _smile_gone(src: np.ndarray, dst: np.ndarray, seal: float) -> float:
+    """How far the edit took a smile's corners away: the mouth narrowed (0 up to 1 over LIP_REST_RAMP) as far
+    as its lips are sealed."""
+    return float(np.clip((_narrowing(src, dst) - 1) / LIP_REST_RAMP, 0, 1)) * seal
+
+
+def corner_tails(src: np.ndarray, dst: np.ndarray, seal: float, warped: np.ndarray, box,
+                 iod: float) -> tuple[np.ndarray, np.ndarray]:
+    """(colour (h, w, 3), alpha (h, w)) over `box` (corner_box; `warped`: what the edit shows there): at each
+    corner of a closed smile, the skin lifted to at least its surroundings times a soft dimple (CORNER_*), so
+    the closed line ends at the corners as a resting mouth's does instead of hooking on into the cheeks."""
+    x0, y0, x1, y1 = box
+    img = warped.astype(np.float32)
+    k = 2 * int(round(CORNER_CLOSE_IOD * iod / 2)) + 1
+    around = cv2.GaussianBlur(cv2.morphologyEx(img, cv2.MORPH_CLOSE, np.ones((k, k), np.uint8)), (0, 0), k / 4)
+    gx = np.arange(x0, x1, dtype=np.float32)[None, :]
+    gy = np.arange(y0, y1, dtype=np.float32)[:, None]
+    centre = 0.5 * (dst[61, :2] + dst[291, :2])
+    reach, side, inner = CORNER_REACH_IOD * iod, CORNER_SIDE_IOD * iod, CORNER_INNER_IOD * iod
+    floor = np.zeros(img.shape[:2], np.float32)
+    weight = np.zeros(img.shape[:2], np.float32)
+    for i in MOUTH_CORNERS:
+        u = dst[i, :2] - centre
+        u = u / max(float(np.linalg.norm(u)), 1e-6)
+        s = (gx - dst[i, 0]) * u[0] + (gy - dst[i, 1]) * u[1]            # along, beyond the corner
+        n = -(gx - dst[i, 0]) * u[1] + (gy - dst[i, 1]) * u[0]           # across
+        t = np.clip(s / reach, 0, 1)
+        w = np.exp(-0.5 * (n / side) ** 2) * np.clip(1 + s / inner, 0, 1) * (1 - t * t * (3 - 2 * t))
+        dimple = 1 - CORNER_DARK * (1 - t)
+        take = w > weight
+        floor = np.where(take, dimple, floor)
+        weight = np.maximum(weight, w)
+    floor = np.where(weight > 0, floor, 1).astype(np.float32)
+    colour = cv2.merge([np.maximum(c, a * floor) for c, a in zip(cv2.split(img), cv2.split(around))])
+    return colour, (weight * _smile_gone(src, dst, seal)).astype(np.float32)
