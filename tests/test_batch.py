@@ -188,13 +188,15 @@ def test_resume_after_killed_run(tmp_path):
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     rows = out / ".batch" / "rows"
+    # finished records only: a write killed midway leaves its hidden part file (.NAME.part-XXXX.json)
+    records = lambda: [p for p in rows.glob("*.json") if not p.name.startswith(".")]
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and len(list(rows.glob("*.json"))) < 3 and proc.poll() is None:
+    while time.monotonic() < deadline and len(records()) < 3 and proc.poll() is None:
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)  # the CLI and its pool worker: one process group
     proc.wait()
     assert not (out / "labels.csv").exists(), "the run finished before it was killed"
-    done = [json.loads(p.read_text()) for p in rows.glob("*.json")]
+    done = [json.loads(p.read_text()) for p in records()]
     finished = {r["output"] for r in done if r["status"] == "ok" and (out / r["output"]).exists()}
     assert 3 <= len(finished) < 11
     rerun = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
