@@ -1,6 +1,7 @@
 """The rig's appearance layer (creases, bulges, folds per AU) on real faces from ../shared/media."""
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from functools import lru_cache
 from pathlib import Path
@@ -282,6 +283,22 @@ def test_the_config_switch_and_its_errors(tmp_path, monkeypatch):
     (tmp_path / "appearance.yaml").write_text("patterns:\n  fold:\n    grooves: [[[49, 0.1], [999, 0, 0]]]\n")
     with pytest.raises(ConfigError, match="fold: groove point"):
         load_appearance()
+
+
+def test_a_pattern_switched_off_draws_nothing_and_the_edit_runs():
+    """`depth: 0` switches a pattern off: it leaves no empty template behind (an empty field crashed the
+    warps), and an edit that drives its AU still shades with the rest."""
+    from reenact.editors.rig.appearance import _templates
+    cfg = load_appearance()
+    off = dataclasses.replace(cfg, patterns={**cfg.patterns,
+                                             "lips_pressed": dataclasses.replace(cfg.patterns["lips_pressed"], depth=0.0)})
+    assert all(t.shading.size for t in _templates(off, 256))
+    assert len(_templates(off, 256)) < len(_templates(cfg, 256))
+    crop, lm = face("astronaut.png")
+    still = deform(lm, delta(), delta(), load_basis(), crop.shape[0])
+    flow = np.zeros((2,) + crop.shape[:2], np.float32)
+    shade = Appearance(off).shading(crop, still, flow, None, delta(AU23=3, AU04=3), delta(AU23=3, AU04=3))
+    assert np.isfinite(shade.image).all() and (shade.image != 1).any()
 
 
 def test_wide_blur_at_low_resolution_reads_as_the_full_blur():

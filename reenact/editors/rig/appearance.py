@@ -329,6 +329,8 @@ def _templates(cfg: AppearanceConfig, size: int) -> tuple[Template, ...]:
             used = ((np.abs(shading).max(-1) * (1 + cfg.light_max) >= MIN_LOG) | (support * cfg.lift_max >= MIN_LOG)
                     | (even * max(-cfg.flatten_range[0], cfg.flatten_range[1]) >= MIN_LOG))
             x, y, w, h = cv2.boundingRect(used.view(np.uint8))
+            if w == 0 or h == 0:    # it changes no pixel (e.g. `depth: 0`, a pattern switched off)
+                continue
             shading, support, even = (a[y:y + h, x:x + w].copy() for a in (shading, support, even))
             box = (canvas.box[0] + x, canvas.box[1] + y, canvas.box[0] + x + w, canvas.box[1] + y + h)
             # the landmarks around the pattern carry it onto a face: their least-squares affine
