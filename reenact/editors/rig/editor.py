@@ -285,6 +285,11 @@ def _mix(warped, fill, mask):  # pragma: no cover (compiled)
                     warped[y, x, k] = np.uint8(min(max(v, np.float32(0)), np.float32(255)))
 
 
+def _within(image: np.ndarray, box, inner) -> np.ndarray:
+    """The part of `image` (which covers `box`) that covers `inner`, a box inside it."""
+    return image[inner[1] - box[1]:inner[3] - box[1], inner[0] - box[0]:inner[2] - box[0]]
+
+
 def _fill_mouth(req: EditRequest, d: Deformation, flow: np.ndarray, hole: HoleLayer, mem: TextureMemory,
                 fill: np.ndarray, fill_mask: np.ndarray) -> tuple[str, tuple[int, int, int, int]]:
     """The moved mouth: lips settled (sealed where the target keeps them together, never thinned away; see
@@ -313,16 +318,18 @@ def _fill_mouth(req: EditRequest, d: Deformation, flow: np.ndarray, hole: HoleLa
         rim_flow(fx, fy, g.cover, sel)
     if "lips" in used:
         # the whole red of both lips and the shadow below them: the seam redraws their inner bands
+        # (and, where a smile was taken away, its corners): one warp of the crop over all they redraw
         sbox = union(box, points_box(dst[list(LIPS_OUTER)], size, 5))
-        seam = lips.seam(d.src, d.dst, dst, warp(req.crop, flow, sbox), sbox)
-        _paste(fill, fill_mask, sbox, *seam)
-        cbox = lips.corner_box(d.src, dst, seal, iod, size)
+        gone = lips.smile_gone(d.src, dst, seal)
+        cbox = lips.corner_box(dst, iod, size) if gone > 0 else None
+        box = sbox if cbox is None else union(sbox, cbox)
+        warped = warp(req.crop, flow, box)
+        _paste(fill, fill_mask, sbox, *lips.seam(d.src, d.dst, dst, _within(warped, box, sbox), sbox))
         if cbox is not None:
             cx0, cy0, cx1, cy1 = cbox
             m = fill_mask[cy0:cy1, cx0:cx1, None]
-            seen = fill[cy0:cy1, cx0:cx1] * m + warp(req.crop, flow, cbox) * (1 - m)
-            _paste(fill, fill_mask, cbox, *lips.corner_tails(d.src, dst, seal, seen, cbox, iod))
-            box = union(box, cbox)
+            seen = fill[cy0:cy1, cx0:cx1] * m + _within(warped, box, cbox) * (1 - m)
+            _paste(fill, fill_mask, cbox, *lips.corner_tails(dst, gone, seen, cbox, iod))
     if sealed:
         return "lips", box
     colours = palette(req.crop, req.landmarks)

@@ -232,12 +232,8 @@ def seam(src: np.ndarray, dst_before: np.ndarray, dst_after: np.ndarray, warped:
     return colour, np.maximum(alpha, region).astype(np.float32)
 
 
-def corner_box(src: np.ndarray, dst: np.ndarray, seal: float, iod: float,
-               size: int) -> tuple[int, int, int, int] | None:
-    """The crop box around the moved mouth's corners that `corner_tails` redraws, or None when this edit did
-    not close a smile there (the mouth not narrowed, or its lips not sealed: `seal`, seal_share's)."""
-    if _smile_gone(src, dst, seal) <= 0:
-        return None
+def corner_box(dst: np.ndarray, iod: float, size: int) -> tuple[int, int, int, int]:
+    """The crop box around the moved mouth's corners that `corner_tails` redraws."""
     pad = int(np.ceil((CORNER_REACH_IOD + CORNER_CLOSE_IOD) * iod)) + 2
     c = dst[list(MOUTH_CORNERS), :2]
     x0, y0 = np.floor(c.min(0)).astype(int) - pad
@@ -250,16 +246,16 @@ def _narrowing(src: np.ndarray, dst: np.ndarray) -> float:
     return float(np.linalg.norm(src[291] - src[61])) / max(float(np.linalg.norm(dst[291] - dst[61])), 1.0)
 
 
-def _smile_gone(src: np.ndarray, dst: np.ndarray, seal: float) -> float:
+def smile_gone(src: np.ndarray, dst: np.ndarray, seal: float) -> float:
     """How far the edit took a smile's corners away: the mouth narrowed (0 up to 1 over LIP_REST_RAMP) as far
-    as its lips are sealed."""
+    as its lips are sealed (`seal`, seal_share's); 0 where it closed no smile."""
     return float(np.clip((_narrowing(src, dst) - 1) / LIP_REST_RAMP, 0, 1)) * seal
 
 
-def corner_tails(src: np.ndarray, dst: np.ndarray, seal: float, warped: np.ndarray, box,
+def corner_tails(dst: np.ndarray, gone: float, warped: np.ndarray, box,
                  iod: float) -> tuple[np.ndarray, np.ndarray]:
     """(colour (h, w, 3), alpha (h, w)) over `box` (corner_box; `warped`: what the edit shows there): at each
-    corner of a closed smile, the skin lifted to at least its surroundings times a soft dimple (CORNER_*), so
+    corner of a smile taken away (`gone`, smile_gone's), the skin lifted to at least its surroundings times a soft dimple (CORNER_*), so
     the closed line ends at the corners as a resting mouth's does instead of hooking on into the cheeks."""
     x0, y0, x1, y1 = box
     img = warped.astype(np.float32)
@@ -284,4 +280,4 @@ def corner_tails(src: np.ndarray, dst: np.ndarray, seal: float, warped: np.ndarr
         weight = np.maximum(weight, w)
     floor = np.where(weight > 0, floor, 1).astype(np.float32)
     colour = cv2.merge([np.maximum(c, a * floor) for c, a in zip(cv2.split(img), cv2.split(around))])
-    return colour, (weight * _smile_gone(src, dst, seal)).astype(np.float32)
+    return colour, (weight * gone).astype(np.float32)
