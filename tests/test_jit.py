@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from reenact.editors.rig.deform import chain_y
+from reenact.editors.rig.deform import KEEP_LIP, _close_pairs, _layer_lips, _shape_lids, chain_y
+from reenact.editors.rig.mesh import CLOSING_PAIRS, HOLE_CHAINS, LOWER_LIP_ROWS, UPPER_LIP_ROWS
+from reenact.stages.geometry import canonical_mesh
 from reenact.editors.rig.editor import _paste
 from reenact.editors.rig.flow import rasterize_flow
 from reenact.jit import compiled
@@ -89,6 +91,59 @@ def test_paste_is_numpys_blend_bit_for_bit():
         fm[:] = total
         _paste(fill, fill_mask, (3, 5, 14, 14), patch, alpha)
         assert fill.tobytes() == want_fill.tobytes() and fill_mask.tobytes() == want_mask.tobytes()
+
+
+def _numpy_shape_lids(canon, moved):
+    for name in ("right_eye", "left_eye"):
+        _, upper, lower, _ = HOLE_CHAINS[name]
+        u, low = list(upper), list(lower)
+        gap = canon[low, 1] - canon[u, 1]
+        mid = len(u) // 2
+        now = moved[low[mid], 1] - moved[u[mid], 1]
+        if gap[mid] > 0 and now < gap[mid] - 1e-9:
+            moved[u, 1] = moved[low, 1] - max(now, 0.0) / gap[mid] * gap
+
+
+def _numpy_close_pairs(pts, disp):
+    for upper, lower in CLOSING_PAIRS:
+        u, l = list(upper), list(lower)
+        cross = pts[u, 1] > pts[l, 1]
+        if cross.any():
+            wu = np.abs(disp[u, 1]) + 1e-9
+            wl = np.abs(disp[l, 1]) + 1e-9
+            y = (pts[u, 1] * wl + pts[l, 1] * wu) / (wu + wl)
+            pts[np.array(u)[cross], 1] = y[cross]
+            pts[np.array(l)[cross], 1] = y[cross]
+
+
+def _numpy_layer_lips(canon, moved):
+    for rows, sign in ((UPPER_LIP_ROWS, -1.0), (LOWER_LIP_ROWS, 1.0)):
+        for inner, outer in zip(rows, rows[1:]):
+            a, b = list(inner[1:-1]), list(outer[1:-1])
+            rest = sign * (canon[b, 1] - canon[a, 1])
+            least = moved[a, 1] + sign * KEEP_LIP * np.maximum(rest, 0.0)
+            moved[b, 1] = least + sign * np.maximum(sign * (moved[b, 1] - least), 0.0)
+
+
+def test_lid_and_lip_steps_are_numpys_bit_for_bit():
+    # the deformation's last steps on the canonical face: lids closing past each other, lips pushed into
+    # their neighbouring rows, and points that do not move at all
+    rng = np.random.default_rng(9)
+    canon = canonical_mesh().copy()
+    for trial in range(200):
+        scale = (0.0, 0.01, 0.05, 0.2)[trial % 4]
+        disp = (rng.normal(0, scale, canon.shape) * (rng.uniform(size=(len(canon), 1)) > 0.3)).astype(np.float32)
+        moved = canon + disp
+        for mine, theirs, args in ((_shape_lids, _numpy_shape_lids, (canon,)), (_close_pairs, _numpy_close_pairs, (disp,)),
+                                   (_layer_lips, _numpy_layer_lips, (canon,))):
+            want, got = moved.copy(), moved.copy()
+            if mine is _close_pairs:
+                theirs(want, *args)
+                mine(got, *args)
+            else:
+                theirs(*args, want)
+                mine(*args, got)
+            assert got.tobytes() == want.tobytes(), mine.__name__
 
 
 def test_compiles_without_a_cache():
