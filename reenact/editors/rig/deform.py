@@ -663,6 +663,8 @@ def warm(basis: Basis, size: int = 256) -> None:
     dense_flow(deform(np.c_[rest, np.zeros(len(rest), np.float32)], change, change, basis, size), size)
     # ... and those the fills run (lip and lid edges)
     chain_y(rest.astype(np.float32), LIPS_INNER_UPPER, np.zeros(1, np.float32))
+    # ... and the eyes' layer, which a smile leaves where it is
+    _unseen_eyeball(np.zeros((1, 1), bool), np.zeros((1, 1), bool))
 
 
 def _uncovered(oval: np.ndarray, step: np.ndarray) -> np.ndarray:

@@ -23,7 +23,7 @@ from .basis import Basis, brows_down, lids_shut, lips_relaxed, load_basis
 
 from .deform import Deformation, HoleLayer, deform, dense_flow, points_box, union, warm
 from .flow import warp
-from .silhouette import soft_edges
+from .silhouette import soft_edges, warm as warm_edges
 from .mesh import HOLE_CHAINS, HOLES, crop_mesh, hole_triangles
 from .solve import coefficients, smile_share
 from . import lips
@@ -218,6 +218,7 @@ def _warm(basis: Basis) -> None:
     warm(basis)
     warm_eyes()
     warm_teeth()
+    warm_edges()
     # the fills' loops for a box of a fill, as plan() and _blend run them
     fill, fill_mask = np.zeros((2, 3, 3), np.float32), np.zeros((2, 3), np.float32)
     _paste(fill, fill_mask, (0, 0, 2, 2), np.zeros((2, 2, 3), np.float32), np.zeros((2, 2), np.float32))
