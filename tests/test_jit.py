@@ -351,3 +351,35 @@ def test_surface_edges_are_the_vectorised_steps_bit_for_bit():
             found += 1
             assert got[2] == want[2] and got[0].tobytes() == want[0].tobytes() and got[1].tobytes() == want[1].tobytes()
     assert found > 10
+
+
+def _numpy_rim_flow(fx, fy, cover, took):
+    """mouth.rim_flow as numpy wrote it before it was compiled."""
+    ys, xs = np.nonzero(((cover >= 0.5) | took) & (cover < 1))
+    if not len(ys):
+        return
+    h, w = cover.shape
+    near = np.array([(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx])
+    ny = np.clip(ys[:, None] + near[:, 0], 0, h - 1)
+    nx = np.clip(xs[:, None] + near[:, 1], 0, w - 1)
+    k = np.argmin(cover[ny, nx], axis=1)
+    by, bx = ny[np.arange(len(ys)), k], nx[np.arange(len(ys)), k]
+    fx[ys, xs] = fx[by, bx] + (bx - xs)
+    fy[ys, xs] = fy[by, bx] + (by - ys)
+
+
+def test_rim_flow_is_numpys_bit_for_bit():
+    from reenact.editors.rig.mouth import rim_flow
+
+    rng = np.random.default_rng(15)
+    for trial in range(100):
+        h, w = rng.integers(1, 30, 2)
+        # coverage of a blob, with ties (0 and 1 plateaus) and a mask of pixels the hole took
+        cover = np.clip(rng.normal(0.6, 0.5, (h, w)), 0, 1).astype(np.float32)
+        cover[rng.uniform(size=(h, w)) < 0.2] = 0.5
+        took = rng.uniform(size=(h, w)) < 0.2 if trial % 3 else 0
+        flow = rng.normal(0, 3, (2, h + 4, w + 4)).astype(np.float32)
+        want = flow.copy()
+        _numpy_rim_flow(want[0, 2:-2, 2:-2], want[1, 2:-2, 2:-2], cover, took)
+        rim_flow(flow[0, 2:-2, 2:-2], flow[1, 2:-2, 2:-2], cover, took)
+        assert flow.tobytes() == want.tobytes()
