@@ -599,7 +599,7 @@ def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Ba
     disp += opened.astype(disp.dtype)
     # an opening lower lid is a layer's edge too: the skin around it does not hold it back
     low = index(RIGHT_EYE_LOWER + LEFT_EYE_LOWER)
-    own = np.union1d(KEEP_OWN_MOTION, low[opened[low, 1] > 0])
+    own = np.concatenate([KEEP_OWN_MOTION, low[opened[low, 1] > 0]])   # a list for _couple_close: repeats do no harm
     # how far apart the lips end (the removal's stop at the population's face does not hold lips that close:
     # they are pressed together where they meet, below)
     gap = float(np.diff((canon + falls)[index(INNER_LIPS), 1])[0])
@@ -633,7 +633,7 @@ def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Ba
     step[np.maximum(np.abs(step[:, 0]), np.abs(step[:, 1])) < MIN_MOVE_PX] = 0
     step = _layer_eyes(src, step)
     if disp[BROWS, 1].mean() < 0:
-        own = np.union1d(own, BROWS)
+        own = np.concatenate([own, BROWS])
     jaw = ((0.5 * (right + left) @ basis.jaw) @ r / s)[:2].astype(np.float32)
     mesh = crop_mesh(size)
     ring = mesh.ring
