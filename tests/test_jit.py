@@ -295,49 +295,30 @@ def test_settled_lips_are_numpys_bit_for_bit():
     assert pulled > 5      # lips that settled over a closing gap, their texture pulled from inside
 
 
-def _numpy_soft_edges(crop, flow, box, holes, lips):
-    """silhouette.soft_edges as numpy and OpenCV wrote it before its edge loop was compiled."""
-    from reenact.editors.rig.flow import warp
+def _numpy_edges(flow, box, own, wbox):
+    """silhouette's surface-edge mask and its bounding rect as numpy and OpenCV made them before _edges."""
     from reenact.editors.rig.silhouette import EDGE_JUMP_PX, HOLE_MARGIN_PX
 
     x0, y0, x1, y1 = box
+    wx0, wy0, wx1, wy1 = wbox
     fx, fy = flow[0, y0:y1, x0:x1], flow[1, y0:y1, x0:x1]
     step_x = cv2.max(cv2.absdiff(fx[:, 1:], fx[:, :-1]), cv2.absdiff(fy[:, 1:], fy[:, :-1])) > EDGE_JUMP_PX
     step_y = cv2.max(cv2.absdiff(fx[1:], fx[:-1]), cv2.absdiff(fy[1:], fy[:-1])) > EDGE_JUMP_PX
-    size = crop.shape[0]
-    m = max(HOLE_MARGIN_PX, 2)
-    wx0, wy0, wx1, wy1 = max(x0 - m, 0), max(y0 - m, 0), min(x1 + m, size), min(y1 + m, size)
     edge = np.zeros((wy1 - wy0, wx1 - wx0), np.uint8)
     inner = edge[y0 - wy0:y1 - wy0, x0 - wx0:x1 - wx0]
     inner[:, 1:] |= step_x
     inner[:, :-1] |= step_x
     inner[1:] |= step_y
     inner[:-1] |= step_y
-    own = np.zeros_like(edge)
-    cv2.fillPoly(own, [np.round(lips * 16).astype(np.int32) - np.array([wx0, wy0], np.int32) * 16], 1, shift=4)
-    for h in holes:
-        hx0, hy0, hx1, hy1 = h.box
-        cx0, cy0, cx1, cy1 = max(hx0, wx0), max(hy0, wy0), min(hx1, wx1), min(hy1, wy1)
-        if cx1 > cx0 and cy1 > cy0:
-            own[cy0 - wy0:cy1 - wy0, cx0 - wx0:cx1 - wx0] |= h.inside[cy0 - hy0:cy1 - hy0, cx0 - hx0:cx1 - hx0]
     edge &= 1 - cv2.dilate(own, np.ones((2 * HOLE_MARGIN_PX + 1,) * 2, np.uint8))
-    bx, by, bw, bh = cv2.boundingRect(edge)
-    if not bw:
-        return None
-    bx, by = bx + wx0, by + wy0
-    ex0, ey0, ex1, ey1 = max(bx - 2, 0), max(by - 2, 0), min(bx + bw + 2, size), min(by + bh + 2, size)
-    hard = edge[ey0 - wy0:ey1 - wy0, ex0 - wx0:ex1 - wx0].astype(np.float32)
-    alpha = np.maximum(hard, cv2.GaussianBlur(hard, (0, 0), 0.8))
-    patch = cv2.blur(warp(crop, flow, (ex0, ey0, ex1, ey1)), (3, 3)).astype(np.float32)
-    return patch, alpha, (ex0, ey0, ex1, ey1)
+    return edge, cv2.boundingRect(edge)
 
 
 def test_surface_edges_are_the_vectorised_steps_bit_for_bit():
-    from reenact.editors.rig.silhouette import soft_edges
+    from reenact.editors.rig.silhouette import EDGE_JUMP_PX, HOLE_MARGIN_PX, _edges, owned
     from reenact.stages.landmarks import LIPS_OUTER
 
     rng = np.random.default_rng(13)
-    crop = rng.integers(0, 256, (256, 256, 3), np.uint8)
     found = 0
     for d in _faces(30, 14):
         flow, holes, box = dense_flow(d, 256)
@@ -345,11 +326,13 @@ def test_surface_edges_are_the_vectorised_steps_bit_for_bit():
             continue
         # jumps between surfaces, as a depth test makes them where a chin covers a collar
         flow[:, 150:, 100:140] += np.float32(rng.uniform(0.5, 3))
-        got, want = (f(crop, flow, box, holes, d.dst[list(LIPS_OUTER)]) for f in (soft_edges, _numpy_soft_edges))
-        assert (got is None) == (want is None)
-        if got is not None:
-            found += 1
-            assert got[2] == want[2] and got[0].tobytes() == want[0].tobytes() and got[1].tobytes() == want[1].tobytes()
+        x0, y0, x1, y1 = box
+        wbox = (max(x0 - 2, 0), max(y0 - 2, 0), min(x1 + 2, 256), min(y1 + 2, 256))
+        own = owned(d.dst[list(LIPS_OUTER)], holes, wbox)
+        edge, rect = _edges(flow, *box, *wbox[:2], own, np.float32(EDGE_JUMP_PX), HOLE_MARGIN_PX)
+        want_edge, want_rect = _numpy_edges(flow, box, own, wbox)
+        assert edge.tobytes() == want_edge.tobytes() and rect == want_rect
+        found += rect[2] > 0
     assert found > 10
 
 

@@ -32,13 +32,7 @@ def soft_edges(crop: np.ndarray, flow: np.ndarray, box: tuple[int, int, int, int
     size = crop.shape[0]
     m = max(HOLE_MARGIN_PX, 2)
     wx0, wy0, wx1, wy1 = max(x0 - m, 0), max(y0 - m, 0), min(x1 + m, size), min(y1 + m, size)
-    own = np.zeros((wy1 - wy0, wx1 - wx0), np.uint8)
-    cv2.fillPoly(own, [np.round(lips * 16).astype(np.int32) - np.array([wx0, wy0], np.int32) * 16], 1, shift=4)
-    for h in holes:
-        hx0, hy0, hx1, hy1 = h.box
-        cx0, cy0, cx1, cy1 = max(hx0, wx0), max(hy0, wy0), min(hx1, wx1), min(hy1, wy1)
-        if cx1 > cx0 and cy1 > cy0:
-            own[cy0 - wy0:cy1 - wy0, cx0 - wx0:cx1 - wx0] |= h.inside[cy0 - hy0:cy1 - hy0, cx0 - hx0:cx1 - hx0]
+    own = owned(lips, holes, (wx0, wy0, wx1, wy1))
     edge, (bx, by, bw, bh) = _edges(flow, x0, y0, x1, y1, wx0, wy0, own, np.float32(EDGE_JUMP_PX), HOLE_MARGIN_PX)
     if not bw:
         return None
@@ -49,6 +43,19 @@ def soft_edges(crop: np.ndarray, flow: np.ndarray, box: tuple[int, int, int, int
     alpha = np.maximum(hard, cv2.GaussianBlur(hard, (0, 0), 0.8))
     patch = cv2.blur(warp(crop, flow, (ex0, ey0, ex1, ey1)), (3, 3)).astype(np.float32)
     return patch, alpha, (ex0, ey0, ex1, ey1)
+
+
+def owned(lips: np.ndarray, holes: list[HoleLayer], box: tuple[int, int, int, int]) -> np.ndarray:
+    """uint8 (h, w) over box: 1 inside the moved lips' outline or a hole, whose edges their fills own."""
+    x0, y0, x1, y1 = box
+    own = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    cv2.fillPoly(own, [np.round(lips * 16).astype(np.int32) - np.array([x0, y0], np.int32) * 16], 1, shift=4)
+    for h in holes:
+        hx0, hy0, hx1, hy1 = h.box
+        cx0, cy0, cx1, cy1 = max(hx0, x0), max(hy0, y0), min(hx1, x1), min(hy1, y1)
+        if cx1 > cx0 and cy1 > cy0:
+            own[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0] |= h.inside[cy0 - hy0:cy1 - hy0, cx0 - hx0:cx1 - hx0]
+    return own
 
 
 def warm() -> None:
