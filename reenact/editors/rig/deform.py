@@ -555,14 +555,22 @@ def warm(basis: Basis, size: int = 256) -> None:
     dense_flow(deform(np.c_[rest, np.zeros(len(rest), np.float32)], change, change, basis, size), size)
 
 
-def _facing(landmarks: np.ndarray, tris: np.ndarray) -> np.ndarray:
+@compiled
+def _facing(landmarks, tris):  # pragma: no cover (compiled)
     """Per triangle, the cosine between its surface normal in the source (crop x, y and depth) and the view
     axis, positive facing the camera; 1 for the background's triangles, which lie in the image plane."""
     out = np.ones(len(tris))
-    face = (tris < len(landmarks)).all(1)
-    p = np.asarray(landmarks, np.float64)[tris[face]]
-    n = np.cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0])
-    out[face] = n[:, 2] / np.maximum(np.sqrt((n * n).sum(1)), 1e-12)
+    for t in range(len(tris)):
+        p, q, r = tris[t, 0], tris[t, 1], tris[t, 2]
+        if max(max(p, q), r) >= len(landmarks):
+            continue
+        x0, y0, z0 = np.float64(landmarks[p, 0]), np.float64(landmarks[p, 1]), np.float64(landmarks[p, 2])
+        ax, ay, az = landmarks[q, 0] - x0, landmarks[q, 1] - y0, landmarks[q, 2] - z0
+        bx, by, bz = landmarks[r, 0] - x0, landmarks[r, 1] - y0, landmarks[r, 2] - z0
+        nx = ay * bz - az * by
+        ny = az * bx - ax * bz
+        nz = ax * by - ay * bx
+        out[t] = nz / max(np.sqrt(nx * nx + ny * ny + nz * nz), 1e-12)
     return out
 
 
