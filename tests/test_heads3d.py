@@ -234,3 +234,22 @@ def test_a_turned_face_keeps_the_mouths_edit_without_a_visible_fold(yaw, preset)
     skin &= cv2.erode(face_area(d.dst), np.ones((5, 5), np.uint8)).astype(bool)
     assert skin.sum() > 5000
     assert jacobian_det(flow)[skin].min() > 0
+
+
+@pytest.mark.parametrize("name", ["portrait_man.jpg", "astronaut.png"])
+@pytest.mark.parametrize("yaw", [30, -30])
+def test_a_turned_faces_jaw_drops_in_full(name, yaw):
+    """Surprise's dropped jaw swings sideways on a turned face; the background's edge stretches across the
+    outline to fill what the face uncovers, never along it, so its band does not fold and the fold limiter
+    leaves the edit whole (following the outline's whole motion, the band by the far jaw folded and the edit
+    was eased to 0.16-0.43 of itself)."""
+    _, lm, source = face(name)
+    d = preset_deformation(turned(lm, yaw), source, "surprise")
+    assert d.scale == 1.0
+    first = len(lm) + len(crop_mesh(SIZE).ring)
+    edge = np.arange(first, first + len(FACE_OVAL))
+    step = d.dst[edge] - d.src[edge]
+    n = outward_normals(d.src[edge])
+    assert np.abs(step[:, 0] * n[:, 1] - step[:, 1] * n[:, 0]).max() < 1e-3
+    assert (step * n).sum(1).max() <= 1e-3 and np.abs(step).max() > 1.0
+

@@ -660,12 +660,13 @@ def _facing(landmarks, tris):  # pragma: no cover (compiled)
 
 
 def _uncovered(oval: np.ndarray, step: np.ndarray) -> np.ndarray:
-    """How the background's edge follows the face outline: where the outline moves in, with it, stretching
-    over what the face uncovers; where it moves out (a dropped chin), not at: the face covers the
-    background there instead of pushing it."""
+    """How the background's edge follows the face outline: where the outline moves in, with it across the
+    outline (along its normal) only, stretching over what the face uncovers, not sliding along it (a turned
+    face's dropped jaw swings along its outline, and a band that slid with it folded); where it moves out
+    (a dropped chin), not at all: the face covers the background there instead of pushing it."""
     n = outward_normals(oval)
-    inward = step * n
-    return np.where((inward[:, 0] + inward[:, 1] < 0)[:, None], step, 0.0)
+    out = step[:, 0] * n[:, 0] + step[:, 1] * n[:, 1]
+    return np.minimum(out, 0.0)[:, None] * n
 
 
 @lru_cache(maxsize=None)
