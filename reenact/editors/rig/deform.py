@@ -20,7 +20,7 @@ from ...jit import compiled
 from ...stages.geometry import canonical_mesh, to_canonical
 from ...pipeline.types import AU_INDEX
 from ...stages.landmarks import FACE_OVAL, INNER_LIPS, MOUTH_CORNERS, interocular
-from .basis import Basis
+from .basis import SILHOUETTE_COS, Basis
 from .flow import limit_folds, rasterize_flow
 from .iris import iris
 from .mesh import (CLOSING_PAIRS, HOLE_CHAINS, HOLES, LEFT_EYE_LOWER, LEFT_EYE_UPPER, LIPS_INNER_LOWER,
@@ -36,11 +36,10 @@ BACKGROUND_Z = 1e4
 HIDDEN_Z = 2e4
 # how far around a would-be fold the motion is eased off (IOD)
 FOLD_REACH_IOD = 0.15
-# skin whose surface turns more than about 72° from the view (its normal's cosine to the view axis) is the
-# band along a silhouette, foreshortened over 3×: a move along the face folds it behind the nearer skin, which
-# the depth test shows, so the fold limiter leaves it be. Judged, such triangles on a turned face's far jaw
-# cut fear's corner pull to a 0.01-0.3 scale (jesper, sample4_face0, sample5_face0; frontal faces 0.6-1).
-SILHOUETTE_COS = 0.3
+# skin whose surface turns more than about 72° from the view (SILHOUETTE_COS, its normal's cosine to the view
+# axis) is the band along a silhouette, foreshortened over 3×: a move along the face folds it behind the nearer
+# skin, which the depth test shows, so the fold limiter leaves it be. Judged, such triangles on a turned face's
+# far jaw cut fear's corner pull to a 0.01-0.3 scale (jesper, sample4_face0, sample5_face0; frontal faces 0.6-1).
 # skin points closer than about this (IOD) in the face move alike (see _couple_close)
 COUPLE_IOD = 0.05
 # ... except the upper lid margins: the edge of a layer over the eyeball, placed by the lid moves
