@@ -169,3 +169,14 @@ def test_backend_flag_reaches_the_rig():
     with api.build_pipeline(config_from_args(args)) as pipe:
         editor = next(st.editor for st in pipe.stages if hasattr(st, "editor"))
     assert editor._engine is not None and editor._engine.backend == "onnxruntime"
+
+
+def test_bench_reports_the_cpu_ratio_and_says_stage_times_are_wall_time():
+    from reenact.tasks.bench import BenchResult
+
+    res = BenchResult(editor="rig", frames=150, size=(1280, 720), bare_fps=40.0, pipeline_fps=20.0,
+                      stage_ms={"FaceTracker": 12.0}, bare_cpu_ms=20.0, pipeline_cpu_ms=50.0)
+    lines = res.lines()
+    assert res.ratio == 0.5 and res.cpu_ratio == 0.4
+    assert "CPU ms/frame (all threads): bare 20.0, pipeline 50.0 (ratio 0.40)" in lines
+    assert lines[-1] == "per-stage wall ms/frame: FaceTracker 12.00"

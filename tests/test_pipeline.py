@@ -57,6 +57,16 @@ def test_landmarks_match_hand_placed_points(static_tracker):
     assert np.linalg.norm(pred - gt, axis=1).mean() / iod <= 0.08
 
 
+def test_tracker_hands_mediapipe_the_frame_without_a_copy():
+    """MediaPipe copies a writable array on every call and takes a read-only one by reference."""
+    from reenact.stages.tracker import _by_reference
+
+    img = load_rgb("astronaut.png")
+    view = _by_reference(img)
+    assert np.shares_memory(view, img) and not view.flags.writeable and img.flags.writeable
+    assert not np.shares_memory(_by_reference(img[:, 10:20]), img)  # a strided tile must be made contiguous
+
+
 def test_pose_follows_in_plane_rotation(static_tracker):
     img = load_rgb("portrait_man.jpg")
     h, w = img.shape[:2]

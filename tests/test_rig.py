@@ -646,6 +646,48 @@ def test_strength_range_and_a_unilateral_target_carries_its_side():
     assert right[frown] == left[frown] == -1       # what relaxes relaxes on both
 
 
+def test_a_whole_face_target_carries_how_far_it_pulls_to_rest():
+    """A preset's strength (at most 1) rides to the editor as the pull to rest of what it leaves at 0; an explicit
+    target's unnamed AUs follow the face, so it pulls nothing to rest."""
+    smiling = AUVector.from_dict({"AU12": 3.0})
+    for target, strength, rest in (("neutral", 0.6, 0.6), ("sad", 1.5, 1.0), ("AU04=2", 1.0, 0.0)):
+        stage = TargetStage(EditConfig(target=target, strength=strength), target=parse_target(target))
+        assert stage.process(_packet(0.0, smiling)).faces[0].target_rest == rest, target
+    assert TargetStage(EditConfig()).process(_packet(0.0, smiling)).faces[0].target_rest == 0.0
+
+
+# talking_man.mp4 frame 230, read as a still: every AU 0, lips closed, the corners above a resting mouth's
+# height against the seam (deform.SMILE_UNREAD)
+UNREAD_FRAME = 230
+
+
+def test_neutral_lowers_corners_the_reading_missed_and_an_explicit_target_leaves_them():
+    """`neutral` on a face whose still reading is all 0 asked no AU change, so the rig returned the face as it was:
+    a turned, smirking face (an unseen sample face, AU12 read 0, face-api P(happy) 0.97) kept its smirk. A
+    whole-face target (EditRequest.rest) now brings up-turned corners down to a resting mouth's; the same AUs
+    from an explicit target or no target are a zero edit, bit-exact."""
+    from reenact.io import open_source
+
+    tracker, aligner, model = tools()
+    with open_source(str(media_path("talking_man.mp4"))) as src:
+        image = next(f.image for f in src if f.index == UNREAD_FRAME)
+    pts = tracker.detect(image)[0]
+    a = aligner.align(image, pts)
+    source = model.intensities(model.features(pts))
+    assert source.is_zero()
+    target = presets()["neutral"].resolve(source)
+    editor = create_editor("rig", memory=False)
+    same = editor.edit(EditRequest(crop=a.crop, landmarks=a.landmarks, source=source, target=target))
+    assert np.array_equal(same.crop, a.crop) and not same.mask.any()
+    rested = editor.edit(EditRequest(crop=a.crop, landmarks=a.landmarks, source=source, target=target, rest=1.0))
+    assert rested.mask.any()
+    basis = editor.basis
+    d = deform(a.landmarks, *coefficients(source, target, basis), basis, a.crop.shape[0],
+               smile_share(source, target, 1.0))
+    down = d.dst[list(MOUTH_CORNERS), 1] - d.src[list(MOUTH_CORNERS), 1]
+    assert max(d.smile) > 0 and down.max() > 0.5 and down.min() >= 0, (d.smile, down)
+
+
 def _packet(t: float, au: AUVector, track: int = 0) -> Packet:
     f = Face(track_id=track, landmarks=np.zeros((478, 3), np.float32), canonical=np.zeros((478, 3), np.float32),
              confidence=1.0, pose=HeadPose())

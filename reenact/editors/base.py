@@ -2,7 +2,8 @@
 
 An editor gets the aligned crop, its landmarks and the source and target AUs of one face, and returns
 the edited crop with a soft mask of what changed. A zero edit (target == source) must return the crop
-unchanged with an empty mask, so pixels are left alone wherever nothing is asked.
+unchanged with an empty mask, so pixels are left alone wherever nothing is asked; only a whole-face target
+(`rest` > 0) asks more than its AUs: what it leaves at 0 at rest, as far as an editor sees it unread.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ class EditRequest:
     track_id: int = 0          # lets an editor keep per-person memory across frames
     time: float = 0.0          # seconds, from the frame's pts
     occluded: np.ndarray | None = None  # (S, S) float32, 1 where something hides the face (not to learn from)
+    rest: float = 0.0          # FaceSample.target_rest: a whole-face target's pull to rest where the reading saw nothing
 
 
 @runtime_checkable

@@ -25,7 +25,7 @@ class EditorStage(StageBase):
             src = s.source_au or zero
             req = EditRequest(crop=s.aligned.crop, landmarks=s.aligned.landmarks, source=src,
                               target=s.target_au or src, side=s.target_side, track_id=s.face.track_id, time=t,
-                              occluded=s.occluded)
+                              occluded=s.occluded, rest=s.target_rest)
             return s.with_(edit=hide_occluded(self.editor.edit(req), s.aligned.crop, s.occluded))
 
         return packet.map_faces(run)

@@ -196,6 +196,9 @@ class FaceSample:
     source_au: AUVector | None = None
     target_au: AUVector | None = None
     target_side: str = "both"   # both | right | left: which half of the face the target moves
+    # a whole-face target's strength (0-1): how far what it leaves at 0 goes to rest, even where the reading
+    # saw nothing (a smile on a turned face); 0 for explicit targets, whose unnamed AUs follow the face
+    target_rest: float = 0.0
     # (S, S) float32 in [0, 1] over the aligned crop: 1 where something in front of the face hides it
     occluded: np.ndarray | None = None
     edit: Edit | None = None

@@ -13,7 +13,9 @@ preset that names one opens from a share of its value (VIDEO_OPENING), the face'
 into what is left of the 0–5 scale above it, so speech stays visible; lids held low for longer than a
 blink (BLINK_MAX_S) are a state, and AU45 then goes to the preset's value. On a still nothing
 moves by itself and they go to the preset's value like the rest. `strength` blends from the face's own
-expression (0) to the preset (1), and past it up to 1.5.
+expression (0) to the preset (1), and past it up to 1.5. The editor also gets that pull to rest
+(FaceSample.target_rest, the strength up to 1), for what the reading missed: a smile on a turned face that
+reads AU12 0 is still taken away under `neutral`.
 
 Explicit values use edit.mode: relative (default) adds the named intensities to the face's own, a steady
 offset that keeps speech, blinks and the person's own expression; absolute sets the named AUs. AUs an
@@ -332,8 +334,10 @@ class TargetStage(StageBase):
             if tid not in self._filters:
                 self._filters[tid] = OneEuroFilter(self.cfg.smoothing)
             edit = self._filters[tid]((self.want(tid, source, drive, t) - source).values, t)
-            side = self.target.side if self.target is not None and self.driver is None else "both"
-            return s.with_(target_au=source + AUVector(edit), target_side=side)
+            preset = self.target is not None and self.driver is None
+            side = self.target.side if preset else "both"
+            rest = min(self.strength, 1.0) if preset and self.target.mode == WHOLE else 0.0
+            return s.with_(target_au=source + AUVector(edit), target_side=side, target_rest=rest)
 
         return packet.map_faces(run)
 

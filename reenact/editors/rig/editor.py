@@ -133,10 +133,13 @@ class RigEditor:
 
     def plan(self, req: EditRequest, right: np.ndarray, left: np.ndarray, mem: TextureMemory) -> Plan | None:
         """Geometry and fills for one request; None when nothing would change."""
-        if not (np.any(right) or np.any(left)):
+        smile = smile_share(req.source, req.target, req.rest)
+        # a whole-face target without a smile takes away one the reading missed even when no AU changes
+        # (deform.SMILE_UNREAD: `neutral` on a turned, smirking face that reads AU12 0)
+        if not (np.any(right) or np.any(left) or (smile > 0 and req.target.values[_AU12] <= 0)):
             return None
         size = req.crop.shape[0]
-        d = deform(req.landmarks, right, left, self.basis, size, smile_share(req.source, req.target),
+        d = deform(req.landmarks, right, left, self.basis, size, smile,
                    lips_relaxed(req.target), lids_shut(req.target), brows_down(req.target))
         flow, holes, box = dense_flow(d, size)
         shading = (self.appearance.shading(req.crop, d, flow, box, *_smile_taken(right, left, d),

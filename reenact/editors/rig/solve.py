@@ -29,10 +29,11 @@ def coefficients(source: AUVector, target: AUVector, basis: Basis,
     return (one, both) if side == "right" else (both, one)
 
 
-def smile_share(source: AUVector, target: AUVector) -> float:
+def smile_share(source: AUVector, target: AUVector, rest: float = 1.0) -> float:
     """The share (0–1) of the face's own smile (AU12) that moving from `source` to `target` takes away: all
-    of it where the target smiles not at all, whatever the still's reading (the mouth's shape says how far)."""
+    of it where the target smiles not at all, whatever the still's reading (the mouth's shape says how far).
+    A smile the reading missed (AU12 0) goes as far as `rest` takes the face (EditRequest.rest)."""
     was, goal = float(source.values[_AU12]), float(target.values[_AU12])
     if goal <= 0:
-        return 1.0
+        return 1.0 if was > 0 else rest
     return (was - goal) / was if was > goal else 0.0
