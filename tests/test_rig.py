@@ -144,23 +144,18 @@ def test_no_preset_stretches_a_face_past_what_a_person_can_do(name):
 @pytest.mark.parametrize("side", ["both", "right"])
 @pytest.mark.parametrize("au", AU_NAMES)
 def test_an_au_at_e_moves_no_point_past_its_max_move(au, side):
-    """rig_basis.yaml's max_move bounds the whole field as written: both halves together (a midline move is
-    split between them), its distance rather than one axis, with the relaxed-lips and frown moves and without.
-    The depth a move then takes sliding over the face follows from the face's shape: seen from the front the
-    field moves every point exactly as far as written."""
+    """rig_basis.yaml's max_move bounds the whole field: both halves together (a midline move is split
+    between them), its distance rather than one axis, with the relaxed-lips and frown moves and without."""
     from reenact.config import read_yaml
-    from reenact.editors.rig.basis import BASIS_FILE, build_basis, load_basis
+    from reenact.editors.rig.basis import BASIS_FILE, load_basis
 
-    spec = read_yaml(BASIS_FILE)
-    cap = spec["aus"][au]["max_move"]
-    basis, written, rest = load_basis(), build_basis(spec, slide=False), AUVector()
+    cap = read_yaml(BASIS_FILE)["aus"][au]["max_move"]
+    basis, rest = load_basis(), AUVector()
     right, left = coefficients(rest, AUVector(np.where(np.array(AU_NAMES) == au, 5.0, 0.0)), basis, side)
     for relaxed in (0.0, 1.0):
         for frown in (0.0, 1.0):
-            field = written.displacement(right, left, relaxed, frown)
-            moved = np.linalg.norm(field, axis=1).max()
+            moved = np.linalg.norm(basis.displacement(right, left, relaxed, frown), axis=1).max()
             assert moved <= cap * 1.0001, f"{au} at 5 ({side}, relaxed {relaxed}, frown {frown}) moves {moved:.3f} IOD"
-            assert np.array_equal(basis.displacement(right, left, relaxed, frown)[:, :2], field[:, :2])
 
 
 @pytest.mark.parametrize("name", FACES)

@@ -89,8 +89,7 @@ def fit(spec: dict, disp: np.ndarray, reads: np.ndarray) -> dict:
             smile reads AU25 alone, so AU25 alone must close it)
       AU06, AU12  the smile sample, least squares over all mesh points after the other AUs' share.
     """
-    # the moves as written: the depth they take sliding over the face follows from them and their gain
-    unit = build_basis(spec, calibration={}, slide=False)
+    unit = build_basis(spec, calibration={})
     fields = (unit.right + unit.left)[:, :N_MESH]          # both sides at once, per unit
     k25, k06, k12 = (AU_INDEX[a] for a in ("AU25", "AU06", "AU12"))
     gains = {a: 1.0 for a in AU_NAMES}
