@@ -1,6 +1,11 @@
 """The CLI end to end: one-line errors with exit status 2, no half-written outputs, live mode."""
 from __future__ import annotations
 
+import dataclasses
+import threading
+import time
+from pathlib import Path
+
 import av
 import cv2
 import numpy as np
@@ -184,3 +189,22 @@ def test_bench_reports_the_cpu_ratio_and_says_stage_times_are_wall_time():
     assert lines[-3:] == ["per-stage wall ms/frame: FaceTracker 12.00",
                           "per-stage CPU ms/frame: FaceTracker 2.00, Compositor 6.00",
                           "CPU ms/frame outside the stages: bare 20.0, pipeline 42.0"]
+    # MediaPipe's graph threads, where the system lists a process's threads
+    res = dataclasses.replace(res, graph_cpu_ms=4.25)
+    assert res.lines()[-1] == ("CPU ms/frame outside the stages: bare 20.0, pipeline 42.0 "
+                               "(MediaPipe's graph threads 4.2)")
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="no /proc here to list a process's threads")
+def test_bench_thread_cpu_counts_the_named_threads_only():
+    """The calling thread's name (what Python threads inherit) counts the time burnt on it; a name no thread
+    has counts nothing."""
+    from reenact.tasks.bench import thread_cpu
+
+    name = Path(f"/proc/self/task/{threading.get_native_id()}/comm").read_text().strip()
+    before, nobody = thread_cpu(name), thread_cpu("no-such-thread-name")
+    end = time.thread_time() + 0.3
+    while time.thread_time() < end:
+        pass
+    assert thread_cpu(name) - before >= 0.25
+    assert nobody == thread_cpu("no-such-thread-name") == 0.0

@@ -19,14 +19,19 @@ tightener overrides. A move marked `frown` shows only while the target lowers th
 and leaves the inner brows down (no AU of BROW_AUS: see brows_down): how far the corrugator and procerus pull
 brows that the frontalis does not hold up, the deep V of anger, which sad's and fear's raised inner brows
 (AU1+4) resist.
+A direction's x and y are the front view of skin sliding over the face: on a turned face (Basis.turned) the
+move takes the depth the face's surface gives it there (_slopes), so a turned head shows it foreshortened on
+its far side, as a head would; a z written into the direction moves the skin off the surface (a lip pushed
+out, a corner tucked in). A rotation (the jaw) moves as written. A frontal face keeps the moves as written:
+there the depth only changed what the depth test and the slight turn showed (takeo.ppm's fear lost its read).
 The left half evaluates the same move at the mirrored position with x negated, so no vertex-to-vertex
 mirror table is needed. Moves marked `midline` are not mirrored; unilateral edits get half of them.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from functools import lru_cache
+from dataclasses import dataclass, replace
+from functools import cached_property, lru_cache
 from typing import Any, Mapping
 
 import numpy as np
@@ -68,6 +73,15 @@ BROW_HOLD = 1.0
 FROWN_AU04 = (2.0, 4.0)
 _BROW_AUS = [AU_INDEX[a] for a in BROW_AUS]
 _AU04 = AU_INDEX["AU04"]
+# skin turned further than about 72° from the view (its normal's cosine to the view axis) is the band along a
+# silhouette: no slope is taken steeper than that (_slopes), and the fold limiter leaves such skin be (deform)
+SILHOUETTE_COS = 0.3
+# the scale (IOD) of the face's shape that skin slides over (the dental arch, the cheeks, the chin), about 6 mm:
+# finer relief, such as the lips' red rolling into the mouth (0.1 IOD from the inner to the outer edge), is no
+# track the skin moves along
+SURFACE_IOD = 0.1
+# how finely Basis.turned grades the slide (each step adds a 32nd of the depth it takes)
+SLIDE_STEPS = 32
 MIDLINE = (10, 151, 9, 8, 168, 6, 197, 195, 5, 4, 1, 2, 164, 0, 13, 14, 17, 18, 200, 199, 175, 152)
 
 
@@ -163,6 +177,37 @@ class Basis:
     reach: np.ndarray    # (478,) the most all AUs together may move each point (IOD; inf: no bound)
     relaxed: tuple[np.ndarray, np.ndarray] = ()   # (right, left) the `relaxed` moves' fields, like right/left
     frown: tuple[np.ndarray, np.ndarray] = ()     # (right, left) the `frown` moves' fields
+    # (17, 478) per field (right, left, then relaxed's and frown's), the depth (z) each unit of its moves takes
+    # sliding over the face's surface (_slopes); empty once added (turned)
+    slide: tuple[np.ndarray, ...] = ()
+
+    def turned(self, share: float) -> "Basis":
+        """This basis with `share` (0 … 1, how turned the face is; in steps of 1/SLIDE_STEPS) of the depth its
+        moves take sliding over the face added to its fields; itself at 0. The last few are kept: adding costs
+        about 0.2 ms, and a video's head keeps its turn from frame to frame."""
+        step = round(min(share, 1.0) * SLIDE_STEPS)
+        if step <= 0 or not self.slide:
+            return self
+        kept = self._turns
+        if step not in kept:
+            if len(kept) >= 4:
+                kept.pop(next(iter(kept)))
+            kept[step] = self._sliding(step / SLIDE_STEPS)
+        return kept[step]
+
+    @cached_property
+    def _turns(self) -> dict:
+        return {}
+
+    def _sliding(self, share: float) -> "Basis":
+        fields = [self.right, self.left, *self.relaxed, *self.frown]
+        out = []
+        for f, dz in zip(fields, self.slide):
+            f = f.copy()
+            f[..., 2] += np.float32(share) * dz
+            out.append(f)
+        k = 2 + len(self.relaxed)
+        return replace(self, right=out[0], left=out[1], relaxed=tuple(out[2:k]), frown=tuple(out[k:]), slide=())
 
     def displacement(self, right: np.ndarray, left: np.ndarray, relaxed: float = 0.0,
                      frown: float = 0.0) -> np.ndarray:
@@ -221,6 +266,10 @@ def build_basis(spec: Mapping[str, Any], calibration: Mapping[str, Any] | None =
     relaxed = (np.zeros_like(right), np.zeros_like(right))
     frown = (np.zeros_like(right), np.zeros_like(right))
     jaw = np.zeros((n, 3))
+    # the depth a direction's move takes as it slides over the face (_slopes), per field: apart from the fields
+    # (Basis.turned adds it), so the caps bound how far a point moves as the moves are written
+    slopes = _slopes(ref)
+    depth = {id(f): np.zeros(f.shape[:2]) for f in (right, left) + relaxed + frown}
     aus = spec.get("aus") or {}
     for name, au in aus.items():
         extra = set(au) - {"moves", "max_move"}
@@ -235,12 +284,13 @@ def build_basis(spec: Mapping[str, Any], calibration: Mapping[str, Any] | None =
             if move.get("relaxed") and move.get("frown"):
                 raise ConfigError(f"{where}: a move is `relaxed` or `frown`, not both", BASIS_FILE)
             into = relaxed if move.get("relaxed") else frown if move.get("frown") else (right, left)
-            if move.get("midline"):
-                into[0][k] += 0.5 * r
-                into[1][k] += 0.5 * r
-            else:
-                into[0][k] += r
-                into[1][k] += _move_field(move, mirrored, ref, ids, where) * flip
+            halves = ((0.5 * r, 0.5 * r) if move.get("midline")
+                      else (r, _move_field(move, mirrored, ref, ids, where) * flip))
+            slides = "direction" in move
+            for field, half in zip(into, halves):
+                field[k] += half
+                if slides:
+                    depth[id(field)][k] += (slopes * half[:, :2]).sum(1)
     # only the AUs that part the lips may change the gap between them; the rest move both lips alike
     for k in set(range(n)) - {AU_NAMES.index(a) for a in OPENING}:
         for field in (right, left) + relaxed + frown:
@@ -267,14 +317,34 @@ def build_basis(spec: Mapping[str, Any], calibration: Mapping[str, Any] | None =
     cap = np.array([float((aus.get(a) or {}).get("max_move", np.inf)) for a in AU_NAMES])
     limit = np.where(peak > 0, cap / np.maximum(peak, 1e-9), np.inf)
     jaw *= g[:, None]
+    # per field kept (a gated pair without moves is dropped below)
+    kept = (right, left) + tuple(f for pair in (relaxed, frown) if np.any(pair[0]) for f in pair)
+    slide = tuple((depth[id(f)] * calm[None, :] * (np.arange(len(ref)) < mesh.N_MESH)).astype(np.float32)
+                  for f in kept)
     right, left = right.astype(np.float32), left.astype(np.float32)
     relaxed, frown = ((f[0].astype(np.float32), f[1].astype(np.float32)) if np.any(f[0]) else ()
                       for f in (relaxed, frown))
     reach = _reach(spec.get("reach") or (), ref)
-    for a in (right, left, g, limit, jaw, reach) + relaxed + frown:
+    for a in (right, left, g, limit, jaw, reach) + relaxed + frown + slide:
         a.setflags(write=False)
     return Basis(version=version, right=right, left=left, gain=g, limit=limit, jaw=jaw, reach=reach,
-                 relaxed=relaxed, frown=frown)
+                 relaxed=relaxed, frown=frown, slide=slide)
+
+
+def _slopes(ref: np.ndarray) -> np.ndarray:
+    """(N, 2) per point, how far skin that slides over the face's surface there goes in depth (z) per unit it
+    moves in x and in y: the surface's tangent plane at the point, its normal the mesh triangles' normals
+    weighted by area and by a Gaussian of SURFACE_IOD around the point, and at most SILHOUETTE_COS from
+    edge-on. A move written seen from the front is the front view of such a slide: a turned face shows it
+    foreshortened on its far side and full on its near side, as it would a head's skin."""
+    tris = mesh.face_triangles()
+    a, b, c = (ref[tris[:, i]] for i in range(3))
+    # consistently oriented (front-facing: positive area, y down), so the normals add up
+    n = np.cross(b - a, c - a)
+    d2 = ((ref[:, None, :] - (a + b + c)[None] / 3) ** 2).sum(-1)
+    normal = np.exp(-0.5 * d2 / SURFACE_IOD ** 2) @ n
+    nz = np.maximum(normal[:, 2], SILHOUETTE_COS * np.linalg.norm(normal, axis=1))
+    return -normal[:, :2] / np.maximum(nz, 1e-12)[:, None]
 
 
 def _reach(regions, ref: np.ndarray) -> np.ndarray:

@@ -20,7 +20,7 @@ from ...jit import compiled
 from ...stages.geometry import canonical_mesh, to_canonical
 from ...pipeline.types import AU_INDEX
 from ...stages.landmarks import FACE_OVAL, INNER_LIPS, MOUTH_CORNERS, interocular
-from .basis import Basis
+from .basis import SILHOUETTE_COS, Basis
 from .flow import limit_folds, rasterize_flow
 from .iris import iris
 from .mesh import (CLOSING_PAIRS, HOLE_CHAINS, HOLES, LEFT_EYE_LOWER, LEFT_EYE_UPPER, LIPS_INNER_LOWER,
@@ -36,6 +36,17 @@ BACKGROUND_Z = 1e4
 HIDDEN_Z = 2e4
 # how far around a would-be fold the motion is eased off (IOD)
 FOLD_REACH_IOD = 0.15
+# skin whose surface turns more than about 72° from the view (SILHOUETTE_COS, its normal's cosine to the view
+# axis) is the band along a silhouette, foreshortened over 3×: a move along the face folds it behind the nearer
+# skin, which the depth test shows, so the fold limiter leaves it be. Judged, such triangles on a turned face's
+# far jaw cut fear's corner pull to a 0.01-0.3 scale (sample4_face0, sample5_face0; frontal faces 0.6-1).
+# Only on a face turned sideways (turned): a frontal or a tilted face's silhouette is the chin's underside, where
+# the limiter held the jaw of takeo.ppm's surprise (its drop cost identity, dlib 0.32 -> 0.37, for no gain in
+# how it read) and jesper.jpg's (tilted 26°; its surprise then read angry).
+# How far (degrees of yaw) a face is turned before the head's 3D motion (skin sliding over the surface, the
+# silhouette left to the depth test, the background's edge across the outline only) starts and is complete:
+# the shared faces sit at 1-9°, the turned dev faces (sample4_face0/3, sample5_face0/3) at 18-27°
+TURNED_DEG = (10.0, 16.0)
 # skin points closer than about this (IOD) in the face move alike (see _couple_close)
 COUPLE_IOD = 0.05
 # ... except the upper lid margins: the edge of a layer over the eyeball, placed by the lid moves
@@ -573,6 +584,10 @@ def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Ba
     opened by a falling cheek raise or an upper lid raise (_open_eyes, _show_sclera) past that share.
     `frown` (basis.brows_down): as much of the basis' frown moves."""
     canon, r, s, t = to_canonical(landmarks)
+    # a turned face moves like a head: skin slides over its surface (Basis.turned), the silhouette's skin is left
+    # to the depth test, the background's edge follows the outline across it only
+    turn = turned(r)
+    basis = basis.turned(turn)
     if lids > 0:
         # a blink closes the eye whatever lid raise the target adds (surprise's AU05 kept talking_man.mp4's
         # blink 0.13-0.15 IOD open, against 0.19 between blinks)
@@ -639,7 +654,7 @@ def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Ba
     ring = mesh.ring
     oval = src[index(FACE_OVAL)]
     src_all = crop_vertices(src, size)
-    step_all = np.concatenate([step, np.zeros_like(ring), _uncovered(oval, step[index(FACE_OVAL)]),
+    step_all = np.concatenate([step, np.zeros_like(ring), _uncovered(oval, step[index(FACE_OVAL)], turn),
                                np.zeros_like(oval)])
     scale = 1.0
     if np.any(step_all):
@@ -648,7 +663,7 @@ def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Ba
         step_all = _couple_close(src_all, step_all, _edges(size), COUPLE_IOD * iod, own=own)
         # what the lid skin drags along stays within reach too
         step_all[:len(src)] *= np.minimum(1.0, basis.reach * iod / np.maximum(_norm(step_all[:len(src)]), 1e-9))[:, None]
-        step_all, scale = limit_folds(src_all, step_all, active, FOLD_REACH_IOD * iod)
+        step_all, scale = _limit_folds(landmarks, src_all, step_all, active, FOLD_REACH_IOD * iod, turn)
     return Deformation(src=src_all, dst=(src_all + step_all).astype(np.float32),
                        depth=moved_crop[:, 2].astype(np.float32), jaw=jaw * scale, scale=scale, relaxed=relaxed,
                        smile=taken)
@@ -667,13 +682,61 @@ def warm(basis: Basis, size: int = 256) -> None:
     _unseen_eyeball(np.zeros((1, 1), bool), np.zeros((1, 1), bool))
 
 
-def _uncovered(oval: np.ndarray, step: np.ndarray) -> np.ndarray:
+@compiled
+def _facing(landmarks, tris):  # pragma: no cover (compiled)
+    """Per triangle, the cosine between its surface normal in the source (crop x, y and depth) and the view
+    axis, positive facing the camera; 1 for the background's triangles, which lie in the image plane."""
+    out = np.ones(len(tris))
+    for t in range(len(tris)):
+        p, q, r = tris[t, 0], tris[t, 1], tris[t, 2]
+        if max(max(p, q), r) >= len(landmarks):
+            continue
+        x0, y0, z0 = np.float64(landmarks[p, 0]), np.float64(landmarks[p, 1]), np.float64(landmarks[p, 2])
+        ax, ay, az = landmarks[q, 0] - x0, landmarks[q, 1] - y0, landmarks[q, 2] - z0
+        bx, by, bz = landmarks[r, 0] - x0, landmarks[r, 1] - y0, landmarks[r, 2] - z0
+        nx = ay * bz - az * by
+        ny = az * bx - ax * bz
+        nz = ax * by - ay * bx
+        out[t] = nz / max(np.sqrt(nx * nx + ny * ny + nz * nz), 1e-12)
+    return out
+
+
+def _limit_folds(landmarks, src, step, active, reach_px, turn):
+    """limit_folds over the active triangles, those along a silhouette left out on a turned face (`turn`): the
+    two limited motions blended between, as a triangle set that grows with the turn made the limiter's scale
+    jump (astronaut turned 13°, surprise: 0.7 -> 0.28 -> 1 over a 30th of the blend, the jaw 9 px)."""
+    if turn < 1:
+        held, scale = limit_folds(src, step, active, reach_px)
+        if turn <= 0:
+            return held, scale
+    freed, free_scale = limit_folds(src, step, active[_facing(landmarks, active) >= SILHOUETTE_COS], reach_px)
+    if turn >= 1:
+        return freed, free_scale
+    return held + np.float32(turn) * (freed - held), scale + turn * (free_scale - scale)
+
+
+def turned(r: np.ndarray) -> float:
+    """How turned sideways (0 frontal … 1) a face is whose canonical frame is R·crop (to_canonical's R): its
+    yaw (as pose_from_rotation reads it), eased from TURNED_DEG[0] to TURNED_DEG[1]."""
+    lo, hi = TURNED_DEG
+    x = (math.degrees(math.asin(min(abs(float(r[0, 2])), 1.0))) - lo) / (hi - lo)
+    x = min(max(x, 0.0), 1.0)
+    return x * x * (3 - 2 * x)
+
+
+def _uncovered(oval: np.ndarray, step: np.ndarray, turn: float) -> np.ndarray:
     """How the background's edge follows the face outline: where the outline moves in, with it, stretching
-    over what the face uncovers; where it moves out (a dropped chin), not at: the face covers the
-    background there instead of pushing it."""
+    over what the face uncovers; where it moves out (a dropped chin), not at all: the face covers the
+    background there instead of pushing it. On a turned face (`turn`, see turned) it follows across the
+    outline (along its normal) only, not sliding along it: a turned face's dropped jaw swings along its
+    outline, and a band that slid with it folded."""
     n = outward_normals(oval)
-    inward = step * n
-    return np.where((inward[:, 0] + inward[:, 1] < 0)[:, None], step, 0.0)
+    out = step[:, 0] * n[:, 0] + step[:, 1] * n[:, 1]
+    inward = out < 0
+    front = np.where(inward[:, None], step, 0.0)
+    if turn <= 0:
+        return front
+    return (1 - turn) * front + turn * np.minimum(out, 0.0)[:, None] * n
 
 
 @lru_cache(maxsize=None)
