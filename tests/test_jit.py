@@ -366,3 +366,39 @@ def test_rim_flow_is_numpys_bit_for_bit():
         _numpy_rim_flow(want[0, 2:-2, 2:-2], want[1, 2:-2, 2:-2], cover, took)
         rim_flow(flow[0, 2:-2, 2:-2], flow[1, 2:-2, 2:-2], cover, took)
         assert flow.tobytes() == want.tobytes()
+
+
+def _numpy_couple_close(src, step, edges, reach_px, rounds, own):
+    """deform._couple_close as numpy wrote it before its edges and weights were compiled (the rounds were)."""
+    from reenact.editors.rig.deform import _nonzero, _pull
+
+    moving = _nonzero(step)
+    e = edges[moving[edges[:, 0]] | moving[edges[:, 1]]]
+    d2 = (src[e[:, 0]] - src[e[:, 1]]) ** 2
+    w = np.exp(-0.5 * (d2[:, 0] + d2[:, 1]) / reach_px ** 2)
+    e, w = e[w > 0.05], w[w > 0.05]
+    if not len(e):
+        return step
+    n = len(step)
+    a, b = e[:, 0], e[:, 1]
+    keep = moving / (1 + np.bincount(a, w, n) + np.bincount(b, w, n))
+    v = _pull(np.ascontiguousarray(step.T, np.float32), a, b, w.astype(np.float32), keep, np.asarray(own, np.int64),
+              rounds)
+    return np.ascontiguousarray(v.T).astype(step.dtype)
+
+
+def test_coupled_motion_is_numpys_bit_for_bit():
+    from reenact.editors.rig.deform import KEEP_OWN_MOTION, _couple_close, _edges
+
+    rng = np.random.default_rng(16)
+    edges = _edges(256)
+    coupled = 0
+    for d in _faces(20, 17):
+        step = (d.dst - d.src).astype(np.float32)
+        step[rng.uniform(size=len(step)) < 0.5] = 0
+        for reach in (0.5, 6.0, 40.0):
+            got = _couple_close(d.src, step, edges, reach, own=KEEP_OWN_MOTION)
+            want = _numpy_couple_close(d.src, step, edges, reach, 4, KEEP_OWN_MOTION)
+            assert got.tobytes() == want.tobytes()
+            coupled += bool(np.any(got != step))
+    assert coupled > 20

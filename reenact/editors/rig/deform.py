@@ -764,18 +764,55 @@ def _couple_close(src: np.ndarray, step: np.ndarray, edges: np.ndarray, reach_px
     What the edit leaves still (the pinned border ring, skin beyond the edit's reach) stays still, and
     the points `own` keep their motion (their neighbours are drawn to it)."""
     moving = _nonzero(step)
-    e = edges[moving[edges[:, 0]] | moving[edges[:, 1]]]
-    d2 = (src[e[:, 0]] - src[e[:, 1]]) ** 2
-    w = np.exp(-0.5 * (d2[:, 0] + d2[:, 1]) / reach_px ** 2)
-    e, w = e[w > 0.05], w[w > 0.05]
-    if not len(e):
+    e, d2 = _near(src, moving, edges)
+    # the exponential as numpy takes it (its own vectorised float32 exp), the rest compiled
+    a, b, w, keep = _weights(e, np.exp(-0.5 * d2 / reach_px ** 2), moving)
+    if not len(a):
         return step
-    n = len(step)
-    a, b = e[:, 0], e[:, 1]
-    keep = moving / (1 + np.bincount(a, w, n) + np.bincount(b, w, n))
     start = np.ascontiguousarray(step.T, np.float32)
-    v = _pull(start, a, b, w.astype(np.float32), keep, np.asarray(own, np.int64), rounds)
+    v = _pull(start, a, b, w, keep, np.asarray(own, np.int64), rounds)
     return np.ascontiguousarray(v.T).astype(step.dtype)
+
+
+@compiled
+def _near(src, moving, edges):  # pragma: no cover (compiled)
+    """The edges with a moving end, and their squared lengths (float32, x² + y² as numpy sums them)."""
+    e = np.empty((len(edges), 2), edges.dtype)
+    d2 = np.empty(len(edges), src.dtype)
+    n = 0
+    for i in range(len(edges)):
+        p, q = edges[i, 0], edges[i, 1]
+        if moving[p] or moving[q]:
+            dx, dy = src[p, 0] - src[q, 0], src[p, 1] - src[q, 1]
+            e[n, 0], e[n, 1], d2[n] = p, q, dx * dx + dy * dy
+            n += 1
+    return e[:n], d2[:n]
+
+
+@compiled
+def _weights(e, w, moving):  # pragma: no cover (compiled)
+    """_couple_close's edges that pull (weight over 0.05 in float32), their ends and weights, and each point's
+    share of its own motion: moving / (1 + its edges' weights), summed per point in edge order in float64, as
+    np.bincount does."""
+    floor = np.float32(0.05)
+    n = 0
+    for i in range(len(w)):
+        n += w[i] > floor
+    a, b, kept = np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.float32)
+    to_a, to_b = np.zeros(len(moving)), np.zeros(len(moving))
+    k = 0
+    for i in range(len(w)):
+        if w[i] > floor:
+            a[k], b[k], kept[k] = e[i, 0], e[i, 1], w[i]
+            k += 1
+    for i in range(n):
+        to_a[a[i]] += np.float64(kept[i])
+    for i in range(n):
+        to_b[b[i]] += np.float64(kept[i])
+    keep = np.empty(len(moving))
+    for j in range(len(moving)):
+        keep[j] = (1.0 if moving[j] else 0.0) / (1 + to_a[j] + to_b[j])
+    return a, b, kept, keep
 
 
 @compiled
