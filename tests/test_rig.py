@@ -415,6 +415,41 @@ def test_neutral_lowers_a_smiles_raised_lower_lids_to_rest_below_the_eyes_own_co
         assert hang(before, *eye) + 0.012 < hang(after, *eye) < hang(rest, *eye) + 0.01, (hang(before, *eye), hang(after, *eye))
 
 
+def test_taking_a_laughs_narrowing_away_opens_the_eyes_to_rest_whatever_its_reading():
+    """A laugh's narrowed eyes read less AU6 than smile_man.jpg's (sample4_face3: 2.9). Taking all of it away opens
+    them as far as taking all of a full reading does: the lower lids come down to where a resting lid hangs below
+    the eye's own corners, not the reading's share of the 0-5 range of the way (half-way here: still squinting).
+    A target that sets the lids itself (fear, anger: AU7; surprise: AU5) moves them as before."""
+    from reenact.editors.rig.deform import NARROWED_MIN
+    from reenact.editors.rig.solve import narrowed
+    from reenact.stages.geometry import canonical_mesh, to_canonical
+
+    crop, lm, read = face("smile_man.jpg")
+    values = read.values.copy()
+    values[AU_NAMES.index("AU06")], values[AU_NAMES.index("AU07")] = 2.5, 0.0
+    source = AUVector(values)
+    basis = create_editor("rig", memory=False).basis
+    rest = canonical_mesh()
+
+    def hang(pts, lid, a, b):     # how far the lower lid's middle sits below its eye's corners (IOD)
+        return pts[lid, 1] - 0.5 * (pts[a, 1] + pts[b, 1])
+
+    def lids(preset, own):
+        goal = presets()[preset].resolve(source)
+        d = deform(lm, *coefficients(source, goal, basis), basis, crop.shape[0], smile_share(source, goal),
+                   narrowed=own)
+        after = to_canonical(np.c_[d.dst[:len(lm)], lm[:, 2:]])[0]
+        return [hang(after, *eye) for eye in ((145, 33, 133), (374, 263, 362))]
+
+    own = narrowed(source, NARROWED_MIN)
+    assert own == pytest.approx(2.5)
+    full = lids("neutral", own)
+    for eye, after in zip(((145, 33, 133), (374, 263, 362)), full):
+        assert hang(rest, *eye) - 0.01 < after < hang(rest, *eye) + 0.01, (after, hang(rest, *eye))
+    for preset in ("fear", "anger", "surprise"):
+        assert lids(preset, own) == pytest.approx(lids(preset, 5.0)), preset
+
+
 @lru_cache(maxsize=None)
 def neutral_on_a_broad_smile() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """smile_man.mp4's man at rest (frame 0), in his broad smile (frame 40), and the rig's neutral on that smile

@@ -18,7 +18,7 @@ import numpy as np
 
 from ...jit import compiled
 from ...stages.geometry import canonical_mesh, to_canonical
-from ...pipeline.types import AU_INDEX
+from ...pipeline.types import AU_INDEX, AU_MAX
 from ...stages.landmarks import FACE_OVAL, INNER_LIPS, MOUTH_CORNERS, interocular
 from .basis import SILHOUETTE_COS, Basis
 from .flow import limit_folds, rasterize_flow
@@ -128,6 +128,15 @@ JAW_ANGLES = (172, 397)
 # lid opens at most to where the population's resting lid sits against the eye's own corners (his
 # broader smile in smile_man.jpg: 0.23, under neutral 0.36)
 _NARROWING = (AU_INDEX["AU06"], AU_INDEX["AU07"])
+_AU07 = _NARROWING[1]
+# ... unless the target moves no lid itself: then as a share of the face's own narrowing, so that taking all of it
+# away opens the eyes all the way to rest. A laugh's eyes read AU6 2.9 (sample4_face3) and `neutral` opened them
+# 0.58 of the way, still squinting (fer read its `sad` happy). A reading under NARROWED_MIN counts as that much
+# (a resting face's slight reading opens its eyes only a little). A target that sets the lids itself keeps the
+# full range: one that tightens them (fear, anger: AU7) keeps its lower lids up (fear's opened lower lids read
+# surprised, sample4_face2), one that raises the upper lids (surprise: AU5) opens the eye from above (jesper.jpg's
+# surprise, lower lids down too, read neutral: face-api P(surprised) 0.46 -> 0.38)
+NARROWED_MIN = 2.0
 # ... but the upper lid, which AU6's orbital ring draws down, is back at rest once half the range has fallen
 # (UPPER_LID_PACE × the share), and may rise UPPER_LID_SLACK (IOD) past the population's resting lid (against the
 # eye's corners). smile_man.mp4's man rests 0.010-0.014 above it (frame 0) and his upper lid rises 0.037 from his
@@ -264,18 +273,23 @@ def _resting(canon: np.ndarray) -> np.ndarray:
     return rest
 
 
-def _open_eyes(now: np.ndarray, changes: tuple[np.ndarray, np.ndarray], shut: float = 0.0) -> np.ndarray:
+def _open_eyes(now: np.ndarray, changes: tuple[np.ndarray, np.ndarray], shut: float = 0.0,
+               narrowed: float = AU_MAX) -> np.ndarray:
     """(478, 3) the displacement that opens eyes narrowed by a cheek raise or lid tightener as those fall
     together (see _NARROWING; a target that tightens the lids as the cheeks fall, as fear and anger do,
     keeps them narrowed): each lid margin moves towards where a resting lid sits against this eye's own corners
     (`now`: the canonical mesh with the other removals done), by the falling share, and only outwards (an
     eye already open as wide as a resting one stays as it is); the skin under the lower lid follows it. The
     upper lid also opens with a falling lid drop (AU45), and to a glare (_LOWERING) whatever AU07 asks; `shut`
-    (0-1): the share of that the target's own AU45 keeps closed (a followed blink)."""
+    (0-1): the share of that the target's own AU45 keeps closed (a followed blink). `narrowed` (solve.narrowed):
+    how far the face's own reading narrows its eyes; a target that neither tightens nor raises a lid opens them by
+    the share of that which falls (see NARROWED_MIN)."""
     rest = _resting(now)
     out = np.zeros_like(now)
     for name, change, under in zip(("right_eye", "left_eye"), changes, UNDER_EYE):
         share, lowering, held = (_fall(change, ids) for ids in (_NARROWING, _LOWERING, _NARROWING + (_AU45,)))
+        if change[_AU07] <= 0 and change[_AU05] <= 0:
+            share = _fall(change, _NARROWING, narrowed)
         if share <= 0 and lowering <= 0:
             continue
         a, upper, lower, b = HOLE_CHAINS[name]
@@ -295,10 +309,10 @@ def _open_eyes(now: np.ndarray, changes: tuple[np.ndarray, np.ndarray], shut: fl
     return out
 
 
-def _fall(change: np.ndarray, ids: tuple[int, ...]) -> float:
-    """How far the AUs `ids` fall together in a side's change, as a share (at most 1; < 0: they rise) of the
-    0–5 range."""
-    return min(1.0, -float(change[index(ids)].sum()) / 5.0)
+def _fall(change: np.ndarray, ids: tuple[int, ...], full: float = AU_MAX) -> float:
+    """How far the AUs `ids` fall together in a side's change, as a share (at most 1; < 0: they rise) of
+    `full` (the 0–5 range)."""
+    return min(1.0, -float(change[index(ids)].sum()) / full)
 
 
 def _show_sclera(src: np.ndarray, dst: np.ndarray, changes: tuple[np.ndarray, np.ndarray], basis: Basis,
@@ -573,7 +587,8 @@ def _closing(canon: np.ndarray, basis: Basis, fall_r: np.ndarray, fall_l: np.nda
 
 
 def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Basis, size: int,
-           smile: float = 0.0, relaxed: float = 0.0, lids: float = 0.0, frown: float = 0.0) -> Deformation:
+           smile: float = 0.0, relaxed: float = 0.0, lids: float = 0.0, frown: float = 0.0,
+           narrowed: float = AU_MAX) -> Deformation:
     """Move a face's crop landmarks by per-side AU intensity changes (each (17,), target − source).
 
     `smile`: the share (0–1) of the face's own smile the change takes away; the AU12 part of the change
@@ -582,7 +597,8 @@ def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Ba
     the change raises (what it lowers moves as the reading says: a smile's open mouth closes as before).
     `lids`: how closed (0–1, the target's AU45 of 5) the target keeps the lids: a blink the target follows is not
     opened by a falling cheek raise or an upper lid raise (_open_eyes, _show_sclera) past that share.
-    `frown` (basis.brows_down): as much of the basis' frown moves."""
+    `frown` (basis.brows_down): as much of the basis' frown moves. `narrowed` (solve.narrowed): how far the face's
+    own reading narrows its eyes (AU6 + AU7), for how far their fall opens them (_open_eyes)."""
     canon, r, s, t = to_canonical(landmarks)
     # a turned face moves like a head: skin slides over its surface (Basis.turned), the silhouette's skin is left
     # to the depth test, the background's edge follows the outline across it only
@@ -610,7 +626,7 @@ def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Ba
         disp = _removal(canon, falls - parting) + parting
     else:   # nothing closes the mouth: the parting fields are all zero
         disp = _removal(canon, falls)
-    opened = _open_eyes(canon + disp, (right, left), lids)
+    opened = _open_eyes(canon + disp, (right, left), lids, narrowed)
     disp += opened.astype(disp.dtype)
     # an opening lower lid is a layer's edge too: the skin around it does not hold it back
     low = index(RIGHT_EYE_LOWER + LEFT_EYE_LOWER)

@@ -21,11 +21,11 @@ from ...engines.warp_blend import to_nchw
 from .appearance import Appearance, Shading, load_appearance
 from .basis import Basis, brows_down, lids_shut, lips_relaxed, load_basis
 
-from .deform import Deformation, HoleLayer, deform, dense_flow, points_box, union, warm
+from .deform import NARROWED_MIN, Deformation, HoleLayer, deform, dense_flow, points_box, union, warm
 from .flow import warp
 from .silhouette import soft_edges, warm as warm_edges
 from .mesh import HOLE_CHAINS, HOLES, crop_mesh, hole_triangles, rest_points
-from .solve import coefficients, smile_share
+from .solve import coefficients, narrowed, smile_share
 from . import lips
 from .eyes import drawn, eye_fill, warm as warm_eyes
 from .fills import light
@@ -142,7 +142,8 @@ class RigEditor:
             return None
         size = req.crop.shape[0]
         d = deform(req.landmarks, right, left, self.basis, size, smile,
-                   lips_relaxed(req.target), lids_shut(req.target), brows_down(req.target))
+                   lips_relaxed(req.target), lids_shut(req.target), brows_down(req.target),
+                   narrowed(req.source, NARROWED_MIN))
         flow, holes, box = dense_flow(d, size)
         shading = (self.appearance.shading(req.crop, d, flow, box, *_smile_taken(right, left, d),
                                            (req.track_id, req.time)) if self.appearance else None)

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...pipeline.types import AU_INDEX, AUVector
+from ...pipeline.types import AU_INDEX, AU_MAX, AUVector
 from .basis import Basis
 
 _AU12 = AU_INDEX["AU12"]
+_NARROWING = [AU_INDEX["AU06"], AU_INDEX["AU07"]]
 
 
 def coefficients(source: AUVector, target: AUVector, basis: Basis,
@@ -37,3 +38,9 @@ def smile_share(source: AUVector, target: AUVector, rest: float = 1.0) -> float:
     if goal <= 0:
         return 1.0 if was > 0 else rest
     return (was - goal) / was if was > goal else 0.0
+
+
+def narrowed(source: AUVector, least: float) -> float:
+    """How far (AU units) the face's own reading narrows its eyes (AU6 + AU7), at least `least`
+    (deform.NARROWED_MIN), at most the AU range: the fall that opens them all the way to rest."""
+    return float(np.clip(source.values[_NARROWING].sum(), least, AU_MAX))
