@@ -57,6 +57,30 @@ def test_landmarks_match_hand_placed_points(static_tracker):
     assert np.linalg.norm(pred - gt, axis=1).mean() / iod <= 0.08
 
 
+def test_a_stills_subject_is_the_face_in_the_middle_not_a_larger_one_cut_by_the_frame():
+    """A photo framed on one person, a bigger bystander cut by the right edge: with max_faces 1 the subject
+    in the middle is the face edited (it was the largest face, the bystander)."""
+    def tile(name, side):
+        img = load_rgb(name)
+        x0, y0 = img.shape[1] // 2 - min(img.shape[:2]) // 2, img.shape[0] // 2 - min(img.shape[:2]) // 2
+        square = img[y0:y0 + min(img.shape[:2]), x0:x0 + min(img.shape[:2])]
+        return cv2.resize(square, (side, side), interpolation=cv2.INTER_AREA)
+
+    canvas = np.full((720, 720, 3), 96, np.uint8)
+    canvas[180:540, 180:540] = tile("portrait_man.jpg", 360)
+    canvas[150:450, 500:] = tile("jesper.jpg", 300)[:, :220]
+    one = FaceTracker(TrackerConfig(max_faces=1), static=True)
+    two = FaceTracker(TrackerConfig(max_faces=2), static=True)
+    try:
+        found = two.detect(canvas)
+        (subject,) = one.detect(canvas)
+    finally:
+        one.close(), two.close()
+    sizes = [float(np.ptp(f[:, :2], 0).max()) for f in found]
+    assert len(found) == 2 and max(sizes) > 1.5 * float(np.ptp(subject[:, :2], 0).max())  # the bystander's
+    assert np.abs(subject[:, :2].mean(0) - 360).max() < 60 and np.allclose(subject, found[0])
+
+
 def test_tracker_hands_mediapipe_the_frame_without_a_copy():
     """MediaPipe copies a writable array on every call and takes a read-only one by reference."""
     from reenact.stages.tracker import _by_reference

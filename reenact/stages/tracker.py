@@ -29,6 +29,11 @@ CROP_MAX = 512
 # the detector sees 192²: on a still it also looks at tiles of this side (half overlapping), where a face
 # of min_face_px is still about 12 px to it
 TILE = 640
+# on a still, the subject is the face nearest the middle of those the frame shows whole (at least WHOLE_SHARE of
+# their box) and at least SUBJECT_SHARE of the largest such face's size: a bystander cut by the frame's edge
+# often measures larger (the mesh runs on past the edge), and a photo is framed on its subject
+WHOLE_SHARE = 0.97
+SUBJECT_SHARE = 0.7
 
 
 @dataclass
@@ -60,6 +65,22 @@ def _suppress(found: list[tuple[np.ndarray, float]]) -> list[tuple[np.ndarray, f
         if all(_overlap(box, k) < 0.5 * min(area, (k[2] - k[0]) * (k[3] - k[1])) for k, _ in kept):
             kept.append((box, score))
     return kept
+
+
+def _subject_first(items: list, points, shape: tuple[int, ...]) -> list:
+    """`items` (faces or boxes, whose (N, 2) pixel `points` are given) with the subject first (WHOLE_SHARE,
+    SUBJECT_SHARE), the others by the size of the part the frame shows, largest first."""
+    h, w = shape[:2]
+    boxes = [np.asarray(points(i), np.float64) for i in items]
+    boxes = [(b.min(0), b.max(0), b.mean(0)) for b in boxes]
+    spans = [np.maximum(hi - lo, 1e-9) for lo, hi, _ in boxes]
+    shown = [np.clip(np.minimum(hi, (w, h)) - np.maximum(lo, 0), 0, None) for lo, hi, _ in boxes]
+    whole = [float(np.prod(s / f)) >= WHOLE_SHARE for s, f in zip(shown, spans)]
+    big = SUBJECT_SHARE * max((float(f.max()) for f, ok in zip(spans, whole) if ok), default=0.0)
+    off = [float(np.hypot(*(c / (w, h) - 0.5))) for _, _, c in boxes]
+    order = sorted(range(len(items)), key=lambda k: (0.0, off[k]) if whole[k] and spans[k].max() >= big
+                   else (1.0, -float(shown[k].max())))
+    return [items[k] for k in order]
 
 
 def _by_reference(image: np.ndarray) -> np.ndarray:
@@ -125,20 +146,18 @@ class FaceTracker(StageBase):
 
     def detect(self, image: np.ndarray,
                detections: list[tuple[np.ndarray, float]] | None = None) -> list[np.ndarray]:
-        """Raw landmarks (N, 478, 3) in image pixels for an RGB uint8 image; on a still, the max_faces
-        largest faces, largest first (`detections`: the detector's answer for this image, if known)."""
+        """Raw landmarks (N, 478, 3) in image pixels for an RGB uint8 image; on a still, max_faces faces, the
+        subject first, then the largest (`detections`: the detector's answer for this image, if known)."""
         faces = self._mesh_landmarks(self._downscaled(image), image.shape)
         if not self.static:
             return faces
         if detections is None:
             detections = self._detections(image, tiled=True)
         boxes = [box for box, score in detections if score >= self.cfg.min_detection_confidence]
-        boxes.sort(key=lambda b: (b[2] - b[0]) * (b[3] - b[1]), reverse=True)
-        for box in boxes[: self.cfg.max_faces]:
+        for box in _subject_first(boxes, lambda b: b.reshape(2, 2), image.shape)[: self.cfg.max_faces]:
             if not any(_inside(f[:, :2].mean(0), box) for f in faces):
                 faces += self._mesh_in(image, box, faces)
-        faces.sort(key=face_size, reverse=True)
-        return faces[: self.cfg.max_faces]
+        return _subject_first(faces, lambda f: f[:, :2], image.shape)[: self.cfg.max_faces]
 
     def _downscaled(self, image: np.ndarray) -> np.ndarray:
         """Huge frames are looked at downscaled; normalised results map back to full resolution."""
