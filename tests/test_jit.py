@@ -1,10 +1,16 @@
 """The compiled loops (reenact/jit.py): the rig's rasteriser against a per-pixel reference, the loops that stand
-in for numpy steps against those steps (bit for bit), and compiling where no cache can be written."""
+in for numpy steps against those steps (bit for bit: each reference is the numpy the loop replaced), and compiling
+where no cache can be written."""
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
-from reenact.editors.rig.deform import chain_y
+from reenact.editors.rig.deform import KEEP_LIP, _close_pairs, _layer_lips, _shape_lids, chain_y, deform, dense_flow
+from reenact.editors.rig.mesh import (CLOSING_PAIRS, HOLE_CHAINS, HOLES, LIPS_INNER_LOWER, LIPS_INNER_UPPER,
+                                      LOWER_LIP_ROWS, UPPER_LIP_ROWS, crop_mesh)
+from reenact.stages.landmarks import interocular
+from reenact.stages.geometry import canonical_mesh
 from reenact.editors.rig.editor import _paste
 from reenact.editors.rig.flow import rasterize_flow
 from reenact.jit import compiled
@@ -91,8 +97,308 @@ def test_paste_is_numpys_blend_bit_for_bit():
         assert fill.tobytes() == want_fill.tobytes() and fill_mask.tobytes() == want_mask.tobytes()
 
 
+def _numpy_shape_lids(canon, moved):
+    for name in ("right_eye", "left_eye"):
+        _, upper, lower, _ = HOLE_CHAINS[name]
+        u, low = list(upper), list(lower)
+        gap = canon[low, 1] - canon[u, 1]
+        mid = len(u) // 2
+        now = moved[low[mid], 1] - moved[u[mid], 1]
+        if gap[mid] > 0 and now < gap[mid] - 1e-9:
+            moved[u, 1] = moved[low, 1] - max(now, 0.0) / gap[mid] * gap
+
+
+def _numpy_close_pairs(pts, disp):
+    for upper, lower in CLOSING_PAIRS:
+        u, l = list(upper), list(lower)
+        cross = pts[u, 1] > pts[l, 1]
+        if cross.any():
+            wu = np.abs(disp[u, 1]) + 1e-9
+            wl = np.abs(disp[l, 1]) + 1e-9
+            y = (pts[u, 1] * wl + pts[l, 1] * wu) / (wu + wl)
+            pts[np.array(u)[cross], 1] = y[cross]
+            pts[np.array(l)[cross], 1] = y[cross]
+
+
+def _numpy_layer_lips(canon, moved):
+    for rows, sign in ((UPPER_LIP_ROWS, -1.0), (LOWER_LIP_ROWS, 1.0)):
+        for inner, outer in zip(rows, rows[1:]):
+            a, b = list(inner[1:-1]), list(outer[1:-1])
+            rest = sign * (canon[b, 1] - canon[a, 1])
+            least = moved[a, 1] + sign * KEEP_LIP * np.maximum(rest, 0.0)
+            moved[b, 1] = least + sign * np.maximum(sign * (moved[b, 1] - least), 0.0)
+
+
+def test_lid_and_lip_steps_are_numpys_bit_for_bit():
+    # the deformation's last steps on the canonical face: lids closing past each other, lips pushed into
+    # their neighbouring rows, and points that do not move at all
+    rng = np.random.default_rng(9)
+    canon = canonical_mesh().copy()
+    for trial in range(200):
+        scale = (0.0, 0.01, 0.05, 0.2)[trial % 4]
+        disp = (rng.normal(0, scale, canon.shape) * (rng.uniform(size=(len(canon), 1)) > 0.3)).astype(np.float32)
+        moved = canon + disp
+        for mine, theirs, args in ((_shape_lids, _numpy_shape_lids, (canon,)), (_close_pairs, _numpy_close_pairs, (disp,)),
+                                   (_layer_lips, _numpy_layer_lips, (canon,))):
+            want, got = moved.copy(), moved.copy()
+            if mine is _close_pairs:
+                theirs(want, *args)
+                mine(got, *args)
+            else:
+                theirs(*args, want)
+                mine(*args, got)
+            assert got.tobytes() == want.tobytes(), mine.__name__
+
+
 def test_compiles_without_a_cache():
     # a function with no source file gives numba nowhere to cache it: it still compiles and runs
     scope: dict = {}
     exec("def twice(x):\n    return 2 * x\n", scope)
     assert compiled(scope["twice"])(21) == 42
+
+
+def _faces(n: int, seed: int):
+    """Deformations of the average face by random AU changes (either sign, one side or both), the jaw and lids
+    among them, as the rig makes them."""
+    from reenact.editors.rig.basis import load_basis
+    from reenact.editors.rig.mesh import rest_points
+
+    rng = np.random.default_rng(seed)
+    basis = load_basis()
+    rest = rest_points(256)
+    pts = np.c_[rest, np.zeros(len(rest), np.float32)]
+    for _ in range(n):
+        change = (rng.uniform(-3, 3, len(basis.gain)) * (rng.uniform(size=len(basis.gain)) < 0.4)).astype(np.float32)
+        other = change if rng.uniform() < 0.7 else np.zeros_like(change)
+        yield deform(pts + rng.normal(0, 0.3, pts.shape).astype(np.float32), change, other, basis, 256)
+
+
+def _numpy_dense_flow(d, size):
+    """dense_flow as numpy wrote it before its loops were compiled."""
+    from reenact.editors.rig import deform as D
+
+    flow = np.zeros((2, size, size), np.float32)
+    mesh = crop_mesh(size)
+    tris = mesh.triangles
+    step = d.dst - d.src
+    moving = D._touching(tris, D._nonzero(step))
+    box = D.points_box(d.dst[tris[moving]].reshape(-1, 2), size)
+    drawn, z = D._drawn(tris, d.src, d.dst, d.depth, moving, mesh.n_face, np.array(box, np.float32))
+    rasterize_flow(flow, d.src, d.dst, tris[drawn], z[drawn])
+    holes = []
+    for name, contour in HOLES.items():
+        c = list(contour)
+        if not np.any(step[c]):
+            continue
+        poly_dst, poly_src = d.dst[c], d.src[c]
+        hbox = D.points_box(np.concatenate([poly_dst, poly_src]), size)
+        x0, y0, x1, y1 = hbox
+        inside = D._poly_mask(poly_dst, hbox)
+        if not inside.any():
+            holes.append((hbox, inside, inside))
+            continue
+        box = D.union(box, hbox)
+        had = D._poly_mask(poly_src, hbox)
+        fx, fy = flow[0, y0:y1, x0:x1], flow[1, y0:y1, x0:x1]
+        if name == "mouth":
+            gx = np.arange(x0, x1, dtype=np.float32)[None, :]
+            gy = np.arange(y0, y1, dtype=np.float32)[:, None]
+            up_src, up_dst = chain_y(d.src, LIPS_INNER_UPPER, gx), chain_y(d.dst, LIPS_INNER_UPPER, gx)
+            gap_src = chain_y(d.src, LIPS_INNER_LOWER, gx) - up_src
+            gap_dst = chain_y(d.dst, LIPS_INNER_LOWER, gx) - up_dst
+            band = np.minimum(D.UPPER_TEETH_SHARE * gap_src, D.UPPER_TEETH_IOD * interocular(d.src))
+            mid_src = up_src + band
+            mid_dst = up_dst + np.minimum(band, 0.5 * gap_dst)
+            lower = gy > mid_dst
+            chain = list(LIPS_INNER_LOWER)
+            reach = D._norm(d.dst[chain] - d.src[chain])
+            by_x = np.argsort(d.dst[chain, 0], kind="stable")
+            taper = np.interp(gx[0], d.dst[chain, 0][by_x], (reach / max(reach.max(), 1e-6))[by_x])
+            fx[inside] = np.where(lower, -d.jaw[0] * taper[None, :], 0.0)[inside]
+            fy[inside] = np.where(lower, -d.jaw[1] * taper[None, :], 0.0)[inside]
+            sx = np.clip(np.round(gx + fx - x0), 0, x1 - x0 - 1).astype(int)
+            sy = np.clip(np.round(gy + fy - y0), 0, y1 - y0 - 1).astype(int)
+            src_lower = (gy + fy) > np.interp(gx + fx, gx[0], mid_src[0])
+            ok = had[sy, sx] & (src_lower == lower)
+        else:
+            fx[inside] = 0.0
+            fy[inside] = 0.0
+            eroded = [cv2.erode(m.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool) for m in (had, inside)]
+            ok = had & (eroded[0] | ~eroded[1])
+        holes.append((hbox, inside, inside & ~ok))
+    return flow, holes, box
+
+
+def test_dense_flow_holes_are_numpys_bit_for_bit():
+    moved = 0
+    for d in _faces(40, 10):
+        flow, holes, box = dense_flow(d, 256)
+        want_flow, want_holes, want_box = _numpy_dense_flow(d, 256)
+        assert box == want_box and flow.tobytes() == want_flow.tobytes()
+        assert [(h.box, h.inside.tobytes(), h.missing.tobytes()) for h in holes] == \
+            [(b, i.tobytes(), m.tobytes()) for b, i, m in want_holes]
+        moved += sum(bool(h.missing.any()) for h in holes)
+    assert moved > 10      # layers with something to fill, in the mouth and the eyes
+
+
+def _numpy_settle(src, dst, seal, keep, iod):
+    """lips.settle as numpy wrote it before it was compiled."""
+    from reenact.editors.rig import lips as L
+
+    up, low, _ = L.lip_vertices()
+    ids = np.concatenate([up, low])
+    x = dst[ids, 0]
+    a, b = sorted((float(dst[78, 0]), float(dst[308, 0])))
+    sa, sb = sorted((float(src[78, 0]), float(src[308, 0])))
+    xs = 0.5 * (sa + sb) + (x - 0.5 * (a + b)) * (sb - sa) / max(b - a, 1.0)
+    chains = (L.OUTER_UPPER, L.MOUTH_UPPER, L.MOUTH_LOWER, L.OUTER_LOWER)
+    ou, iu, il, ol = [chain_y(dst, c, x) for c in chains]
+    s = [chain_y(src, c, xs) for c in chains]
+    tu_s, gap_s, tl_s = s[1] - s[0], np.maximum(s[2] - s[1], 0), s[3] - s[2]
+    tu, tl = np.maximum(iu - ou, 1e-3), np.maximum(ol - il, 1e-3)
+    gap = np.maximum(il - iu, 0)
+    least_u, least_l = L.rest_thickness(src, dst, seal)
+    want_u = np.maximum(least_u * tu_s - tu, 0)
+    want_l = np.maximum(least_l * tl_s - tl, 0)
+    fit = np.minimum(gap / np.maximum(want_u + want_l, 1e-6), 1.0)
+    need_u, need_l = want_u * fit, want_l * fit
+    out_u = np.maximum(want_u - np.maximum(np.maximum(L.KEEP_THICKNESS * tu_s - tu, 0), need_u), 0)
+    out_l = np.maximum(want_l - np.maximum(np.maximum(L.KEEP_THICKNESS * tl_s - tl, 0), need_l), 0)
+    close = np.maximum(gap - need_u - need_l - np.maximum((1 - seal) * gap, keep * gap_s), 0)
+    tu2, tl2 = tu + need_u, tl + need_l
+    move_u = need_u + close * tu2 / (tu2 + tl2)
+    move_l = need_l + close * tl2 / (tu2 + tl2)
+    n = len(up)
+    share = np.clip(np.concatenate([(dst[up, 1] - ou[:n]) / tu[:n], (ol[n:] - dst[low, 1]) / tl[n:]]), 0, 1)
+    step = np.concatenate([-out_u[:n] + share[:n] * (move_u[:n] + out_u[:n]),
+                           out_l[n:] - share[n:] * (move_l[n:] + out_l[n:])])
+    out = dst.copy()
+    out[ids, 1] += step
+    src_out = src.copy()
+    thick = np.concatenate([tu_s[:n], tl_s[n:]])
+    pull = np.minimum(L.LIP_EDGE_SHARE * thick, L.LIP_EDGE_IOD * iod) * np.clip(close / L.SEAM_FULL_PX, 0, 1) * share ** 4
+    src_out[ids, 1] += np.concatenate([-pull[:n], pull[n:]])
+    return out, src_out
+
+
+def test_settled_lips_are_numpys_bit_for_bit():
+    from reenact.editors.rig.lips import settle
+
+    rng = np.random.default_rng(11)
+    pulled = 0
+    for d in _faces(40, 12):
+        seal, keep = float(rng.choice([0.0, 0.5, 1.0])), float(rng.choice([0.0, 0.3, 1.0]))
+        iod = interocular(d.src)
+        got, want = settle(d.src, d.dst, seal, keep, iod), _numpy_settle(d.src, d.dst, seal, keep, iod)
+        assert got[0].tobytes() == want[0].tobytes() and got[1].tobytes() == want[1].tobytes()
+        pulled += bool(np.any(got[1] != d.src)) and bool(np.any(got[0] != d.dst))
+    assert pulled > 5      # lips that settled over a closing gap, their texture pulled from inside
+
+
+def _numpy_edges(flow, box, own, wbox):
+    """silhouette's surface-edge mask and its bounding rect as numpy and OpenCV made them before _edges."""
+    from reenact.editors.rig.silhouette import EDGE_JUMP_PX, HOLE_MARGIN_PX
+
+    x0, y0, x1, y1 = box
+    wx0, wy0, wx1, wy1 = wbox
+    fx, fy = flow[0, y0:y1, x0:x1], flow[1, y0:y1, x0:x1]
+    step_x = cv2.max(cv2.absdiff(fx[:, 1:], fx[:, :-1]), cv2.absdiff(fy[:, 1:], fy[:, :-1])) > EDGE_JUMP_PX
+    step_y = cv2.max(cv2.absdiff(fx[1:], fx[:-1]), cv2.absdiff(fy[1:], fy[:-1])) > EDGE_JUMP_PX
+    edge = np.zeros((wy1 - wy0, wx1 - wx0), np.uint8)
+    inner = edge[y0 - wy0:y1 - wy0, x0 - wx0:x1 - wx0]
+    inner[:, 1:] |= step_x
+    inner[:, :-1] |= step_x
+    inner[1:] |= step_y
+    inner[:-1] |= step_y
+    edge &= 1 - cv2.dilate(own, np.ones((2 * HOLE_MARGIN_PX + 1,) * 2, np.uint8))
+    return edge, cv2.boundingRect(edge)
+
+
+def test_surface_edges_are_the_vectorised_steps_bit_for_bit():
+    from reenact.editors.rig.silhouette import EDGE_JUMP_PX, HOLE_MARGIN_PX, _edges, owned
+    from reenact.stages.landmarks import LIPS_OUTER
+
+    rng = np.random.default_rng(13)
+    found = 0
+    for d in _faces(30, 14):
+        flow, holes, box = dense_flow(d, 256)
+        if box is None:
+            continue
+        # jumps between surfaces, as a depth test makes them where a chin covers a collar
+        flow[:, 150:, 100:140] += np.float32(rng.uniform(0.5, 3))
+        x0, y0, x1, y1 = box
+        wbox = (max(x0 - 2, 0), max(y0 - 2, 0), min(x1 + 2, 256), min(y1 + 2, 256))
+        own = owned(d.dst[list(LIPS_OUTER)], holes, wbox)
+        edge, rect = _edges(flow, *box, *wbox[:2], own, np.float32(EDGE_JUMP_PX), HOLE_MARGIN_PX)
+        want_edge, want_rect = _numpy_edges(flow, box, own, wbox)
+        assert edge.tobytes() == want_edge.tobytes() and rect == want_rect
+        found += rect[2] > 0
+    assert found > 10
+
+
+def _numpy_rim_flow(fx, fy, cover, took):
+    """mouth.rim_flow as numpy wrote it before it was compiled."""
+    ys, xs = np.nonzero(((cover >= 0.5) | took) & (cover < 1))
+    if not len(ys):
+        return
+    h, w = cover.shape
+    near = np.array([(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx])
+    ny = np.clip(ys[:, None] + near[:, 0], 0, h - 1)
+    nx = np.clip(xs[:, None] + near[:, 1], 0, w - 1)
+    k = np.argmin(cover[ny, nx], axis=1)
+    by, bx = ny[np.arange(len(ys)), k], nx[np.arange(len(ys)), k]
+    fx[ys, xs] = fx[by, bx] + (bx - xs)
+    fy[ys, xs] = fy[by, bx] + (by - ys)
+
+
+def test_rim_flow_is_numpys_bit_for_bit():
+    from reenact.editors.rig.mouth import rim_flow
+
+    rng = np.random.default_rng(15)
+    for trial in range(100):
+        h, w = rng.integers(1, 30, 2)
+        # coverage of a blob, with ties (0 and 1 plateaus) and a mask of pixels the hole took
+        cover = np.clip(rng.normal(0.6, 0.5, (h, w)), 0, 1).astype(np.float32)
+        cover[rng.uniform(size=(h, w)) < 0.2] = 0.5
+        took = rng.uniform(size=(h, w)) < 0.2 if trial % 3 else 0
+        flow = rng.normal(0, 3, (2, h + 4, w + 4)).astype(np.float32)
+        want = flow.copy()
+        _numpy_rim_flow(want[0, 2:-2, 2:-2], want[1, 2:-2, 2:-2], cover, took)
+        rim_flow(flow[0, 2:-2, 2:-2], flow[1, 2:-2, 2:-2], cover, took)
+        assert flow.tobytes() == want.tobytes()
+
+
+def _numpy_couple_close(src, step, edges, reach_px, rounds, own):
+    """deform._couple_close as numpy wrote it before its edges and weights were compiled (the rounds were)."""
+    from reenact.editors.rig.deform import _nonzero, _pull
+
+    moving = _nonzero(step)
+    e = edges[moving[edges[:, 0]] | moving[edges[:, 1]]]
+    d2 = (src[e[:, 0]] - src[e[:, 1]]) ** 2
+    w = np.exp(-0.5 * (d2[:, 0] + d2[:, 1]) / reach_px ** 2)
+    e, w = e[w > 0.05], w[w > 0.05]
+    if not len(e):
+        return step
+    n = len(step)
+    a, b = e[:, 0], e[:, 1]
+    keep = moving / (1 + np.bincount(a, w, n) + np.bincount(b, w, n))
+    v = _pull(np.ascontiguousarray(step.T, np.float32), a, b, w.astype(np.float32), keep, np.asarray(own, np.int64),
+              rounds)
+    return np.ascontiguousarray(v.T).astype(step.dtype)
+
+
+def test_coupled_motion_is_numpys_bit_for_bit():
+    from reenact.editors.rig.deform import KEEP_OWN_MOTION, _couple_close, _edges
+
+    rng = np.random.default_rng(16)
+    edges = _edges(256)
+    coupled = 0
+    for d in _faces(20, 17):
+        step = (d.dst - d.src).astype(np.float32)
+        step[rng.uniform(size=len(step)) < 0.5] = 0
+        for reach in (0.5, 6.0, 40.0):
+            got = _couple_close(d.src, step, edges, reach, own=KEEP_OWN_MOTION)
+            want = _numpy_couple_close(d.src, step, edges, reach, 4, KEEP_OWN_MOTION)
+            assert got.tobytes() == want.tobytes()
+            coupled += bool(np.any(got != step))
+    assert coupled > 20

@@ -620,6 +620,8 @@ def _lifted(out, oy, ox, shade, filled, support, detail, ty, tx, most):  # pragm
             di, dj = oy + i - ty, ox + j - tx
             if 0 <= di < detail.shape[0] and 0 <= dj < detail.shape[1]:
                 s = wa * support[a, c] + wb * support[a, d] + wc * support[b, c] + wd * support[b, d]
+                if s == 0:     # it would add (gap − over) · 0: nothing
+                    continue
                 g0 = _gap(filled, detail, a, c, b, d, wa, wb, wc, wd, di, dj, 0)
                 g1 = _gap(filled, detail, a, c, b, d, wa, wb, wc, wd, di, dj, 1)
                 g2 = _gap(filled, detail, a, c, b, d, wa, wb, wc, wd, di, dj, 2)

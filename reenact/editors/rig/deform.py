@@ -343,41 +343,72 @@ def _show_sclera(src: np.ndarray, dst: np.ndarray, changes: tuple[np.ndarray, np
 def _shape_lids(canon: np.ndarray, moved: np.ndarray) -> None:
     """A closing lid closes as a whole: every upper-margin point keeps the share of its own rest gap to
     the lower lid that the lid's centre ends with, so a blink closes the corners with the centre instead of
-    pulling a step into the margin."""
-    for name in ("right_eye", "left_eye"):
-        _, upper, lower, _ = HOLE_CHAINS[name]
-        u, low = list(upper), list(lower)
-        gap = canon[low, 1] - canon[u, 1]
-        mid = len(u) // 2
-        now = moved[low[mid], 1] - moved[u[mid], 1]
-        if gap[mid] > 0 and now < gap[mid] - 1e-9:
-            moved[u, 1] = moved[low, 1] - max(now, 0.0) / gap[mid] * gap
+    pulling a step into the margin (compiled: _shape)."""
+    _shape(canon, moved, _LIDS[0], _LIDS[1])
 
 
 def _close_pairs(pts: np.ndarray, disp: np.ndarray) -> None:
-    """Stop closing lids and lips where they meet: an upper point may not pass its lower partner (canonical y)."""
-    for upper, lower in CLOSING_PAIRS:
-        u, l = list(upper), list(lower)
-        cross = pts[u, 1] > pts[l, 1]
-        if cross.any():
-            # meet where the moving side reaches the still one, weighted by how far each was moving
-            wu = np.abs(disp[u, 1]) + 1e-9
-            wl = np.abs(disp[l, 1]) + 1e-9
+    """Stop closing lids and lips where they meet: an upper point may not pass its lower partner (canonical y)
+    (compiled: _meet)."""
+    _meet(pts, disp, _PAIRS[0], _PAIRS[1])
+
+
+# the eyes' (upper, lower) margins, one row per eye, for _shape; every closing pair's upper and lower points,
+# one after another, for _meet (no point is in two pairs, so they are met one at a time)
+_LIDS = tuple(np.array([HOLE_CHAINS[name][k] for name in ("right_eye", "left_eye")], np.intp) for k in (1, 2))
+_PAIRS = tuple(np.array([i for pair in CLOSING_PAIRS for i in pair[k]], np.intp) for k in (0, 1))
+
+
+@compiled
+def _shape(canon, moved, upper, lower):  # pragma: no cover (compiled)
+    """_shape_lids per eye, in numpy's precision: the gaps and the share in float32, the test in float64."""
+    for e in range(upper.shape[0]):
+        u, low = upper[e], lower[e]
+        mid = len(u) // 2
+        gap_mid = canon[low[mid], 1] - canon[u[mid], 1]
+        now = moved[low[mid], 1] - moved[u[mid], 1]
+        if gap_mid > 0 and np.float64(now) < np.float64(gap_mid) - 1e-9:
+            share = max(now, np.float32(0)) / gap_mid
+            for i in range(len(u)):
+                moved[u[i], 1] = moved[low[i], 1] - share * (canon[low[i], 1] - canon[u[i], 1])
+
+
+@compiled
+def _meet(pts, disp, upper, lower):  # pragma: no cover (compiled)
+    """_close_pairs per pair of points, in float32 as numpy's steps: where an upper point passed its lower
+    partner both meet where the moving side reaches the still one, weighted by how far each was moving."""
+    tiny = np.float32(1e-9)
+    for i in range(len(upper)):
+        u, l = upper[i], lower[i]
+        if pts[u, 1] > pts[l, 1]:
+            wu = abs(disp[u, 1]) + tiny
+            wl = abs(disp[l, 1]) + tiny
             y = (pts[u, 1] * wl + pts[l, 1] * wu) / (wu + wl)
-            pts[np.array(u)[cross], 1] = y[cross]
-            pts[np.array(l)[cross], 1] = y[cross]
+            pts[u, 1] = y
+            pts[l, 1] = y
 
 
 def _layer_lips(canon: np.ndarray, moved: np.ndarray) -> None:
     """Each lip's rows stay in order from the seam outwards (canonical y), each band keeping KEEP_LIP of
     its rest thickness: where closing lips were stopped at the seam, the red behind them is pushed back
-    instead of folding over it."""
-    for rows, sign in ((UPPER_LIP_ROWS, -1.0), (LOWER_LIP_ROWS, 1.0)):
-        for inner, outer in zip(rows, rows[1:]):
-            a, b = index(inner[1:-1]), index(outer[1:-1])   # the corners are shared by every row
-            rest = sign * (canon[b, 1] - canon[a, 1])
-            least = moved[a, 1] + sign * KEEP_LIP * np.maximum(rest, 0.0)
-            moved[b, 1] = least + sign * np.maximum(sign * (moved[b, 1] - least), 0.0)
+    instead of folding over it (compiled: _keep_rows)."""
+    for rows, sign in ((_LIP_ROWS[0], -1.0), (_LIP_ROWS[1], 1.0)):
+        _keep_rows(canon, moved, rows, np.float32(sign), np.float32(sign * KEEP_LIP))
+
+
+# each lip's rows from the seam outwards, less the corners (which every row shares)
+_LIP_ROWS = tuple(np.array(rows, np.intp)[:, 1:-1] for rows in (UPPER_LIP_ROWS, LOWER_LIP_ROWS))
+
+
+@compiled
+def _keep_rows(canon, moved, rows, sign, least):  # pragma: no cover (compiled)
+    """_layer_lips for one lip, row after row outwards, in float32 as numpy's steps (`least`: sign · KEEP_LIP)."""
+    zero = np.float32(0)
+    for r in range(rows.shape[0] - 1):
+        for i in range(rows.shape[1]):
+            a, b = rows[r, i], rows[r + 1, i]
+            floor = moved[a, 1] + least * max(sign * (canon[b, 1] - canon[a, 1]), zero)
+            moved[b, 1] = floor + sign * max(sign * (moved[b, 1] - floor), zero)
 
 
 def _along(chain: np.ndarray, src: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -599,7 +630,7 @@ def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Ba
     disp += opened.astype(disp.dtype)
     # an opening lower lid is a layer's edge too: the skin around it does not hold it back
     low = index(RIGHT_EYE_LOWER + LEFT_EYE_LOWER)
-    own = np.union1d(KEEP_OWN_MOTION, low[opened[low, 1] > 0])
+    own = np.concatenate([KEEP_OWN_MOTION, low[opened[low, 1] > 0]])   # a list for _couple_close: repeats do no harm
     # how far apart the lips end (the removal's stop at the population's face does not hold lips that close:
     # they are pressed together where they meet, below)
     gap = float(np.diff((canon + falls)[index(INNER_LIPS), 1])[0])
@@ -633,7 +664,7 @@ def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Ba
     step[np.maximum(np.abs(step[:, 0]), np.abs(step[:, 1])) < MIN_MOVE_PX] = 0
     step = _layer_eyes(src, step)
     if disp[BROWS, 1].mean() < 0:
-        own = np.union1d(own, BROWS)
+        own = np.concatenate([own, BROWS])
     jaw = ((0.5 * (right + left) @ basis.jaw) @ r / s)[:2].astype(np.float32)
     mesh = crop_mesh(size)
     ring = mesh.ring
@@ -663,6 +694,8 @@ def warm(basis: Basis, size: int = 256) -> None:
     dense_flow(deform(np.c_[rest, np.zeros(len(rest), np.float32)], change, change, basis, size), size)
     # ... and those the fills run (lip and lid edges)
     chain_y(rest.astype(np.float32), LIPS_INNER_UPPER, np.zeros(1, np.float32))
+    # ... and the eyes' layer, which a smile leaves where it is
+    _unseen_eyeball(np.zeros((1, 1), bool), np.zeros((1, 1), bool))
 
 
 @compiled
@@ -747,18 +780,55 @@ def _couple_close(src: np.ndarray, step: np.ndarray, edges: np.ndarray, reach_px
     What the edit leaves still (the pinned border ring, skin beyond the edit's reach) stays still, and
     the points `own` keep their motion (their neighbours are drawn to it)."""
     moving = _nonzero(step)
-    e = edges[moving[edges[:, 0]] | moving[edges[:, 1]]]
-    d2 = (src[e[:, 0]] - src[e[:, 1]]) ** 2
-    w = np.exp(-0.5 * (d2[:, 0] + d2[:, 1]) / reach_px ** 2)
-    e, w = e[w > 0.05], w[w > 0.05]
-    if not len(e):
+    e, d2 = _near(src, moving, edges)
+    # the exponential as numpy takes it (its own vectorised float32 exp), the rest compiled
+    a, b, w, keep = _weights(e, np.exp(-0.5 * d2 / reach_px ** 2), moving)
+    if not len(a):
         return step
-    n = len(step)
-    a, b = e[:, 0], e[:, 1]
-    keep = moving / (1 + np.bincount(a, w, n) + np.bincount(b, w, n))
     start = np.ascontiguousarray(step.T, np.float32)
-    v = _pull(start, a, b, w.astype(np.float32), keep, np.asarray(own, np.int64), rounds)
+    v = _pull(start, a, b, w, keep, np.asarray(own, np.int64), rounds)
     return np.ascontiguousarray(v.T).astype(step.dtype)
+
+
+@compiled
+def _near(src, moving, edges):  # pragma: no cover (compiled)
+    """The edges with a moving end, and their squared lengths (float32, x² + y² as numpy sums them)."""
+    e = np.empty((len(edges), 2), edges.dtype)
+    d2 = np.empty(len(edges), src.dtype)
+    n = 0
+    for i in range(len(edges)):
+        p, q = edges[i, 0], edges[i, 1]
+        if moving[p] or moving[q]:
+            dx, dy = src[p, 0] - src[q, 0], src[p, 1] - src[q, 1]
+            e[n, 0], e[n, 1], d2[n] = p, q, dx * dx + dy * dy
+            n += 1
+    return e[:n], d2[:n]
+
+
+@compiled
+def _weights(e, w, moving):  # pragma: no cover (compiled)
+    """_couple_close's edges that pull (weight over 0.05 in float32), their ends and weights, and each point's
+    share of its own motion: moving / (1 + its edges' weights), summed per point in edge order in float64, as
+    np.bincount does."""
+    floor = np.float32(0.05)
+    n = 0
+    for i in range(len(w)):
+        n += w[i] > floor
+    a, b, kept = np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.float32)
+    to_a, to_b = np.zeros(len(moving)), np.zeros(len(moving))
+    k = 0
+    for i in range(len(w)):
+        if w[i] > floor:
+            a[k], b[k], kept[k] = e[i, 0], e[i, 1], w[i]
+            k += 1
+    for i in range(n):
+        to_a[a[i]] += np.float64(kept[i])
+    for i in range(n):
+        to_b[b[i]] += np.float64(kept[i])
+    keep = np.empty(len(moving))
+    for j in range(len(moving)):
+        keep[j] = (1.0 if moving[j] else 0.0) / (1 + to_a[j] + to_b[j])
+    return a, b, kept, keep
 
 
 @compiled
@@ -848,29 +918,32 @@ def chain_y(pts: np.ndarray, chain, x: np.ndarray) -> np.ndarray:
 def _interp(x, xp, fp):  # pragma: no cover (compiled)
     """np.interp(x, xp, fp) of a 1-d x over increasing xp, bit for bit: numpy's own steps (its ends, exact
     hits, and the other end's formula where the first gives NaN), in float64."""
-    n = len(xp)
     out = np.empty(len(x))
     for i in range(len(x)):
-        v = np.float64(x[i])
-        if np.isnan(v):
-            out[i] = v
-        elif v > xp[n - 1]:
-            out[i] = fp[n - 1]
-        elif v < xp[0]:
-            out[i] = fp[0]
-        else:
-            j = 0
-            while j + 1 < n and v >= xp[j + 1]:
-                j += 1
-            if j == n - 1 or xp[j] == v:
-                out[i] = fp[j]
-            else:
-                slope = (fp[j + 1] - fp[j]) / (xp[j + 1] - xp[j])
-                out[i] = slope * (v - xp[j]) + fp[j]
-                if np.isnan(out[i]):
-                    out[i] = slope * (v - xp[j + 1]) + fp[j + 1]
-                    if np.isnan(out[i]) and fp[j] == fp[j + 1]:
-                        out[i] = fp[j]
+        out[i] = _interp_one(np.float64(x[i]), xp, fp, 0)
+    return out
+
+
+@compiled
+def _interp_one(v, xp, fp, j):  # pragma: no cover (compiled)
+    """_interp at one float64 v, its interval searched upwards from j (at most v's own)."""
+    n = len(xp)
+    if np.isnan(v):
+        return v
+    if v > xp[n - 1]:
+        return fp[n - 1]
+    if v < xp[0]:
+        return fp[0]
+    while j + 1 < n and v >= xp[j + 1]:
+        j += 1
+    if j == n - 1 or xp[j] == v:
+        return fp[j]
+    slope = (fp[j + 1] - fp[j]) / (xp[j + 1] - xp[j])
+    out = slope * (v - xp[j]) + fp[j]
+    if np.isnan(out):
+        out = slope * (v - xp[j + 1]) + fp[j + 1]
+        if np.isnan(out) and fp[j] == fp[j + 1]:
+            out = fp[j]
     return out
 
 
@@ -885,7 +958,7 @@ def dense_flow(d: Deformation, size: int) -> tuple[np.ndarray, list[HoleLayer], 
     tris = mesh.triangles
     step = d.dst - d.src
     moving = _touching(tris, _nonzero(step))
-    box = points_box(d.dst[tris[moving]].reshape(-1, 2), size)
+    box = points_box(_corners_span(tris, d.dst, moving), size)
     drawn, z = _drawn(tris, d.src, d.dst, d.depth, moving, mesh.n_face, np.array(box, np.float32))
     rasterize_flow(flow, d.src, d.dst, tris[drawn], z[drawn])
     for name, contour in HOLES.items():
@@ -905,41 +978,109 @@ def dense_flow(d: Deformation, size: int) -> tuple[np.ndarray, list[HoleLayer], 
         fy = flow[1, y0:y1, x0:x1]
         if name == "mouth":
             # a band under the upper lip is the upper teeth, fixed to the skull; everything below it (tongue,
-            # lower teeth) rides on the jaw. The band keeps its height unless the lips close on it.
-            gx = np.arange(x0, x1, dtype=np.float32)[None, :]
-            gy = np.arange(y0, y1, dtype=np.float32)[:, None]
-            up_src, up_dst = chain_y(d.src, LIPS_INNER_UPPER, gx), chain_y(d.dst, LIPS_INNER_UPPER, gx)
-            gap_src = chain_y(d.src, LIPS_INNER_LOWER, gx) - up_src
-            gap_dst = chain_y(d.dst, LIPS_INNER_LOWER, gx) - up_dst
-            band = np.minimum(UPPER_TEETH_SHARE * gap_src, UPPER_TEETH_IOD * interocular(d.src))
-            mid_src = up_src + band
-            mid_dst = up_dst + np.minimum(band, 0.5 * gap_dst)
-            lower = gy > mid_dst
-            # the lower teeth ride on the jaw, tapering to the corners as the lower lip does
-            chain = list(LIPS_INNER_LOWER)
-            reach = _norm(d.dst[chain] - d.src[chain])
-            by_x = np.argsort(d.dst[chain, 0])
-            taper = np.interp(gx[0], d.dst[chain, 0][by_x], (reach / max(reach.max(), 1e-6))[by_x])
-            fx[inside] = np.where(lower, -d.jaw[0] * taper[None, :], 0.0)[inside]
-            fy[inside] = np.where(lower, -d.jaw[1] * taper[None, :], 0.0)[inside]
-            # a layer can only show what was on its own side of the source opening
-            sx = np.clip(np.round(gx + fx - x0), 0, x1 - x0 - 1).astype(int)
-            sy = np.clip(np.round(gy + fy - y0), 0, y1 - y0 - 1).astype(int)
-            src_lower = (gy + fy) > np.interp(gx + fx, gx[0], mid_src[0])
-            ok = had[sy, sx] & (src_lower == lower)
+            # lower teeth) rides on the jaw (see _mouth_layer)
+            missing = _mouth_layer(d.src, d.dst, d.jaw, inside, had, fx, fy, x0, y0, float(interocular(d.src)),
+                                   index(LIPS_INNER_UPPER), index(LIPS_INNER_LOWER))
         else:
             fx[inside] = 0.0
             fy[inside] = 0.0
             # the source opening's rim is the lids' margins and lashes: where a lid moved off it, it lies inside
             # the new opening and is no eyeball (a dark line across an opened eye's white)
-            ok = had & (_eroded(had) | ~_eroded(inside))
-        holes.append(HoleLayer(name, hbox, inside, inside & ~ok))
+            missing = _unseen_eyeball(inside, had)
+        holes.append(HoleLayer(name, hbox, inside, missing))
     return flow, holes, box
 
 
-def _eroded(mask: np.ndarray) -> np.ndarray:
-    """A boolean region less its one-pixel rim (8-connected)."""
-    return cv2.erode(mask.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+@compiled
+def _corners_span(tris, pts, moving):  # pragma: no cover (compiled)
+    """(2, 2) the least and the greatest x, y over the corners of the `moving` triangles (for points_box)."""
+    span = np.empty((2, 2), pts.dtype)
+    span[0], span[1] = np.inf, -np.inf
+    for t in range(len(tris)):
+        if moving[t]:
+            for i in range(3):
+                for k in range(2):
+                    v = pts[tris[t, i], k]
+                    span[0, k] = min(span[0, k], v)
+                    span[1, k] = max(span[1, k], v)
+    return span
+
+
+@compiled
+def _mouth_layer(src, dst, jaw, inside, had, fx, fy, x0, y0, iod, upper, lower):  # pragma: no cover (compiled)
+    """The mouth's layer in the backward flow (fx, fy over the hole's box from (x0, y0)), and where it has
+    nothing to show. Below a band under the moved upper lip (UPPER_TEETH_SHARE of the source opening, at most
+    UPPER_TEETH_IOD tall, kept unless the lips close on it) the layer rides on the jaw, tapering to the
+    corners as the lower lip moves; above it, it stays with the skull. A pixel shows only what the source
+    opening had on the same side of its band. Numpy's steps in their order and precision: float64 chains,
+    float32 flow."""
+    h, w = inside.shape
+    gx = np.empty(w, np.float32)
+    for j in range(w):
+        gx[j] = x0 + j
+    up_src, up_dst = _along_at(src, upper, src, 1, gx), _along_at(dst, upper, dst, 1, gx)
+    gap_src = _along_at(src, lower, src, 1, gx) - up_src
+    gap_dst = _along_at(dst, lower, dst, 1, gx) - up_dst
+    mid_src, mid_dst = np.empty(w), np.empty(w)
+    for j in range(w):
+        band = min(UPPER_TEETH_SHARE * gap_src[j], UPPER_TEETH_IOD * iod)
+        mid_src[j] = up_src[j] + band
+        mid_dst[j] = up_dst[j] + min(band, 0.5 * gap_dst[j])
+    # the lower lip's inner edge: how far each point moves, a share of the most, along its moved x
+    n = len(lower)
+    reach = np.empty(n, np.float32)
+    for i in range(n):
+        dx, dy = dst[lower[i], 0] - src[lower[i], 0], dst[lower[i], 1] - src[lower[i], 1]
+        reach[i] = np.sqrt(dx * dx + dy * dy)
+    most = reach.max()
+    if not most >= 1e-6:
+        most = np.float32(1e-6)
+    ends = np.empty((n, 2), np.float32)
+    for i in range(n):
+        ends[i, 0], ends[i, 1] = dst[lower[i], 0], reach[i] / most
+    taper = _along_at(ends, np.arange(n), ends, 1, gx)
+    grid = np.empty(w)
+    for j in range(w):
+        grid[j] = gx[j]
+    missing = np.zeros((h, w), np.bool_)
+    for i in range(h):
+        gy = np.float32(y0 + i)
+        for j in range(w):
+            if not inside[i, j]:
+                continue
+            low = np.float64(gy) > mid_dst[j]
+            fx[i, j] = np.float32(np.float64(-jaw[0]) * taper[j]) if low else np.float32(0)
+            fy[i, j] = np.float32(np.float64(-jaw[1]) * taper[j]) if low else np.float32(0)
+            # a layer can only show what was on its own side of the source opening
+            at_x, at_y = gx[j] + fx[i, j], gy + fy[i, j]
+            sx = min(max(np.rint(at_x - np.float32(x0)), np.float32(0)), np.float32(w - 1))
+            sy = min(max(np.rint(at_y - np.float32(y0)), np.float32(0)), np.float32(h - 1))
+            guess = max(int(np.floor(np.float64(at_x))) - x0 - 1, 0) if at_x == at_x else 0
+            src_low = np.float64(at_y) > _interp_one(np.float64(at_x), grid, mid_src, min(guess, w - 1))
+            missing[i, j] = not (had[int(sy), int(sx)] and src_low == low)
+    return missing
+
+
+@compiled
+def _unseen_eyeball(inside, had):  # pragma: no cover (compiled)
+    """inside & ~(had & (eroded(had) | ~eroded(inside))), eroded as cv2.erode by a 3 × 3 square (the image's
+    border erodes nothing)."""
+    h, w = inside.shape
+    missing = np.zeros((h, w), np.bool_)
+    for i in range(h):
+        for j in range(w):
+            if not inside[i, j]:
+                continue
+            ok = had[i, j]
+            if ok:
+                core_had, core_inside = True, True
+                for a in range(max(i - 1, 0), min(i + 2, h)):
+                    for b in range(max(j - 1, 0), min(j + 2, w)):
+                        core_had = core_had and had[a, b]
+                        core_inside = core_inside and inside[a, b]
+                ok = core_had or not core_inside
+            missing[i, j] = not ok
+    return missing
 
 
 def points_box(pts: np.ndarray, size: int, pad: int = 1) -> tuple[int, int, int, int]:

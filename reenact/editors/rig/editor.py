@@ -23,15 +23,15 @@ from .basis import Basis, brows_down, lids_shut, lips_relaxed, load_basis
 
 from .deform import NARROWED_MIN, Deformation, HoleLayer, deform, dense_flow, points_box, union, warm
 from .flow import warp
-from .silhouette import soft_edges
-from .mesh import HOLE_CHAINS, HOLES, crop_mesh, hole_triangles
+from .silhouette import soft_edges, warm as warm_edges
+from .mesh import HOLE_CHAINS, HOLES, crop_mesh, hole_triangles, rest_points
 from .solve import coefficients, narrowed, smile_share
 from . import lips
 from .eyes import drawn, eye_fill, warm as warm_eyes
 from .fills import light
 from .memory import TextureMemory, openness, recall
 from .mouth import (TEETH_LUMA, curtains, deep, mouth_geometry, palette, placement, retracted, rim_flow,
-                    stretched, teeth_visible)
+                    stretched, teeth_visible, warm as warm_mouth)
 from .teeth import interior, warm as warm_teeth
 from ...imaging import luma, match_color
 from ...jit import compiled
@@ -219,6 +219,11 @@ def _warm(basis: Basis) -> None:
     warm(basis)
     warm_eyes()
     warm_teeth()
+    warm_edges()
+    warm_mouth()
+    # the lips' settling, on the average face (writable, as a deformation's points are)
+    rest = rest_points(256).copy()
+    lips.settle(rest, rest, 1.0, 1.0, 1.0)
     # the fills' loops for a box of a fill, as plan() and _blend run them
     fill, fill_mask = np.zeros((2, 3, 3), np.float32), np.zeros((2, 3), np.float32)
     _paste(fill, fill_mask, (0, 0, 2, 2), np.zeros((2, 2, 3), np.float32), np.zeros((2, 2), np.float32))

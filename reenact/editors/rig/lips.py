@@ -17,7 +17,8 @@ import numpy as np
 from ...pipeline.types import AU_INDEX, AUVector
 from ...stages.geometry import canonical_mesh
 from ...stages.landmarks import LIPS_OUTER, MOUTH_CORNERS
-from .deform import chain_y
+from ...jit import compiled
+from .deform import _along_at, chain_y, index
 from .fills import row_gradient
 from .flow import rasterize_flow
 from .mesh import LIPS_INNER_LOWER, face_triangles
@@ -108,18 +109,6 @@ def seal_share(source: AUVector, target: AUVector) -> tuple[float, float]:
     return x * x * (3 - 2 * x), min(max(a / s, 0.0), 1.0) if s > 1e-6 else 1.0
 
 
-def _columns(src: np.ndarray, dst: np.ndarray, x: np.ndarray):
-    """At crop columns x of the moved mouth: (outer-upper, inner-upper, inner-lower, outer-lower) y of dst, and
-    the (upper thickness, gap, lower thickness) of the source at the same share of the way between corners."""
-    chains = (OUTER_UPPER, MOUTH_UPPER, MOUTH_LOWER, OUTER_LOWER)
-    a, b = sorted((float(dst[78, 0]), float(dst[308, 0])))
-    sa, sb = sorted((float(src[78, 0]), float(src[308, 0])))
-    xs = 0.5 * (sa + sb) + (x - 0.5 * (a + b)) * (sb - sa) / max(b - a, 1.0)
-    d = [chain_y(dst, c, x) for c in chains]
-    s = [chain_y(src, c, xs) for c in chains]
-    return d, (s[1] - s[0], np.maximum(s[2] - s[1], 0), s[3] - s[2])
-
-
 def rest_thickness(src: np.ndarray, dst: np.ndarray, seal: float) -> tuple[float, float]:
     """(upper, lower): the least share of its source thickness each lip keeps in the moved mouth: KEEP_THICKNESS,
     or, as far as the lips are sealed, a resting mouth's fuller lips as far as the corners came in (LIP_REST_EXP;
@@ -133,38 +122,68 @@ def settle(src: np.ndarray, dst: np.ndarray, seal: float, keep: float, iod: floa
     """Crop-mesh positions with the lips settled: each lip at least `rest_thickness` of its source thickness
     (from what is left of the gap, else its outer contour moves out), and the gap between them no wider than
     the larger of (1 − seal) of the moved gap and `keep` of the source's own gap. Returns (moved positions,
-    the source positions to carry the lips from)."""
+    the source positions to carry the lips from). Compiled: _settled."""
     up, low, _ = lip_vertices()
-    ids = np.concatenate([up, low])
-    (ou, iu, il, ol), (tu_s, gap_s, tl_s) = _columns(src, dst, dst[ids, 0])
-    tu, tl = np.maximum(iu - ou, 1e-3), np.maximum(ol - il, 1e-3)
-    gap = np.maximum(il - iu, 0)
     least_u, least_l = rest_thickness(src, dst, seal)
-    want_u = np.maximum(least_u * tu_s - tu, 0)
-    want_l = np.maximum(least_l * tl_s - tl, 0)
-    fit = np.minimum(gap / np.maximum(want_u + want_l, 1e-6), 1.0)
-    need_u, need_l = want_u * fit, want_l * fit
-    # what the gap could not give of the resting lips' surplus over KEEP_THICKNESS moves the outer contour out
-    # (a lip pressed thinner than KEEP_THICKNESS with no gap left stays: a tightened or stretched lip)
-    out_u = np.maximum(want_u - np.maximum(np.maximum(KEEP_THICKNESS * tu_s - tu, 0), need_u), 0)
-    out_l = np.maximum(want_l - np.maximum(np.maximum(KEEP_THICKNESS * tl_s - tl, 0), need_l), 0)
-    close = np.maximum(gap - need_u - need_l - np.maximum((1 - seal) * gap, keep * gap_s), 0)
-    tu2, tl2 = tu + need_u, tl + need_l
-    move_u = need_u + close * tu2 / (tu2 + tl2)
-    move_l = need_l + close * tl2 / (tu2 + tl2)
-    # every vertex keeps its share of the way from its lip's outer contour to the inner edge
-    n = len(up)
-    share = np.clip(np.concatenate([(dst[up, 1] - ou[:n]) / tu[:n], (ol[n:] - dst[low, 1]) / tl[n:]]), 0, 1)
-    step = np.concatenate([-out_u[:n] + share[:n] * (move_u[:n] + out_u[:n]),
-                           out_l[n:] - share[n:] * (move_l[n:] + out_l[n:])])
-    out = dst.copy()
-    out[ids, 1] += step
-    # an inner edge that closed over a gap takes its texture from inside its lip, not from the source's
-    # edge pixels (teeth or the dark gap bleed into those)
-    src_out = src.copy()
-    thick = np.concatenate([tu_s[:n], tl_s[n:]])
-    pull = np.minimum(LIP_EDGE_SHARE * thick, LIP_EDGE_IOD * iod) * np.clip(close / SEAM_FULL_PX, 0, 1) * share ** 4
-    src_out[ids, 1] += np.concatenate([-pull[:n], pull[n:]])
+    # the source is read at the same share of the way between its corners as each moved column
+    a, b = sorted((float(dst[78, 0]), float(dst[308, 0])))
+    sa, sb = sorted((float(src[78, 0]), float(src[308, 0])))
+    return _settled(src, dst, up, low, _CHAINS, least_u, least_l, seal, keep, iod,
+                    (0.5 * (sa + sb), 0.5 * (a + b), sb - sa, max(b - a, 1.0)))
+
+
+# the lips' outer-upper, inner-upper, inner-lower and outer-lower edges, corner to corner
+_CHAINS = tuple(index(c) for c in (OUTER_UPPER, MOUTH_UPPER, MOUTH_LOWER, OUTER_LOWER))
+
+
+@compiled
+def _settled(src, dst, up, low, chains, least_u, least_l, seal, keep, iod, across):  # pragma: no cover (compiled)
+    """settle's arithmetic per lip vertex, in numpy's order and precision: the columns' x (and the source's at
+    the same share between the corners, `across`: its middle, the moved middle, widths) in float32, the edges
+    read along them (chain_y) and all that follows in float64, the positions moved in float32."""
+    n, m = len(up), len(up) + len(low)
+    ids = np.empty(m, np.intp)
+    ids[:n] = up
+    ids[n:] = low
+    x, xs = np.empty(m, np.float32), np.empty(m, np.float32)
+    mid_s, mid, width_s, width = np.float32(across[0]), np.float32(across[1]), np.float32(across[2]), np.float32(across[3])
+    for i in range(m):
+        x[i] = dst[ids[i], 0]
+        xs[i] = mid_s + (x[i] - mid) * width_s / width
+    ou, iu = _along_at(dst, chains[0], dst, 1, x), _along_at(dst, chains[1], dst, 1, x)
+    il, ol = _along_at(dst, chains[2], dst, 1, x), _along_at(dst, chains[3], dst, 1, x)
+    s0, s1 = _along_at(src, chains[0], src, 1, xs), _along_at(src, chains[1], src, 1, xs)
+    s2, s3 = _along_at(src, chains[2], src, 1, xs), _along_at(src, chains[3], src, 1, xs)
+    out, src_out = dst.copy(), src.copy()
+    for i in range(m):
+        tu_s, gap_s, tl_s = s1[i] - s0[i], max(s2[i] - s1[i], 0.0), s3[i] - s2[i]
+        tu, tl = max(iu[i] - ou[i], 1e-3), max(ol[i] - il[i], 1e-3)
+        gap = max(il[i] - iu[i], 0.0)
+        want_u = max(least_u * tu_s - tu, 0.0)
+        want_l = max(least_l * tl_s - tl, 0.0)
+        fit = min(gap / max(want_u + want_l, 1e-6), 1.0)
+        need_u, need_l = want_u * fit, want_l * fit
+        # what the gap could not give of the resting lips' surplus over KEEP_THICKNESS moves the outer contour
+        # out (a lip pressed thinner than KEEP_THICKNESS with no gap left stays: a tightened or stretched lip)
+        out_u = max(want_u - max(max(KEEP_THICKNESS * tu_s - tu, 0.0), need_u), 0.0)
+        out_l = max(want_l - max(max(KEEP_THICKNESS * tl_s - tl, 0.0), need_l), 0.0)
+        close = max(gap - need_u - need_l - max((1 - seal) * gap, keep * gap_s), 0.0)
+        tu2, tl2 = tu + need_u, tl + need_l
+        # every vertex keeps its share of the way from its lip's outer contour to the inner edge
+        y = np.float64(dst[ids[i], 1])
+        if i < n:
+            share = min(max((y - ou[i]) / tu, 0.0), 1.0)
+            step = -out_u + share * (need_u + close * tu2 / (tu2 + tl2) + out_u)
+        else:
+            share = min(max((ol[i] - y) / tl, 0.0), 1.0)
+            step = out_l - share * (need_l + close * tl2 / (tu2 + tl2) + out_l)
+        out[ids[i], 1] = np.float32(np.float64(out[ids[i], 1]) + step)
+        # an inner edge that closed over a gap takes its texture from inside its lip, not from the source's
+        # edge pixels (teeth or the dark gap bleed into those)
+        thick = tu_s if i < n else tl_s
+        pull = (min(LIP_EDGE_SHARE * thick, LIP_EDGE_IOD * iod) * min(max(close / SEAM_FULL_PX, 0.0), 1.0)
+                * share ** 4.0)
+        src_out[ids[i], 1] = np.float32(np.float64(src_out[ids[i], 1]) + (-pull if i < n else pull))
     return out, src_out
 
 

@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from ...imaging import luma
+from ...jit import compiled
 from ...pipeline.types import AU_INDEX, AUVector
 from ...stages.landmarks import LIPS_OUTER
 from .basis import LIP_HOLD, free
@@ -199,22 +200,51 @@ def curtains(src: np.ndarray, g: MouthGeometry, scale: float, iod: float, teeth:
 
 def rim_flow(fx: np.ndarray, fy: np.ndarray, cover: np.ndarray, took) -> None:
     """Give the opening's rim pixels that no lip triangle drew (they show the hole's layer): those whose
-    centres lie inside it (cover ≥ ½) and those the hole's mask `took`, the flow of their least-covered
-    neighbour, the lip beside them, in place, so they sample what it samples. The fill then blends the
-    interior over the lip by coverage alone."""
-    ys, xs = np.nonzero(((cover >= 0.5) | took) & (cover < 1))
-    if not len(ys):
-        return
+    centres lie inside it (cover ≥ ½) and those the hole's mask `took` (a boolean mask, or one value for all),
+    the flow of their least-covered neighbour, the lip beside them, in place, so they sample what it samples.
+    The fill then blends the interior over the lip by coverage alone. Compiled: _rim."""
+    if not isinstance(took, np.ndarray):
+        took = np.full(cover.shape, bool(took))
+    _rim(fx, fy, cover.astype(np.float32, copy=False), took)
+
+
+@compiled
+def _rim(fx, fy, cover, took):  # pragma: no cover (compiled)
+    """rim_flow's pixels in numpy's order: all read first, then written; the first least-covered of the eight
+    neighbours (clamped to the box, in _NEIGHBOURS' order), its flow plus the step to it (float64, stored as
+    float32)."""
     h, w = cover.shape
-    ny = np.clip(ys[:, None] + _NEIGHBOURS[:, 0], 0, h - 1)
-    nx = np.clip(xs[:, None] + _NEIGHBOURS[:, 1], 0, w - 1)
-    k = np.argmin(cover[ny, nx], axis=1)
-    by, bx = ny[np.arange(len(ys)), k], nx[np.arange(len(ys)), k]
-    fx[ys, xs] = fx[by, bx] + (bx - xs)
-    fy[ys, xs] = fy[by, bx] + (by - ys)
+    n = 0
+    for y in range(h):
+        for x in range(w):
+            n += (cover[y, x] >= 0.5 or took[y, x]) and cover[y, x] < 1
+    at = np.empty((n, 2), np.int64)
+    moved = np.empty((n, 2), np.float32)
+    k = 0
+    for y in range(h):
+        for x in range(w):
+            if (cover[y, x] >= 0.5 or took[y, x]) and cover[y, x] < 1:
+                by, bx = -1, -1
+                for dy in range(-1, 2):
+                    for dx in range(-1, 2):
+                        if dy or dx:
+                            ny, nx = min(max(y + dy, 0), h - 1), min(max(x + dx, 0), w - 1)
+                            if by < 0 or cover[ny, nx] < cover[by, bx]:
+                                by, bx = ny, nx
+                at[k, 0], at[k, 1] = y, x
+                moved[k, 0] = np.float32(np.float64(fx[by, bx]) + (bx - x))
+                moved[k, 1] = np.float32(np.float64(fy[by, bx]) + (by - y))
+                k += 1
+    for i in range(n):
+        fx[at[i, 0], at[i, 1]], fy[at[i, 0], at[i, 1]] = moved[i, 0], moved[i, 1]
 
 
-_NEIGHBOURS = np.array([(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx])
+def warm() -> None:
+    """Compile (or load) the rim loop now, on flow views as the mouth fill hands it, rather than on the first edit."""
+    flow = np.zeros((2, 3, 3), np.float32)
+    rim_flow(flow[0, :2, :2], flow[1, :2, :2], np.full((2, 2), 0.5, np.float32), 0)
+
+
 
 
 def _lips_band(crop: np.ndarray, src_lm: np.ndarray) -> np.ndarray:

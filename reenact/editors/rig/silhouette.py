@@ -11,6 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from ...jit import compiled
 from .deform import HoleLayer
 from .flow import warp
 
@@ -27,28 +28,12 @@ def soft_edges(crop: np.ndarray, flow: np.ndarray, box: tuple[int, int, int, int
 
     `lips`: the moved outer lip outline (crop px); the mouth's fills own the edges inside it."""
     x0, y0, x1, y1 = box
-    fx, fy = flow[0, y0:y1, x0:x1], flow[1, y0:y1, x0:x1]
-    step_x = cv2.max(cv2.absdiff(fx[:, 1:], fx[:, :-1]), cv2.absdiff(fy[:, 1:], fy[:, :-1])) > EDGE_JUMP_PX
-    step_y = cv2.max(cv2.absdiff(fx[1:], fx[:-1]), cv2.absdiff(fy[1:], fy[:-1])) > EDGE_JUMP_PX
     # everything over the box grown by what the dilation below and the patch's fade reach, not the whole crop
     size = crop.shape[0]
     m = max(HOLE_MARGIN_PX, 2)
     wx0, wy0, wx1, wy1 = max(x0 - m, 0), max(y0 - m, 0), min(x1 + m, size), min(y1 + m, size)
-    edge = np.zeros((wy1 - wy0, wx1 - wx0), np.uint8)
-    inner = edge[y0 - wy0:y1 - wy0, x0 - wx0:x1 - wx0]
-    inner[:, 1:] |= step_x
-    inner[:, :-1] |= step_x
-    inner[1:] |= step_y
-    inner[:-1] |= step_y
-    own = np.zeros_like(edge)
-    cv2.fillPoly(own, [np.round(lips * 16).astype(np.int32) - np.array([wx0, wy0], np.int32) * 16], 1, shift=4)
-    for h in holes:
-        hx0, hy0, hx1, hy1 = h.box
-        cx0, cy0, cx1, cy1 = max(hx0, wx0), max(hy0, wy0), min(hx1, wx1), min(hy1, wy1)
-        if cx1 > cx0 and cy1 > cy0:
-            own[cy0 - wy0:cy1 - wy0, cx0 - wx0:cx1 - wx0] |= h.inside[cy0 - hy0:cy1 - hy0, cx0 - hx0:cx1 - hx0]
-    edge &= 1 - cv2.dilate(own, np.ones((2 * HOLE_MARGIN_PX + 1,) * 2, np.uint8))
-    bx, by, bw, bh = cv2.boundingRect(edge)
+    own = owned(lips, holes, (wx0, wy0, wx1, wy1))
+    edge, (bx, by, bw, bh) = _edges(flow, x0, y0, x1, y1, wx0, wy0, own, np.float32(EDGE_JUMP_PX), HOLE_MARGIN_PX)
     if not bw:
         return None
     bx, by = bx + wx0, by + wy0
@@ -58,3 +43,56 @@ def soft_edges(crop: np.ndarray, flow: np.ndarray, box: tuple[int, int, int, int
     alpha = np.maximum(hard, cv2.GaussianBlur(hard, (0, 0), 0.8))
     patch = cv2.blur(warp(crop, flow, (ex0, ey0, ex1, ey1)), (3, 3)).astype(np.float32)
     return patch, alpha, (ex0, ey0, ex1, ey1)
+
+
+def owned(lips: np.ndarray, holes: list[HoleLayer], box: tuple[int, int, int, int]) -> np.ndarray:
+    """uint8 (h, w) over box: 1 inside the moved lips' outline or a hole, whose edges their fills own."""
+    x0, y0, x1, y1 = box
+    own = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    cv2.fillPoly(own, [np.round(lips * 16).astype(np.int32) - np.array([x0, y0], np.int32) * 16], 1, shift=4)
+    for h in holes:
+        hx0, hy0, hx1, hy1 = h.box
+        cx0, cy0, cx1, cy1 = max(hx0, x0), max(hy0, y0), min(hx1, x1), min(hy1, y1)
+        if cx1 > cx0 and cy1 > cy0:
+            own[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0] |= h.inside[cy0 - hy0:cy1 - hy0, cx0 - hx0:cx1 - hx0]
+    return own
+
+
+def warm() -> None:
+    """Compile (or load) the edge loop now, rather than on the first edit that moves a surface past another."""
+    _edges(np.zeros((2, 2, 2), np.float32), 0, 0, 2, 2, 0, 0, np.zeros((2, 2), np.uint8), np.float32(EDGE_JUMP_PX),
+           HOLE_MARGIN_PX)
+
+
+@compiled
+def _edges(flow, x0, y0, x1, y1, wx0, wy0, own, jump, margin):  # pragma: no cover (compiled)
+    """(edge mask over `own`'s box from (wx0, wy0), its bounding rect (x, y, w, h) as cv2.boundingRect's): both
+    pixels of every pair of neighbours inside (x0, y0, x1, y1) whose flows differ by more than `jump` in x or
+    y, less those within `margin` (a square) of `own`."""
+    edge = np.zeros(own.shape, np.uint8)
+    fx, fy = flow[0], flow[1]
+    for y in range(y0, y1):
+        for x in range(x0, x1):
+            if x + 1 < x1 and max(abs(fx[y, x + 1] - fx[y, x]), abs(fy[y, x + 1] - fy[y, x])) > jump:
+                edge[y - wy0, x - wx0] = 1
+                edge[y - wy0, x + 1 - wx0] = 1
+            if y + 1 < y1 and max(abs(fx[y + 1, x] - fx[y, x]), abs(fy[y + 1, x] - fy[y, x])) > jump:
+                edge[y - wy0, x - wx0] = 1
+                edge[y + 1 - wy0, x - wx0] = 1
+    h, w = own.shape
+    lo_x, lo_y, hi_x, hi_y = w, h, -1, -1
+    for i in range(h):
+        for j in range(w):
+            if not edge[i, j]:
+                continue
+            near = False
+            for a in range(max(i - margin, 0), min(i + margin + 1, h)):
+                for b in range(max(j - margin, 0), min(j + margin + 1, w)):
+                    near = near or own[a, b] != 0
+            if near:
+                edge[i, j] = 0
+            else:
+                lo_x, lo_y, hi_x, hi_y = min(lo_x, j), min(lo_y, i), max(hi_x, j), max(hi_y, i)
+    if hi_x < 0:
+        return edge, (0, 0, 0, 0)
+    return edge, (lo_x, lo_y, hi_x - lo_x + 1, hi_y - lo_y + 1)
