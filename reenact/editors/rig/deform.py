@@ -107,11 +107,12 @@ SMILE_UNREAD = 1.0
 # closed mouth's inner lips sit up to 0.02 apart in MediaPipe's mesh)
 SMILE_SEAM_OPEN_IOD = (0.03, 0.08)
 _AU12 = AU_INDEX["AU12"]
-_AU15 = AU_INDEX["AU15"]
 # the AUs that part the lips: taking them away closes the mouth (smile_man.mp4 from its broad smile, frame 40,
 # to rest: the lower lip rises 0.087 IOD and the upper lip falls 0.126; the rig read as a still moved them
 # 0.007 down and 0.123 down with the population's stop, 0.096 up and 0.114 down without)
 _PARTING = [AU_INDEX["AU25"], AU_INDEX["AU26"]]
+# the AUs with which a target shapes the mouth's corners itself (see deform's `view`)
+_SHAPES_MOUTH = [AU_INDEX["AU15"], *_PARTING]
 # ... but the jaw rises less than the lower lip it carries: his chin (landmark 152) rose 0.039 IOD, 0.44 of the
 # lower lip's rise, and his jaw's angles beside the mouth (172, 397) stayed, where the fields move them as far
 # as the lip (chin 0.096, angles 0.050: the skin below the chin pulled up over the background). Off the lips
@@ -660,10 +661,10 @@ def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Ba
         # the mouth at rest first, whatever the target then adds (sad's corners come down from there)
         reading = _removal(canon, basis.displacement(smile_r, smile_l)) if closed < 1 else 0
         asked = (-float(smile_r[_AU12]), -float(smile_l[_AU12]))
-        # a target that pulls the corners down itself (sad, anger, fear, disgust: AU15) sets how low they look;
-        # read against the picture, its frontal rest sank below the line and the two added into a grimace
-        # (sad on astronaut read angry to j4)
-        view = _FRONT if right[_AU15] > 0 or left[_AU15] > 0 else r[:, 2]
+        # a target that shapes the mouth itself (sad, anger, fear, disgust pull the corners down, AU15; surprise
+        # drops the jaw) sets how its corners look; read against the picture, its frontal rest sank below the
+        # line and the two added up (sad on astronaut and surprise on jesper read angry and sad to j4)
+        view = _FRONT if np.any(right[_SHAPES_MOUTH] > 0) or np.any(left[_SHAPES_MOUTH] > 0) else r[:, 2]
         shaped, fell = (_relax_smile(canon + disp, basis, (smile_r[_AU12], smile_l[_AU12]), smile, view)
                         if closed > 0
                         else (0, asked))
