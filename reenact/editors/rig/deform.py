@@ -111,6 +111,8 @@ _AU12 = AU_INDEX["AU12"]
 # to rest: the lower lip rises 0.087 IOD and the upper lip falls 0.126; the rig read as a still moved them
 # 0.007 down and 0.123 down with the population's stop, 0.096 up and 0.114 down without)
 _PARTING = [AU_INDEX["AU25"], AU_INDEX["AU26"]]
+# the AUs with which a target shapes the mouth's corners itself (see deform's `view`)
+_SHAPES_MOUTH = [AU_INDEX["AU15"], *_PARTING]
 # ... but the jaw rises less than the lower lip it carries: his chin (landmark 152) rose 0.039 IOD, 0.44 of the
 # lower lip's rise, and his jaw's angles beside the mouth (172, 397) stayed, where the fields move them as far
 # as the lip (chin 0.096, angles 0.050: the skin below the chin pulled up over the background). Off the lips
@@ -527,6 +529,19 @@ def _lift_glabella(moved: np.ndarray, disp: np.ndarray) -> None:
         moved[i, 1] = min(moved[i, 1], moved[i, 1] - disp[i, 1] + share * rise)
 
 
+_FRONT = np.array([0.0, 0.0, 1.0])
+
+
+def _picture_up(view: np.ndarray) -> np.ndarray:
+    """(3,) the face's vertical (canonical +y) as a picture taken along `view` shows it: a face tilted back shows
+    its deep-set mouth corners higher against the lips' middle, a closed smile's curve (astronaut: corners
+    0.04 IOD below the seam in the frontal frame sat 0.01 above it in the picture), which is what a viewer
+    or a classifier reads."""
+    v = np.asarray(view, np.float64) / np.linalg.norm(view)
+    up = np.array([0.0, 1.0, 0.0]) - v[1] * v
+    return up / np.linalg.norm(up)
+
+
 @lru_cache(maxsize=1)
 def _rest_mouth() -> tuple[float, float]:
     """A mouth at rest (MediaPipe's canonical face, the estimator's population neutral): how far its corners
@@ -538,7 +553,7 @@ def _rest_mouth() -> tuple[float, float]:
 
 
 def _relax_smile(pts: np.ndarray, basis: Basis, asked: tuple[float, float],
-                 share: float) -> tuple[np.ndarray, tuple[float, float]]:
+                 share: float, view: np.ndarray = _FRONT) -> tuple[np.ndarray, tuple[float, float]]:
     """(478, 3) the displacement that takes `share` of this mouth's smile away, and per side how far (AU12
     units) its corner came down: per side, the AU12 field
     run backwards, its sideways part as far as brings the corner in to a resting mouth's width, its upward
@@ -546,23 +561,28 @@ def _relax_smile(pts: np.ndarray, basis: Basis, asked: tuple[float, float],
     SMILE_FLOOR and at most SMILE_SLACK × the asked change. The field
     moves as a whole, not stopped point by point at the population's face as other removals are: that
     bends the lips out of shape (a pinched upper lip). `pts`: the canonical mesh with the other AUs that
-    fall already taken away (a toothy smile's lips closed)."""
+    fall already taken away (a toothy smile's lips closed). `view`: the camera's axis in the canonical frame;
+    the heights of a smile the reading saw are read as the picture shows them (see _picture_up), those of one
+    it missed in the frontal frame (a resting mouth on a tilted head stays as it is)."""
     below, half = _rest_mouth()
     fields = [basis.right[_AU12] * basis.gain[_AU12], basis.left[_AU12] * basis.gain[_AU12]]
     both = fields[0] + fields[1]
     lips = index(INNER_LIPS)
-    seam, centre = float(pts[lips, 1].mean()), float(pts[lips, 0].mean())
+    centre = float(pts[lips, 0].mean())
     out = np.zeros_like(both)
     fell = [0.0, 0.0]
     for k, (field, corner, outward, c) in enumerate(zip(fields, MOUTH_CORNERS, (-1.0, 1.0), asked)):
         if c > 0:
             continue
+        up = _picture_up(view if c < 0 else _FRONT)
+        height = pts @ up
+        seam = float(height[lips].mean())
         cap = SMILE_SLACK * -c
         # per unit of removal the corner comes in by `inward` and down by `down` relative to the seam
         inward = outward * float(field[corner, 0])
-        down = float(field[corner, 1] - both[lips, 1].mean())
+        down = float((field[corner] - both[lips].mean(0)) @ up)
         wide = outward * (pts[corner, 0] - centre) - half
-        high = below - (pts[corner, 1] - seam)
+        high = below - (height[corner] - seam)
         cx = float(np.clip(share * max(wide, 0.0) / inward, -SMILE_FLOOR[0] * c, cap)) if inward > 1e-9 else -c
         cy = (float(np.clip(share * max(high, 0.0) / -down, -SMILE_FLOOR[1] * c, cap + SMILE_UNREAD))
               if down < -1e-9 else -c)
@@ -641,7 +661,12 @@ def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Ba
         # the mouth at rest first, whatever the target then adds (sad's corners come down from there)
         reading = _removal(canon, basis.displacement(smile_r, smile_l)) if closed < 1 else 0
         asked = (-float(smile_r[_AU12]), -float(smile_l[_AU12]))
-        shaped, fell = (_relax_smile(canon + disp, basis, (smile_r[_AU12], smile_l[_AU12]), smile) if closed > 0
+        # a target that shapes the mouth itself (sad, anger, fear, disgust pull the corners down, AU15; surprise
+        # drops the jaw) sets how its corners look; read against the picture, its frontal rest sank below the
+        # line and the two added up (sad on astronaut and surprise on jesper read angry and sad to j4)
+        view = _FRONT if np.any(right[_SHAPES_MOUTH] > 0) or np.any(left[_SHAPES_MOUTH] > 0) else r[:, 2]
+        shaped, fell = (_relax_smile(canon + disp, basis, (smile_r[_AU12], smile_l[_AU12]), smile, view)
+                        if closed > 0
                         else (0, asked))
         disp += (closed * shaped + (1 - closed) * reading).astype(disp.dtype)
         taken = (closed * fell[0] + (1 - closed) * asked[0], closed * fell[1] + (1 - closed) * asked[1])
