@@ -1197,6 +1197,22 @@ def test_anger_shouts_with_its_corners_level_or_down_not_a_laughs_d():
     assert np.mean(rise) <= 0.0, rise
 
 
+def test_disgust_parts_the_lips_less_under_corners_pulled_down_an_ugh_not_a_snarl():
+    """Disgust's mouth is an "ugh": the corners pulled well below the opening's middle (AU15 at E) over lips
+    parted less than a shout's. The wide toothy opening under level corners read as a snarl or a grin to
+    FER2013-type judges (the mesh tracked on the edited crop; with AU15 at A and AU25 at E the corners sat
+    0.016 IOD below the middle on average and the lips 0.235 IOD apart; now about 0.048 and 0.178)."""
+    tracker = tools()[0]
+    drop, gap = [], []
+    for name in ("astronaut.png", "portrait_man.jpg", "smile_man.jpg", "takeo.ppm"):
+        moved = tracker.detect(preset_edit(name, "disgust")[1].crop)[0][:, :2]
+        iod = float(np.linalg.norm(moved[263] - moved[33]))
+        drop.append((moved[[61, 291], 1].mean() - moved[[13, 14], 1].mean()) / iod)
+        gap.append((moved[14, 1] - moved[13, 1]) / iod)
+    assert np.mean(drop) >= 0.035, drop
+    assert np.mean(gap) <= 0.21, gap
+
+
 def test_a_closed_smile_read_low_loses_its_creases_as_far_as_its_corners_come_down():
     """portrait_man.jpg's closed smile reads AU12 1.0, and neutral brings its corners down to a resting mouth
     as if it read twice that (deform._relax_smile): the smile's creases are lifted, and its cheeks evened
