@@ -993,14 +993,14 @@ def test_drawn_teeth_are_lit_like_the_lips_and_a_dropped_jaw_hides_the_lower_row
 
 def test_only_lips_pulled_back_or_down_bare_the_lower_teeth():
     """Surprise drops the jaw with relaxed lips (the lower lip covers the lower row); disgust pulls the
-    corners down (a little: AU15 at A), and fear and anger's squared shout stretch the lips (AU20 at E and
-    C): their lips come off the teeth as far as those AUs go."""
+    corners down (AU15 at E), and fear and anger's squared shout stretch the lips (AU20 at E and C): their
+    lips come off the teeth as far as those AUs go, all the way."""
     from reenact.editors.rig.mouth import retracted
 
     source = face("portrait_man.jpg")[2]
     assert retracted(presets()["surprise"].resolve(source)) == 0.0
-    assert all(retracted(presets()[p].resolve(source)) == 1.0 for p in ("fear", "anger"))
-    assert 0.0 < retracted(presets()["disgust"].resolve(source)) < 1.0
+    assert all(retracted(presets()[p].resolve(source)) == 1.0 for p in ("fear", "anger", "disgust"))
+    assert 0.0 < retracted(presets()["disgust"].resolve(source, 0.5)) < 1.0
 
 
 def test_softness_reads_how_blurred_a_photo_is():
@@ -1183,17 +1183,21 @@ def test_fear_stretches_the_lips_open_over_a_dark_mouth_baring_the_lower_teeth(n
     assert (lower > lips).mean() > (upper > lips).mean() + 0.1
 
 
+def _mouth_shape(name: str, preset: str) -> tuple[float, float]:
+    """On the mesh tracked on `preset`'s edited crop of `name`: how far the mouth's corners sit above the
+    middle of the lips (negative: below) and how far apart the lips are, in IOD."""
+    moved = tools()[0].detect(preset_edit(name, preset)[1].crop)[0][:, :2]
+    iod = float(np.linalg.norm(moved[263] - moved[33]))
+    return ((moved[[13, 14], 1].mean() - moved[[61, 291], 1].mean()) / iod,
+            (moved[14, 1] - moved[13, 1]) / iod)
+
+
 def test_anger_shouts_with_its_corners_level_or_down_not_a_laughs_d():
     """Anger's open mouth is a shout: the corners held level with the opening's middle or below it (AU15
     with the stretch), so its upper lip arches over the teeth. Corners above the middle curve the toothy
     opening into a laugh's D, which FER2013-type judges read as happy (the mesh tracked on the edited crop;
     on these faces the corners sat 0.015 IOD above the middle on average when anger only stretched them)."""
-    tracker = tools()[0]
-    rise = []
-    for name in ("astronaut.png", "portrait_man.jpg", "smile_man.jpg", "takeo.ppm"):
-        moved = tracker.detect(preset_edit(name, "anger")[1].crop)[0][:, :2]
-        iod = float(np.linalg.norm(moved[263] - moved[33]))
-        rise.append((moved[[13, 14], 1].mean() - moved[[61, 291], 1].mean()) / iod)
+    rise = [_mouth_shape(n, "anger")[0] for n in ("astronaut.png", "portrait_man.jpg", "smile_man.jpg", "takeo.ppm")]
     assert np.mean(rise) <= 0.0, rise
 
 
@@ -1202,13 +1206,19 @@ def test_neutral_brings_a_smiles_corners_below_the_lips_middle_in_the_picture():
     shows it (deform._picture_up), not only in the frontal frame: astronaut's head is tilted back, so corners
     at rest in the frontal frame still sat 0.014 IOD above the middle in the picture, a closed smile's curve
     that FER2013-type judges read as happy (the mesh tracked on the edited crop)."""
-    tracker = tools()[0]
-    rise = []
-    for name in ("astronaut.png", "smile_man.jpg", "portrait_man.jpg"):
-        moved = tracker.detect(preset_edit(name, "neutral")[1].crop)[0][:, :2]
-        iod = float(np.linalg.norm(moved[263] - moved[33]))
-        rise.append((moved[[13, 14], 1].mean() - moved[[61, 291], 1].mean()) / iod)
+    rise = [_mouth_shape(n, "neutral")[0] for n in ("astronaut.png", "smile_man.jpg", "portrait_man.jpg")]
     assert max(rise) <= -0.005, rise
+
+
+def test_disgust_parts_the_lips_less_under_corners_pulled_down_an_ugh_not_a_snarl():
+    """Disgust's mouth is an "ugh": the corners pulled well below the opening's middle (AU15 at E) over lips
+    parted less than a shout's. The wide toothy opening under level corners read as a snarl or a grin to
+    FER2013-type judges (the mesh tracked on the edited crop; with AU15 at A and AU25 at E the corners sat
+    0.016 IOD below the middle on average and the lips 0.235 IOD apart; now about 0.048 and 0.178)."""
+    shapes = [_mouth_shape(n, "disgust") for n in ("astronaut.png", "portrait_man.jpg", "smile_man.jpg", "takeo.ppm")]
+    drop, gap = [-r for r, _ in shapes], [g for _, g in shapes]
+    assert np.mean(drop) >= 0.035, drop
+    assert np.mean(gap) <= 0.21, gap
 
 
 def test_a_closed_smile_read_low_loses_its_creases_as_far_as_its_corners_come_down():
