@@ -58,7 +58,7 @@ class Gallery:
         for name, target in presets().items():
             req = EditRequest(crop=a.crop, landmarks=a.landmarks, source=source,
                               target=target.resolve(source, self.strength, video=video), side=target.side,
-                              track_id=track, time=t, rest=min(self.strength, 1.0))
+                              track_id=track, time=t, rest=target.rest(self.strength))
             edit = editor.edit(req)
             cells.append(label(edit.crop, f"{name} [{edit.meta.get('fill', '-')}]",
                                self.verdict(edit.crop, JUDGE_CLASS.get(name))))

@@ -74,6 +74,12 @@ class Target:
     mode: str = "relative"     # relative | absolute | whole (see the module docstring)
     side: str = "both"         # both | right | left: a unilateral expression moves one half of the face
 
+    def rest(self, strength: float = 1.0) -> float:
+        """How far (0-1) what this target leaves at 0 goes to rest, even where the face's reading saw nothing
+        (FaceSample.target_rest): a whole-face target's strength up to 1; 0 for explicit values, whose unnamed
+        AUs follow the face."""
+        return min(strength, 1.0) if self.mode == WHOLE else 0.0
+
     def resolve(self, source: AUVector, strength: float = 1.0, *, video: bool = False,
                 held: bool = False) -> AUVector:
         """The AUs this face should show. `video`: speech and blink AUs follow the face (whole mode);
@@ -336,7 +342,7 @@ class TargetStage(StageBase):
             edit = self._filters[tid]((self.want(tid, source, drive, t) - source).values, t)
             preset = self.target is not None and self.driver is None
             side = self.target.side if preset else "both"
-            rest = min(self.strength, 1.0) if preset and self.target.mode == WHOLE else 0.0
+            rest = self.target.rest(self.strength) if preset else 0.0
             return s.with_(target_au=source + AUVector(edit), target_side=side, target_rest=rest)
 
         return packet.map_faces(run)

@@ -553,7 +553,7 @@ class Appearance:
         # an even-sized padded box, so each half-resolution pixel is a whole 2 × 2 block
         px0, py0 = max(x0 - pad, 0), max(y0 - pad, 0)
         px1, py1 = px0 + (min(x1 + pad, size) - px0) // 2 * 2, py0 + (min(y1 + pad, size) - py0) // 2 * 2
-        full_size, half_size = (px1 - px0, py1 - py0), ((px1 - px0) // 2, (py1 - py0) // 2)
+        half_size = ((px1 - px0) // 2, (py1 - py0) // 2)
         if flow is None:
             seen = cv2.resize(crop[py0:py1, px0:px1], half_size, interpolation=cv2.INTER_AREA)
         else:

@@ -17,10 +17,11 @@ import cv2
 import numpy as np
 
 from ...jit import compiled
-from ...stages.geometry import canonical_mesh, to_canonical
+from ...stages.geometry import canonical_mesh, pose_from_rotation, to_canonical
 from ...pipeline.types import AU_INDEX, AU_MAX
 from ...stages.landmarks import FACE_OVAL, INNER_LIPS, MOUTH_CORNERS, interocular
 from .basis import SILHOUETTE_COS, Basis
+from .fills import smoothstep
 from .flow import limit_folds, rasterize_flow
 from .iris import iris
 from .mesh import (CLOSING_PAIRS, HOLE_CHAINS, HOLES, LEFT_EYE_LOWER, LEFT_EYE_UPPER, LIPS_INNER_LOWER,
@@ -758,11 +759,9 @@ def _limit_folds(landmarks, src, step, active, reach_px, turn):
 
 def turned(r: np.ndarray) -> float:
     """How turned sideways (0 frontal … 1) a face is whose canonical frame is R·crop (to_canonical's R): its
-    yaw (as pose_from_rotation reads it), eased from TURNED_DEG[0] to TURNED_DEG[1]."""
+    yaw (pose_from_rotation), eased from TURNED_DEG[0] to TURNED_DEG[1]."""
     lo, hi = TURNED_DEG
-    x = (math.degrees(math.asin(min(abs(float(r[0, 2])), 1.0))) - lo) / (hi - lo)
-    x = min(max(x, 0.0), 1.0)
-    return x * x * (3 - 2 * x)
+    return float(smoothstep((abs(pose_from_rotation(r).yaw) - lo) / (hi - lo)))
 
 
 def _uncovered(oval: np.ndarray, step: np.ndarray, turn: float) -> np.ndarray:

@@ -19,7 +19,7 @@ from ...stages.geometry import canonical_mesh
 from ...stages.landmarks import LIPS_OUTER, MOUTH_CORNERS
 from ...jit import compiled
 from .deform import _along_at, chain_y, index
-from .fills import row_gradient
+from .fills import row_gradient, smoothstep
 from .flow import rasterize_flow
 from .mesh import LIPS_INNER_LOWER, face_triangles
 from .mouth import MOUTH_LOWER, MOUTH_UPPER
@@ -105,16 +105,14 @@ def seal_share(source: AUVector, target: AUVector) -> tuple[float, float]:
     face shows, so speech in a video keeps its gaps)."""
     k = AU_INDEX["AU25"]
     a, s = float(target.values[k]), float(source.values[k])
-    x = min(max((2 * SEAL_AU25 - a) / SEAL_AU25, 0.0), 1.0)
-    return x * x * (3 - 2 * x), min(max(a / s, 0.0), 1.0) if s > 1e-6 else 1.0
+    return float(smoothstep((2 * SEAL_AU25 - a) / SEAL_AU25)), min(max(a / s, 0.0), 1.0) if s > 1e-6 else 1.0
 
 
 def rest_thickness(src: np.ndarray, dst: np.ndarray, seal: float) -> tuple[float, float]:
     """(upper, lower): the least share of its source thickness each lip keeps in the moved mouth: KEEP_THICKNESS,
     or, as far as the lips are sealed, a resting mouth's fuller lips as far as the corners came in (LIP_REST_EXP;
     an opening mouth keeps its opening: surprise's dropped jaw on a smile would show the lips' red inside it)."""
-    narrow = _narrowing(src, dst)
-    ramp = seal * float(np.clip((narrow - 1) / LIP_REST_RAMP, 0.0, 1.0))
+    narrow, ramp = _narrowing(src, dst), smile_gone(src, dst, seal)
     return tuple(KEEP_THICKNESS + ramp * max(narrow ** e - KEEP_THICKNESS, 0.0) for e in LIP_REST_EXP)
 
 
@@ -292,7 +290,7 @@ def corner_tails(dst: np.ndarray, gone: float, warped: np.ndarray, box,
         s = (gx - dst[i, 0]) * u[0] + (gy - dst[i, 1]) * u[1]            # along, beyond the corner
         n = -(gx - dst[i, 0]) * u[1] + (gy - dst[i, 1]) * u[0]           # across
         t = np.clip(s / reach, 0, 1)
-        w = np.exp(-0.5 * (n / side) ** 2) * np.clip(1 + s / inner, 0, 1) * (1 - t * t * (3 - 2 * t))
+        w = np.exp(-0.5 * (n / side) ** 2) * np.clip(1 + s / inner, 0, 1) * (1 - smoothstep(t))
         dimple = 1 - CORNER_DARK * (1 - t)
         take = w > weight
         floor = np.where(take, dimple, floor)

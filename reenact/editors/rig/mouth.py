@@ -245,8 +245,6 @@ def warm() -> None:
     rim_flow(flow[0, :2, :2], flow[1, :2, :2], np.full((2, 2), 0.5, np.float32), 0)
 
 
-
-
 def _lips_band(crop: np.ndarray, src_lm: np.ndarray) -> np.ndarray:
     """RGB (N, 3) float32 of the red of the lips: inside their outer contour, outside the opening."""
     poly = src_lm[list(LIPS_OUTER), :2]
