@@ -917,8 +917,8 @@ def test_a_tightened_lip_thins_its_red_further_from_c_to_e():
 def test_brows_not_held_up_frown_into_a_deep_v():
     """AU4's frown moves (basis.brows_down): a hard AU4 with the inner brows free (anger: no AU1) brings them
     further down and in over the lids than where the target raises them as well (sad's 1+4, which keeps AU4's
-    plain pull; fear's 1+2+4 holds them up, see the next test) or lowers them a little (disgust's AU4 at A); the brow tails move about as far
-    either way, so the brows slant into a V."""
+    plain pull; fear's 1+2+4 holds them up, see the next test) or lowers them a little (disgust's AU4 at A);
+    the brow tails move about as far either way, so the brows slant into a V."""
     crop, lm, source = face("portrait_man.jpg")
     basis = create_editor("rig", memory=False).basis
     c = np.zeros(len(AU_NAMES))
