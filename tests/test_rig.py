@@ -10,7 +10,7 @@ import pytest
 from reenact.config import EditConfig, OneEuroConfig
 from reenact.editors import EditRequest, create_editor
 from reenact.errors import ConfigError
-from reenact.editors.rig.basis import brows_down, lids_shut, lips_relaxed
+from reenact.editors.rig.basis import brows_down, brows_held, lids_shut, lips_relaxed
 from reenact.editors.rig.deform import deform, dense_flow
 from reenact.editors.rig.flow import jacobian_det
 from reenact.editors.rig.silhouette import EDGE_JUMP_PX
@@ -145,7 +145,7 @@ def test_no_preset_stretches_a_face_past_what_a_person_can_do(name):
 @pytest.mark.parametrize("au", AU_NAMES)
 def test_an_au_at_e_moves_no_point_past_its_max_move(au, side):
     """rig_basis.yaml's max_move bounds the whole field: both halves together (a midline move is split
-    between them), its distance rather than one axis, with the relaxed-lips and frown moves and without."""
+    between them), its distance rather than one axis, with the relaxed-lips, frown and held-brow moves and without."""
     from reenact.config import read_yaml
     from reenact.editors.rig.basis import BASIS_FILE, load_basis
 
@@ -153,9 +153,10 @@ def test_an_au_at_e_moves_no_point_past_its_max_move(au, side):
     basis, rest = load_basis(), AUVector()
     right, left = coefficients(rest, AUVector(np.where(np.array(AU_NAMES) == au, 5.0, 0.0)), basis, side)
     for relaxed in (0.0, 1.0):
-        for frown in (0.0, 1.0):
-            moved = np.linalg.norm(basis.displacement(right, left, relaxed, frown), axis=1).max()
-            assert moved <= cap * 1.0001, f"{au} at 5 ({side}, relaxed {relaxed}, frown {frown}) moves {moved:.3f} IOD"
+        for frown, held in ((0.0, 0.0), (1.0, 0.0), (0.0, 1.0)):
+            moved = np.linalg.norm(basis.displacement(right, left, relaxed, frown, held), axis=1).max()
+            assert moved <= cap * 1.0001, \
+                f"{au} at 5 ({side}, relaxed {relaxed}, frown {frown}, held {held}) moves {moved:.3f} IOD"
 
 
 @pytest.mark.parametrize("name", FACES)
@@ -915,9 +916,9 @@ def test_a_tightened_lip_thins_its_red_further_from_c_to_e():
 
 def test_brows_not_held_up_frown_into_a_deep_v():
     """AU4's frown moves (basis.brows_down): a hard AU4 with the inner brows free (anger: no AU1) brings them
-    further down and in over the lids than where the target raises them as well (sad's and fear's 1+4, which
-    keep AU4's plain pull) or lowers them a little (disgust's AU4 at A); the brow tails move about as far
-    either way, so the brows slant into a V."""
+    further down and in over the lids than where the target raises them as well (sad's 1+4, which keeps AU4's
+    plain pull; fear's 1+2+4 holds them up, see the next test) or lowers them a little (disgust's AU4 at A);
+    the brow tails move about as far either way, so the brows slant into a V."""
     crop, lm, source = face("portrait_man.jpg")
     basis = create_editor("rig", memory=False).basis
     c = np.zeros(len(AU_NAMES))
@@ -931,6 +932,41 @@ def test_brows_not_held_up_frown_into_a_deep_v():
 
     assert brows_down(presets()["anger"].resolve(source)) == 1.0
     assert all(brows_down(presets()[p].resolve(source)) == 0.0 for p in ("sad", "fear", "surprise", "disgust"))
+
+
+def test_brows_held_up_whole_are_drawn_together_not_lowered():
+    """AU4's held moves (basis.brows_held): with the whole brow held up (AU1 and AU2, fear's 1+2+4) AU4 draws the
+    inner brows together but barely lowers them, so they rise straightened and pinched, where sad's 1+4 (the outer
+    brow free) bunches them down over the lids (FER2013-type judges read fear's lowered, bunched brows over its
+    open mouth as sad). Against the same target without AU4's change, on four shared faces: fear's inner brow
+    ends come down at most 0.02 IOD (about 0.04 before the held moves, sad's 0.08) and at least 0.045 IOD nearer
+    each other (0.03 before)."""
+    basis = create_editor("rig", memory=False).basis
+    k = AU_NAMES.index("AU04")
+    inner = [107, 55, 336, 285]   # the inner ends' upper and lower edges, right then left
+
+    def brows(lm, crop, source, goal):
+        right, left = coefficients(source, goal, basis)
+        return deform(lm, right, left, basis, crop.shape[0], smile_share(source, goal), lips_relaxed(goal),
+                      lids_shut(goal), brows_down(goal), held=brows_held(goal)).dst[inner]
+
+    for name in ("astronaut.png", "portrait_man.jpg", "smile_man.jpg", "takeo.ppm"):
+        crop, lm, source = face(name)
+        iod = interocular(lm)
+        for preset, most_down in (("fear", 0.02), ("sad", None)):
+            goal = presets()[preset].resolve(source)
+            plain = goal.values.copy()
+            plain[k] = source.values[k]
+            a, b = brows(lm, crop, source, goal), brows(lm, crop, source, AUVector(plain))
+            down = float((a[:, 1] - b[:, 1]).mean()) / iod
+            closer = float((a[2:, 0] - a[:2, 0]).mean() - (b[2:, 0] - b[:2, 0]).mean()) / -iod
+            if most_down is None:
+                assert down > 0.06, (name, preset, down)
+            else:
+                assert down < most_down and closer > 0.045, (name, preset, down, closer)
+    source = face("portrait_man.jpg")[2]
+    assert brows_held(presets()["fear"].resolve(source)) == 1.0
+    assert all(brows_held(presets()[p].resolve(source)) == 0.0 for p in ("sad", "anger", "disgust"))
 
 
 @pytest.mark.parametrize("name", ["portrait_man.jpg", "jesper.jpg"])

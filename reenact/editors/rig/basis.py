@@ -18,7 +18,9 @@ Basis.displacement): what a jaw drop does to lips that no muscle holds, which a 
 tightener overrides. A move marked `frown` shows only while the target lowers the brows hard (AU4 from C on)
 and leaves the inner brows down (no AU of BROW_AUS: see brows_down): how far the corrugator and procerus pull
 brows that the frontalis does not hold up, the deep V of anger, which sad's and fear's raised inner brows
-(AU1+4) resist.
+(AU1+4) resist. A move marked `held` shows only while the target holds the whole brow up (AU1 and AU2 from
+BROW_HOLD on: the frontalis across the forehead, see brows_held): what it does against AU4's pull, the brows drawn
+together but barely lowered (fear's 1+2+4), where sad's 1+4, the outer brow free, bunches them down.
 A direction's x and y are the front view of skin sliding over the face: on a turned face (Basis.turned) the
 move takes the depth the face's surface gives it there (_slopes), so a turned head shows it foreshortened on
 its far side, as a head would; a z written into the direction moves the skin off the surface (a lip pushed
@@ -72,6 +74,7 @@ BROW_AUS = ("AU01",)
 BROW_HOLD = 1.0
 FROWN_AU04 = (2.0, 4.0)
 _BROW_AUS = [AU_INDEX[a] for a in BROW_AUS]
+_HELD = [AU_INDEX["AU01"], AU_INDEX["AU02"]]
 _AU04 = AU_INDEX["AU04"]
 # skin turned further than about 72° from the view (its normal's cosine to the view axis) is the band along a
 # silhouette: no slope is taken steeper than that (_slopes), and the fold limiter leaves such skin be (deform)
@@ -129,7 +132,7 @@ def _move_field(move: Mapping[str, Any], p: np.ndarray, ref: np.ndarray, ids: np
                 where: str) -> np.ndarray:
     """(N, 3) displacement per unit intensity of one move at positions p (the mesh or its mirror)."""
     known = {"near", "radius", "above", "below", "band", "widen", "lateral", "pin", "pin_radius", "set",
-             "direction", "amount", "rotate", "midline", "relaxed", "frown", "why"}
+             "direction", "amount", "rotate", "midline", "relaxed", "frown", "held", "why"}
     extra = set(move) - known
     if extra:
         raise ConfigError(f"{where}: unknown keys {sorted(extra)}; known: {', '.join(sorted(known))}", BASIS_FILE)
@@ -177,7 +180,8 @@ class Basis:
     reach: np.ndarray    # (478,) the most all AUs together may move each point (IOD; inf: no bound)
     relaxed: tuple[np.ndarray, np.ndarray] = ()   # (right, left) the `relaxed` moves' fields, like right/left
     frown: tuple[np.ndarray, np.ndarray] = ()     # (right, left) the `frown` moves' fields
-    # (17, 478) per field (right, left, then relaxed's and frown's), the depth (z) each unit of its moves takes
+    held: tuple[np.ndarray, np.ndarray] = ()      # (right, left) the `held` moves' fields
+    # (17, 478) per field (right, left, then relaxed's, frown's and held's), the depth (z) each unit of its moves takes
     # sliding over the face's surface (_slopes); empty once added (turned)
     slide: tuple[np.ndarray, ...] = ()
 
@@ -200,23 +204,25 @@ class Basis:
         return {}
 
     def _sliding(self, share: float) -> "Basis":
-        fields = [self.right, self.left, *self.relaxed, *self.frown]
+        fields = [self.right, self.left, *self.relaxed, *self.frown, *self.held]
         out = []
         for f, dz in zip(fields, self.slide):
             f = f.copy()
             f[..., 2] += np.float32(share) * dz
             out.append(f)
         k = 2 + len(self.relaxed)
-        return replace(self, right=out[0], left=out[1], relaxed=tuple(out[2:k]), frown=tuple(out[k:]), slide=())
+        m = k + len(self.frown)
+        return replace(self, right=out[0], left=out[1], relaxed=tuple(out[2:k]), frown=tuple(out[k:m]),
+                       held=tuple(out[m:]), slide=())
 
     def displacement(self, right: np.ndarray, left: np.ndarray, relaxed: float = 0.0,
-                     frown: float = 0.0) -> np.ndarray:
+                     frown: float = 0.0, held: float = 0.0) -> np.ndarray:
         """(478, 3) canonical displacement for per-side intensity changes (each (17,), any sign); `relaxed`
         (0 … 1, see lips_relaxed) how much of the relaxed-lips moves come along, `frown` (see brows_down) how
-        much of the frown moves."""
+        much of the frown moves, `held` (see brows_held) how much of the held-brow moves."""
         out = np.zeros(self.right.shape[1:], np.float32)
         sets = [(self.right, right, 1.0), (self.left, left, 1.0)]
-        for gated, share in ((self.relaxed, relaxed), (self.frown, frown)):
+        for gated, share in ((self.relaxed, relaxed), (self.frown, frown), (self.held, held)):
             if share > 0 and gated:
                 sets += [(gated[0], right, share), (gated[1], left, share)]
         # a handful of AUs at a time: a plain loop beats a BLAS call this small (and its thread pool)
@@ -250,6 +256,12 @@ def brows_down(target) -> float:
     return float(free(target, _BROW_AUS, BROW_HOLD) * np.clip(hard, 0.0, 1.0))
 
 
+def brows_held(target) -> float:
+    """How far (0 … 1) an AU target (AUVector) holds the whole brow up: its lesser of AU1 and AU2, full at
+    BROW_HOLD."""
+    return float(np.clip(target.values[_HELD].min() / BROW_HOLD, 0.0, 1.0))
+
+
 def build_basis(spec: Mapping[str, Any], calibration: Mapping[str, Any] | None = None) -> Basis:
     """Fields from a spec; `calibration` (default: the spec's own block) supplies the gains."""
     version = int(spec.get("version", 0))
@@ -265,11 +277,12 @@ def build_basis(spec: Mapping[str, Any], calibration: Mapping[str, Any] | None =
     # the `relaxed` moves, apart: (right, left)
     relaxed = (np.zeros_like(right), np.zeros_like(right))
     frown = (np.zeros_like(right), np.zeros_like(right))
+    held = (np.zeros_like(right), np.zeros_like(right))
     jaw = np.zeros((n, 3))
     # the depth a direction's move takes as it slides over the face (_slopes), per field: apart from the fields
     # (Basis.turned adds it), so the caps bound how far a point moves as the moves are written
     slopes = _slopes(ref)
-    depth = {id(f): np.zeros(f.shape[:2]) for f in (right, left) + relaxed + frown}
+    depth = {id(f): np.zeros(f.shape[:2]) for f in (right, left) + relaxed + frown + held}
     aus = spec.get("aus") or {}
     for name, au in aus.items():
         extra = set(au) - {"moves", "max_move"}
@@ -281,9 +294,11 @@ def build_basis(spec: Mapping[str, Any], calibration: Mapping[str, Any] | None =
             r = _move_field(move, ref, ref, ids, where)
             if "rotate" in move:
                 jaw[k] += r[INCISORS]
-            if move.get("relaxed") and move.get("frown"):
-                raise ConfigError(f"{where}: a move is `relaxed` or `frown`, not both", BASIS_FILE)
-            into = relaxed if move.get("relaxed") else frown if move.get("frown") else (right, left)
+            gates = [g for g in ("relaxed", "frown", "held") if move.get(g)]
+            if len(gates) > 1:
+                raise ConfigError(f"{where}: a move is one of `relaxed`, `frown` or `held`, not {' and '.join(gates)}",
+                                  BASIS_FILE)
+            into = {"relaxed": relaxed, "frown": frown, "held": held}.get(gates[0]) if gates else (right, left)
             halves = ((0.5 * r, 0.5 * r) if move.get("midline")
                       else (r, _move_field(move, mirrored, ref, ids, where) * flip))
             slides = "direction" in move
@@ -293,14 +308,14 @@ def build_basis(spec: Mapping[str, Any], calibration: Mapping[str, Any] | None =
                     depth[id(field)][k] += (slopes * half[:, :2]).sum(1)
     # only the AUs that part the lips may change the gap between them; the rest move both lips alike
     for k in set(range(n)) - {AU_NAMES.index(a) for a in OPENING}:
-        for field in (right, left) + relaxed + frown:
+        for field in (right, left) + relaxed + frown + held:
             u, low = list(mesh.LIPS_INNER_UPPER), list(mesh.LIPS_INNER_LOWER)
             field[k, u, 1] = field[k, low, 1] = 0.5 * (field[k, u, 1] + field[k, low, 1])
     # irises ride on the eyeball, which no AU moves; the rigid points define the canonical frame
     # (and every feature's reference), so they stay put and the skin around them eases off
     rigid = list(lm.RIGID)
     calm = 1 - np.exp(-0.5 * (_dist(ref, ref[rigid]) / float(spec.get("rigid_pin_radius", 0.04))) ** 2)
-    for field in (right, left) + relaxed + frown:
+    for field in (right, left) + relaxed + frown + held:
         field *= calm[None, :, None]
         field[:, mesh.N_MESH:] = 0
     cal = (spec.get("calibration") or {}) if calibration is None else calibration
@@ -309,26 +324,27 @@ def build_basis(spec: Mapping[str, Any], calibration: Mapping[str, Any] | None =
         g[AU_NAMES.index(au_key(name))] = float(value)
     # the cap bounds how far any point moves (its distance, not one axis) over the whole field: both halves
     # together (a midline move is split between them, and moves near the midline overlap), either alone (a
-    # unilateral edit), each with and without the relaxed moves and the frown moves
-    halves = [(right, relaxed[0], frown[0]), (left, relaxed[1], frown[1]),
-              (right + left, relaxed[0] + relaxed[1], frown[0] + frown[1])]
-    fields = [f for h, r, w in halves for f in (h, h + r, h + w, h + r + w)]
+    # unilateral edit), each with and without the relaxed moves and either of the brows' gated moves (which
+    # never come together: a frown leaves the inner brows down, a held brow raises them)
+    halves = [(right, relaxed[0], frown[0], held[0]), (left, relaxed[1], frown[1], held[1]),
+              (right + left, relaxed[0] + relaxed[1], frown[0] + frown[1], held[0] + held[1])]
+    fields = [f for h, r, w, u in halves for f in (h, h + r, h + w, h + r + w, h + u, h + r + u)]
     peak = np.maximum.reduce([np.linalg.norm(f, axis=2).max(axis=1) for f in fields]) * g
     cap = np.array([float((aus.get(a) or {}).get("max_move", np.inf)) for a in AU_NAMES])
     limit = np.where(peak > 0, cap / np.maximum(peak, 1e-9), np.inf)
     jaw *= g[:, None]
     # per field kept (a gated pair without moves is dropped below)
-    kept = (right, left) + tuple(f for pair in (relaxed, frown) if np.any(pair[0]) for f in pair)
+    kept = (right, left) + tuple(f for pair in (relaxed, frown, held) if np.any(pair[0]) for f in pair)
     slide = tuple((depth[id(f)] * calm[None, :] * (np.arange(len(ref)) < mesh.N_MESH)).astype(np.float32)
                   for f in kept)
     right, left = right.astype(np.float32), left.astype(np.float32)
-    relaxed, frown = ((f[0].astype(np.float32), f[1].astype(np.float32)) if np.any(f[0]) else ()
-                      for f in (relaxed, frown))
+    relaxed, frown, held = ((f[0].astype(np.float32), f[1].astype(np.float32)) if np.any(f[0]) else ()
+                            for f in (relaxed, frown, held))
     reach = _reach(spec.get("reach") or (), ref)
-    for a in (right, left, g, limit, jaw, reach) + relaxed + frown + slide:
+    for a in (right, left, g, limit, jaw, reach) + relaxed + frown + held + slide:
         a.setflags(write=False)
     return Basis(version=version, right=right, left=left, gain=g, limit=limit, jaw=jaw, reach=reach,
-                 relaxed=relaxed, frown=frown, slide=slide)
+                 relaxed=relaxed, frown=frown, held=held, slide=slide)
 
 
 def _slopes(ref: np.ndarray) -> np.ndarray:
