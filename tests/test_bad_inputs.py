@@ -291,21 +291,37 @@ def test_ref_with_five_small_faces_finds_them(group_photo, tmp_path, capsys):
     path, _ = group_photo
     rc, out, err = run_cli(capsys, "image", media_path("portrait_man.jpg"), "-o", tmp_path / "o.png", "--ref", path)
     assert rc == 0 and "nothing edited" not in out
-    assert err == f"reenact: {path}: 5 faces; the largest one is the reference\n"
+    assert err == f"reenact: {path}: 5 faces; {SUBJECT_IS_REFERENCE}\n"
 
 
-def test_ref_with_several_faces_takes_the_largest(tmp_path, capsys):
+SUBJECT_IS_REFERENCE = "the subject (the big whole face nearest the middle) is the reference"
+
+
+def test_ref_with_several_faces_takes_the_subject(tmp_path, capsys):
+    """The smiling face in the middle is the reference: not a small face beside it, nor a bigger face
+    cut by the frame's edge (whose mesh measures larger: the old rule, the largest, took it)."""
     from reenact.stages.targets import reference_target
 
     smile, other = media_path("smile_man.jpg"), media_path("portrait_man.jpg")
     canvas, _ = face_windows([other, smile], [90, 260], (700, 1000), 60)
     two = tmp_path / "two.png"
     cv2.imwrite(str(two), cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR))
-    both, alone = reference_target(canvas, "two"), reference_target(load_rgb("smile_man.jpg"), "smile")
-    assert "AU12" in both.named and set(both.named) == set(alone.named)  # the smiling (larger) face
-    assert np.abs(both.values.values - alone.values.values).max() < 0.6
+    cut = np.full((720, 720, 3), 96, np.uint8)
+    cut[210:510, 210:510] = cv2.resize(_square(load_rgb("smile_man.jpg")), (300, 300), interpolation=cv2.INTER_AREA)
+    cut[150:450, 500:] = cv2.resize(_square(load_rgb("jesper.jpg")), (300, 300), interpolation=cv2.INTER_AREA)[:, :220]
+    alone = reference_target(load_rgb("smile_man.jpg"), "smile")
+    for image in (canvas, cut):
+        ref = reference_target(image, "photo")
+        assert "AU12" in ref.named and set(ref.named) == set(alone.named)
+        assert np.abs(ref.values.values - alone.values.values).max() < 0.6
     rc, _, err = run_cli(capsys, "image", other, "-o", tmp_path / "o.png", "--ref", two)
-    assert rc == 0 and err == f"reenact: {two}: 2 faces; the largest one is the reference\n"
+    assert rc == 0 and err == f"reenact: {two}: 2 faces; {SUBJECT_IS_REFERENCE}\n"
+
+
+def _square(img):
+    side = min(img.shape[:2])
+    y0, x0 = (img.shape[0] - side) // 2, (img.shape[1] - side) // 2
+    return img[y0:y0 + side, x0:x0 + side]
 
 
 # --- images ----------------------------------------------------------------------------------------

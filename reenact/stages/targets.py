@@ -35,7 +35,7 @@ from ..config import Config, EditConfig, load_config, read_yaml
 from ..errors import ConfigError, NoFace
 from ..pipeline.smoothing import OneEuroFilter
 from ..pipeline.stage import StageBase
-from ..pipeline.types import AU_INDEX, AU_MAX, AU_NAMES, AUVector, Packet, au_key, largest
+from ..pipeline.types import AU_INDEX, AU_MAX, AU_NAMES, AUVector, Packet, au_key
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,8 @@ STRENGTH_RANGE = (0.0, 1.5)
 # a reference face's AU counts as part of its expression from this reading up; weaker readings are
 # more likely the face's shape seen against the still prior than an expression
 REF_MIN_AU = 1.0
-# faces looked for in a reference image: the largest is the reference, and the user is told of the others
+# faces looked for in a reference image: the photo's subject is the reference (the face a still's edit takes:
+# whole, big, nearest the middle), and the user is told of the others
 REF_MAX_FACES = 10
 
 
@@ -188,9 +189,10 @@ def reference_target(image: np.ndarray, name: str = "ref", cfg: Config | None = 
     if not faces:
         raise NoFace("no face found in the reference image", name)
     if len(faces) > 1:
-        log.warning("%s: %d faces; the largest one is the reference", name, len(faces))
+        log.warning("%s: %d faces; the subject (the big whole face nearest the middle) is the reference",
+                    name, len(faces))
     model = load_model(cfg.au.features)
-    au = model.intensities(model.features(largest(faces)))
+    au = model.intensities(model.features(faces[0]))   # the static tracker puts the subject first
     named = tuple(n for n in AU_NAMES if au[n] >= REF_MIN_AU)
     values = AUVector.from_dict({n: au[n] for n in named})
     return Target(name=f"ref:{name}", values=values, named=named, mode=WHOLE)
