@@ -37,7 +37,7 @@ from ...jit import compiled
 from ...stages.geometry import canonical_mesh
 from ...stages.landmarks import FACE_OVAL, LEFT_EYE, LIPS_OUTER, MOUTH_CORNERS, N_LANDMARKS, RIGHT_EYE, interocular
 from .basis import MIDLINE
-from .deform import Deformation
+from .deform import Deformation, shapes_mouth
 from .mesh import N_MESH, face_triangles, rest_points
 
 CONFIG_FILE = "appearance.yaml"
@@ -93,6 +93,7 @@ class PatternConfig:
     wobble: float = 0.0        # IOD: grooves meander sideways by up to this, and (when > 0) come and go in depth
     texture: float = 0.0       # px: dimpling (band-pass noise) inside the envelope, e.g. the chin boss
     soften: bool = True        # whether a falling AU lifts the face's own creases under this pattern
+    fold: bool = False         # its crease is a wide fold: lifted up to the rims of a valley fold_width wide
     flatten: float = 0.0       # how far a falling AU also evens out the skin's broad shading under the
                                # pattern (its grooves, ridges and bumps), 0–1
     reveal: bool = False       # its AUs rising even out the broad shading under it, `flatten` as far, instead
@@ -109,6 +110,7 @@ class AppearanceConfig:
     light_max: float = 0.8     # the fitted light's slope is clipped to this
     lift_sigma: tuple = (1.0, 10.0)    # px: a crease is read at the first scale, filled if at most the second wide
     lift_max: float = 0.5      # most log brightening of a lifted crease
+    fold_width: float = 10.0   # px: a `fold` pattern's valley is filled if at most this wide
     flatten_sigma: tuple = (1.0, 0.2)  # (px, IOD): broad shading is what the skin shows at the first scale
                                        # less what the bare skin around shows at the second
     flatten_range: tuple = (-0.15, 0.3)  # log shade limits of that evening out (a bulge darkens, a fold lightens)
@@ -156,6 +158,7 @@ class Template:
     weights: np.ndarray        # (17,) AU weights
     side: int                  # 0: driven by the right side's change, 1: the left's, 2: their mean
     soften: bool
+    fold: bool
     reveal: bool
     box: tuple[int, int, int, int]
     shading: np.ndarray        # (h, w, 3): occlusion (as log shade) and the relief's slope in x and y; the
@@ -340,8 +343,8 @@ def _templates(cfg: AppearanceConfig, size: int) -> tuple[Template, ...]:
             solve = np.linalg.pinv(np.c_[rest[anchors], np.ones(len(anchors))]).astype(np.float32)
             for a in (shading, support, even, weights, anchors, solve):
                 a.setflags(write=False)
-            out.append(Template(weights=weights, side=side, soften=p.soften, reveal=p.reveal, box=box, shading=shading,
-                                support=support, even=even, anchors=anchors, solve=solve))
+            out.append(Template(weights=weights, side=side, soften=p.soften, fold=p.fold, reveal=p.reveal, box=box,
+                                shading=shading, support=support, even=even, anchors=anchors, solve=solve))
     return tuple(out)
 
 
@@ -431,11 +434,15 @@ class Appearance:
         if lift:
             # where creases are lifted only needs to be roughly right: all patterns through one affine
             cx0, cy0, cx1, cy1 = _union([t.box for t, _ in lift])
-            weight = np.zeros((2, cy1 - cy0, cx1 - cx0), np.float32)
+            weight = np.zeros((3, cy1 - cy0, cx1 - cx0), np.float32)
+            # a fold is lifted as one where the mouth is left at rest; beside a mouth the target shapes (corners
+            # pulled down, lips parted) it is lifted as a crease (surprise on jesper.jpg, its fold lifted as one,
+            # read neutral to face-api)
+            at_rest = not shapes_mouth(right, left)
             for t, s in lift:
                 x0, y0, x1, y1 = t.box
                 if not t.reveal:
-                    weight[0, y0 - cy0:y1 - cy0, x0 - cx0:x1 - cx0] += s * t.support
+                    weight[2 if t.fold and at_rest else 0, y0 - cy0:y1 - cy0, x0 - cx0:x1 - cx0] += s * t.support
                 weight[1, y0 - cy0:y1 - cy0, x0 - cx0:x1 - cx0] += s * t.even
             lifted = self.lift(crop, flow if flow_box else None, weight, (cx0, cy0, cx1, cy1),
                                (_face_solver(size) @ moved[:N_MESH]).T, moved)
@@ -531,14 +538,17 @@ class Appearance:
              affine: np.ndarray, moved: np.ndarray) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
         """(crop box, log shade per RGB channel) that lifts the crease-sized dark valleys of the crop, as the
         backward `flow` (None: none) shows it, up to the skin on either side, and evens out its broad shading
-        towards the bare skin around, each as far as its plane of `weight` ((2, h, w) over canonical
-        `box`, seen through `affine`) says. `moved`: the edit's landmarks, where lips, eyes and nose are.
+        towards the bare skin around, each as far as its plane of `weight` ((3, h, w) over canonical
+        `box`, seen through `affine`: creases, evening, folds) says. `moved`: the edit's landmarks, where lips,
+        eyes and nose are.
 
         A grey closing at half resolution fills every valley at most lift_sigma[1] wide up to the lower of
-        its two rims. The creases are lifted to that at full resolution, where their weight reaches: a fold
-        the removal squeezed together is a few pixels wide, and lifted at half resolution it spilled over its
-        rims, a bright stripe beside a dark core. The broad shading is evened at half resolution, read with
-        the creases filled, so it does not lift them a second time.
+        its two rims; where folds are lifted, one fold_width wide (a smile's nasolabial fold is wider than a
+        crease: filled as one, its sides stayed dark beside its lifted core, a line down the cheek). The creases
+        are lifted to that at full resolution, where their weight reaches: a fold the removal squeezed together
+        is a few pixels wide, and lifted at half resolution it spilled over its rims, a bright stripe beside a
+        dark core. The broad shading is evened at half resolution, read with the creases filled, so it does
+        not lift them a second time.
         """
         size = crop.shape[0]
         landed = _landing(box, affine, size)
@@ -567,9 +577,7 @@ class Appearance:
             seen = cv2.remap(small, (kx + fx) * 0.5, (ky + fy) * 0.5, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         # per channel, so a lifted crease takes its surroundings' colour as well as their brightness
         half = cv2.GaussianBlur(np.log(seen.astype(np.float32) + 8.0), (0, 0), fine / 2)
-        reach = int(wide // 4)      # half-resolution px each side of the closing's centre
-        filled = cv2.GaussianBlur(cv2.morphologyEx(half, cv2.MORPH_CLOSE, np.ones((2 * reach + 1,) * 2, np.uint8)),
-                                  (0, 0), fine / 2)
+        filled = _closed(half, wide, fine)
         # the weight onto the same half-resolution grid: pixel i's centre is at 2i + 0.5 in the padded box
         (a, b, c), (d, e, f) = np.asarray(affine, np.float64).tolist()
         cx0, cy0 = box[:2]
@@ -580,13 +588,19 @@ class Appearance:
         # seam shows around them
         skin = _bare_skin(moved, (px0, py0), (half_size[1], half_size[0]), iod)
         w *= np.minimum(cv2.GaussianBlur(skin, (0, 0), 1.0), skin)
+        support = w[0]
+        if weight[2].any():
+            # a fold is filled up to its wider valley's rims, a crease beside it to its own
+            support = np.minimum(w[0] + w[2], np.float32(1))
+            share = w[2] / np.maximum(w[0] + w[2], np.float32(1e-6))
+            filled += _planes(share) * (_closed(half, self.cfg.fold_width, fine) - filled)
         shade = np.zeros((half_size[1], half_size[0], 3), np.float32)
         # evened only where it is weighed in (it adds nothing where its weight is 0)
         x, y, ew, eh = cv2.boundingRect(cv2.compare(w[1], 0, cv2.CMP_NE)) if even else (0, 0, 0, 0)
         if ew:
             shade[y:y + eh, x:x + ew] = _planes(w[1, y:y + eh, x:x + ew]) * self._broad(filled, skin, iod, (x, y, x + ew, y + eh))
         # the creases at full resolution where their weight reaches
-        x, y, bw, bh = cv2.boundingRect((w[0] > MIN_LOG / self.cfg.lift_max).view(np.uint8))
+        x, y, bw, bh = cv2.boundingRect((support > MIN_LOG / self.cfg.lift_max).view(np.uint8))
         tx0, ty0, tx1, ty1 = px0 + 2 * x, py0 + 2 * y, px0 + 2 * (x + bw), py0 + 2 * (y + bh)
         if flow is None or not bw:
             seen = crop[ty0:ty1, tx0:tx1]
@@ -597,8 +611,16 @@ class Appearance:
                              borderMode=cv2.BORDER_REPLICATE)
         detail = cv2.GaussianBlur(np.log(seen.astype(np.float32) + 8.0), (0, 0), fine) if bw else np.zeros((0, 0, 3), np.float32)
         out = np.empty((y1 - y0, x1 - x0, 3), np.float32)
-        _lifted(out, y0 - py0, x0 - px0, shade, filled, w[0], detail, ty0 - py0, tx0 - px0, self.cfg.lift_max)
+        _lifted(out, y0 - py0, x0 - px0, shade, filled, support, detail, ty0 - py0, tx0 - px0, self.cfg.lift_max)
         return landed, out
+
+
+def _closed(half: np.ndarray, width: float, fine: float) -> np.ndarray:
+    """The half-resolution log image with every valley at most `width` full-resolution px wide filled up to the
+    lower of its rims (a grey closing), smoothed as the image was (`fine` px)."""
+    reach = int(width // 4)      # half-resolution px each side of the closing's centre
+    return cv2.GaussianBlur(cv2.morphologyEx(half, cv2.MORPH_CLOSE, np.ones((2 * reach + 1,) * 2, np.uint8)),
+                            (0, 0), fine / 2)
 
 
 @compiled

@@ -553,6 +553,13 @@ def _rest_mouth() -> tuple[float, float]:
             float(0.5 * (corners[1, 0] - corners[0, 0])))
 
 
+def shapes_mouth(right: np.ndarray, left: np.ndarray) -> bool:
+    """Whether per-side AU changes shape the mouth themselves (pull its corners down, AU15, or part its lips):
+    a target that does sets how its corners and the skin beside them look; one that does not leaves the mouth
+    at rest."""
+    return bool(np.any(right[_SHAPES_MOUTH] > 0) or np.any(left[_SHAPES_MOUTH] > 0))
+
+
 def _relax_smile(pts: np.ndarray, basis: Basis, asked: tuple[float, float],
                  share: float, view: np.ndarray = _FRONT) -> tuple[np.ndarray, tuple[float, float]]:
     """(478, 3) the displacement that takes `share` of this mouth's smile away, and per side how far (AU12
@@ -666,7 +673,7 @@ def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Ba
         # a target that shapes the mouth itself (sad, anger, fear, disgust pull the corners down, AU15; surprise
         # drops the jaw) sets how its corners look; read against the picture, its frontal rest sank below the
         # line and the two added up (sad on astronaut and surprise on jesper read angry and sad to j4)
-        view = _FRONT if np.any(right[_SHAPES_MOUTH] > 0) or np.any(left[_SHAPES_MOUTH] > 0) else r[:, 2]
+        view = _FRONT if shapes_mouth(right, left) else r[:, 2]
         shaped, fell = (_relax_smile(canon + disp, basis, (smile_r[_AU12], smile_l[_AU12]), smile, view)
                         if closed > 0
                         else (0, asked))
