@@ -105,7 +105,7 @@ def landmark_array(landmarks) -> np.ndarray:
     data = landmarks.SerializeToString()
     if len(data) % _LANDMARK_WIRE.itemsize == 0:
         rec = np.frombuffer(data, _LANDMARK_WIRE)
-        if len(rec) == len(landmarks.landmark) and all(
+        if len(rec) == len(landmarks.landmark) > 0 and all(
                 (rec[k] == v).all() for k, v in zip(("tag", "size", "tx", "ty", "tz"), _LANDMARK_TAGS)):
             return np.stack([rec["x"], rec["y"], rec["z"]], 1)
     return np.array([(p.x, p.y, p.z) for p in landmarks.landmark], dtype=np.float32)
