@@ -353,10 +353,11 @@ def _fill_mouth(req: EditRequest, d: Deformation, flow: np.ndarray, hole: HoleLa
     rim_flow(fx, fy, np.where(real, 0, g.cover), took)
     at = placement(d.src, dst, d.jaw, g, hu, hl, iod, retracted(req.target), cavity)
     patch = interior(g, colours, at, iod, (x0, y0, x1, y1))
-    if openness(req.landmarks)[0] > OPEN_MOUTH_IOD:
+    gap = openness(req.landmarks)[0]
+    if gap > OPEN_MOUTH_IOD:
         used.append("own")
     example = mem.get("mouth", "open")
-    if example is not None and openness(req.landmarks)[0] < 0.5 * example.openness[0]:
+    if example is not None and gap < 0.5 * example.openness[0]:
         # the person's own teeth from an open-mouth frame, lit like this one
         ex_scale = interocular(example.landmarks) / iod
         ex, ey, ew, _, _ = curtains(example.landmarks, g, ex_scale, iod, (example.crop, TEETH_LUMA * float(luma(example.teeth))),
