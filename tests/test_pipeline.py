@@ -91,6 +91,25 @@ def test_tracker_hands_mediapipe_the_frame_without_a_copy():
     assert not np.shares_memory(_by_reference(img[:, 10:20]), img)  # a strided tile must be made contiguous
 
 
+def test_landmarks_read_from_the_wire_are_the_protobuf_floats(static_tracker):
+    """The mesh's landmark list read in one step from its serialised form gives the very floats the per-message
+    loop gives, and a list serialised otherwise (a landmark with visibility) still reads right."""
+    from mediapipe.framework.formats import landmark_pb2
+    from reenact.stages.tracker import _by_reference, landmark_array
+
+    res = static_tracker._mesh.process(_by_reference(load_rgb("astronaut.png")))
+    lm = res.multi_face_landmarks[0]
+    loop = np.array([(p.x, p.y, p.z) for p in lm.landmark], dtype=np.float32)
+    got = landmark_array(lm)
+    assert got.shape == (478, 3) and got.dtype == np.float32 and got.tobytes() == loop.tobytes()
+    other = landmark_pb2.NormalizedLandmarkList()
+    other.CopyFrom(lm)
+    other.landmark[7].visibility = 0.5
+    other.landmark[9].x = 0.0
+    expect = np.array([(p.x, p.y, p.z) for p in other.landmark], dtype=np.float32)
+    assert landmark_array(other).tobytes() == expect.tobytes() and expect[9, 0] == 0.0
+
+
 def test_pose_follows_in_plane_rotation(static_tracker):
     img = load_rgb("portrait_man.jpg")
     h, w = img.shape[:2]

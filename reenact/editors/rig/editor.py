@@ -353,17 +353,17 @@ def _fill_mouth(req: EditRequest, d: Deformation, flow: np.ndarray, hole: HoleLa
     rim_flow(fx, fy, np.where(real, 0, g.cover), took)
     at = placement(d.src, dst, d.jaw, g, hu, hl, iod, retracted(req.target), cavity)
     patch = interior(g, colours, at, iod, (x0, y0, x1, y1))
-    if openness(req.landmarks)[0] > OPEN_MOUTH_IOD:
+    gap = openness(req.landmarks)[0]
+    if gap > OPEN_MOUTH_IOD:
         used.append("own")
     example = mem.get("mouth", "open")
-    if example is not None and openness(req.landmarks)[0] < 0.5 * openness(example.landmarks)[0]:
+    if example is not None and gap < 0.5 * example.openness[0]:
         # the person's own teeth from an open-mouth frame, lit like this one
         ex_scale = interocular(example.landmarks) / iod
-        ex_teeth = palette(example.crop, example.landmarks).teeth
-        ex, ey, ew, _, _ = curtains(example.landmarks, g, ex_scale, iod, (example.crop, TEETH_LUMA * float(luma(ex_teeth))),
+        ex, ey, ew, _, _ = curtains(example.landmarks, g, ex_scale, iod, (example.crop, TEETH_LUMA * float(luma(example.teeth))),
                                     cavity)
         real = cv2.remap(example.crop, ex, ey, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
-        real *= light(req.crop, req.landmarks) / np.maximum(light(example.crop, example.landmarks), 1e-3)
+        real *= light(req.crop, req.landmarks) / np.maximum(example.light, 1e-3)
         patch = patch + ew[..., None] * (real - patch)
         used.append("memory")
     _paste(fill, fill_mask, (x0, y0, x1, y1), patch, g.cover * (1 - w))
