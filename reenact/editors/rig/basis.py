@@ -32,7 +32,7 @@ mirror table is needed. Moves marked `midline` are not mirrored; unilateral edit
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
 from typing import Any, Mapping
 
@@ -75,6 +75,8 @@ BROW_HOLD = 1.0
 FROWN_AU04 = (2.0, 4.0)
 _BROW_AUS = [AU_INDEX[a] for a in BROW_AUS]
 _HELD = [AU_INDEX["AU01"], AU_INDEX["AU02"]]
+# the kinds of gated move (see the module's docstring), each shown by its share in Basis.displacement
+GATES = ("relaxed", "frown", "held")
 _AU04 = AU_INDEX["AU04"]
 # skin turned further than about 72° from the view (its normal's cosine to the view axis) is the band along a
 # silhouette: no slope is taken steeper than that (_slopes), and the fold limiter leaves such skin be (deform)
@@ -132,7 +134,7 @@ def _move_field(move: Mapping[str, Any], p: np.ndarray, ref: np.ndarray, ids: np
                 where: str) -> np.ndarray:
     """(N, 3) displacement per unit intensity of one move at positions p (the mesh or its mirror)."""
     known = {"near", "radius", "above", "below", "band", "widen", "lateral", "pin", "pin_radius", "set",
-             "direction", "amount", "rotate", "midline", "relaxed", "frown", "held", "why"}
+             "direction", "amount", "rotate", "midline", *GATES, "why"}
     extra = set(move) - known
     if extra:
         raise ConfigError(f"{where}: unknown keys {sorted(extra)}; known: {', '.join(sorted(known))}", BASIS_FILE)
@@ -178,12 +180,16 @@ class Basis:
     limit: np.ndarray
     jaw: np.ndarray      # (17, 3) how far each AU's jaw rotation carries the lower incisors, per unit
     reach: np.ndarray    # (478,) the most all AUs together may move each point (IOD; inf: no bound)
-    relaxed: tuple[np.ndarray, np.ndarray] = ()   # (right, left) the `relaxed` moves' fields, like right/left
-    frown: tuple[np.ndarray, np.ndarray] = ()     # (right, left) the `frown` moves' fields
-    held: tuple[np.ndarray, np.ndarray] = ()      # (right, left) the `held` moves' fields
-    # (17, 478) per field (right, left, then relaxed's, frown's and held's), the depth (z) each unit of its moves takes
-    # sliding over the face's surface (_slopes); empty once added (turned)
+    # per gate of GATES that has moves, (right, left) its moves' fields, like right/left
+    gated: Mapping[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    # (17, 478) per field of `fields`, the depth (z) each unit of its moves takes sliding over the face's surface
+    # (_slopes); empty once added (turned)
     slide: tuple[np.ndarray, ...] = ()
+
+    @property
+    def fields(self) -> list[np.ndarray]:
+        """right, left, then each gate's (right, left), in `gated`'s order."""
+        return [self.right, self.left, *(f for pair in self.gated.values() for f in pair)]
 
     def turned(self, share: float) -> "Basis":
         """This basis with `share` (0 … 1, how turned the face is; in steps of 1/SLIDE_STEPS) of the depth its
@@ -204,16 +210,14 @@ class Basis:
         return {}
 
     def _sliding(self, share: float) -> "Basis":
-        fields = [self.right, self.left, *self.relaxed, *self.frown, *self.held]
         out = []
-        for f, dz in zip(fields, self.slide):
+        for f, dz in zip(self.fields, self.slide):
             f = f.copy()
             f[..., 2] += np.float32(share) * dz
             out.append(f)
-        k = 2 + len(self.relaxed)
-        m = k + len(self.frown)
-        return replace(self, right=out[0], left=out[1], relaxed=tuple(out[2:k]), frown=tuple(out[k:m]),
-                       held=tuple(out[m:]), slide=())
+        pairs = iter(out[2:])
+        return replace(self, right=out[0], left=out[1], gated={g: (next(pairs), next(pairs)) for g in self.gated},
+                       slide=())
 
     def displacement(self, right: np.ndarray, left: np.ndarray, relaxed: float = 0.0,
                      frown: float = 0.0, held: float = 0.0) -> np.ndarray:
@@ -222,9 +226,10 @@ class Basis:
         much of the frown moves, `held` (see brows_held) how much of the held-brow moves."""
         out = np.zeros(self.right.shape[1:], np.float32)
         sets = [(self.right, right, 1.0), (self.left, left, 1.0)]
-        for gated, share in ((self.relaxed, relaxed), (self.frown, frown), (self.held, held)):
-            if share > 0 and gated:
-                sets += [(gated[0], right, share), (gated[1], left, share)]
+        shares = {"relaxed": relaxed, "frown": frown, "held": held}
+        for gate, (r, l) in self.gated.items():
+            if shares[gate] > 0:
+                sets += [(r, right, shares[gate]), (l, left, shares[gate])]
         # a handful of AUs at a time: a plain loop beats a BLAS call this small (and its thread pool)
         for fields, coeff, share in sets:
             for k in np.flatnonzero(coeff):
@@ -274,15 +279,14 @@ def build_basis(spec: Mapping[str, Any], calibration: Mapping[str, Any] | None =
     n = len(AU_NAMES)
     right = np.zeros((n, len(ref), 3))
     left = np.zeros_like(right)
-    # the `relaxed` moves, apart: (right, left)
-    relaxed = (np.zeros_like(right), np.zeros_like(right))
-    frown = (np.zeros_like(right), np.zeros_like(right))
-    held = (np.zeros_like(right), np.zeros_like(right))
+    # each gate's moves, apart: (right, left)
+    gated = {g: (np.zeros_like(right), np.zeros_like(right)) for g in GATES}
+    every = (right, left) + tuple(f for pair in gated.values() for f in pair)
     jaw = np.zeros((n, 3))
     # the depth a direction's move takes as it slides over the face (_slopes), per field: apart from the fields
     # (Basis.turned adds it), so the caps bound how far a point moves as the moves are written
     slopes = _slopes(ref)
-    depth = {id(f): np.zeros(f.shape[:2]) for f in (right, left) + relaxed + frown + held}
+    depth = {id(f): np.zeros(f.shape[:2]) for f in every}
     aus = spec.get("aus") or {}
     for name, au in aus.items():
         extra = set(au) - {"moves", "max_move"}
@@ -294,30 +298,30 @@ def build_basis(spec: Mapping[str, Any], calibration: Mapping[str, Any] | None =
             r = _move_field(move, ref, ref, ids, where)
             if "rotate" in move:
                 jaw[k] += r[INCISORS]
-            gates = [g for g in ("relaxed", "frown", "held") if move.get(g)]
+            gates = [g for g in GATES if move.get(g)]
             if len(gates) > 1:
-                raise ConfigError(f"{where}: a move is one of `relaxed`, `frown` or `held`, not {' and '.join(gates)}",
-                                  BASIS_FILE)
-            into = {"relaxed": relaxed, "frown": frown, "held": held}.get(gates[0]) if gates else (right, left)
+                raise ConfigError(f"{where}: a move is one of {', '.join(f'`{g}`' for g in GATES)}, not "
+                                  f"{' and '.join(gates)}", BASIS_FILE)
+            into = gated[gates[0]] if gates else (right, left)
             halves = ((0.5 * r, 0.5 * r) if move.get("midline")
                       else (r, _move_field(move, mirrored, ref, ids, where) * flip))
             slides = "direction" in move
-            for field, half in zip(into, halves):
-                field[k] += half
+            for f, half in zip(into, halves):
+                f[k] += half
                 if slides:
-                    depth[id(field)][k] += (slopes * half[:, :2]).sum(1)
+                    depth[id(f)][k] += (slopes * half[:, :2]).sum(1)
     # only the AUs that part the lips may change the gap between them; the rest move both lips alike
     for k in set(range(n)) - {AU_NAMES.index(a) for a in OPENING}:
-        for field in (right, left) + relaxed + frown + held:
+        for f in every:
             u, low = list(mesh.LIPS_INNER_UPPER), list(mesh.LIPS_INNER_LOWER)
-            field[k, u, 1] = field[k, low, 1] = 0.5 * (field[k, u, 1] + field[k, low, 1])
+            f[k, u, 1] = f[k, low, 1] = 0.5 * (f[k, u, 1] + f[k, low, 1])
     # irises ride on the eyeball, which no AU moves; the rigid points define the canonical frame
     # (and every feature's reference), so they stay put and the skin around them eases off
     rigid = list(lm.RIGID)
     calm = 1 - np.exp(-0.5 * (_dist(ref, ref[rigid]) / float(spec.get("rigid_pin_radius", 0.04))) ** 2)
-    for field in (right, left) + relaxed + frown + held:
-        field *= calm[None, :, None]
-        field[:, mesh.N_MESH:] = 0
+    for f in every:
+        f *= calm[None, :, None]
+        f[:, mesh.N_MESH:] = 0
     cal = (spec.get("calibration") or {}) if calibration is None else calibration
     g = np.ones(n)
     for name, value in (cal.get("gain") or {}).items():
@@ -326,25 +330,25 @@ def build_basis(spec: Mapping[str, Any], calibration: Mapping[str, Any] | None =
     # together (a midline move is split between them, and moves near the midline overlap), either alone (a
     # unilateral edit), each with and without the relaxed moves and either of the brows' gated moves (which
     # never come together: a frown leaves the inner brows down, a held brow raises them)
-    halves = [(right, relaxed[0], frown[0], held[0]), (left, relaxed[1], frown[1], held[1]),
-              (right + left, relaxed[0] + relaxed[1], frown[0] + frown[1], held[0] + held[1])]
-    fields = [f for h, r, w, u in halves for f in (h, h + r, h + w, h + r + w, h + u, h + r + u)]
+    halves = [(right, {g: p[0] for g, p in gated.items()}), (left, {g: p[1] for g, p in gated.items()}),
+              (right + left, {g: p[0] + p[1] for g, p in gated.items()})]
+    fields = [h + lips + brows for h, m in halves for lips in (0, m["relaxed"]) for brows in (0, m["frown"], m["held"])]
     peak = np.maximum.reduce([np.linalg.norm(f, axis=2).max(axis=1) for f in fields]) * g
     cap = np.array([float((aus.get(a) or {}).get("max_move", np.inf)) for a in AU_NAMES])
     limit = np.where(peak > 0, cap / np.maximum(peak, 1e-9), np.inf)
     jaw *= g[:, None]
-    # per field kept (a gated pair without moves is dropped below)
-    kept = (right, left) + tuple(f for pair in (relaxed, frown, held) if np.any(pair[0]) for f in pair)
+    # a gate without moves is dropped
+    gated = {gate: pair for gate, pair in gated.items() if np.any(pair[0])}
+    kept = (right, left) + tuple(f for pair in gated.values() for f in pair)
     slide = tuple((depth[id(f)] * calm[None, :] * (np.arange(len(ref)) < mesh.N_MESH)).astype(np.float32)
                   for f in kept)
     right, left = right.astype(np.float32), left.astype(np.float32)
-    relaxed, frown, held = ((f[0].astype(np.float32), f[1].astype(np.float32)) if np.any(f[0]) else ()
-                            for f in (relaxed, frown, held))
+    gated = {gate: (r.astype(np.float32), l.astype(np.float32)) for gate, (r, l) in gated.items()}
     reach = _reach(spec.get("reach") or (), ref)
-    for a in (right, left, g, limit, jaw, reach) + relaxed + frown + held + slide:
+    for a in (right, left, g, limit, jaw, reach) + tuple(f for pair in gated.values() for f in pair) + slide:
         a.setflags(write=False)
     return Basis(version=version, right=right, left=left, gain=g, limit=limit, jaw=jaw, reach=reach,
-                 relaxed=relaxed, frown=frown, held=held, slide=slide)
+                 gated=gated, slide=slide)
 
 
 def _slopes(ref: np.ndarray) -> np.ndarray:

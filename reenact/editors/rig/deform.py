@@ -24,6 +24,7 @@ from .basis import SILHOUETTE_COS, Basis
 from .fills import smoothstep
 from .flow import limit_folds, rasterize_flow
 from .iris import iris
+from .solve import NARROWING
 from .mesh import (CLOSING_PAIRS, HOLE_CHAINS, HOLES, LEFT_EYE_LOWER, LEFT_EYE_UPPER, LIPS_INNER_LOWER,
                    LIPS_INNER_UPPER, LOWER_LIP_ROWS, RIGHT_EYE_LOWER, RIGHT_EYE_UPPER, UPPER_LIP_ROWS, crop_mesh,
                    crop_vertices, outward_normals, rest_points)
@@ -130,7 +131,7 @@ JAW_ANGLES = (172, 397)
 # 0.375 at rest (frames 0-15), his lower lids dropping 0.011 IOD and the upper ones rising 0.021; each
 # lid opens at most to where the population's resting lid sits against the eye's own corners (his
 # broader smile in smile_man.jpg: 0.23, under neutral 0.36)
-_NARROWING = (AU_INDEX["AU06"], AU_INDEX["AU07"])
+_NARROWING = NARROWING
 _AU07 = _NARROWING[1]
 # ... unless the target moves no lid itself: then as a share of the face's own narrowing, so that taking all of it
 # away opens the eyes all the way to rest. A laugh's eyes read AU6 2.9 (sample4_face3) and `neutral` opened them

@@ -11,7 +11,8 @@ from ...pipeline.types import AU_INDEX, AU_MAX, AUVector
 from .basis import Basis
 
 _AU12 = AU_INDEX["AU12"]
-_NARROWING = [AU_INDEX["AU06"], AU_INDEX["AU07"]]
+# the AUs that narrow the eyes: the cheek raiser and the lid tightener
+NARROWING = (AU_INDEX["AU06"], AU_INDEX["AU07"])
 
 
 def coefficients(source: AUVector, target: AUVector, basis: Basis,
@@ -43,4 +44,4 @@ def smile_share(source: AUVector, target: AUVector, rest: float = 1.0) -> float:
 def narrowed(source: AUVector, least: float) -> float:
     """How far (AU units) the face's own reading narrows its eyes (AU6 + AU7), at least `least`
     (deform.NARROWED_MIN), at most the AU range: the fall that opens them all the way to rest."""
-    return float(np.clip(source.values[_NARROWING].sum(), least, AU_MAX))
+    return float(np.clip(source.values[list(NARROWING)].sum(), least, AU_MAX))
