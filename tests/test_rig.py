@@ -10,7 +10,7 @@ import pytest
 from reenact.config import EditConfig, OneEuroConfig
 from reenact.editors import EditRequest, create_editor
 from reenact.errors import ConfigError
-from reenact.editors.rig.basis import brows_down, brows_held, lids_shut, lips_relaxed
+from reenact.editors.rig.basis import brows_arched, brows_down, brows_held, lids_shut, lips_relaxed
 from reenact.editors.rig.deform import deform, dense_flow
 from reenact.editors.rig.flow import jacobian_det
 from reenact.editors.rig.silhouette import EDGE_JUMP_PX
@@ -145,7 +145,8 @@ def test_no_preset_stretches_a_face_past_what_a_person_can_do(name):
 @pytest.mark.parametrize("au", AU_NAMES)
 def test_an_au_at_e_moves_no_point_past_its_max_move(au, side):
     """rig_basis.yaml's max_move bounds the whole field: both halves together (a midline move is split
-    between them), its distance rather than one axis, with the relaxed-lips, frown and held-brow moves and without."""
+    between them), its distance rather than one axis, with the relaxed-lips, frown, held- and arched-brow moves and
+    without."""
     from reenact.config import read_yaml
     from reenact.editors.rig.basis import BASIS_FILE, load_basis
 
@@ -153,10 +154,10 @@ def test_an_au_at_e_moves_no_point_past_its_max_move(au, side):
     basis, rest = load_basis(), AUVector()
     right, left = coefficients(rest, AUVector(np.where(np.array(AU_NAMES) == au, 5.0, 0.0)), basis, side)
     for relaxed in (0.0, 1.0):
-        for frown, held in ((0.0, 0.0), (1.0, 0.0), (0.0, 1.0)):
-            moved = np.linalg.norm(basis.displacement(right, left, relaxed, frown, held), axis=1).max()
+        for frown, held, arched in ((0.0, 0.0, 0.0), (1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 1.0, 1.0)):
+            moved = np.linalg.norm(basis.displacement(right, left, relaxed, frown, held, arched), axis=1).max()
             assert moved <= cap * 1.0001, \
-                f"{au} at 5 ({side}, relaxed {relaxed}, frown {frown}, held {held}) moves {moved:.3f} IOD"
+                f"{au} at 5 ({side}, relaxed {relaxed}, frown {frown}, held {held}, arched {arched}) moves {moved:.3f}"
 
 
 @pytest.mark.parametrize("name", FACES)
@@ -967,6 +968,31 @@ def test_brows_held_up_whole_are_drawn_together_not_lowered():
     source = face("portrait_man.jpg")[2]
     assert brows_held(presets()["fear"].resolve(source)) == 1.0
     assert all(brows_held(presets()[p].resolve(source)) == 0.0 for p in ("sad", "anger", "disgust"))
+
+
+def test_brows_raised_without_a_frown_rise_as_an_arch():
+    """The basis' arched moves (basis.brows_arched): surprise's 1+2, with no AU4, raises each brow as a curved arch,
+    its middle over the iris rising at least 0.02 IOD further than its inner end (about 0.03 on four shared faces),
+    where AU1's and AU2's own moves alone raise the inner end most (by 0.04-0.06 IOD: fear's and sad's oblique,
+    worried brow; the FER2013 nets read surprise as fear). Fear's 1+2+4 and the other presets get no arch."""
+    basis = create_editor("rig", memory=False).basis
+    inner, arch = [107, 55, 336, 285], [105, 52, 334, 282]   # right then left, the brow's upper and lower edges
+
+    for name in ("astronaut.png", "portrait_man.jpg", "smile_man.jpg", "takeo.ppm"):
+        crop, lm, source = face(name)
+        goal = presets()["surprise"].resolve(source)
+        right, left = coefficients(source, goal, basis)
+        iod = interocular(lm)
+        rise = {}
+        for share in (0.0, brows_arched(goal)):
+            d = deform(lm, right, left, basis, crop.shape[0], smile_share(source, goal), lips_relaxed(goal),
+                       lids_shut(goal), brows_down(goal), held=brows_held(goal), arched=share)
+            up = (d.src[:, 1] - d.dst[:, 1]) / iod
+            rise[share] = float(up[arch].mean() - up[inner].mean())   # > 0: the arch rises further
+        assert rise[0.0] < -0.02 and rise[1.0] > 0.02, (name, rise)
+    source = face("portrait_man.jpg")[2]
+    assert brows_arched(presets()["surprise"].resolve(source)) == 1.0
+    assert all(brows_arched(presets()[p].resolve(source)) == 0.0 for p in ("fear", "sad", "anger", "neutral"))
 
 
 @pytest.mark.parametrize("name", ["portrait_man.jpg", "jesper.jpg"])

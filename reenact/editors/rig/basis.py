@@ -20,7 +20,9 @@ and leaves the inner brows down (no AU of BROW_AUS: see brows_down): how far the
 brows that the frontalis does not hold up, the deep V of anger, which sad's and fear's raised inner brows
 (AU1+4) resist. A move marked `held` shows only while the target holds the whole brow up (AU1 and AU2 from
 BROW_HOLD on: the frontalis across the forehead, see brows_held): what it does against AU4's pull, the brows drawn
-together but barely lowered (fear's 1+2+4), where sad's 1+4, the outer brow free, bunches them down.
+together but barely lowered (fear's 1+2+4), where sad's 1+4, the outer brow free, bunches them down. A move
+marked `arched` shows only while the target holds the whole brow up and leaves AU4 off (brows_arched: surprise's
+1+2): the brow rises as a curved arch, highest over the iris, not as 1+2+4's straightened, pinched line.
 A direction's x and y are the front view of skin sliding over the face: on a turned face (Basis.turned) the
 move takes the depth the face's surface gives it there (_slopes), so a turned head shows it foreshortened on
 its far side, as a head would; a z written into the direction moves the skin off the surface (a lip pushed
@@ -76,8 +78,10 @@ FROWN_AU04 = (2.0, 4.0)
 _BROW_AUS = [AU_INDEX[a] for a in BROW_AUS]
 _HELD = [AU_INDEX["AU01"], AU_INDEX["AU02"]]
 # the kinds of gated move (see the module's docstring), each shown by its share in Basis.displacement
-GATES = ("relaxed", "frown", "held")
+GATES = ("relaxed", "frown", "held", "arched")
 _AU04 = AU_INDEX["AU04"]
+# an `arched` move fades as the target's AU4 rises, gone from ARCH_AU04 on (fear's 1+2+4 at AU4 1.5)
+ARCH_AU04 = 1.0
 # skin turned further than about 72° from the view (its normal's cosine to the view axis) is the band along a
 # silhouette: no slope is taken steeper than that (_slopes), and the fold limiter leaves such skin be (deform)
 SILHOUETTE_COS = 0.3
@@ -220,13 +224,14 @@ class Basis:
                        slide=())
 
     def displacement(self, right: np.ndarray, left: np.ndarray, relaxed: float = 0.0,
-                     frown: float = 0.0, held: float = 0.0) -> np.ndarray:
+                     frown: float = 0.0, held: float = 0.0, arched: float = 0.0) -> np.ndarray:
         """(478, 3) canonical displacement for per-side intensity changes (each (17,), any sign); `relaxed`
         (0 … 1, see lips_relaxed) how much of the relaxed-lips moves come along, `frown` (see brows_down) how
-        much of the frown moves, `held` (see brows_held) how much of the held-brow moves."""
+        much of the frown moves, `held` (see brows_held) how much of the held-brow moves, `arched` (see
+        brows_arched) how much of the arched-brow moves."""
         out = np.zeros(self.right.shape[1:], np.float32)
         sets = [(self.right, right, 1.0), (self.left, left, 1.0)]
-        shares = {"relaxed": relaxed, "frown": frown, "held": held}
+        shares = {"relaxed": relaxed, "frown": frown, "held": held, "arched": arched}
         for gate, (r, l) in self.gated.items():
             if shares[gate] > 0:
                 sets += [(r, right, shares[gate]), (l, left, shares[gate])]
@@ -265,6 +270,12 @@ def brows_held(target) -> float:
     """How far (0 … 1) an AU target (AUVector) holds the whole brow up: its lesser of AU1 and AU2, full at
     BROW_HOLD."""
     return float(np.clip(target.values[_HELD].min() / BROW_HOLD, 0.0, 1.0))
+
+
+def brows_arched(target) -> float:
+    """How far (0 … 1) an AU target (AUVector) arches the brows: as far as it holds them up (brows_held) while
+    it leaves AU4 free (none from ARCH_AU04 on)."""
+    return brows_held(target) * free(target, [_AU04], ARCH_AU04)
 
 
 def build_basis(spec: Mapping[str, Any], calibration: Mapping[str, Any] | None = None) -> Basis:
@@ -328,11 +339,12 @@ def build_basis(spec: Mapping[str, Any], calibration: Mapping[str, Any] | None =
         g[AU_NAMES.index(au_key(name))] = float(value)
     # the cap bounds how far any point moves (its distance, not one axis) over the whole field: both halves
     # together (a midline move is split between them, and moves near the midline overlap), either alone (a
-    # unilateral edit), each with and without the relaxed moves and either of the brows' gated moves (which
-    # never come together: a frown leaves the inner brows down, a held brow raises them)
+    # unilateral edit), each with and without the relaxed moves and any of the brows' gated moves (a frown
+    # leaves the inner brows down, a held brow raises them; an arched brow is a held one)
     halves = [(right, {g: p[0] for g, p in gated.items()}), (left, {g: p[1] for g, p in gated.items()}),
               (right + left, {g: p[0] + p[1] for g, p in gated.items()})]
-    fields = [h + lips + brows for h, m in halves for lips in (0, m["relaxed"]) for brows in (0, m["frown"], m["held"])]
+    fields = [h + lips + brows for h, m in halves for lips in (0, m["relaxed"])
+              for brows in (0, m["frown"], m["held"], m["held"] + m["arched"])]
     peak = np.maximum.reduce([np.linalg.norm(f, axis=2).max(axis=1) for f in fields]) * g
     cap = np.array([float((aus.get(a) or {}).get("max_move", np.inf)) for a in AU_NAMES])
     limit = np.where(peak > 0, cap / np.maximum(peak, 1e-9), np.inf)

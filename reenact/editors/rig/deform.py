@@ -617,7 +617,7 @@ def _closing(canon: np.ndarray, basis: Basis, fall_r: np.ndarray, fall_l: np.nda
 
 def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Basis, size: int,
            smile: float = 0.0, relaxed: float = 0.0, lids: float = 0.0, frown: float = 0.0,
-           narrowed: float = AU_MAX, held: float = 0.0) -> Deformation:
+           narrowed: float = AU_MAX, held: float = 0.0, arched: float = 0.0) -> Deformation:
     """Move a face's crop landmarks by per-side AU intensity changes (each (17,), target − source).
 
     `smile`: the share (0–1) of the face's own smile the change takes away; the AU12 part of the change
@@ -626,7 +626,8 @@ def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Ba
     the change raises (what it lowers moves as the reading says: a smile's open mouth closes as before).
     `lids`: how closed (0–1, the target's AU45 of 5) the target keeps the lids: a blink the target follows is not
     opened by a falling cheek raise or an upper lid raise (_open_eyes, _show_sclera) past that share.
-    `frown` (basis.brows_down) and `held` (basis.brows_held): as much of the basis' frown and held-brow moves.
+    `frown` (basis.brows_down), `held` (basis.brows_held) and `arched` (basis.brows_arched): as much of the basis'
+    frown, held-brow and arched-brow moves.
     `narrowed` (solve.narrowed): how far the face's own reading narrows its eyes (AU6 + AU7), for how far their
     fall opens them (_open_eyes)."""
     canon, r, s, t = to_canonical(landmarks)
@@ -680,7 +681,7 @@ def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Ba
                         else (0, asked))
         disp += (closed * shaped + (1 - closed) * reading).astype(disp.dtype)
         taken = (closed * fell[0] + (1 - closed) * asked[0], closed * fell[1] + (1 - closed) * asked[1])
-    disp += basis.displacement(np.maximum(right, 0), np.maximum(left, 0), relaxed, frown, held)
+    disp += basis.displacement(np.maximum(right, 0), np.maximum(left, 0), relaxed, frown, held, arched)
     # no combination of AUs carries a point past what a real face does (the basis' `reach`)
     length = _norm(disp)
     disp *= np.minimum(1.0, basis.reach / np.maximum(length, 1e-9))[:, None].astype(disp.dtype)

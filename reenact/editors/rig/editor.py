@@ -19,7 +19,7 @@ import numpy as np
 from ...engines import load
 from ...engines.warp_blend import to_nchw
 from .appearance import Appearance, Shading, load_appearance
-from .basis import Basis, brows_down, brows_held, lids_shut, lips_relaxed, load_basis
+from .basis import Basis, brows_arched, brows_down, brows_held, lids_shut, lips_relaxed, load_basis
 
 from .deform import NARROWED_MIN, Deformation, HoleLayer, deform, dense_flow, points_box, union, warm
 from .flow import warp
@@ -143,7 +143,7 @@ class RigEditor:
         size = req.crop.shape[0]
         d = deform(req.landmarks, right, left, self.basis, size, smile,
                    lips_relaxed(req.target), lids_shut(req.target), brows_down(req.target),
-                   narrowed(req.source, NARROWED_MIN), brows_held(req.target))
+                   narrowed(req.source, NARROWED_MIN), brows_held(req.target), brows_arched(req.target))
         flow, holes, box = dense_flow(d, size)
         shading = (self.appearance.shading(req.crop, d, flow, box, *_smile_taken(right, left, d),
                                            (req.track_id, req.time)) if self.appearance else None)
