@@ -38,6 +38,7 @@ from ...stages.geometry import canonical_mesh
 from ...stages.landmarks import FACE_OVAL, LEFT_EYE, LIPS_OUTER, MOUTH_CORNERS, N_LANDMARKS, RIGHT_EYE, interocular
 from .basis import MIDLINE
 from .deform import Deformation, shapes_mouth
+from .fills import length
 from .mesh import N_MESH, face_triangles, rest_points
 
 CONFIG_FILE = "appearance.yaml"
@@ -511,7 +512,7 @@ class Appearance:
         # green carries most of the brightness and least of the colour
         a, b, c = solve @ rgb[:, 1]
         slope = np.array([b, c]) / max(a, 1.0)
-        n = float(np.linalg.norm(slope))
+        n = float(length(slope))
         if n > self.cfg.light_max:
             slope *= self.cfg.light_max / n
         lx, ly = slope + np.asarray(self.cfg.light_prior, np.float64)
@@ -582,8 +583,13 @@ class Appearance:
         (a, b, c), (d, e, f) = np.asarray(affine, np.float64).tolist()
         cx0, cy0 = box[:2]
         m = 0.5 * np.array([[a, b, a * cx0 + b * cy0 + c - px0 - 0.5], [d, e, d * cx0 + e * cy0 + f - py0 - 0.5]])
-        w = np.minimum([cv2.warpAffine(plane, m, half_size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                                       borderValue=0) for plane in weight], np.float32(1))
+        # a plane of zeros warps to zeros: most edits weigh in no fold and some no crease
+        w = np.zeros((3, half_size[1], half_size[0]), np.float32)
+        for plane, into in zip(weight, w):
+            if plane.any():
+                cv2.warpAffine(plane, m, half_size, dst=into, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                               borderValue=0)
+        np.minimum(w, np.float32(1), out=w)
         # creases and shading are the skin's: the lips, eyes and nostrils keep theirs, soft at their edges so no
         # seam shows around them
         skin = _bare_skin(moved, (px0, py0), (half_size[1], half_size[0]), iod)

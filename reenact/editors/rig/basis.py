@@ -255,7 +255,7 @@ def lips_relaxed(target) -> float:
 
 def lids_shut(target) -> float:
     """How closed (0 … 1) an AU target (AUVector) keeps the upper lids: its AU45 on the 0–5 scale."""
-    return float(np.clip(target.values[_AU45] / AU_MAX, 0.0, 1.0))
+    return float(min(max(target.values[_AU45] / AU_MAX, 0.0), 1.0))
 
 
 def brows_down(target) -> float:
@@ -263,13 +263,13 @@ def brows_down(target) -> float:
     FROWN_AU04[1] or more and raises none of BROW_AUS."""
     lo, hi = FROWN_AU04
     hard = (float(target.values[_AU04]) - lo) / (hi - lo)
-    return float(free(target, _BROW_AUS, BROW_HOLD) * np.clip(hard, 0.0, 1.0))
+    return float(free(target, _BROW_AUS, BROW_HOLD) * min(max(hard, 0.0), 1.0))
 
 
 def brows_held(target) -> float:
     """How far (0 … 1) an AU target (AUVector) holds the whole brow up: its lesser of AU1 and AU2, full at
     BROW_HOLD."""
-    return float(np.clip(target.values[_HELD].min() / BROW_HOLD, 0.0, 1.0))
+    return float(min(max(target.values[_HELD].min() / BROW_HOLD, 0.0), 1.0))
 
 
 def brows_arched(target) -> float:

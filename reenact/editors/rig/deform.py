@@ -21,7 +21,7 @@ from ...stages.geometry import canonical_mesh, pose_from_rotation, to_canonical
 from ...pipeline.types import AU_INDEX, AU_MAX
 from ...stages.landmarks import FACE_OVAL, INNER_LIPS, MOUTH_CORNERS, interocular
 from .basis import SILHOUETTE_COS, Basis
-from .fills import smoothstep
+from .fills import length, smoothstep
 from .flow import limit_folds, rasterize_flow
 from .iris import iris
 from .solve import NARROWING
@@ -225,8 +225,9 @@ def _closing_budget(canon: np.ndarray, right: np.ndarray, left: np.ndarray,
     return right, left
 
 
-def _removal(canon: np.ndarray, disp: np.ndarray) -> np.ndarray:
-    """What removing AUs moves, stopped where each point reaches the population's neutral face.
+def _removal(to_rest: np.ndarray, disp: np.ndarray) -> np.ndarray:
+    """What removing AUs moves, stopped where each point reaches the population's neutral face (`to_rest`,
+    (478, 2): _resting(canon) − canon, one per face however many removals read it).
 
     A still is read against that neutral (the estimator's reference), so taking an AU away means
     going back towards it; a reading that overstates a smile must not carry the corners past a
@@ -234,7 +235,7 @@ def _removal(canon: np.ndarray, disp: np.ndarray) -> np.ndarray:
     length = _norm(disp)
     moving = length > 1e-9
     u = np.where(moving[:, None], disp[:, :2] / np.where(moving, length, 1)[:, None], 0)
-    along = (_resting(canon) - canon[:, :2]) * u
+    along = to_rest * u
     reach = np.maximum(along[:, 0] + along[:, 1], 0)
     keep = np.where(moving, np.minimum(length, reach) / np.where(moving, length, 1), 1)
     return disp * keep[:, None].astype(disp.dtype)
@@ -273,7 +274,8 @@ def _resting(canon: np.ndarray) -> np.ndarray:
     rest = canonical_mesh()[:, :2].copy()
     for name in ("right_eye", "left_eye"):
         a, _, lower, b = HOLE_CHAINS[name]
-        rest[list(lower)] += 0.5 * (canon[[a, b], :2] - rest[[a, b]]).sum(0)
+        ends = index((a, b))
+        rest[index(lower)] += 0.5 * (canon[ends, :2] - rest[ends]).sum(0)
     return rest
 
 
@@ -539,9 +541,9 @@ def _picture_up(view: np.ndarray) -> np.ndarray:
     its deep-set mouth corners higher against the lips' middle, a closed smile's curve (astronaut: corners
     0.04 IOD below the seam in the frontal frame sat 0.01 above it in the picture), which is what a viewer
     or a classifier reads."""
-    v = np.asarray(view, np.float64) / np.linalg.norm(view)
+    v = np.asarray(view, np.float64) / length(np.asarray(view))
     up = np.array([0.0, 1.0, 0.0]) - v[1] * v
-    return up / np.linalg.norm(up)
+    return up / length(up)
 
 
 @lru_cache(maxsize=1)
@@ -592,8 +594,8 @@ def _relax_smile(pts: np.ndarray, basis: Basis, asked: tuple[float, float],
         down = float((field[corner] - both[lips].mean(0)) @ up)
         wide = outward * (pts[corner, 0] - centre) - half
         high = below - (height[corner] - seam)
-        cx = float(np.clip(share * max(wide, 0.0) / inward, -SMILE_FLOOR[0] * c, cap)) if inward > 1e-9 else -c
-        cy = (float(np.clip(share * max(high, 0.0) / -down, -SMILE_FLOOR[1] * c, cap + SMILE_UNREAD))
+        cx = float(min(max(share * max(wide, 0.0) / inward, -SMILE_FLOOR[0] * c), cap)) if inward > 1e-9 else -c
+        cy = (float(min(max(share * max(high, 0.0) / -down, -SMILE_FLOOR[1] * c), cap + SMILE_UNREAD))
               if down < -1e-9 else -c)
         out[:, 0] -= cx * field[:, 0]
         out[:, 1:] -= cy * field[:, 1:]
@@ -652,11 +654,12 @@ def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Ba
     # lips that close are stopped where they meet (_close_pairs), not at the population's face: a smiling
     # lower lip sits above that face's, so the jaw and lower lip stayed down and the upper lip closed the
     # mouth alone, into a tall upper lip over a sagging mouth
+    to_rest = _resting(canon) - canon[:, :2]
     if np.any(fall_r[_PARTING]) or np.any(fall_l[_PARTING]):
         parting = _closing(canon, basis, fall_r, fall_l)
-        disp = _removal(canon, falls - parting) + parting
+        disp = _removal(to_rest, falls - parting) + parting
     else:   # nothing closes the mouth: the parting fields are all zero
-        disp = _removal(canon, falls)
+        disp = _removal(to_rest, falls)
     opened = _open_eyes(canon + disp, (right, left), lids, narrowed)
     disp += opened.astype(disp.dtype)
     # an opening lower lid is a layer's edge too: the skin around it does not hold it back
@@ -666,11 +669,11 @@ def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Ba
     # they are pressed together where they meet, below)
     gap = float(np.diff((canon + falls)[index(INNER_LIPS), 1])[0])
     shut, apart = SMILE_SEAM_OPEN_IOD
-    closed = float(np.clip((apart - gap) / (apart - shut), 0.0, 1.0)) if smile > 0 else 0.0
+    closed = float(min(max((apart - gap) / (apart - shut), 0.0), 1.0)) if smile > 0 else 0.0
     taken = (0.0, 0.0)
     if np.any(smile_r) or np.any(smile_l) or closed > 0:
         # the mouth at rest first, whatever the target then adds (sad's corners come down from there)
-        reading = _removal(canon, basis.displacement(smile_r, smile_l)) if closed < 1 else 0
+        reading = _removal(to_rest, basis.displacement(smile_r, smile_l)) if closed < 1 else 0
         asked = (-float(smile_r[_AU12]), -float(smile_l[_AU12]))
         # a target that shapes the mouth itself (sad, anger, fear, disgust pull the corners down, AU15; surprise
         # drops the jaw) sets how its corners look; read against the picture, its frontal rest sank below the
@@ -901,7 +904,7 @@ def _poly_mask(poly: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
     x0, y0, x1, y1 = box
     m = np.zeros((y1 - y0, x1 - x0), np.uint8)
     cv2.fillPoly(m, [np.round((poly - (x0, y0)) * 16).astype(np.int32)], 1, lineType=cv2.LINE_8, shift=4)
-    return m.astype(bool)
+    return m.view(bool)   # 0 and 1 as bytes are False and True: no copy
 
 
 @compiled
@@ -996,7 +999,7 @@ def dense_flow(d: Deformation, size: int) -> tuple[np.ndarray, list[HoleLayer], 
     drawn, z = _drawn(tris, d.src, d.dst, d.depth, moving, mesh.n_face, np.array(box, np.float32))
     rasterize_flow(flow, d.src, d.dst, tris[drawn], z[drawn])
     for name, contour in HOLES.items():
-        c = list(contour)
+        c = index(contour)
         if not np.any(step[c]):
             continue
         poly_dst, poly_src = d.dst[c], d.src[c]
@@ -1119,7 +1122,7 @@ def _unseen_eyeball(inside, had):  # pragma: no cover (compiled)
 
 def points_box(pts: np.ndarray, size: int, pad: int = 1) -> tuple[int, int, int, int]:
     """Integer box (exclusive end) around points, `pad` pixels of margin, clipped to the crop."""
-    lx, ly, hx, hy = float(pts[:, 0].min()), float(pts[:, 1].min()), float(pts[:, 0].max()), float(pts[:, 1].max())
+    (lx, ly), (hx, hy) = pts[:, :2].min(0).tolist(), pts[:, :2].max(0).tolist()
     return (max(math.floor(lx) - pad, 0), max(math.floor(ly) - pad, 0),
             min(math.ceil(hx) + pad + 1, size), min(math.ceil(hy) + pad + 1, size))
 

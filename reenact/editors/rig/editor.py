@@ -21,7 +21,7 @@ from ...engines.warp_blend import to_nchw
 from .appearance import Appearance, Shading, load_appearance
 from .basis import Basis, brows_arched, brows_down, brows_held, lids_shut, lips_relaxed, load_basis
 
-from .deform import NARROWED_MIN, Deformation, HoleLayer, deform, dense_flow, points_box, union, warm
+from .deform import NARROWED_MIN, Deformation, HoleLayer, deform, dense_flow, index, points_box, union, warm
 from .flow import warp
 from .silhouette import soft_edges, warm as warm_edges
 from .mesh import HOLE_CHAINS, HOLES, crop_mesh, hole_triangles, rest_points
@@ -164,7 +164,7 @@ class RigEditor:
         for name, region_box in _replace_regions(req, d, mem, fill, fill_mask):
             used.add(name)
             box = union(box, region_box)
-        edges = soft_edges(req.crop, flow, box, holes, d.dst[list(LIPS_OUTER)])
+        edges = soft_edges(req.crop, flow, box, holes, d.dst[index(LIPS_OUTER)])
         if edges is not None:
             _paste(fill, fill_mask, edges[2], edges[0], edges[1])
             box = union(box, edges[2])
@@ -304,7 +304,7 @@ def _fill_mouth(req: EditRequest, d: Deformation, flow: np.ndarray, hole: HoleLa
     takes the place of a closed source's. Returns (where the texture came from, box it touched)."""
     size = req.crop.shape[0]
     iod = interocular(req.landmarks)
-    contour = list(HOLES["mouth"])
+    contour = index(HOLES["mouth"])
     x0, y0, x1, y1 = box = points_box(np.concatenate([d.dst[contour], d.src[contour]]), size, 2)
     used = ["procedural"]
     seal, keep = lips.seal_share(req.source, req.target)
@@ -312,7 +312,7 @@ def _fill_mouth(req: EditRequest, d: Deformation, flow: np.ndarray, hole: HoleLa
     settled = bool(np.any(dst != d.dst))
     if settled:
         lips.carry(flow, lip_src, dst)
-        box = union(box, points_box(dst[list(LIPS_OUTER)], size, 1))
+        box = union(box, points_box(dst[index(LIPS_OUTER)], size, 1))
         used.append("lips")
     g = mouth_geometry(dst, (x0, y0, x1, y1))
     sel = g.cover > 0
@@ -325,7 +325,7 @@ def _fill_mouth(req: EditRequest, d: Deformation, flow: np.ndarray, hole: HoleLa
     if "lips" in used:
         # the whole red of both lips and the shadow below them: the seam redraws their inner bands
         # (and, where a smile was taken away, its corners): one warp of the crop over all they redraw
-        sbox = union(box, points_box(dst[list(LIPS_OUTER)], size, 5))
+        sbox = union(box, points_box(dst[index(LIPS_OUTER)], size, 5))
         gone = lips.smile_gone(d.src, dst, seal)
         cbox = lips.corner_box(dst, iod, size) if gone > 0 else None
         box = sbox if cbox is None else union(sbox, cbox)

@@ -118,6 +118,12 @@ def row_gradient(row: np.ndarray) -> np.ndarray:
     return out
 
 
+def length(v: np.ndarray):
+    """np.linalg.norm of a 1-d vector, bit for bit (its own dot and square root), without its Python layer, which
+    costs several times the arithmetic (the rig takes a few lengths per eye and lip a frame)."""
+    return np.sqrt(v.dot(v))
+
+
 def smoothstep(x):
     """0 below 0, 1 above 1, a smooth S between (of an array or a number; compiled loops compile it too)."""
     x = np.minimum(np.maximum(x, 0.0), 1.0)   # np.clip costs several times more on small arrays

@@ -6,6 +6,7 @@ import numpy as np
 
 from ...stages.geometry import canonical_mesh, to_canonical
 from ...stages.landmarks import LEFT_IRIS, RIGHT_IRIS
+from .fills import length
 from .mesh import HOLE_CHAINS
 
 # an eye looking straight ahead, as a share of its width (corner to corner) on the 18 open-eyed shared and dev
@@ -24,7 +25,7 @@ def opening(pts: np.ndarray, name: str) -> tuple[float, float]:
     """(gap between the lid margins at the middle, the eye's width) in the points' units."""
     a, upper, lower, b = HOLE_CHAINS[name]
     gap = float(pts[lower[len(lower) // 2], 1] - pts[upper[len(upper) // 2], 1])
-    return gap, float(np.linalg.norm(pts[a, :2] - pts[b, :2]))
+    return gap, float(length(pts[a, :2] - pts[b, :2]))
 
 
 def unseen(pts: np.ndarray, name: str) -> bool:
@@ -44,7 +45,7 @@ def iris(pts: np.ndarray, name: str) -> tuple[np.ndarray, float]:
     a, _, _, b = HOLE_CHAINS[name]
     pa, pb = pts[a, :2].astype(np.float64), pts[b, :2].astype(np.float64)
     width = max(opening(pts, n)[1] for n in ("right_eye", "left_eye"))
-    along = (pb - pa) / max(float(np.linalg.norm(pb - pa)), 1e-6)
+    along = (pb - pa) / max(float(length(pb - pa)), 1e-6)
     up = np.array([along[1], -along[0]]) * (1 if along[0] >= 0 else -1)     # towards the brow (y up is −)
     # the cornea stands in front of the corners: where the head turns, an eye looking its way has the iris that
     # far along the eye towards the turn (the population's forward-looking iris carried by this head's pose:

@@ -19,7 +19,7 @@ from ...stages.geometry import canonical_mesh
 from ...stages.landmarks import LIPS_OUTER, MOUTH_CORNERS
 from ...jit import compiled
 from .deform import _along_at, chain_y, index
-from .fills import row_gradient, smoothstep
+from .fills import length, row_gradient, smoothstep
 from .flow import rasterize_flow
 from .mesh import LIPS_INNER_LOWER, face_triangles
 from .mouth import MOUTH_LOWER, MOUTH_UPPER
@@ -252,7 +252,7 @@ def seam(src: np.ndarray, dst_before: np.ndarray, dst_after: np.ndarray, warped:
 def corner_box(dst: np.ndarray, iod: float, size: int) -> tuple[int, int, int, int]:
     """The crop box around the moved mouth's corners that `corner_tails` redraws."""
     pad = int(np.ceil((CORNER_REACH_IOD + CORNER_CLOSE_IOD) * iod)) + 2
-    c = dst[list(MOUTH_CORNERS), :2]
+    c = dst[index(MOUTH_CORNERS), :2]
     x0, y0 = np.floor(c.min(0)).astype(int) - pad
     x1, y1 = np.ceil(c.max(0)).astype(int) + pad
     return max(x0, 0), max(y0, 0), min(x1, size), min(y1, size)
@@ -260,13 +260,13 @@ def corner_box(dst: np.ndarray, iod: float, size: int) -> tuple[int, int, int, i
 
 def _narrowing(src: np.ndarray, dst: np.ndarray) -> float:
     """Source mouth width / moved mouth width (corner to corner)."""
-    return float(np.linalg.norm(src[291] - src[61])) / max(float(np.linalg.norm(dst[291] - dst[61])), 1.0)
+    return float(length(src[291] - src[61])) / max(float(length(dst[291] - dst[61])), 1.0)
 
 
 def smile_gone(src: np.ndarray, dst: np.ndarray, seal: float) -> float:
     """How far the edit took a smile's corners away: the mouth narrowed (0 up to 1 over LIP_REST_RAMP) as far
     as its lips are sealed (`seal`, seal_share's); 0 where it closed no smile."""
-    return float(np.clip((_narrowing(src, dst) - 1) / LIP_REST_RAMP, 0, 1)) * seal
+    return float(min(max((_narrowing(src, dst) - 1) / LIP_REST_RAMP, 0.0), 1.0)) * seal
 
 
 def corner_tails(dst: np.ndarray, gone: float, warped: np.ndarray, box,
@@ -286,7 +286,7 @@ def corner_tails(dst: np.ndarray, gone: float, warped: np.ndarray, box,
     weight = np.zeros(img.shape[:2], np.float32)
     for i in MOUTH_CORNERS:
         u = dst[i, :2] - centre
-        u = u / max(float(np.linalg.norm(u)), 1e-6)
+        u = u / max(float(length(u)), 1e-6)
         s = (gx - dst[i, 0]) * u[0] + (gy - dst[i, 1]) * u[1]            # along, beyond the corner
         n = -(gx - dst[i, 0]) * u[1] + (gy - dst[i, 1]) * u[0]           # across
         t = np.clip(s / reach, 0, 1)

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from ...stages.landmarks import interocular
+from .deform import index
 from .flow import rasterize_flow
 from .mesh import LIPS_INNER_LOWER, LIPS_INNER_UPPER, crop_mesh
 from .fills import light
@@ -87,8 +88,9 @@ class TextureMemory:
 def openness(landmarks: np.ndarray) -> tuple[float, float]:
     """Inner-lip gap and mean eye aperture, in IOD."""
     iod = interocular(landmarks)
-    gap = float(np.mean(landmarks[list(LIPS_INNER_LOWER), 1] - landmarks[list(LIPS_INNER_UPPER), 1])) / iod
-    eye = float(np.mean([landmarks[145, 1] - landmarks[159, 1], landmarks[374, 1] - landmarks[386, 1]])) / iod
+    gap = float(np.mean(landmarks[index(LIPS_INNER_LOWER), 1] - landmarks[index(LIPS_INNER_UPPER), 1])) / iod
+    # the mean of two as np.mean takes it (their sum, halved), without making an array of them
+    eye = float((landmarks[145, 1] - landmarks[159, 1] + (landmarks[374, 1] - landmarks[386, 1])) / 2) / iod
     return gap, eye
 
 

@@ -15,7 +15,7 @@ from ...jit import compiled
 from ...pipeline.types import AU_INDEX, AUVector
 from ...stages.landmarks import LIPS_OUTER
 from .basis import LIP_HOLD, free
-from .deform import chain_y, points_box
+from .deform import chain_y, index, points_box
 from .fills import coverage, median, quantile, row_gradient, skin, slope, smoothstep, softness
 from .mesh import HOLES, LIPS_INNER_LOWER, LIPS_INNER_UPPER
 from .teeth import (JAW_CLOSED, JAW_OPEN, LOWER_COVER, LOWER_HIDE, LOWER_SHOW, OVERBITE, RETRACT_AUS,
@@ -50,7 +50,7 @@ JAW_AT_INCISORS = 0.85
 def _mouth_mask(landmarks: np.ndarray, shape) -> tuple[np.ndarray, tuple[slice, slice]]:
     """The inner-lip polygon as a uint8 mask over its bounding box (a pixel of margin, so an erosion sees its
     edge), and that box as slices of the crop."""
-    poly = landmarks[list(HOLES["mouth"]), :2]
+    poly = landmarks[index(HOLES["mouth"]), :2]
     x0, y0 = np.maximum(np.floor(poly.min(0)).astype(int) - 1, 0)
     x1, y1 = np.minimum(np.ceil(poly.max(0)).astype(int) + 2, shape[1::-1])
     m = np.zeros((max(y1 - y0, 0), max(x1 - x0, 0)), np.uint8)
@@ -127,7 +127,7 @@ def mouth_geometry(pts: np.ndarray, box) -> MouthGeometry:
     a, b = sorted((float(pts[78, 0]), float(pts[308, 0])))
     u = np.clip((gx - 0.5 * (a + b)) / max(0.5 * (b - a), 1.0), -1, 1)
     return MouthGeometry(gx, gy, u, top, bottom, gy - top, bottom - gy,
-                         coverage(pts[list(HOLES["mouth"])], box), 0.5 * (a + b))
+                         coverage(pts[index(HOLES["mouth"])], box), 0.5 * (a + b))
 
 
 def _teeth_depth(crop: np.ndarray, xs: np.ndarray, top: np.ndarray, h: np.ndarray, thr: float) -> np.ndarray:
@@ -247,11 +247,11 @@ def warm() -> None:
 
 def _lips_band(crop: np.ndarray, src_lm: np.ndarray) -> np.ndarray:
     """RGB (N, 3) float32 of the red of the lips: inside their outer contour, outside the opening."""
-    poly = src_lm[list(LIPS_OUTER), :2]
+    poly = src_lm[index(LIPS_OUTER), :2]
     x0, y0, x1, y1 = points_box(poly, crop.shape[0], 0)
     m = np.zeros((max(y1 - y0, 0), max(x1 - x0, 0)), np.uint8)
     cv2.fillPoly(m, [np.round(poly - (x0, y0)).astype(np.int32)], 1)
-    cv2.fillPoly(m, [np.round(src_lm[list(HOLES["mouth"]), :2] - (x0, y0)).astype(np.int32)], 0)
+    cv2.fillPoly(m, [np.round(src_lm[index(HOLES["mouth"]), :2] - (x0, y0)).astype(np.int32)], 0)
     return crop[y0:y1, x0:x1][m.astype(bool)].astype(np.float32)
 
 
@@ -285,13 +285,13 @@ def palette(crop: np.ndarray, src_lm: np.ndarray) -> Palette:
     px = _teeth_pixels(crop, src_lm)
     # the photo's softness, read around the mouth (lips, their edges, the skin beside them)
     return Palette(teeth=teeth_colour(crop, src_lm, px), lips=lip_colour(crop, src_lm), shows_teeth=px is not None,
-                   slope=slope(crop, src_lm), blur=softness(crop, points_box(src_lm[list(LIPS_OUTER), :2],
+                   slope=slope(crop, src_lm), blur=softness(crop, points_box(src_lm[index(LIPS_OUTER), :2],
                                                                              crop.shape[0], 6)))
 
 
 def retracted(target: AUVector) -> float:
     """How far (0 … 1) the target pulls the lips back or down off the teeth (RETRACT_AUS)."""
-    return float(np.clip(max(target.values[AU_INDEX[a]] for a in RETRACT_AUS) / RETRACT_FULL, 0.0, 1.0))
+    return float(min(max(max(target.values[AU_INDEX[a]] for a in RETRACT_AUS) / RETRACT_FULL, 0.0), 1.0))
 
 
 def stretched(target: AUVector) -> float:
@@ -299,7 +299,7 @@ def stretched(target: AUVector) -> float:
     RAISE_AUS: fear's tense mouth), fully at RETRACT_FULL. Such lips, parted by the jaw, open into a dark
     cavity as relaxed ones do (see `deep`), the flattened upper lip over the upper row's edge, but pulled
     down and back off the lower teeth (`retracted`) they bare the lower row, not a grin's two rows."""
-    return float(np.clip(target.values[_AU20] / RETRACT_FULL, 0.0, 1.0) * free(target, _RAISE, LIP_HOLD))
+    return float(min(max(target.values[_AU20] / RETRACT_FULL, 0.0), 1.0) * free(target, _RAISE, LIP_HOLD))
 
 
 def deep(src: np.ndarray, dst: np.ndarray, iod: float, relaxed: float) -> float:
@@ -335,13 +335,13 @@ def placement(src: np.ndarray, dst: np.ndarray, jaw: np.ndarray, g: MouthGeometr
     real = float(np.interp(mid, g.gx[0], hu[0])) - 0.5 * LAYER_FADE_IOD * iod
     upper = top + max(min(UPPER_SHOW * iod + rise * (1 - cavity), UPPER_MAX_SHOW * iod), real)
     # the basis's jaw (rotations only) or the chin's own move, whichever is larger, carries the lower row
-    chin = (dst[list(CHIN)] - src[list(CHIN)]).mean(0) * JAW_AT_INCISORS
+    chin = (dst[index(CHIN)] - src[index(CHIN)]).mean(0) * JAW_AT_INCISORS
     drop = max(float(jaw[1]), float(chin[1]))
     lower_mid = mid + (float(jaw[0]) if drop == float(jaw[1]) else float(chin[0]))
     bottom = float(chain_y(dst, MOUTH_LOWER, np.array([[lower_mid]], np.float32))[0, 0])
     lip = bottom - float(np.interp(lower_mid, g.gx[0], hl[0]))
     opened = float(smoothstep((drop / iod - JAW_CLOSED) / (JAW_OPEN - JAW_CLOSED))) * (1 - retract)
-    lower = float(np.clip(upper - OVERBITE * iod + drop + LOWER_COVER * iod * opened, lip - LOWER_MAX_SHOW * iod,
-                          lip + iod * (LOWER_HIDE * opened - LOWER_SHOW * (1 - opened))))
+    lower = min(max(upper - OVERBITE * iod + drop + LOWER_COVER * iod * opened, lip - LOWER_MAX_SHOW * iod),
+                lip + iod * (LOWER_HIDE * opened - LOWER_SHOW * (1 - opened)))
     return Placement(mid_x=mid, upper_edge=upper, lower_edge=lower, lower_mid_x=lower_mid, cavity=cavity,
                      bared=retract)

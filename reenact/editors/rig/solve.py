@@ -44,4 +44,4 @@ def smile_share(source: AUVector, target: AUVector, rest: float = 1.0) -> float:
 def narrowed(source: AUVector, least: float) -> float:
     """How far (AU units) the face's own reading narrows its eyes (AU6 + AU7), at least `least`
     (deform.NARROWED_MIN), at most the AU range: the fall that opens them all the way to rest."""
-    return float(np.clip(source.values[list(NARROWING)].sum(), least, AU_MAX))
+    return float(min(max(source.values[list(NARROWING)].sum(), least), AU_MAX))

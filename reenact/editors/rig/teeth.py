@@ -180,7 +180,7 @@ class Palette:
         """(gum, tongue, throat) RGB: the lips' colour tinted, the tint only as strong as the lips' own
         colourfulness (a grey photo gets grey ones)."""
         lo, hi = float(self.lips.min()), float(self.lips.max())
-        chroma = np.clip((hi - lo) / max(hi, 1.0) / LIP_CHROMA, 0.0, 1.0)
+        chroma = min(max((hi - lo) / max(hi, 1.0) / LIP_CHROMA, 0.0), 1.0)
         out = []
         for tint in (GUM_TINT, TONGUE_TINT, THROAT_TINT):
             c = self.lips * tint
