@@ -216,6 +216,11 @@ class Basis:
     def _turns(self) -> dict:
         return {}
 
+    @cached_property
+    def _gated_aus(self) -> dict[str, np.ndarray]:
+        """Per gate, (17,) 1 for the AUs that have moves of it, else 0."""
+        return {g: np.any(r, axis=(1, 2)) | np.any(l, axis=(1, 2)) for g, (r, l) in self.gated.items()}
+
     def _sliding(self, share: float) -> "Basis":
         out = []
         for f, dz in zip(self.fields, self.slide):
@@ -237,8 +242,9 @@ class Basis:
         sets = [(self.right, right, 1.0), (self.left, left, 1.0)]
         shares = {"relaxed": relaxed, "frown": frown, "held": held, "arched": arched, "rising": rising}
         for gate, (r, l) in self.gated.items():
-            if shares[gate] > 0:
-                sets += [(r, right, shares[gate]), (l, left, shares[gate])]
+            if shares[gate] > 0:     # only the AUs with moves of the gate: the rest would add zeros
+                has = self._gated_aus[gate]
+                sets += [(r, right * has, shares[gate]), (l, left * has, shares[gate])]
         # a handful of AUs at a time: a plain loop beats a BLAS call this small (and its thread pool)
         for fields, coeff, share in sets:
             for k in np.flatnonzero(coeff):
