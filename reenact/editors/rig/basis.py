@@ -23,6 +23,9 @@ BROW_HOLD on: the frontalis across the forehead, see brows_held): what it does a
 together but barely lowered (fear's 1+2+4), where sad's 1+4, the outer brow free, bunches them down. A move
 marked `arched` shows only while the target holds the whole brow up and leaves AU4 off (brows_arched: surprise's
 1+2): the brow rises as a curved arch, highest over the iris, not as 1+2+4's straightened, pinched line.
+A move marked `rising` shows only as its AU rises, never run backwards as it falls: what a muscle pulls that
+deform's own rest takes back when it lets go (AU6 draws the upper lid down; a falling AU6 opens the eye to
+rest through deform._open_eyes, and its field run backwards would lift the lid past that).
 A direction's x and y are the front view of skin sliding over the face: on a turned face (Basis.turned) the
 move takes the depth the face's surface gives it there (_slopes), so a turned head shows it foreshortened on
 its far side, as a head would; a z written into the direction moves the skin off the surface (a lip pushed
@@ -78,7 +81,7 @@ FROWN_AU04 = (2.0, 4.0)
 _BROW_AUS = [AU_INDEX[a] for a in BROW_AUS]
 _HELD = [AU_INDEX["AU01"], AU_INDEX["AU02"]]
 # the kinds of gated move (see the module's docstring), each shown by its share in Basis.displacement
-GATES = ("relaxed", "frown", "held", "arched")
+GATES = ("relaxed", "frown", "held", "arched", "rising")
 _AU04 = AU_INDEX["AU04"]
 # an `arched` move fades as the target's AU4 rises, gone from ARCH_AU04 on (fear's 1+2+4 at AU4 1.5)
 ARCH_AU04 = 1.0
@@ -213,6 +216,11 @@ class Basis:
     def _turns(self) -> dict:
         return {}
 
+    @cached_property
+    def _gated_aus(self) -> dict[str, np.ndarray]:
+        """Per gate, (17,) 1 for the AUs that have moves of it, else 0."""
+        return {g: np.any(r, axis=(1, 2)) | np.any(l, axis=(1, 2)) for g, (r, l) in self.gated.items()}
+
     def _sliding(self, share: float) -> "Basis":
         out = []
         for f, dz in zip(self.fields, self.slide):
@@ -224,17 +232,19 @@ class Basis:
                        slide=())
 
     def displacement(self, right: np.ndarray, left: np.ndarray, relaxed: float = 0.0,
-                     frown: float = 0.0, held: float = 0.0, arched: float = 0.0) -> np.ndarray:
+                     frown: float = 0.0, held: float = 0.0, arched: float = 0.0, rising: float = 0.0) -> np.ndarray:
         """(478, 3) canonical displacement for per-side intensity changes (each (17,), any sign); `relaxed`
         (0 … 1, see lips_relaxed) how much of the relaxed-lips moves come along, `frown` (see brows_down) how
         much of the frown moves, `held` (see brows_held) how much of the held-brow moves, `arched` (see
-        brows_arched) how much of the arched-brow moves."""
+        brows_arched) how much of the arched-brow moves, `rising` (1 for the AUs that rise, 0 for those that
+        fall) how much of the rising moves."""
         out = np.zeros(self.right.shape[1:], np.float32)
         sets = [(self.right, right, 1.0), (self.left, left, 1.0)]
-        shares = {"relaxed": relaxed, "frown": frown, "held": held, "arched": arched}
+        shares = {"relaxed": relaxed, "frown": frown, "held": held, "arched": arched, "rising": rising}
         for gate, (r, l) in self.gated.items():
-            if shares[gate] > 0:
-                sets += [(r, right, shares[gate]), (l, left, shares[gate])]
+            if shares[gate] > 0:     # only the AUs with moves of the gate: the rest would add zeros
+                has = self._gated_aus[gate]
+                sets += [(r, right * has, shares[gate]), (l, left * has, shares[gate])]
         # a handful of AUs at a time: a plain loop beats a BLAS call this small (and its thread pool)
         for fields, coeff, share in sets:
             for k in np.flatnonzero(coeff):
@@ -343,8 +353,8 @@ def build_basis(spec: Mapping[str, Any], calibration: Mapping[str, Any] | None =
     # leaves the inner brows down, a held brow raises them; an arched brow is a held one)
     halves = [(right, {g: p[0] for g, p in gated.items()}), (left, {g: p[1] for g, p in gated.items()}),
               (right + left, {g: p[0] + p[1] for g, p in gated.items()})]
-    fields = [h + lips + brows for h, m in halves for lips in (0, m["relaxed"])
-              for brows in (0, m["frown"], m["held"], m["held"] + m["arched"])]
+    fields = [h + lips + brows + rise for h, m in halves for lips in (0, m["relaxed"])
+              for brows in (0, m["frown"], m["held"], m["held"] + m["arched"]) for rise in (0, m["rising"])]
     peak = np.maximum.reduce([np.linalg.norm(f, axis=2).max(axis=1) for f in fields]) * g
     cap = np.array([float((aus.get(a) or {}).get("max_move", np.inf)) for a in AU_NAMES])
     limit = np.where(peak > 0, cap / np.maximum(peak, 1e-9), np.inf)

@@ -684,7 +684,7 @@ def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Ba
                         else (0, asked))
         disp += (closed * shaped + (1 - closed) * reading).astype(disp.dtype)
         taken = (closed * fell[0] + (1 - closed) * asked[0], closed * fell[1] + (1 - closed) * asked[1])
-    disp += basis.displacement(np.maximum(right, 0), np.maximum(left, 0), relaxed, frown, held, arched)
+    disp += basis.displacement(np.maximum(right, 0), np.maximum(left, 0), relaxed, frown, held, arched, rising=1.0)
     # no combination of AUs carries a point past what a real face does (the basis' `reach`)
     length = _norm(disp)
     disp *= np.minimum(1.0, basis.reach / np.maximum(length, 1e-9))[:, None].astype(disp.dtype)
