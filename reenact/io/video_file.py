@@ -9,7 +9,7 @@ from pathlib import Path
 
 import av
 import numpy as np
-from av.video.reformatter import ColorRange, Colorspace
+from av.video.reformatter import ColorRange, Colorspace, VideoReformatter
 
 from ..config import VideoConfig
 from ..errors import OutputNotWritable, ReenactError, UnsupportedInput
@@ -78,6 +78,9 @@ class VideoFileSink(SinkBase):
         self._rate = rate
         self._tb = time_base or (source.time_base if source is not None else None)
         self._pix_fmt = av.VideoFormat(cfg.pix_fmt)
+        # one for the whole file: it keeps swscale's context from frame to frame (a frame's own reformat
+        # sets one up each time, 2.0 ms against 1.4 per 720p frame)
+        self._reformatter = VideoReformatter()
         self._done = False
         self._end = Fraction(0)
         self._last_pts: int | None = None
@@ -136,8 +139,8 @@ class VideoFileSink(SinkBase):
         if self._last_pts is not None and pts <= self._last_pts:
             # FFmpeg would fail later with a muxer message about dts
             raise UnsupportedInput(f"frame {frame.index} at {float(t):.6f} s is not after the frame before it", str(self.path))
-        vf = rgb_frame(image).reformat(
-            format=self._pix_fmt, dst_colorspace=Colorspace.ITU601, dst_color_range=ColorRange.MPEG
+        vf = self._reformatter.reformat(
+            rgb_frame(image), format=self._pix_fmt, dst_colorspace=Colorspace.ITU601, dst_color_range=ColorRange.MPEG
         )
         vf.pts = self._last_pts = pts
         vf.time_base = self._tb
