@@ -17,7 +17,7 @@ from reenact.errors import OutputNotWritable, PipelineError, ReenactError, Unsup
 from reenact.io.image_file import ImageSink
 from reenact.io.preview import DisplayUnavailable, PreviewSink
 from reenact.io.sink import MultiSink, Sink
-from reenact.io.video_file import VideoFileSink
+from reenact.io.video_file import VideoFileSink, rgb_frame
 from reenact.io.virtual_camera import VirtualCameraSink, probe_virtual_camera
 from reenact.io import open_source
 from reenact.pipeline.types import Frame
@@ -154,6 +154,17 @@ def test_odd_size_keeps_its_exact_size(tmp_path, size):
     assert abs(f.image[h // 4 : -h // 4, -1].mean() - 200) < 8  # the last column and row are there
     assert abs(f.image[-1, w // 4 : -w // 4].mean() - 100) < 8
     assert frame_times(out) == [Fraction(i, 10) for i in range(3)]  # the frames' own time base
+
+
+@pytest.mark.parametrize("size", [(1280, 720), (333, 101)])
+def test_rgb_frame_holds_the_same_pixels_as_pyav_copies(size):
+    w, h = size
+    image = np.random.default_rng(0).integers(0, 256, (h, w + 7, 3), np.uint8)[:, 3:w + 3]  # a strided view
+    ours, theirs = rgb_frame(image), av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+    assert np.array_equal(ours.to_ndarray(), image)
+    assert np.array_equal(ours.reformat(format="yuv444p").to_ndarray(), theirs.reformat(format="yuv444p").to_ndarray())
+    with pytest.raises(ValueError):
+        rgb_frame(image.astype(np.float32))
 
 
 def test_size_change_mid_stream_is_an_error_and_leaves_no_file(tmp_path):
