@@ -10,7 +10,7 @@ import pytest
 from reenact.config import EditConfig, OneEuroConfig
 from reenact.editors import EditRequest, create_editor
 from reenact.errors import ConfigError
-from reenact.editors.rig.basis import brows_arched, brows_down, brows_held, lids_shut, lips_relaxed
+from reenact.editors.rig.basis import brows_arched, brows_down, brows_held, gates, lids_shut, lips_relaxed
 from reenact.editors.rig.deform import deform, dense_flow
 from reenact.editors.rig.flow import jacobian_det
 from reenact.editors.rig.silhouette import EDGE_JUMP_PX
@@ -133,9 +133,9 @@ def test_no_preset_stretches_a_face_past_what_a_person_can_do(name):
     for preset, target in presets().items():
         goal = target.resolve(source, 1.5)
         right, left = coefficients(source, goal, basis, target.side)
-        # as the editor calls it: the relaxed-lips, blink and frown moves too
-        d = deform(lm, right, left, basis, crop.shape[0], smile_share(source, goal), lips_relaxed(goal),
-                   lids_shut(goal), brows_down(goal))
+        # as the editor calls it: the blink and every gated move too
+        d = deform(lm, right, left, basis, crop.shape[0], smile_share(source, goal), lids_shut(goal),
+                   gates=gates(goal))
         for ids, most in REACH.items():
             moved = np.linalg.norm(d.dst[list(ids)] - d.src[list(ids)], axis=1).max() / interocular(lm)
             assert moved <= most, f"{preset} moves {ids} by {moved:.3f} IOD"
@@ -153,11 +153,13 @@ def test_an_au_at_e_moves_no_point_past_its_max_move(au, side):
     cap = read_yaml(BASIS_FILE)["aus"][au]["max_move"]
     basis, rest = load_basis(), AUVector()
     right, left = coefficients(rest, AUVector(np.where(np.array(AU_NAMES) == au, 5.0, 0.0)), basis, side)
-    for relaxed in (0.0, 1.0):
-        for frown, held, arched in ((0.0, 0.0, 0.0), (1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 1.0, 1.0)):
-            moved = np.linalg.norm(basis.displacement(right, left, relaxed, frown, held, arched), axis=1).max()
-            assert moved <= cap * 1.0001, \
-                f"{au} at 5 ({side}, relaxed {relaxed}, frown {frown}, held {held}, arched {arched}) moves {moved:.3f}"
+    # the gated moves as they can come together: a frown leaves the inner brows down, a held brow raises them, an
+    # arched brow is a held one
+    brows = ({}, {"frown": 1.0}, {"held": 1.0}, {"held": 1.0, "arched": 1.0})
+    for extra in ({}, {"relaxed": 1.0}, {"rising": 1.0}, {"relaxed": 1.0, "rising": 1.0}):
+        for brow in brows:
+            moved = np.linalg.norm(basis.displacement(right, left, {**extra, **brow}), axis=1).max()
+            assert moved <= cap * 1.0001, f"{au} at 5 ({side}, {extra | brow}) moves {moved:.3f}"
 
 
 @pytest.mark.parametrize("name", FACES)
@@ -511,7 +513,7 @@ def test_a_rising_move_shows_only_as_its_au_rises():
     unit = np.zeros(len(AU_NAMES))
     unit[AU_NAMES.index("AU06")] = 1.0
     lids = [159, 386]
-    assert (basis.displacement(unit, unit, rising=1.0)[lids, 1] > 0.005).all()      # down, IOD per unit
+    assert (basis.displacement(unit, unit, {"rising": 1.0})[lids, 1] > 0.005).all()      # down, IOD per unit
     assert np.abs(basis.displacement(-unit, -unit)[lids, 1]).max() < 1e-4
 
 
@@ -926,7 +928,7 @@ def test_relaxed_lips_round_the_dropped_jaw():
     basis = create_editor("rig", memory=False).basis
     c = np.zeros(len(AU_NAMES))
     c[AU_NAMES.index("AU25")], c[AU_NAMES.index("AU26")] = 4, 5
-    held, relaxed = (deform(lm, c, c, basis, crop.shape[0], relaxed=r).dst for r in (0.0, 1.0))
+    held, relaxed = (deform(lm, c, c, basis, crop.shape[0], gates={"relaxed": r}).dst for r in (0.0, 1.0))
     width = [float(p[308, 0] - p[78, 0]) for p in (held, relaxed)]
     assert width[1] < width[0] - 0.05 * interocular(lm)
     assert relaxed[13, 1] > held[13, 1] + 0.02 * interocular(lm)
@@ -962,7 +964,7 @@ def test_brows_not_held_up_frown_into_a_deep_v():
     basis = create_editor("rig", memory=False).basis
     c = np.zeros(len(AU_NAMES))
     c[AU_NAMES.index("AU04")] = 5
-    held, free = (deform(lm, c, c, basis, crop.shape[0], frown=f).dst for f in (0.0, 1.0))
+    held, free = (deform(lm, c, c, basis, crop.shape[0], gates={"frown": f}).dst for f in (0.0, 1.0))
     iod = interocular(lm)
     inner, tail = [107, 336], [46, 276]   # the brows' upper edge at their inner ends; their tails' lower edge
     assert (free[inner, 1] - held[inner, 1]).min() > 0.02 * iod
@@ -986,8 +988,8 @@ def test_brows_held_up_whole_are_drawn_together_not_lowered():
 
     def brows(lm, crop, source, goal):
         right, left = coefficients(source, goal, basis)
-        return deform(lm, right, left, basis, crop.shape[0], smile_share(source, goal), lips_relaxed(goal),
-                      lids_shut(goal), brows_down(goal), held=brows_held(goal)).dst[inner]
+        return deform(lm, right, left, basis, crop.shape[0], smile_share(source, goal), lids_shut(goal),
+                      gates=gates(goal)).dst[inner]
 
     for name in ("astronaut.png", "portrait_man.jpg", "smile_man.jpg", "takeo.ppm"):
         crop, lm, source = face(name)
@@ -1023,8 +1025,8 @@ def test_brows_raised_without_a_frown_rise_as_an_arch():
         iod = interocular(lm)
         rise = {}
         for share in (0.0, brows_arched(goal)):
-            d = deform(lm, right, left, basis, crop.shape[0], smile_share(source, goal), lips_relaxed(goal),
-                       lids_shut(goal), brows_down(goal), held=brows_held(goal), arched=share)
+            d = deform(lm, right, left, basis, crop.shape[0], smile_share(source, goal), lids_shut(goal),
+                       gates={**gates(goal), "arched": share})
             up = (d.src[:, 1] - d.dst[:, 1]) / iod
             rise[share] = float(up[arch].mean() - up[inner].mean())   # > 0: the arch rises further
         assert rise[0.0] < -0.02 and rise[1.0] > 0.02, (name, rise)

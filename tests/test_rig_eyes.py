@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from reenact.editors import EditRequest, create_editor
-from reenact.editors.rig.basis import lids_shut, lips_relaxed
+from reenact.editors.rig.basis import gates, lids_shut
 from reenact.editors.rig.deform import deform
 from reenact.editors.rig.fills import skin
 from reenact.editors.rig.iris import iris, opening, unseen
@@ -62,8 +62,8 @@ def still(name: str):
 def moved(crop, lm, source: AUVector, target: AUVector):
     basis = create_editor("rig", memory=False).basis
     right, left = coefficients(source, target, basis)
-    return deform(lm, right, left, basis, crop.shape[0], smile_share(source, target), lips_relaxed(target),
-                  lids_shut(target))
+    return deform(lm, right, left, basis, crop.shape[0], smile_share(source, target), lids_shut(target),
+                  gates=gates(target))
 
 
 def test_the_blink_frame_is_a_closed_eye():

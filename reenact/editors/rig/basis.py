@@ -231,20 +231,16 @@ class Basis:
         return replace(self, right=out[0], left=out[1], gated={g: (next(pairs), next(pairs)) for g in self.gated},
                        slide=())
 
-    def displacement(self, right: np.ndarray, left: np.ndarray, relaxed: float = 0.0,
-                     frown: float = 0.0, held: float = 0.0, arched: float = 0.0, rising: float = 0.0) -> np.ndarray:
-        """(478, 3) canonical displacement for per-side intensity changes (each (17,), any sign); `relaxed`
-        (0 … 1, see lips_relaxed) how much of the relaxed-lips moves come along, `frown` (see brows_down) how
-        much of the frown moves, `held` (see brows_held) how much of the held-brow moves, `arched` (see
-        brows_arched) how much of the arched-brow moves, `rising` (1 for the AUs that rise, 0 for those that
-        fall) how much of the rising moves."""
+    def displacement(self, right: np.ndarray, left: np.ndarray, gates: Mapping[str, float] | None = None) -> np.ndarray:
+        """(478, 3) canonical displacement for per-side intensity changes (each (17,), any sign); `gates` (see
+        gates()): per kind of gated move, the share (0 … 1) of its moves that come along (none when left out)."""
         out = np.zeros(self.right.shape[1:], np.float32)
         sets = [(self.right, right, 1.0), (self.left, left, 1.0)]
-        shares = {"relaxed": relaxed, "frown": frown, "held": held, "arched": arched, "rising": rising}
         for gate, (r, l) in self.gated.items():
-            if shares[gate] > 0:     # only the AUs with moves of the gate: the rest would add zeros
+            share = (gates or {}).get(gate, 0.0)
+            if share > 0:     # only the AUs with moves of the gate: the rest would add zeros
                 has = self._gated_aus[gate]
-                sets += [(r, right * has, shares[gate]), (l, left * has, shares[gate])]
+                sets += [(r, right * has, share), (l, left * has, share)]
         # a handful of AUs at a time: a plain loop beats a BLAS call this small (and its thread pool)
         for fields, coeff, share in sets:
             for k in np.flatnonzero(coeff):
@@ -286,6 +282,14 @@ def brows_arched(target) -> float:
     """How far (0 … 1) an AU target (AUVector) arches the brows: as far as it holds them up (brows_held) while
     it leaves AU4 free (none from ARCH_AU04 on)."""
     return brows_held(target) * free(target, [_AU04], ARCH_AU04)
+
+
+def gates(target) -> dict[str, float]:
+    """How much (0 … 1) of each kind of gated move (GATES) an AU target (AUVector) brings along with what it
+    raises; `rising` moves come with every rise (Basis.displacement is given only the rising part of a change
+    with these)."""
+    return {"relaxed": lips_relaxed(target), "frown": brows_down(target), "held": brows_held(target),
+            "arched": brows_arched(target), "rising": 1.0}
 
 
 def build_basis(spec: Mapping[str, Any], calibration: Mapping[str, Any] | None = None) -> Basis:

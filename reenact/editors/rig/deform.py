@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Mapping
 
 import cv2
 import numpy as np
@@ -618,18 +619,17 @@ def _closing(canon: np.ndarray, basis: Basis, fall_r: np.ndarray, fall_l: np.nda
 
 
 def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Basis, size: int,
-           smile: float = 0.0, relaxed: float = 0.0, lids: float = 0.0, frown: float = 0.0,
-           narrowed: float = AU_MAX, held: float = 0.0, arched: float = 0.0) -> Deformation:
+           smile: float = 0.0, lids: float = 0.0, narrowed: float = AU_MAX,
+           gates: Mapping[str, float] | None = None) -> Deformation:
     """Move a face's crop landmarks by per-side AU intensity changes (each (17,), target − source).
 
     `smile`: the share (0–1) of the face's own smile the change takes away; the AU12 part of the change
-    then follows the mouth's shape (see _relax_smile) instead of the reading alone. `relaxed`: how relaxed
-    the target leaves the lips (basis.lips_relaxed), how much of the basis' relaxed-lips moves come with what
-    the change raises (what it lowers moves as the reading says: a smile's open mouth closes as before).
+    then follows the mouth's shape (see _relax_smile) instead of the reading alone.
     `lids`: how closed (0–1, the target's AU45 of 5) the target keeps the lids: a blink the target follows is not
     opened by a falling cheek raise or an upper lid raise (_open_eyes, _show_sclera) past that share.
-    `frown` (basis.brows_down), `held` (basis.brows_held) and `arched` (basis.brows_arched): as much of the basis'
-    frown, held-brow and arched-brow moves.
+    `gates` (basis.gates of the target): how much of each kind of the basis' gated moves comes with what the change
+    raises (what it lowers moves as the reading says: a smile's open mouth closes as before); its `relaxed`, how
+    relaxed the target leaves the lips, also shapes the mouth's fill (Deformation.relaxed).
     `narrowed` (solve.narrowed): how far the face's own reading narrows its eyes (AU6 + AU7), for how far their
     fall opens them (_open_eyes)."""
     canon, r, s, t = to_canonical(landmarks)
@@ -684,7 +684,7 @@ def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Ba
                         else (0, asked))
         disp += (closed * shaped + (1 - closed) * reading).astype(disp.dtype)
         taken = (closed * fell[0] + (1 - closed) * asked[0], closed * fell[1] + (1 - closed) * asked[1])
-    disp += basis.displacement(np.maximum(right, 0), np.maximum(left, 0), relaxed, frown, held, arched, rising=1.0)
+    disp += basis.displacement(np.maximum(right, 0), np.maximum(left, 0), gates)
     # no combination of AUs carries a point past what a real face does (the basis' `reach`)
     length = _norm(disp)
     disp *= np.minimum(1.0, basis.reach / np.maximum(length, 1e-9))[:, None].astype(disp.dtype)
@@ -720,8 +720,8 @@ def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Ba
         step_all[:len(src)] *= np.minimum(1.0, basis.reach * iod / np.maximum(_norm(step_all[:len(src)]), 1e-9))[:, None]
         step_all, scale = _limit_folds(landmarks, src_all, step_all, active, FOLD_REACH_IOD * iod, turn)
     return Deformation(src=src_all, dst=(src_all + step_all).astype(np.float32),
-                       depth=moved_crop[:, 2].astype(np.float32), jaw=jaw * scale, scale=scale, relaxed=relaxed,
-                       smile=taken)
+                       depth=moved_crop[:, 2].astype(np.float32), jaw=jaw * scale, scale=scale,
+                       relaxed=(gates or {}).get("relaxed", 0.0), smile=taken)
 
 
 def warm(basis: Basis, size: int = 256) -> None:

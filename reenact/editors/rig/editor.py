@@ -19,7 +19,7 @@ import numpy as np
 from ...engines import load
 from ...engines.warp_blend import to_nchw
 from .appearance import Appearance, Shading, load_appearance
-from .basis import Basis, brows_arched, brows_down, brows_held, lids_shut, lips_relaxed, load_basis
+from .basis import Basis, gates, lids_shut, load_basis
 
 from .deform import NARROWED_MIN, Deformation, HoleLayer, deform, dense_flow, index, points_box, union, warm
 from .flow import warp
@@ -141,9 +141,8 @@ class RigEditor:
         if not (np.any(right) or np.any(left) or (smile > 0 and req.target.values[_AU12] <= 0)):
             return None
         size = req.crop.shape[0]
-        d = deform(req.landmarks, right, left, self.basis, size, smile,
-                   lips_relaxed(req.target), lids_shut(req.target), brows_down(req.target),
-                   narrowed(req.source, NARROWED_MIN), brows_held(req.target), brows_arched(req.target))
+        d = deform(req.landmarks, right, left, self.basis, size, smile, lids_shut(req.target),
+                   narrowed(req.source, NARROWED_MIN), gates(req.target))
         flow, holes, box = dense_flow(d, size)
         shading = (self.appearance.shading(req.crop, d, flow, box, *_smile_taken(right, left, d),
                                            (req.track_id, req.time)) if self.appearance else None)
