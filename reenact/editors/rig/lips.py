@@ -59,11 +59,12 @@ LOW_NEAR = 0.9
 LOW_SHADE = 0.1
 SEAM_SOFT_PX = 1.0
 SEAM_FULL_PX = 0.3
-# ... and each lip's colour at that line: read this far into the lip (shares of its thickness), the brightest
-# of them per column, so the line never carries the dark gap or the teeth shadow that the source's edge shows
-# (a toothy smile's lips are dark a few pixels in: their inside was in the mouth's shade); smoothed along the
-# line over SEAM_ALONG_PX, so the lip's columns do not show as a staircase
-SEAM_DEPTHS = (0.15, 0.3, 0.45)
+# ... and each lip's colour at that line: read this far into the lip (shares of its thickness), the reddest
+# (R - G) of them per column, so the line never carries the dark gap, the teeth shadow or the pale wet edge that
+# the source's inner edge shows (a toothy smile's lips are dark or pale a few pixels in, the lower lip most:
+# MediaPipe's inner edge sits on the teeth's rim, its red starts further down); smoothed along the line over
+# SEAM_ALONG_PX, so the lip's columns do not show as a staircase
+SEAM_DEPTHS = (0.15, 0.3, 0.45, 0.6)
 SEAM_ALONG_PX = 1.5
 # at the corners of a smile taken away (a mouth narrowed by LIP_REST_RAMP or more, sealed), the warp carries
 # the smile's dark corner pits along as short hard strokes that run the closed line on into the cheeks (smile_man.jpg
@@ -217,7 +218,8 @@ def seam(src: np.ndarray, dst_before: np.ndarray, dst_after: np.ndarray, warped:
         ys = mid + sign * np.asarray(SEAM_DEPTHS, np.float32)[:, None] * t                 # (depths, w)
         seen = cv2.remap(img, np.broadcast_to(gx - x0, ys.shape).astype(np.float32), (ys - y0).astype(np.float32),
                          cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)                 # (depths, w, 3)
-        k = np.argsort(seen.sum(-1), axis=0)[len(SEAM_DEPTHS) // 2]
+        k = (np.argsort(seen[:-1].sum(-1), axis=0)[1] if sign < 0 else
+             np.argmax(cv2.GaussianBlur(seen[..., 0] - seen[..., 1], (0, 0), sigmaX=SEAM_ALONG_PX, sigmaY=0.1), axis=0))
         cols = np.arange(w)
         lip.append(cv2.GaussianBlur(seen[k, cols][None], (0, 0), sigmaX=SEAM_ALONG_PX, sigmaY=0.1)[0])
         reach.append(cv2.GaussianBlur((np.asarray(SEAM_DEPTHS, np.float32)[k] * t[0])[None], (0, 0),
