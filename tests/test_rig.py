@@ -1193,7 +1193,6 @@ def test_a_closed_smile_gets_back_the_fuller_lips_of_a_mouth_at_rest(name, outwa
     assert up_by.min() >= 0 and (up_by.max() > 0.2) == outward, up_by
 
 
-
 def test_a_sealed_lower_lip_keeps_its_red_over_a_pale_rim():
     """A toothy smile's lower lip is pale next to its inner edge (MediaPipe's edge sits on the teeth's rim, the
     wet lip's red starts a few pixels further down), and sealing stretches that rim over the lip's inner half.
@@ -1219,15 +1218,19 @@ def test_a_sealed_lower_lip_keeps_its_red_over_a_pale_rim():
     inside = (gx > x0) & (gx < x1)
     image = np.where((inside & (((share > 0) & (share <= 1)) | ((top > 0) & (top <= 1))))[..., None], red, skin)
     rimmed = np.where((inside & (share > 0) & (share < 0.4))[..., None], rim, image)
-    (colour, alpha), (plain, _) = (lips.seam(d.src, d.dst, settled, im, (0, 0, size, size)) for im in (rimmed, image))
+    box = (0, 0, size, size)
+    (colour, alpha), (plain, _) = (lips.seam(d.src, d.dst, settled, im, box) for im in (rimmed, image))
 
     def a_star(rgb):
-        return cv2.cvtColor(np.clip(rgb, 0, 255).astype(np.uint8).reshape(-1, 1, 3), cv2.COLOR_RGB2LAB)[:, 0, 1].astype(float)
+        lab = cv2.cvtColor(np.clip(rgb, 0, 255).astype(np.uint8).reshape(-1, 1, 3), cv2.COLOR_RGB2LAB)
+        return lab[:, 0, 1].astype(float)
 
     xs = (gx > x0 + 0.2 * (x1 - x0)) & (gx < x1 - 0.2 * (x1 - x0))
     band = xs & (share >= 0.1) & (share <= 0.3) & (alpha > 0.9)
     assert band.sum() > 10
-    assert a_star(colour[band]).mean() > a_star(plain[band]).mean() - 2, (a_star(colour[band]).mean(), a_star(plain[band]).mean())
+    rimmed_red, plain_red = a_star(colour[band]).mean(), a_star(plain[band]).mean()
+    assert rimmed_red > plain_red - 2, (rimmed_red, plain_red)
+
 
 @pytest.mark.parametrize("name", FACES)
 def test_mouth_fill_edge_is_anti_aliased(name):
