@@ -225,7 +225,9 @@ def seam(src: np.ndarray, dst_before: np.ndarray, dst_after: np.ndarray, warped:
         if sign < 0:
             k = np.argsort(seen.sum(-1), axis=0)[len(depths) // 2]
         else:
-            red = seen[..., 0] - seen[..., 1]
+            # in a grey picture (no red to go by) the middle-bright, as the upper lip's
+            bright = seen.sum(-1)
+            red = seen[..., 0] - seen[..., 1] - 1e-3 * np.abs(bright - np.median(bright, axis=0))
             k = np.argmax(cv2.GaussianBlur(red, (0, 0), sigmaX=SEAM_ALONG_PX, sigmaY=0.1), axis=0)
         cols = np.arange(w)
         lip.append(cv2.GaussianBlur(seen[k, cols][None], (0, 0), sigmaX=SEAM_ALONG_PX, sigmaY=0.1)[0])
