@@ -67,7 +67,7 @@ SEAM_DEPTHS = (0.15, 0.3, 0.45)
 # ... the lower lip's read to here, the reddest (R - G, smoothed along the line) of them: a toothy smile's lower
 # lip is pale next to its inner edge (MediaPipe's edge sits on the teeth's rim, the wet lip's red starts a few
 # pixels further down: 3 px on dev sample5_face3), and the middle-bright pick took that rim, a pale lower lip
-LOW_DEPTHS = (0.15, 0.3, 0.45, 0.6)
+LOW_DEPTHS = SEAM_DEPTHS + (0.6,)
 SEAM_ALONG_PX = 1.5
 # at the corners of a smile taken away (a mouth narrowed by LIP_REST_RAMP or more, sealed), the warp carries
 # the smile's dark corner pits along as short hard strokes that run the closed line on into the cheeks (smile_man.jpg
@@ -225,9 +225,8 @@ def seam(src: np.ndarray, dst_before: np.ndarray, dst_after: np.ndarray, warped:
         if sign < 0:
             k = np.argsort(seen.sum(-1), axis=0)[len(depths) // 2]
         else:
-            # in a grey picture (no red to go by) the middle-bright, as the upper lip's
-            bright = seen.sum(-1)
-            red = seen[..., 0] - seen[..., 1] - 1e-3 * np.abs(bright - np.median(bright, axis=0))
+            red = seen[..., 0] - seen[..., 1]
+            red[len(SEAM_DEPTHS) // 2] += 1e-3    # a grey picture has no red to go by: the upper lip's middle depth
             k = np.argmax(cv2.GaussianBlur(red, (0, 0), sigmaX=SEAM_ALONG_PX, sigmaY=0.1), axis=0)
         cols = np.arange(w)
         lip.append(cv2.GaussianBlur(seen[k, cols][None], (0, 0), sigmaX=SEAM_ALONG_PX, sigmaY=0.1)[0])
