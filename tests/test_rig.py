@@ -1233,6 +1233,45 @@ def test_a_closed_smile_gets_back_the_fuller_lips_of_a_mouth_at_rest(name, outwa
     assert up_by.min() >= 0 and (up_by.max() > 0.2) == outward, up_by
 
 
+def test_a_sealed_lower_lip_keeps_its_red_over_a_pale_rim():
+    """A toothy smile's lower lip is pale next to its inner edge (MediaPipe's edge sits on the teeth's rim, the
+    wet lip's red starts a few pixels further down), and sealing stretches that rim over the lip's inner half.
+    The seam redraws that half in the lip's own colour: its red (a* of the band 0.1-0.3 of the lip below the
+    line) within 2 of what the same lip all red gets there (the old seam's median-bright pick took the rim:
+    a* 18 below it)."""
+    from reenact.editors.rig import lips
+    from reenact.editors.rig.mouth import MOUTH_LOWER, MOUTH_UPPER
+
+    crop, lm, source = face("astronaut.png")
+    goal = presets()["neutral"].resolve(source)
+    basis = create_editor("rig", memory=False).basis
+    d = deform(lm, *coefficients(source, goal, basis), basis, crop.shape[0], smile_share(source, goal))
+    settled, _ = lips.settle(d.src, d.dst, *lips.seal_share(source, goal), interocular(lm))
+    size = crop.shape[0]
+    gx = np.arange(size, dtype=np.float32)[None, :]
+    gy = np.arange(size, dtype=np.float32)[:, None]
+    mid = 0.5 * (lips.chain_y(settled, MOUTH_UPPER, gx) + lips.chain_y(settled, MOUTH_LOWER, gx))
+    share = (gy - mid) / np.maximum(lips.chain_y(settled, lips.OUTER_LOWER, gx) - mid, 1e-3)
+    top = (mid - gy) / np.maximum(mid - lips.chain_y(settled, lips.OUTER_UPPER, gx), 1e-3)
+    skin, red, rim = (np.array(c, np.float32) for c in ((200, 160, 140), (170, 90, 90), (215, 190, 180)))
+    x0, x1 = sorted(float(settled[i, 0]) for i in (61, 291))
+    inside = (gx > x0) & (gx < x1)
+    image = np.where((inside & (((share > 0) & (share <= 1)) | ((top > 0) & (top <= 1))))[..., None], red, skin)
+    rimmed = np.where((inside & (share > 0) & (share < 0.4))[..., None], rim, image)
+    box = (0, 0, size, size)
+    (colour, alpha), (plain, _) = (lips.seam(d.src, d.dst, settled, im, box) for im in (rimmed, image))
+
+    def a_star(rgb):
+        lab = cv2.cvtColor(np.clip(rgb, 0, 255).astype(np.uint8).reshape(-1, 1, 3), cv2.COLOR_RGB2LAB)
+        return lab[:, 0, 1].astype(float)
+
+    xs = (gx > x0 + 0.2 * (x1 - x0)) & (gx < x1 - 0.2 * (x1 - x0))
+    band = xs & (share >= 0.1) & (share <= 0.3) & (alpha > 0.9)
+    assert band.sum() > 10
+    rimmed_red, plain_red = a_star(colour[band]).mean(), a_star(plain[band]).mean()
+    assert rimmed_red > plain_red - 2, (rimmed_red, plain_red)
+
+
 @pytest.mark.parametrize("name", FACES)
 def test_mouth_fill_edge_is_anti_aliased(name):
     """No stair-stepped seam: along the steep sides of the opened mouth the fill weight never jumps from

@@ -59,11 +59,15 @@ LOW_NEAR = 0.9
 LOW_SHADE = 0.1
 SEAM_SOFT_PX = 1.0
 SEAM_FULL_PX = 0.3
-# ... and each lip's colour at that line: read this far into the lip (shares of its thickness), the brightest
-# of them per column, so the line never carries the dark gap or the teeth shadow that the source's edge shows
+# ... and each lip's colour at that line: read this far into the lip (shares of its thickness), the middle one
+# by brightness per column, so the line never carries the dark gap or the teeth shadow that the source's edge shows
 # (a toothy smile's lips are dark a few pixels in: their inside was in the mouth's shade); smoothed along the
 # line over SEAM_ALONG_PX, so the lip's columns do not show as a staircase
 SEAM_DEPTHS = (0.15, 0.3, 0.45)
+# ... the lower lip's read to here, the reddest (R - G, smoothed along the line) of them: a toothy smile's lower
+# lip is pale next to its inner edge (MediaPipe's edge sits on the teeth's rim, the wet lip's red starts a few
+# pixels further down: 3 px on dev sample5_face3), and the middle-bright pick took that rim, a pale lower lip
+LOW_DEPTHS = SEAM_DEPTHS + (0.6,)
 SEAM_ALONG_PX = 1.5
 # at the corners of a smile taken away (a mouth narrowed by LIP_REST_RAMP or more, sealed), the warp carries
 # the smile's dark corner pits along as short hard strokes that run the closed line on into the cheeks (smile_man.jpg
@@ -195,9 +199,9 @@ def seam(src: np.ndarray, dst_before: np.ndarray, dst_after: np.ndarray, warped:
     """(colour (h, w, 3), alpha (h, w)) of the line where settled lips meet over a gap (the source's, or the
     moved one's): there the flow jumps from one lip's texture to the other's along its edge pixels, which saw
     the gap, the teeth or their shadow. Each lip's edge instead takes the lip's own colour from inside it
-    (SEAM_DEPTHS, from `warped`, the box of the crop warped with the lips' flow), the two lips blend across
-    the line over SEAM_SOFT_PX, darkened at its middle, as strongly as the gap was wide (up to SEAM_FULL_PX);
-    nothing where the lips already met."""
+    (SEAM_DEPTHS, LOW_DEPTHS; from `warped`, the box of the crop warped with the lips' flow), the two lips
+    blend across the line over SEAM_SOFT_PX, darkened at its middle, as strongly as the gap was wide (up to
+    SEAM_FULL_PX); nothing where the lips already met."""
     x0, y0, x1, y1 = box
     w = x1 - x0
     gx = np.arange(x0, x1, dtype=np.float32)[None, :]
@@ -213,15 +217,20 @@ def seam(src: np.ndarray, dst_before: np.ndarray, dst_after: np.ndarray, warped:
     thick = (np.maximum(mid - chain_y(dst_after, OUTER_UPPER, gx), 0), np.maximum(chain_y(dst_after, OUTER_LOWER, gx) - mid, 0))
     img = warped.astype(np.float32)
     lip, reach = [], []
-    for t, sign in zip(thick, (-1.0, 1.0)):
-        ys = mid + sign * np.asarray(SEAM_DEPTHS, np.float32)[:, None] * t                 # (depths, w)
+    for t, sign, depths in zip(thick, (-1.0, 1.0), (SEAM_DEPTHS, LOW_DEPTHS)):
+        depths = np.asarray(depths, np.float32)
+        ys = mid + sign * depths[:, None] * t                                              # (depths, w)
         seen = cv2.remap(img, np.broadcast_to(gx - x0, ys.shape).astype(np.float32), (ys - y0).astype(np.float32),
                          cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)                 # (depths, w, 3)
-        k = np.argsort(seen.sum(-1), axis=0)[len(SEAM_DEPTHS) // 2]
+        if sign < 0:
+            k = np.argsort(seen.sum(-1), axis=0)[len(depths) // 2]
+        else:
+            red = seen[..., 0] - seen[..., 1]
+            red[len(SEAM_DEPTHS) // 2] += 1e-3    # a grey picture has no red to go by: the upper lip's middle depth
+            k = np.argmax(cv2.GaussianBlur(red, (0, 0), sigmaX=SEAM_ALONG_PX, sigmaY=0.1), axis=0)
         cols = np.arange(w)
         lip.append(cv2.GaussianBlur(seen[k, cols][None], (0, 0), sigmaX=SEAM_ALONG_PX, sigmaY=0.1)[0])
-        reach.append(cv2.GaussianBlur((np.asarray(SEAM_DEPTHS, np.float32)[k] * t[0])[None], (0, 0),
-                                      sigmaX=SEAM_ALONG_PX, sigmaY=0.1)[0])
+        reach.append(cv2.GaussianBlur((depths[k] * t[0])[None], (0, 0), sigmaX=SEAM_ALONG_PX, sigmaY=0.1)[0])
     up, low = reach
     up = np.maximum(up, LIP_BAND * thick[0][0])
     low = np.maximum(low, LIP_BAND * thick[1][0])
