@@ -120,6 +120,28 @@ def test_au9_draws_no_lines_down_the_sides_of_the_nose(name):
         assert grey[(xx - c[0]) ** 2 + (yy - c[1]) ** 2 <= (0.06 * iod) ** 2].min() >= 0.97
 
 
+def test_narrow_creases_shade_redder_than_wide_folds_and_lit_edges_keep_the_skins_hue():
+    """Skin scatters red light furthest under its surface, filling a narrow groove with it: AU9's creases darken
+    red well under green, the wide nasolabial fold about alike (a grey crease read as a line drawn on the skin).
+    A lit roll of skin brightens all channels alike, and not where one is clipped: on jesper.jpg's over-exposed
+    skin (red at 255) green and blue alone brightening drew a pale line beside each crease."""
+    crop, _ = face("jesper.jpg")
+
+    def red_to_green(shade):
+        log = np.log(shade)
+        dark = log[..., 1] < np.percentile(log[..., 1][log[..., 1] < 0], 10)
+        return log[..., 0][dark].sum() / log[..., 1][dark].sum()
+
+    crease = shade_still("jesper.jpg", delta(AU09=5))
+    assert red_to_green(crease) < 0.75
+    assert red_to_green(shade_still("jesper.jpg", delta(AU12=3))) > 0.9
+    lit = np.all(crease > 1, axis=2)
+    assert lit.any() and np.all(np.ptp(crease[lit], axis=1) == 0)
+    clipped = crop.max(2) == 255
+    assert np.any(clipped & (crease != 1).any(2))
+    assert np.all(apply_shading(crop, crease)[clipped] <= crop[clipped])
+
+
 def test_shading_fades_with_the_change():
     """The nasolabial fold deepens with AU12 and fades monotonically to nothing as the change goes to zero."""
     region = near("portrait_man.jpg", NASOLABIAL, 0.12)

@@ -47,6 +47,8 @@ FULL_CHROMA = 0.15
 # offsets (dy, dx), each (9, 1), of a 3 × 3 patch, for sampling the light
 _NEIGHBOURS = tuple(np.stack(np.meshgrid(np.arange(-1, 2), np.arange(-1, 2), indexing="ij")).reshape(2, 9, 1)
                     .astype(np.float32))
+# BT.601 luma's weights of R, G, B: the brightness a pattern's depth is
+LUMA = np.array([0.299, 0.587, 0.114])
 # |log shade| below this changes no pixel by half a level (at 255): it is set to exactly 0
 MIN_LOG = 1.0 / 512
 SIDES = ("right", "mid")
@@ -115,7 +117,9 @@ class AppearanceConfig:
     flatten_sigma: tuple = (1.0, 0.2)  # (px, IOD): broad shading is what the skin shows at the first scale
                                        # less what the bare skin around shows at the second
     flatten_range: tuple = (-0.15, 0.3)  # log shade limits of that evening out (a bulge darkens, a fold lightens)
-    tint: tuple = (0.85, 1.0, 1.1)    # the patterns' log shade per RGB channel
+    tint: tuple = (1.0, 1.0, 1.1)     # a wide shadow's log shade per RGB channel (measured on the nasolabial fold)
+    scatter: tuple = (0.035, 0.013, 0.0065)  # IOD: how far light of each RGB channel spreads under the skin (a
+                                             # Gaussian σ): a groove narrower than that is filled with its light
     steady_s: float = 0.05     # in video the shading eases towards each frame's with this time constant
     log_range: tuple = (-0.7, 0.15)    # the patterns' log shade is clipped to this: a crease darkens, a lit edge glints
     patterns: dict[str, PatternConfig] = field(default_factory=dict)
@@ -161,6 +165,7 @@ class Template:
     soften: bool
     fold: bool
     reveal: bool
+    tint: np.ndarray           # (3,) its log shade per RGB channel (scattered, _tint)
     box: tuple[int, int, int, int]
     shading: np.ndarray        # (h, w, 3): occlusion (as log shade) and the relief's slope in x and y; the
                                # log shade is −(these · (1, light x, light y))
@@ -308,6 +313,15 @@ def _render(name: str, p: PatternConfig, rest: np.ndarray, iod: float, mirror_x:
     return canvas, np.array([allp.min(0), allp.max(0)])
 
 
+def _tint(cfg: AppearanceConfig, width: float) -> np.ndarray:
+    """(3,) log shade per RGB channel of a groove of Gaussian σ `width` (IOD): light scattered under the skin
+    blurs it per channel by `scatter`, which keeps width / √(width² + scatter²) of its depth; scaled to shade the
+    brightness (BT.601 luma) as deep as the pattern's depth says. Red travels furthest, so a narrow crease is
+    filled with red light and its shadow is redder than a wide fold's."""
+    tint = np.asarray(cfg.tint, np.float64) * width / np.hypot(width, np.asarray(cfg.scatter, np.float64))
+    return (tint / (LUMA @ tint)).astype(np.float32)
+
+
 def _templates(cfg: AppearanceConfig, size: int) -> tuple[Template, ...]:
     rest = rest_points(size).astype(np.float64)
     iod = interocular(rest)
@@ -344,7 +358,9 @@ def _templates(cfg: AppearanceConfig, size: int) -> tuple[Template, ...]:
             solve = np.linalg.pinv(np.c_[rest[anchors], np.ones(len(anchors))]).astype(np.float32)
             for a in (shading, support, even, weights, anchors, solve):
                 a.setflags(write=False)
-            out.append(Template(weights=weights, side=side, soften=p.soften, fold=p.fold, reveal=p.reveal, box=box,
+            tint = _tint(cfg, p.width)
+            tint.setflags(write=False)
+            out.append(Template(weights=weights, side=side, soften=p.soften, fold=p.fold, reveal=p.reveal, tint=tint, box=box,
                                 shading=shading, support=support, even=even, anchors=anchors, solve=solve))
     return tuple(out)
 
@@ -397,10 +413,10 @@ class Appearance:
         """Render the templates for a crop size and compile (or load) the compiled loops now, rather than on
         a video's first frame."""
         packed = self._build(size)[-1]
-        _stamp(np.zeros((1, 1), np.float32), 0, 0, packed.flat, packed.offsets, packed.dims, np.zeros(1, np.int64),
-               np.zeros((1, 4), np.int64),
-               np.zeros((1, 2, 3)), np.zeros((1, 3), np.float32))
+        _stamp(np.zeros((1, 1, 3), np.float32), 0, 0, packed.flat, packed.offsets, packed.dims, np.zeros(1, np.int64),
+               np.zeros((1, 4), np.int64), np.zeros((1, 2, 3)), np.zeros((1, 3), np.float32), np.zeros((1, 3), np.float32))
         pixel = np.zeros((1, 1, 3), np.float32)
+        _lit(pixel, np.zeros((2, 2, 3), np.uint8)[:1, :1], np.float32(-1), np.float32(1))   # a view, as a crop's box
         _lifted(pixel, 0, 0, pixel, pixel, np.zeros((1, 1), np.float32), pixel, 0, 0, self.cfg.lift_max)
 
     def shading(self, crop: np.ndarray, d: Deformation, flow: np.ndarray, flow_box: tuple[int, int, int, int] | None,
@@ -430,7 +446,9 @@ class Appearance:
         placed = None   # (crop box, inverse affines, log shade mixes) of the patterns drawn, for _stamp
         if len(add):
             lx, ly, chroma = self.light(crop, d.src[:N_LANDMARKS])
-            placed = packed.place(add, _above(rise[add], MIN_STRENGTH), moved, np.array([1.0, lx, ly], np.float32), size)
+            # skin's shadows are coloured by the light it scatters (_tint); a grey image's stay grey
+            placed = packed.place(add, _above(rise[add], MIN_STRENGTH), moved, np.array([1.0, lx, ly], np.float32),
+                                  min(chroma / FULL_CHROMA, 1.0), size)
         lifted = None
         if lift:
             # where creases are lifted only needs to be roughly right: all patterns through one affine
@@ -451,14 +469,10 @@ class Appearance:
             return None
         box = _union(([placed[0]] if placed is not None else []) + ([lifted[0]] if lifted is not None else []))
         bx0, by0, bx1, by1 = box
-        grey = np.zeros((by1 - by0, bx1 - bx0), np.float32)
+        log = np.zeros((by1 - by0, bx1 - bx0, 3), np.float32)
         if placed is not None:
-            _stamp(grey, bx0, by0, packed.flat, packed.offsets, packed.dims, *placed[1:])
-        np.minimum(np.maximum(grey, cfg.log_range[0], out=grey), cfg.log_range[1], out=grey)
-        # the log shade per RGB channel: skin's shadows are redder than its light (it scatters red
-        # furthest under the surface); a grey image's stay grey
-        tint = 1 + (np.asarray(cfg.tint) - 1) * min(chroma / FULL_CHROMA, 1.0) if len(add) else np.ones(3)
-        log = cv2.merge([grey * np.float32(k) for k in tint])
+            _stamp(log, bx0, by0, packed.flat, packed.offsets, packed.dims, *placed[1:])
+            _lit(log, crop[by0:by1, bx0:bx1], np.float32(cfg.log_range[0]), np.float32(cfg.log_range[1]))
         if lifted is not None:
             (x0, y0, x1, y1), up = lifted
             log[y0 - by0:y1 - by0, x0 - bx0:x1 - bx0] += up
@@ -726,6 +740,7 @@ class _Packed:
     corners: np.ndarray     # (T, 3, 4) each box's corners in the canonical crop, homogeneous
     origins: np.ndarray     # (T, 2) canonical (x, y) of each one's first pixel, the border's
     solvers: np.ndarray     # (T·3, N_MESH): Template.solve over its anchors, zero elsewhere, one after another
+    tints: np.ndarray       # (T, 3) each one's log shade per RGB channel
 
     @staticmethod
     def of(temps) -> _Packed:
@@ -740,13 +755,16 @@ class _Packed:
                        corners=np.array([[[x, x, x1, x1], [y, y1, y, y1], [1, 1, 1, 1]]
                                          for x, y, x1, y1 in (t.box for t in temps)], np.float64).reshape(-1, 3, 4),
                        origins=np.array([t.box[:2] for t in temps], np.float64).reshape(-1, 2) - 1,
-                       solvers=solvers.reshape(-1, N_MESH))
+                       solvers=solvers.reshape(-1, N_MESH),
+                       tints=np.array([t.tint for t in temps], np.float32).reshape(-1, 3))
 
-    def place(self, index: np.ndarray, strength: np.ndarray, moved: np.ndarray, light: np.ndarray, size: int):
+    def place(self, index: np.ndarray, strength: np.ndarray, moved: np.ndarray, light: np.ndarray, colour: float,
+              size: int):
         """(crop box, then per pattern: template index, crop box, inverse affine (crop → template pixel), log
-        shade per unit of (occlusion, slope x, slope y)) for templates `index` at `strength` on the moved
-        landmarks, each through the least-squares affine of the landmarks around it; None when none lands on
-        the crop. `light`: (1, light x, light y)."""
+        shade per unit of (occlusion, slope x, slope y), its tint) for templates `index` at `strength` on the
+        moved landmarks, each through the least-squares affine of the landmarks around it; None when none lands
+        on the crop. `light`: (1, light x, light y); `colour`: how far the tints apply (0: grey, all channels
+        alike)."""
         # every template's affine in one product (a batched one over the chosen few costs more)
         affine = (self.solvers @ moved[:N_MESH].astype(np.float32)).reshape(-1, 3, 2)[index].transpose(0, 2, 1).astype(np.float64)
         # the crop box each lands in, a pixel of margin for bilinear sampling (as _landing)
@@ -766,14 +784,15 @@ class _Packed:
         inverse[:, :, 2] -= self.origins[index[on]]
         mix = -strength.astype(np.float32)[on][:, None] * light
         box = (int(boxes[:, 0].min()), int(boxes[:, 1].min()), int(boxes[:, 2].max()), int(boxes[:, 3].max()))
-        return box, index[on], boxes, inverse, mix
+        tints = 1 + (self.tints[index[on]] - 1) * np.float32(colour)
+        return box, index[on], boxes, inverse, mix, tints
 
 
 @compiled
-def _stamp(grey, gx0, gy0, flat, offsets, dims, index, boxes, inverse, mix):  # pragma: no cover (compiled)
-    """Add each placed pattern's log shade to `grey` (whose pixel (0, 0) is crop (gx0, gy0)): its template's
-    channels mixed, then read bilinearly per crop pixel of its box through the inverse affine (the
-    templates are packed with a border of zeros, so what falls off one reads 0)."""
+def _stamp(log, gx0, gy0, flat, offsets, dims, index, boxes, inverse, mix, tints):  # pragma: no cover (compiled)
+    """Add each placed pattern's log shade to `log` ((h, w, 3), whose pixel (0, 0) is crop (gx0, gy0)): its
+    template's channels mixed, then read bilinearly per crop pixel of its box through the inverse affine (the
+    templates are packed with a border of zeros, so what falls off one reads 0), times its tint per RGB channel."""
     for p in range(len(index)):
         t = index[p]
         h, w, o = dims[t, 0], dims[t, 1], offsets[t]
@@ -798,8 +817,29 @@ def _stamp(grey, gx0, gy0, flat, offsets, dims, index, boxes, inverse, mix):  # 
                 j, i = u >> 5, v >> 5
                 if 0 <= j < w - 1 and 0 <= i < h - 1:
                     fu, fv = np.float32((u & 31) / 32), np.float32((v & 31) / 32)
-                    grey[y - gy0, x - gx0] += (shade[i, j] * ((1 - fu) * (1 - fv)) + shade[i, j + 1] * (fu * (1 - fv))
-                                               + shade[i + 1, j] * ((1 - fu) * fv) + shade[i + 1, j + 1] * (fu * fv))
+                    s = (shade[i, j] * ((1 - fu) * (1 - fv)) + shade[i, j + 1] * (fu * (1 - fv))
+                         + shade[i + 1, j] * ((1 - fu) * fv) + shade[i + 1, j + 1] * (fu * fv))
+                    for c in range(3):
+                        log[y - gy0, x - gx0, c] += s * tints[p, c]
+
+
+@compiled
+def _lit(log, under, lo, hi):  # pragma: no cover (compiled)
+    """Clip the patterns' log shade to [lo, hi]; where it brightens, brighten all channels as green (the skin's
+    hue kept) and only as far as the brightest channel of the skin `under` it can go: where one is clipped
+    (over-exposed skin), the others alone brightening drew a pale line beside each crease."""
+    for i in range(log.shape[0]):
+        for j in range(log.shape[1]):
+            g = log[i, j, 1]
+            if g > 0:
+                top = max(under[i, j, 0], under[i, j, 1], under[i, j, 2], 1)
+                g = min(g, hi, np.float32(np.log(np.float32(255.5) / np.float32(top))))
+                log[i, j, 0] = g
+                log[i, j, 1] = g
+                log[i, j, 2] = g
+            else:
+                for c in range(3):
+                    log[i, j, c] = min(max(log[i, j, c], lo), hi)
 
 
 @lru_cache(maxsize=4)
