@@ -101,6 +101,8 @@ class PatternConfig:
                                # pattern (its grooves, ridges and bumps), 0–1
     reveal: bool = False       # its AUs rising even out the broad shading under it, `flatten` as far, instead
                                # of drawing its relief: skin pulled out of a shadow and stretched smooth
+    scattered: bool = True     # its shade is a groove in skin, coloured by the light scattered into it by its
+                               # width (_tint); false: a line that is not (the lashes, the lips' seam), a wide shadow's
 
 
 @dataclass(frozen=True)
@@ -313,12 +315,14 @@ def _render(name: str, p: PatternConfig, rest: np.ndarray, iod: float, mirror_x:
     return canvas, np.array([allp.min(0), allp.max(0)])
 
 
-def _tint(cfg: AppearanceConfig, width: float) -> np.ndarray:
-    """(3,) log shade per RGB channel of a groove of Gaussian σ `width` (IOD): light scattered under the skin
-    blurs it per channel by `scatter`, which keeps width / √(width² + scatter²) of its depth; scaled to shade the
-    brightness (BT.601 luma) as deep as the pattern's depth says. Red travels furthest, so a narrow crease is
-    filled with red light and its shadow is redder than a wide fold's."""
-    tint = np.asarray(cfg.tint, np.float64) * width / np.hypot(width, np.asarray(cfg.scatter, np.float64))
+def _tint(cfg: AppearanceConfig, width: float | None) -> np.ndarray:
+    """(3,) log shade per RGB channel of a groove of Gaussian σ `width` (IOD; None: not in skin): light
+    scattered under the skin blurs it per channel by `scatter`, which keeps width / √(width² + scatter²) of its
+    depth; scaled to shade the brightness (BT.601 luma) as deep as the pattern's depth says. Red travels
+    furthest, so a narrow crease is filled with red light and its shadow is redder than a wide fold's."""
+    tint = np.asarray(cfg.tint, np.float64)
+    if width is not None:
+        tint = tint * width / np.hypot(width, np.asarray(cfg.scatter, np.float64))
     return (tint / (LUMA @ tint)).astype(np.float32)
 
 
@@ -358,7 +362,7 @@ def _templates(cfg: AppearanceConfig, size: int) -> tuple[Template, ...]:
             solve = np.linalg.pinv(np.c_[rest[anchors], np.ones(len(anchors))]).astype(np.float32)
             for a in (shading, support, even, weights, anchors, solve):
                 a.setflags(write=False)
-            tint = _tint(cfg, p.width)
+            tint = _tint(cfg, p.width if p.scattered else None)
             tint.setflags(write=False)
             out.append(Template(weights=weights, side=side, soften=p.soften, fold=p.fold, reveal=p.reveal, tint=tint, box=box,
                                 shading=shading, support=support, even=even, anchors=anchors, solve=solve))
