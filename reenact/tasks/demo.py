@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from ..io.image import astronaut
+from ..io.video_file import rgb_frame
 
 def camera_motion(image: np.ndarray, n: int, size: tuple[int, int], fps: float) -> Iterable[np.ndarray]:
     """`n` frames of `image` seen by a slowly drifting camera, `size` = (w, h)."""
@@ -42,7 +43,7 @@ def write_clip(path: str | Path, frames: Iterable[np.ndarray], *, fps: int = 30,
         # every stream must exist before the first packet is muxed
         aus = out.add_stream("aac", rate=48000, layout="mono") if tone_hz else None
         for img in frames:
-            for pkt in vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+            for pkt in vs.encode(rgb_frame(img)):
                 out.mux(pkt)
         for pkt in vs.encode():
             out.mux(pkt)
