@@ -778,6 +778,44 @@ def test_neutral_lowers_corners_the_reading_missed_and_an_explicit_target_leaves
     assert max(d.smile) > 0 and down.max() > 0.5 and down.min() >= 0, (d.smile, down)
 
 
+def test_an_unread_smiles_corner_pits_go_as_its_corners_come_down(monkeypatch):
+    """A closed smile the reading missed, brought down to rest without narrowing (a turned, smirking face: the rig
+    leaves its width): its dark corner pits stayed, as the corners' redraw (lips.corner_tails) went only with a
+    narrowing mouth, and a smirking sample face read happy under neutral. The pits now go as the corners come
+    down: the darkest quarter of the skin just past the corners is brighter than with the narrowing alone."""
+    import reenact.editors.rig.lips as lips_module
+    from reenact.io import open_source
+
+    tracker, aligner, model = tools()
+    with open_source(str(media_path("talking_man.mp4"))) as src:
+        image = next(f.image for f in src if f.index == UNREAD_FRAME)
+    pts = tracker.detect(image)[0]
+    a = aligner.align(image, pts)
+    source = model.intensities(model.features(pts))
+    target = presets()["neutral"].resolve(source)
+    req = EditRequest(crop=a.crop, landmarks=a.landmarks, source=source, target=target, rest=1.0)
+    basis = create_editor("rig", memory=False).basis
+    d = deform(a.landmarks, *coefficients(source, target, basis), basis, a.crop.shape[0], 1.0)
+
+    def edit(full: float):
+        monkeypatch.setattr(lips_module, "CORNER_TAKEN_AU12", full)
+        return luma(create_editor("rig", memory=False).edit(req).crop.astype(np.float32))
+
+    now, narrowing_only = edit(lips_module.CORNER_TAKEN_AU12), edit(np.inf)
+    r = int(round(0.12 * interocular(a.landmarks)))
+    lip = np.zeros(a.crop.shape[:2], np.uint8)
+    cv2.fillPoly(lip, [np.round(d.dst[list(LIPS_OUTER)]).astype(np.int32)], 1)
+    lifted = []
+    for i in MOUTH_CORNERS:
+        around = np.zeros_like(lip)
+        cv2.circle(around, (int(round(d.dst[i, 0])), int(round(d.dst[i, 1]))), r, 1, -1)
+        skin = (around > 0) & (lip == 0)
+        dark = skin & (narrowing_only < np.percentile(narrowing_only[skin], 25))
+        lifted.append(float((now - narrowing_only)[dark].mean()))
+    # 6.4 and 4.7 grey levels; nothing with the narrowing alone (the mouth keeps its width)
+    assert min(lifted) > 3, lifted
+
+
 def _packet(t: float, au: AUVector, track: int = 0) -> Packet:
     f = Face(track_id=track, landmarks=np.zeros((478, 3), np.float32), canonical=np.zeros((478, 3), np.float32),
              confidence=1.0, pose=HeadPose())

@@ -325,7 +325,7 @@ def _fill_mouth(req: EditRequest, d: Deformation, flow: np.ndarray, hole: HoleLa
         # the whole red of both lips and the shadow below them: the seam redraws their inner bands
         # (and, where a smile was taken away, its corners): one warp of the crop over all they redraw
         sbox = union(box, points_box(dst[index(LIPS_OUTER)], size, 5))
-        gone = lips.smile_gone(d.src, dst, seal)
+        gone = lips.smile_gone(d.src, dst, seal, max(d.smile))
         cbox = lips.corner_box(dst, iod, size) if gone > 0 else None
         box = sbox if cbox is None else union(sbox, cbox)
         warped = warp(req.crop, flow, box)

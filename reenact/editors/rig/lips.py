@@ -80,6 +80,10 @@ CORNER_INNER_IOD = 0.12
 CORNER_SIDE_IOD = 0.06
 CORNER_CLOSE_IOD = 0.16
 CORNER_DARK = 0.35
+# ... and at the corners of a closed smile brought down without narrowing (a smirk on a turned face, whose width
+# the rig leaves: sample5_face0 under neutral, its corners down 0.7-0.9 AU12 units, kept the smirk's dark pits and
+# read happy): the pits go as the corners come down, all of them by this many AU12 units
+CORNER_TAKEN_AU12 = 1.0
 
 
 @lru_cache(maxsize=1)
@@ -272,10 +276,12 @@ def _narrowing(src: np.ndarray, dst: np.ndarray) -> float:
     return float(length(src[291] - src[61])) / max(float(length(dst[291] - dst[61])), 1.0)
 
 
-def smile_gone(src: np.ndarray, dst: np.ndarray, seal: float) -> float:
-    """How far the edit took a smile's corners away: the mouth narrowed (0 up to 1 over LIP_REST_RAMP) as far
+def smile_gone(src: np.ndarray, dst: np.ndarray, seal: float, taken: float = 0.0) -> float:
+    """How far the edit took a smile's corners away: the mouth narrowed (0 up to 1 over LIP_REST_RAMP), or its
+    corners brought down by `taken` AU12 units (Deformation.smile's larger side; full at CORNER_TAKEN_AU12), as far
     as its lips are sealed (`seal`, seal_share's); 0 where it closed no smile."""
-    return float(min(max((_narrowing(src, dst) - 1) / LIP_REST_RAMP, 0.0), 1.0)) * seal
+    narrowed = (_narrowing(src, dst) - 1) / LIP_REST_RAMP
+    return float(min(max(narrowed, taken / CORNER_TAKEN_AU12, 0.0), 1.0)) * seal
 
 
 def corner_tails(dst: np.ndarray, gone: float, warped: np.ndarray, box,
