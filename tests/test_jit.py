@@ -211,7 +211,7 @@ def _numpy_dense_flow(d, size):
             mid_dst = up_dst + np.minimum(band, 0.5 * gap_dst)
             lower = gy > mid_dst
             chain = list(LIPS_INNER_LOWER)
-            reach = D._norm(d.dst[chain] - d.src[chain])
+            reach = np.linalg.norm(d.dst[chain] - d.src[chain], axis=1)
             by_x = np.argsort(d.dst[chain, 0], kind="stable")
             taper = np.interp(gx[0], d.dst[chain, 0][by_x], (reach / max(reach.max(), 1e-6))[by_x])
             fx[inside] = np.where(lower, -d.jaw[0] * taper[None, :], 0.0)[inside]
@@ -437,9 +437,7 @@ def test_basis_displacement_is_numpys_bit_for_bit():
 
 def _numpy_removal(to_rest, disp):
     """deform._removal as numpy wrote it before it was compiled."""
-    from reenact.editors.rig.deform import _norm
-
-    length = _norm(disp)
+    length = np.linalg.norm(disp[:, :2], axis=1)
     moving = length > 1e-9
     u = np.where(moving[:, None], disp[:, :2] / np.where(moving, length, 1)[:, None], 0)
     along = to_rest * u
@@ -510,3 +508,36 @@ def test_compiled_sum_is_numpys_bit_for_bit():
                 # magnitudes far apart, so that any other order of the additions rounds differently
                 x = (rng.normal(size=n) * 10.0 ** rng.integers(-8, 9, n)).astype(dtype)
                 assert _np_sum(x, n) == x.sum() and np.float64(_np_sum(x, n)).tobytes() == np.float64(x.sum()).tobytes()
+
+
+def test_reach_limit_is_numpys_bit_for_bit():
+    from reenact.editors.rig.basis import load_basis
+    from reenact.editors.rig.deform import _within_reach
+
+    rng = np.random.default_rng(25)
+    reach = load_basis().reach
+    limited = 0
+    for cols, scale in ((3, 1.0), (2, 57.3)):
+        for _ in range(20):
+            v = rng.normal(0, 0.1 * scale, (478, cols)).astype(np.float32)
+            v[rng.uniform(size=478) < 0.2] = 0
+            want = v * np.minimum(1.0, reach * scale / np.maximum(np.linalg.norm(v[:, :2], axis=1), 1e-9))[:, None]
+            _within_reach(v, reach, np.float32(scale))
+            assert v.tobytes() == want.astype(np.float32).tobytes()
+            limited += int(np.sum(np.isfinite(reach) & (np.linalg.norm(v[:, :2], axis=1) >= 0.99 * reach * scale)))
+    assert limited > 100
+
+
+def test_resting_lids_are_numpys_bit_for_bit():
+    from reenact.editors.rig.deform import _resting
+
+    rng = np.random.default_rng(26)
+    rest = canonical_mesh()[:, :2]
+    for _ in range(50):
+        canon = (canonical_mesh() + rng.normal(0, 0.03, (478, 3))).astype(np.float32)
+        want = rest.copy()
+        for name in ("right_eye", "left_eye"):
+            a, _, lower, b = HOLE_CHAINS[name]
+            want[list(lower)] += 0.5 * (canon[[a, b], :2] - want[[a, b]]).sum(0)
+        got = _resting(canon)
+        assert got.tobytes() == want.tobytes() and np.any(got != rest)

@@ -348,11 +348,26 @@ def _resting(canon: np.ndarray) -> np.ndarray:
     the face varies from person to person far more than how a lid curves between its corners: a narrow
     eye's raised lower lid was stopped against the population's lower-set eye as if it already rested."""
     rest = canonical_mesh()[:, :2].copy()
-    for name in ("right_eye", "left_eye"):
-        a, _, lower, b = HOLE_CHAINS[name]
-        ends = index((a, b))
-        rest[index(lower)] += 0.5 * (canon[ends, :2] - rest[ends]).sum(0)
+    _hang(rest, canon, _LOWER_LIDS[0], _LOWER_LIDS[1], _LOWER_LIDS[2])
     return rest
+
+
+# per eye (right, left): its corners (2, 2), and its lower lid's points, one after another, with each eye's start
+_LOWER_LIDS = (np.array([(HOLE_CHAINS[e][0], HOLE_CHAINS[e][3]) for e in ("right_eye", "left_eye")], np.intp),
+               np.array([i for e in ("right_eye", "left_eye") for i in HOLE_CHAINS[e][2]], np.intp),
+               np.cumsum([0] + [len(HOLE_CHAINS[e][2]) for e in ("right_eye", "left_eye")]).astype(np.intp))
+
+
+@compiled
+def _hang(rest, canon, corners, lower, starts):  # pragma: no cover (compiled)
+    """_resting's lower lids, in place on float32 `rest`: each moved by half its corners' summed offset from
+    rest (summed as numpy's sum over them, from 0), in numpy's float32 steps."""
+    for e in range(len(corners)):
+        a, b = corners[e, 0], corners[e, 1]
+        for c in range(2):
+            shift = np.float32(0.5) * ((np.float32(0) + (canon[a, c] - rest[a, c])) + (canon[b, c] - rest[b, c]))
+            for k in range(starts[e], starts[e + 1]):
+                rest[lower[k], c] += shift
 
 
 def _open_eyes(now: np.ndarray, changes: tuple[np.ndarray, np.ndarray], shut: float = 0.0,
@@ -761,8 +776,7 @@ def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Ba
         taken = (closed * fell[0] + (1 - closed) * asked[0], closed * fell[1] + (1 - closed) * asked[1])
     disp += basis.displacement(np.maximum(right, 0), np.maximum(left, 0), gates)
     # no combination of AUs carries a point past what a real face does (the basis' `reach`)
-    length = _norm(disp)
-    disp *= np.minimum(1.0, basis.reach / np.maximum(length, 1e-9))[:, None].astype(disp.dtype)
+    _within_reach(disp, basis.reach, np.float32(1))
     moved = canon + disp
     _shape_lids(canon, moved)
     _close_pairs(moved, disp)
@@ -792,7 +806,7 @@ def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Ba
         iod = interocular(landmarks)
         step_all = _couple_close(src_all, step_all, _edges(size), COUPLE_IOD * iod, own=own)
         # what the lid skin drags along stays within reach too
-        step_all[:len(src)] *= np.minimum(1.0, basis.reach * iod / np.maximum(_norm(step_all[:len(src)]), 1e-9))[:, None]
+        _within_reach(step_all[:len(src)], basis.reach, np.float32(iod))
         step_all, scale = _limit_folds(landmarks, src_all, step_all, active, FOLD_REACH_IOD * iod, turn)
     return Deformation(src=src_all, dst=(src_all + step_all).astype(np.float32),
                        depth=moved_crop[:, 2].astype(np.float32), jaw=jaw * scale, scale=scale,
@@ -1202,10 +1216,18 @@ def points_box(pts: np.ndarray, size: int, pad: int = 1) -> tuple[int, int, int,
             min(math.ceil(hx) + pad + 1, size), min(math.ceil(hy) + pad + 1, size))
 
 
-def _norm(v: np.ndarray) -> np.ndarray:
-    """np.linalg.norm(v[:, :2], axis=1), bit for bit: numpy's reductions over an axis of 2 or 3 cost several
-    times the arithmetic written out."""
-    return np.sqrt(v[:, 0] * v[:, 0] + v[:, 1] * v[:, 1])
+@compiled
+def _within_reach(v, reach, scale):  # pragma: no cover (compiled)
+    """Each point's float32 motion v[i] (its x, y length counts) scaled down in place to at most reach[i]·scale,
+    as numpy's steps did it: v *= np.minimum(1, reach·scale / np.maximum(|v[:, :2]|, 1e-9)), all in float32."""
+    for i in range(len(reach)):
+        length = np.sqrt(v[i, 0] * v[i, 0] + v[i, 1] * v[i, 1])
+        if not length >= np.float32(1e-9):
+            length = np.float32(1e-9) if not np.isnan(length) else length
+        q = reach[i] * scale / length
+        k = np.float32(1) if np.float32(1) <= q else q
+        for j in range(v.shape[1]):
+            v[i, j] *= k
 
 
 def _nonzero(step: np.ndarray) -> np.ndarray:
