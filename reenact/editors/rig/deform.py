@@ -268,13 +268,15 @@ def _budget(canon, right, left, fields_r, fields_l, gain, mids):  # pragma: no c
 
 @compiled
 def _np_sum(values, n):  # pragma: no cover (compiled)
-    """values[:n].sum() as numpy adds up at most 128 floats: from 0 one by one under 8, else in 8 running
-    sums (pairwise: (0 + 1) + (2 + 3), (4 + 5) + (6 + 7)) and the rest one by one."""
+    """values[:n].sum() as numpy adds up at most 128 floats: onto 0 (its identity, so a sum of -0.0 is 0.0)
+    one by one under 8, else in 8 running sums (pairwise: (0 + 1) + (2 + 3), (4 + 5) + (6 + 7)) and the rest
+    one by one."""
+    zero = values.dtype.type(0)
     if n < 8:
-        total = values.dtype.type(0)
+        total = zero
         for i in range(n):
             total += values[i]
-        return total
+        return zero + total
     r = values[:8].copy()
     i = 8
     while i < n - n % 8:
@@ -285,7 +287,7 @@ def _np_sum(values, n):  # pragma: no cover (compiled)
     while i < n:
         total += values[i]
         i += 1
-    return total
+    return zero + total
 
 
 def _removal(to_rest: np.ndarray, disp: np.ndarray) -> np.ndarray:
