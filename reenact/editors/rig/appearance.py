@@ -417,7 +417,7 @@ class Appearance:
         """Render the templates for a crop size and compile (or load) the compiled loops now, rather than on
         a video's first frame."""
         packed = self._build(size)[-1]
-        packed.place(np.zeros(1, np.intp), np.ones(1, np.float32), rest_points(size), np.ones(3, np.float32), 1.0, size)
+        packed.place(np.zeros(2, np.intp), np.ones(2, np.float32), rest_points(size), np.ones(3, np.float32), 1.0, size)
         _stamp(np.zeros((1, 1, 3), np.float32), 0, 0, packed.flat, packed.offsets, packed.dims, np.zeros(1, np.int64),
                np.zeros((1, 4), np.int64), np.zeros((1, 2, 3)), np.zeros((1, 3), np.float32), np.zeros((1, 3), np.float32))
         pixel = np.zeros((1, 1, 3), np.float32)
@@ -773,8 +773,11 @@ class _Packed:
         # every template's affine in one product (a batched one over the chosen few costs more)
         affine = (self.solvers @ moved[:N_MESH].astype(np.float32)).reshape(-1, 3, 2)[index].transpose(0, 2, 1).astype(np.float64)
         # the crop box each lands in, a pixel of margin for bilinear sampling (as _landing)
-        on, boxes, inverse, mix, tints = _landed(affine @ self.corners[index], affine, size, index, self.origins,
-                                                 strength.astype(np.float32), light, self.tints, np.float32(colour))
+        # (the affines made C-contiguous for the kernel: one pattern's and several's layouts differ, and each
+        # layout would compile on its own)
+        on, boxes, inverse, mix, tints = _landed(affine @ self.corners[index], np.ascontiguousarray(affine), size, index,
+                                                 self.origins, strength.astype(np.float32), light, self.tints,
+                                                 np.float32(colour))
         if not len(on):
             return None
         box = (int(boxes[:, 0].min()), int(boxes[:, 1].min()), int(boxes[:, 2].max()), int(boxes[:, 3].max()))
