@@ -364,3 +364,53 @@ def test_wide_blur_at_low_resolution_reads_as_the_full_blur():
         assert got.shape == want.shape and not np.array_equal(got, want)
         ratio = [b[..., :3] / np.maximum(b[..., 3:], 1e-3) for b in (want, got)]
         assert np.abs(ratio[0] - ratio[1]).max() < 0.01
+
+
+def _numpy_place(packed, index, strength, moved, light, colour, size):
+    """_Packed.place as numpy wrote it before its per-pattern steps were compiled (_landed)."""
+    from reenact.editors.rig.mesh import N_MESH
+
+    affine = (packed.solvers @ moved[:N_MESH].astype(np.float32)).reshape(-1, 3, 2)[index].transpose(0, 2, 1).astype(np.float64)
+    at = affine @ packed.corners[index]
+    lo = np.maximum(np.floor(at.min(2)) - 1, 0).astype(np.int64)
+    hi = np.minimum(np.ceil(at.max(2)) + 2, size).astype(np.int64)
+    on = np.all(hi > lo, axis=1)
+    if not on.any():
+        return None
+    boxes = np.concatenate([lo, hi], 1)[on]
+    (a, b, c), (d, e, f) = np.moveaxis(affine[on], (1, 2), (0, 1))
+    det = a * e - b * d
+    inverse = np.stack([np.stack([e, -b, b * f - c * e], 1) / det[:, None],
+                        np.stack([-d, a, c * d - a * f], 1) / det[:, None]], 1)
+    inverse[:, :, 2] -= packed.origins[index[on]]
+    mix = -strength.astype(np.float32)[on][:, None] * light
+    box = (int(boxes[:, 0].min()), int(boxes[:, 1].min()), int(boxes[:, 2].max()), int(boxes[:, 3].max()))
+    tints = 1 + (packed.tints[index[on]] - 1) * np.float32(colour)
+    return box, index[on], boxes, inverse, mix, tints
+
+
+def test_placed_patterns_are_numpys_bit_for_bit():
+    from reenact.editors.rig.mesh import rest_points
+
+    packed = Appearance(load_appearance())._build(256)[-1]
+    rng = np.random.default_rng(41)
+    rest = rest_points(256)
+    off = 0
+    for trial in range(40):
+        index = np.flatnonzero(rng.uniform(size=len(packed.offsets)) < 0.5)
+        # shifted far enough, some patterns (or all) land off the crop
+        moved = (rest * rng.uniform(0.8, 1.2) + rng.normal(0, 1.5, rest.shape) + rng.uniform(-200, 200, 2)).astype(np.float32)
+        strength = rng.uniform(0, 1, len(index)).astype(np.float32)
+        light = np.array([1.0, *rng.normal(0, 0.3, 2)], np.float32)
+        colour = float(rng.uniform())
+        got = packed.place(index, strength, moved, light, colour, 256)
+        want = _numpy_place(packed, index, strength, moved, light, colour, 256)
+        assert (got is None) == (want is None)
+        if got is None:
+            off += 1
+            continue
+        assert got[0] == want[0]
+        for g, w in zip(got[1:], want[1:]):
+            assert g.dtype == w.dtype and g.tobytes() == w.tobytes()
+        off += len(got[1]) < len(index)
+    assert 0 < off < 40

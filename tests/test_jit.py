@@ -211,7 +211,7 @@ def _numpy_dense_flow(d, size):
             mid_dst = up_dst + np.minimum(band, 0.5 * gap_dst)
             lower = gy > mid_dst
             chain = list(LIPS_INNER_LOWER)
-            reach = D._norm(d.dst[chain] - d.src[chain])
+            reach = np.linalg.norm(d.dst[chain] - d.src[chain], axis=1)
             by_x = np.argsort(d.dst[chain, 0], kind="stable")
             taper = np.interp(gx[0], d.dst[chain, 0][by_x], (reach / max(reach.max(), 1e-6))[by_x])
             fx[inside] = np.where(lower, -d.jaw[0] * taper[None, :], 0.0)[inside]
@@ -402,3 +402,144 @@ def test_coupled_motion_is_numpys_bit_for_bit():
             assert got.tobytes() == want.tobytes()
             coupled += bool(np.any(got != step))
     assert coupled > 20
+
+
+def _numpy_displacement(basis, right, left, gates=None):
+    """Basis.displacement as numpy wrote it before its sums were compiled."""
+    out = np.zeros(basis.right.shape[1:], np.float32)
+    sets = [(basis.right, right, 1.0), (basis.left, left, 1.0)]
+    for gate, (r, l) in basis.gated.items():
+        share = (gates or {}).get(gate, 0.0)
+        if share > 0:
+            has = basis._gated_aus[gate]
+            sets += [(r, right * has, share), (l, left * has, share)]
+    for fields, coeff, share in sets:
+        for k in np.flatnonzero(coeff):
+            out += np.float32(share * coeff[k] * basis.gain[k]) * fields[k]
+    return out
+
+
+def test_basis_displacement_is_numpys_bit_for_bit():
+    from reenact.editors.rig.basis import load_basis
+
+    rng = np.random.default_rng(21)
+    basis = load_basis()
+    n = len(basis.gain)
+    for dtype in (np.float32, np.float64):
+        for _ in range(30):
+            right, left = ((rng.uniform(-3, 3, n) * (rng.uniform(size=n) < 0.4)).astype(dtype) for _ in range(2))
+            gates = {g: float(rng.choice([0.0, 0.3, 1.0])) for g in basis.gated}
+            for g in (None, gates):
+                got = basis.displacement(right, left, g)
+                assert got.tobytes() == _numpy_displacement(basis, right, left, g).tobytes()
+    assert np.any(basis.displacement(right, left, gates))
+
+
+def _numpy_removal(to_rest, disp):
+    """deform._removal as numpy wrote it before it was compiled."""
+    length = np.linalg.norm(disp[:, :2], axis=1)
+    moving = length > 1e-9
+    u = np.where(moving[:, None], disp[:, :2] / np.where(moving, length, 1)[:, None], 0)
+    along = to_rest * u
+    reach = np.maximum(along[:, 0] + along[:, 1], 0)
+    keep = np.where(moving, np.minimum(length, reach) / np.where(moving, length, 1), 1)
+    return disp * keep[:, None].astype(disp.dtype)
+
+
+def test_removal_is_numpys_bit_for_bit():
+    from reenact.editors.rig.deform import _removal
+
+    rng = np.random.default_rng(22)
+    stopped = 0
+    for _ in range(50):
+        disp = rng.normal(0, 0.05, (478, 3)).astype(np.float32)
+        disp[rng.uniform(size=478) < 0.3] = 0
+        disp[rng.uniform(size=478) < 0.05] = -0.0
+        to_rest = rng.normal(0, 0.05, (478, 2)).astype(np.float32)
+        got, want = _removal(to_rest, disp), _numpy_removal(to_rest, disp)
+        assert got.tobytes() == want.tobytes()
+        stopped += int(np.sum(got != disp))
+    assert stopped > 1000
+
+
+def _numpy_closing_budget(canon, right, left, basis):
+    """deform._closing_budget as numpy wrote it before it was compiled."""
+    for _, upper, lower, _ in HOLE_CHAINS.values():
+        u, low = upper[len(upper) // 2], lower[len(lower) // 2]
+        gap = canon[low, 1] - canon[u, 1]
+        per_unit = [(f[:, u, 1] - f[:, low, 1]) * basis.gain for f in (basis.right, basis.left)]
+        closing = [per_unit[0] * right, per_unit[1] * left]
+        push = sum(float(c[c > 0].sum()) for c in closing)
+        pull = sum(float(c[c < 0].sum()) for c in closing)
+        if push > 0 and push + pull > gap:
+            keep = max(gap - pull, 0.0) / push
+            right = np.where(closing[0] > 0, right * keep, right)
+            left = np.where(closing[1] > 0, left * keep, left)
+    return right, left
+
+
+def test_closing_budget_is_numpys_bit_for_bit():
+    from reenact.editors.rig.basis import load_basis
+    from reenact.editors.rig.deform import _closing_budget
+    from reenact.editors.rig.mesh import rest_points
+
+    rng = np.random.default_rng(23)
+    basis = load_basis()
+    n = len(basis.gain)
+    canon = np.c_[rest_points(256), np.zeros(478, np.float32)] / 60
+    scaled = 0
+    for dtype in (np.float32, np.float64):
+        for _ in range(200):
+            right, left = ((rng.normal(0, 3, n) * (rng.uniform(size=n) < 0.5)).astype(dtype) for _ in range(2))
+            got, want = _closing_budget(canon, right, left, basis), _numpy_closing_budget(canon, right, left, basis)
+            assert got[0].dtype == want[0].dtype
+            assert got[0].tobytes() == want[0].tobytes() and got[1].tobytes() == want[1].tobytes()
+            scaled += bool(np.any(got[0] != right) or np.any(got[1] != left))
+    assert scaled > 40
+
+
+def test_compiled_sum_is_numpys_bit_for_bit():
+    from reenact.editors.rig.deform import _np_sum
+
+    rng = np.random.default_rng(24)
+    for dtype in (np.float32, np.float64):
+        for n in range(0, 60):
+            for _ in range(5):
+                # magnitudes far apart, so that any other order of the additions rounds differently
+                x = (rng.normal(size=n) * 10.0 ** rng.integers(-8, 9, n)).astype(dtype)
+                if rng.uniform() < 0.3:
+                    x[:] = -0.0
+                assert _np_sum(x, n) == x.sum() and np.float64(_np_sum(x, n)).tobytes() == np.float64(x.sum()).tobytes()
+
+
+def test_reach_limit_is_numpys_bit_for_bit():
+    from reenact.editors.rig.basis import load_basis
+    from reenact.editors.rig.deform import _within_reach
+
+    rng = np.random.default_rng(25)
+    reach = load_basis().reach
+    limited = 0
+    for cols, scale in ((3, 1.0), (2, 57.3)):
+        for _ in range(20):
+            v = rng.normal(0, 0.1 * scale, (478, cols)).astype(np.float32)
+            v[rng.uniform(size=478) < 0.2] = 0
+            want = v * np.minimum(1.0, reach * scale / np.maximum(np.linalg.norm(v[:, :2], axis=1), 1e-9))[:, None]
+            _within_reach(v, reach, np.float32(scale))
+            assert v.tobytes() == want.astype(np.float32).tobytes()
+            limited += int(np.sum(np.isfinite(reach) & (np.linalg.norm(v[:, :2], axis=1) >= 0.99 * reach * scale)))
+    assert limited > 100
+
+
+def test_resting_lids_are_numpys_bit_for_bit():
+    from reenact.editors.rig.deform import _resting
+
+    rng = np.random.default_rng(26)
+    rest = canonical_mesh()[:, :2]
+    for _ in range(50):
+        canon = (canonical_mesh() + rng.normal(0, 0.03, (478, 3))).astype(np.float32)
+        want = rest.copy()
+        for name in ("right_eye", "left_eye"):
+            a, _, lower, b = HOLE_CHAINS[name]
+            want[list(lower)] += 0.5 * (canon[[a, b], :2] - want[[a, b]]).sum(0)
+        got = _resting(canon)
+        assert got.tobytes() == want.tobytes() and np.any(got != rest)

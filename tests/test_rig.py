@@ -1461,3 +1461,36 @@ def test_a_closed_smile_the_reading_missed_still_comes_down_and_a_resting_mouth_
     right, left = coefficients(source, presets()["neutral"].resolve(source), basis)
     d = deform(lm, right, left, basis, crop.shape[0], 1.0)
     assert d.smile == (0.0, 0.0) and not d.moved
+
+
+def _numpy_similarity_fit(src, dst):
+    """geometry.similarity_fit as numpy wrote it (np.mean, np.linalg.det, np.diag) before its Python layer was cut."""
+    src, dst = np.asarray(src, np.float64), np.asarray(dst, np.float64)
+    mu_s, mu_d = src.mean(0), dst.mean(0)
+    a, b = src - mu_s, dst - mu_d
+    u, d, vt = np.linalg.svd(b.T @ a / len(src))
+    e = np.ones(len(d))
+    if np.linalg.det(u) * np.linalg.det(vt) < 0:
+        e[-1] = -1
+    r = u @ np.diag(e) @ vt
+    var = (a ** 2).sum() / len(src)
+    s = float((d * e).sum() / var) if var > 0 else 1.0
+    return s, r, mu_d - s * r @ mu_s
+
+
+def test_similarity_fit_is_numpys_bit_for_bit():
+    from reenact.stages.geometry import similarity_fit
+
+    rng = np.random.default_rng(31)
+    mirrored = 0
+    for i in range(400):
+        dim = 2 if i % 4 == 0 else 3
+        src = rng.normal(size=(30, dim)).astype(np.float32)
+        # any linear map: about half of them mirror, which the fit must take out
+        dst = src @ rng.normal(size=(dim, dim)) + rng.normal(size=dim)
+        got, want = similarity_fit(src, dst), _numpy_similarity_fit(src, dst)
+        assert got[0] == want[0] and got[1].tobytes() == want[1].tobytes() and got[2].tobytes() == want[2].tobytes()
+        u, _, vt = np.linalg.svd((dst - dst.mean(0)).T @ (src - src.mean(0)))
+        mirrored += np.linalg.det(u) * np.linalg.det(vt) < 0
+        assert np.linalg.det(got[1]) > 0
+    assert mirrored > 100

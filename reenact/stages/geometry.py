@@ -21,18 +21,32 @@ def similarity_fit(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray,
     """Umeyama least squares: scale s, rotation R, translation t with dst ≈ s·R·src + t (no reflection)."""
     src = np.asarray(src, np.float64)
     dst = np.asarray(dst, np.float64)
-    mu_s, mu_d = src.mean(0), dst.mean(0)
+    # np.mean's own arithmetic (the sum, then the division) without its Python layer: fits run every frame
+    mu_s, mu_d = src.sum(0) / len(src), dst.sum(0) / len(dst)
     a, b = src - mu_s, dst - mu_d
     cov = b.T @ a / len(src)
     u, d, vt = np.linalg.svd(cov)
     e = np.ones(len(d))
-    if np.linalg.det(u) * np.linalg.det(vt) < 0:
+    # u and vt are orthogonal (det ±1): only the sign of the product counts, which _handedness gives without
+    # LAPACK's set-up
+    if _handedness(u) * _handedness(vt) < 0:
         e[-1] = -1
-    r = u @ np.diag(e) @ vt
+    r = (u * e) @ vt    # u @ diag(e) @ vt: a column times ±1 is exact
     var = (a ** 2).sum() / len(src)
     s = float((d * e).sum() / var) if var > 0 else 1.0
     t = mu_d - s * r @ mu_s
     return s, r, t
+
+
+def _handedness(m: np.ndarray) -> float:
+    """The sign (±1) of an orthogonal matrix's determinant; np.linalg.det for other than 2 × 2 or 3 × 3."""
+    if m.shape == (3, 3):
+        (a, b, c), (d, e, f), (g, h, i) = m.tolist()
+        return a * (e * i - f * h) - b * (d * i - f * g) + c * (d * h - e * g)
+    if m.shape == (2, 2):
+        (a, b), (c, d) = m.tolist()
+        return a * d - b * c
+    return float(np.linalg.det(m))
 
 
 @lru_cache(maxsize=1)
@@ -45,13 +59,17 @@ def canonical_mesh() -> np.ndarray:
     return mesh
 
 
+# RIGID as an index array, made once (numpy converts a list on every indexing)
+_RIGID = np.array(RIGID, np.intp)
+
+
 def to_canonical(landmarks: np.ndarray, reference: np.ndarray | None = None):
     """Remove rotation, translation and scale: fit the rigid points onto the canonical mesh.
 
     Returns (points in the canonical frame, R, s, t) where canonical ≈ s·R·landmarks + t.
     """
     ref = canonical_mesh() if reference is None else reference
-    idx = list(RIGID)
+    idx = _RIGID
     s, r, t = similarity_fit(landmarks[idx], ref[idx])
     out = (s * (np.asarray(landmarks, np.float64) @ r.T) + t).astype(np.float32)
     return out, r, s, t

@@ -417,6 +417,7 @@ class Appearance:
         """Render the templates for a crop size and compile (or load) the compiled loops now, rather than on
         a video's first frame."""
         packed = self._build(size)[-1]
+        packed.place(np.zeros(2, np.intp), np.ones(2, np.float32), rest_points(size), np.ones(3, np.float32), 1.0, size)
         _stamp(np.zeros((1, 1, 3), np.float32), 0, 0, packed.flat, packed.offsets, packed.dims, np.zeros(1, np.int64),
                np.zeros((1, 4), np.int64), np.zeros((1, 2, 3)), np.zeros((1, 3), np.float32), np.zeros((1, 3), np.float32))
         pixel = np.zeros((1, 1, 3), np.float32)
@@ -772,24 +773,54 @@ class _Packed:
         # every template's affine in one product (a batched one over the chosen few costs more)
         affine = (self.solvers @ moved[:N_MESH].astype(np.float32)).reshape(-1, 3, 2)[index].transpose(0, 2, 1).astype(np.float64)
         # the crop box each lands in, a pixel of margin for bilinear sampling (as _landing)
-        at = affine @ self.corners[index]
-        lo = np.maximum(np.floor(at.min(2)) - 1, 0).astype(np.int64)
-        hi = np.minimum(np.ceil(at.max(2)) + 2, size).astype(np.int64)
-        on = np.all(hi > lo, axis=1)
-        if not on.any():
+        # (the affines made C-contiguous for the kernel: one pattern's and several's layouts differ, and each
+        # layout would compile on its own)
+        on, boxes, inverse, mix, tints = _landed(affine @ self.corners[index], np.ascontiguousarray(affine), size, index,
+                                                 self.origins, strength.astype(np.float32), light, self.tints,
+                                                 np.float32(colour))
+        if not len(on):
             return None
-        boxes = np.concatenate([lo, hi], 1)[on]
-        # template pixel (i, j) is canonical (x0 + j, y0 + i): crop → template is the affine's inverse less the
-        # origin (2 × 2 inverses written out: np.linalg's batched inverse costs a millisecond in LAPACK's setup)
-        (a, b, c), (d, e, f) = np.moveaxis(affine[on], (1, 2), (0, 1))
-        det = a * e - b * d
-        inverse = np.stack([np.stack([e, -b, b * f - c * e], 1) / det[:, None],
-                            np.stack([-d, a, c * d - a * f], 1) / det[:, None]], 1)
-        inverse[:, :, 2] -= self.origins[index[on]]
-        mix = -strength.astype(np.float32)[on][:, None] * light
         box = (int(boxes[:, 0].min()), int(boxes[:, 1].min()), int(boxes[:, 2].max()), int(boxes[:, 3].max()))
-        tints = 1 + (self.tints[index[on]] - 1) * np.float32(colour)
-        return box, index[on], boxes, inverse, mix, tints
+        return box, on, boxes, inverse, mix, tints
+
+
+@compiled
+def _landed(at, affine, size, index, origins, strength, light, tints, colour):  # pragma: no cover (compiled)
+    """_Packed.place's patterns that land on the crop, from their affines (`affine`, canonical → crop) and
+    their boxes' corners through them (`at`): their template indices, crop boxes (a pixel of margin for bilinear
+    sampling), inverse affines (crop → template pixel), log shade mixes and tints, in numpy's order and
+    precision (float64 boxes and inverses, float32 mixes and tints)."""
+    n = len(index)
+    lands = np.zeros(n, np.bool_)
+    box = np.empty((n, 4), np.int64)
+    for p in range(n):
+        for r in range(2):
+            lo, hi = at[p, r, 0], at[p, r, 0]
+            for k in range(1, at.shape[2]):
+                lo, hi = min(lo, at[p, r, k]), max(hi, at[p, r, k])
+            box[p, r] = np.int64(max(np.floor(lo) - 1, 0.0))
+            box[p, 2 + r] = np.int64(min(np.ceil(hi) + 2, np.float64(size)))
+        lands[p] = box[p, 2] > box[p, 0] and box[p, 3] > box[p, 1]
+    m = int(lands.sum())
+    on, boxes = np.empty(m, index.dtype), np.empty((m, 4), np.int64)
+    inverse, mix, tint = np.empty((m, 2, 3)), np.empty((m, 3), np.float32), np.empty((m, 3), np.float32)
+    q = 0
+    for p in range(n):
+        if not lands[p]:
+            continue
+        t = index[p]
+        on[q], boxes[q] = t, box[p]
+        # template pixel (i, j) is canonical (x0 + j, y0 + i): crop → template is the affine's inverse less the
+        # origin
+        (a, b, c), (d, e, f) = affine[p, 0], affine[p, 1]
+        det = a * e - b * d
+        inverse[q, 0, 0], inverse[q, 0, 1], inverse[q, 0, 2] = e / det, -b / det, (b * f - c * e) / det - origins[t, 0]
+        inverse[q, 1, 0], inverse[q, 1, 1], inverse[q, 1, 2] = -d / det, a / det, (c * d - a * f) / det - origins[t, 1]
+        for k in range(3):
+            mix[q, k] = -strength[p] * light[k]
+            tint[q, k] = np.float32(1) + (tints[t, k] - np.float32(1)) * colour
+        q += 1
+    return on, boxes, inverse, mix, tint
 
 
 @compiled

@@ -210,20 +210,84 @@ def _closing_budget(canon: np.ndarray, right: np.ndarray, left: np.ndarray,
     """Scale back the AUs that close a hole (mouth, eyes) so that together they just close it at its centre.
 
     A lid or lip asked to close further than it is open would be stopped where it meets the other one
-    while the skin around it went on, folding; the fold limiter would then ease off the whole edit.
+    while the skin around it went on, folding; the fold limiter would then ease off the whole edit
+    (compiled: _budget).
     """
-    for _, upper, lower, _ in HOLE_CHAINS.values():
-        u, low = upper[len(upper) // 2], lower[len(lower) // 2]
-        gap = canon[low, 1] - canon[u, 1]
-        per_unit = [(f[:, u, 1] - f[:, low, 1]) * basis.gain for f in (basis.right, basis.left)]
-        closing = [per_unit[0] * right, per_unit[1] * left]
-        push = sum(float(c[c > 0].sum()) for c in closing)
-        pull = sum(float(c[c < 0].sum()) for c in closing)
-        if push > 0 and push + pull > gap:
-            keep = max(gap - pull, 0.0) / push
-            right = np.where(closing[0] > 0, right * keep, right)
-            left = np.where(closing[1] > 0, left * keep, left)
+    right, left = right.copy(), left.copy()
+    _budget(canon, right, left, basis.right, basis.left, basis.gain, _HOLE_MIDS)
     return right, left
+
+
+# per hole of HOLE_CHAINS, its upper and lower chain's middle points, whose gap _closing_budget keeps
+_HOLE_MIDS = np.array([(upper[len(upper) // 2], lower[len(lower) // 2]) for _, upper, lower, _ in HOLE_CHAINS.values()],
+                      np.int64)
+
+
+@compiled
+def _budget(canon, right, left, fields_r, fields_l, gain, mids):  # pragma: no cover (compiled)
+    """_closing_budget in place on `right`, `left`, in numpy's order and precision: per hole, each AU's
+    closing (its field's gap change per unit, in float64) and the closing and opening parts summed as
+    numpy sums them (_np_sum), one side then the other."""
+    n = len(right)
+    closing = np.empty((2, n))
+    part = np.empty(n)
+    for h in range(len(mids)):
+        u, low = mids[h, 0], mids[h, 1]
+        gap = np.float64(canon[low, 1] - canon[u, 1])
+        for k in range(n):
+            closing[0, k] = np.float64(fields_r[k, u, 1] - fields_r[k, low, 1]) * gain[k] * right[k]
+            closing[1, k] = np.float64(fields_l[k, u, 1] - fields_l[k, low, 1]) * gain[k] * left[k]
+        push, pull = 0.0, 0.0
+        for side in range(2):
+            m = 0
+            for k in range(n):
+                if closing[side, k] > 0:
+                    part[m] = closing[side, k]
+                    m += 1
+            push += _np_sum(part, m)
+            m = 0
+            for k in range(n):
+                if closing[side, k] < 0:
+                    part[m] = closing[side, k]
+                    m += 1
+            pull += _np_sum(part, m)
+        if push > 0 and push + pull > gap:
+            keep = gap - pull
+            if keep < 0.0:
+                keep = 0.0
+            # in right's precision, as numpy multiplies an array by a Python float
+            cast = np.empty_like(right[:1])
+            cast[0] = keep / push
+            keep = cast[0]
+            for k in range(n):
+                if closing[0, k] > 0:
+                    right[k] = right[k] * keep
+                if closing[1, k] > 0:
+                    left[k] = left[k] * keep
+
+
+@compiled
+def _np_sum(values, n):  # pragma: no cover (compiled)
+    """values[:n].sum() as numpy adds up at most 128 floats: onto 0 (its identity, so a sum of -0.0 is 0.0)
+    one by one under 8, else in 8 running sums (pairwise: (0 + 1) + (2 + 3), (4 + 5) + (6 + 7)) and the rest
+    one by one."""
+    zero = values.dtype.type(0)
+    if n < 8:
+        total = zero
+        for i in range(n):
+            total += values[i]
+        return zero + total
+    r = values[:8].copy()
+    i = 8
+    while i < n - n % 8:
+        for j in range(8):
+            r[j] += values[i + j]
+        i += 8
+    total = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
+    while i < n:
+        total += values[i]
+        i += 1
+    return zero + total
 
 
 def _removal(to_rest: np.ndarray, disp: np.ndarray) -> np.ndarray:
@@ -232,14 +296,27 @@ def _removal(to_rest: np.ndarray, disp: np.ndarray) -> np.ndarray:
 
     A still is read against that neutral (the estimator's reference), so taking an AU away means
     going back towards it; a reading that overstates a smile must not carry the corners past a
-    relaxed mouth into a pout."""
-    length = _norm(disp)
-    moving = length > 1e-9
-    u = np.where(moving[:, None], disp[:, :2] / np.where(moving, length, 1)[:, None], 0)
-    along = to_rest * u
-    reach = np.maximum(along[:, 0] + along[:, 1], 0)
-    keep = np.where(moving, np.minimum(length, reach) / np.where(moving, length, 1), 1)
-    return disp * keep[:, None].astype(disp.dtype)
+    relaxed mouth into a pout (compiled: _stopped)."""
+    return _stopped(to_rest, disp)
+
+
+@compiled
+def _stopped(to_rest, disp):  # pragma: no cover (compiled)
+    """_removal per point of float32 arrays, as numpy wrote it: each step rounded as its array step was
+    (np.maximum and np.minimum keep their first operand on ties and pass a NaN on)."""
+    out = np.empty_like(disp)
+    for i in range(len(disp)):
+        x, y = disp[i, 0], disp[i, 1]
+        length = np.sqrt(x * x + y * y)
+        keep = np.float32(1)
+        if length > np.float32(1e-9):
+            reach = to_rest[i, 0] * (x / length) + to_rest[i, 1] * (y / length)
+            if reach < 0:
+                reach = np.float32(0)
+            keep = np.float32((length if length <= reach else reach) / length)
+        for j in range(disp.shape[1]):
+            out[i, j] = disp[i, j] * keep
+    return out
 
 
 def _only(change: np.ndarray, ids, value=None) -> np.ndarray:
@@ -273,11 +350,26 @@ def _resting(canon: np.ndarray) -> np.ndarray:
     the face varies from person to person far more than how a lid curves between its corners: a narrow
     eye's raised lower lid was stopped against the population's lower-set eye as if it already rested."""
     rest = canonical_mesh()[:, :2].copy()
-    for name in ("right_eye", "left_eye"):
-        a, _, lower, b = HOLE_CHAINS[name]
-        ends = index((a, b))
-        rest[index(lower)] += 0.5 * (canon[ends, :2] - rest[ends]).sum(0)
+    _hang(rest, canon, _LOWER_LIDS[0], _LOWER_LIDS[1], _LOWER_LIDS[2])
     return rest
+
+
+# per eye (right, left): its corners (2, 2), and its lower lid's points, one after another, with each eye's start
+_LOWER_LIDS = (np.array([(HOLE_CHAINS[e][0], HOLE_CHAINS[e][3]) for e in ("right_eye", "left_eye")], np.intp),
+               np.array([i for e in ("right_eye", "left_eye") for i in HOLE_CHAINS[e][2]], np.intp),
+               np.cumsum([0] + [len(HOLE_CHAINS[e][2]) for e in ("right_eye", "left_eye")]).astype(np.intp))
+
+
+@compiled
+def _hang(rest, canon, corners, lower, starts):  # pragma: no cover (compiled)
+    """_resting's lower lids, in place on float32 `rest`: each moved by half its corners' summed offset from
+    rest (summed as numpy's sum over them, from 0), in numpy's float32 steps."""
+    for e in range(len(corners)):
+        a, b = corners[e, 0], corners[e, 1]
+        for c in range(2):
+            shift = np.float32(0.5) * ((np.float32(0) + (canon[a, c] - rest[a, c])) + (canon[b, c] - rest[b, c]))
+            for k in range(starts[e], starts[e + 1]):
+                rest[lower[k], c] += shift
 
 
 def _open_eyes(now: np.ndarray, changes: tuple[np.ndarray, np.ndarray], shut: float = 0.0,
@@ -686,8 +778,7 @@ def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Ba
         taken = (closed * fell[0] + (1 - closed) * asked[0], closed * fell[1] + (1 - closed) * asked[1])
     disp += basis.displacement(np.maximum(right, 0), np.maximum(left, 0), gates)
     # no combination of AUs carries a point past what a real face does (the basis' `reach`)
-    length = _norm(disp)
-    disp *= np.minimum(1.0, basis.reach / np.maximum(length, 1e-9))[:, None].astype(disp.dtype)
+    _within_reach(disp, basis.reach, np.float32(1))
     moved = canon + disp
     _shape_lids(canon, moved)
     _close_pairs(moved, disp)
@@ -717,7 +808,7 @@ def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Ba
         iod = interocular(landmarks)
         step_all = _couple_close(src_all, step_all, _edges(size), COUPLE_IOD * iod, own=own)
         # what the lid skin drags along stays within reach too
-        step_all[:len(src)] *= np.minimum(1.0, basis.reach * iod / np.maximum(_norm(step_all[:len(src)]), 1e-9))[:, None]
+        _within_reach(step_all[:len(src)], basis.reach, np.float32(iod))
         step_all, scale = _limit_folds(landmarks, src_all, step_all, active, FOLD_REACH_IOD * iod, turn)
     return Deformation(src=src_all, dst=(src_all + step_all).astype(np.float32),
                        depth=moved_crop[:, 2].astype(np.float32), jaw=jaw * scale, scale=scale,
@@ -1127,10 +1218,18 @@ def points_box(pts: np.ndarray, size: int, pad: int = 1) -> tuple[int, int, int,
             min(math.ceil(hx) + pad + 1, size), min(math.ceil(hy) + pad + 1, size))
 
 
-def _norm(v: np.ndarray) -> np.ndarray:
-    """np.linalg.norm(v[:, :2], axis=1), bit for bit: numpy's reductions over an axis of 2 or 3 cost several
-    times the arithmetic written out."""
-    return np.sqrt(v[:, 0] * v[:, 0] + v[:, 1] * v[:, 1])
+@compiled
+def _within_reach(v, reach, scale):  # pragma: no cover (compiled)
+    """Each point's float32 motion v[i] (its x, y length counts) scaled down in place to at most reach[i]·scale,
+    as numpy's steps did it: v *= np.minimum(1, reach·scale / np.maximum(|v[:, :2]|, 1e-9)), all in float32."""
+    for i in range(len(reach)):
+        length = np.sqrt(v[i, 0] * v[i, 0] + v[i, 1] * v[i, 1])
+        if not length >= np.float32(1e-9):
+            length = np.float32(1e-9) if not np.isnan(length) else length
+        q = reach[i] * scale / length
+        k = np.float32(1) if np.float32(1) <= q else q
+        for j in range(v.shape[1]):
+            v[i, j] *= k
 
 
 def _nonzero(step: np.ndarray) -> np.ndarray:
