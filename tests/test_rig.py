@@ -997,7 +997,9 @@ def test_brows_not_held_up_frown_into_a_deep_v():
     """AU4's frown moves (basis.brows_down): a hard AU4 with the inner brows free (anger: no AU1) brings them
     further down and in over the lids than where the target raises them as well (sad's 1+4, which keeps AU4's
     plain pull; fear's 1+2+4 holds them up, see the next test) or lowers them a little (disgust's AU4 at A);
-    the brow tails move about as far either way, so the brows slant into a V."""
+    the brow tails move about as far either way, so the brows slant into a V. The brows' middle follows their
+    inner ends down about as far (the inner ends sit at the brows' reach; at 0.6-0.7 of their descent, before,
+    the V was a kink at the inner end on faces whose brows sit high)."""
     crop, lm, source = face("portrait_man.jpg")
     basis = create_editor("rig", memory=False).basis
     c = np.zeros(len(AU_NAMES))
@@ -1007,6 +1009,8 @@ def test_brows_not_held_up_frown_into_a_deep_v():
     inner, tail = [107, 336], [46, 276]   # the brows' upper edge at their inner ends; their tails' lower edge
     assert (free[inner, 1] - held[inner, 1]).min() > 0.02 * iod
     assert np.abs(free[tail, 1] - held[tail, 1]).max() < 0.01 * iod
+    middle = [105, 334]   # the brows' upper edge over the iris
+    assert ((free[middle, 1] - held[middle, 1]) > 0.85 * (free[inner, 1] - held[inner, 1])).all()
     assert free[107, 0] - held[107, 0] > 0.01 * iod and held[336, 0] - free[336, 0] > 0.01 * iod   # drawn together
 
     assert brows_down(presets()["anger"].resolve(source)) == 1.0
