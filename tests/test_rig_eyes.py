@@ -72,11 +72,12 @@ def test_the_blink_frame_is_a_closed_eye():
         assert unseen(lm, name), opening(lm, name)
 
 
-@pytest.mark.parametrize("preset,least", [("surprise", 0.14), ("fear", 0.12), ("anger", 0.07), ("neutral", 0.12)])
+@pytest.mark.parametrize("preset,least", [("surprise", 0.14), ("fear", 0.12), ("anger", 0.06), ("neutral", 0.12)])
 def test_closed_eyes_open_under_presets_that_want_them_open(preset, least):
     """A still with closed eyes reads them as a cheek raise (AU6 2.1) and a little AU45 (1.8); every preset but
     sad and happy takes those away, so the upper lids rise to a resting eye's, and AU5 further. Anger's tightened
-    lower lids (AU7 at D) kept both lids shut before (0.03 and 0.06 IOD apart); they open to a glare."""
+    lower lids kept both lids shut once (0.03 and 0.06 IOD apart); they open to its glare, which at AU7 E narrows
+    even an open eye (portrait_man.jpg's 0.124 IOD to 0.068)."""
     crop, lm, source = blink()
     d = moved(crop, lm, source, presets()[preset].resolve(source))
     iod = interocular(lm)
