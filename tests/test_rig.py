@@ -751,19 +751,23 @@ def test_a_whole_face_target_carries_how_far_it_pulls_to_rest():
 UNREAD_FRAME = 230
 
 
-def test_neutral_lowers_corners_the_reading_missed_and_an_explicit_target_leaves_them():
-    """`neutral` on a face whose still reading is all 0 asked no AU change, so the rig returned the face as it was:
-    a turned, smirking face (an unseen sample face, AU12 read 0, face-api P(happy) 0.97) kept its smirk. A
-    whole-face target (EditRequest.rest) now brings up-turned corners down to a resting mouth's; the same AUs
-    from an explicit target or no target are a zero edit, bit-exact."""
+def _unread():
+    """(aligned face, still reading) of talking_man.mp4's UNREAD_FRAME."""
     from reenact.io import open_source
 
     tracker, aligner, model = tools()
     with open_source(str(media_path("talking_man.mp4"))) as src:
         image = next(f.image for f in src if f.index == UNREAD_FRAME)
     pts = tracker.detect(image)[0]
-    a = aligner.align(image, pts)
-    source = model.intensities(model.features(pts))
+    return aligner.align(image, pts), model.intensities(model.features(pts))
+
+
+def test_neutral_lowers_corners_the_reading_missed_and_an_explicit_target_leaves_them():
+    """`neutral` on a face whose still reading is all 0 asked no AU change, so the rig returned the face as it was:
+    a turned, smirking face (an unseen sample face, AU12 read 0, face-api P(happy) 0.97) kept its smirk. A
+    whole-face target (EditRequest.rest) now brings up-turned corners down to a resting mouth's; the same AUs
+    from an explicit target or no target are a zero edit, bit-exact."""
+    a, source = _unread()
     assert source.is_zero()
     target = presets()["neutral"].resolve(source)
     editor = create_editor("rig", memory=False)
@@ -784,14 +788,8 @@ def test_an_unread_smiles_corner_pits_go_as_its_corners_come_down(monkeypatch):
     narrowing mouth, and a smirking sample face read happy under neutral. The pits now go as the corners come
     down: the darkest quarter of the skin just past the corners is brighter than with the narrowing alone."""
     import reenact.editors.rig.lips as lips_module
-    from reenact.io import open_source
 
-    tracker, aligner, model = tools()
-    with open_source(str(media_path("talking_man.mp4"))) as src:
-        image = next(f.image for f in src if f.index == UNREAD_FRAME)
-    pts = tracker.detect(image)[0]
-    a = aligner.align(image, pts)
-    source = model.intensities(model.features(pts))
+    a, source = _unread()
     target = presets()["neutral"].resolve(source)
     req = EditRequest(crop=a.crop, landmarks=a.landmarks, source=source, target=target, rest=1.0)
     basis = create_editor("rig", memory=False).basis
