@@ -290,20 +290,15 @@ def _np_sum(values, n):  # pragma: no cover (compiled)
     return zero + total
 
 
-def _removal(to_rest: np.ndarray, disp: np.ndarray) -> np.ndarray:
+@compiled
+def _removal(to_rest, disp):  # pragma: no cover (compiled)
     """What removing AUs moves, stopped where each point reaches the population's neutral face (`to_rest`,
     (478, 2): _resting(canon) − canon, one per face however many removals read it).
 
     A still is read against that neutral (the estimator's reference), so taking an AU away means
     going back towards it; a reading that overstates a smile must not carry the corners past a
-    relaxed mouth into a pout (compiled: _stopped)."""
-    return _stopped(to_rest, disp)
-
-
-@compiled
-def _stopped(to_rest, disp):  # pragma: no cover (compiled)
-    """_removal per point of float32 arrays, as numpy wrote it: each step rounded as its array step was
-    (np.maximum and np.minimum keep their first operand on ties and pass a NaN on)."""
+    relaxed mouth into a pout. Per point of float32 arrays, each step rounded as numpy's array steps
+    rounded it when this was numpy (np.maximum and np.minimum keep their first operand on ties)."""
     out = np.empty_like(disp)
     for i in range(len(disp)):
         x, y = disp[i, 0], disp[i, 1]
