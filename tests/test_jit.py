@@ -543,3 +543,29 @@ def test_resting_lids_are_numpys_bit_for_bit():
             want[list(lower)] += 0.5 * (canon[[a, b], :2] - want[[a, b]]).sum(0)
         got = _resting(canon)
         assert got.tobytes() == want.tobytes() and np.any(got != rest)
+
+
+def test_curtains_pixels_are_numpys_steps_bit_for_bit():
+    """mouth._layers against the numpy it replaced in curtains (float32 pixels, float64 rows, both layers, a
+    scale other than 1, pixels outside the opening)."""
+    from reenact.editors.rig.fills import smoothstep
+    from reenact.editors.rig.mouth import _layers
+    rng = np.random.default_rng(11)
+    for trial in range(200):
+        h, w = rng.integers(1, 30, 2)
+        scale = 1.0 if trial % 2 else float(rng.uniform(0.5, 2.0))
+        g_du = rng.uniform(-5, 20, (h, w)).astype(np.float32)
+        g_dl = rng.uniform(-5, 20, (h, w)).astype(np.float32)
+        cover = np.where(rng.random((h, w)) < 0.3, 0, rng.random((h, w))).astype(np.float32)
+        top_s, h_s, hu, hl = (rng.uniform(0, 15, (1, w)) for _ in range(4))
+        split = hu + rng.uniform(-3, 3, (1, w))
+        fu, fl = (np.maximum(rng.uniform(-1, 4, (1, w)), 1e-3) for _ in range(2))
+        du, dl = g_du * scale, g_dl * scale
+        upper = du < split
+        ys_ref = np.where(upper, top_s + du, top_s + h_s - dl).astype(np.float32)
+        w_ref = smoothstep(np.where(upper, (hu - du) / fu + 0.5, (hl - dl) / fl + 0.5))
+        w_ref = (w_ref * smoothstep(np.where(upper, hu, hl) / scale)).astype(np.float32)
+        w_ref = np.where(cover > 0, w_ref, 0)
+        ys, wt = np.empty((h, w), np.float32), np.empty((h, w), np.float32)
+        _layers(g_du, g_dl, cover, scale, split, top_s, h_s, hu, hl, fu, fl, ys, wt)
+        assert ys.tobytes() == ys_ref.tobytes() and wt.tobytes() == w_ref.astype(np.float32).tobytes()

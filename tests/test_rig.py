@@ -1496,3 +1496,20 @@ def test_similarity_fit_is_numpys_bit_for_bit():
         mirrored += np.linalg.det(u) * np.linalg.det(vt) < 0
         assert np.linalg.det(got[1]) > 0
     assert mirrored > 100
+
+
+def test_closing_regions_carry_their_patch_on_triangles_made_once_and_read_the_source_ring_unfeathered():
+    """A remembered patch closes a region on the same triangles every frame (made once, not per frame), and the
+    source's ring needs no feathered inside: it is the ring the feathered call gives."""
+    from reenact.editors.rig.editor import _REGIONS, _outline_ring, _region_triangles
+    from reenact.editors.rig.mesh import HOLES, crop_mesh, hole_triangles, rest_points
+    skin = crop_mesh(256).triangles
+    for name, (_, outline) in _REGIONS.items():
+        inside = list(set(outline) | set(HOLES[name]))
+        tris = np.concatenate([skin[np.all(np.isin(skin, inside), axis=1)], hole_triangles(name)])
+        assert np.array_equal(_region_triangles(name, 256), tris)
+        assert _region_triangles(name, 256) is _region_triangles(name, 256)
+        pts = rest_points(256)
+        alpha, ring = _outline_ring(pts, outline, (60, 60, 200, 220), 2.0)
+        none, same = _outline_ring(pts, outline, (60, 60, 200, 220), 2.0, alpha=False)
+        assert none is None and alpha.max() > 0 and np.array_equal(ring, same)

@@ -11,6 +11,7 @@ blend: `flow` (2, S, S), `fill` and `fill_mask` are what `RigEditor.plan()` retu
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Mapping
 
 import cv2
@@ -389,11 +390,11 @@ def _fill_hole(req: EditRequest, d: Deformation, flow: np.ndarray, hole: HoleLay
         return ""
     alpha = _soft(hole.missing, 0.6)
     x0, y0, x1, y1 = hole.box
-    seen = (hole.inside & ~hole.missing).astype(np.float32)
     example = mem.get("eyes", "open")
     patch = eye_fill(req.crop, req.landmarks, d, hole)
     used = ["procedural"]
     if example is not None:
+        seen = (hole.inside & ~hole.missing).astype(np.float32)
         dst, cover = _natural_opening(example, d, hole)
         mem_patch = recall(example, dst, hole_triangles(hole.name), hole.box)
         mem_patch = match_color(mem_patch, req.crop[y0:y1, x0:x1], cover * alpha, seen)
@@ -429,14 +430,26 @@ _REGIONS = {
 }
 
 
-def _outline_ring(pts: np.ndarray, outline, box, feather: float) -> tuple[np.ndarray, np.ndarray]:
-    """Inside of an outline in a box, feathered inwards, and the band just inside its edge."""
+def _outline_ring(pts: np.ndarray, outline, box, feather: float,
+                  alpha: bool = True) -> tuple[np.ndarray | None, np.ndarray]:
+    """Inside of an outline in a box, feathered inwards (None without `alpha`: only the ring is wanted), and
+    the band just inside its edge."""
     x0, y0, x1, y1 = box
     m = np.zeros((y1 - y0, x1 - x0), np.uint8)
     cv2.fillPoly(m, [np.round((pts[list(outline)] - (x0, y0)) * 16).astype(np.int32)], 1, shift=4)
     inner = cv2.erode(m, np.ones((3, 3), np.uint8), iterations=max(1, int(round(feather))))
-    alpha = cv2.GaussianBlur(inner.astype(np.float32), (0, 0), feather) * m
-    return alpha, ((m > 0) & (inner == 0)).astype(np.float32)
+    soft = cv2.GaussianBlur(inner.astype(np.float32), (0, 0), feather) * m if alpha else None
+    return soft, ((m > 0) & (inner == 0)).astype(np.float32)
+
+
+@lru_cache(maxsize=8)
+def _region_triangles(name: str, size: int) -> np.ndarray:
+    """The crop-mesh triangles wholly inside region `name`'s outline and hole, and the hole's own strips:
+    what carries a remembered patch over it (the same every frame: made once)."""
+    region, outline = _REGIONS[name]
+    inside = list(set(outline) | set(HOLES[name]))
+    skin = crop_mesh(size).triangles
+    return np.concatenate([skin[np.all(np.isin(skin, inside), axis=1)], hole_triangles(name)])
 
 
 def _replace_regions(req: EditRequest, d: Deformation, mem: TextureMemory, fill: np.ndarray,
@@ -453,19 +466,16 @@ def _replace_regions(req: EditRequest, d: Deformation, mem: TextureMemory, fill:
     }
     out = []
     size = req.crop.shape[0]
-    skin = crop_mesh(size).triangles
     feather = max(REGION_FEATHER_IOD * interocular(req.landmarks), 1.0)
     for name, (region, outline) in _REGIONS.items():
         example = mem.get(region, "closed") if closing[name] else None
         if example is None:
             continue
-        inside = list(set(outline) | set(HOLES[name]))
-        tris = np.concatenate([skin[np.all(np.isin(skin, inside), axis=1)], hole_triangles(name)])
         box = points_box(d.dst[list(outline)], size, 3)
-        patch = recall(example, d.dst, tris, box)
+        patch = recall(example, d.dst, _region_triangles(name, size), box)
         alpha, ring = _outline_ring(d.dst, outline, box, feather)
         src_box = points_box(d.src[list(outline)], size, 3)
-        _, src_ring = _outline_ring(d.src, outline, src_box, feather)
+        _, src_ring = _outline_ring(d.src, outline, src_box, feather, alpha=False)
         sx0, sy0, sx1, sy1 = src_box
         patch = match_color(patch, req.crop[sy0:sy1, sx0:sx1], ring, src_ring)
         _paste(fill, fill_mask, box, patch, alpha)

@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from ...imaging import luma
+from ...jit import compiled
 
 # the mid-tone skin luma the fills' default colours are written for
 SKIN_LUMA = 170.0
@@ -128,3 +129,7 @@ def smoothstep(x):
     """0 below 0, 1 above 1, a smooth S between (of an array or a number; compiled loops compile it too)."""
     x = np.minimum(np.maximum(x, 0.0), 1.0)   # np.clip costs several times more on small arrays
     return x * x * (3 - 2 * x)
+
+
+# smoothstep for compiled loops to call (a compiled function calls compiled ones only)
+compiled_smoothstep = compiled(smoothstep)

@@ -16,7 +16,8 @@ from ...pipeline.types import AU_INDEX, AUVector
 from ...stages.landmarks import LIPS_OUTER
 from .basis import LIP_HOLD, free
 from .deform import chain_y, index, points_box
-from .fills import coverage, median, quantile, row_gradient, skin, slope, smoothstep, softness
+from .fills import (compiled_smoothstep, coverage, median, quantile, row_gradient, skin, slope, smoothstep,
+                    softness)
 from .mesh import HOLES, LIPS_INNER_LOWER, LIPS_INNER_UPPER
 from .teeth import (JAW_CLOSED, JAW_OPEN, LOWER_COVER, LOWER_HIDE, LOWER_SHOW, OVERBITE, RETRACT_AUS,
                     RETRACT_FULL, UPPER_SHOW, Palette, Placement)
@@ -180,22 +181,37 @@ def curtains(src: np.ndarray, g: MouthGeometry, scale: float, iod: float, teeth:
     # where the output column switches layers: mid-gap when opening, in proportion when closing (occlusion)
     r = np.where(h_d >= total, 0.5, hu / np.maximum(total, 1e-6))
     split = hu + (h_d - total) * r
-    du, dl = g.du * scale, g.dl * scale
-    upper = du < split
-    ys = np.where(upper, top_s + du, top_s + h_s - dl)
     # each layer ends where the source's did, softly over the exposed gap but no further into the other
     # layer than it reaches (past it lies the other lip); a gap that does not open keeps a hard occlusion
     fade = np.clip(np.minimum(h_d - total, LAYER_FADE_IOD * iod * scale), 1e-3, None)
     fu = np.maximum(np.minimum(fade, 2 * hl), 1e-3)
     fl = np.maximum(np.minimum(fade, 2 * hu), 1e-3)
-    w = smoothstep(np.where(upper, (hu - du) / fu + 0.5, (hl - dl) / fl + 0.5))
-    # a layer under a pixel tall is no layer (a closed source has none)
-    w = (w * smoothstep(np.where(upper, hu, hl) / scale)).astype(np.float32)
+    ys, w = np.empty(g.du.shape, np.float32), np.empty(g.du.shape, np.float32)
+    _layers(g.du, g.dl, g.cover, scale, split, top_s, h_s, hu, hl, fu, fl, ys, w)
     # the layers' ends run along the lips; where a lip is steep, a vertical fade is sub-pixel across
     # columns, so soften across columns too (only within the opening: the lips around it are no layer)
-    w = cv2.GaussianBlur(np.where(g.cover > 0, w, 0), (5, 1), 0.8, borderType=cv2.BORDER_REPLICATE)
-    return (np.broadcast_to(xs, ys.shape).astype(np.float32), ys.astype(np.float32), w,
+    w = cv2.GaussianBlur(w, (5, 1), 0.8, borderType=cv2.BORDER_REPLICATE)
+    return (np.broadcast_to(xs, ys.shape).astype(np.float32), ys, w,
             (hu / scale).astype(np.float32), (hl / scale).astype(np.float32))
+
+
+@compiled
+def _layers(g_du, g_dl, cover, scale, split, top_s, h_s, hu, hl, fu, fl, ys, w):  # pragma: no cover (compiled)
+    """curtains' pixels (float32 (h, w) `g_du`, `g_dl`, `cover` of the MouthGeometry; float64 (1, w) rows),
+    in numpy's steps and precision: into `ys` the source row each pixel's layer reads, into `w` how much that
+    layer shows (0 outside the opening). Per pixel: the upper layer above `split`, from the upper lip down, else
+    the lower from the lower lip up, faded over `fu`/`fl` at its end, and no layer under a pixel tall."""
+    s = np.float32(scale)
+    for i in range(g_du.shape[0]):
+        for j in range(g_du.shape[1]):
+            du, dl = np.float64(g_du[i, j] * s), np.float64(g_dl[i, j] * s)
+            if du < split[0, j]:
+                y, end, layer = top_s[0, j] + du, (hu[0, j] - du) / fu[0, j] + 0.5, hu[0, j]
+            else:
+                y, end, layer = top_s[0, j] + h_s[0, j] - dl, (hl[0, j] - dl) / fl[0, j] + 0.5, hl[0, j]
+            ys[i, j] = np.float32(y)
+            shown = np.float32(compiled_smoothstep(end) * compiled_smoothstep(layer / scale))
+            w[i, j] = shown if cover[i, j] > 0 else np.float32(0)
 
 
 def rim_flow(fx: np.ndarray, fy: np.ndarray, cover: np.ndarray, took) -> None:
@@ -240,9 +256,12 @@ def _rim(fx, fy, cover, took):  # pragma: no cover (compiled)
 
 
 def warm() -> None:
-    """Compile (or load) the rim loop now, on flow views as the mouth fill hands it, rather than on the first edit."""
+    """Compile (or load) the rim loop, on flow views as the mouth fill hands it, and the curtains' pixels now,
+    rather than on the first edit."""
     flow = np.zeros((2, 3, 3), np.float32)
     rim_flow(flow[0, :2, :2], flow[1, :2, :2], np.full((2, 2), 0.5, np.float32), 0)
+    px, row = np.ones((2, 2), np.float32), np.ones((1, 2))
+    _layers(px, px, px, 1.0, row, row, row, row, row, row, row, px.copy(), px.copy())
 
 
 def _lips_band(crop: np.ndarray, src_lm: np.ndarray) -> np.ndarray:

@@ -20,7 +20,7 @@ import numpy as np
 
 from ...imaging import luma
 from ...jit import compiled
-from .fills import smoothstep
+from .fills import compiled_smoothstep as _smooth, smoothstep
 
 # Per tooth from the midline outwards (incisors, canine, premolars, first molar), as seen from the front
 # (IOD, the eye centres' distance, about 63 mm: a central incisor is 8.5 mm wide and 10.5 mm tall): width,
@@ -220,9 +220,6 @@ def interior(g, palette: Palette, at: Placement, iod: float, box) -> np.ndarray:
           float(palette.slope))
     out = cv2.GaussianBlur(out, (0, 0), max(SOFT_SHARE * palette.blur, MIN_BLUR_PX))
     return np.clip(out, 0, 255).astype(np.float32)
-
-
-_smooth = compiled(smoothstep)
 
 
 def warm() -> None:
