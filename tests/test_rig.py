@@ -1312,6 +1312,46 @@ def test_a_sealed_lower_lip_keeps_its_red_over_a_pale_rim():
     assert rimmed_red > plain_red - 2, (rimmed_red, plain_red)
 
 
+def test_a_closed_smiles_pale_upper_lip_gets_its_red_back():
+    """A broad smile stretches the upper lip thin and pale over the teeth (dev sample4_face3's laugh: no redder than
+    the skin). Where the smile is taken away (smile_gone 1) the sealed upper lip's band is redrawn with the red a
+    resting upper lip has (lips.UPPER_RED of the lower lip's (R - G) / (R + G + B)), at the pale lip's own brightness; where no
+    smile went (a plain closing) it keeps its own colour."""
+    from reenact.editors.rig import lips
+    from reenact.editors.rig.mouth import MOUTH_LOWER, MOUTH_UPPER
+
+    crop, lm, source = face("astronaut.png")
+    goal = presets()["neutral"].resolve(source)
+    basis = create_editor("rig", memory=False).basis
+    d = deform(lm, *coefficients(source, goal, basis), basis, crop.shape[0], smile_share(source, goal))
+    settled, _ = lips.settle(d.src, d.dst, *lips.seal_share(source, goal), interocular(lm))
+    size = crop.shape[0]
+    gx = np.arange(size, dtype=np.float32)[None, :]
+    gy = np.arange(size, dtype=np.float32)[:, None]
+    mid = 0.5 * (lips.chain_y(settled, MOUTH_UPPER, gx) + lips.chain_y(settled, MOUTH_LOWER, gx))
+    low = (gy - mid) / np.maximum(lips.chain_y(settled, lips.OUTER_LOWER, gx) - mid, 1e-3)
+    top = (mid - gy) / np.maximum(mid - lips.chain_y(settled, lips.OUTER_UPPER, gx), 1e-3)
+    skin, pale, red = (np.array(c, np.float32) for c in ((200, 160, 140), (204, 166, 146), (170, 90, 90)))
+    x0, x1 = sorted(float(settled[i, 0]) for i in (61, 291))
+    inside = (gx > x0) & (gx < x1)
+    image = np.where((inside & (low > 0) & (low <= 1))[..., None], red,
+                     np.where((inside & (top > 0) & (top <= 1))[..., None], pale, skin))
+    box = (0, 0, size, size)
+    (kept, alpha), (back, _) = (lips.seam(d.src, d.dst, settled, image, box, gone) for gone in (0.0, 1.0))
+    xs = (gx > x0 + 0.2 * (x1 - x0)) & (gx < x1 - 0.2 * (x1 - x0))
+    band = xs & (top >= 0.15) & (top <= 0.35) & (alpha > 0.9)
+    assert band.sum() > 10
+
+    def redness(rgb):
+        return float(np.mean((rgb[..., 0] - rgb[..., 1]) / rgb.sum(-1)))
+
+    want = lips.UPPER_RED * (red[0] - red[1]) / red.sum()
+    assert redness(kept[band]) < 0.5 * want, redness(kept[band])
+    assert redness(back[band]) > 0.85 * want, (redness(back[band]), want)
+    # the lip's own brightness (the seam's darkening aside, the same in both)
+    assert abs(back[band].sum(-1).mean() / kept[band].sum(-1).mean() - 1) < 0.03
+
+
 @pytest.mark.parametrize("name", FACES)
 def test_mouth_fill_edge_is_anti_aliased(name):
     """No stair-stepped seam: along the steep sides of the opened mouth the fill weight never jumps from

@@ -330,7 +330,7 @@ def _fill_mouth(req: EditRequest, d: Deformation, flow: np.ndarray, hole: HoleLa
         cbox = lips.corner_box(dst, iod, size) if gone > 0 else None
         box = sbox if cbox is None else union(sbox, cbox)
         warped = warp(req.crop, flow, box)
-        _paste(fill, fill_mask, sbox, *lips.seam(d.src, d.dst, dst, _within(warped, box, sbox), sbox))
+        _paste(fill, fill_mask, sbox, *lips.seam(d.src, d.dst, dst, _within(warped, box, sbox), sbox, gone))
         if cbox is not None:
             cx0, cy0, cx1, cy1 = cbox
             m = fill_mask[cy0:cy1, cx0:cx1, None]

@@ -71,6 +71,11 @@ SEAM_DEPTHS = (0.15, 0.3, 0.45)
 # pixels further down: 3 px on dev sample5_face3), and the middle-bright pick took that rim, a pale lower lip
 LOW_DEPTHS = SEAM_DEPTHS + (0.6,)
 SEAM_ALONG_PX = 1.5
+# ... and where a smile was taken away (smile_gone), the upper lip's band gets its red ((R - G) / (R + G + B)) back to this
+# share of the lower lip's: a smile stretches the upper lip thin and pale over the teeth (smile_man.mp4: its red 0.83
+# of the lower lip's in his broad smile, 0.97 at rest; dev sample4_face3's laugh, no redder than the skin), and
+# closed, that pale band over the dark line read as a closed smile's pressed upper lip (fer: happy)
+UPPER_RED = 0.97
 # at the corners of a smile taken away (a mouth narrowed by LIP_REST_RAMP or more, sealed), the warp carries
 # the smile's dark corner pits along as short hard strokes that run the closed line on into the cheeks (smile_man.jpg
 # at neutral). There the skin is kept no darker than its surroundings (a grey closing over CORNER_CLOSE_IOD) times a
@@ -201,13 +206,14 @@ def carry(flow: np.ndarray, src: np.ndarray, dst: np.ndarray) -> None:
 
 
 def seam(src: np.ndarray, dst_before: np.ndarray, dst_after: np.ndarray, warped: np.ndarray,
-         box) -> tuple[np.ndarray, np.ndarray]:
+         box, gone: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """(colour (h, w, 3), alpha (h, w)) of the line where settled lips meet over a gap (the source's, or the
     moved one's): there the flow jumps from one lip's texture to the other's along its edge pixels, which saw
     the gap, the teeth or their shadow. Each lip's edge instead takes the lip's own colour from inside it
     (SEAM_DEPTHS, LOW_DEPTHS; from `warped`, the box of the crop warped with the lips' flow), the two lips
     blend across the line over SEAM_SOFT_PX, darkened at its middle, as strongly as the gap was wide (up to
-    SEAM_FULL_PX); nothing where the lips already met."""
+    SEAM_FULL_PX); nothing where the lips already met. `gone` (smile_gone): how far a smile was taken away, as far
+    as which the upper lip's colour gets its red back (UPPER_RED)."""
     x0, y0, x1, y1 = box
     w = x1 - x0
     gx = np.arange(x0, x1, dtype=np.float32)[None, :]
@@ -237,6 +243,8 @@ def seam(src: np.ndarray, dst_before: np.ndarray, dst_after: np.ndarray, warped:
         cols = np.arange(w)
         lip.append(cv2.GaussianBlur(seen[k, cols][None], (0, 0), sigmaX=SEAM_ALONG_PX, sigmaY=0.1)[0])
         reach.append(cv2.GaussianBlur((depths[k] * t[0])[None], (0, 0), sigmaX=SEAM_ALONG_PX, sigmaY=0.1)[0])
+    if gone > 0:
+        lip[0] = _reddened(lip[0], lip[1], gone)
     up, low = reach
     up = np.maximum(up, LIP_BAND * thick[0][0])
     low = np.maximum(low, LIP_BAND * thick[1][0])
@@ -262,6 +270,15 @@ def seam(src: np.ndarray, dst_before: np.ndarray, dst_after: np.ndarray, warped:
     colour = cv2.merge([((c * alpha + o * (1 - alpha)) * shade).astype(np.float32)
                         for c, o in zip(cv2.split(colour), cv2.split(img))])
     return colour, np.maximum(alpha, region).astype(np.float32)
+
+
+def _reddened(upper: np.ndarray, lower: np.ndarray, gone: float) -> np.ndarray:
+    """The upper lip's colour per column (w, 3) with its red back as far as a smile was taken away (`gone`)."""
+    total_u, total_l = upper.sum(1), np.maximum(lower.sum(1), 1e-3)
+    # red as a share of brightness: the lower lip's colour at the upper lip's brightness blends linearly in it
+    red_u, red_l = (upper[:, 0] - upper[:, 1]) / np.maximum(total_u, 1e-3), (lower[:, 0] - lower[:, 1]) / total_l
+    lack = np.clip((UPPER_RED * red_l - red_u) / np.maximum(red_l - red_u, 1e-6), 0, 1) * (red_l > red_u) * gone
+    return (upper + lack[:, None] * (lower * (total_u / total_l)[:, None] - upper)).astype(np.float32)
 
 
 def corner_box(dst: np.ndarray, iod: float, size: int) -> tuple[int, int, int, int]:
