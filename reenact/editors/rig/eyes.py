@@ -16,7 +16,7 @@ import numpy as np
 from ...imaging import luma
 from ...jit import compiled
 from .deform import Deformation, HoleLayer, chain_y
-from .fills import light, median, percentile, quantile, slope, softness
+from .fills import SKIN_CHROMA, colourful, light, median, percentile, quantile, skin, slope, softness, toned
 from .iris import iris, opening, unseen
 from .mesh import HOLE_CHAINS
 
@@ -135,10 +135,11 @@ def eye_fill(crop: np.ndarray, src_lm: np.ndarray, d: Deformation, hole: HoleLay
     # gave a cheek-tinted white a yellow cast)
     around = region[~hole.inside]
     if len(around) >= 16:
-        skin = percentile(around, 75)
-        bright = min(float(luma(SCLERA_RGB * level)), AROUND_WHITE * float(luma(skin)))
-        level = bright / float(luma(SCLERA_RGB)) * np.sqrt(skin / max(float(skin.mean()), 1.0))
-    sclera = SCLERA_RGB * level
+        lit = percentile(around, 75)
+        bright = min(float(luma(SCLERA_RGB * level)), AROUND_WHITE * float(luma(lit)))
+        level = bright / float(luma(SCLERA_RGB)) * np.sqrt(lit / max(float(lit.mean()), 1.0))
+    chroma = colourful(skin(crop, src_lm), SKIN_CHROMA)
+    sclera = toned(SCLERA_RGB, chroma) * level
     if len(sclera_px) >= 16:
         # the white, not the lashes or the pink of the lid's margin and the caruncle: the greyer half of the
         # brighter half, and only if it is as bright as a white can be in this light (a smile's narrowed eye
@@ -150,7 +151,7 @@ def eye_fill(crop: np.ndarray, src_lm: np.ndarray, d: Deformation, hole: HoleLay
         # ... and no brighter than the white this eye shows: a white lit like the cheek over a dim eye's
         # read as a painted crescent
         sclera = seen_white if luma(seen_white) >= SCLERA_MIN * luma(sclera) else SCLERA_MIN * sclera
-    iris_rgb = median(iris_px) if len(iris_px) >= 4 else IRIS_RGB * level
+    iris_rgb = median(iris_px) if len(iris_px) >= 4 else toned(IRIS_RGB, chroma) * level
     a, upper, lower, b = HOLE_CHAINS[hole.name]
     pa, pb = d.dst[a], d.dst[b]
     glint = (np.nan, np.nan)

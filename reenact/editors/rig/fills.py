@@ -17,6 +17,9 @@ from ...jit import compiled
 SKIN_LUMA = 170.0
 # softness: the reblur a photo's edges are compared with (px), the share of a region's strongest gradients
 # that count as its edges, the gradient (Sobel, grey levels) below which nothing is an edge, and what a
+# cheek skin's saturation (max − min) / max in a colour photo is at least this (0.2–0.76 over the shared, dev
+# and other outside faces; 0 in a grey one)
+SKIN_CHROMA = 0.15
 # sharp, pixel-limited image reads (px): the drawn fills already have that much
 REBLUR_PX = 1.0
 EDGE_SHARE = 0.1
@@ -32,6 +35,22 @@ def skin(crop: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     # the median of six: the mean of the middle two (np.median costs more than the rest of a fill's colours)
     middle = np.sort(crop[pts[:, 1], pts[:, 0]].astype(np.float32), axis=0)
     return (middle[2] + middle[3]) / 2
+
+
+def colourful(rgb: np.ndarray, typical: float) -> float:
+    """How colourful (0 … 1) the photo is, by one of its colours: that colour's saturation (max − min) / max
+    against `typical`, the least it has in a colour photo (0: a grey photo)."""
+    lo, hi = float(np.min(rgb)), float(np.max(rgb))
+    return min(max((hi - lo) / max(hi, 1.0) / typical, 0.0), 1.0)
+
+
+def toned(rgb: np.ndarray, chroma: float) -> np.ndarray:
+    """A drawn colour as colourful as the photo (`chroma`, see `colourful`): its difference from its own grey
+    scaled by it, so a grey photo gets grey teeth, whites and irises."""
+    if chroma >= 1.0:
+        return rgb
+    grey = float(luma(rgb))
+    return (grey + chroma * (rgb - grey)).astype(np.float32)
 
 
 def light(crop: np.ndarray, landmarks: np.ndarray) -> np.ndarray:

@@ -16,8 +16,8 @@ from ...pipeline.types import AU_INDEX, AUVector
 from ...stages.landmarks import LIPS_OUTER
 from .basis import LIP_HOLD, free
 from .deform import chain_y, index, points_box
-from .fills import (compiled_smoothstep, coverage, median, quantile, row_gradient, skin, slope, smoothstep,
-                    softness)
+from .fills import (SKIN_CHROMA, colourful, compiled_smoothstep, coverage, median, quantile, row_gradient, skin,
+                    slope, smoothstep, softness, toned)
 from .mesh import HOLES, LIPS_INNER_LOWER, LIPS_INNER_UPPER
 from .teeth import (JAW_CLOSED, JAW_OPEN, LOWER_COVER, LOWER_HIDE, LOWER_SHOW, OVERBITE, RETRACT_AUS,
                     RETRACT_FULL, UPPER_SHOW, Palette, Placement)
@@ -284,7 +284,7 @@ def teeth_colour(crop: np.ndarray, src_lm: np.ndarray, px: np.ndarray | None = N
     ys = max(float(luma(s)), 1.0)
     band = luma(_lips_band(crop, src_lm))
     y = TEETH_OF_LIP_HIGHLIGHT * quantile(band, 1 - LIP_HIGHLIGHT) if len(band) >= 10 else ys
-    return y * ((1 - SKIN_CAST) * IVORY + SKIN_CAST * s / ys)
+    return y * ((1 - SKIN_CAST) * toned(IVORY, colourful(s, SKIN_CHROMA)) + SKIN_CAST * s / ys)
 
 
 # (outer, inner) lip points whose midpoints sit on the red of the lips, upper and lower, away from the corners

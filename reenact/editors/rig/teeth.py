@@ -20,7 +20,7 @@ import numpy as np
 
 from ...imaging import luma
 from ...jit import compiled
-from .fills import compiled_smoothstep as _smooth, smoothstep
+from .fills import colourful, compiled_smoothstep as _smooth, smoothstep, toned
 
 # Per tooth from the midline outwards (incisors, canine, premolars, first molar), as seen from the front
 # (IOD, the eye centres' distance, about 63 mm: a central incisor is 8.5 mm wide and 10.5 mm tall): width,
@@ -178,17 +178,14 @@ class Palette:
     slope: float = 0.0
     blur: float = 0.0
 
+    def colourful(self) -> float:
+        """How colourful the photo is (0 … 1), by the lips' saturation (fills.colourful)."""
+        return colourful(self.lips, LIP_CHROMA)
+
     def shades(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(gum, tongue, throat) RGB: the lips' colour tinted, the tint only as strong as the lips' own
-        colourfulness (a grey photo gets grey ones)."""
-        lo, hi = float(self.lips.min()), float(self.lips.max())
-        chroma = min(max((hi - lo) / max(hi, 1.0) / LIP_CHROMA, 0.0), 1.0)
-        out = []
-        for tint in (GUM_TINT, TONGUE_TINT, THROAT_TINT):
-            c = self.lips * tint
-            grey = float(luma(c))
-            out.append((grey + chroma * (c - grey)).astype(np.float32))
-        return out[0], out[1], out[2]
+        """(gum, tongue, throat) RGB: the lips' colour tinted, the tint only as strong as the photo is colourful."""
+        chroma = self.colourful()
+        return tuple(toned(self.lips * tint, chroma) for tint in (GUM_TINT, TONGUE_TINT, THROAT_TINT))
 
 
 @dataclass(frozen=True)
@@ -217,7 +214,7 @@ def interior(g, palette: Palette, at: Placement, iod: float, box) -> np.ndarray:
     _draw(out, g.gy[:, 0].astype(np.float64), g.u[0].astype(np.float64), g.du, g.dl, float(iod), float(at.upper_edge),
           float(at.lower_edge), float(at.cavity), float(rise), float(1 - at.cavity * (1 - at.bared)), rows[0][0], rows[0][1],
           rows[1][0], rows[1][1], throat.astype(np.float64), tongue_rgb.astype(np.float64), gum.astype(np.float64),
-          float(palette.slope))
+          toned(DENTINE, palette.colourful()).astype(np.float64), float(palette.slope))
     out = cv2.GaussianBlur(out, (0, 0), max(SOFT_SHARE * palette.blur, MIN_BLUR_PX))
     return np.clip(out, 0, 255).astype(np.float32)
 
@@ -226,17 +223,17 @@ def warm() -> None:
     """Compile (or load) the drawing loop now, rather than on the first edit that opens a mouth."""
     plane, rgb, sprite = np.zeros((1, 1), np.float32), np.zeros(3), np.zeros((1, 1, 4), np.float32)
     _draw(np.zeros((1, 1, 3), np.float32), np.zeros(1), np.zeros(1), plane, plane, 1.0, 0.0, 1.0, 0.0, 0.0, 1.0, sprite, rgb,
-          sprite, rgb, rgb, rgb, rgb, 0.0)
+          sprite, rgb, rgb, rgb, rgb, rgb, 0.0)
 
 
 @compiled
 def _draw(out, gy, u, du, dl, iod, upper_edge, lower_edge, cavity, rise, lower_shown, lower, lower_enamel, upper,
-          upper_enamel, throat, tongue, gum, slope):  # pragma: no cover (compiled)
+          upper_enamel, throat, tongue, gum, dentine, slope):  # pragma: no cover (compiled)
     """interior's drawing into `out` (h, w, 3), per pixel of the mouth box (row y's crop y gy[y], column x's
     corner-to-corner u[x], du/dl px below the upper lip and above the lower): the throat, darkest under the
     upper teeth (the palate's shadow) and towards the cheeks, lighter down towards the tongue and near the
     lips; the tongue, a dome `rise` high behind the lower teeth, lit from the front, darker towards its back
-    and sides; the placed rows of teeth (sprites: coverage, shade, gum, dentine warmth; the lower row's shown
+    and sides; the placed rows of teeth (sprites: coverage, shade, gum, warmth towards the `dentine` colour; the lower row's shown
     by `lower_shown`) over it with their gums; the upper lip's shadow and the cheeks' towards the corners,
     and the face's own light (`slope`) across it all."""
     for y in range(out.shape[0]):
@@ -256,6 +253,6 @@ def _draw(out, gy, u, du, dl, iod, upper_edge, lower_edge, cavity, rise, lower_s
                 for row in range(2):
                     s, enamel, f = (lower, lower_enamel, lower_shown) if row == 0 else (upper, upper_enamel, 1.0)
                     a, shade, gum_a, warm = f * s[y, x, 0], f * s[y, x, 1], f * s[y, x, 2], f * s[y, x, 3]
-                    v = v * (1 - a) + enamel[k] * (1 + (DENTINE[k] - 1) * warm / max(a, 1e-3)) * shade
+                    v = v * (1 - a) + enamel[k] * (1 + (dentine[k] - 1) * warm / max(a, 1e-3)) * shade
                     v += (gum[k] * (0.8 + 0.2 * a) - v) * gum_a
                 out[y, x, k] = v * shadow
