@@ -703,6 +703,25 @@ def test_a_preset_is_the_whole_face():
     assert presets()["neutral"].resolve(talking).is_zero()
 
 
+def test_in_video_a_smiles_parted_lips_go_with_the_smile():
+    """smile_man.mp4's broad smile reads AU25 2.6 over a still jaw (AU26 0): lips the smile holds off its teeth,
+    not speech. A preset that takes the smile away closes them (neutral) or opens from closed lips as on the
+    resting face (anger: its share of AU25 alone); a preset that keeps the smile keeps them, and lips parted
+    over a moving jaw (speech while smiling) follow the face as before."""
+    smile = AUVector.from_dict({"AU06": 2.8, "AU12": 4.0, "AU25": 2.6})
+    assert presets()["neutral"].resolve(smile, video=True)["AU25"] == pytest.approx(0.0)
+    v = 0.3 * presets()["anger"].values["AU25"]
+    assert presets()["anger"].resolve(smile, video=True)["AU25"] == pytest.approx(v)
+    v = 0.3 * presets()["happy"].values["AU25"]
+    assert presets()["happy"].resolve(smile, video=True)["AU25"] == pytest.approx(v + 2.6 * (1 - v / 5))
+    # half the smile taken (contempt keeps AU12 at 3 of the face's 4 on its side): a share of the parting goes
+    contempt = presets()["contempt"].resolve(AUVector.from_dict({"AU12": 4.0, "AU25": 2.0}), video=True)
+    assert contempt["AU25"] == pytest.approx(2.0 - 0.25 * 2.0)
+    talking = AUVector.from_dict({"AU12": 2.4, "AU25": 3.4, "AU26": 1.8})
+    assert presets()["neutral"].resolve(talking, video=True)["AU25"] == pytest.approx(3.4)
+    assert presets()["neutral"].resolve(smile)["AU25"] == 0     # a still closes it anyway
+
+
 def test_parse_explicit_values_and_modes():
     t = parse_target("AU12=3, au6=2.5", mode="absolute")
     assert t.named == ("AU12", "AU06") and t.values["AU12"] == 3.0

@@ -11,7 +11,8 @@ every other expressive AU goes to rest (0), so `sad` on a smiling face removes t
 is simply every AU at rest. In video the speech and blink AUs (SPEECH_AUS) keep following the face: a
 preset that names one opens from a share of its value (VIDEO_OPENING), the face's own motion scaled
 into what is left of the 0–5 scale above it, so speech stays visible; lids held low for longer than a
-blink (BLINK_MAX_S) are a state, and AU45 then goes to the preset's value. On a still nothing
+blink (BLINK_MAX_S) are a state, and AU45 then goes to the preset's value; lips a smile holds apart over a
+still jaw are the smile's, and go with it (SMILE_PARTING). On a still nothing
 moves by itself and they go to the preset's value like the rest. `strength` blends from the face's own
 expression (0) to the preset (1), and past it up to 1.5. The editor also gets that pull to rest
 (FaceSample.target_rest, the strength up to 1), for what the reading missed: a smile on a turned face that
@@ -56,6 +57,15 @@ SIDES = ("both", "right", "left")
 # mouth opened as wide as a still's prototype would leave the words no room (talking_man.mp4: the
 # output's AU25/AU26 follow the input's at r ≈ 0.8 with 0.3, 0.7 with 0.5)
 VIDEO_OPENING = 0.3
+# ... but lips a smile holds apart over a still jaw are the smile's, not speech: a broad smile stretches them off
+# the teeth (smile_man.mp4, frames 20-68: AU12 3.2-4.0 reads AU25 1.8-2.7 at AU26 0, teeth together; at rest, 0).
+# Up to SMILE_PARTING per unit of AU12 of the face's AU25 above its AU26 goes with the share of its AU12 the target
+# takes away, fading out as the jaw moves (AU26 up to JAW_MOVING_AU: talking_man.mp4 smiles as he talks, AU26
+# 0.3-2.3, and his words stay); so `neutral` closes the smile's bared teeth, and anger or disgust open from closed
+# lips as on his resting face instead of over the smile's two rows of teeth
+SMILE_PARTING = 0.65
+JAW_MOVING_AU = 1.0
+_AU12, _AU25, _AU26 = AU_INDEX["AU12"], AU_INDEX["AU25"], AU_INDEX["AU26"]
 STRENGTH_RANGE = (0.0, 1.5)
 # a reference face's AU counts as part of its expression from this reading up; weaker readings are
 # more likely the face's shape seen against the still prior than an expression
@@ -94,8 +104,9 @@ class Target:
                 # left of the 0–5 scale above it: a mouth a preset opens still moves with the words,
                 # never pinned at the top of the scale (an unnamed one simply follows the face)
                 follow = _SPEECH[_SPEECH != _AU45] if held else _SPEECH
+                own = _speech(src, float(goal[_AU12]))
                 goal[follow] = VIDEO_OPENING * goal[follow]
-                goal[follow] += src[follow] * (1 - goal[follow] / AU_MAX)
+                goal[follow] += own[follow] * (1 - goal[follow] / AU_MAX)
             return AUVector(np.clip(src + strength * (goal - src), 0.0, AU_MAX))
         out = src.copy()
         if self.mode == "absolute":
@@ -103,6 +114,16 @@ class Target:
         else:
             out[idx] = src[idx] + strength * self.values.values[idx]
         return AUVector(out)
+
+
+def _speech(src: np.ndarray, smile: float) -> np.ndarray:
+    """The face's AUs with the lip parting its smile holds over a still jaw taken away as far as the target takes
+    the smile (its AU12 down to `smile`): what of its mouth's opening is speech (SMILE_PARTING)."""
+    taken = min(max((src[_AU12] - smile) / src[_AU12], 0.0), 1.0) if src[_AU12] > 0 else 0.0
+    out = src.copy()
+    held = min(max(src[_AU25] - src[_AU26], 0.0), SMILE_PARTING * src[_AU12])
+    out[_AU25] -= taken * held * max(1.0 - src[_AU26] / JAW_MOVING_AU, 0.0)
+    return out
 
 
 @lru_cache(maxsize=1)
