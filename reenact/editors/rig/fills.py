@@ -15,11 +15,11 @@ from ...jit import compiled
 
 # the mid-tone skin luma the fills' default colours are written for
 SKIN_LUMA = 170.0
-# softness: the reblur a photo's edges are compared with (px), the share of a region's strongest gradients
-# that count as its edges, the gradient (Sobel, grey levels) below which nothing is an edge, and what a
 # cheek skin's saturation (max − min) / max in a colour photo is at least this (0.2–0.76 over the shared, dev
 # and other outside faces; 0 in a grey one)
 SKIN_CHROMA = 0.15
+# softness: the reblur a photo's edges are compared with (px), the share of a region's strongest gradients
+# that count as its edges, the gradient (Sobel, grey levels) below which nothing is an edge, and what a
 # sharp, pixel-limited image reads (px): the drawn fills already have that much
 REBLUR_PX = 1.0
 EDGE_SHARE = 0.1
