@@ -1588,3 +1588,25 @@ def test_a_grey_photo_stays_grey(preset):
         edited = pipe.process(Packet(Frame(grey, 0, 0))).output
     assert (edited != grey).any()
     assert np.ptp(edited.astype(int), axis=2).max() == 0
+
+
+def test_a_drawn_eye_whose_source_shows_its_white_but_not_its_iris():
+    """An eye hole whose source shows the white around the iris but not the iris itself (talking_man.mp4's lids
+    half over it): the white is the eye's own, the iris the default one in the photo's colours (the two
+    colour reads once shared a name, and the video eval stopped there)."""
+    from reenact.editors.rig.deform import HoleLayer
+    from reenact.editors.rig.eyes import eye_fill
+    from reenact.editors.rig.iris import iris
+
+    crop, lm, source = face("portrait_man.jpg")
+    basis = create_editor("rig", memory=False).basis
+    goal = presets()["surprise"].resolve(source)
+    d = deform(lm, *coefficients(source, goal, basis), basis, crop.shape[0], smile_share(source, goal))
+    c, r = iris(lm, "right_eye")
+    x0, y0 = int(c[0] - 3 * r), int(c[1] - 2 * r)
+    box = (x0, y0, int(c[0] + 3 * r), int(c[1] + 2 * r))
+    gy, gx = np.mgrid[box[1]:box[3], box[0]:box[2]]
+    inside = np.ones(gx.shape, bool)
+    missing = np.hypot(gx - c[0], gy - c[1]) <= r
+    patch = eye_fill(crop, lm, d, HoleLayer("right_eye", box, inside, missing))
+    assert patch.shape == inside.shape + (3,) and np.isfinite(patch).all()

@@ -138,8 +138,8 @@ def eye_fill(crop: np.ndarray, src_lm: np.ndarray, d: Deformation, hole: HoleLay
         lit = percentile(around, 75)
         bright = min(float(luma(SCLERA_RGB * level)), AROUND_WHITE * float(luma(lit)))
         level = bright / float(luma(SCLERA_RGB)) * np.sqrt(lit / max(float(lit.mean()), 1.0))
-    chroma = colourful(skin(crop, src_lm), SKIN_CHROMA)
-    sclera = toned(SCLERA_RGB, chroma) * level
+    tone = colourful(skin(crop, src_lm), SKIN_CHROMA)
+    sclera = toned(SCLERA_RGB, tone) * level
     if len(sclera_px) >= 16:
         # the white, not the lashes or the pink of the lid's margin and the caruncle: the greyer half of the
         # brighter half, and only if it is as bright as a white can be in this light (a smile's narrowed eye
@@ -151,7 +151,7 @@ def eye_fill(crop: np.ndarray, src_lm: np.ndarray, d: Deformation, hole: HoleLay
         # ... and no brighter than the white this eye shows: a white lit like the cheek over a dim eye's
         # read as a painted crescent
         sclera = seen_white if luma(seen_white) >= SCLERA_MIN * luma(sclera) else SCLERA_MIN * sclera
-    iris_rgb = median(iris_px) if len(iris_px) >= 4 else toned(IRIS_RGB, chroma) * level
+    iris_rgb = median(iris_px) if len(iris_px) >= 4 else toned(IRIS_RGB, tone) * level
     a, upper, lower, b = HOLE_CHAINS[hole.name]
     pa, pb = d.dst[a], d.dst[b]
     glint = (np.nan, np.nan)
