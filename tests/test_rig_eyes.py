@@ -206,3 +206,16 @@ def test_a_drawn_iris_looks_along_a_turned_heads_direction(degrees):
     moved_by = [shift(turned, name) - shift(lm, name) for name in EYES]
     assert all(np.sign(m) == swing and abs(m) > 0.03 for m in moved_by), (swing, moved_by)
     assert abs(moved_by[0] - moved_by[1]) < 0.03, moved_by
+
+
+def test_an_eye_whose_iris_shows_no_pixels_gets_the_default_iris(monkeypatch):
+    """An eye hole whose source shows its white but (almost) none of its iris draws the default iris, toned
+    like the photo (the white's per-pixel spread once took the photo's chroma's place and the edit raised)."""
+    import reenact.editors.rig.eyes as eyes
+
+    crop, lm, source = still("astronaut.png")
+    monkeypatch.setattr(eyes, "iris", lambda landmarks, name: (iris(landmarks, name)[0], 0.01))
+    target = presets()["surprise"].resolve(source)
+    edit = create_editor("rig", memory=False).edit(EditRequest(crop=crop, landmarks=lm, source=source,
+                                                              target=target))
+    assert np.isfinite(edit.crop.astype(np.float32)).all() and not np.array_equal(edit.crop, crop)
