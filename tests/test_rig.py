@@ -1152,6 +1152,17 @@ def test_teeth_colour_comes_from_enamel_not_from_lips_or_gums_in_the_opening():
     colour = teeth_colour(pink, lm, gums)
     assert red_excess(colour)[0] <= ENAMEL_RED
     assert np.allclose(colour, teeth_colour(pink, lm))
+    # a lit quarter partly enamel: its own colour once enough of it is, the default blended in below that
+    white, default = np.float32([240, 235, 230]), teeth_colour(crop, lm)
+    for n, own in ((10, 1.0), (4, None)):
+        px = np.concatenate([np.full((75, 3), 40, np.float32), np.tile(white, (n, 1)),
+                             np.tile(np.float32([250, 150, 155]), (25 - n, 1))])
+        got = teeth_colour(crop, lm, px)
+        if own:
+            assert np.allclose(got, white)
+        else:
+            t = (got - default) / (white - default)
+            assert np.allclose(t, t[0], atol=1e-3) and 0.05 < t[0] < 0.95
 
 
 def test_only_lips_pulled_back_or_down_bare_the_lower_teeth():
