@@ -1152,6 +1152,38 @@ def test_drawn_teeth_are_lit_like_the_lips_and_a_dropped_jaw_hides_the_lower_row
     assert np.median(bottom) < 0.67 * np.percentile(upper, 75)
 
 
+def test_teeth_colour_comes_from_enamel_not_from_lips_or_gums_in_the_opening():
+    """A source whose bright opening is gum-pink (lips, gums or tongue lit brighter than the cheeks) gives no
+    pink teeth: the lit default is drawn (the brightest quarter's median would be the pink). Real teeth keep
+    their colour (smile_man's lit crowns, within a few levels of that median)."""
+    from reenact.editors.rig.mouth import ENAMEL_RED, _mouth_mask, _teeth_pixels, red_excess, teeth_colour
+
+    crop, lm, _ = face("smile_man.jpg")
+    px = _teeth_pixels(crop, lm)
+    y = luma(px)
+    lit = np.median(px[y >= np.quantile(y, 0.75)], axis=0)
+    assert np.abs(teeth_colour(crop, lm, px) - lit).max() <= 4
+    pink = crop.copy()
+    m, box = _mouth_mask(lm, crop.shape)
+    pink[box][m.astype(bool)] = (250, 150, 155)
+    gums = _teeth_pixels(pink, lm)
+    assert gums is not None and red_excess(np.median(gums, axis=0))[0] > 0.5
+    colour = teeth_colour(pink, lm, gums)
+    assert red_excess(colour)[0] <= ENAMEL_RED
+    assert np.allclose(colour, teeth_colour(pink, lm))
+    # a lit quarter partly enamel: its own colour once enough of it is, the default blended in below that
+    white, default = np.float32([240, 235, 230]), teeth_colour(crop, lm)
+    for n, own in ((10, 1.0), (4, None)):
+        px = np.concatenate([np.full((75, 3), 40, np.float32), np.tile(white, (n, 1)),
+                             np.tile(np.float32([250, 150, 155]), (25 - n, 1))])
+        got = teeth_colour(crop, lm, px)
+        if own:
+            assert np.allclose(got, white)
+        else:
+            t = (got - default) / (white - default)
+            assert np.allclose(t, t[0], atol=1e-3) and 0.05 < t[0] < 0.95
+
+
 def test_only_lips_pulled_back_or_down_bare_the_lower_teeth():
     """Surprise drops the jaw with relaxed lips (the lower lip covers the lower row); disgust pulls the
     corners down (AU15 at E), and fear and anger's squared shout stretch the lips (AU20 at E and C): their

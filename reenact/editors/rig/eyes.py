@@ -146,8 +146,8 @@ def eye_fill(crop: np.ndarray, src_lm: np.ndarray, d: Deformation, hole: HoleLay
         # shows none: its "white" was the lid's purple-grey)
         grey = luma(sclera_px)
         sclera_px = sclera_px[grey >= quantile(grey, 0.5)]
-        chroma = sclera_px.max(axis=1) - sclera_px.min(axis=1)
-        seen_white = percentile(sclera_px[chroma <= quantile(chroma, 0.5)], 75)
+        spread = sclera_px.max(axis=1) - sclera_px.min(axis=1)
+        seen_white = percentile(sclera_px[spread <= quantile(spread, 0.5)], 75)
         # ... and no brighter than the white this eye shows: a white lit like the cheek over a dim eye's
         # read as a painted crescent
         sclera = seen_white if luma(seen_white) >= SCLERA_MIN * luma(sclera) else SCLERA_MIN * sclera
