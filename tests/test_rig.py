@@ -1323,13 +1323,10 @@ def test_a_closed_smile_gets_back_the_fuller_lips_of_a_mouth_at_rest(name, outwa
     up_by = d.dst[[0, 37, 267], 1] - settled[[0, 37, 267], 1]
     assert up_by.min() >= 0 and (up_by.max() > 0.2) == outward, up_by
 
-
-def test_a_sealed_lower_lip_keeps_its_red_over_a_pale_rim():
-    """A toothy smile's lower lip is pale next to its inner edge (MediaPipe's edge sits on the teeth's rim, the
-    wet lip's red starts a few pixels further down), and sealing stretches that rim over the lip's inner half.
-    The seam redraws that half in the lip's own colour: its red (a* of the band 0.1-0.3 of the lip below the
-    line) within 2 of what the same lip all red gets there (the old seam's median-bright pick took the rim:
-    a* 18 below it)."""
+def _sealed_astronaut():
+    """astronaut.png's broad smile under neutral, its lips sealed: (deformation, sealed crop landmarks, column
+    grid (1, S), each pixel's share of the way from the closed line down to the lower lip's outer edge and up
+    to the upper's (S, S))."""
     from reenact.editors.rig import lips
     from reenact.editors.rig.mouth import MOUTH_LOWER, MOUTH_UPPER
 
@@ -1342,8 +1339,21 @@ def test_a_sealed_lower_lip_keeps_its_red_over_a_pale_rim():
     gx = np.arange(size, dtype=np.float32)[None, :]
     gy = np.arange(size, dtype=np.float32)[:, None]
     mid = 0.5 * (lips.chain_y(settled, MOUTH_UPPER, gx) + lips.chain_y(settled, MOUTH_LOWER, gx))
-    share = (gy - mid) / np.maximum(lips.chain_y(settled, lips.OUTER_LOWER, gx) - mid, 1e-3)
+    low = (gy - mid) / np.maximum(lips.chain_y(settled, lips.OUTER_LOWER, gx) - mid, 1e-3)
     top = (mid - gy) / np.maximum(mid - lips.chain_y(settled, lips.OUTER_UPPER, gx), 1e-3)
+    return d, settled, gx, low, top
+
+
+def test_a_sealed_lower_lip_keeps_its_red_over_a_pale_rim():
+    """A toothy smile's lower lip is pale next to its inner edge (MediaPipe's edge sits on the teeth's rim, the
+    wet lip's red starts a few pixels further down), and sealing stretches that rim over the lip's inner half.
+    The seam redraws that half in the lip's own colour: its red (a* of the band 0.1-0.3 of the lip below the
+    line) within 2 of what the same lip all red gets there (the old seam's median-bright pick took the rim:
+    a* 18 below it)."""
+    from reenact.editors.rig import lips
+
+    d, settled, gx, share, top = _sealed_astronaut()
+    size = gx.shape[1]
     skin, red, rim = (np.array(c, np.float32) for c in ((200, 160, 140), (170, 90, 90), (215, 190, 180)))
     x0, x1 = sorted(float(settled[i, 0]) for i in (61, 291))
     inside = (gx > x0) & (gx < x1)
@@ -1369,19 +1379,9 @@ def test_a_closed_smiles_pale_upper_lip_gets_its_red_back():
     resting upper lip has (lips.UPPER_RED of the lower lip's (R - G) / (R + G + B)), at the pale lip's own brightness; where no
     smile went (a plain closing) it keeps its own colour."""
     from reenact.editors.rig import lips
-    from reenact.editors.rig.mouth import MOUTH_LOWER, MOUTH_UPPER
 
-    crop, lm, source = face("astronaut.png")
-    goal = presets()["neutral"].resolve(source)
-    basis = create_editor("rig", memory=False).basis
-    d = deform(lm, *coefficients(source, goal, basis), basis, crop.shape[0], smile_share(source, goal))
-    settled, _ = lips.settle(d.src, d.dst, *lips.seal_share(source, goal), interocular(lm))
-    size = crop.shape[0]
-    gx = np.arange(size, dtype=np.float32)[None, :]
-    gy = np.arange(size, dtype=np.float32)[:, None]
-    mid = 0.5 * (lips.chain_y(settled, MOUTH_UPPER, gx) + lips.chain_y(settled, MOUTH_LOWER, gx))
-    low = (gy - mid) / np.maximum(lips.chain_y(settled, lips.OUTER_LOWER, gx) - mid, 1e-3)
-    top = (mid - gy) / np.maximum(mid - lips.chain_y(settled, lips.OUTER_UPPER, gx), 1e-3)
+    d, settled, gx, low, top = _sealed_astronaut()
+    size = gx.shape[1]
     skin, pale, red = (np.array(c, np.float32) for c in ((200, 160, 140), (204, 166, 146), (170, 90, 90)))
     x0, x1 = sorted(float(settled[i, 0]) for i in (61, 291))
     inside = (gx > x0) & (gx < x1)
