@@ -1376,8 +1376,8 @@ def test_a_sealed_lower_lip_keeps_its_red_over_a_pale_rim():
 def test_a_closed_smiles_pale_upper_lip_gets_its_red_back():
     """A broad smile stretches the upper lip thin and pale over the teeth (dev sample4_face3's laugh: no redder than
     the skin). Where the smile is taken away (smile_gone 1) the sealed upper lip's band is redrawn with the red a
-    resting upper lip has (lips.UPPER_RED of the lower lip's (R - G) / (R + G + B)), at the pale lip's own brightness; where no
-    smile went (a plain closing) it keeps its own colour."""
+    resting upper lip has (lips.UPPER_RED of the lower lip's (R - G) / (R + G + B)), at the pale lip's own
+    brightness; where no smile went (a plain closing) it keeps its own colour."""
     from reenact.editors.rig import lips
 
     d, settled, gx, low, top = _sealed_astronaut()

@@ -71,10 +71,11 @@ SEAM_DEPTHS = (0.15, 0.3, 0.45)
 # pixels further down: 3 px on dev sample5_face3), and the middle-bright pick took that rim, a pale lower lip
 LOW_DEPTHS = SEAM_DEPTHS + (0.6,)
 SEAM_ALONG_PX = 1.5
-# ... and where a smile was taken away (smile_gone), the upper lip's band gets its red ((R - G) / (R + G + B)) back to this
-# share of the lower lip's: a smile stretches the upper lip thin and pale over the teeth (smile_man.mp4: its red 0.83
-# of the lower lip's in his broad smile, 0.97 at rest; dev sample4_face3's laugh, no redder than the skin), and
-# closed, that pale band over the dark line read as a closed smile's pressed upper lip (fer: happy)
+# ... and where a smile was taken away (smile_gone), the upper lip's band gets its red ((R - G) / (R + G + B))
+# back to this share of the lower lip's: a smile stretches the upper lip thin and pale over the teeth
+# (smile_man.mp4: its red 0.83 of the lower lip's in his broad smile, 0.97 at rest; dev sample4_face3's laugh,
+# no redder than the skin), and closed, that pale band over the dark line read as a closed smile's pressed
+# upper lip (fer: happy)
 UPPER_RED = 0.97
 # at the corners of a smile taken away (a mouth narrowed by LIP_REST_RAMP or more, sealed), the warp carries
 # the smile's dark corner pits along as short hard strokes that run the closed line on into the cheeks (smile_man.jpg
