@@ -234,8 +234,8 @@ def _draw(out, gy, u, du, dl, iod, upper_edge, lower_edge, cavity, rise, lower_s
     upper teeth (the palate's shadow) and towards the cheeks, lighter down towards the tongue and near the
     lips; the tongue, a dome `rise` high behind the lower teeth, lit from the front, darker towards its back
     and sides; the placed rows of teeth (sprites: coverage, shade, gum, warmth towards the `dentine` colour;
-    the lower row's shown by `lower_shown`) over it with their gums; the upper lip's shadow and the cheeks' towards the corners,
-    and the face's own light (`slope`) across it all."""
+    the lower row's shown by `lower_shown`) over it with their gums; the upper lip's shadow and the cheeks'
+    towards the corners, and the face's own light (`slope`) across it all."""
     for y in range(out.shape[0]):
         down = _smooth((gy[y] - upper_edge) / max(lower_edge - upper_edge, 1.0))
         for x in range(out.shape[1]):
