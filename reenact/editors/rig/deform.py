@@ -239,18 +239,8 @@ def _budget(canon, right, left, fields_r, fields_l, gain, mids):  # pragma: no c
             closing[1, k] = np.float64(fields_l[k, u, 1] - fields_l[k, low, 1]) * gain[k] * left[k]
         push, pull = 0.0, 0.0
         for side in range(2):
-            m = 0
-            for k in range(n):
-                if closing[side, k] > 0:
-                    part[m] = closing[side, k]
-                    m += 1
-            push += _np_sum(part, m)
-            m = 0
-            for k in range(n):
-                if closing[side, k] < 0:
-                    part[m] = closing[side, k]
-                    m += 1
-            pull += _np_sum(part, m)
+            push += _signed_sum(closing[side], part, 1.0)
+            pull += _signed_sum(closing[side], part, -1.0)
         if push > 0 and push + pull > gap:
             keep = gap - pull
             if keep < 0.0:
@@ -264,6 +254,17 @@ def _budget(canon, right, left, fields_r, fields_l, gain, mids):  # pragma: no c
                     right[k] = right[k] * keep
                 if closing[1, k] > 0:
                     left[k] = left[k] * keep
+
+
+@compiled
+def _signed_sum(values, part, sign):  # pragma: no cover (compiled)
+    """values[values * sign > 0].sum(), as numpy sums it (_np_sum), gathered into the scratch array `part`."""
+    m = 0
+    for k in range(len(values)):
+        if values[k] * sign > 0:
+            part[m] = values[k]
+            m += 1
+    return _np_sum(part, m)
 
 
 @compiled

@@ -283,16 +283,21 @@ def _lips_band(crop: np.ndarray, src_lm: np.ndarray) -> np.ndarray:
 
 def teeth_colour(crop: np.ndarray, src_lm: np.ndarray, px: np.ndarray | None = None) -> np.ndarray:
     """The person's own teeth colour where the source shows teeth (`px`, its opening's pixels, see
-    _teeth_pixels; their lit crowns), else a default lit like the face: a little darker than the lips' highlight, ivory."""
-    if px is not None:
-        y = luma(px)
-        lit = px[y >= quantile(y, TEETH_LIT)]
-        enamel = lit[red_excess(lit) <= ENAMEL_RED]
-        own = float(smoothstep((len(enamel) / len(lit) - ENAMEL_SHARE[0]) / (ENAMEL_SHARE[1] - ENAMEL_SHARE[0])))
-        if own >= 1.0:
-            return median(enamel)
-        dflt = teeth_colour(crop, src_lm)
-        return dflt if own <= 0.0 else (own * median(enamel) + (1 - own) * dflt).astype(np.float32)
+    _teeth_pixels; their lit crowns, as far as they look like enamel: ENAMEL_RED), else `_default_teeth`."""
+    if px is None:
+        return _default_teeth(crop, src_lm)
+    y = luma(px)
+    lit = px[y >= quantile(y, TEETH_LIT)]
+    enamel = lit[red_excess(lit) <= ENAMEL_RED]
+    own = float(smoothstep((len(enamel) / len(lit) - ENAMEL_SHARE[0]) / (ENAMEL_SHARE[1] - ENAMEL_SHARE[0])))
+    if own >= 1.0:
+        return median(enamel)
+    default = _default_teeth(crop, src_lm)
+    return default if own <= 0.0 else (own * median(enamel) + (1 - own) * default).astype(np.float32)
+
+
+def _default_teeth(crop: np.ndarray, src_lm: np.ndarray) -> np.ndarray:
+    """Default teeth lit like the face: a little darker than the lips' highlight, ivory as colourful as the photo."""
     s = skin(crop, src_lm)
     ys = max(float(luma(s)), 1.0)
     band = luma(_lips_band(crop, src_lm))
