@@ -171,3 +171,12 @@ def test_eval_with_altered_judge_weights_stops_in_one_line(tmp_path, monkeypatch
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and weights.BIN in err and "sha256" in err
 
+
+
+def test_an_output_whose_face_is_lost_is_a_miss_judged_as_lost_not_as_a_class():
+    from reenact.tasks.evaluate.recognition import LOST, recognition
+    before = np.eye(7)[1]                      # the input read happy
+    lost = recognition("anger", before, np.full(7, np.nan))
+    assert lost.top == LOST and lost.recognised is False and math.isnan(lost.gain)
+    seen = recognition("anger", before, np.eye(7)[3])
+    assert seen.top == "angry" and seen.recognised

@@ -17,6 +17,8 @@ from ...judge import EXPRESSIONS, Judgement, default_judge
 RISE = 0.01
 # the judges the eval asks, first the main one (the row's judge_* columns), then the second (fer_*)
 JUDGES = ("faceapi", "fer")
+# an output on which the tracker finds no face: not judged, and the pair is a miss
+LOST = "lost"
 # preset name → the judge's class (presets without one, such as contempt, are not judged)
 JUDGE_CLASS = {"happy": "happy", "sad": "sad", "anger": "angry", "fear": "fearful", "disgust": "disgusted",
                "surprise": "surprised", "neutral": "neutral"}
@@ -29,7 +31,7 @@ class Recognition:
     asked: str               # the judge's class
     before: float            # P(asked) on the input
     after: float             # P(asked) on the output
-    top: str                 # the judge's top class on the output
+    top: str                 # the judge's top class on the output ("lost": no face found on it)
     already: bool            # the input's top class was already the asked one: the pair does not count
 
     @property
@@ -56,8 +58,8 @@ def recognition(preset: str, before: np.ndarray | Judgement, after: np.ndarray |
     p0 = np.asarray(before.probabilities if isinstance(before, Judgement) else before)
     p1 = np.asarray(after.probabilities if isinstance(after, Judgement) else after)
     k = EXPRESSIONS.index(asked)
-    return Recognition(asked, float(p0[k]), float(p1[k]), EXPRESSIONS[int(np.argmax(p1))],
-                       EXPRESSIONS[int(np.argmax(p0))] == asked)
+    top = LOST if np.isnan(p1).all() else EXPRESSIONS[int(np.argmax(p1))]
+    return Recognition(asked, float(p0[k]), float(p1[k]), top, EXPRESSIONS[int(np.argmax(p0))] == asked)
 
 
 def summary(rows: Sequence) -> str:
