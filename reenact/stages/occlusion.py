@@ -63,6 +63,8 @@ MIN_LIT_LIPS = 3
 # other regions within this of a lit region's colour (Lab a, b) are skin in the same light (the blue stage
 # light's patch by the nose is 7 from the cheek it lights)
 SAME_LIGHT = 10.0
+_LIP_PAIRS = np.array(LIP_COLUMNS)
+_AROUND = np.stack(np.meshgrid([-1, 0, 1], [-1, 0, 1]), axis=-1).reshape(1, 9, 2)
 
 
 @dataclass(frozen=True)
@@ -121,25 +123,27 @@ def lit_skin(hue: np.ndarray, lab: np.ndarray, rgb: np.ndarray, pts: np.ndarray)
     """`hue` without its regions through which the lips still show redder than the region itself: skin in
     coloured light (a blue stage light over half a face), where an object in front would hide the lips;
     and without the regions of that lit skin's colour that do not reach the lips (the same light)."""
-    found = (hue > 0).astype(np.uint8)
-    if not found.any():
-        return hue
     n = hue.shape[0]
-    redness = np.log((rgb[..., 0] + np.float32(1)) / (rgb[..., 1] + np.float32(1)))
-    pairs = np.array(LIP_COLUMNS)
-    at = np.clip(np.round(0.5 * (pts[pairs[..., 0]] + pts[pairs[..., 1]])).astype(int), 0, n - 1).reshape(-1, 2)
+    mid = np.round(0.5 * (pts[_LIP_PAIRS[..., 0]] + pts[_LIP_PAIRS[..., 1]])).astype(int).reshape(-1, 1, 2)
+    # each lip sample with the pixels around it: a region there lies on or borders that lip (at 64² a
+    # lip's middle is a pixel or two from its edge)
+    around = np.clip(mid + _AROUND, 0, n - 1)
+    if not hue[around[..., 1], around[..., 0]].any():
+        return hue
+    count, labels = cv2.connectedComponents((hue > 0).astype(np.uint8), connectivity=8)
+    near = labels[around[..., 1], around[..., 0]].max(axis=1)
+    reached, times = np.unique(near[near > 0], return_counts=True)
+    if not (times >= MIN_LIT_LIPS).any():
+        return hue
+    at = np.clip(mid[:, 0], 0, n - 1)
     lips = np.zeros((n, n), np.uint8)
     cv2.fillPoly(lips, [np.round(pts[list(LIPS_OUTER)] * 16).astype(np.int32)], 1, shift=4)
-    count, labels = cv2.connectedComponents(found, connectivity=8)
-    # a region's label reaches a pixel around it: the lips it lies on or borders (at 64² a lip's middle is
-    # a pixel or two from its edge)
-    near = cv2.dilate(labels.astype(np.float32), np.ones((3, 3), np.uint8)).astype(int)[at[:, 1], at[:, 0]]
+    redness = np.log((rgb[..., 0] + np.float32(1)) / (rgb[..., 1] + np.float32(1)))
     lit = []
-    for label in np.unique(near[near > 0]):
+    for label in reached[times >= MIN_LIT_LIPS]:
         skin = (labels == label) & (lips == 0)
         seen = at[near == label]
-        if len(seen) >= MIN_LIT_LIPS and skin.any() and \
-                redness[seen[:, 1], seen[:, 0]].min() > np.median(redness[skin]):
+        if skin.any() and redness[seen[:, 1], seen[:, 0]].min() > np.median(redness[skin]):
             lit.append(np.median(lab[skin][:, 1:], axis=0))
     if not lit:
         return hue
@@ -188,7 +192,7 @@ class OcclusionStage(StageBase):
         # the outline runs along the background's edge: what is found there counts only as part of
         # something that reaches into the face, a pixel or more in from it (a hand, not the wall behind)
         near = cv2.dilate(face, np.ones((5, 5), np.uint8))
-        hue = lit_skin(off_the_lips(not_skin(lab, tone, self.cfg) * near, pts), lab, small.astype(np.float32), pts)
+        hue = lit_skin(off_the_lips(not_skin(lab, tone, self.cfg) * near, pts), lab, small, pts)
         hidden = np.maximum(hue, covered_lips(lab, pts, skin) * near)
         if not hidden.any():
             return out
