@@ -7,12 +7,14 @@ landmarks and averaged per track over about a second. A colour far from that hue
 hue range, in Lab units) is something in front of the face; redder (lips, flushed skin) and yellower
 (fair skin in warm light) hues within the configured range are skin, and so is anything grey, black or
 white, which is how beards, brows, hair, teeth, the mouth's inside and shadows look. The eyes are never
-occluders (blue and green irises). A second cue finds what the hue cannot: where the mesh says lips must
-be, lips are darker or redder than the skin; where both lips of a column look like skin, something
-skin-coloured (a hand) lies over the mouth. The mask is grown by a margin so that the occluder's own
-soft edge is inside it, and `hide_occluded` takes it out of an edit: the edit leaves occluder pixels as
-they are, and no moved pixel shows what an occluder covered at its source, so nothing is dragged
-across the face.
+occluders (blue and green irises), and neither is skin in coloured light (a blue stage light over half
+the face): a hue region through which the lips still show redder than the region itself is lit skin,
+since an object in front would hide them. A second cue finds what the hue cannot: where the mesh says
+lips must be, lips are darker or redder than the skin; where both lips of a column look like skin,
+something skin-coloured (a hand) lies over the mouth. The mask is grown by a margin so that the
+occluder's own soft edge is inside it, and `hide_occluded` takes it out of an edit: the edit leaves
+occluder pixels as they are, and no moved pixel shows what an occluder covered at its source, so nothing
+is dragged across the face.
 
 What colour can separate, and what it cannot:
 - separated: anything of a clearly different hue from the skin (blue, green, cyan or purple objects,
@@ -52,6 +54,17 @@ LIP_COLUMNS = (((39, 81), (181, 178)), ((37, 82), (84, 87)), ((0, 13), (17, 14))
 # clips the upper lip is always by 7 or more); where both lips of a column are not, something
 # skin-coloured lies over the mouth
 LIP_CONTRAST = 3.5
+# lips are redder (R/G) than the skin beside them under any light, which scales both alike: a hue region
+# on or beside at least this many of the lip columns' samples, every one of them redder than the region off
+# the lips, is coloured light on the skin; an object in front gives the lips it covers its own colour
+# (a striped patch over half the mouth: its lips 0.15–0.3 below the patch's median log R/G, a blue stage
+# light's lips 0.12–0.8 above)
+MIN_LIT_LIPS = 3
+# other regions within this of a lit region's colour (Lab a, b) are skin in the same light (the blue stage
+# light's patch by the nose is 7 from the cheek it lights)
+SAME_LIGHT = 10.0
+_LIP_PAIRS = np.array(LIP_COLUMNS)
+_AROUND = np.stack(np.meshgrid([-1, 0, 1], [-1, 0, 1]), axis=-1).reshape(1, 9, 2)
 
 
 @dataclass(frozen=True)
@@ -106,6 +119,39 @@ def off_the_lips(hue: np.ndarray, pts: np.ndarray) -> np.ndarray:
     return hue * np.isin(labels, reach)
 
 
+def lit_skin(hue: np.ndarray, lab: np.ndarray, rgb: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    """`hue` without its regions through which the lips still show redder than the region itself: skin in
+    coloured light (a blue stage light over half a face), where an object in front would hide the lips;
+    and without the regions of that lit skin's colour that do not reach the lips (the same light)."""
+    n = hue.shape[0]
+    mid = np.round(0.5 * (pts[_LIP_PAIRS[..., 0]] + pts[_LIP_PAIRS[..., 1]])).astype(int).reshape(-1, 1, 2)
+    # each lip sample with the pixels around it: a region there lies on or borders that lip (at 64² a
+    # lip's middle is a pixel or two from its edge)
+    around = np.clip(mid + _AROUND, 0, n - 1)
+    if not hue[around[..., 1], around[..., 0]].any():
+        return hue
+    count, labels = cv2.connectedComponents((hue > 0).astype(np.uint8), connectivity=8)
+    near = labels[around[..., 1], around[..., 0]].max(axis=1)
+    reached, times = np.unique(near[near > 0], return_counts=True)
+    if not (times >= MIN_LIT_LIPS).any():
+        return hue
+    at = np.clip(mid[:, 0], 0, n - 1)
+    lips = np.zeros((n, n), np.uint8)
+    cv2.fillPoly(lips, [np.round(pts[list(LIPS_OUTER)] * 16).astype(np.int32)], 1, shift=4)
+    redness = np.log((rgb[..., 0] + np.float32(1)) / (rgb[..., 1] + np.float32(1)))
+    lit = []
+    for label in reached[times >= MIN_LIT_LIPS]:
+        skin = (labels == label) & (lips == 0)
+        seen = at[near == label]
+        if skin.any() and redness[seen[:, 1], seen[:, 0]].min() > np.median(redness[skin]):
+            lit.append(np.median(lab[skin][:, 1:], axis=0))
+    if not lit:
+        return hue
+    colours = np.array([np.median(lab[labels == label][:, 1:], axis=0) for label in range(1, count)])
+    gone = np.linalg.norm(colours[:, None] - np.array(lit)[None], axis=2).min(axis=1) <= SAME_LIGHT
+    return hue * ~np.isin(labels, np.flatnonzero(gone) + 1)
+
+
 def _sample(lab: np.ndarray, points: np.ndarray) -> np.ndarray:
     p = np.clip(np.round(points).astype(int), 0, lab.shape[0] - 1)
     return lab[p[:, 1], p[:, 0]]
@@ -146,7 +192,7 @@ class OcclusionStage(StageBase):
         # the outline runs along the background's edge: what is found there counts only as part of
         # something that reaches into the face, a pixel or more in from it (a hand, not the wall behind)
         near = cv2.dilate(face, np.ones((5, 5), np.uint8))
-        hue = off_the_lips(not_skin(lab, tone, self.cfg) * near, pts)
+        hue = lit_skin(off_the_lips(not_skin(lab, tone, self.cfg) * near, pts), lab, small, pts)
         hidden = np.maximum(hue, covered_lips(lab, pts, skin) * near)
         if not hidden.any():
             return out
