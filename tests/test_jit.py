@@ -337,18 +337,27 @@ def test_surface_edges_are_the_vectorised_steps_bit_for_bit():
 
 
 def _numpy_rim_flow(fx, fy, cover, took):
-    """mouth.rim_flow as numpy wrote it before it was compiled."""
-    ys, xs = np.nonzero(((cover >= 0.5) | took) & (cover < 1))
-    if not len(ys):
-        return
+    """mouth.rim_flow in numpy: rounds in which each waiting rim pixel takes from its first least-covered
+    neighbour that is neither waiting nor fully covered; when a round gives none, from any neighbour."""
+    waiting = ((cover >= 0.5) | np.asarray(took, bool)) & (cover < 1)
     h, w = cover.shape
     near = np.array([(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx])
-    ny = np.clip(ys[:, None] + near[:, 0], 0, h - 1)
-    nx = np.clip(xs[:, None] + near[:, 1], 0, w - 1)
-    k = np.argmin(cover[ny, nx], axis=1)
-    by, bx = ny[np.arange(len(ys)), k], nx[np.arange(len(ys)), k]
-    fx[ys, xs] = fx[by, bx] + (bx - xs)
-    fy[ys, xs] = fy[by, bx] + (by - ys)
+    lip_only = True
+    while waiting.any():
+        ys, xs = np.nonzero(waiting)
+        ny = np.clip(ys[:, None] + near[:, 0], 0, h - 1)
+        nx = np.clip(xs[:, None] + near[:, 1], 0, w - 1)
+        key = cover[ny, nx].astype(np.float64)
+        if lip_only:
+            key[waiting[ny, nx] | (cover[ny, nx] >= 1)] = np.inf
+        k = np.argmin(key, axis=1)
+        ok = np.isfinite(key[np.arange(len(ys)), k])
+        ys, xs, k = ys[ok], xs[ok], k[ok]
+        by, bx = ny[ok][np.arange(len(ys)), k], nx[ok][np.arange(len(ys)), k]
+        fx[ys, xs] = fx[by, bx] + (bx - xs)
+        fy[ys, xs] = fy[by, bx] + (by - ys)
+        waiting[ys, xs] = False
+        lip_only = bool(ok.any())
 
 
 def test_rim_flow_is_numpys_bit_for_bit():

@@ -348,8 +348,8 @@ def _fill_mouth(req: EditRequest, d: Deformation, flow: np.ndarray, hole: HoleLa
     fx[real] = (xs - g.gx)[real]
     fy[real] = (ys - g.gy)[real]
     # pixels the hole's mask took but no lip triangle drew (its rounding) count as rim too, unless settled
-    # lips were drawn over them
-    took = 0 if settled else _cut(hole.inside, hole.box, (x0, y0, x1, y1))
+    # lips were drawn over them or a real layer shows there (it has its own flow)
+    took = 0 if settled else _cut(hole.inside, hole.box, (x0, y0, x1, y1)) & ~real
     rim_flow(fx, fy, np.where(real, 0, g.cover), took)
     at = placement(d.src, dst, d.jaw, g, hu, hl, iod, retracted(req.target), cavity)
     patch = interior(g, colours, at, iod, (x0, y0, x1, y1))

@@ -224,8 +224,9 @@ def _layers(g_du, g_dl, cover, scale, split, top_s, h_s, hu, hl, fu, fl, ys, w):
 def rim_flow(fx: np.ndarray, fy: np.ndarray, cover: np.ndarray, took) -> None:
     """Give the opening's rim pixels that no lip triangle drew (they show the hole's layer): those whose
     centres lie inside it (cover ≥ ½) and those the hole's mask `took` (a boolean mask, or one value for all),
-    the flow of their least-covered neighbour, the lip beside them, in place, so they sample what it samples.
-    The fill then blends the interior over the lip by coverage alone. Compiled: _rim."""
+    the flow of their least-covered neighbour that is no such pixel, the lip beside them, in place, so they
+    sample what it samples; a rim two pixels deep (the hole's rounded mask along a sliver at a corner) takes it
+    from the rim pixels given it. The fill then blends the interior over the lip by coverage alone. Compiled: _rim."""
     if not isinstance(took, np.ndarray):
         took = np.full(cover.shape, bool(took))
     _rim(fx, fy, cover.astype(np.float32, copy=False), took)
@@ -233,33 +234,57 @@ def rim_flow(fx: np.ndarray, fy: np.ndarray, cover: np.ndarray, took) -> None:
 
 @compiled
 def _rim(fx, fy, cover, took):  # pragma: no cover (compiled)
-    """rim_flow's pixels in numpy's order: all read first, then written; the first least-covered of the eight
-    neighbours (clamped to the box, in _NEIGHBOURS' order), its flow plus the step to it (float64, stored as
-    float32)."""
+    """rim_flow's pixels in rounds, each round's all read first, then written: every rim pixel still waiting takes
+    from its first least-covered neighbour (row by row, clamped to the box) with cover < 1 that is not waiting
+    (a waiting one shows the hole's layer: taking it would carry the interior onto the lip), its flow plus the
+    step to it (float64, stored as float32). When a round gives none, the rest (no lip anywhere beside them)
+    take from the first least-covered of all eight neighbours."""
     h, w = cover.shape
-    n = 0
+    waiting = np.zeros((h, w), np.bool_)
     for y in range(h):
         for x in range(w):
-            n += (cover[y, x] >= 0.5 or took[y, x]) and cover[y, x] < 1
-    at = np.empty((n, 2), np.int64)
+            waiting[y, x] = (cover[y, x] >= 0.5 or took[y, x]) and cover[y, x] < 1
+    at = np.argwhere(waiting)
+    n = len(at)
     moved = np.empty((n, 2), np.float32)
-    k = 0
-    for y in range(h):
-        for x in range(w):
-            if (cover[y, x] >= 0.5 or took[y, x]) and cover[y, x] < 1:
-                by, bx = -1, -1
-                for dy in range(-1, 2):
-                    for dx in range(-1, 2):
-                        if dy or dx:
-                            ny, nx = min(max(y + dy, 0), h - 1), min(max(x + dx, 0), w - 1)
-                            if by < 0 or cover[ny, nx] < cover[by, bx]:
-                                by, bx = ny, nx
-                at[k, 0], at[k, 1] = y, x
-                moved[k, 0] = np.float32(np.float64(fx[by, bx]) + (bx - x))
-                moved[k, 1] = np.float32(np.float64(fy[by, bx]) + (by - y))
-                k += 1
-    for i in range(n):
-        fx[at[i, 0], at[i, 1]], fy[at[i, 0], at[i, 1]] = moved[i, 0], moved[i, 1]
+    step = np.zeros(n, np.bool_)
+    left, lip_only = n, True
+    while left:
+        for i in range(n):
+            y, x = at[i, 0], at[i, 1]
+            if not waiting[y, x]:
+                continue
+            by, bx = _least(cover, waiting, y, x, lip_only)
+            if by >= 0:
+                moved[i, 0] = np.float32(np.float64(fx[by, bx]) + (bx - x))
+                moved[i, 1] = np.float32(np.float64(fy[by, bx]) + (by - y))
+                step[i] = True
+        given = 0
+        for i in range(n):
+            if step[i]:
+                fx[at[i, 0], at[i, 1]], fy[at[i, 0], at[i, 1]] = moved[i, 0], moved[i, 1]
+                waiting[at[i, 0], at[i, 1]] = False
+                step[i] = False
+                given += 1
+        left -= given
+        lip_only = given > 0
+
+
+@compiled
+def _least(cover, waiting, y, x, lip_only):  # pragma: no cover (compiled)
+    """(y, x) of the first least-covered of pixel (y, x)'s eight neighbours, clamped to the box; with `lip_only`
+    only those with cover < 1 that are not waiting, (-1, -1) where there is none."""
+    h, w = cover.shape
+    by, bx = -1, -1
+    for dy in range(-1, 2):
+        for dx in range(-1, 2):
+            if dy or dx:
+                ny, nx = min(max(y + dy, 0), h - 1), min(max(x + dx, 0), w - 1)
+                if lip_only and (waiting[ny, nx] or cover[ny, nx] >= 1):
+                    continue
+                if by < 0 or cover[ny, nx] < cover[by, bx]:
+                    by, bx = ny, nx
+    return by, bx
 
 
 def warm() -> None:
