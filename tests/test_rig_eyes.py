@@ -9,7 +9,8 @@ import pytest
 
 from reenact.editors import EditRequest, create_editor
 from reenact.editors.rig.basis import gates, lids_shut
-from reenact.editors.rig.deform import deform
+from reenact.editors.rig.deform import deform, dense_flow
+from reenact.editors.rig.eyes import drawn, eye_fill
 from reenact.editors.rig.fills import skin
 from reenact.editors.rig.iris import iris, opening, unseen
 from reenact.editors.rig.mesh import HOLE_CHAINS
@@ -206,3 +207,25 @@ def test_a_drawn_iris_looks_along_a_turned_heads_direction(degrees):
     moved_by = [shift(turned, name) - shift(lm, name) for name in EYES]
     assert all(np.sign(m) == swing and abs(m) > 0.03 for m in moved_by), (swing, moved_by)
     assert abs(moved_by[0] - moved_by[1]) < 0.03, moved_by
+
+
+@pytest.mark.parametrize("name", ["astronaut.png", "jesper.jpg", "portrait_man.jpg"])
+def test_a_drawn_iris_is_as_light_as_the_eyes_own_iris(name):
+    """Where AU5 uncovers the iris the fill draws it in the iris's colour, not its pupil's or lashes': outside
+    the pupil (0.5-0.8 of its radius) the drawn iris is as bright as the source's own iris there (luma 0.85-1.2
+    ×). The median of the whole disc seen, pupil and lashes in it, drew it at 0.65-0.84 × (jesper.jpg's left eye
+    62 against 95)."""
+    crop, lm, source = still(name)
+    d = moved(crop, lm, source, presets()["surprise"].resolve(source))
+    for hole in dense_flow(d, crop.shape[0])[1]:
+        if hole.name not in EYES:
+            continue
+        hole = drawn(hole, lm, d)
+        x0, y0, x1, y1 = hole.box
+        c, r = iris(lm, hole.name)
+        gy, gx = np.mgrid[y0:y1, x0:x1]
+        dist = np.hypot(gx - c[0], gy - c[1])
+        ring = hole.inside & (dist >= 0.5 * r) & (dist <= 0.8 * r)
+        own = np.median(luma(crop[y0:y1, x0:x1][ring & ~hole.missing].astype(np.float32)))
+        painted = np.median(luma(eye_fill(crop, lm, d, hole)[ring]))
+        assert 0.85 * own <= painted <= 1.2 * own, (hole.name, painted, own)

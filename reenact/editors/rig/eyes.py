@@ -151,7 +151,12 @@ def eye_fill(crop: np.ndarray, src_lm: np.ndarray, d: Deformation, hole: HoleLay
         # ... and no brighter than the white this eye shows: a white lit like the cheek over a dim eye's
         # read as a painted crescent
         sclera = seen_white if luma(seen_white) >= SCLERA_MIN * luma(sclera) else SCLERA_MIN * sclera
-    iris_rgb = median(iris_px) if len(iris_px) >= 4 else toned(IRIS_RGB, tone) * level
+    iris_rgb = toned(IRIS_RGB, tone) * level
+    if len(iris_px) >= 4:
+        # the iris, not the pupil, lashes and lid shadow in its disc: the brighter half (the whole disc's median
+        # drew the iris 0.65-0.84 x as bright as the eye's own, and a smile's narrowed slit's near black)
+        grey = luma(iris_px)
+        iris_rgb = median(iris_px[grey >= quantile(grey, 0.5)])
     a, upper, lower, b = HOLE_CHAINS[hole.name]
     pa, pb = d.dst[a], d.dst[b]
     glint = (np.nan, np.nan)
