@@ -92,14 +92,13 @@ def covered_lips(lab: np.ndarray, pts: np.ndarray, skin: np.ndarray) -> np.ndarr
     occluder (a hand) that the hue cannot tell from the face, found where the face must show lips."""
     n = lab.shape[0]
     out = np.zeros((n, n), np.float32)
-    pairs = np.array(LIP_COLUMNS)                      # (column, upper/lower, outer/inner)
-    lips = _sample(lab, (0.5 * (pts[pairs[..., 0]] + pts[pairs[..., 1]])).reshape(-1, 2)).reshape(len(pairs), 2, 3)
+    lips = _sample(lab, _lip_middles(pts).reshape(-1, 2)).reshape(len(_LIP_PAIRS), 2, 3)
     lipness = np.maximum(skin[0] - lips[..., 0], lips[..., 1] - skin[1])
     covered = np.flatnonzero(np.all(lipness < LIP_CONTRAST, axis=1))
     if len(covered):
         # the covered columns, from the upper lip's top to the lower lip's bottom, a column wide
-        width = max(1, int(round(np.linalg.norm(pts[pairs[-1, 0, 0]] - pts[pairs[0, 0, 0]]) / 4)))
-        for top, bottom in pts[pairs[covered, :, 0]]:
+        width = max(1, int(round(np.linalg.norm(pts[_LIP_PAIRS[-1, 0, 0]] - pts[_LIP_PAIRS[0, 0, 0]]) / 4)))
+        for top, bottom in pts[_LIP_PAIRS[covered, :, 0]]:
             cv2.line(out, tuple(np.round(top * 16).astype(int)), tuple(np.round(bottom * 16).astype(int)), 1.0,
                      width, shift=4)
     return out
@@ -112,8 +111,7 @@ def off_the_lips(hue: np.ndarray, pts: np.ndarray) -> np.ndarray:
     found = (hue > 0).astype(np.uint8)
     if not found.any():
         return hue
-    lips = np.zeros(hue.shape, np.uint8)
-    cv2.fillPoly(lips, [np.round(pts[list(LIPS_OUTER)] * 16).astype(np.int32)], 1, shift=4)
+    lips = _lips(pts, hue.shape[0])
     _, labels = cv2.connectedComponents(found, connectivity=8)
     reach = np.unique(labels[(found > 0) & (cv2.dilate(lips, np.ones((3, 3), np.uint8)) == 0)])
     return hue * np.isin(labels, reach)
@@ -124,7 +122,7 @@ def lit_skin(hue: np.ndarray, lab: np.ndarray, rgb: np.ndarray, pts: np.ndarray)
     coloured light (a blue stage light over half a face), where an object in front would hide the lips;
     and without the regions of that lit skin's colour that do not reach the lips (the same light)."""
     n = hue.shape[0]
-    mid = np.round(0.5 * (pts[_LIP_PAIRS[..., 0]] + pts[_LIP_PAIRS[..., 1]])).astype(int).reshape(-1, 1, 2)
+    mid = np.round(_lip_middles(pts)).astype(int).reshape(-1, 1, 2)
     # each lip sample with the pixels around it: a region there lies on or borders that lip (at 64² a
     # lip's middle is a pixel or two from its edge)
     around = np.clip(mid + _AROUND, 0, n - 1)
@@ -136,8 +134,7 @@ def lit_skin(hue: np.ndarray, lab: np.ndarray, rgb: np.ndarray, pts: np.ndarray)
     if not (times >= MIN_LIT_LIPS).any():
         return hue
     at = np.clip(mid[:, 0], 0, n - 1)
-    lips = np.zeros((n, n), np.uint8)
-    cv2.fillPoly(lips, [np.round(pts[list(LIPS_OUTER)] * 16).astype(np.int32)], 1, shift=4)
+    lips = _lips(pts, n)
     redness = np.log((rgb[..., 0] + np.float32(1)) / (rgb[..., 1] + np.float32(1)))
     lit = []
     for label in reached[times >= MIN_LIT_LIPS]:
@@ -150,6 +147,18 @@ def lit_skin(hue: np.ndarray, lab: np.ndarray, rgb: np.ndarray, pts: np.ndarray)
     colours = np.array([np.median(lab[labels == label][:, 1:], axis=0) for label in range(1, count)])
     gone = np.linalg.norm(colours[:, None] - np.array(lit)[None], axis=2).min(axis=1) <= SAME_LIGHT
     return hue * ~np.isin(labels, np.flatnonzero(gone) + 1)
+
+
+def _lip_middles(pts: np.ndarray) -> np.ndarray:
+    """(columns, upper/lower, 2): the middle of each lip column's lip, between its outer and inner point."""
+    return 0.5 * (pts[_LIP_PAIRS[..., 0]] + pts[_LIP_PAIRS[..., 1]])
+
+
+def _lips(pts: np.ndarray, n: int) -> np.ndarray:
+    """(n, n) uint8: 1 inside the outer lip outline."""
+    lips = np.zeros((n, n), np.uint8)
+    cv2.fillPoly(lips, [np.round(pts[list(LIPS_OUTER)] * 16).astype(np.int32)], 1, shift=4)
+    return lips
 
 
 def _sample(lab: np.ndarray, points: np.ndarray) -> np.ndarray:

@@ -115,6 +115,12 @@ def _eyeball(out, x0, y0, cx, cy, r, sclera, iris_rgb, mid_x, half, glint_x, gli
                 out[i, j, k] = min(max(v * lids, 0.0), 255.0)
 
 
+def _brighter_half(px: np.ndarray) -> np.ndarray:
+    """The pixels (N, 3) at or above their median luma."""
+    grey = luma(px)
+    return px[grey >= quantile(grey, 0.5)]
+
+
 def eye_fill(crop: np.ndarray, src_lm: np.ndarray, d: Deformation, hole: HoleLayer) -> np.ndarray:
     """(h, w, 3) float32 for an eye box: a shaded eyeball with the iris as a disc (never stretched) under
     the lids' lash line and shadow, blurred to the photo's softness."""
@@ -144,19 +150,15 @@ def eye_fill(crop: np.ndarray, src_lm: np.ndarray, d: Deformation, hole: HoleLay
         # the white, not the lashes or the pink of the lid's margin and the caruncle: the greyer half of the
         # brighter half, and only if it is as bright as a white can be in this light (a smile's narrowed eye
         # shows none: its "white" was the lid's purple-grey)
-        grey = luma(sclera_px)
-        sclera_px = sclera_px[grey >= quantile(grey, 0.5)]
+        sclera_px = _brighter_half(sclera_px)
         spread = sclera_px.max(axis=1) - sclera_px.min(axis=1)
         seen_white = percentile(sclera_px[spread <= quantile(spread, 0.5)], 75)
         # ... and no brighter than the white this eye shows: a white lit like the cheek over a dim eye's
         # read as a painted crescent
         sclera = seen_white if luma(seen_white) >= SCLERA_MIN * luma(sclera) else SCLERA_MIN * sclera
-    iris_rgb = toned(IRIS_RGB, tone) * level
-    if len(iris_px) >= 4:
-        # the iris, not the pupil, lashes and lid shadow in its disc: the brighter half (the whole disc's median
-        # drew the iris 0.65-0.84 x as bright as the eye's own, and a smile's narrowed slit's near black)
-        grey = luma(iris_px)
-        iris_rgb = median(iris_px[grey >= quantile(grey, 0.5)])
+    # the iris, not the pupil, lashes and lid shadow in its disc: the brighter half (the whole disc's median drew
+    # the iris 0.65-0.84 x as bright as the eye's own, and a smile's narrowed slit's near black)
+    iris_rgb = median(_brighter_half(iris_px)) if len(iris_px) >= 4 else toned(IRIS_RGB, tone) * level
     a, upper, lower, b = HOLE_CHAINS[hole.name]
     pa, pb = d.dst[a], d.dst[b]
     glint = (np.nan, np.nan)
