@@ -45,8 +45,7 @@ def add_parser(sub) -> None:
                         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--editor", default="rig", help="editor for the expression eval (default rig)")
     ap.add_argument("--presets", help="comma-separated preset names from configs/presets.yaml (default: all)")
-    ap.add_argument("--media", default=str(MEDIA_DIR),
-        help="folder with the stills and clips (default ../shared/media)")
+    ap.add_argument("--media", help="folder with the stills and clips (default ../shared/media)")
     ap.add_argument("--images", default=",".join(evaluate.STILLS),
                     help="comma-separated stills, in --media or paths (default: %(default)s)")
     ap.add_argument("--video", help="clip for the expression eval, in --media or a path (e.g. talking_man.mp4)")
@@ -76,14 +75,22 @@ def _media(name: str, folder: Path) -> Path | None:
     return ASTRONAUT if name == ASTRONAUT.name else None
 
 
+def _not_found(what: str, name: str, folder: Path) -> InputNotFound:
+    """The error for a file not found as given nor in the media folder, which names the folder when it is
+    missing (files given by their own path need none: the eval runs without the shared media)."""
+    if folder.is_dir():
+        return InputNotFound(what, name)
+    return InputNotFound(f"no such media folder; {what}", str(folder))
+
+
 def _items(text: str | None) -> list[str]:
     return [x.strip() for x in (text or "").split(",") if x.strip()]
 
 
 def run(args) -> int:
     cfg = load_config(args.config, {"edit.strength": args.strength})
-    folder = Path(args.media)
-    if not folder.is_dir():
+    folder = Path(args.media or MEDIA_DIR)
+    if args.media and not folder.is_dir():
         raise InputNotFound("no such media folder", args.media)
     for path in filter(None, (args.csv, args.markdown)):
         check_writable(path)
@@ -91,7 +98,7 @@ def run(args) -> int:
     if args.reconstruct:
         clip = _media(args.reconstruct, folder)
         if clip is None:
-            raise InputNotFound("no such clip", args.reconstruct)
+            raise _not_found("no such clip", args.reconstruct, folder)
         rows = evaluate.reconstruction_eval(clip, _items(args.editors), pairs=args.pairs, seed=args.seed,
                                             max_frames=args.frames, test_frames=args.test_frames, cfg=cfg,
                                             save=args.save, progress=progress)
@@ -102,10 +109,10 @@ def run(args) -> int:
             (missing.append(name) if p is None else images.append(p))
         video = _media(args.video, folder) if args.video else None
         if args.video and video is None:
-            raise InputNotFound("no such clip", args.video)
+            raise _not_found("no such clip", args.video, folder)
         if not images and video is None:
-            raise InputNotFound(f"none of the stills ({', '.join(missing) or 'none named'}) is there, "
-                                "and no --video was given", str(folder))
+            raise _not_found(f"none of the stills ({', '.join(missing) or 'none named'}) is there, "
+                             "and no --video was given", str(folder), folder)
         for name in missing:
             log.warning("eval: %s not found in %s, skipped", name, folder)
         rows = evaluate.expression_eval(args.editor, presets=_items(args.presets) or None, images=images,
