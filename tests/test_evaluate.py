@@ -117,6 +117,12 @@ def test_a_clip_frame_is_a_still(media):
     assert frame.shape == (360, 640, 3) and frame.dtype == np.uint8
 
 
+def test_a_clip_frame_and_a_picture_of_the_same_name_are_saved_apart(media, tmp_path):
+    evaluate.expression_eval("identity", presets=["happy"], save=tmp_path,
+                             images=[media("smile_man.jpg"), f"{media('smile_man.mp4')}#0"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["smile_man_f0000_happy.png", "smile_man_happy.png"]
+
+
 def test_reconstruction_without_edit_on_a_real_clip(media):
     rows = evaluate.reconstruction_eval(media("talking_man.mp4"), [], pairs=4, max_frames=24)
     row, blur = rows

@@ -92,7 +92,7 @@ def expression_eval(editor: str = "rig", *, presets: Sequence[str] | None = None
                         out = pipe.process(Packet(Frame(still.image, 0, 0))).output
                         rows.append(_still_row(editor, name, target, still, out, reader, model, cfg, ident))
                         if out_dir is not None:
-                            _write_png(out_dir / f"{Path(still.name).stem}_{_slug(name)}.png",
+                            _write_png(out_dir / f"{_picture_stem(still.name)}_{_slug(name)}.png",
                                        side_by_side([still.image, out], still.landmarks))
                         bar.update()
     finally:
@@ -121,6 +121,13 @@ def load_still(spec: str | os.PathLike) -> np.ndarray:
     if frame is None:
         raise NoFace(f"the clip has no frame {index}", str(path))
     return frame.image
+
+
+def _picture_stem(name: str) -> str:
+    """A still's file-name stem for its PNGs: a clip's frame ('clip.mp4#0') is named as the video's frames are
+    (clip_f0000), so it does not overwrite a picture of the same stem (clip.jpg)."""
+    path, index = split_frame(name)
+    return path.stem if index is None else f"{path.stem}_f{index:04d}"
 
 
 def _read_stills(images: Iterable[str | os.PathLike], reader: FaceTracker, model: AUModel, cfg: Config,
