@@ -7,7 +7,7 @@ import pytest
 
 from reenact.editors.rig.appearance import _blur_over
 from reenact.editors.rig.deform import _nonzero, _touching
-from reenact.editors.rig.fills import median, percentile
+from reenact.editors.rig.fills import EDGE_SHARE, MIN_EDGE, _edge_ratio, median, percentile, quantile
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 10, 57, 300])
@@ -44,3 +44,22 @@ def test_short_axis_helpers_match_numpy():
         assert np.array_equal(_nonzero(v[:, :2]), np.any(v[:, :2] != 0, axis=1))
         tris = rng.integers(0, 500, (800, 3))
         assert np.array_equal(_touching(tris, _nonzero(v[:, :2])), np.any(v[:, :2][tris] != 0, axis=(1, 2)))
+
+
+def test_edge_ratio_is_softness_numpy_steps_bit_for_bit():
+    rng = np.random.default_rng(8)
+    read = few = 0
+    for trial in range(400):
+        h, w = (int(v) for v in rng.integers(8, 60, 2))
+        # gradient magnitudes as Sobel gives them: many small, some strong, ties (integers), some zeros
+        m0 = (rng.exponential(rng.choice([5.0, 20.0, 60.0]), (h, w)) * (rng.random((h, w)) > 0.1)).astype(np.float32)
+        if trial % 3 == 0:
+            m0 = np.round(m0)
+        m1 = (m0 * rng.uniform(0.3, 1.0, (h, w)) * (rng.random((h, w)) > 0.05)).astype(np.float32)
+        edges = m0 >= max(quantile(m0, 1 - EDGE_SHARE), MIN_EDGE)
+        want = -1.0 if edges.sum() < 8 else quantile(m0[edges] / np.maximum(m1[edges], 1e-3), 0.5)
+        got = _edge_ratio(m0, m1, 1 - EDGE_SHARE, MIN_EDGE)
+        assert got == want, (trial, got, want)
+        read += want >= 0
+        few += want < 0
+    assert read > 100 and few > 10    # both outcomes were exercised

@@ -29,7 +29,7 @@ from .mesh import HOLE_CHAINS, HOLES, crop_mesh, hole_triangles
 from .solve import coefficients, narrowed, smile_share
 from . import lips
 from .eyes import drawn, eye_fill, warm as warm_eyes
-from .fills import light
+from .fills import light, warm as warm_fills
 from .memory import TextureMemory, openness, recall
 from .mouth import (TEETH_LUMA, curtains, deep, mouth_geometry, palette, placement, retracted, rim_flow,
                     stretched, teeth_visible, warm as warm_mouth)
@@ -221,6 +221,7 @@ def _warm(basis: Basis) -> None:
     warm_teeth()
     warm_edges()
     warm_mouth()
+    warm_fills()
     lips.warm()
     # the fills' loops for a box of a fill, as plan() and _blend run them
     fill, fill_mask = np.zeros((2, 3, 3), np.float32), np.zeros((2, 3), np.float32)
