@@ -1,12 +1,14 @@
 """The rig's fast stand-ins for numpy and OpenCV routines give the same bits as what they replace."""
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 import pytest
 
 from reenact.editors.rig.appearance import _blur_over
-from reenact.editors.rig.deform import _nonzero, _touching
+from reenact.editors.rig.deform import _nonzero, _touching, points_box
 from reenact.editors.rig.fills import EDGE_SHARE, MIN_EDGE, _edge_ratio, median, percentile, quantile
 
 
@@ -63,3 +65,19 @@ def test_edge_ratio_is_softness_numpy_steps_bit_for_bit():
         read += want >= 0
         few += want < 0
     assert read > 100 and few > 10    # both outcomes were exercised
+
+
+def test_points_box_is_numpys_min_and_max():
+    rng = np.random.default_rng(4)
+    for trial in range(300):
+        n, cols = int(rng.integers(1, 60)), int(rng.choice([2, 3]))
+        pts = (rng.uniform(-20, 280, (n, cols)) * rng.choice([1, 0.01])).astype(rng.choice([np.float32, np.float64]))
+        if trial % 4 == 0:
+            pts = np.round(pts)   # on whole pixels, where floor and ceil meet
+        if trial % 5 == 0:
+            pts = np.repeat(pts, 2, axis=1)[:, ::2]   # a strided view, as a slice of landmarks is
+        pad, size = int(rng.integers(0, 6)), int(rng.choice([64, 256]))
+        (lx, ly), (hx, hy) = pts[:, :2].min(0).tolist(), pts[:, :2].max(0).tolist()
+        want = (max(math.floor(lx) - pad, 0), max(math.floor(ly) - pad, 0),
+                min(math.ceil(hx) + pad + 1, size), min(math.ceil(hy) + pad + 1, size))
+        assert points_box(pts, size, pad) == want
