@@ -9,7 +9,7 @@ import pytest
 
 from reenact.editors.rig.appearance import _blur_over
 from reenact.editors.rig.deform import _nonzero, _touching, points_box
-from reenact.editors.rig.fills import EDGE_SHARE, MIN_EDGE, _edge_ratio, median, percentile, quantile
+from reenact.editors.rig.fills import EDGE_SHARE, MIN_EDGE, _edge_ratio, median, percentile, quantile, skin
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 10, 57, 300])
@@ -81,3 +81,21 @@ def test_points_box_is_numpys_min_and_max():
         want = (max(math.floor(lx) - pad, 0), max(math.floor(ly) - pad, 0),
                 min(math.ceil(hx) + pad + 1, size), min(math.ceil(hy) + pad + 1, size))
         assert points_box(pts, size, pad) == want
+
+
+def test_skin_is_numpys_median_of_the_cheeks_bit_for_bit():
+    rng = np.random.default_rng(6)
+    for trial in range(300):
+        size = int(rng.choice([32, 256]))
+        crop = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+        if trial % 3 == 0:
+            crop //= 32   # few levels: ties in the sort
+        # landmarks on and off the crop, on half pixels (rounded to even) and between
+        lm = rng.uniform(-10, size + 10, (478, 3)).astype(rng.choice([np.float32, np.float64]))
+        if trial % 2 == 0:
+            lm = np.round(lm * 2) / 2
+        pts = np.clip(np.round(lm[[117, 346, 50, 280, 101, 330], :2]).astype(int), 0, size - 1)
+        middle = np.sort(crop[pts[:, 1], pts[:, 0]].astype(np.float32), axis=0)
+        want = (middle[2] + middle[3]) / 2
+        got = skin(crop, lm)
+        assert got.dtype == want.dtype and np.array_equal(got, want)
