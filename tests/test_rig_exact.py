@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from reenact.editors.rig.appearance import _blur_over
-from reenact.editors.rig.deform import _nonzero, _touching, points_box
+from reenact.editors.rig.deform import _fixed_point, _nonzero, _touching, points_box
 from reenact.editors.rig.fills import EDGE_SHARE, MIN_EDGE, _edge_ratio, median, percentile, quantile, skin
 
 
@@ -99,3 +99,17 @@ def test_skin_is_numpys_median_of_the_cheeks_bit_for_bit():
         want = (middle[2] + middle[3]) / 2
         got = skin(crop, lm)
         assert got.dtype == want.dtype and np.array_equal(got, want)
+
+
+def test_fixed_point_polygon_is_numpys_bit_for_bit():
+    rng = np.random.default_rng(9)
+    halves = 0
+    for trial in range(300):
+        poly = rng.uniform(-5, 260, (int(rng.integers(3, 40)), 2)).astype(rng.choice([np.float32, np.float64]))
+        if trial % 2 == 0:
+            poly = np.round(poly * 32) / 32   # on 1/32 px: half a fixed-point step, where rounding goes to even
+        x0, y0 = (int(v) for v in rng.integers(0, 200, 2))
+        want = np.round((poly - (x0, y0)) * 16).astype(np.int32)
+        assert np.array_equal(_fixed_point(poly, x0, y0), want)
+        halves += int((((poly - (x0, y0)) * 16) % 1 == 0.5).sum())
+    assert halves > 100

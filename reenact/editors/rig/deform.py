@@ -992,8 +992,19 @@ class HoleLayer:
 def _poly_mask(poly: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
     x0, y0, x1, y1 = box
     m = np.zeros((y1 - y0, x1 - x0), np.uint8)
-    cv2.fillPoly(m, [np.round((poly - (x0, y0)) * 16).astype(np.int32)], 1, lineType=cv2.LINE_8, shift=4)
+    cv2.fillPoly(m, [_fixed_point(poly, x0, y0)], 1, lineType=cv2.LINE_8, shift=4)
     return m.view(bool)   # 0 and 1 as bytes are False and True: no copy
+
+
+@compiled
+def _fixed_point(poly, x0, y0):  # pragma: no cover (compiled)
+    """(n, 2) int32 of a polygon's points less (x0, y0), in 1/16 px (fillPoly's shift=4): numpy's
+    np.round((poly - (x0, y0)) * 16).astype(np.int32), in float64, rounded half to even, at a third of its cost."""
+    out = np.empty((len(poly), 2), np.int32)
+    for i in range(len(poly)):
+        out[i, 0] = np.int32(np.rint((np.float64(poly[i, 0]) - x0) * 16))
+        out[i, 1] = np.int32(np.rint((np.float64(poly[i, 1]) - y0) * 16))
+    return out
 
 
 @compiled
