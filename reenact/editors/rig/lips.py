@@ -282,7 +282,7 @@ def _seam_pixels(colour, alpha, img, y0, mid, slope, closed, up, low, tl, up_rgb
             dark = 1 - SEAM_DARK * closed[j] * np.exp(-0.5 * (q * q))
             # the whole band the lips' own colour replaces, fading out over its outer 0.4 (a pixel at least)
             a = closed[j] * _clip01((up[j] + d) / fu + 1 if d < 0 else (low[j] - d) / fl + 1)
-            # the lower lip shaded as at rest, down to its shadow on the chin
+            # the lower lip shaded as at rest, down to its shadow on the chin (a toothy smile's lower lip is lit flat)
             below = d - tl[j]
             g = (below - 0.3 * tl[j]) / sig
             shade = (1 - (1 - LOW_NEAR) * _clip01(1 - d / max(0.5 * tl[j], 1.0))
