@@ -113,3 +113,29 @@ def test_fixed_point_polygon_is_numpys_bit_for_bit():
         assert np.array_equal(_fixed_point(poly, x0, y0), want)
         halves += int((((poly - (x0, y0)) * 16) % 1 == 0.5).sum())
     assert halves > 100
+
+
+def test_eye_pixels_are_numpys_boolean_indexing_bit_for_bit():
+    from reenact.editors.rig.eyes import _eye_pixels
+    rng = np.random.default_rng(12)
+    for trial in range(300):
+        crop = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+        h, w = (int(v) for v in rng.integers(1, 30, 2))
+        x0, y0 = (int(v) for v in rng.integers(0, 64 - 30, 2))
+        inside, missing = rng.random((h, w)) < 0.7, rng.random((h, w)) < 0.2
+        c = rng.uniform(-2, 32, 2) + (x0, y0)
+        r = float(rng.uniform(0.5, 12))
+        if trial % 3 == 0:   # on whole and half pixels: distances that equal the radius
+            c, r = np.round(c * 2) / 2, float(rng.integers(1, 10))
+        # the steps eye_fill took before
+        gx = np.arange(x0, x0 + w, dtype=np.float32)[None, :]
+        gy = np.arange(y0, y0 + h, dtype=np.float32)[:, None]
+        dx, dy = gx - np.float32(c[0]), gy - np.float32(c[1])
+        dist = np.sqrt(dx * dx + dy * dy)
+        region = crop[y0:y0 + h, x0:x0 + w].astype(np.float32)
+        seen = ~missing & inside
+        want = (region[seen & ~(dist <= r)], region[seen & (dist <= 0.8 * r)], region[~inside])
+        got = _eye_pixels(crop, x0, y0, inside, missing, np.float32(c[0]), np.float32(c[1]), np.float32(r),
+                          np.float32(0.8 * r))
+        for g, v in zip(got, want):
+            assert g.dtype == v.dtype and g.shape == v.shape and np.array_equal(g, v)
