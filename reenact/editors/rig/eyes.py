@@ -124,7 +124,8 @@ def _eye_pixels(crop, x0, y0, inside, missing, cx, cy, r, core):  # pragma: no c
     opening; row by row, as numpy's boolean indexing takes them, the distance in float32 as numpy computed it (a
     dozen whole-box steps in one loop)."""
     h, w = inside.shape
-    sclera, iris_px, around = np.empty((h * w, 3), np.float32), np.empty((h * w, 3), np.float32), np.empty((h * w, 3), np.float32)
+    sclera = np.empty((h * w, 3), np.float32)
+    iris_px, around = np.empty_like(sclera), np.empty_like(sclera)
     ns = ni = na = 0
     for i in range(h):
         dy = np.float32(y0 + i) - cy
