@@ -578,3 +578,53 @@ def test_curtains_pixels_are_numpys_steps_bit_for_bit():
         ys, wt = np.empty((h, w), np.float32), np.empty((h, w), np.float32)
         _layers(g_du, g_dl, cover, scale, split, top_s, h_s, hu, hl, fu, fl, ys, wt)
         assert ys.tobytes() == ys_ref.tobytes() and wt.tobytes() == w_ref.astype(np.float32).tobytes()
+
+
+def _seam_pixels_numpy(img, y0, mid, closed, up, low, tl, up_rgb, low_rgb):
+    """lips.seam's per-pixel layers as numpy wrote them before they were compiled (mid, closed, tl: (1, w))."""
+    from reenact.editors.rig.fills import row_gradient
+    from reenact.editors.rig.lips import LOW_NEAR, LOW_SHADE, SEAM_DARK, SEAM_PX, SEAM_SOFT_PX
+    gy = np.arange(y0, y0 + img.shape[0], dtype=np.float32)[:, None]
+    d = gy - mid
+    mix = np.clip(0.5 + d / (2 * SEAM_SOFT_PX), 0, 1)
+    across = d / np.sqrt(1 + row_gradient(mid[0])[None] ** 2)
+    dark = 1 - SEAM_DARK * closed * np.exp(-0.5 * (across / SEAM_PX) ** 2)
+    colour = cv2.merge([((up_c[None] * (1 - mix) + low_c[None] * mix) * dark).astype(np.float32)
+                        for up_c, low_c in zip(up_rgb.T, low_rgb.T)])
+    fu, fl = np.maximum(0.4 * up, 1), np.maximum(0.4 * low, 1)
+    alpha = closed * np.clip(np.where(d < 0, (up[None] + d) / fu[None] + 1, (low[None] - d) / fl[None] + 1), 0, 1)
+    below, sig = d - tl, 0.3 * tl + 0.5
+    shade = 1 - (1 - LOW_NEAR) * np.clip(1 - d / np.maximum(0.5 * tl, 1), 0, 1) \
+        - LOW_SHADE * np.exp(-0.5 * ((below - 0.3 * tl) / sig) ** 2)
+    region = closed * (d > 0) * (below < 0.3 * tl + 3 * sig)
+    shade = np.where(region > 0, shade, 1)
+    colour = cv2.merge([((c * alpha + o * (1 - alpha)) * shade).astype(np.float32)
+                        for c, o in zip(cv2.split(colour), cv2.split(img))])
+    return colour, np.maximum(alpha, region).astype(np.float32)
+
+
+def test_seam_pixels_are_numpys_bit_for_bit():
+    from reenact.editors.rig.fills import row_gradient
+    from reenact.editors.rig.lips import _seam_pixels
+    rng = np.random.default_rng(11)
+    # numpy's float64 exp is libm's (the compiled loop's) unless numpy has its AVX-512 one
+    exact = not np.core._multiarray_umath.__cpu_features__.get("AVX512F", False)
+    blended = shaded = 0
+    for trial in range(200):
+        h, w, y0 = int(rng.integers(4, 30)), int(rng.integers(3, 40)), int(rng.integers(0, 200))
+        # a line across the box's middle, sloping and curving, half-pixel positions included
+        mid = (y0 + h / 2 + rng.uniform(-3, 3) + np.cumsum(rng.uniform(-1, 1, w)) * rng.choice([0, 0.5, 2])
+               + rng.choice([0, 0.5], w))[None]
+        closed = np.clip(rng.uniform(-0.5, 1.5, w), 0, 1)[None] * rng.choice([0, 1], p=[0.1, 0.9])
+        up, low, tl = rng.uniform(0.2, 6, w), rng.uniform(0.2, 6, w), rng.uniform(0, 8, w)[None]
+        up_rgb, low_rgb = (rng.uniform(0, 255, (w, 3)).astype(np.float32) for _ in range(2))
+        img = rng.uniform(0, 255, (h, w, 3)).astype(np.float32)
+        want = _seam_pixels_numpy(img, y0, mid, closed, up, low, tl, up_rgb, low_rgb)
+        colour, alpha = np.empty_like(img), np.empty((h, w), np.float32)
+        _seam_pixels(colour, alpha, img, y0, mid[0], row_gradient(mid[0]), closed[0], up, low, tl[0], up_rgb, low_rgb)
+        for got, ref in ((colour, want[0]), (alpha, want[1])):
+            assert got.dtype == ref.dtype
+            assert np.array_equal(got, ref) if exact else np.allclose(got, ref, rtol=1e-6, atol=1e-4)
+        blended += int(((want[1] > 0) & (want[1] < 1)).sum())
+        shaded += int((want[1] == 1).sum())
+    assert blended > 1000 and shaded > 100   # both the band's fade and its full cover were exercised

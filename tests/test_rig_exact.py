@@ -1,13 +1,15 @@
 """The rig's fast stand-ins for numpy and OpenCV routines give the same bits as what they replace."""
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 import pytest
 
 from reenact.editors.rig.appearance import _blur_over
-from reenact.editors.rig.deform import _nonzero, _touching
-from reenact.editors.rig.fills import median, percentile
+from reenact.editors.rig.deform import _fixed_point, _nonzero, _touching, points_box
+from reenact.editors.rig.fills import EDGE_SHARE, MIN_EDGE, _edge_ratio, median, percentile, quantile, skin
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 10, 57, 300])
@@ -44,3 +46,96 @@ def test_short_axis_helpers_match_numpy():
         assert np.array_equal(_nonzero(v[:, :2]), np.any(v[:, :2] != 0, axis=1))
         tris = rng.integers(0, 500, (800, 3))
         assert np.array_equal(_touching(tris, _nonzero(v[:, :2])), np.any(v[:, :2][tris] != 0, axis=(1, 2)))
+
+
+def test_edge_ratio_is_softness_numpy_steps_bit_for_bit():
+    rng = np.random.default_rng(8)
+    read = few = 0
+    for trial in range(400):
+        h, w = (int(v) for v in rng.integers(8, 60, 2))
+        # gradient magnitudes as Sobel gives them: many small, some strong, ties (integers), some zeros
+        m0 = (rng.exponential(rng.choice([5.0, 20.0, 60.0]), (h, w)) * (rng.random((h, w)) > 0.1)).astype(np.float32)
+        if trial % 3 == 0:
+            m0 = np.round(m0)
+        m1 = (m0 * rng.uniform(0.3, 1.0, (h, w)) * (rng.random((h, w)) > 0.05)).astype(np.float32)
+        edges = m0 >= max(quantile(m0, 1 - EDGE_SHARE), MIN_EDGE)
+        want = -1.0 if edges.sum() < 8 else quantile(m0[edges] / np.maximum(m1[edges], 1e-3), 0.5)
+        got = _edge_ratio(m0, m1, 1 - EDGE_SHARE, MIN_EDGE)
+        assert got == want, (trial, got, want)
+        read += want >= 0
+        few += want < 0
+    assert read > 100 and few > 10    # both outcomes were exercised
+
+
+def test_points_box_is_numpys_min_and_max():
+    rng = np.random.default_rng(4)
+    for trial in range(300):
+        n, cols = int(rng.integers(1, 60)), int(rng.choice([2, 3]))
+        pts = (rng.uniform(-20, 280, (n, cols)) * rng.choice([1, 0.01])).astype(rng.choice([np.float32, np.float64]))
+        if trial % 4 == 0:
+            pts = np.round(pts)   # on whole pixels, where floor and ceil meet
+        if trial % 5 == 0:
+            pts = np.repeat(pts, 2, axis=1)[:, ::2]   # a strided view, as a slice of landmarks is
+        pad, size = int(rng.integers(0, 6)), int(rng.choice([64, 256]))
+        (lx, ly), (hx, hy) = pts[:, :2].min(0).tolist(), pts[:, :2].max(0).tolist()
+        want = (max(math.floor(lx) - pad, 0), max(math.floor(ly) - pad, 0),
+                min(math.ceil(hx) + pad + 1, size), min(math.ceil(hy) + pad + 1, size))
+        assert points_box(pts, size, pad) == want
+
+
+def test_skin_is_numpys_median_of_the_cheeks_bit_for_bit():
+    rng = np.random.default_rng(6)
+    for trial in range(300):
+        size = int(rng.choice([32, 256]))
+        crop = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+        if trial % 3 == 0:
+            crop //= 32   # few levels: ties in the sort
+        # landmarks on and off the crop, on half pixels (rounded to even) and between
+        lm = rng.uniform(-10, size + 10, (478, 3)).astype(rng.choice([np.float32, np.float64]))
+        if trial % 2 == 0:
+            lm = np.round(lm * 2) / 2
+        pts = np.clip(np.round(lm[[117, 346, 50, 280, 101, 330], :2]).astype(int), 0, size - 1)
+        middle = np.sort(crop[pts[:, 1], pts[:, 0]].astype(np.float32), axis=0)
+        want = (middle[2] + middle[3]) / 2
+        got = skin(crop, lm)
+        assert got.dtype == want.dtype and np.array_equal(got, want)
+
+
+def test_fixed_point_polygon_is_numpys_bit_for_bit():
+    rng = np.random.default_rng(9)
+    halves = 0
+    for trial in range(300):
+        poly = rng.uniform(-5, 260, (int(rng.integers(3, 40)), 2)).astype(rng.choice([np.float32, np.float64]))
+        if trial % 2 == 0:
+            poly = np.round(poly * 32) / 32   # on 1/32 px: half a fixed-point step, where rounding goes to even
+        x0, y0 = (int(v) for v in rng.integers(0, 200, 2))
+        want = np.round((poly - (x0, y0)) * 16).astype(np.int32)
+        assert np.array_equal(_fixed_point(poly, x0, y0), want)
+        halves += int((((poly - (x0, y0)) * 16) % 1 == 0.5).sum())
+    assert halves > 100
+
+
+def test_eye_pixels_are_numpys_boolean_indexing_bit_for_bit():
+    from reenact.editors.rig.eyes import _eye_pixels
+    rng = np.random.default_rng(12)
+    for trial in range(300):
+        crop = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+        h, w = (int(v) for v in rng.integers(1, 30, 2))
+        x0, y0 = (int(v) for v in rng.integers(0, 64 - 30, 2))
+        inside, missing = rng.random((h, w)) < 0.7, rng.random((h, w)) < 0.2
+        c = rng.uniform(-2, 32, 2) + (x0, y0)
+        r = float(rng.uniform(0.5, 12))
+        if trial % 3 == 0:   # on whole and half pixels: distances that equal the radius
+            c, r = np.round(c * 2) / 2, float(rng.integers(1, 10))
+        # the steps eye_fill took before
+        gx = np.arange(x0, x0 + w, dtype=np.float32)[None, :]
+        gy = np.arange(y0, y0 + h, dtype=np.float32)[:, None]
+        dx, dy = gx - np.float32(c[0]), gy - np.float32(c[1])
+        dist = np.sqrt(dx * dx + dy * dy)
+        region = crop[y0:y0 + h, x0:x0 + w].astype(np.float32)
+        seen = ~missing & inside
+        want = (region[seen & ~(dist <= r)], region[seen & (dist <= 0.8 * r)], region[~inside])
+        got = _eye_pixels(crop, x0, y0, inside, missing, np.float32(c[0]), np.float32(c[1]), np.float32(r),
+                          np.float32(0.8 * r))
+        for g, v in zip(got, want):
+            assert g.dtype == v.dtype and g.shape == v.shape and np.array_equal(g, v)

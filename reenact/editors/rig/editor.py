@@ -25,11 +25,11 @@ from .basis import Basis, gates, lids_shut, load_basis
 from .deform import NARROWED_MIN, Deformation, HoleLayer, deform, dense_flow, index, points_box, union, warm
 from .flow import warp
 from .silhouette import soft_edges, warm as warm_edges
-from .mesh import HOLE_CHAINS, HOLES, crop_mesh, hole_triangles, rest_points
+from .mesh import HOLE_CHAINS, HOLES, crop_mesh, hole_triangles
 from .solve import coefficients, narrowed, smile_share
 from . import lips
 from .eyes import drawn, eye_fill, warm as warm_eyes
-from .fills import light
+from .fills import light, warm as warm_fills
 from .memory import TextureMemory, openness, recall
 from .mouth import (TEETH_LUMA, curtains, deep, mouth_geometry, palette, placement, retracted, rim_flow,
                     stretched, teeth_visible, warm as warm_mouth)
@@ -221,9 +221,8 @@ def _warm(basis: Basis) -> None:
     warm_teeth()
     warm_edges()
     warm_mouth()
-    # the lips' settling, on the average face (writable, as a deformation's points are)
-    rest = rest_points(256).copy()
-    lips.settle(rest, rest, 1.0, 1.0, 1.0)
+    warm_fills()
+    lips.warm()
     # the fills' loops for a box of a fill, as plan() and _blend run them
     fill, fill_mask = np.zeros((2, 3, 3), np.float32), np.zeros((2, 3), np.float32)
     _paste(fill, fill_mask, (0, 0, 2, 2), np.zeros((2, 2, 3), np.float32), np.zeros((2, 2), np.float32))

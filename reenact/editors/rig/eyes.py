@@ -68,9 +68,11 @@ def _unit(x):  # pragma: no cover (compiled)
 
 
 def warm() -> None:
-    """Compile (or load) the drawing loop now, rather than on the first edit that opens an eye."""
+    """Compile (or load) the drawing loop and the pixel gathering now, rather than on the first edit that opens an eye."""
     row = np.zeros(1)
     _eyeball(np.zeros((1, 1, 3), np.float32), 0, 0, 0.0, 0.0, 1.0, np.zeros(3), np.zeros(3), 0.0, 1.0, 0.0, 0.0, row, row)
+    mask, one = np.zeros((1, 1), bool), np.float32(1)
+    _eye_pixels(np.zeros((1, 1, 3), np.uint8), 0, 0, mask, mask, one, one, one, one)
 
 
 @compiled
@@ -115,6 +117,36 @@ def _eyeball(out, x0, y0, cx, cy, r, sclera, iris_rgb, mid_x, half, glint_x, gli
                 out[i, j, k] = min(max(v * lids, 0.0), 255.0)
 
 
+@compiled
+def _eye_pixels(crop, x0, y0, inside, missing, cx, cy, r, core):  # pragma: no cover (compiled)
+    """The float32 RGB (N, 3) of an eye box's pixels (from (x0, y0), the hole's `inside` and `missing` masks) that
+    the source shows: outside the iris disc (centre cx, cy, radius r), inside its `core` (0.8 r), and around the
+    opening; row by row, as numpy's boolean indexing takes them, the distance in float32 as numpy computed it (a
+    dozen whole-box steps in one loop)."""
+    h, w = inside.shape
+    sclera = np.empty((h * w, 3), np.float32)
+    iris_px, around = np.empty_like(sclera), np.empty_like(sclera)
+    ns = ni = na = 0
+    for i in range(h):
+        dy = np.float32(y0 + i) - cy
+        for j in range(w):
+            dx = np.float32(x0 + j) - cx
+            dist = np.sqrt(dx * dx + dy * dy)
+            seen = inside[i, j] and not missing[i, j]
+            for k in range(3):
+                v = np.float32(crop[y0 + i, x0 + j, k])
+                if seen and not dist <= r:
+                    sclera[ns, k] = v
+                if seen and dist <= core:
+                    iris_px[ni, k] = v
+                if not inside[i, j]:
+                    around[na, k] = v
+            ns += seen and not dist <= r
+            ni += seen and dist <= core
+            na += not inside[i, j]
+    return sclera[:ns], iris_px[:ni], around[:na]
+
+
 def _brighter_half(px: np.ndarray) -> np.ndarray:
     """The pixels (N, 3) at or above their median luma."""
     grey = luma(px)
@@ -127,19 +159,12 @@ def eye_fill(crop: np.ndarray, src_lm: np.ndarray, d: Deformation, hole: HoleLay
     x0, y0, x1, y1 = hole.box
     c, r = iris(src_lm, hole.name)
     gx = np.arange(x0, x1, dtype=np.float32)[None, :]
-    gy = np.arange(y0, y1, dtype=np.float32)[:, None]
-    dx, dy = gx - np.float32(c[0]), gy - np.float32(c[1])
-    dist = np.sqrt(dx * dx + dy * dy)
-    region = crop[y0:y1, x0:x1].astype(np.float32)
-    seen = ~hole.missing & hole.inside
-    in_iris = dist <= r
-    sclera_px = region[seen & ~in_iris]
-    iris_px = region[seen & (dist <= 0.8 * r)]
+    sclera_px, iris_px, around = _eye_pixels(crop, x0, y0, hole.inside, hole.missing, np.float32(c[0]),
+                                             np.float32(c[1]), np.float32(r), np.float32(0.8 * r))
     level = light(crop, src_lm)
     # lit like the skin around this eye, not the cheek (a deep socket's shade, portrait_man.jpg, took a
     # cheek-bright white for a painted crescent), and in its light's colour (a screen's blue light on the eyes
     # gave a cheek-tinted white a yellow cast)
-    around = region[~hole.inside]
     if len(around) >= 16:
         lit = percentile(around, 75)
         bright = min(float(luma(SCLERA_RGB * level)), AROUND_WHITE * float(luma(lit)))

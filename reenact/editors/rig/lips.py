@@ -21,7 +21,7 @@ from ...jit import compiled
 from .deform import _along_at, chain_y, index
 from .fills import length, row_gradient, smoothstep
 from .flow import rasterize_flow
-from .mesh import LIPS_INNER_LOWER, face_triangles
+from .mesh import LIPS_INNER_LOWER, face_triangles, rest_points
 from .mouth import MOUTH_LOWER, MOUTH_UPPER
 
 OUTER_UPPER = LIPS_OUTER[:11]                                   # 61 … 0 … 291
@@ -201,6 +201,15 @@ def _settled(src, dst, up, low, chains, least_u, least_l, seal, keep, iod, acros
     return out, src_out
 
 
+def warm() -> None:
+    """Compile (or load) the lips' loops now, rather than on the first edit that settles or seams them."""
+    rest = rest_points(256).copy()   # the average face, writable, as a deformation's points are
+    settle(rest, rest, 1.0, 1.0, 1.0)
+    row, rgb = np.zeros(1), np.zeros((1, 3), np.float32)
+    _seam_pixels(np.zeros((1, 1, 3), np.float32), np.zeros((1, 1), np.float32), np.zeros((1, 1, 3), np.float32), 0,
+                 row, row, row, row, row, row, rgb, rgb)
+
+
 def carry(flow: np.ndarray, src: np.ndarray, dst: np.ndarray) -> None:
     """Redraw the red of the lips into a backward flow for settled positions (see `settle`)."""
     rasterize_flow(flow, src, dst, lip_vertices()[2])
@@ -218,7 +227,6 @@ def seam(src: np.ndarray, dst_before: np.ndarray, dst_after: np.ndarray, warped:
     x0, y0, x1, y1 = box
     w = x1 - x0
     gx = np.arange(x0, x1, dtype=np.float32)[None, :]
-    gy = np.arange(y0, y1, dtype=np.float32)[:, None]
     gaps = [chain_y(m, MOUTH_LOWER, gx) - chain_y(m, MOUTH_UPPER, gx) for m in (src, dst_before)]
     top, bottom = chain_y(dst_after, MOUTH_UPPER, gx), chain_y(dst_after, MOUTH_LOWER, gx)
     closed = np.clip((np.maximum(*gaps) - (bottom - top)) / SEAM_FULL_PX, 0, 1)
@@ -226,7 +234,6 @@ def seam(src: np.ndarray, dst_before: np.ndarray, dst_after: np.ndarray, warped:
     a, b = sorted(float(dst_after[i, 0]) for i in MOUTH_CORNERS)
     closed *= np.clip(1 - (bottom - top), 0, 1) * np.clip(np.minimum(gx - a, b - gx), 0, 1)
     mid = 0.5 * (top + bottom)
-    d = gy - mid
     thick = (np.maximum(mid - chain_y(dst_after, OUTER_UPPER, gx), 0), np.maximum(chain_y(dst_after, OUTER_LOWER, gx) - mid, 0))
     img = warped.astype(np.float32)
     lip, reach = [], []
@@ -249,28 +256,53 @@ def seam(src: np.ndarray, dst_before: np.ndarray, dst_after: np.ndarray, warped:
     up, low = reach
     up = np.maximum(up, LIP_BAND * thick[0][0])
     low = np.maximum(low, LIP_BAND * thick[1][0])
-    # from the upper lip's colour to the lower's across the line
-    mix = np.clip(0.5 + d / (2 * SEAM_SOFT_PX), 0, 1)
-    # the line's width across itself, not down the column: where it slopes (the corners of a frown) a
-    # column-wise width thins it into dashes
-    across = d / np.sqrt(1 + row_gradient(mid[0])[None] ** 2)
-    dark = 1 - SEAM_DARK * closed * np.exp(-0.5 * (across / SEAM_PX) ** 2)
-    # per channel: numpy broadcasting over a trailing axis of 3 costs several times more
-    colour = cv2.merge([((up_c[None] * (1 - mix) + low_c[None] * mix) * dark).astype(np.float32)
-                        for up_c, low_c in zip(lip[0].T, lip[1].T)])
-    # the whole band the lips' own colour replaces, fading out over its outer 0.4 (a pixel at least) beyond it
-    fu, fl = np.maximum(0.4 * up, 1), np.maximum(0.4 * low, 1)
-    alpha = closed * np.clip(np.where(d < 0, (up[None] + d) / fu[None] + 1, (low[None] - d) / fl[None] + 1), 0, 1)
-    # the lower lip shaded as at rest, down to its shadow on the chin (a toothy smile's lower lip is lit flat)
-    tl = thick[1]
-    below, sig = d - tl, 0.3 * tl + 0.5
-    shade = 1 - (1 - LOW_NEAR) * np.clip(1 - d / np.maximum(0.5 * tl, 1), 0, 1) \
-        - LOW_SHADE * np.exp(-0.5 * ((below - 0.3 * tl) / sig) ** 2)
-    region = closed * (d > 0) * (below < 0.3 * tl + 3 * sig)
-    shade = np.where(region > 0, shade, 1)
-    colour = cv2.merge([((c * alpha + o * (1 - alpha)) * shade).astype(np.float32)
-                        for c, o in zip(cv2.split(colour), cv2.split(img))])
-    return colour, np.maximum(alpha, region).astype(np.float32)
+    colour, alpha = np.empty_like(img), np.empty(img.shape[:2], np.float32)
+    _seam_pixels(colour, alpha, img, y0, mid[0], row_gradient(mid[0]), closed[0], up, low, thick[1][0], lip[0], lip[1])
+    return colour, alpha
+
+
+@compiled
+def _seam_pixels(colour, alpha, img, y0, mid, slope, closed, up, low, tl, up_rgb, low_rgb):  # pragma: no cover (compiled)
+    """seam's per-pixel layers into `colour` (h, w, 3) and `alpha` (h, w), float32, over `img` (the warped box, its
+    first row at crop y0), from the per-column line `mid`, its `slope`, how `closed` it is, the lips' reach `up`,
+    `low` and the lower lip's thickness `tl` (float64), and the lips' colours (w, 3) float32: numpy's steps in
+    their order and precision (float64, the colour rounded to float32 before it is laid over `img`), about 40
+    whole-box numpy calls in one loop."""
+    for j in range(img.shape[1]):
+        fu, fl = max(0.4 * up[j], 1.0), max(0.4 * low[j], 1.0)
+        # the line's width across itself, not down the column: where it slopes (the corners of a frown) a
+        # column-wise width thins it into dashes
+        steep = np.sqrt(1 + slope[j] * slope[j])
+        sig = 0.3 * tl[j] + 0.5
+        for i in range(img.shape[0]):
+            d = np.float64(y0 + i) - mid[j]
+            # from the upper lip's colour to the lower's across the line, darkened at its middle
+            mix = _clip01(0.5 + d / (2 * SEAM_SOFT_PX))
+            q = d / steep / SEAM_PX
+            dark = 1 - SEAM_DARK * closed[j] * np.exp(-0.5 * (q * q))
+            # the whole band the lips' own colour replaces, fading out over its outer 0.4 (a pixel at least)
+            a = closed[j] * _clip01((up[j] + d) / fu + 1 if d < 0 else (low[j] - d) / fl + 1)
+            # the lower lip shaded as at rest, down to its shadow on the chin (a toothy smile's lower lip is lit flat)
+            below = d - tl[j]
+            g = (below - 0.3 * tl[j]) / sig
+            shade = (1 - (1 - LOW_NEAR) * _clip01(1 - d / max(0.5 * tl[j], 1.0))
+                     - LOW_SHADE * np.exp(-0.5 * (g * g)))
+            region = closed[j] * (1.0 if d > 0 else 0.0) * (1.0 if below < 0.3 * tl[j] + 3 * sig else 0.0)
+            if not region > 0:
+                shade = 1.0
+            for k in range(3):
+                c = np.float32((np.float64(up_rgb[j, k]) * (1 - mix) + np.float64(low_rgb[j, k]) * mix) * dark)
+                colour[i, j, k] = np.float32((np.float64(c) * a + np.float64(img[i, j, k]) * (1 - a)) * shade)
+            alpha[i, j] = np.float32(a if a >= region or np.isnan(a) else region)   # np.maximum
+
+
+@compiled
+def _clip01(x):  # pragma: no cover (compiled)
+    """np.clip(x, 0, 1) of a float64, bit for bit: NaN passes and -0.0 becomes 0 (eyes._unit keeps -0.0)."""
+    if np.isnan(x):
+        return x
+    x = x if x > 0.0 else 0.0
+    return x if x < 1.0 else 1.0
 
 
 def _reddened(upper: np.ndarray, lower: np.ndarray, gone: float) -> np.ndarray:
