@@ -115,6 +115,7 @@ class AppearanceConfig:
     light_max: float = 0.8     # the fitted light's slope is clipped to this
     lift_sigma: tuple = (1.0, 10.0)    # px: a crease is read at the first scale, filled if at most the second wide
     lift_max: float = 0.5      # most log brightening of a lifted crease
+    fold_lift_max: float = 1.0  # most log brightening of a lifted fold's valley
     fold_width: float = 10.0   # px: a `fold` pattern's valley is filled if at most this wide
     flatten_sigma: tuple = (1.0, 0.2)  # (px, IOD): broad shading is what the skin shows at the first scale
                                        # less what the bare skin around shows at the second
@@ -422,7 +423,7 @@ class Appearance:
                np.zeros((1, 4), np.int64), np.zeros((1, 2, 3)), np.zeros((1, 3), np.float32), np.zeros((1, 3), np.float32))
         pixel = np.zeros((1, 1, 3), np.float32)
         _lit(pixel, np.zeros((2, 2, 3), np.uint8)[:1, :1], np.float32(-1), np.float32(1))   # a view, as a crop's box
-        _lifted(pixel, 0, 0, pixel, pixel, np.zeros((1, 1), np.float32), pixel, 0, 0, self.cfg.lift_max)
+        _lifted(pixel, 0, 0, pixel, pixel, np.zeros((1, 1), np.float32), pixel, 0, 0, np.zeros((1, 1), np.float32))
 
     def shading(self, crop: np.ndarray, d: Deformation, flow: np.ndarray, flow_box: tuple[int, int, int, int] | None,
                 right: np.ndarray, left: np.ndarray, track: tuple[int, float] | None = None) -> Shading | None:
@@ -567,8 +568,9 @@ class Appearance:
         crease: filled as one, its sides stayed dark beside its lifted core, a line down the cheek). The creases
         are lifted to that at full resolution, where their weight reaches: a fold the removal squeezed together
         is a few pixels wide, and lifted at half resolution it spilled over its rims, a bright stripe beside a
-        dark core. The broad shading is evened at half resolution, read with the creases filled, so it does
-        not lift them a second time.
+        dark core. A fold's valley is read there unblurred and lifted up to fold_lift_max, so its thin dark
+        core is filled to its rims too. The broad shading is evened at half resolution, read with the creases
+        filled, so it does not lift them a second time.
         """
         size = crop.shape[0]
         landed = _landing(box, affine, size)
@@ -613,12 +615,14 @@ class Appearance:
         # seam shows around them
         skin = _bare_skin(moved, (px0, py0), (half_size[1], half_size[0]), iod)
         w *= np.minimum(cv2.GaussianBlur(skin, (0, 0), 1.0), skin)
-        support = w[0]
+        support, most = w[0], np.full_like(w[0], self.cfg.lift_max)
         if weight[2].any():
-            # a fold is filled up to its wider valley's rims, a crease beside it to its own
+            # a fold is filled up to its wider valley's rims, a crease beside it to its own, and lifted as deep
+            # as its valley is (capped as a crease, its core stayed a hard dark line: obama)
             support = np.minimum(w[0] + w[2], np.float32(1))
             share = w[2] / np.maximum(w[0] + w[2], np.float32(1e-6))
             filled += _planes(share) * (_closed(half, self.cfg.fold_width, fine) - filled)
+            most += share * np.float32(self.cfg.fold_lift_max - self.cfg.lift_max)
         shade = np.zeros((half_size[1], half_size[0], 3), np.float32)
         # evened only where it is weighed in (it adds nothing where its weight is 0)
         x, y, ew, eh = cv2.boundingRect(cv2.compare(w[1], 0, cv2.CMP_NE)) if even else (0, 0, 0, 0)
@@ -634,9 +638,17 @@ class Appearance:
             ky = np.arange(ty0, ty1, dtype=np.float32)[:, None]
             seen = cv2.remap(crop, kx + flow[0, ty0:ty1, tx0:tx1], ky + flow[1, ty0:ty1, tx0:tx1], cv2.INTER_LINEAR,
                              borderMode=cv2.BORDER_REPLICATE)
-        detail = cv2.GaussianBlur(np.log(seen.astype(np.float32) + 8.0), (0, 0), fine) if bw else np.zeros((0, 0, 3), np.float32)
+        detail = np.zeros((0, 0, 3), np.float32)
+        if bw:
+            raw = np.log(seen.astype(np.float32) + 8.0)
+            detail = cv2.GaussianBlur(raw, (0, 0), fine)
+            if weight[2].any():
+                # a fold's valley is read as sharp as it is: read at `fine`, a core narrower than that kept the
+                # depth the blur took off, a hard dark line between lit rims (obama's nasolabial fold)
+                sharp = cv2.resize(share[y:y + bh, x:x + bw], (2 * bw, 2 * bh), interpolation=cv2.INTER_LINEAR)
+                detail += _planes(sharp) * (raw - detail)
         out = np.empty((y1 - y0, x1 - x0, 3), np.float32)
-        _lifted(out, y0 - py0, x0 - px0, shade, filled, support, detail, ty0 - py0, tx0 - px0, self.cfg.lift_max)
+        _lifted(out, y0 - py0, x0 - px0, shade, filled, support, detail, ty0 - py0, tx0 - px0, most)
         return landed, out
 
 
@@ -653,8 +665,8 @@ def _lifted(out, oy, ox, shade, filled, support, detail, ty, tx, most):  # pragm
     """Lift's result over its crop box (`out`, whose pixel (0, 0) is full-resolution (oy, ox) of the padded
     box): the half-resolution evening `shade` doubled, plus where `detail` (full resolution, from (ty, tx)) lies,
     the creases lifted up to the half-resolution closing `filled` by the doubled `support`, their mean over the
-    channels at most `most`. Doubling as cv2.resize does: full-resolution x reads half-resolution x / 2 − ¼,
-    clamped to the grid."""
+    channels at most the doubled `most`. Doubling as cv2.resize does: full-resolution x reads half-resolution
+    x / 2 − ¼, clamped to the grid."""
     h2, w2 = shade.shape[0], shade.shape[1]
     xa, xb, rx = _doubled(ox, out.shape[1], w2)
     ya, yb, ry = _doubled(oy, out.shape[0], h2)
@@ -672,7 +684,8 @@ def _lifted(out, oy, ox, shade, filled, support, detail, ty, tx, most):  # pragm
                 g0 = _gap(filled, detail, a, c, b, d, wa, wb, wc, wd, di, dj, 0)
                 g1 = _gap(filled, detail, a, c, b, d, wa, wb, wc, wd, di, dj, 1)
                 g2 = _gap(filled, detail, a, c, b, d, wa, wb, wc, wd, di, dj, 2)
-                over = max((g0 + g1 + g2) / 3 - most, 0.0)
+                m = wa * most[a, c] + wb * most[a, d] + wc * most[b, c] + wd * most[b, d]
+                over = max((g0 + g1 + g2) / 3 - m, 0.0)
                 out[i, j, 0] += (g0 - over) * s
                 out[i, j, 1] += (g1 - over) * s
                 out[i, j, 2] += (g2 - over) * s
