@@ -158,7 +158,6 @@ def eye_fill(crop: np.ndarray, src_lm: np.ndarray, d: Deformation, hole: HoleLay
     the lids' lash line and shadow, blurred to the photo's softness."""
     x0, y0, x1, y1 = hole.box
     c, r = iris(src_lm, hole.name)
-    gx = np.arange(x0, x1, dtype=np.float32)[None, :]
     sclera_px, iris_px, around = _eye_pixels(crop, x0, y0, hole.inside, hole.missing, np.float32(c[0]),
                                              np.float32(c[1]), np.float32(r), np.float32(0.8 * r))
     level = light(crop, src_lm)
@@ -192,6 +191,7 @@ def eye_fill(crop: np.ndarray, src_lm: np.ndarray, d: Deformation, hole: HoleLay
         side = -1.0 if slope(crop, src_lm) <= 0 else 1.0               # towards the brighter cheek
         glint = (c[0] + side * CATCHLIGHT[0] * r, c[1] - CATCHLIGHT[0] * r)
     out = np.empty((y1 - y0, x1 - x0, 3), np.float32)
+    gx = np.arange(x0, x1, dtype=np.float32)[None, :]
     _eyeball(out, x0, y0, float(c[0]), float(c[1]), float(r), sclera.astype(np.float64), iris_rgb.astype(np.float64),
              0.5 * float(pa[0] + pb[0]), max(0.5 * abs(float(pb[0] - pa[0])), 1.0), *glint,
              chain_y(d.dst, (a,) + upper + (b,), gx)[0], chain_y(d.dst, (a,) + lower + (b,), gx)[0])

@@ -28,12 +28,13 @@ SHARP_PX = 0.95
 MAX_SOFT_PX = 2.0
 
 
+# landmarks on the cheeks, where `skin` reads the skin's colour
+_CHEEKS = np.array([117, 346, 50, 280, 101, 330], np.intp)
+
+
 def skin(crop: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     """Median RGB of cheek skin (float32)."""
     return _cheeks(crop, landmarks, _CHEEKS)
-
-
-_CHEEKS = np.array([117, 346, 50, 280, 101, 330], np.intp)
 
 
 @compiled
