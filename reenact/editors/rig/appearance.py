@@ -630,7 +630,7 @@ class Appearance:
             filled += _planes(share) * (_closed(half, self.cfg.fold_width, fine) - filled)
         if weight[3].any():
             # and a fold's valley is lifted as deep as it is (capped as a crease, its core stayed a hard dark
-            # line: obama under neutral, astronaut.png under surprise and fear)
+            # line: obama under neutral, astronaut.png under surprise)
             core = np.minimum(w[3] / np.maximum(w[0] + w[2], np.float32(1e-6)), np.float32(1))
             most += core * np.float32(self.cfg.fold_lift_max - self.cfg.lift_max)
         shade = np.zeros((half_size[1], half_size[0], 3), np.float32)
