@@ -231,7 +231,8 @@ def test_a_taken_away_smiles_fold_leaves_no_hard_line_along_its_valley():
     """A large face's nasolabial fold has a thin dark core (obama, astronaut.png): read at the crease scale
     (blurred) and capped as a crease, the lift left it a hard dark line between lit rims, like an age crease.
     Here a thin valley 0.8 log deep, drawn where the fold lies on flat skin: as AU12 falls it is lifted to
-    its rims (0.47 of its depth was left before, 0.25 now); as AU12 rises nothing lifts it."""
+    its rims (0.47 of its depth was left before, 0.25 now), beside surprise's parted mouth too; beside lips
+    stretched sideways (fear's AU20) it stays a line; as AU12 rises nothing lifts it."""
     crop, lm = face("astronaut.png")
     iod = interocular(lm)
     curve = np.array([lm[i, :2] + [dx * iod, 0] for i, dx in ((206, 0.06), (216, 0.06), (212, 0.07))])
@@ -251,6 +252,8 @@ def test_a_taken_away_smiles_fold_leaves_no_hard_line_along_its_valley():
     before = depth(zero)
     assert before > 0.6
     assert depth(delta(AU12=-4, AU06=-2)) < 0.35 * before
+    assert depth(delta(AU12=-4, AU06=-2, AU25=3, AU26=4)) < 0.35 * before
+    assert depth(delta(AU12=-4, AU06=-2, AU25=3, AU26=4, AU20=5)) > 0.45 * before
     assert depth(delta(AU12=3, AU06=2)) >= before - 1e-3
 
 

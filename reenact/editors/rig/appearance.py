@@ -41,6 +41,8 @@ from .deform import Deformation, shapes_mouth
 from .fills import length
 from .mesh import N_MESH, face_triangles, rest_points
 
+_DEEPENS_FOLD = [AU_INDEX[a] for a in ("AU09", "AU10", "AU20")]
+
 CONFIG_FILE = "appearance.yaml"
 # skin this colourful (mean |R − G| and |B − G| over G) gets the full tint; greyer skin less, grey none
 FULL_CHROMA = 0.15
@@ -459,15 +461,20 @@ class Appearance:
         if lift:
             # where creases are lifted only needs to be roughly right: all patterns through one affine
             cx0, cy0, cx1, cy1 = _union([t.box for t, _ in lift])
-            weight = np.zeros((3, cy1 - cy0, cx1 - cx0), np.float32)
+            weight = np.zeros((4, cy1 - cy0, cx1 - cx0), np.float32)
             # a fold is lifted as one where the mouth is left at rest; beside a mouth the target shapes (corners
             # pulled down, lips parted) it is lifted as a crease (surprise on jesper.jpg, its fold lifted as one,
-            # read neutral to face-api)
+            # read neutral to face-api), its thin core as deep as a fold's either way
             at_rest = not shapes_mouth(right, left)
+            # a target that deepens the fold itself (AU9, AU10, AU20) keeps its line: beside fear's stretched
+            # mouth it reads as fear, beside disgust's raised lip as disgust
+            core = 1.0 - min(max(float(right[_DEEPENS_FOLD].max()), float(left[_DEEPENS_FOLD].max()), 0.0) / 5.0, 1.0)
             for t, s in lift:
                 x0, y0, x1, y1 = t.box
                 if not t.reveal:
                     weight[2 if t.fold and at_rest else 0, y0 - cy0:y1 - cy0, x0 - cx0:x1 - cx0] += s * t.support
+                    if t.fold and core > 0:
+                        weight[3, y0 - cy0:y1 - cy0, x0 - cx0:x1 - cx0] += s * core * t.support
                 weight[1, y0 - cy0:y1 - cy0, x0 - cx0:x1 - cx0] += s * t.even
             lifted = self.lift(crop, flow if flow_box else None, weight, (cx0, cy0, cx1, cy1),
                                (_face_solver(size) @ moved[:N_MESH]).T, moved)
@@ -559,8 +566,8 @@ class Appearance:
              affine: np.ndarray, moved: np.ndarray) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
         """(crop box, log shade per RGB channel) that lifts the crease-sized dark valleys of the crop, as the
         backward `flow` (None: none) shows it, up to the skin on either side, and evens out its broad shading
-        towards the bare skin around, each as far as its plane of `weight` ((3, h, w) over canonical
-        `box`, seen through `affine`: creases, evening, folds) says. `moved`: the edit's landmarks, where lips,
+        towards the bare skin around, each as far as its plane of `weight` ((4, h, w) over canonical
+        `box`, seen through `affine`: creases, evening, folds filled as folds, every fold's core) says. `moved`: the edit's landmarks, where lips,
         eyes and nose are.
 
         A grey closing at half resolution fills every valley at most lift_sigma[1] wide up to the lower of
@@ -605,7 +612,7 @@ class Appearance:
         cx0, cy0 = box[:2]
         m = 0.5 * np.array([[a, b, a * cx0 + b * cy0 + c - px0 - 0.5], [d, e, d * cx0 + e * cy0 + f - py0 - 0.5]])
         # a plane of zeros warps to zeros: most edits weigh in no fold and some no crease
-        w = np.zeros((3, half_size[1], half_size[0]), np.float32)
+        w = np.zeros((len(weight), half_size[1], half_size[0]), np.float32)
         for plane, into in zip(weight, w):
             if plane.any():
                 cv2.warpAffine(plane, m, half_size, dst=into, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
@@ -617,12 +624,15 @@ class Appearance:
         w *= np.minimum(cv2.GaussianBlur(skin, (0, 0), 1.0), skin)
         support, most = w[0], np.full_like(w[0], self.cfg.lift_max)
         if weight[2].any():
-            # a fold is filled up to its wider valley's rims, a crease beside it to its own, and lifted as deep
-            # as its valley is (capped as a crease, its core stayed a hard dark line: obama)
+            # a fold is filled up to its wider valley's rims, a crease beside it to its own
             support = np.minimum(w[0] + w[2], np.float32(1))
             share = w[2] / np.maximum(w[0] + w[2], np.float32(1e-6))
             filled += _planes(share) * (_closed(half, self.cfg.fold_width, fine) - filled)
-            most += share * np.float32(self.cfg.fold_lift_max - self.cfg.lift_max)
+        if weight[3].any():
+            # and a fold's valley is lifted as deep as it is (capped as a crease, its core stayed a hard dark
+            # line: obama under neutral, astronaut.png under surprise)
+            core = np.minimum(w[3] / np.maximum(w[0] + w[2], np.float32(1e-6)), np.float32(1))
+            most += core * np.float32(self.cfg.fold_lift_max - self.cfg.lift_max)
         shade = np.zeros((half_size[1], half_size[0], 3), np.float32)
         # evened only where it is weighed in (it adds nothing where its weight is 0)
         x, y, ew, eh = cv2.boundingRect(cv2.compare(w[1], 0, cv2.CMP_NE)) if even else (0, 0, 0, 0)
@@ -642,10 +652,10 @@ class Appearance:
         if bw:
             raw = np.log(seen.astype(np.float32) + 8.0)
             detail = cv2.GaussianBlur(raw, (0, 0), fine)
-            if weight[2].any():
+            if weight[3].any():
                 # a fold's valley is read as sharp as it is: read at `fine`, a core narrower than that kept the
                 # depth the blur took off, a hard dark line between lit rims (obama's nasolabial fold)
-                sharp = cv2.resize(share[y:y + bh, x:x + bw], (2 * bw, 2 * bh), interpolation=cv2.INTER_LINEAR)
+                sharp = cv2.resize(core[y:y + bh, x:x + bw], (2 * bw, 2 * bh), interpolation=cv2.INTER_LINEAR)
                 detail += _planes(sharp) * (raw - detail)
         out = np.empty((y1 - y0, x1 - x0, 3), np.float32)
         _lifted(out, y0 - py0, x0 - px0, shade, filled, support, detail, ty0 - py0, tx0 - px0, most)
