@@ -292,6 +292,43 @@ def test_taking_a_smile_away_lifts_the_dark_pits_at_a_closed_mouths_corners_and_
     assert np.array_equal(edit("anger", True)[0], edit("anger", False)[0])
 
 
+def test_a_lifted_mouth_corner_goes_no_further_than_its_rims_colour():
+    """The lips' corner tails redraw a taken-away smile's corners as skin; the crease lift read the warp under
+    them, a dark lipstick's pit, and its ratio (its green the most) on that skin drew a yellow-green dot at
+    each corner (held sample1_face1.png's neutral, 135 levels past the skin around; smile_man.jpg's own pits a
+    pale one, 53). The lift reads what it multiplies: near the corners the edit stays within its unshaded
+    neighbourhood's colour."""
+    crop, lm = face("smile_man.jpg")
+    iod = interocular(lm)
+    crop = crop.copy()
+    lips = np.zeros(crop.shape[:2], np.uint8)
+    cv2.fillPoly(lips, [np.round(lm[list(LIPS_OUTER), :2]).astype(np.int32)], 1)
+    for i in MOUTH_CORNERS:
+        cv2.circle(lips, (int(round(lm[i, 0])), int(round(lm[i, 1]))), int(round(0.04 * iod)), 1, -1)
+    # a dark purple lipstick over the lips and the pits at their corners
+    grey = crop[lips > 0].mean(1, keepdims=True) / 255
+    crop[lips > 0] = np.clip(grey * np.array([176, 48, 144]), 0, 255).astype(np.uint8)
+    model = load_model()
+    source = model.intensities(model.features(lm))
+    basis = load_basis()
+    target = presets()["neutral"].resolve(source)
+    req = EditRequest(crop=crop, landmarks=lm, source=source, target=target)
+    on, off = (create_editor("rig", memory=False, appearance=a).edit(req).crop.astype(np.float32) for a in (True, False))
+    d = deform(lm, *coefficients(source, target, basis), basis, crop.shape[0], smile_share(source, target))
+    corners = np.zeros(crop.shape[:2], np.uint8)
+    for i in MOUTH_CORNERS:
+        cv2.circle(corners, (int(round(d.dst[i, 0])), int(round(d.dst[i, 1]))), int(round(0.1 * iod)), 1, -1)
+    # the rims: the unshaded edit with every valley up to a crease's width filled
+    k = 2 * int(0.1 * iod) + 1
+    rims = cv2.dilate(cv2.morphologyEx(off, cv2.MORPH_CLOSE, np.ones((k, k), np.uint8)), np.ones((3, 3), np.uint8))
+    near = corners > 0
+    # 12 levels (the broad evening's), 135 before
+    assert (on - rims).max(-1)[near].max() < 25
+    hue = lambda a: (a[..., 1] + 8) / (a[..., 0] + 8)  # noqa: E731
+    # G/R 0.035 past the rims' at most, 0.36 before
+    assert (hue(on) - hue(rims))[near].max() < 0.1
+
+
 def test_the_editor_shades_where_it_moves_and_marks_it():
     """Through the rig: an anger edit darkens the glabella of its crop, and the mask covers what it shaded."""
     crop, lm = face("astronaut.png")

@@ -428,13 +428,16 @@ class Appearance:
         _lifted(pixel, 0, 0, pixel, pixel, np.zeros((1, 1), np.float32), pixel, 0, 0, np.zeros((1, 1), np.float32))
 
     def shading(self, crop: np.ndarray, d: Deformation, flow: np.ndarray, flow_box: tuple[int, int, int, int] | None,
-                right: np.ndarray, left: np.ndarray, track: tuple[int, float] | None = None) -> Shading | None:
+                right: np.ndarray, left: np.ndarray, track: tuple[int, float] | None = None,
+                laid: tuple[np.ndarray, np.ndarray] | None = None) -> Shading | None:
         """The ratio image for per-side AU changes `right`, `left` (17 each); None when it would be all 1.
 
         `d` is the rig's deformation of this face: each pattern lands on its moved landmarks, so it sits on
         the moved skin. `flow` is the rig's backward flow, zero outside `flow_box` (None: nothing moves): a
-        lift reads the creases of the source face where the flow has taken them. `track` (id, seconds)
-        eases a video's shading from that track's previous frame; a still has none.
+        lift reads the creases of the source face where the flow has taken them, under what the edit lays over
+        the warped crop (`laid`: (fill, fill_mask), as the rig blends them; None: nothing), for the ratio
+        multiplies that. `track` (id, seconds) eases a video's shading from that track's previous frame; a
+        still has none.
         """
         cfg, size = self.cfg, crop.shape[0]
         temps, weights, sides, soften, reveal, packed = self._build(size)
@@ -477,7 +480,7 @@ class Appearance:
                         weight[3, y0 - cy0:y1 - cy0, x0 - cx0:x1 - cx0] += s * core * t.support
                 weight[1, y0 - cy0:y1 - cy0, x0 - cx0:x1 - cx0] += s * t.even
             lifted = self.lift(crop, flow if flow_box else None, weight, (cx0, cy0, cx1, cy1),
-                               (_face_solver(size) @ moved[:N_MESH]).T, moved)
+                               (_face_solver(size) @ moved[:N_MESH]).T, moved, laid)
         if placed is None and lifted is None:
             return None
         box = _union(([placed[0]] if placed is not None else []) + ([lifted[0]] if lifted is not None else []))
@@ -563,12 +566,13 @@ class Appearance:
         return np.clip(around - fine, *self.cfg.flatten_range)
 
     def lift(self, crop: np.ndarray, flow: np.ndarray | None, weight: np.ndarray, box: tuple[int, int, int, int],
-             affine: np.ndarray, moved: np.ndarray) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
+             affine: np.ndarray, moved: np.ndarray,
+             laid: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
         """(crop box, log shade per RGB channel) that lifts the crease-sized dark valleys of the crop, as the
         backward `flow` (None: none) shows it, up to the skin on either side, and evens out its broad shading
         towards the bare skin around, each as far as its plane of `weight` ((4, h, w) over canonical
         `box`, seen through `affine`: creases, evening, folds filled as folds, every fold's core) says. `moved`: the edit's landmarks, where lips,
-        eyes and nose are.
+        eyes and nose are; `laid`: the fills over the warped crop (shading).
 
         A grey closing at half resolution fills every valley at most lift_sigma[1] wide up to the lower of
         its two rims; where folds are lifted, one fold_width wide (a smile's nasolabial fold is wider than a
@@ -604,6 +608,7 @@ class Appearance:
             ky = np.arange(py0, py1, 2, dtype=np.float32)[:, None]
             small = cv2.resize(crop, (size // 2, size // 2), interpolation=cv2.INTER_AREA)
             seen = cv2.remap(small, (kx + fx) * 0.5, (ky + fy) * 0.5, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        seen = _under(seen, laid, (px0, py0, px1, py1), half_size)
         # per channel, so a lifted crease takes its surroundings' colour as well as their brightness
         half = cv2.GaussianBlur(np.log(seen.astype(np.float32) + 8.0), (0, 0), fine / 2)
         filled = _closed(half, wide, fine)
@@ -650,7 +655,7 @@ class Appearance:
                              borderMode=cv2.BORDER_REPLICATE)
         detail = np.zeros((0, 0, 3), np.float32)
         if bw:
-            raw = np.log(seen.astype(np.float32) + 8.0)
+            raw = np.log(_under(seen, laid, (tx0, ty0, tx1, ty1), None).astype(np.float32) + 8.0)
             detail = cv2.GaussianBlur(raw, (0, 0), fine)
             if weight[3].any():
                 # a fold's valley is read as sharp as it is: read at `fine`, a core narrower than that kept the
@@ -660,6 +665,22 @@ class Appearance:
         out = np.empty((y1 - y0, x1 - x0, 3), np.float32)
         _lifted(out, y0 - py0, x0 - px0, shade, filled, support, detail, ty0 - py0, tx0 - px0, most)
         return landed, out
+
+
+def _under(seen: np.ndarray, laid: tuple[np.ndarray, np.ndarray] | None, box: tuple[int, int, int, int],
+           half_size: tuple[int, int] | None) -> np.ndarray:
+    """`seen` (the warped crop over crop box `box`, resized to `half_size` (w, h) unless None) with the fills
+    `laid` (fill, fill_mask) laid over it as the rig blends them, warp·(1 − mask) + fill·mask."""
+    if laid is None:
+        return seen
+    x0, y0, x1, y1 = box
+    mask = laid[1][y0:y1, x0:x1]
+    if not cv2.countNonZero(mask):
+        return seen
+    fill = laid[0][y0:y1, x0:x1] * _planes(mask)
+    if half_size is not None:
+        mask, fill = (cv2.resize(a, half_size, interpolation=cv2.INTER_AREA) for a in (mask, fill))
+    return seen.astype(np.float32) * _planes(1 - mask) + fill
 
 
 def _closed(half: np.ndarray, width: float, fine: float) -> np.ndarray:

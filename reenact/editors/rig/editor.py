@@ -144,26 +144,31 @@ class RigEditor:
         size = req.crop.shape[0]
         d = deform(req.landmarks, right, left, self.basis, size, smile, lids_shut(req.target),
                    narrowed(req.source, NARROWED_MIN), gates(req.target))
-        flow, holes, box = dense_flow(d, size)
-        shading = (self.appearance.shading(req.crop, d, flow, box, *_smile_taken(right, left, d),
-                                           (req.track_id, req.time)) if self.appearance else None)
+        flow, holes, moving = dense_flow(d, size)
+        box = moving
+        fill = np.zeros((size, size, 3), np.float32)
+        fill_mask = np.zeros((size, size), np.float32)
+        used = set()
+        if moving is not None:
+            for hole in holes:
+                if hole.name == "mouth":
+                    src, mouth_box = _fill_mouth(req, d, flow, hole, mem, fill, fill_mask)
+                    used.update(src.split("+"))
+                    box = union(box, mouth_box)
+                else:
+                    used.update(_fill_hole(req, d, flow, hole, mem, fill, fill_mask).split("+"))
+            for name, region_box in _replace_regions(req, d, mem, fill, fill_mask):
+                used.add(name)
+                box = union(box, region_box)
+        # the shading reads what it multiplies: the crop through the flow the lips settled and the fills laid
+        # over it (read before them, a mouth corner the lips' corner tails had already lifted to skin was
+        # lifted again by the dark lip corner's ratio, a yellow-green dot: sample1_face1's neutral)
+        shading = (self.appearance.shading(req.crop, d, flow, moving, *_smile_taken(right, left, d),
+                                           (req.track_id, req.time), (fill, fill_mask)) if self.appearance else None)
         if shading is not None:
             box = shading.box if box is None else union(box, shading.box)
         if box is None:
             return None
-        fill = np.zeros((size, size, 3), np.float32)
-        fill_mask = np.zeros((size, size), np.float32)
-        used = set()
-        for hole in holes:
-            if hole.name == "mouth":
-                src, mouth_box = _fill_mouth(req, d, flow, hole, mem, fill, fill_mask)
-                used.update(src.split("+"))
-                box = union(box, mouth_box)
-            else:
-                used.update(_fill_hole(req, d, flow, hole, mem, fill, fill_mask).split("+"))
-        for name, region_box in _replace_regions(req, d, mem, fill, fill_mask):
-            used.add(name)
-            box = union(box, region_box)
         edges = soft_edges(req.crop, flow, box, holes, d.dst[index(LIPS_OUTER)])
         if edges is not None:
             _paste(fill, fill_mask, edges[2], edges[0], edges[1])
