@@ -441,3 +441,23 @@ def test_placed_patterns_are_numpys_bit_for_bit():
             assert g.dtype == w.dtype and g.tobytes() == w.tobytes()
         off += len(got[1]) < len(index)
     assert 0 < off < 40
+
+
+def test_changed_pixels_are_the_range_tests_bit_for_bit():
+    from reenact.editors.rig.appearance import MIN_LOG, _changed
+
+    rng = np.random.default_rng(43)
+    tol = np.float32(MIN_LOG)
+    edge = np.array([tol, -tol, np.nextafter(tol, np.float32(0)), -np.nextafter(tol, np.float32(0)), np.nan, 0], np.float32)
+    for trial in range(60):
+        log = (rng.normal(0, 1, (int(rng.integers(1, 40)), int(rng.integers(1, 40)), 3)) * 10.0 ** rng.uniform(-5, -2)).astype(np.float32)
+        if trial % 2:
+            log.ravel()[rng.integers(0, log.size, 8)] = rng.choice(edge, 8)
+        if trial % 7 == 0:
+            log[:] = 0
+        # the steps it replaced: a range test just inside ±tol, then the bounding box of what falls outside
+        t = float(np.nextafter(tol, np.float32(0)))
+        want = cv2.inRange(log, (-t, -t, -t), (t, t, t)) == 0
+        mask, box = _changed(log, tol)
+        assert mask.dtype == bool and np.array_equal(mask, want)
+        assert tuple(box) == cv2.boundingRect(want.view(np.uint8))

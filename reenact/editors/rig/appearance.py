@@ -424,6 +424,7 @@ class Appearance:
         pixel = np.zeros((1, 1, 3), np.float32)
         _lit(pixel, np.zeros((2, 2, 3), np.uint8)[:1, :1], np.float32(-1), np.float32(1))   # a view, as a crop's box
         _lifted(pixel, 0, 0, pixel, pixel, np.zeros((1, 1), np.float32), pixel, 0, 0, np.zeros((1, 1), np.float32))
+        _changed(pixel, np.float32(MIN_LOG))
 
     def shading(self, crop: np.ndarray, d: Deformation, flow: np.ndarray, flow_box: tuple[int, int, int, int] | None,
                 right: np.ndarray, left: np.ndarray, track: tuple[int, float] | None = None) -> Shading | None:
@@ -485,15 +486,12 @@ class Appearance:
         if track is not None:
             box, log = self._steady(track, box, log)
             bx0, by0 = box[:2]
-        changed = unchanged(log, MIN_LOG) == 0
-        x, y, w, h = cv2.boundingRect(changed.view(np.uint8))
+        changed, (x, y, w, h) = _changed(log, np.float32(MIN_LOG))
         if not w:
             return None
-        region = np.ones((h, w, 3), np.float32)    # exactly 1 wherever nothing changes
-        cv2.copyTo(cv2.exp(log[y:y + h, x:x + w]), changed[y:y + h, x:x + w].view(np.uint8), region)
-        image = np.ones((size, size, 3), np.float32)
+        image = np.ones((size, size, 3), np.float32)    # exactly 1 wherever nothing changes
         x0, y0, x1, y1 = bx0 + x, by0 + y, bx0 + x + w, by0 + y + h
-        image[y0:y1, x0:x1] = region
+        cv2.copyTo(cv2.exp(log[y:y + h, x:x + w]), changed[y:y + h, x:x + w].view(np.uint8), image[y0:y1, x0:x1])
         if track is not None:
             self._last[track[0]] = (track[1], (x0, y0, x1, y1), log[y:y + h, x:x + w])
         return Shading(image=image, box=(x0, y0, x1, y1))
@@ -943,10 +941,23 @@ def _union(boxes):
     return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
 
 
-def unchanged(log: np.ndarray, tol: float) -> np.ndarray:
-    """uint8 (h, w): 255 where every channel of `log` is within ±tol (just under), 0 elsewhere."""
-    t = float(np.nextafter(np.float32(tol), np.float32(0)))
-    return cv2.inRange(log, (-t, -t, -t), (t, t, t))
+@compiled
+def _changed(log, tol):  # pragma: no cover (compiled)
+    """Where (h, w) any channel of `log` ((h, w, 3) float32) is not under `tol` (float32) in size, NaN included,
+    and the bounding box (x, y, w, h) of that, all 0 for none: one pass instead of a range test, a comparison
+    and a bounding box over the whole log shade."""
+    h, w = log.shape[0], log.shape[1]
+    mask = np.zeros((h, w), np.bool_)
+    x0, y0, x1, y1 = w, h, 0, 0
+    for i in range(h):
+        for j in range(w):
+            if not (abs(log[i, j, 0]) < tol and abs(log[i, j, 1]) < tol and abs(log[i, j, 2]) < tol):
+                mask[i, j] = True
+                x0, x1 = min(x0, j), max(x1, j + 1)
+                y0, y1 = min(y0, i), max(y1, i + 1)
+    if x1 == 0:
+        return mask, (0, 0, 0, 0)
+    return mask, (x0, y0, x1 - x0, y1 - y0)
 
 
 def apply_shading(pixels: np.ndarray, shade: np.ndarray) -> np.ndarray:
