@@ -461,3 +461,27 @@ def test_changed_pixels_are_the_range_tests_bit_for_bit():
         mask, box = _changed(log, tol)
         assert mask.dtype == bool and np.array_equal(mask, want)
         assert tuple(box) == cv2.boundingRect(want.view(np.uint8))
+
+
+def test_lift_weights_are_numpys_bit_for_bit():
+    from reenact.editors.rig.appearance import _union, _weigh
+
+    temps, *_, packed = Appearance(load_appearance())._build(256)
+    rng = np.random.default_rng(47)
+    for trial in range(30):
+        ids = rng.choice(len(temps), int(rng.integers(1, 9)), replace=False)
+        strength = [float(s) for s in rng.uniform(0, 1, len(ids))]
+        crease = rng.integers(-1, 3, len(ids))
+        crease[crease == 1] = 0
+        cx0, cy0, cx1, cy1 = _union([temps[i].box for i in ids])
+        want = np.zeros((3, cy1 - cy0, cx1 - cx0), np.float32)
+        # the steps it replaced: each pattern's support onto its crease plane and its evening onto plane 1
+        for i, s, c in zip(ids, strength, crease):
+            x0, y0, x1, y1 = temps[i].box
+            if c >= 0:
+                want[c, y0 - cy0:y1 - cy0, x0 - cx0:x1 - cx0] += s * temps[i].support
+            want[1, y0 - cy0:y1 - cy0, x0 - cx0:x1 - cx0] += s * temps[i].even
+        got = np.zeros_like(want)
+        _weigh(got, cx0, cy0, ids.astype(np.int64), np.array(strength), crease.astype(np.int64), packed.lifting,
+               packed.lift_offsets, packed.boxes)
+        assert got.tobytes() == want.tobytes()

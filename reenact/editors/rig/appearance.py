@@ -425,6 +425,8 @@ class Appearance:
         _lit(pixel, np.zeros((2, 2, 3), np.uint8)[:1, :1], np.float32(-1), np.float32(1))   # a view, as a crop's box
         _lifted(pixel, 0, 0, pixel, pixel, np.zeros((1, 1), np.float32), pixel, 0, 0, np.zeros((1, 1), np.float32))
         _changed(pixel, np.float32(MIN_LOG))
+        _weigh(np.zeros((3, 1, 1), np.float32), 0, 0, np.zeros(1, np.int64), np.ones(1), np.zeros(1, np.int64),
+               np.zeros((2, 1), np.float32), np.zeros(1, np.int64), np.array([[0, 0, 1, 1]], np.int64))
 
     def shading(self, crop: np.ndarray, d: Deformation, flow: np.ndarray, flow_box: tuple[int, int, int, int] | None,
                 right: np.ndarray, left: np.ndarray, track: tuple[int, float] | None = None) -> Shading | None:
@@ -443,10 +445,10 @@ class Appearance:
         rise, fall = (np.tanh((weights * np.maximum(sign * delta, 0)).sum(1) / cfg.saturation) for sign in (1, -1))
         # below a floor a pattern is left out, and its strength counts from that floor, so nothing jumps
         add = np.flatnonzero((rise > MIN_STRENGTH) & ~reveal)
-        lift = [(temps[i], float(_above(fall[i], MIN_LIFT))) for i in np.flatnonzero((fall > MIN_LIFT) & soften & ~reveal)]
+        lift = [(i, float(_above(fall[i], MIN_LIFT))) for i in np.flatnonzero((fall > MIN_LIFT) & soften & ~reveal)]
         # a revealing pattern only evens out (no creases lifted): a raised brow pulls the lid skin out of
         # the socket's shadow
-        lift += [(temps[i], float(_above(rise[i], MIN_LIFT))) for i in np.flatnonzero((rise > MIN_LIFT) & reveal)]
+        lift += [(i, float(_above(rise[i], MIN_LIFT))) for i in np.flatnonzero((rise > MIN_LIFT) & reveal)]
         if not len(add) and not lift:
             return None
         moved = d.dst[:N_LANDMARKS]
@@ -459,17 +461,15 @@ class Appearance:
         lifted = None
         if lift:
             # where creases are lifted only needs to be roughly right: all patterns through one affine
-            cx0, cy0, cx1, cy1 = _union([t.box for t, _ in lift])
+            cx0, cy0, cx1, cy1 = _union([temps[i].box for i, _ in lift])
             weight = np.zeros((3, cy1 - cy0, cx1 - cx0), np.float32)
             # a fold is lifted as one where the mouth is left at rest; beside a mouth the target shapes (corners
             # pulled down, lips parted) it is lifted as a crease (surprise on jesper.jpg, its fold lifted as one,
-            # read neutral to face-api)
+            # read neutral to face-api); a revealing pattern lifts none
             at_rest = not shapes_mouth(right, left)
-            for t, s in lift:
-                x0, y0, x1, y1 = t.box
-                if not t.reveal:
-                    weight[2 if t.fold and at_rest else 0, y0 - cy0:y1 - cy0, x0 - cx0:x1 - cx0] += s * t.support
-                weight[1, y0 - cy0:y1 - cy0, x0 - cx0:x1 - cx0] += s * t.even
+            creases = [-1 if temps[i].reveal else 2 if temps[i].fold and at_rest else 0 for i, _ in lift]
+            _weigh(weight, cx0, cy0, np.array([i for i, _ in lift], np.int64), np.array([s for _, s in lift]),
+                   np.array(creases, np.int64), packed.lifting, packed.lift_offsets, packed.boxes)
             lifted = self.lift(crop, flow if flow_box else None, weight, (cx0, cy0, cx1, cy1),
                                (_face_solver(size) @ moved[:N_MESH]).T, moved)
         if placed is None and lifted is None:
@@ -757,6 +757,9 @@ class _Packed:
     origins: np.ndarray     # (T, 2) canonical (x, y) of each one's first pixel, the border's
     solvers: np.ndarray     # (T·3, N_MESH): Template.solve over its anchors, zero elsewhere, one after another
     tints: np.ndarray       # (T, 3) each one's log shade per RGB channel
+    boxes: np.ndarray       # (T, 4) each one's box in the canonical crop
+    lifting: np.ndarray     # (2, ·) the templates' `support` and `even` arrays (their boxes' shape), one after another
+    lift_offsets: np.ndarray  # (T,) where each starts in lifting
 
     @staticmethod
     def of(temps) -> _Packed:
@@ -772,7 +775,11 @@ class _Packed:
                                          for x, y, x1, y1 in (t.box for t in temps)], np.float64).reshape(-1, 3, 4),
                        origins=np.array([t.box[:2] for t in temps], np.float64).reshape(-1, 2) - 1,
                        solvers=solvers.reshape(-1, N_MESH),
-                       tints=np.array([t.tint for t in temps], np.float32).reshape(-1, 3))
+                       tints=np.array([t.tint for t in temps], np.float32).reshape(-1, 3),
+                       boxes=np.array([t.box for t in temps], np.int64).reshape(-1, 4),
+                       lifting=np.stack([np.concatenate([getattr(t, k).ravel() for t in temps] or [np.zeros(0, np.float32)])
+                                         for k in ("support", "even")]),
+                       lift_offsets=np.cumsum([0] + [t.support.size for t in temps][:-1]).astype(np.int64))
 
     def place(self, index: np.ndarray, strength: np.ndarray, moved: np.ndarray, light: np.ndarray, colour: float,
               size: int):
@@ -832,6 +839,27 @@ def _landed(at, affine, size, index, origins, strength, light, tints, colour):  
             tint[q, k] = np.float32(1) + (tints[t, k] - np.float32(1)) * colour
         q += 1
     return on, boxes, inverse, mix, tint
+
+
+@compiled
+def _weigh(weight, x0, y0, index, strength, crease, lifting, offsets, boxes):  # pragma: no cover (compiled)
+    """Add each lifting pattern's weights at its strength to `weight` ((3, h, w) over the canonical box from (x0, y0)):
+    its support (lifting[0]) to plane `crease` (none where −1), its evening (lifting[1]) to plane 1, in float32 as
+    numpy's `weight[plane, box] += strength · support` per pattern gave it (a dozen small steps an edit)."""
+    for p in range(len(index)):
+        t, plane = index[p], crease[p]
+        s = np.float32(strength[p])
+        bx0, by0, w = boxes[t, 0] - x0, boxes[t, 1] - y0, boxes[t, 2] - boxes[t, 0]
+        for i in range(boxes[t, 3] - boxes[t, 1]):
+            k = offsets[t] + i * w
+            # rows as views, indexed from 0: loops that compile to vector code
+            if plane >= 0:
+                row, add = weight[plane, by0 + i, bx0:bx0 + w], lifting[0, k:k + w]
+                for j in range(w):
+                    row[j] += s * add[j]
+            row, add = weight[1, by0 + i, bx0:bx0 + w], lifting[1, k:k + w]
+            for j in range(w):
+                row[j] += s * add[j]
 
 
 @compiled
