@@ -485,3 +485,30 @@ def test_lift_weights_are_numpys_bit_for_bit():
         _weigh(got, cx0, cy0, ids.astype(np.int64), np.array(strength), crease.astype(np.int64), packed.lifting,
                packed.lift_offsets, packed.boxes)
         assert got.tobytes() == want.tobytes()
+
+
+def test_stamped_patterns_mix_their_channels_as_numpy_bit_for_bit():
+    from reenact.editors.rig.appearance import _stamp
+
+    temps, *_, packed = Appearance(load_appearance())._build(256)
+    rng = np.random.default_rng(53)
+    for trial in range(10):
+        index = rng.choice(len(temps), int(rng.integers(1, 6)), replace=False).astype(np.int64)
+        mix = rng.normal(0, 1, (len(index), 3)).astype(np.float32)
+        tints = rng.uniform(0.5, 1.5, (len(index), 3)).astype(np.float32)
+        # each pattern placed as it is in the canonical crop: crop pixel (x, y) reads its template pixel (x, y) less
+        # the box's corner, plus the packed border of 1, whole pixels, so no sampling in between
+        boxes = np.array([temps[t].box for t in index], np.int64)
+        inverse = np.zeros((len(index), 2, 3))
+        inverse[:, 0, 0] = inverse[:, 1, 1] = 1
+        inverse[:, :, 2] = -packed.origins[index]
+        got = np.zeros((256, 256, 3), np.float32)
+        _stamp(got, 0, 0, packed.flat, packed.offsets, packed.dims, index, boxes, inverse, mix, tints)
+        want = np.zeros_like(got)
+        for t, m, tint in zip(index, mix, tints):
+            x0, y0, x1, y1 = temps[t].box
+            s = temps[t].shading
+            mixed = m[0] * s[..., 0] + m[1] * s[..., 1] + m[2] * s[..., 2]
+            # sampled (and tinted) in float64, added in float64 and stored
+            want[y0:y1, x0:x1] = want[y0:y1, x0:x1] + mixed[..., None].astype(np.float64) * tint.astype(np.float64)
+        assert got.tobytes() == want.tobytes()

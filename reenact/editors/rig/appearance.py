@@ -871,10 +871,10 @@ def _stamp(log, gx0, gy0, flat, offsets, dims, index, boxes, inverse, mix, tints
         t = index[p]
         h, w, o = dims[t, 0], dims[t, 1], offsets[t]
         shade = np.empty((h, w), np.float32)
-        for i in range(h):
-            for j in range(w):
-                k = o + 3 * (i * w + j)
-                shade[i, j] = mix[p, 0] * flat[k] + mix[p, 1] * flat[k + 1] + mix[p, 2] * flat[k + 2]
+        # flat views indexed from 0: a loop that compiles to vector code
+        mixed, parts, m0, m1, m2 = shade.ravel(), flat[o:o + 3 * h * w], mix[p, 0], mix[p, 1], mix[p, 2]
+        for q in range(h * w):
+            mixed[q] = m0 * parts[3 * q] + m1 * parts[3 * q + 1] + m2 * parts[3 * q + 2]
         # in the landed box's own pixels and in fixed point, as cv2.warpAffine reads (1/1024 px rounded to
         # 1/32 px), so the shading is what the per-pattern warps gave to within float rounding
         m, bx0, by0 = inverse[p], boxes[p, 0], boxes[p, 1]
