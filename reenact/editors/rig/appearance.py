@@ -692,8 +692,9 @@ def _lifted(out, oy, ox, shade, filled, support, detail, ty, tx, most):  # pragm
 @compiled
 def _doubled(start, n, size):  # pragma: no cover (compiled)
     """For full-resolution pixels start … start + n − 1: the two half-resolution pixels each reads (clamped to
-    0 … size − 1) and the weight of the second, as cv2.resize doubles: x reads x / 2 − ¼."""
-    lo, hi, r = np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n)
+    0 … size − 1) and the weight of the second, as cv2.resize doubles: x reads x / 2 − ¼. Unsigned, so the loops
+    that index with them skip the check for negative indices."""
+    lo, hi, r = np.empty(n, np.uint64), np.empty(n, np.uint64), np.empty(n)
     for i in range(n):
         f = 0.5 * (start + i) - 0.25
         a = int(np.floor(f))
