@@ -512,3 +512,39 @@ def test_stamped_patterns_mix_their_channels_as_numpy_bit_for_bit():
             # sampled (and tinted) in float64, added in float64 and stored
             want[y0:y1, x0:x1] = want[y0:y1, x0:x1] + mixed[..., None].astype(np.float64) * tint.astype(np.float64)
         assert got.tobytes() == want.tobytes()
+
+
+def _lit_per_pixel(log, under, lo, hi):
+    """appearance._lit as it was, a logarithm per brightened pixel (compiled as it was: the same scalar logarithm)."""
+    for i in range(log.shape[0]):
+        for j in range(log.shape[1]):
+            g = log[i, j, 1]
+            if g > 0:
+                top = max(under[i, j, 0], under[i, j, 1], under[i, j, 2], 1)
+                g = min(g, hi, np.float32(np.log(np.float32(255.5) / np.float32(top))))
+                log[i, j, 0] = g
+                log[i, j, 1] = g
+                log[i, j, 2] = g
+            else:
+                for c in range(3):
+                    log[i, j, c] = min(max(log[i, j, c], lo), hi)
+
+
+def test_lit_shade_takes_each_logarithm_once_bit_for_bit():
+    from reenact.editors.rig.appearance import _lit
+    from reenact.jit import compiled
+
+    reference = compiled(_lit_per_pixel)
+    rng = np.random.default_rng(59)
+    lo, hi = np.float32(-0.7), np.float32(0.15)
+    for trial in range(20):
+        h, w = rng.integers(1, 60, 2)
+        log = rng.normal(0, 0.3, (h, w, 3)).astype(np.float32)
+        # a crop's box as _lit is handed it: a view, over-exposed pixels included
+        crop = rng.integers(0, 256, (h + 3, w + 5, 3)).astype(np.uint8)
+        crop[rng.uniform(size=crop.shape[:2]) < 0.2] = 255
+        under = crop[2:2 + h, 1:1 + w]
+        want = log.copy()
+        reference(want, under, lo, hi)
+        _lit(log, under, lo, hi)
+        assert log.tobytes() == want.tobytes()

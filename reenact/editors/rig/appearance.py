@@ -903,12 +903,17 @@ def _lit(log, under, lo, hi):  # pragma: no cover (compiled)
     """Clip the patterns' log shade to [lo, hi]; where it brightens, brighten all channels as green (the skin's
     hue kept) and only as far as the brightest channel of the skin `under` it can go: where one is clipped
     (over-exposed skin), the others alone brightening drew a pale line beside each crease."""
+    # the most each brightest channel can take, a logarithm once per channel value rather than per brightened
+    # pixel (each taken where first needed, as the scalar logarithm a vectorised loop would not give bit for bit)
+    most = np.full(256, np.float32(-1))
     for i in range(log.shape[0]):
         for j in range(log.shape[1]):
             g = log[i, j, 1]
             if g > 0:
                 top = max(under[i, j, 0], under[i, j, 1], under[i, j, 2], 1)
-                g = min(g, hi, np.float32(np.log(np.float32(255.5) / np.float32(top))))
+                if most[top] < 0:
+                    most[top] = np.float32(np.log(np.float32(255.5) / np.float32(top)))
+                g = min(g, hi, most[top])
                 log[i, j, 0] = g
                 log[i, j, 1] = g
                 log[i, j, 2] = g
