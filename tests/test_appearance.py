@@ -548,3 +548,31 @@ def test_lit_shade_takes_each_logarithm_once_bit_for_bit():
         reference(want, under, lo, hi)
         _lit(log, under, lo, hi)
         assert log.tobytes() == want.tobytes()
+
+
+def test_broad_shading_is_numpys_bit_for_bit():
+    from reenact.editors.rig.appearance import _planes, _wide_blur
+
+    ap = Appearance(load_appearance())
+    rng = np.random.default_rng(61)
+    for trial in range(12):
+        h, w = rng.integers(30, 120, 2)
+        log = rng.normal(4, 0.3, (h, w, 3)).astype(np.float32)
+        skin = (rng.uniform(size=(h, w)) < 0.7).astype(np.float32)
+        if trial % 3 == 0:
+            skin[:, : w // 2] = 0      # no skin at all around some pixels: the weight's floor
+        weight = rng.uniform(0, 1, (h, w)).astype(np.float32)
+        iod = float(rng.uniform(40, 120))
+        x0, y0 = rng.integers(0, w // 2), rng.integers(0, h // 2)
+        part = (int(x0), int(y0), int(rng.integers(x0 + 1, w + 1)), int(rng.integers(y0 + 1, h + 1)))
+        # the steps it replaced, on whole planes
+        both = cv2.split(_wide_blur(cv2.merge([c * skin for c in cv2.split(log)] + [skin]),
+                                    ap.cfg.flatten_sigma[1] * iod / 2, part))
+        around = cv2.merge([c / np.maximum(both[3], 1e-3) for c in both[:3]])
+        px0, py0, px1, py1 = part
+        fine = cv2.GaussianBlur(log, (0, 0), ap.cfg.flatten_sigma[0] / 2)[py0:py1, px0:px1]
+        want = np.zeros((h, w, 3), np.float32)
+        want[py0:py1, px0:px1] = _planes(weight[py0:py1, px0:px1]) * np.clip(around - fine, *ap.cfg.flatten_range)
+        got = np.zeros_like(want)
+        ap._broad(got, weight, log, skin, iod, part)
+        assert got.tobytes() == want.tobytes()

@@ -425,6 +425,8 @@ class Appearance:
         _lit(pixel, np.zeros((2, 2, 3), np.uint8)[:1, :1], np.float32(-1), np.float32(1))   # a view, as a crop's box
         _lifted(pixel, 0, 0, pixel, pixel, np.zeros((1, 1), np.float32), pixel, 0, 0, np.zeros((1, 1), np.float32))
         _changed(pixel, np.float32(MIN_LOG))
+        plane = np.zeros((1, 1), np.float32)
+        _evened(pixel, plane, _masked(pixel, plane), pixel, 0, 0, np.float32(-1), np.float32(1))
         _weigh(np.zeros((3, 1, 1), np.float32), 0, 0, np.zeros(1, np.int64), np.ones(1), np.zeros(1, np.int64),
                np.zeros((2, 1), np.float32), np.zeros(1, np.int64), np.array([[0, 0, 1, 1]], np.int64))
 
@@ -537,21 +539,18 @@ class Appearance:
         chroma = float(np.abs(rgb[:, [0, 2]] - rgb[:, 1:2]).mean() / max(a, 1.0))
         return float(lx), float(ly), chroma
 
-    def _broad(self, log: np.ndarray, skin: np.ndarray, iod: float, part: tuple[int, int, int, int]) -> np.ndarray:
-        """Half-resolution log shade per RGB channel that takes each pixel at flatten_sigma[0] to the bare
-        skin around it at flatten_sigma[1] (IOD; `iod`: the face's, full-resolution px), in brightness and
-        colour (a shadow is redder than the skin it lies on): a normalised blur over the bare `skin` only
-        (_bare_skin), so the lips, eyes and nostrils neither darken nor redden what is evened out. Only over
-        `part` (x0, y0, x1, y1) of the grid, where it is used."""
-        # the skin around: log·mask and mask blurred together (per plane: numpy broadcasting over a trailing
-        # axis of a few channels costs several times more)
-        both = cv2.split(_wide_blur(cv2.merge([c * skin for c in cv2.split(log)] + [skin]),
-                                    self.cfg.flatten_sigma[1] * iod / 2, part))
-        weight = np.maximum(both[3], 1e-3)
-        around = cv2.merge([c / weight for c in both[:3]])
-        x0, y0, x1, y1 = part
-        fine = cv2.GaussianBlur(log, (0, 0), self.cfg.flatten_sigma[0] / 2)[y0:y1, x0:x1]
-        return np.clip(around - fine, *self.cfg.flatten_range)
+    def _broad(self, shade: np.ndarray, weight: np.ndarray, log: np.ndarray, skin: np.ndarray, iod: float,
+               part: tuple[int, int, int, int]) -> None:
+        """Into `shade` over `part` (x0, y0, x1, y1) of the half-resolution grid, where it is used, as far as
+        `weight` says: the log shade per RGB channel that takes each pixel at flatten_sigma[0] to the bare skin
+        around it at flatten_sigma[1] (IOD; `iod`: the face's, full-resolution px), in brightness and colour (a
+        shadow is redder than the skin it lies on): a normalised blur over the bare `skin` only (_bare_skin), so
+        the lips, eyes and nostrils neither darken nor redden what is evened out."""
+        # the skin around: log·mask and mask blurred together (made contiguous, one layout for the loop)
+        around = np.ascontiguousarray(_wide_blur(_masked(log, skin), self.cfg.flatten_sigma[1] * iod / 2, part))
+        fine = cv2.GaussianBlur(log, (0, 0), self.cfg.flatten_sigma[0] / 2)
+        lo, hi = self.cfg.flatten_range
+        _evened(shade, weight, around, fine, part[0], part[1], np.float32(lo), np.float32(hi))
 
     def lift(self, crop: np.ndarray, flow: np.ndarray | None, weight: np.ndarray, box: tuple[int, int, int, int],
              affine: np.ndarray, moved: np.ndarray) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
@@ -625,7 +624,7 @@ class Appearance:
         # evened only where it is weighed in (it adds nothing where its weight is 0)
         x, y, ew, eh = cv2.boundingRect(cv2.compare(w[1], 0, cv2.CMP_NE)) if even else (0, 0, 0, 0)
         if ew:
-            shade[y:y + eh, x:x + ew] = _planes(w[1, y:y + eh, x:x + ew]) * self._broad(filled, skin, iod, (x, y, x + ew, y + eh))
+            self._broad(shade, w[1], filled, skin, iod, (x, y, x + ew, y + eh))
         # the creases at full resolution where their weight reaches
         x, y, bw, bh = cv2.boundingRect((support > MIN_LOG / self.cfg.lift_max).view(np.uint8))
         tx0, ty0, tx1, ty1 = px0 + 2 * x, py0 + 2 * y, px0 + 2 * (x + bw), py0 + 2 * (y + bh)
@@ -648,6 +647,36 @@ class Appearance:
         out = np.empty((y1 - y0, x1 - x0, 3), np.float32)
         _lifted(out, y0 - py0, x0 - px0, shade, filled, support, detail, ty0 - py0, tx0 - px0, most)
         return landed, out
+
+
+@compiled
+def _masked(log, skin):  # pragma: no cover (compiled)
+    """(h, w, 4) float32: `log`'s three channels times `skin`, then `skin` (cv2.merge of the products)."""
+    out = np.empty((log.shape[0], log.shape[1], 4), np.float32)
+    for i in range(log.shape[0]):
+        for j in range(log.shape[1]):
+            s = skin[i, j]
+            out[i, j, 0], out[i, j, 1], out[i, j, 2], out[i, j, 3] = log[i, j, 0] * s, log[i, j, 1] * s, log[i, j, 2] * s, s
+    return out
+
+
+@compiled
+def _evened(shade, weight, around, fine, x0, y0, lo, hi):  # pragma: no cover (compiled)
+    """_broad's last steps per pixel of `around` ((h, w, 4): the blurred log·skin and skin over the part of the
+    grid from (x0, y0)) into `shade` (the grid's, (H, W, 3)): the first over the second (at least 1e-3) less the
+    `fine` blur (H, W, 3), clipped to [lo, hi] (NaN kept, as np.clip), times `weight` (H, W); float32, as the
+    dozen numpy and OpenCV calls on whole planes it replaces."""
+    least = np.float32(1e-3)
+    for i in range(around.shape[0]):
+        for j in range(around.shape[1]):
+            b = around[i, j, 3]
+            norm = b if not b < least else least
+            y, x = y0 + i, x0 + j
+            for k in range(3):
+                v = around[i, j, k] / norm - fine[y, x, k]
+                if v == v:
+                    v = min(max(v, lo), hi)
+                shade[y, x, k] = weight[y, x] * v
 
 
 def _closed(half: np.ndarray, width: float, fine: float) -> np.ndarray:
