@@ -422,7 +422,9 @@ class Appearance:
         _stamp(np.zeros((1, 1, 3), np.float32), 0, 0, packed.flat, packed.offsets, packed.dims, np.zeros(1, np.int64),
                np.zeros((1, 4), np.int64), np.zeros((1, 2, 3)), np.zeros((1, 3), np.float32), np.zeros((1, 3), np.float32))
         pixel = np.zeros((1, 1, 3), np.float32)
-        _lit(pixel, np.zeros((2, 2, 3), np.uint8)[:1, :1], np.float32(-1), np.float32(1))   # a view, as a crop's box
+        # a crop's box: a view, contiguous only where it spans the crop's width (a (1, 1) view counts as contiguous)
+        for under in (np.zeros((2, 2, 3), np.uint8)[:, :1], np.zeros((1, 1, 3), np.uint8)):
+            _lit(np.zeros(under.shape, np.float32), under, np.float32(-1), np.float32(1))
         _lifted(pixel, 0, 0, pixel, pixel, np.zeros((1, 1), np.float32), pixel, 0, 0, np.zeros((1, 1), np.float32))
         _changed(pixel, np.float32(MIN_LOG))
         plane = np.zeros((1, 1), np.float32)
