@@ -481,3 +481,142 @@ def test_placed_patterns_are_numpys_bit_for_bit():
             assert g.dtype == w.dtype and g.tobytes() == w.tobytes()
         off += len(got[1]) < len(index)
     assert 0 < off < 40
+
+
+def test_changed_pixels_are_the_range_tests_bit_for_bit():
+    from reenact.editors.rig.appearance import MIN_LOG, _changed
+
+    rng = np.random.default_rng(43)
+    tol = np.float32(MIN_LOG)
+    edge = np.array([tol, -tol, np.nextafter(tol, np.float32(0)), -np.nextafter(tol, np.float32(0)), np.nan, 0], np.float32)
+    for trial in range(60):
+        log = (rng.normal(0, 1, (int(rng.integers(1, 40)), int(rng.integers(1, 40)), 3)) * 10.0 ** rng.uniform(-5, -2)).astype(np.float32)
+        if trial % 2:
+            log.ravel()[rng.integers(0, log.size, 8)] = rng.choice(edge, 8)
+        if trial % 7 == 0:
+            log[:] = 0
+        # the steps it replaced: a range test just inside ±tol, then the bounding box of what falls outside
+        t = float(np.nextafter(tol, np.float32(0)))
+        want = cv2.inRange(log, (-t, -t, -t), (t, t, t)) == 0
+        mask, box = _changed(log, tol)
+        assert mask.dtype == bool and np.array_equal(mask, want)
+        assert tuple(box) == cv2.boundingRect(want.view(np.uint8))
+
+
+def test_lift_weights_are_numpys_bit_for_bit():
+    from reenact.editors.rig.appearance import _union, _weigh
+
+    temps, *_, packed = Appearance(load_appearance())._build(256)
+    rng = np.random.default_rng(47)
+    for trial in range(30):
+        ids = rng.choice(len(temps), int(rng.integers(1, 9)), replace=False)
+        strength = [float(s) for s in rng.uniform(0, 1, len(ids))]
+        crease = rng.integers(-1, 3, len(ids))
+        crease[crease == 1] = 0
+        core = [float(c) if f else 0.0 for c, f in zip(rng.uniform(0, 1, len(ids)), rng.integers(0, 2, len(ids)))]
+        cx0, cy0, cx1, cy1 = _union([temps[i].box for i in ids])
+        want = np.zeros((4, cy1 - cy0, cx1 - cx0), np.float32)
+        # the steps it replaced: each pattern's support onto its crease plane (and times its core onto plane 3)
+        # and its evening onto plane 1
+        for i, s, c, k in zip(ids, strength, crease, core):
+            x0, y0, x1, y1 = temps[i].box
+            if c >= 0:
+                want[c, y0 - cy0:y1 - cy0, x0 - cx0:x1 - cx0] += s * temps[i].support
+            if k > 0:
+                want[3, y0 - cy0:y1 - cy0, x0 - cx0:x1 - cx0] += s * k * temps[i].support
+            want[1, y0 - cy0:y1 - cy0, x0 - cx0:x1 - cx0] += s * temps[i].even
+        got = np.zeros_like(want)
+        _weigh(got, cx0, cy0, ids.astype(np.int64), np.array(strength), crease.astype(np.int64), np.array(core),
+               packed.lifting, packed.lift_offsets, packed.boxes)
+        assert got.tobytes() == want.tobytes()
+
+
+def test_stamped_patterns_mix_their_channels_as_numpy_bit_for_bit():
+    from reenact.editors.rig.appearance import _stamp
+
+    temps, *_, packed = Appearance(load_appearance())._build(256)
+    rng = np.random.default_rng(53)
+    for trial in range(10):
+        index = rng.choice(len(temps), int(rng.integers(1, 6)), replace=False).astype(np.int64)
+        mix = rng.normal(0, 1, (len(index), 3)).astype(np.float32)
+        tints = rng.uniform(0.5, 1.5, (len(index), 3)).astype(np.float32)
+        # each pattern placed as it is in the canonical crop: crop pixel (x, y) reads its template pixel (x, y) less
+        # the box's corner, plus the packed border of 1, whole pixels, so no sampling in between
+        boxes = np.array([temps[t].box for t in index], np.int64)
+        inverse = np.zeros((len(index), 2, 3))
+        inverse[:, 0, 0] = inverse[:, 1, 1] = 1
+        inverse[:, :, 2] = -packed.origins[index]
+        got = np.zeros((256, 256, 3), np.float32)
+        _stamp(got, 0, 0, packed.flat, packed.offsets, packed.dims, index, boxes, inverse, mix, tints)
+        want = np.zeros_like(got)
+        for t, m, tint in zip(index, mix, tints):
+            x0, y0, x1, y1 = temps[t].box
+            s = temps[t].shading
+            mixed = m[0] * s[..., 0] + m[1] * s[..., 1] + m[2] * s[..., 2]
+            # sampled (and tinted) in float64, added in float64 and stored
+            want[y0:y1, x0:x1] = want[y0:y1, x0:x1] + mixed[..., None].astype(np.float64) * tint.astype(np.float64)
+        assert got.tobytes() == want.tobytes()
+
+
+def _lit_per_pixel(log, under, lo, hi):
+    """appearance._lit as it was, a logarithm per brightened pixel (compiled as it was: the same scalar logarithm)."""
+    for i in range(log.shape[0]):
+        for j in range(log.shape[1]):
+            g = log[i, j, 1]
+            if g > 0:
+                top = max(under[i, j, 0], under[i, j, 1], under[i, j, 2], 1)
+                g = min(g, hi, np.float32(np.log(np.float32(255.5) / np.float32(top))))
+                log[i, j, 0] = g
+                log[i, j, 1] = g
+                log[i, j, 2] = g
+            else:
+                for c in range(3):
+                    log[i, j, c] = min(max(log[i, j, c], lo), hi)
+
+
+def test_lit_shade_takes_each_logarithm_once_bit_for_bit():
+    from reenact.editors.rig.appearance import _lit
+    from reenact.jit import compiled
+
+    reference = compiled(_lit_per_pixel)
+    rng = np.random.default_rng(59)
+    lo, hi = np.float32(-0.7), np.float32(0.15)
+    for trial in range(20):
+        h, w = rng.integers(1, 60, 2)
+        log = rng.normal(0, 0.3, (h, w, 3)).astype(np.float32)
+        # a crop's box as _lit is handed it: a view, over-exposed pixels included
+        crop = rng.integers(0, 256, (h + 3, w + 5, 3)).astype(np.uint8)
+        crop[rng.uniform(size=crop.shape[:2]) < 0.2] = 255
+        under = crop[2:2 + h, 1:1 + w]
+        want = log.copy()
+        reference(want, under, lo, hi)
+        _lit(log, under, lo, hi)
+        assert log.tobytes() == want.tobytes()
+
+
+def test_broad_shading_is_numpys_bit_for_bit():
+    from reenact.editors.rig.appearance import _planes, _wide_blur
+
+    ap = Appearance(load_appearance())
+    rng = np.random.default_rng(61)
+    for trial in range(12):
+        h, w = rng.integers(30, 120, 2)
+        log = rng.normal(4, 0.3, (h, w, 3)).astype(np.float32)
+        skin = (rng.uniform(size=(h, w)) < 0.7).astype(np.float32)
+        if trial % 3 == 0:
+            skin[:, : w // 2] = 0      # no skin at all around some pixels: the weight's floor
+        weight = rng.uniform(0, 1, (h, w)).astype(np.float32)
+        iod = float(rng.uniform(40, 120))
+        x0, y0 = rng.integers(0, w // 2), rng.integers(0, h // 2)
+        part = (int(x0), int(y0), int(rng.integers(x0 + 1, w + 1)), int(rng.integers(y0 + 1, h + 1)))
+        # the steps it replaced, on whole planes
+        both = cv2.split(_wide_blur(cv2.merge([c * skin for c in cv2.split(log)] + [skin]),
+                                    ap.cfg.flatten_sigma[1] * iod / 2, part))
+        around = cv2.merge([c / np.maximum(both[3], 1e-3) for c in both[:3]])
+        px0, py0, px1, py1 = part
+        fine = cv2.GaussianBlur(log, (0, 0), ap.cfg.flatten_sigma[0] / 2)[py0:py1, px0:px1]
+        want = np.zeros((h, w, 3), np.float32)
+        want[py0:py1, px0:px1] = _planes(weight[py0:py1, px0:px1]) * np.clip(around - fine, *ap.cfg.flatten_range)
+        got = np.zeros_like(want)
+        ap._broad(got, weight, log, skin, iod, part)
+        assert got.tobytes() == want.tobytes()

@@ -229,3 +229,19 @@ def test_a_drawn_iris_is_as_light_as_the_eyes_own_iris(name):
         own = np.median(luma(crop[y0:y1, x0:x1][ring & ~hole.missing].astype(np.float32)))
         painted = np.median(luma(eye_fill(crop, lm, d, hole)[ring]))
         assert 0.85 * own <= painted <= 1.2 * own, (hole.name, painted, own)
+
+
+def test_a_seen_iris_radius_is_numpys_norm_bit_for_bit():
+    from reenact.editors.rig.iris import _IRIS, iris
+
+    rng = np.random.default_rng(67)
+    for trial in range(200):
+        pts = rng.normal(128, 40, (478, 3)).astype(np.float32 if trial % 2 else np.float64)
+        for name, ids in _IRIS.items():
+            _, upper, lower, _ = HOLE_CHAINS[name]
+            pts[lower[len(lower) // 2], 1] = pts[upper[len(upper) // 2], 1] + 500    # seen open: MediaPipe's iris
+            c = pts[ids[0], :2].astype(np.float64)
+            # what it replaced: the mean distance of the ring's points from the centre by np.linalg.norm
+            want = float(np.mean(np.linalg.norm(pts[list(ids[1:]), :2] - c, axis=1)))
+            centre, r = iris(pts, name)
+            assert np.array_equal(centre, c) and r == want

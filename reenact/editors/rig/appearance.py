@@ -424,8 +424,15 @@ class Appearance:
         _stamp(np.zeros((1, 1, 3), np.float32), 0, 0, packed.flat, packed.offsets, packed.dims, np.zeros(1, np.int64),
                np.zeros((1, 4), np.int64), np.zeros((1, 2, 3)), np.zeros((1, 3), np.float32), np.zeros((1, 3), np.float32))
         pixel = np.zeros((1, 1, 3), np.float32)
-        _lit(pixel, np.zeros((2, 2, 3), np.uint8)[:1, :1], np.float32(-1), np.float32(1))   # a view, as a crop's box
+        # a crop's box: a view, contiguous only where it spans the crop's width (a (1, 1) view counts as contiguous)
+        for under in (np.zeros((2, 2, 3), np.uint8)[:, :1], np.zeros((1, 1, 3), np.uint8)):
+            _lit(np.zeros(under.shape, np.float32), under, np.float32(-1), np.float32(1))
         _lifted(pixel, 0, 0, pixel, pixel, np.zeros((1, 1), np.float32), pixel, 0, 0, np.zeros((1, 1), np.float32))
+        _changed(pixel, np.float32(MIN_LOG))
+        plane = np.zeros((1, 1), np.float32)
+        _evened(pixel, plane, _masked(pixel, plane), pixel, 0, 0, np.float32(-1), np.float32(1))
+        _weigh(np.zeros((4, 1, 1), np.float32), 0, 0, np.zeros(1, np.int64), np.ones(1), np.zeros(1, np.int64), np.ones(1),
+               np.zeros((2, 1), np.float32), np.zeros(1, np.int64), np.array([[0, 0, 1, 1]], np.int64))
 
     def shading(self, crop: np.ndarray, d: Deformation, flow: np.ndarray, flow_box: tuple[int, int, int, int] | None,
                 right: np.ndarray, left: np.ndarray, track: tuple[int, float] | None = None,
@@ -447,10 +454,10 @@ class Appearance:
         rise, fall = (np.tanh((weights * np.maximum(sign * delta, 0)).sum(1) / cfg.saturation) for sign in (1, -1))
         # below a floor a pattern is left out, and its strength counts from that floor, so nothing jumps
         add = np.flatnonzero((rise > MIN_STRENGTH) & ~reveal)
-        lift = [(temps[i], float(_above(fall[i], MIN_LIFT))) for i in np.flatnonzero((fall > MIN_LIFT) & soften & ~reveal)]
+        lift = [(i, float(_above(fall[i], MIN_LIFT))) for i in np.flatnonzero((fall > MIN_LIFT) & soften & ~reveal)]
         # a revealing pattern only evens out (no creases lifted): a raised brow pulls the lid skin out of
         # the socket's shadow
-        lift += [(temps[i], float(_above(rise[i], MIN_LIFT))) for i in np.flatnonzero((rise > MIN_LIFT) & reveal)]
+        lift += [(i, float(_above(rise[i], MIN_LIFT))) for i in np.flatnonzero((rise > MIN_LIFT) & reveal)]
         if not len(add) and not lift:
             return None
         moved = d.dst[:N_LANDMARKS]
@@ -463,22 +470,19 @@ class Appearance:
         lifted = None
         if lift:
             # where creases are lifted only needs to be roughly right: all patterns through one affine
-            cx0, cy0, cx1, cy1 = _union([t.box for t, _ in lift])
+            cx0, cy0, cx1, cy1 = _union([temps[i].box for i, _ in lift])
             weight = np.zeros((4, cy1 - cy0, cx1 - cx0), np.float32)
             # a fold is lifted as one where the mouth is left at rest; beside a mouth the target shapes (corners
             # pulled down, lips parted) it is lifted as a crease (surprise on jesper.jpg, its fold lifted as one,
-            # read neutral to face-api), its thin core as deep as a fold's either way
+            # read neutral to face-api), its thin core as deep as a fold's either way; a revealing pattern lifts none
             at_rest = not shapes_mouth(right, left)
             # a target that deepens the fold itself (AU9, AU10, AU20) keeps its line: beside fear's stretched
             # mouth it reads as fear, beside disgust's raised lip as disgust
             core = 1.0 - min(max(float(right[_DEEPENS_FOLD].max()), float(left[_DEEPENS_FOLD].max()), 0.0) / 5.0, 1.0)
-            for t, s in lift:
-                x0, y0, x1, y1 = t.box
-                if not t.reveal:
-                    weight[2 if t.fold and at_rest else 0, y0 - cy0:y1 - cy0, x0 - cx0:x1 - cx0] += s * t.support
-                    if t.fold and core > 0:
-                        weight[3, y0 - cy0:y1 - cy0, x0 - cx0:x1 - cx0] += s * core * t.support
-                weight[1, y0 - cy0:y1 - cy0, x0 - cx0:x1 - cx0] += s * t.even
+            creases = [-1 if temps[i].reveal else 2 if temps[i].fold and at_rest else 0 for i, _ in lift]
+            cores = [core if temps[i].fold and not temps[i].reveal else 0.0 for i, _ in lift]
+            _weigh(weight, cx0, cy0, np.array([i for i, _ in lift], np.int64), np.array([s for _, s in lift]),
+                   np.array(creases, np.int64), np.array(cores), packed.lifting, packed.lift_offsets, packed.boxes)
             lifted = self.lift(crop, flow if flow_box else None, weight, (cx0, cy0, cx1, cy1),
                                (_face_solver(size) @ moved[:N_MESH]).T, moved, laid)
         if placed is None and lifted is None:
@@ -495,15 +499,12 @@ class Appearance:
         if track is not None:
             box, log = self._steady(track, box, log)
             bx0, by0 = box[:2]
-        changed = unchanged(log, MIN_LOG) == 0
-        x, y, w, h = cv2.boundingRect(changed.view(np.uint8))
+        changed, (x, y, w, h) = _changed(log, np.float32(MIN_LOG))
         if not w:
             return None
-        region = np.ones((h, w, 3), np.float32)    # exactly 1 wherever nothing changes
-        cv2.copyTo(cv2.exp(log[y:y + h, x:x + w]), changed[y:y + h, x:x + w].view(np.uint8), region)
-        image = np.ones((size, size, 3), np.float32)
+        image = np.ones((size, size, 3), np.float32)    # exactly 1 wherever nothing changes
         x0, y0, x1, y1 = bx0 + x, by0 + y, bx0 + x + w, by0 + y + h
-        image[y0:y1, x0:x1] = region
+        cv2.copyTo(cv2.exp(log[y:y + h, x:x + w]), changed[y:y + h, x:x + w].view(np.uint8), image[y0:y1, x0:x1])
         if track is not None:
             self._last[track[0]] = (track[1], (x0, y0, x1, y1), log[y:y + h, x:x + w])
         return Shading(image=image, box=(x0, y0, x1, y1))
@@ -549,21 +550,18 @@ class Appearance:
         chroma = float(np.abs(rgb[:, [0, 2]] - rgb[:, 1:2]).mean() / max(a, 1.0))
         return float(lx), float(ly), chroma
 
-    def _broad(self, log: np.ndarray, skin: np.ndarray, iod: float, part: tuple[int, int, int, int]) -> np.ndarray:
-        """Half-resolution log shade per RGB channel that takes each pixel at flatten_sigma[0] to the bare
-        skin around it at flatten_sigma[1] (IOD; `iod`: the face's, full-resolution px), in brightness and
-        colour (a shadow is redder than the skin it lies on): a normalised blur over the bare `skin` only
-        (_bare_skin), so the lips, eyes and nostrils neither darken nor redden what is evened out. Only over
-        `part` (x0, y0, x1, y1) of the grid, where it is used."""
-        # the skin around: log·mask and mask blurred together (per plane: numpy broadcasting over a trailing
-        # axis of a few channels costs several times more)
-        both = cv2.split(_wide_blur(cv2.merge([c * skin for c in cv2.split(log)] + [skin]),
-                                    self.cfg.flatten_sigma[1] * iod / 2, part))
-        weight = np.maximum(both[3], 1e-3)
-        around = cv2.merge([c / weight for c in both[:3]])
-        x0, y0, x1, y1 = part
-        fine = cv2.GaussianBlur(log, (0, 0), self.cfg.flatten_sigma[0] / 2)[y0:y1, x0:x1]
-        return np.clip(around - fine, *self.cfg.flatten_range)
+    def _broad(self, shade: np.ndarray, weight: np.ndarray, log: np.ndarray, skin: np.ndarray, iod: float,
+               part: tuple[int, int, int, int]) -> None:
+        """Into `shade` over `part` (x0, y0, x1, y1) of the half-resolution grid, where it is used, as far as
+        `weight` says: the log shade per RGB channel that takes each pixel at flatten_sigma[0] to the bare skin
+        around it at flatten_sigma[1] (IOD; `iod`: the face's, full-resolution px), in brightness and colour (a
+        shadow is redder than the skin it lies on): a normalised blur over the bare `skin` only (_bare_skin), so
+        the lips, eyes and nostrils neither darken nor redden what is evened out."""
+        # the skin around: log·mask and mask blurred together (made contiguous, one layout for the loop)
+        around = np.ascontiguousarray(_wide_blur(_masked(log, skin), self.cfg.flatten_sigma[1] * iod / 2, part))
+        fine = cv2.GaussianBlur(log, (0, 0), self.cfg.flatten_sigma[0] / 2)
+        lo, hi = self.cfg.flatten_range
+        _evened(shade, weight, around, fine, part[0], part[1], np.float32(lo), np.float32(hi))
 
     def lift(self, crop: np.ndarray, flow: np.ndarray | None, weight: np.ndarray, box: tuple[int, int, int, int],
              affine: np.ndarray, moved: np.ndarray,
@@ -642,7 +640,7 @@ class Appearance:
         # evened only where it is weighed in (it adds nothing where its weight is 0)
         x, y, ew, eh = cv2.boundingRect(cv2.compare(w[1], 0, cv2.CMP_NE)) if even else (0, 0, 0, 0)
         if ew:
-            shade[y:y + eh, x:x + ew] = _planes(w[1, y:y + eh, x:x + ew]) * self._broad(filled, skin, iod, (x, y, x + ew, y + eh))
+            self._broad(shade, w[1], filled, skin, iod, (x, y, x + ew, y + eh))
         # the creases at full resolution where their weight reaches
         x, y, bw, bh = cv2.boundingRect((support > MIN_LOG / self.cfg.lift_max).view(np.uint8))
         tx0, ty0, tx1, ty1 = px0 + 2 * x, py0 + 2 * y, px0 + 2 * (x + bw), py0 + 2 * (y + bh)
@@ -681,6 +679,36 @@ def _under(seen: np.ndarray, laid: tuple[np.ndarray, np.ndarray] | None, box: tu
     if half_size is not None:
         mask, fill = (cv2.resize(a, half_size, interpolation=cv2.INTER_AREA) for a in (mask, fill))
     return seen.astype(np.float32) * _planes(1 - mask) + fill
+
+
+@compiled
+def _masked(log, skin):  # pragma: no cover (compiled)
+    """(h, w, 4) float32: `log`'s three channels times `skin`, then `skin` (cv2.merge of the products)."""
+    out = np.empty((log.shape[0], log.shape[1], 4), np.float32)
+    for i in range(log.shape[0]):
+        for j in range(log.shape[1]):
+            s = skin[i, j]
+            out[i, j, 0], out[i, j, 1], out[i, j, 2], out[i, j, 3] = log[i, j, 0] * s, log[i, j, 1] * s, log[i, j, 2] * s, s
+    return out
+
+
+@compiled
+def _evened(shade, weight, around, fine, x0, y0, lo, hi):  # pragma: no cover (compiled)
+    """_broad's last steps per pixel of `around` ((h, w, 4): the blurred log·skin and skin over the part of the
+    grid from (x0, y0)) into `shade` (the grid's, (H, W, 3)): the first over the second (at least 1e-3) less the
+    `fine` blur (H, W, 3), clipped to [lo, hi] (NaN kept, as np.clip), times `weight` (H, W); float32, as the
+    dozen numpy and OpenCV calls on whole planes it replaces."""
+    least = np.float32(1e-3)
+    for i in range(around.shape[0]):
+        for j in range(around.shape[1]):
+            b = around[i, j, 3]
+            norm = b if not b < least else least
+            y, x = y0 + i, x0 + j
+            for k in range(3):
+                v = around[i, j, k] / norm - fine[y, x, k]
+                if v == v:
+                    v = min(max(v, lo), hi)
+                shade[y, x, k] = weight[y, x] * v
 
 
 def _closed(half: np.ndarray, width: float, fine: float) -> np.ndarray:
@@ -725,8 +753,9 @@ def _lifted(out, oy, ox, shade, filled, support, detail, ty, tx, most):  # pragm
 @compiled
 def _doubled(start, n, size):  # pragma: no cover (compiled)
     """For full-resolution pixels start … start + n − 1: the two half-resolution pixels each reads (clamped to
-    0 … size − 1) and the weight of the second, as cv2.resize doubles: x reads x / 2 − ¼."""
-    lo, hi, r = np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n)
+    0 … size − 1) and the weight of the second, as cv2.resize doubles: x reads x / 2 − ¼. Unsigned, so the loops
+    that index with them skip the check for negative indices."""
+    lo, hi, r = np.empty(n, np.uint64), np.empty(n, np.uint64), np.empty(n)
     for i in range(n):
         f = 0.5 * (start + i) - 0.25
         a = int(np.floor(f))
@@ -790,6 +819,9 @@ class _Packed:
     origins: np.ndarray     # (T, 2) canonical (x, y) of each one's first pixel, the border's
     solvers: np.ndarray     # (T·3, N_MESH): Template.solve over its anchors, zero elsewhere, one after another
     tints: np.ndarray       # (T, 3) each one's log shade per RGB channel
+    boxes: np.ndarray       # (T, 4) each one's box in the canonical crop
+    lifting: np.ndarray     # (2, ·) the templates' `support` and `even` arrays (their boxes' shape), one after another
+    lift_offsets: np.ndarray  # (T,) where each starts in lifting
 
     @staticmethod
     def of(temps) -> _Packed:
@@ -805,7 +837,11 @@ class _Packed:
                                          for x, y, x1, y1 in (t.box for t in temps)], np.float64).reshape(-1, 3, 4),
                        origins=np.array([t.box[:2] for t in temps], np.float64).reshape(-1, 2) - 1,
                        solvers=solvers.reshape(-1, N_MESH),
-                       tints=np.array([t.tint for t in temps], np.float32).reshape(-1, 3))
+                       tints=np.array([t.tint for t in temps], np.float32).reshape(-1, 3),
+                       boxes=np.array([t.box for t in temps], np.int64).reshape(-1, 4),
+                       lifting=np.stack([np.concatenate([getattr(t, k).ravel() for t in temps] or [np.zeros(0, np.float32)])
+                                         for k in ("support", "even")]),
+                       lift_offsets=np.cumsum([0] + [t.support.size for t in temps][:-1]).astype(np.int64))
 
     def place(self, index: np.ndarray, strength: np.ndarray, moved: np.ndarray, light: np.ndarray, colour: float,
               size: int):
@@ -868,6 +904,32 @@ def _landed(at, affine, size, index, origins, strength, light, tints, colour):  
 
 
 @compiled
+def _weigh(weight, x0, y0, index, strength, crease, core, lifting, offsets, boxes):  # pragma: no cover (compiled)
+    """Add each lifting pattern's weights at its strength to `weight` ((4, h, w) over the canonical box from (x0, y0)):
+    its support (lifting[0]) to plane `crease` (none where −1) and, times `core` (none where 0), to plane 3, its
+    evening (lifting[1]) to plane 1, in float32 as numpy's `weight[plane, box] += strength · support` per pattern
+    gave it (a dozen small steps an edit)."""
+    for p in range(len(index)):
+        t, plane = index[p], crease[p]
+        s, c = np.float32(strength[p]), np.float32(strength[p] * core[p])
+        bx0, by0, w = boxes[t, 0] - x0, boxes[t, 1] - y0, boxes[t, 2] - boxes[t, 0]
+        for i in range(boxes[t, 3] - boxes[t, 1]):
+            k = offsets[t] + i * w
+            # rows as views, indexed from 0: loops that compile to vector code
+            if plane >= 0:
+                row, add = weight[plane, by0 + i, bx0:bx0 + w], lifting[0, k:k + w]
+                for j in range(w):
+                    row[j] += s * add[j]
+            if c > 0:
+                row, add = weight[3, by0 + i, bx0:bx0 + w], lifting[0, k:k + w]
+                for j in range(w):
+                    row[j] += c * add[j]
+            row, add = weight[1, by0 + i, bx0:bx0 + w], lifting[1, k:k + w]
+            for j in range(w):
+                row[j] += s * add[j]
+
+
+@compiled
 def _stamp(log, gx0, gy0, flat, offsets, dims, index, boxes, inverse, mix, tints):  # pragma: no cover (compiled)
     """Add each placed pattern's log shade to `log` ((h, w, 3), whose pixel (0, 0) is crop (gx0, gy0)): its
     template's channels mixed, then read bilinearly per crop pixel of its box through the inverse affine (the
@@ -876,10 +938,10 @@ def _stamp(log, gx0, gy0, flat, offsets, dims, index, boxes, inverse, mix, tints
         t = index[p]
         h, w, o = dims[t, 0], dims[t, 1], offsets[t]
         shade = np.empty((h, w), np.float32)
-        for i in range(h):
-            for j in range(w):
-                k = o + 3 * (i * w + j)
-                shade[i, j] = mix[p, 0] * flat[k] + mix[p, 1] * flat[k + 1] + mix[p, 2] * flat[k + 2]
+        # flat views indexed from 0: a loop that compiles to vector code
+        mixed, parts, m0, m1, m2 = shade.ravel(), flat[o:o + 3 * h * w], mix[p, 0], mix[p, 1], mix[p, 2]
+        for q in range(h * w):
+            mixed[q] = m0 * parts[3 * q] + m1 * parts[3 * q + 1] + m2 * parts[3 * q + 2]
         # in the landed box's own pixels and in fixed point, as cv2.warpAffine reads (1/1024 px rounded to
         # 1/32 px), so the shading is what the per-pattern warps gave to within float rounding
         m, bx0, by0 = inverse[p], boxes[p, 0], boxes[p, 1]
@@ -907,12 +969,17 @@ def _lit(log, under, lo, hi):  # pragma: no cover (compiled)
     """Clip the patterns' log shade to [lo, hi]; where it brightens, brighten all channels as green (the skin's
     hue kept) and only as far as the brightest channel of the skin `under` it can go: where one is clipped
     (over-exposed skin), the others alone brightening drew a pale line beside each crease."""
+    # the most each brightest channel can take, a logarithm once per channel value rather than per brightened
+    # pixel (each taken where first needed, as the scalar logarithm a vectorised loop would not give bit for bit)
+    most = np.full(256, np.float32(-1))
     for i in range(log.shape[0]):
         for j in range(log.shape[1]):
             g = log[i, j, 1]
             if g > 0:
                 top = max(under[i, j, 0], under[i, j, 1], under[i, j, 2], 1)
-                g = min(g, hi, np.float32(np.log(np.float32(255.5) / np.float32(top))))
+                if most[top] < 0:
+                    most[top] = np.float32(np.log(np.float32(255.5) / np.float32(top)))
+                g = min(g, hi, most[top])
                 log[i, j, 0] = g
                 log[i, j, 1] = g
                 log[i, j, 2] = g
@@ -974,10 +1041,23 @@ def _union(boxes):
     return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
 
 
-def unchanged(log: np.ndarray, tol: float) -> np.ndarray:
-    """uint8 (h, w): 255 where every channel of `log` is within ±tol (just under), 0 elsewhere."""
-    t = float(np.nextafter(np.float32(tol), np.float32(0)))
-    return cv2.inRange(log, (-t, -t, -t), (t, t, t))
+@compiled
+def _changed(log, tol):  # pragma: no cover (compiled)
+    """Where (h, w) any channel of `log` ((h, w, 3) float32) is not under `tol` (float32) in size, NaN included,
+    and the bounding box (x, y, w, h) of that, all 0 for none: one pass instead of a range test, a comparison
+    and a bounding box over the whole log shade."""
+    h, w = log.shape[0], log.shape[1]
+    mask = np.zeros((h, w), np.bool_)
+    x0, y0, x1, y1 = w, h, 0, 0
+    for i in range(h):
+        for j in range(w):
+            if not (abs(log[i, j, 0]) < tol and abs(log[i, j, 1]) < tol and abs(log[i, j, 2]) < tol):
+                mask[i, j] = True
+                x0, x1 = min(x0, j), max(x1, j + 1)
+                y0, y1 = min(y0, i), max(y1, i + 1)
+    if x1 == 0:
+        return mask, (0, 0, 0, 0)
+    return mask, (x0, y0, x1 - x0, y1 - y0)
 
 
 def apply_shading(pixels: np.ndarray, shade: np.ndarray) -> np.ndarray:

@@ -70,20 +70,37 @@ def _edges(flow, x0, y0, x1, y1, wx0, wy0, own, jump, margin):  # pragma: no cov
     pixels of every pair of neighbours inside (x0, y0, x1, y1) whose flows differ by more than `jump` in x or
     y, less those within `margin` (a square) of `own`."""
     edge = np.zeros(own.shape, np.uint8)
-    fx, fy = flow[0], flow[1]
+    n = x1 - x0
+    jumps = np.empty(max(n, 1), np.bool_)
     for y in range(y0, y1):
-        for x in range(x0, x1):
-            if x + 1 < x1 and max(abs(fx[y, x + 1] - fx[y, x]), abs(fy[y, x + 1] - fy[y, x])) > jump:
-                edge[y - wy0, x - wx0] = 1
-                edge[y - wy0, x + 1 - wx0] = 1
-            if y + 1 < y1 and max(abs(fx[y + 1, x] - fx[y, x]), abs(fy[y + 1, x] - fy[y, x])) > jump:
-                edge[y - wy0, x - wx0] = 1
-                edge[y + 1 - wy0, x - wx0] = 1
+        # rows as views indexed from 0, the comparisons apart from the (rare) marking: loops that compile to
+        # vector code
+        fx, fy, row = flow[0, y, x0:x1], flow[1, y, x0:x1], edge[y - wy0, x0 - wx0:x1 - wx0]
+        for x in range(n - 1):
+            jumps[x] = max(abs(fx[x + 1] - fx[x]), abs(fy[x + 1] - fy[x])) > jump
+        for x in range(n - 1):
+            if jumps[x]:
+                row[x] = 1
+                row[x + 1] = 1
+        if y + 1 < y1:
+            gx, gy, below = flow[0, y + 1, x0:x1], flow[1, y + 1, x0:x1], edge[y + 1 - wy0, x0 - wx0:x1 - wx0]
+            for x in range(n):
+                jumps[x] = max(abs(gx[x] - fx[x]), abs(gy[x] - fy[x])) > jump
+            for x in range(n):
+                if jumps[x]:
+                    row[x] = 1
+                    below[x] = 1
     h, w = own.shape
     lo_x, lo_y, hi_x, hi_y = w, h, -1, -1
     for i in range(h):
+        row = edge[i]
+        marked = 0
+        for j in range(w):     # most rows have no edge: a vector OR skips them
+            marked |= row[j]
+        if not marked:
+            continue
         for j in range(w):
-            if not edge[i, j]:
+            if not row[j]:
                 continue
             near = False
             for a in range(max(i - margin, 0), min(i + margin + 1, h)):
