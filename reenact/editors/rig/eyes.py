@@ -171,7 +171,8 @@ def _iris_found(crop: np.ndarray, hole: HoleLayer, c: np.ndarray, r: float) -> t
     cx, cy = np.meshgrid(c[0] + offs, c[1] + offs)
     cx, cy = cx.ravel(), cy.ravel()
     near = (xs + x0 - cx[:, None]) ** 2 + (ys + y0 - cy[:, None]) ** 2 <= r * r
-    score = near @ weight
+    # summed, not a matrix product: BLAS's threads spin on after a product this small (2× an edit's CPU)
+    score = np.where(near, weight, 0.0).sum(axis=1)
     best = score >= score.max() - 1e-6
     off = (cx - c[0]) ** 2 + (cy - c[1]) ** 2
     k = int(np.argmin(np.where(best, off, np.inf)))
