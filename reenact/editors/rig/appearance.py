@@ -41,9 +41,9 @@ from .deform import Deformation, shapes_mouth
 from .fills import length
 from .mesh import N_MESH, face_triangles, rest_points
 
-_DEEPENS_FOLD = [AU_INDEX[a] for a in ("AU09", "AU10", "AU20")]
-
 CONFIG_FILE = "appearance.yaml"
+# the AUs that deepen the nasolabial fold themselves: as they rise, a lifted fold keeps its thin core (shading)
+_DEEPENS_FOLD = [AU_INDEX[a] for a in ("AU09", "AU10", "AU20")]
 # skin this colourful (mean |R − G| and |B − G| over G) gets the full tint; greyer skin less, grey none
 FULL_CHROMA = 0.15
 # offsets (dy, dx), each (9, 1), of a 3 × 3 patch, for sampling the light

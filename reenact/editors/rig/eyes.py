@@ -16,7 +16,8 @@ import numpy as np
 from ...imaging import luma
 from ...jit import compiled
 from .deform import Deformation, HoleLayer, chain_y
-from .fills import SKIN_CHROMA, colourful, light, median, percentile, quantile, skin, slope, softness, toned
+from .fills import (SKIN_CHROMA, colourful, light, median, percentile, quantile, saturation, skin, slope, softness,
+                    toned)
 from .iris import iris, opening, unseen
 from .mesh import HOLE_CHAINS
 
@@ -179,11 +180,6 @@ def _iris_found(crop: np.ndarray, hole: HoleLayer, c: np.ndarray, r: float) -> t
     return np.array([cx[k], cy[k]]), dark
 
 
-def _saturation(rgb: np.ndarray) -> float:
-    """(max − min) / max of one colour."""
-    return float((np.max(rgb) - np.min(rgb)) / max(float(np.max(rgb)), 1.0))
-
-
 def _brighter_half(px: np.ndarray) -> np.ndarray:
     """The pixels (N, 3) at or above their median luma."""
     grey = luma(px)
@@ -213,7 +209,7 @@ def eye_fill(crop: np.ndarray, src_lm: np.ndarray, d: Deformation, hole: HoleLay
     greyest = 0.0     # the most saturation a narrowed slit's white may have (SLIT_WHITE)
     if len(around) >= 16:
         lit = percentile(around, 75)
-        greyest = SLIT_WHITE[1] * _saturation(lit)
+        greyest = SLIT_WHITE[1] * saturation(lit)
         bright = min(float(luma(SCLERA_RGB * level)), AROUND_WHITE * float(luma(lit)))
         level = bright / float(luma(SCLERA_RGB)) * np.sqrt(lit / max(float(lit.mean()), 1.0))
     tone = colourful(skin(crop, src_lm), SKIN_CHROMA)
@@ -232,7 +228,7 @@ def eye_fill(crop: np.ndarray, src_lm: np.ndarray, d: Deformation, hole: HoleLay
         floor, seen = SCLERA_MIN * float(luma(sclera)), float(luma(seen_white))
         if seen >= floor:
             sclera = seen_white
-        elif seen >= SLIT_WHITE[0] * floor and _saturation(seen_white) <= greyest:
+        elif seen >= SLIT_WHITE[0] * floor and saturation(seen_white) <= greyest:
             sclera = seen_white * (floor / seen)
         else:
             sclera = SCLERA_MIN * sclera

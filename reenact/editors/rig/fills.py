@@ -60,11 +60,16 @@ def _cheeks(crop, landmarks, ids):  # pragma: no cover (compiled)
     return out
 
 
-def colourful(rgb: np.ndarray, typical: float) -> float:
-    """How colourful (0 … 1) the photo is, by one of its colours: that colour's saturation (max − min) / max
-    against `typical`, the least it has in a colour photo (0: a grey photo)."""
+def saturation(rgb: np.ndarray) -> float:
+    """One colour's saturation, (max − min) / max (0: grey)."""
     lo, hi = float(np.min(rgb)), float(np.max(rgb))
-    return min(max((hi - lo) / max(hi, 1.0) / typical, 0.0), 1.0)
+    return (hi - lo) / max(hi, 1.0)
+
+
+def colourful(rgb: np.ndarray, typical: float) -> float:
+    """How colourful (0 … 1) the photo is, by one of its colours: that colour's saturation against `typical`,
+    the least it has in a colour photo (0: a grey photo)."""
+    return min(max(saturation(rgb) / typical, 0.0), 1.0)
 
 
 def toned(rgb: np.ndarray, chroma: float) -> np.ndarray:
