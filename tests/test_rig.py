@@ -1231,6 +1231,47 @@ def test_teeth_colour_comes_from_enamel_not_from_lips_or_gums_in_the_opening():
             assert np.allclose(t, t[0], atol=1e-3) and 0.05 < t[0] < 0.95
 
 
+def test_default_teeth_are_no_darker_than_the_skin_under_dark_lips():
+    """Teeth drawn for a face that shows none are lit like the lips' highlight, but lips darker than the face
+    (lipstick) do not make them grey: they stay at least TEETH_OF_SKIN of the skin's luma. Ordinary lips keep
+    the highlight's rule (astronaut's default sits above the floor)."""
+    from reenact.editors.rig.fills import skin
+    from reenact.editors.rig.mouth import TEETH_OF_SKIN, _default_teeth, _lips_band
+
+    crop, lm, _ = face("astronaut.png")
+    ys = float(luma(skin(crop, lm)))
+    assert float(luma(_default_teeth(crop, lm))) > TEETH_OF_SKIN * ys + 10
+    dark = crop.copy()
+    band = np.zeros(crop.shape[:2], np.uint8)
+    cv2.fillPoly(band, [np.round(lm[list(LIPS_OUTER), :2]).astype(np.int32)], 1)
+    dark[band.astype(bool)] = (dark[band.astype(bool)] * 0.45).astype(np.uint8)
+    assert np.percentile(luma(_lips_band(dark, lm)), 95) * 1.08 < 0.8 * ys   # the highlight rule alone: grey teeth
+    assert float(luma(_default_teeth(dark, lm))) >= TEETH_OF_SKIN * float(luma(skin(dark, lm))) - 0.5
+
+
+def test_drawn_teeth_heights_run_along_the_faces_vertical():
+    """A head turned aside shows its width foreshortened and its heights whole, one tilted down the reverse:
+    `upright` reads that from the pose, and the placed rows of teeth are that much taller (or shorter) than
+    their width alone would make them."""
+    from reenact.editors.rig.teeth import _place, sprites, upright
+
+    def rot(axis, deg):
+        c, s = math.cos(math.radians(deg)), math.sin(math.radians(deg))
+        return np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]]) if axis == "y" else np.array([[1, 0, 0], [0, c, -s], [0, s, c]])
+
+    assert upright(np.eye(3)) == pytest.approx(1.0)
+    assert upright(rot("y", 45)) == pytest.approx(math.sqrt(2), rel=1e-6)
+    assert upright(rot("x", 26)) == pytest.approx(math.cos(math.radians(26)), rel=1e-6)
+    box, iod = (0, 0, 200, 200), 100.0
+    rows = [np.nonzero(_place(sprites()[0], box, 100.0, 150.0, iod, iod * k, False)[..., 0].max(1) > 0.5)[0]
+            for k in (1.0, 1.4)]
+    heights = [r.max() - r.min() for r in rows]
+    assert heights[1] == pytest.approx(1.4 * heights[0], rel=0.1)
+    widths = [np.count_nonzero(_place(sprites()[0], box, 100.0, 150.0, iod, iod * k, False)[..., 0].max(0) > 0.5)
+              for k in (1.0, 1.4)]
+    assert widths[0] == widths[1]
+
+
 def test_only_lips_pulled_back_or_down_bare_the_lower_teeth():
     """Surprise drops the jaw with relaxed lips (the lower lip covers the lower row); disgust pulls the
     corners down (AU15 at E), and fear and anger's squared shout stretch the lips (AU20 at E and C): their

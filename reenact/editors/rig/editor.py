@@ -33,9 +33,10 @@ from .fills import light, warm as warm_fills
 from .memory import TextureMemory, openness, recall
 from .mouth import (TEETH_LUMA, curtains, deep, mouth_geometry, palette, placement, retracted, rim_flow,
                     stretched, teeth_visible, warm as warm_mouth)
-from .teeth import interior, warm as warm_teeth
+from .teeth import interior, upright, warm as warm_teeth
 from ...imaging import luma, match_color
 from ...jit import compiled
+from ...stages.geometry import to_canonical
 from ...stages.landmarks import LIPS_OUTER, interocular
 from ...pipeline.types import AU_INDEX, Edit, Warp
 from ..base import EDITORS, EditRequest, unchanged
@@ -355,8 +356,11 @@ def _fill_mouth(req: EditRequest, d: Deformation, flow: np.ndarray, hole: HoleLa
     # lips were drawn over them or a real layer shows there (it has its own flow)
     took = 0 if settled else _cut(hole.inside, hole.box, (x0, y0, x1, y1)) & ~real
     rim_flow(fx, fy, np.where(real, 0, g.cover), took)
-    at = placement(d.src, dst, d.jaw, g, hu, hl, iod, retracted(req.target), cavity)
-    patch = interior(g, colours, at, iod, (x0, y0, x1, y1))
+    # heights in the mouth (how far the teeth hang, how long their crowns) run along the face's vertical: a head
+    # turned aside shows them longer than its width, one tilted down shorter
+    tall = upright(to_canonical(req.landmarks)[1])
+    at = placement(d.src, dst, d.jaw, g, hu, hl, iod * tall, retracted(req.target), cavity)
+    patch = interior(g, colours, at, iod, (x0, y0, x1, y1), tall)
     gap = openness(req.landmarks)[0]
     if gap > OPEN_MOUTH_IOD:
         used.append("own")

@@ -29,6 +29,10 @@ TEETH_OF_LIP_HIGHLIGHT = 1.08
 LIP_HIGHLIGHT = 0.05
 IVORY = np.array([1.04, 1.0, 0.94], np.float32)
 SKIN_CAST = 0.35
+# ... and never darker than this share of the skin's luma: lips darker than the face (lipstick) made grey teeth
+# that read as a grimace (sample2_face0: 0.75). Real teeth on the tuning faces that show them: 0.81-1.55 of the
+# skin, median 1.06, all but one from 0.94
+TEETH_OF_SKIN = 0.9
 # the person's own teeth colour is that of their lit crowns: the brightest quarter of the opening's pixels
 # (a drawn crown is that colour where it faces the light, darker towards its sides and edges)
 TEETH_LIT = 0.75
@@ -326,7 +330,7 @@ def _default_teeth(crop: np.ndarray, src_lm: np.ndarray) -> np.ndarray:
     s = skin(crop, src_lm)
     ys = max(float(luma(s)), 1.0)
     band = luma(_lips_band(crop, src_lm))
-    y = TEETH_OF_LIP_HIGHLIGHT * quantile(band, 1 - LIP_HIGHLIGHT) if len(band) >= 10 else ys
+    y = max(TEETH_OF_LIP_HIGHLIGHT * quantile(band, 1 - LIP_HIGHLIGHT), TEETH_OF_SKIN * ys) if len(band) >= 10 else ys
     return y * ((1 - SKIN_CAST) * toned(IVORY, colourful(s, SKIN_CHROMA)) + SKIN_CAST * s / ys)
 
 

