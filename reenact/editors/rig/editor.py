@@ -28,7 +28,7 @@ from .silhouette import soft_edges, warm as warm_edges
 from .mesh import HOLE_CHAINS, HOLES, crop_mesh, hole_triangles
 from .solve import coefficients, narrowed, smile_share
 from . import lips
-from .eyes import drawn, eye_fill, warm as warm_eyes
+from .eyes import drawn, eye_fill, lid_margin, margins, warm as warm_eyes
 from .fills import light, warm as warm_fills
 from .memory import TextureMemory, openness, recall
 from .mouth import (TEETH_LUMA, curtains, deep, mouth_geometry, palette, placement, retracted, rim_flow,
@@ -396,7 +396,7 @@ def _fill_hole(req: EditRequest, d: Deformation, flow: np.ndarray, hole: HoleLay
     hole = drawn(hole, req.landmarks, d)
     if not hole.missing.any():
         return ""
-    alpha = _soft(hole.missing, 0.6)
+    alpha = lid_margin(_soft(margins(hole, req.landmarks, d), 0.6), hole, req.landmarks, d)
     x0, y0, x1, y1 = hole.box
     example = mem.get("eyes", "open")
     patch = eye_fill(req.crop, req.landmarks, d, hole)

