@@ -257,7 +257,7 @@ def _numpy_settle(src, dst, seal, keep, iod):
     tu_s, gap_s, tl_s = s[1] - s[0], np.maximum(s[2] - s[1], 0), s[3] - s[2]
     tu, tl = np.maximum(iu - ou, 1e-3), np.maximum(ol - il, 1e-3)
     gap = np.maximum(il - iu, 0)
-    least_u, least_l = L.rest_thickness(src, dst, seal)
+    least_u, least_l, u_of_l = L.rest_thickness(src, dst, seal)
     want_u = np.maximum(least_u * tu_s - tu, 0)
     want_l = np.maximum(least_l * tl_s - tl, 0)
     fit = np.minimum(gap / np.maximum(want_u + want_l, 1e-6), 1.0)
@@ -266,6 +266,9 @@ def _numpy_settle(src, dst, seal, keep, iod):
     out_l = np.maximum(want_l - np.maximum(np.maximum(L.KEEP_THICKNESS * tl_s - tl, 0), need_l), 0)
     close = np.maximum(gap - need_u - need_l - np.maximum((1 - seal) * gap, keep * gap_s), 0)
     tu2, tl2 = tu + need_u, tl + need_l
+    u = np.abs(x.astype(np.float64) - np.float64(np.float32(0.5 * (a + b)))) / max(0.5 * np.float64(np.float32(max(b - a, 1.0))), 1e-6)
+    fade = np.clip((L.UPPER_SPAN[1] - u) / (L.UPPER_SPAN[1] - L.UPPER_SPAN[0]), 0, 1)
+    out_u = out_u + np.maximum(fade * u_of_l * tl_s - tu2 - close * tu2 / (tu2 + tl2) - out_u, 0)
     move_u = need_u + close * tu2 / (tu2 + tl2)
     move_l = need_l + close * tl2 / (tu2 + tl2)
     n = len(up)

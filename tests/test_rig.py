@@ -582,7 +582,9 @@ def test_sealed_lips_meet_in_a_smooth_line(preset):
     mid = int(round(0.5 * (out[13, 1] + out[14, 1])))
     line = np.array([y[mid - 5:mid + 6, x].min() for x in range(int(x0 + 0.2 * (x1 - x0)), int(x1 - 0.2 * (x1 - x0)))])
     lip = float(luma(lip_colour(crop, lm)[None].astype(np.float32))[0])
-    assert np.abs(np.diff(line)).max() <= 8, f"the seam's luma jumps {np.abs(np.diff(line)).max():.1f} between columns"
+    # ≤ 8 until the sealed upper lip got back a resting thickness (lips.UPPER_OF_LOWER): sad's line is 1-4 levels
+    # darker all along, and its one step where the light falls off the lip's middle 7.8 → 8.5
+    assert np.abs(np.diff(line)).max() <= 9, f"the seam's luma jumps {np.abs(np.diff(line)).max():.1f} between columns"
     assert 0.4 * lip < np.median(line) < 0.8 * lip
 
 
@@ -1380,9 +1382,8 @@ def test_settled_lips_meet_and_keep_their_thickness():
     assert kept[13, 1] - kept[0, 1] >= lips.KEEP_THICKNESS * (src[13, 1] - src[0, 1]) - 0.5
 
 
-# smile_man.jpg's closing fields already leave his upper lip thicker than that: its outer contour stays
-@pytest.mark.parametrize("name, outward", [("astronaut.png", True), ("smile_man.jpg", False)])
-def test_a_closed_smile_gets_back_the_fuller_lips_of_a_mouth_at_rest(name, outward):
+@pytest.mark.parametrize("name", ["astronaut.png", "smile_man.jpg"])
+def test_a_closed_smile_gets_back_the_fuller_lips_of_a_mouth_at_rest(name):
     """neutral on a toothy smile: the corners come in and the sealed lips thicken as a resting mouth's do
     (smile_man.mp4, broad smile to rest: lips.LIP_REST_EXP), each lip at least its smiling thickness times
     (smiling width / closed width) ** that at the middle; where the closing left the upper lip thinner, its
@@ -1409,7 +1410,37 @@ def test_a_closed_smile_gets_back_the_fuller_lips_of_a_mouth_at_rest(name, outwa
     assert up >= up0 * narrow ** lips.LIP_REST_EXP[0] - 0.1, (up0, up, narrow)
     assert low >= low0 * narrow ** lips.LIP_REST_EXP[1] - 0.1, (low0, low, narrow)
     up_by = d.dst[[0, 37, 267], 1] - settled[[0, 37, 267], 1]
-    assert up_by.min() >= 0 and (up_by.max() > 0.2) == outward, up_by
+    assert up_by.min() >= 0 and up_by.max() > 0.2, up_by
+
+def test_a_closed_toothy_smiles_upper_lip_is_as_full_as_at_rest(monkeypatch):
+    """neutral on smile_man.jpg's toothy smile: the smile pulled his upper lip up over the teeth to 0.5-0.6 of the
+    lower lip's thickness; at rest an upper lip is lips.UPPER_OF_LOWER of it. Sealed, the upper lip gets that back
+    over the middle of the mouth (0.35-0.65 of the way between the corners; the rest exponent alone left it 4.1 px
+    at 0.45, against 4.5), its outer contour moving up (the line where the lips meet stays)."""
+    from reenact.editors.rig import lips
+    from reenact.editors.rig.mouth import MOUTH_LOWER, MOUTH_UPPER
+
+    crop, lm, source = face("smile_man.jpg")
+    goal = presets()["neutral"].resolve(source)
+    basis = create_editor("rig", memory=False).basis
+    d = deform(lm, *coefficients(source, goal, basis), basis, crop.shape[0], smile_share(source, goal))
+    seal = lips.seal_share(source, goal)
+    settled, _ = lips.settle(d.src, d.dst, *seal, interocular(lm))
+
+    def edges(pts):    # the four lip edges at 0.35 … 0.65 of the way between the corners, px
+        a, b = sorted((float(pts[78, 0]), float(pts[308, 0])))
+        x = np.linspace(a + 0.35 * (b - a), b - 0.35 * (b - a), 7, dtype=np.float32)[None]
+        return [lips.chain_y(pts, c, x)[0] for c in (lips.OUTER_UPPER, MOUTH_UPPER, MOUTH_LOWER, lips.OUTER_LOWER)]
+
+    ou0, iu0, il0, ol0 = edges(d.src)
+    ou, iu, il, ol = edges(settled)
+    assert (iu0 - ou0 < 0.6 * (ol0 - il0)).all()
+    assert (iu - ou >= lips.UPPER_OF_LOWER * (ol0 - il0) - 0.1).all(), (iu - ou, ol0 - il0)
+    # the line where the lips meet is where the settling without the fuller upper lip puts it
+    monkeypatch.setattr(lips, "UPPER_OF_LOWER", 0.0)
+    plain = edges(lips.settle(d.src, d.dst, *seal, interocular(lm))[0])
+    assert np.abs(iu - plain[1]).max() < 0.05 < np.abs(ou - plain[0]).max()
+
 
 def _sealed_astronaut():
     """astronaut.png's broad smile under neutral, its lips sealed: (deformation, sealed crop landmarks, column

@@ -41,6 +41,15 @@ KEEP_THICKNESS = 0.7
 # The extra thickness goes into what is left of the gap, the rest moves the lip's outer contour out
 LIP_REST_EXP = (0.247, 0.128)
 LIP_REST_RAMP = 0.1
+# ... and the sealed upper lip at least this share of the lower lip's source thickness, as far: a toothy smile
+# pulls the upper lip up over the teeth to 0.28-0.5 of the lower (dev sample4_face3, sample6_face2, held2 obama,
+# astronaut 0.63), which that exponent left a thin line; at rest it is 0.65 (closed-mouth tuning stills' median
+# of 0.39-0.91; smile_man.mp4 at rest 0.72, and 0.70 in his broad smile; the canonical face 0.71)
+UPPER_OF_LOWER = 0.65
+# ... fully out to this share of the way from the mouth's middle to its corners, fading out by the second: grown
+# by the corners, the outer contour carried the smile's dark corner pits up into a curl (astronaut: fer neutral 0.48
+# -> 0.40)
+UPPER_SPAN = (0.5, 0.9)
 # where sealed lips meet, the texture is taken this share of the lip's thickness inside the source's inner
 # edge (at most LIP_EDGE_IOD), so the seam never samples the teeth or the dark gap beside that edge
 LIP_EDGE_SHARE = 0.25
@@ -124,12 +133,14 @@ def seal_share(source: AUVector, target: AUVector) -> tuple[float, float]:
     return float(smoothstep((2 * SEAL_AU25 - a) / SEAL_AU25)), min(max(a / s, 0.0), 1.0) if s > 1e-6 else 1.0
 
 
-def rest_thickness(src: np.ndarray, dst: np.ndarray, seal: float) -> tuple[float, float]:
-    """(upper, lower): the least share of its source thickness each lip keeps in the moved mouth: KEEP_THICKNESS,
-    or, as far as the lips are sealed, a resting mouth's fuller lips as far as the corners came in (LIP_REST_EXP;
-    an opening mouth keeps its opening: surprise's dropped jaw on a smile would show the lips' red inside it)."""
+def rest_thickness(src: np.ndarray, dst: np.ndarray, seal: float) -> tuple[float, float, float]:
+    """(upper, lower, upper of lower): the least share of its source thickness each lip keeps in the moved mouth:
+    KEEP_THICKNESS, or, as far as the lips are sealed, a resting mouth's fuller lips as far as the corners came in
+    (LIP_REST_EXP; an opening mouth keeps its opening: surprise's dropped jaw on a smile would show the lips' red
+    inside it), and the least share of the lower lip's source thickness the upper keeps (UPPER_OF_LOWER, as far)."""
     narrow, ramp = _narrowing(src, dst), smile_gone(src, dst, seal)
-    return tuple(KEEP_THICKNESS + ramp * max(narrow ** e - KEEP_THICKNESS, 0.0) for e in LIP_REST_EXP)
+    least_u, least_l = (KEEP_THICKNESS + ramp * max(narrow ** e - KEEP_THICKNESS, 0.0) for e in LIP_REST_EXP)
+    return least_u, least_l, UPPER_OF_LOWER * ramp
 
 
 def settle(src: np.ndarray, dst: np.ndarray, seal: float, keep: float, iod: float) -> tuple[np.ndarray, np.ndarray]:
@@ -138,11 +149,11 @@ def settle(src: np.ndarray, dst: np.ndarray, seal: float, keep: float, iod: floa
     the larger of (1 − seal) of the moved gap and `keep` of the source's own gap. Returns (moved positions,
     the source positions to carry the lips from). Compiled: _settled."""
     up, low, _ = lip_vertices()
-    least_u, least_l = rest_thickness(src, dst, seal)
+    least_u, least_l, u_of_l = rest_thickness(src, dst, seal)
     # the source is read at the same share of the way between its corners as each moved column
     a, b = sorted((float(dst[78, 0]), float(dst[308, 0])))
     sa, sb = sorted((float(src[78, 0]), float(src[308, 0])))
-    return _settled(src, dst, up, low, _CHAINS, least_u, least_l, seal, keep, iod,
+    return _settled(src, dst, up, low, _CHAINS, least_u, least_l, u_of_l, seal, keep, iod,
                     (0.5 * (sa + sb), 0.5 * (a + b), sb - sa, max(b - a, 1.0)))
 
 
@@ -151,7 +162,7 @@ _CHAINS = tuple(index(c) for c in (OUTER_UPPER, MOUTH_UPPER, MOUTH_LOWER, OUTER_
 
 
 @compiled
-def _settled(src, dst, up, low, chains, least_u, least_l, seal, keep, iod, across):  # pragma: no cover (compiled)
+def _settled(src, dst, up, low, chains, least_u, least_l, u_of_l, seal, keep, iod, across):  # pragma: no cover (compiled)
     """settle's arithmetic per lip vertex, in numpy's order and precision: the columns' x (and the source's at
     the same share between the corners, `across`: its middle, the moved middle, widths) in float32, the edges
     read along them (chain_y) and all that follows in float64, the positions moved in float32."""
@@ -183,6 +194,11 @@ def _settled(src, dst, up, low, chains, least_u, least_l, seal, keep, iod, acros
         out_l = max(want_l - max(max(KEEP_THICKNESS * tl_s - tl, 0.0), need_l), 0.0)
         close = max(gap - need_u - need_l - max((1 - seal) * gap, keep * gap_s), 0.0)
         tu2, tl2 = tu + need_u, tl + need_l
+        # the upper lip short of u_of_l of the lower once closed grows at its outer contour, over UPPER_SPAN: taken
+        # from the gap, the line where the lips meet would sink below the corners, a smile's curve
+        u = abs(np.float64(x[i]) - np.float64(mid)) / max(0.5 * np.float64(width), 1e-6)
+        fade = min(max((UPPER_SPAN[1] - u) / (UPPER_SPAN[1] - UPPER_SPAN[0]), 0.0), 1.0)
+        out_u += max(fade * u_of_l * tl_s - tu2 - close * tu2 / (tu2 + tl2) - out_u, 0.0)
         # every vertex keeps its share of the way from its lip's outer contour to the inner edge
         y = np.float64(dst[ids[i], 1])
         if i < n:
