@@ -332,7 +332,8 @@ def test_surface_edges_are_the_vectorised_steps_bit_for_bit():
         x0, y0, x1, y1 = box
         wbox = (max(x0 - 2, 0), max(y0 - 2, 0), min(x1 + 2, 256), min(y1 + 2, 256))
         own = owned(d.dst[list(LIPS_OUTER)], holes, wbox)
-        edge, rect = _edges(flow, *box, *wbox[:2], own, np.float32(EDGE_JUMP_PX), HOLE_MARGIN_PX)
+        near = cv2.dilate(own, np.ones((2 * HOLE_MARGIN_PX + 1,) * 2, np.uint8))
+        edge, rect = _edges(flow, *box, *wbox[:2], near, np.float32(EDGE_JUMP_PX))
         want_edge, want_rect = _numpy_edges(flow, box, own, wbox)
         assert edge.tobytes() == want_edge.tobytes() and rect == want_rect
         found += rect[2] > 0
@@ -631,3 +632,82 @@ def test_seam_pixels_are_numpys_bit_for_bit():
         blended += int(((want[1] > 0) & (want[1] < 1)).sum())
         shaded += int((want[1] == 1).sum())
     assert blended > 1000 and shaded > 100   # both the band's fade and its full cover were exercised
+
+
+def _numpy_limit_folds(src, disp, tris, reach_px, min_ratio=0.1, slack_px2=1.0, rounds=4):
+    """flow.limit_folds as numpy wrote each round before its loops were compiled."""
+    from reenact.editors.rig.flow import EDGE_ON, _judged
+
+    def saving(p, d, floor):
+        def cross(a, b):
+            return a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]
+        e1, e2, f1, f2 = p[:, 1] - p[:, 0], p[:, 2] - p[:, 0], d[:, 1] - d[:, 0], d[:, 2] - d[:, 0]
+        c0, c1, c2 = cross(e1, e2) - floor, cross(e1, f2) + cross(f1, e2), cross(f1, f2)
+        disc = c1 * c1 - 4 * c2 * c0
+        real = disc >= 0
+        q = -0.5 * (c1 + np.copysign(np.sqrt(np.where(real, disc, 0)), c1))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            roots = np.stack([q / c2, c0 / q])
+        roots[~np.isfinite(roots) | (roots <= 0) | ~real[None]] = np.inf
+        return np.minimum(np.minimum(roots[0], roots[1]), 1.0)
+
+    a0, judged = _judged(src, tris, src.dtype.type(EDGE_ON))
+    tris, a0 = tris[judged], a0[judged]
+    floor = min_ratio * a0 - slack_px2
+    scale = np.ones(len(src))
+    for _ in range(rounds):
+        from reenact.editors.rig.flow import _folding
+        bad = _folding(src, disp, scale, tris, floor)
+        if not bad.any():
+            return disp * scale[:, None], float(scale.min())
+        tb = tris[bad]
+        lo = 0.999 * saving(src[tb], disp[tb] * scale[tb][..., None], floor[bad])
+        corners = src[tb]
+        centre = (corners[:, 0] + corners[:, 1] + corners[:, 2]) / 3
+        dx, dy = src[:, :1] - centre[None, :, 0], src[:, 1:] - centre[None, :, 1]
+        ease = 1 - (1 - 0.9 * lo[None, :]) * np.exp(-0.5 * (dx * dx + dy * dy) / reach_px ** 2)
+        scale *= ease.min(1)
+    moved = disp * scale[:, None]
+    scale *= 0.999 * float(saving(src[tris], moved[tris], floor).min())
+    return disp * scale[:, None], float(scale.min())
+
+
+def test_fold_limiter_rounds_are_numpys_bit_for_bit():
+    from reenact.editors.rig.flow import limit_folds
+    rng = np.random.default_rng(17)
+    tris = crop_mesh(256).triangles
+    rounds = 0
+    for d in _faces(12, 23):
+        # the rig's motions, and those made several times as strong so that many triangles fold, some past
+        # every round
+        for gain in (1.0, 4.0, 12.0):
+            step = ((d.dst - d.src) * np.float32(gain)).astype(np.float32)
+            reach = float(rng.uniform(5, 30))
+            got, want = limit_folds(d.src, step, tris, reach), _numpy_limit_folds(d.src, step, tris, reach)
+            assert got[0].tobytes() == want[0].tobytes() and got[1] == want[1]
+            rounds += got[1] < 1
+    assert rounds > 10
+
+
+def test_fills_under_a_lift_are_numpys_bit_for_bit():
+    from reenact.editors.rig.appearance import _planes, _under
+    rng = np.random.default_rng(19)
+    for trial in range(60):
+        fill = rng.uniform(0, 255, (64, 80, 3)).astype(np.float32)
+        mask = np.zeros((64, 80), np.float32)
+        # a fill or two somewhere in the crop, soft-edged, or none
+        for _ in range(int(rng.integers(0, 3))):
+            y, x = int(rng.integers(0, 56)), int(rng.integers(0, 72))
+            mask[y:y + int(rng.integers(1, 9)), x:x + int(rng.integers(1, 9))] = rng.uniform(0.01, 1)
+        x0, y0 = int(rng.integers(0, 20)) * 2, int(rng.integers(0, 16)) * 2
+        h, w = int(rng.integers(2, (64 - y0) // 2 + 1)) * 2, int(rng.integers(2, (80 - x0) // 2 + 1)) * 2
+        box = (x0, y0, x0 + w, y0 + h)
+        for half in (True, False):
+            size = (w // 2, h // 2) if half else None
+            seen = rng.integers(0, 256, (h // 2, w // 2, 3) if half else (h, w, 3)).astype(np.uint8)
+            m, f = mask[y0:y0 + h, x0:x0 + w], fill[y0:y0 + h, x0:x0 + w] * _planes(mask[y0:y0 + h, x0:x0 + w])
+            if half:
+                m, f = (cv2.resize(a, size, interpolation=cv2.INTER_AREA) for a in (m, f))
+            want = seen.astype(np.float32) * _planes(1 - m) + f
+            got = _under(seen, (fill, mask), box, size)
+            assert got.dtype == np.float32 and got.tobytes() == want.tobytes()

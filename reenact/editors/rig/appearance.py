@@ -429,6 +429,10 @@ class Appearance:
             _lit(np.zeros(under.shape, np.float32), under, np.float32(-1), np.float32(1))
         _lifted(pixel, 0, 0, pixel, pixel, np.zeros((1, 1), np.float32), pixel, 0, 0, np.zeros((1, 1), np.float32))
         _changed(pixel, np.float32(MIN_LOG))
+        # the fills under a lift, at full resolution (boxes of the whole crop's) and at half (resized strips)
+        mask, fill = np.zeros((2, 2), np.float32), np.zeros((2, 2, 3), np.float32)
+        for weighted in (False, True):
+            _laid(fill, (0, 0), fill, (0, 0), mask, (0, 0), 1, 1, weighted)
         plane = np.zeros((1, 1), np.float32)
         _evened(pixel, plane, _masked(pixel, plane), pixel, 0, 0, np.float32(-1), np.float32(1))
         _weigh(np.zeros((4, 1, 1), np.float32), 0, 0, np.zeros(1, np.int64), np.ones(1), np.zeros(1, np.int64), np.ones(1),
@@ -608,7 +612,7 @@ class Appearance:
             seen = cv2.remap(small, (kx + fx) * 0.5, (ky + fy) * 0.5, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         seen = _under(seen, laid, (px0, py0, px1, py1), half_size)
         # per channel, so a lifted crease takes its surroundings' colour as well as their brightness
-        half = cv2.GaussianBlur(np.log(seen.astype(np.float32) + 8.0), (0, 0), fine / 2)
+        half = cv2.GaussianBlur(np.log(seen + 8.0), (0, 0), fine / 2)
         filled = _closed(half, wide, fine)
         # the weight onto the same half-resolution grid: pixel i's centre is at 2i + 0.5 in the padded box
         (a, b, c), (d, e, f) = np.asarray(affine, np.float64).tolist()
@@ -653,7 +657,7 @@ class Appearance:
                              borderMode=cv2.BORDER_REPLICATE)
         detail = np.zeros((0, 0, 3), np.float32)
         if bw:
-            raw = np.log(_under(seen, laid, (tx0, ty0, tx1, ty1), None).astype(np.float32) + 8.0)
+            raw = np.log(_under(seen, laid, (tx0, ty0, tx1, ty1), None) + 8.0)
             detail = cv2.GaussianBlur(raw, (0, 0), fine)
             if weight[3].any():
                 # a fold's valley is read as sharp as it is: read at `fine`, a core narrower than that kept the
@@ -668,17 +672,42 @@ class Appearance:
 def _under(seen: np.ndarray, laid: tuple[np.ndarray, np.ndarray] | None, box: tuple[int, int, int, int],
            half_size: tuple[int, int] | None) -> np.ndarray:
     """`seen` (the warped crop over crop box `box`, resized to `half_size` (w, h) unless None) with the fills
-    `laid` (fill, fill_mask) laid over it as the rig blends them, warp·(1 − mask) + fill·mask."""
+    `laid` (fill, fill_mask) laid over it as the rig blends them, warp·(1 − mask) + fill·mask, in float32."""
+    out = seen.astype(np.float32)
     if laid is None:
-        return seen
+        return out
     x0, y0, x1, y1 = box
     mask = laid[1][y0:y1, x0:x1]
-    if not cv2.countNonZero(mask):
-        return seen
-    fill = laid[0][y0:y1, x0:x1] * _planes(mask)
-    if half_size is not None:
-        mask, fill = (cv2.resize(a, half_size, interpolation=cv2.INTER_AREA) for a in (mask, fill))
-    return seen.astype(np.float32) * _planes(1 - mask) + fill
+    # only the part the fills reach: elsewhere the mask is 0 and the blend is `seen` itself
+    bx, by, bw, bh = cv2.boundingRect(cv2.compare(mask, 0, cv2.CMP_NE))
+    if not bw:
+        return out
+    if half_size is None:
+        _laid(out, (by, bx), laid[0], (y0 + by, x0 + bx), laid[1], (y0 + by, x0 + bx), bh, bw, False)
+        return out
+    # whole 2 × 2 blocks; the mask's of whole rows: OpenCV's area resize of one channel rounds a pixel by where it
+    # falls in its row's vector loop (three channels it does not), so a narrower strip would differ in the last bit
+    r0, r1, c0, c1 = by // 2, (by + bh + 1) // 2, bx // 2, (bx + bw + 1) // 2
+    band = cv2.resize(mask[2 * r0:2 * r1], (half_size[0], r1 - r0), interpolation=cv2.INTER_AREA)
+    part = (slice(y0 + 2 * r0, y0 + 2 * r1), slice(x0 + 2 * c0, x0 + 2 * c1))
+    weighted = cv2.resize(laid[0][part] * _planes(laid[1][part]), (c1 - c0, r1 - r0), interpolation=cv2.INTER_AREA)
+    _laid(out, (r0, c0), weighted, (0, 0), band, (0, c0), r1 - r0, c1 - c0, True)
+    return out
+
+
+@compiled
+def _laid(out, at, fill, fill_at, mask, mask_at, h, w, weighted):  # pragma: no cover (compiled)
+    """In place on float32 `out` (H, W, 3), over h × w pixels from `at` (y, x): out·(1 − mask) + fill·mask, or
+    + fill where it is `weighted` already, `fill` and `mask` read from their own `fill_at`, `mask_at`; in float32
+    and numpy's order. Whole arrays and offsets, so their layouts never vary."""
+    for i in range(h):
+        for j in range(w):
+            m = mask[mask_at[0] + i, mask_at[1] + j]
+            keep = np.float32(1) - m
+            for k in range(3):
+                f = fill[fill_at[0] + i, fill_at[1] + j, k]
+                f = f if weighted else f * m
+                out[at[0] + i, at[1] + j, k] = out[at[0] + i, at[1] + j, k] * keep + f
 
 
 @compiled

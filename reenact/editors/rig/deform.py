@@ -795,8 +795,9 @@ def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Ba
     mesh = crop_mesh(size)
     ring = mesh.ring
     oval = src[index(FACE_OVAL)]
-    src_all = crop_vertices(src, size)
-    step_all = np.concatenate([step, np.zeros_like(ring), _uncovered(oval, step[index(FACE_OVAL)], turn),
+    normals = outward_normals(oval)     # the skirt's and the background edge's: one outline
+    src_all = crop_vertices(src, size, normals)
+    step_all = np.concatenate([step, np.zeros_like(ring), _uncovered(normals, step[index(FACE_OVAL)], turn),
                                np.zeros_like(oval)])
     scale = 1.0
     if np.any(step_all):
@@ -824,6 +825,9 @@ def warm(basis: Basis, size: int = 256) -> None:
     _unseen_eyeball(np.zeros((1, 1), bool), np.zeros((1, 1), bool))
     # ... and boxes around float64 points (float32 ones took theirs above)
     points_box(np.zeros((1, 2)), size)
+    # ... and the fold limiter's rounds, on a triangle the motion flips
+    limit_folds(np.array([[0, 0], [1, 0], [0, 1]], np.float32), np.array([[0, 0], [0, 0], [0, -2]], np.float32),
+                np.array([[0, 1, 2]], np.int32), 1.0)
 
 
 @compiled
@@ -866,13 +870,12 @@ def turned(r: np.ndarray) -> float:
     return float(smoothstep((abs(pose_from_rotation(r).yaw) - lo) / (hi - lo)))
 
 
-def _uncovered(oval: np.ndarray, step: np.ndarray, turn: float) -> np.ndarray:
-    """How the background's edge follows the face outline: where the outline moves in, with it, stretching
-    over what the face uncovers; where it moves out (a dropped chin), not at all: the face covers the
-    background there instead of pushing it. On a turned face (`turn`, see turned) it follows across the
-    outline (along its normal) only, not sliding along it: a turned face's dropped jaw swings along its
-    outline, and a band that slid with it folded."""
-    n = outward_normals(oval)
+def _uncovered(n: np.ndarray, step: np.ndarray, turn: float) -> np.ndarray:
+    """How the background's edge follows the face outline (`n`: its outward normals): where the outline moves
+    in, with it, stretching over what the face uncovers; where it moves out (a dropped chin), not at all: the
+    face covers the background there instead of pushing it. On a turned face (`turn`, see turned) it follows
+    across the outline (along its normal) only, not sliding along it: a turned face's dropped jaw swings along
+    its outline, and a band that slid with it folded."""
     out = step[:, 0] * n[:, 0] + step[:, 1] * n[:, 1]
     inward = out < 0
     front = np.where(inward[:, None], step, 0.0)

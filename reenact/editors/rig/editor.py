@@ -123,17 +123,16 @@ class RigEditor:
             return unchanged(req.crop)
         return self.render(req.crop, plan)
 
-    def _blend(self, crop: np.ndarray, plan: Plan) -> np.ndarray:
-        """warp(crop)·(1 − fill_mask) + fill·fill_mask over the plan's box, uint8: the warp_blend op."""
+    def _blended(self, crop: np.ndarray, plan: Plan) -> np.ndarray | None:
+        """The engine's warp(crop)·(1 − fill_mask) + fill·fill_mask over the plan's box, uint8 (the warp_blend op);
+        None without an engine: the OpenCV path is the warp alone, _settle lays the fill as it settles the box."""
+        if self._engine is None:
+            return None
         x0, y0, x1, y1 = plan.box
-        if self._engine is not None:
-            out = self._engine.run({"crop": to_nchw(crop)[None], "flow": plan.flow[None],
-                                    "mask": plan.fill_mask[None, None],
-                                    "fill": plan.fill.transpose(2, 0, 1)[None] / np.float32(255)})["out"][0]
-            return np.clip(out[:, y0:y1, x0:x1].transpose(1, 2, 0) * 255 + 0.5, 0, 255).astype(np.uint8)
-        warped = warp(crop, plan.flow, plan.box)
-        _mix(warped, plan.fill[y0:y1, x0:x1], plan.fill_mask[y0:y1, x0:x1])
-        return warped
+        out = self._engine.run({"crop": to_nchw(crop)[None], "flow": plan.flow[None],
+                                "mask": plan.fill_mask[None, None],
+                                "fill": plan.fill.transpose(2, 0, 1)[None] / np.float32(255)})["out"][0]
+        return np.clip(out[:, y0:y1, x0:x1].transpose(1, 2, 0) * 255 + 0.5, 0, 255).astype(np.uint8)
 
     def plan(self, req: EditRequest, right: np.ndarray, left: np.ndarray, mem: TextureMemory) -> Plan | None:
         """Geometry and fills for one request; None when nothing would change."""
@@ -185,7 +184,9 @@ class RigEditor:
         out = crop.copy()
         mask = np.zeros(crop.shape[:2], np.float32)
         shade = plan.shading.image if plan.shading is not None else None
-        _settle(out, mask, self._blend(crop, plan), x0, y0, plan.flow, plan.fill_mask, _NO_SHADE if shade is None else shade)
+        blended = self._blended(crop, plan)
+        _settle(out, mask, warp(crop, plan.flow, plan.box) if blended is None else blended, x0, y0, plan.flow,
+                plan.fill, plan.fill_mask, _NO_SHADE if shade is None else shade, blended is None)
         return Edit(crop=out, mask=mask, meta=plan.meta, warp=Warp(plan.flow, plan.fill, plan.fill_mask, shade))
 
 
@@ -194,24 +195,35 @@ _NO_SHADE = np.ones((1, 1, 3), np.float32)
 
 
 @compiled
-def _settle(out, mask, blended, x0, y0, flow, fill_mask, shade):  # pragma: no cover (compiled)
+def _settle(out, mask, blended, x0, y0, flow, fill, fill_mask, shade, mix):  # pragma: no cover (compiled)
     """The blended pixels (the plan's box from (x0, y0)) × the shade (rounded, as cv2.multiply) into `out`
     wherever they change, and the change `mask`: 1 from MASK_FULL_PX of flow, where the fill lies, and wherever
-    the shade is not 1 (a (1, 1, 3) `shade` stands for none). Whole crops in, so their layouts never vary."""
+    the shade is not 1 (a (1, 1, 3) `shade` stands for none). With `mix`, `blended` is the warp alone and the
+    fill is laid over it here where fill_mask > 0: (fill − warped)·mask + warped + ½ in float32, clipped to
+    0 … 255 and truncated, numpy's steps in its order (every such pixel changes). Whole crops in, so their
+    layouts never vary."""
     shaded = shade.shape[0] > 1
-    for by in range(blended.shape[0]):
+    h, w = blended.shape[0], blended.shape[1]
+    for by in range(h):
+        # rows as views from x0, indexed from 0: no check for negative indices per pixel
         y = y0 + by
-        for bx in range(blended.shape[1]):
-            x = x0 + bx
-            fx, fy = flow[0, y, x], flow[1, y, x]
-            change = max(min(np.sqrt(fx * fx + fy * fy) * np.float32(1 / MASK_FULL_PX), np.float32(1)), fill_mask[y, x])
-            if shaded and (shade[y, x, 0] != 1 or shade[y, x, 1] != 1 or shade[y, x, 2] != 1):
+        fxs, fys, ms, fills = flow[0, y, x0:x0 + w], flow[1, y, x0:x0 + w], fill_mask[y, x0:x0 + w], fill[y, x0:x0 + w]
+        row, changes, bs = out[y, x0:x0 + w], mask[y, x0:x0 + w], blended[by]
+        shades = shade[y, x0:x0 + w] if shaded else shade[0]
+        for x in range(w):
+            fx, fy, m = fxs[x], fys[x], ms[x]
+            change = max(min(np.sqrt(fx * fx + fy * fy) * np.float32(1 / MASK_FULL_PX), np.float32(1)), m)
+            if shaded and (shades[x, 0] != 1 or shades[x, 1] != 1 or shades[x, 2] != 1):
                 change = np.float32(1)
-            mask[y, x] = change
+            changes[x] = change
             if change > 0:
                 for k in range(3):
-                    v = np.float32(blended[by, bx, k]) * shade[y, x, k] if shaded else np.float32(blended[by, bx, k])
-                    out[y, x, k] = np.uint8(min(max(np.rint(v), 0), 255))
+                    b = np.float32(bs[x, k])
+                    if mix and m > 0:
+                        b = np.float32(np.uint8(min(max((fills[x, k] - b) * m + b + np.float32(0.5), np.float32(0)),
+                                                    np.float32(255))))
+                    v = b * shades[x, k] if shaded else b
+                    row[x, k] = np.uint8(min(max(np.rint(v), 0), 255))
 
 
 _warmed = False
@@ -229,12 +241,11 @@ def _warm(basis: Basis) -> None:
     warm_mouth()
     warm_fills()
     lips.warm()
-    # the fills' loops for a box of a fill, as plan() and _blend run them
+    # the fills' loops for a box of a fill, as plan() and render run them
     fill, fill_mask = np.zeros((2, 3, 3), np.float32), np.zeros((2, 3), np.float32)
     _paste(fill, fill_mask, (0, 0, 2, 2), np.zeros((2, 2, 3), np.float32), np.zeros((2, 2), np.float32))
-    _mix(np.zeros((2, 2, 3), np.uint8), fill[:, :2], fill_mask[:, :2])
     _settle(np.zeros((2, 2, 3), np.uint8), fill_mask[:, :2].copy(), np.zeros((1, 1, 3), np.uint8), 0, 0,
-            np.zeros((2, 2, 2), np.float32), fill_mask[:, :2].copy(), _NO_SHADE)
+            np.zeros((2, 2, 2), np.float32), fill[:, :2].copy(), fill_mask[:, :2].copy(), _NO_SHADE, True)
     _warmed = True
 
 
@@ -280,20 +291,6 @@ def _over(f, fm, patch, alpha, one):  # pragma: no cover (compiled)
             for k in range(3):
                 f[y, x, k] = np.float32(np.float32(f[y, x, k] * keep) + patch[y, x, k] * a) / norm
             fm[y, x] = total
-
-
-@compiled
-def _mix(warped, fill, mask):  # pragma: no cover (compiled)
-    """The fill over the warped crop (uint8, in place) where mask > 0: (fill − warped)·mask + warped + ½ in
-    float32, clipped to 0 … 255 and truncated, numpy's steps in its order."""
-    for y in range(warped.shape[0]):
-        for x in range(warped.shape[1]):
-            m = mask[y, x]
-            if m > 0:
-                for k in range(3):
-                    w = np.float32(warped[y, x, k])
-                    v = (fill[y, x, k] - w) * m + w + np.float32(0.5)
-                    warped[y, x, k] = np.uint8(min(max(v, np.float32(0)), np.float32(255)))
 
 
 def _within(image: np.ndarray, box, inner) -> np.ndarray:

@@ -32,7 +32,15 @@ def _raster(flow, src, dst, tris, depth, has_depth):  # pragma: no cover (compil
     float32 and the pixels' values computed in float32."""
     size_y, size_x = flow.shape[1], flow.shape[2]
     k = 3 if has_depth else 2
-    nearest = np.full((size_y, size_x), np.inf, np.float32)
+    # the z-buffer over the pixels the triangles' corners span, not the whole crop (a pixel without depth)
+    zx0, zy0, zx1, zy1 = size_x, size_y, 0, 0
+    if has_depth:
+        for t in range(tris.shape[0]):
+            for i in range(3):
+                cx, cy = dst[tris[t, i], 0], dst[tris[t, i], 1]
+                zx0, zx1 = min(zx0, int(max(np.floor(cx), 0.0))), max(zx1, int(min(np.ceil(cx) + 1, size_x)))
+                zy0, zy1 = min(zy0, int(max(np.floor(cy), 0.0))), max(zy1, int(min(np.ceil(cy) + 1, size_y)))
+    nearest = np.full((max(zy1 - zy0, 1), max(zx1 - zx0, 1)), np.inf, np.float32)
     s = np.empty((3, k))
     jx, jy, off = np.empty(k), np.empty(k), np.empty(k)
     a = np.empty(k, np.float32)
@@ -84,38 +92,83 @@ def _raster(flow, src, dst, tris, depth, has_depth):  # pragma: no cover (compil
             for j in range(k):
                 a[j] = np.float32(jx[j])
                 c[j] = np.float32(jy[j] * yf + off[j])
-            for x in range(left, right + 1):
-                xf = np.float32(x)
-                if has_depth:
-                    # the nearest triangle wins, the later one among equally near
-                    zf = a[2] * xf + c[2]
-                    if not zf <= nearest[y, x]:
-                        continue
-                    nearest[y, x] = zf
-                flow[0, y, x] = a[0] * xf + c[0]
-                flow[1, y, x] = a[1] * xf + c[1]
+            # rows as views, and selects instead of branches: loops that compile to vector code
+            fx, fy = flow[0, y, left:right + 1], flow[1, y, left:right + 1]
+            a0, c0, a1, c1 = a[0], c[0], a[1], c[1]
+            if has_depth:
+                # the nearest triangle wins, the later one among equally near
+                zs, a2, c2 = nearest[y - zy0, left - zx0:right + 1 - zx0], a[2], c[2]
+                for i in range(right + 1 - left):
+                    xf = np.float32(left + i)
+                    zf = a2 * xf + c2
+                    near = zf <= zs[i]
+                    zs[i] = zf if near else zs[i]
+                    fx[i] = a0 * xf + c0 if near else fx[i]
+                    fy[i] = a1 * xf + c1 if near else fy[i]
+            else:
+                for i in range(right + 1 - left):
+                    xf = np.float32(left + i)
+                    fx[i] = a0 * xf + c0
+                    fy[i] = a1 * xf + c1
 
 
-def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]
+@compiled
+def _saving_factor(src, disp, scale, tris, floor, which):  # pragma: no cover (compiled)
+    """Per triangle `which` (indices into tris), the largest t in [0, 1] with twice-area(p + t'·d) ≥ floor for
+    all t' ≤ t (p: its corners in src, d: their disp · scale). The area is quadratic in t, so this is its first
+    root, in closed form; numpy's whole-array steps in their precision (the corners' edges float32, the motion's
+    float64) and order."""
+    out = np.empty(len(which))
+    for n in range(len(which)):
+        t = which[n]
+        p, q, r = tris[t, 0], tris[t, 1], tris[t, 2]
+        e1x, e1y = src[q, 0] - src[p, 0], src[q, 1] - src[p, 1]
+        e2x, e2y = src[r, 0] - src[p, 0], src[r, 1] - src[p, 1]
+        dpx, dpy = np.float64(disp[p, 0]) * scale[p], np.float64(disp[p, 1]) * scale[p]
+        f1x, f1y = np.float64(disp[q, 0]) * scale[q] - dpx, np.float64(disp[q, 1]) * scale[q] - dpy
+        f2x, f2y = np.float64(disp[r, 0]) * scale[r] - dpx, np.float64(disp[r, 1]) * scale[r] - dpy
+        c0 = (e1x * e2y - e1y * e2x) - floor[t]
+        c1 = (e1x * f2y - e1y * f2x) + (f1x * e2y - f1y * e2x)
+        c2 = f1x * f2y - f1y * f2x
+        disc = c1 * c1 - 4 * c2 * c0
+        real = disc >= 0
+        # stable roots: q = −(c1 + sign(c1)·√disc)/2, roots q/c2 and c0/q (a division by 0 is no root)
+        k = -0.5 * (c1 + np.copysign(np.sqrt(disc if real else 0.0), c1))
+        first = k / c2 if c2 != 0 else np.inf
+        second = c0 / k if k != 0 else np.inf
+        if not (np.isfinite(first) and first > 0 and real):
+            first = np.inf
+        if not (np.isfinite(second) and second > 0 and real):
+            second = np.inf
+        out[n] = min(min(first, second), 1.0)
+    return out
 
 
-def _saving_factor(p: np.ndarray, d: np.ndarray, floor: np.ndarray) -> np.ndarray:
-    """Per triangle (p, d: (T, 3, 2)), the largest t in [0, 1] with twice-area(p + t'·d) ≥ floor for all
-    t' ≤ t. The area is quadratic in t, so this is its first root, in closed form."""
-    e1, e2 = p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]
-    f1, f2 = d[:, 1] - d[:, 0], d[:, 2] - d[:, 0]
-    c0 = _cross(e1, e2) - floor
-    c1 = _cross(e1, f2) + _cross(f1, e2)
-    c2 = _cross(f1, f2)
-    disc = c1 * c1 - 4 * c2 * c0
-    real = disc >= 0
-    # stable roots: q = −(c1 + sign(c1)·√disc)/2, roots q/c2 and c0/q
-    q = -0.5 * (c1 + np.copysign(np.sqrt(np.where(real, disc, 0)), c1))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        roots = np.stack([q / c2, c0 / q])
-    roots[~np.isfinite(roots) | (roots <= 0) | ~real[None]] = np.inf
-    return np.minimum(np.minimum(roots[0], roots[1]), 1.0)
+@compiled
+def _near_bad(src, tris, which):  # pragma: no cover (compiled)
+    """(points, bad triangles) float32 squared distances from each point to the mean of each triangle `which`'s
+    corners, as numpy's broadcast steps compute them."""
+    d2 = np.empty((len(src), len(which)), np.float32)
+    for n in range(len(which)):
+        t = which[n]
+        p, q, r = tris[t, 0], tris[t, 1], tris[t, 2]
+        cx = (src[p, 0] + src[q, 0] + src[r, 0]) / np.float32(3)
+        cy = (src[p, 1] + src[q, 1] + src[r, 1]) / np.float32(3)
+        for i in range(len(src)):
+            dx, dy = src[i, 0] - cx, src[i, 1] - cy
+            d2[i, n] = dx * dx + dy * dy
+    return d2
+
+
+@compiled
+def _eased(scale, lo, fall):  # pragma: no cover (compiled)
+    """scale (per point, float64) times the least over the bad triangles of 1 − (1 − 0.9·lo)·fall (fall: the
+    Gaussian of each point's distance to each, float32), in place, as numpy's broadcast and min(1) give it."""
+    for i in range(fall.shape[0]):
+        least = np.inf
+        for n in range(fall.shape[1]):
+            least = min(least, 1 - (1 - 0.9 * lo[n]) * np.float64(fall[i, n]))
+        scale[i] *= least
 
 
 EDGE_ON = 0.02
@@ -138,23 +191,15 @@ def limit_folds(src: np.ndarray, disp: np.ndarray, tris: np.ndarray, reach_px: f
     floor = min_ratio * a0 - slack_px2
     scale = np.ones(len(src))
     for _ in range(rounds):
-        bad = _folding(src, disp, scale, tris, floor)
-        if not bad.any():
+        bad = np.flatnonzero(_folding(src, disp, scale, tris, floor))
+        if not len(bad):
             return disp * scale[:, None], float(scale.min())
-        tb = tris[bad]
         # 0.999: land just inside the boundary, as the bisection it replaces did
-        lo = 0.999 * _saving_factor(src[tb], disp[tb] * scale[tb][..., None], floor[bad])
-        # the mean of each bad triangle's corners, and every point's squared distance to them, written out:
-        # numpy's reductions over an axis of 2 or 3 cost several times more (the same arithmetic)
-        corners = src[tb]
-        centre = (corners[:, 0] + corners[:, 1] + corners[:, 2]) / 3
-        dx, dy = src[:, :1] - centre[None, :, 0], src[:, 1:] - centre[None, :, 1]
-        d2 = dx * dx + dy * dy
-        # 0.9: overshoot a little so the next round rarely has the same triangle again
-        ease = 1 - (1 - 0.9 * lo[None, :]) * np.exp(-0.5 * d2 / reach_px ** 2)
-        scale *= ease.min(1)
-    moved = disp * scale[:, None]
-    scale *= 0.999 * float(_saving_factor(src[tris], moved[tris], floor).min())
+        lo = 0.999 * _saving_factor(src, disp, scale, tris, floor, bad)
+        # 0.9: overshoot a little so the next round rarely has the same triangle again (the Gaussian as numpy
+        # takes it, its own vectorised float32 exp)
+        _eased(scale, lo, np.exp(np.float32(-0.5) * _near_bad(src, tris, bad) / np.float32(reach_px ** 2)))
+    scale *= 0.999 * float(_saving_factor(src, disp, scale, tris, floor, np.arange(len(tris))).min())
     return disp * scale[:, None], float(scale.min())
 
 

@@ -152,17 +152,22 @@ def outward_normals(oval: np.ndarray) -> np.ndarray:
     return normal if np.add.reduce(normal * (oval - np.add.reduce(oval) / len(oval)), None) >= 0 else -normal
 
 
-def skirt(oval: np.ndarray, width: float) -> np.ndarray:
-    """Points `width` outside a closed outline, along its outward normals."""
-    return (oval + width * outward_normals(oval)).astype(np.float32)
+# FACE_OVAL as an index array, made once (numpy converts a list on every indexing)
+_OVAL = np.array(FACE_OVAL, np.intp)
 
 
-def crop_vertices(points: np.ndarray, size: int) -> np.ndarray:
+def skirt(oval: np.ndarray, width: float, normals: np.ndarray | None = None) -> np.ndarray:
+    """Points `width` outside a closed outline, along its outward normals (`normals`, where the caller has them)."""
+    return (oval + width * (outward_normals(oval) if normals is None else normals)).astype(np.float32)
+
+
+def crop_vertices(points: np.ndarray, size: int, normals: np.ndarray | None = None) -> np.ndarray:
     """(478, 2+) landmarks → (V, 2) vertices in `CropMesh`'s order: the landmarks, the pinned border ring,
-    the face oval again as the background's edge, and the skirt outside it."""
+    the face oval again as the background's edge, and the skirt outside it (`normals`: the oval's
+    outward_normals, where the caller has them)."""
     pts = points[:, :2].astype(np.float32)
-    oval = pts[list(FACE_OVAL)]
-    return np.concatenate([pts, crop_mesh(size).ring, oval, skirt(oval, SKIRT_IOD * interocular(pts))])
+    oval = pts[_OVAL]
+    return np.concatenate([pts, crop_mesh(size).ring, oval, skirt(oval, SKIRT_IOD * interocular(pts), normals)])
 
 
 def _zip_loops(inner: np.ndarray, outer: np.ndarray, n_inner: int, center: np.ndarray) -> list[tuple]:

@@ -20,6 +20,7 @@ EDGE_JUMP_PX = 1.0
 # the eyes' and mouth's layers have edges of their own (lids and lips over what is behind them), left to
 # their fills: edges within this many px of an eye or the lips are not touched
 HOLE_MARGIN_PX = 2
+_MARGIN = np.ones((2 * HOLE_MARGIN_PX + 1,) * 2, np.uint8)   # that square, for a dilation
 
 
 def soft_edges(crop: np.ndarray, flow: np.ndarray, box: tuple[int, int, int, int], holes: list[HoleLayer],
@@ -32,8 +33,9 @@ def soft_edges(crop: np.ndarray, flow: np.ndarray, box: tuple[int, int, int, int
     size = crop.shape[0]
     m = max(HOLE_MARGIN_PX, 2)
     wx0, wy0, wx1, wy1 = max(x0 - m, 0), max(y0 - m, 0), min(x1 + m, size), min(y1 + m, size)
-    own = owned(lips, holes, (wx0, wy0, wx1, wy1))
-    edge, (bx, by, bw, bh) = _edges(flow, x0, y0, x1, y1, wx0, wy0, own, np.float32(EDGE_JUMP_PX), HOLE_MARGIN_PX)
+    # within HOLE_MARGIN_PX (a square) of what the fills own
+    near = cv2.dilate(owned(lips, holes, (wx0, wy0, wx1, wy1)), _MARGIN)
+    edge, (bx, by, bw, bh) = _edges(flow, x0, y0, x1, y1, wx0, wy0, near, np.float32(EDGE_JUMP_PX))
     if not bw:
         return None
     bx, by = bx + wx0, by + wy0
@@ -60,16 +62,15 @@ def owned(lips: np.ndarray, holes: list[HoleLayer], box: tuple[int, int, int, in
 
 def warm() -> None:
     """Compile (or load) the edge loop now, rather than on the first edit that moves a surface past another."""
-    _edges(np.zeros((2, 2, 2), np.float32), 0, 0, 2, 2, 0, 0, np.zeros((2, 2), np.uint8), np.float32(EDGE_JUMP_PX),
-           HOLE_MARGIN_PX)
+    _edges(np.zeros((2, 2, 2), np.float32), 0, 0, 2, 2, 0, 0, np.zeros((2, 2), np.uint8), np.float32(EDGE_JUMP_PX))
 
 
 @compiled
-def _edges(flow, x0, y0, x1, y1, wx0, wy0, own, jump, margin):  # pragma: no cover (compiled)
-    """(edge mask over `own`'s box from (wx0, wy0), its bounding rect (x, y, w, h) as cv2.boundingRect's): both
+def _edges(flow, x0, y0, x1, y1, wx0, wy0, near, jump):  # pragma: no cover (compiled)
+    """(edge mask over `near`'s box from (wx0, wy0), its bounding rect (x, y, w, h) as cv2.boundingRect's): both
     pixels of every pair of neighbours inside (x0, y0, x1, y1) whose flows differ by more than `jump` in x or
-    y, less those within `margin` (a square) of `own`."""
-    edge = np.zeros(own.shape, np.uint8)
+    y, less those where `near` is set."""
+    edge = np.zeros(near.shape, np.uint8)
     n = x1 - x0
     jumps = np.empty(max(n, 1), np.bool_)
     for y in range(y0, y1):
@@ -90,10 +91,10 @@ def _edges(flow, x0, y0, x1, y1, wx0, wy0, own, jump, margin):  # pragma: no cov
                 if jumps[x]:
                     row[x] = 1
                     below[x] = 1
-    h, w = own.shape
+    h, w = near.shape
     lo_x, lo_y, hi_x, hi_y = w, h, -1, -1
     for i in range(h):
-        row = edge[i]
+        row, close = edge[i], near[i]
         marked = 0
         for j in range(w):     # most rows have no edge: a vector OR skips them
             marked |= row[j]
@@ -102,12 +103,8 @@ def _edges(flow, x0, y0, x1, y1, wx0, wy0, own, jump, margin):  # pragma: no cov
         for j in range(w):
             if not row[j]:
                 continue
-            near = False
-            for a in range(max(i - margin, 0), min(i + margin + 1, h)):
-                for b in range(max(j - margin, 0), min(j + margin + 1, w)):
-                    near = near or own[a, b] != 0
-            if near:
-                edge[i, j] = 0
+            if close[j]:
+                row[j] = 0
             else:
                 lo_x, lo_y, hi_x, hi_y = min(lo_x, j), min(lo_y, i), max(hi_x, j), max(hi_y, i)
     if hi_x < 0:
