@@ -21,7 +21,7 @@ from reenact.stages.targets import (SPEECH_AUS, Target, TargetStage, parse_targe
 from reenact.pipeline.types import AU_NAMES, AUVector, Face, FaceSample, Frame, HeadPose, Packet
 
 from reenact.editors.rig.mesh import LIPS_INNER_UPPER as LIPS_INNER_UPPER_IDS
-from reenact.editors.rig.mouth import lip_colour
+from reenact.editors.rig.mouth import ROUND_STEPS, lip_colour, mouth_geometry, rounded
 from reenact.imaging import luma
 from reenact.stages.landmarks import INNER_LIPS, LIPS_INNER, LIPS_OUTER, MOUTH_CORNERS, interocular
 
@@ -977,8 +977,10 @@ def test_surprise_drops_relaxed_lips_over_the_teeth_into_a_dark_cavity(name):
     # 0.08: the opening is re-tracked on the whole edited face, so an edit elsewhere shifts it (smile_man.jpg's
     # wider eyes left every mouth pixel as it was and moved the share 0.049 → 0.051); and the upper row's edge
     # shows its full UPPER_SHOW since the mouth's own inside is drawn where its curtain puts it, not a pixel
-    # down under the lip's rim (smile_man.jpg 0.043 → 0.069, portrait_man.jpg 0.020 → 0.021)
-    assert (inside["surprise"] > lips).mean() < 0.08 < (inside["anger"] > lips).mean()
+    # down under the lip's rim (smile_man.jpg 0.043 → 0.069, portrait_man.jpg 0.020 → 0.021); 0.1: a covered upper
+    # row is drawn, not carried from under the source's lip, its crowns without the dark gaps between their necks
+    # (smile_man.jpg 0.069 → 0.088)
+    assert (inside["surprise"] > lips).mean() < 0.1 < (inside["anger"] > lips).mean()
     assert np.median(inside["surprise"]) < np.median(inside["anger"]) - 5
 
 
@@ -1531,6 +1533,27 @@ def test_mouth_fill_edge_is_anti_aliased(name):
     # an edge passing within a sixteenth of a pixel of a pixel boundary legitimately steps 0 → 15/16
     assert (np.abs(np.diff(fm, axis=1)) > 0.97).sum() <= 0.01 * (fm >= 0.98).sum()
     assert ((fm > 0.02) & (fm < 0.98)).sum() > 0.2 * (fm >= 0.98).sum() ** 0.5
+
+
+def test_the_opening_is_drawn_as_a_smooth_curve():
+    """The inner lip is drawn as a smooth curve through its landmarks, not their polygon (an angular opening),
+    with anti-aliased coverage."""
+    # an open mouth's inner lip: its 20 landmarks on an oval, the polygon turning 18° at each
+    at = np.arange(len(LIPS_INNER)) * 2 * np.pi / len(LIPS_INNER)
+    poly = 40 + np.stack([20 * np.cos(at), 10 * np.sin(at)], 1)
+    curve = rounded(poly)
+    assert np.allclose(curve[::ROUND_STEPS], poly)
+
+    def turns(p):
+        step = np.diff(np.vstack([p, p[:1]]), axis=0)
+        angle = np.arctan2(step[:, 1], step[:, 0])
+        return np.degrees(np.abs((np.diff(np.r_[angle, angle[:1]]) + np.pi) % (2 * np.pi) - np.pi))
+
+    assert turns(poly).max() > 17 and turns(curve).max() < 0.4 * turns(poly).max()
+    pts = np.zeros((478, 2))
+    pts[list(LIPS_INNER)] = poly
+    g = mouth_geometry(pts, (10, 20, 70, 60))
+    assert ((g.outline > 0.02) & (g.outline < 0.98)).sum() > 40
 
 
 # --- the warp+blend step through the engine layer ------------------------------------------------------

@@ -192,6 +192,8 @@ class RigEditor:
 
 # what _settle reads where an edit has no shading
 _NO_SHADE = np.ones((1, 1, 3), np.float32)
+# a pixel's four neighbours
+CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
 
 
 @compiled
@@ -350,9 +352,15 @@ def _fill_mouth(req: EditRequest, d: Deformation, flow: np.ndarray, hole: HoleLa
     fx[real] = (xs - g.gx)[real]
     fy[real] = (ys - g.gy)[real]
     # pixels the hole's mask took but no lip triangle drew (its rounding) count as rim too, unless settled
-    # lips were drawn over them or a real layer shows there (it has its own flow)
+    # lips were drawn over them or a real layer shows there (it has its own flow); so do those the drawn
+    # outline leaves out of the polygon
     took = 0 if settled else _cut(hole.inside, hole.box, (x0, y0, x1, y1)) & ~real
-    rim_flow(fx, fy, np.where(real, 0, g.cover), took)
+    inner = np.where(real, 0, np.minimum(g.cover, g.outline))
+    # the compositor replays the flow on the frame, interpolated between crop pixels: the drawn interior's
+    # pixels next to the lip take the lip's flow too, or the rim's partial pixels show a mix of the lip's
+    # source and whatever the hole's flow points at (a dotted, stair-stepped edge on a face larger than the crop)
+    band = (inner >= 1) & cv2.dilate(((inner < 1) & ~real).astype(np.uint8), CROSS).astype(bool)
+    rim_flow(fx, fy, np.where(band, np.float32(0.999), inner), took | band)
     # heights in the mouth (how far the teeth hang, how long their crowns) run along the face's vertical: a head
     # turned aside shows them longer than its width, one tilted down shorter
     tall = upright(to_canonical(req.landmarks)[1])
@@ -371,7 +379,7 @@ def _fill_mouth(req: EditRequest, d: Deformation, flow: np.ndarray, hole: HoleLa
         real *= light(req.crop, req.landmarks) / np.maximum(example.light, 1e-3)
         patch = patch + ew[..., None] * (real - patch)
         used.append("memory")
-    _paste(fill, fill_mask, (x0, y0, x1, y1), patch, g.cover * (1 - w))
+    _paste(fill, fill_mask, (x0, y0, x1, y1), patch, g.outline * (1 - w))
     return "+".join(used), box
 
 

@@ -126,8 +126,9 @@ class MouthGeometry:
     bottom: np.ndarray    # (1, w)
     du: np.ndarray        # (h, w) px below the upper lip
     dl: np.ndarray        # (h, w) px above the lower lip
-    cover: np.ndarray     # (h, w) anti-aliased coverage of the opening
+    cover: np.ndarray     # (h, w) anti-aliased coverage of the opening (the landmarks' polygon, as the mesh has it)
     cx: float             # crop x of the mouth's middle
+    outline: np.ndarray   # (h, w) coverage of the opening as it is drawn: a smooth curve through the polygon's points
 
 
 def mouth_geometry(pts: np.ndarray, box) -> MouthGeometry:
@@ -138,8 +139,45 @@ def mouth_geometry(pts: np.ndarray, box) -> MouthGeometry:
     bottom = np.maximum(chain_y(pts, MOUTH_LOWER, gx), top).astype(np.float32)
     a, b = sorted((float(pts[78, 0]), float(pts[308, 0])))
     u = np.clip((gx - 0.5 * (a + b)) / max(0.5 * (b - a), 1.0), -1, 1)
-    return MouthGeometry(gx, gy, u, top, bottom, gy - top, bottom - gy,
-                         coverage(pts[index(HOLES["mouth"])], box), 0.5 * (a + b))
+    poly = pts[index(HOLES["mouth"]), :2]
+    return MouthGeometry(gx, gy, u, top, bottom, gy - top, bottom - gy, coverage(poly, box), 0.5 * (a + b),
+                         coverage(rounded(poly), box))
+
+
+# the opening's outline: this many points per inner-lip segment of a smooth curve through the landmarks
+ROUND_STEPS = 4
+
+
+def rounded(poly: np.ndarray, steps: int = ROUND_STEPS) -> np.ndarray:
+    """(n·steps, 2) points of a closed centripetal Catmull-Rom curve through a polygon's (n, 2) points: a real
+    inner lip is a smooth curve, its landmarks' polygon meets in corners (an angular opening); the curve bulges
+    a little past each chord over the lips (whose flow is there to blend with), and the centripetal form
+    neither overshoots nor loops at the mouth's sharp corners. Compiled: _rounded."""
+    p = np.ascontiguousarray(poly, np.float64)
+    out = np.empty((len(p) * steps, 2))
+    _rounded(p, steps, out)
+    return out
+
+
+@compiled
+def _rounded(p, steps, out):  # pragma: no cover (compiled)
+    """rounded's points into `out`: per segment p1 → p2 (its neighbours p0, p3), Barry and Goldman's pyramid over
+    the knots −d0, 0, d1, d1 + d2, each knot step the square root of its chord (kept off 0 where points meet)."""
+    n = len(p)
+    for i in range(n):
+        i0, i2, i3 = (i - 1) % n, (i + 1) % n, (i + 2) % n
+        d0 = max(np.sqrt(np.sqrt((p[i, 0] - p[i0, 0]) ** 2 + (p[i, 1] - p[i0, 1]) ** 2)), 1e-3)
+        d1 = max(np.sqrt(np.sqrt((p[i2, 0] - p[i, 0]) ** 2 + (p[i2, 1] - p[i, 1]) ** 2)), 1e-3)
+        d2 = max(np.sqrt(np.sqrt((p[i3, 0] - p[i2, 0]) ** 2 + (p[i3, 1] - p[i2, 1]) ** 2)), 1e-3)
+        for k in range(steps):
+            t = k / steps * d1
+            for c in range(2):
+                a1 = (-t * p[i0, c] + (t + d0) * p[i, c]) / d0
+                a2 = ((d1 - t) * p[i, c] + t * p[i2, c]) / d1
+                a3 = ((d1 + d2 - t) * p[i2, c] + (t - d1) * p[i3, c]) / d2
+                b1 = ((d1 - t) * a1 + (t + d0) * a2) / (d1 + d0)
+                b2 = ((d1 + d2 - t) * a2 + t * a3) / (d1 + d2)
+                out[i * steps + k, c] = ((d1 - t) * b1 + t * b2) / d1
 
 
 def _teeth_depth(crop: np.ndarray, xs: np.ndarray, top: np.ndarray, h: np.ndarray, thr: float) -> np.ndarray:
@@ -165,7 +203,8 @@ def curtains(src: np.ndarray, g: MouthGeometry, scale: float, iod: float, teeth:
     (1, w) in output px; `scale` converts output px to source px. `teeth` = (source crop, luma threshold)
     when the source shows teeth: the upper layer then ends with them, and what lies between them and the
     lower layer (a dark gap) is left to the drawn interior; without, only the upper lip's edge is carried.
-    `covered` (0 … 1, see `deep`): how far a relaxed upper lip covers the teeth, only their edge showing.
+    `covered` (0 … 1, see `deep`): how far a relaxed upper lip covers the teeth: the upper layer then gives way
+    to the drawn row, its biting edge showing.
     """
     a, b = sorted((float(src[78, 0]), float(src[308, 0])))
     xs = (0.5 * (a + b) + g.u * 0.5 * (b - a)).astype(np.float32)           # (1, w)
@@ -181,7 +220,9 @@ def curtains(src: np.ndarray, g: MouthGeometry, scale: float, iod: float, teeth:
     h_d = (g.bottom - g.top) * scale
     if teeth is not None:
         hu = np.minimum(_teeth_depth(teeth[0], xs, top_s, h_s, teeth[1]), hu)
-        hu = hu + (np.minimum(hu, UPPER_SHOW * iod * scale) - hu) * covered
+        # a lip slid down over the teeth leaves their biting edge showing (drawn: see `placement`); the source's
+        # strip right under its lip is the crowns' necks with the dark gaps between them, a sawtooth
+        hu = hu * (1 - covered)
     else:
         # an opening that shows no teeth shows shadow: carried as it is while the edit keeps it about its
         # size (speech stays the person's own), but one the edit opens much wider keeps only its edge under
@@ -292,12 +333,13 @@ def _least(cover, waiting, y, x, lip_only):  # pragma: no cover (compiled)
 
 
 def warm() -> None:
-    """Compile (or load) the rim loop, on flow views as the mouth fill hands it, and the curtains' pixels now,
-    rather than on the first edit."""
+    """Compile (or load) the rim loop, on flow views as the mouth fill hands it, the curtains' pixels and the
+    outline's curve now, rather than on the first edit."""
     flow = np.zeros((2, 3, 3), np.float32)
     rim_flow(flow[0, :2, :2], flow[1, :2, :2], np.full((2, 2), 0.5, np.float32), 0)
     px, row = np.ones((2, 2), np.float32), np.ones((1, 2))
     _layers(px, px, px, 1.0, row, row, row, row, row, row, row, px.copy(), px.copy())
+    rounded(np.zeros((3, 2)))
 
 
 def _lips_band(crop: np.ndarray, src_lm: np.ndarray) -> np.ndarray:
