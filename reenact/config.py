@@ -150,6 +150,10 @@ class CompositorConfig:
     erode_frac: float = bounded(0.03, 0.0, 0.5)
     feather_frac: float = bounded(0.06, 0.0, 0.5)
     color_match: bool = False
+    # a shading ratio more than lift_from above 1 levels what is narrower than two crop pixels at frame
+    # resolution, in full from lift_full
+    lift_from: float = bounded(0.1, 0.0)
+    lift_full: float = bounded(0.3, 0.0, above=True)
 
 
 @dataclass(frozen=True)

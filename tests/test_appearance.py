@@ -257,6 +257,31 @@ def test_a_taken_away_smiles_fold_leaves_no_hard_line_along_its_valley():
     assert depth(delta(AU12=3, AU06=2)) >= before - 1e-3
 
 
+def test_a_lifted_fold_finer_than_the_crop_leaves_no_line_and_no_rim_in_the_frame():
+    """On a face 1.7× its crop, a fold's thin core (narrower than a crop pixel) in its broad valley: the crop
+    samples the core as it falls, and a ratio that lifts the crop flat, multiplied on the frame, left the core a
+    dark line (22 levels below the skin) in a light rim (42 above: obama under neutral). Levelled at frame
+    resolution where the ratio lifts, the fold flattens into the skin (0 below, 5 above)."""
+    from reenact.stages.compositor import _shade
+
+    scale, size = 1.7, 64
+    skin = np.array((196, 150, 128), np.float32)
+    line = np.zeros((110, 110), np.uint8)
+    cv2.line(line, (55 * 16, 15 * 16), (57 * 16, 95 * 16), 255, 1, cv2.LINE_AA, shift=4)
+    across = np.arange(110, dtype=np.float32)[None, :] - (55 + 2 * (np.arange(110)[:, None] - 15) / 80)
+    frame = np.uint8(np.round(skin * np.exp(-0.3 * np.exp(-0.5 * (across / 5.0) ** 2) - 0.8 * line / 255.0)[..., None]))
+    to_frame = np.array([[scale, 0, 0], [0, scale, 0]])
+    # the crop as the aligner samples it, and the ratio that fills its valley to the skin
+    seen = cv2.warpAffine(frame.astype(np.float32), to_frame, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
+    shade = np.maximum(skin / np.maximum(seen, 1), 1).astype(np.float32)
+    out, cfg = frame.copy(), load_config().compositor
+    _shade(out, shade, to_frame, (cfg.lift_from, cfg.lift_full))
+    g = cv2.cvtColor(out, cv2.COLOR_RGB2GRAY).astype(np.float32)[30:80, 40:75]
+    flat = float(cv2.cvtColor(np.uint8([[skin]]), cv2.COLOR_RGB2GRAY)[0, 0])
+    assert flat - g.min(1).mean() < 3
+    assert g.max(1).mean() - flat < 10
+
+
 def test_taking_a_smile_away_lifts_the_dark_pits_at_a_closed_mouths_corners_and_not_the_lips(monkeypatch):
     """A broad smile leaves dark pits just past the mouth's corners (smile_man.jpg). Closed at neutral, the
     mouth carries them in with its corners, where they hooked it up at both ends (face-api read it happy): a

@@ -103,11 +103,11 @@ def _bands(alpha: np.ndarray) -> list[tuple[int, int, int, int]]:
     return out
 
 
-def _replay(frame: np.ndarray, warp: Warp, box, crop_to_roi: np.ndarray, roi, bands) -> np.ndarray:
+def _replay(frame: np.ndarray, warp: Warp, box, crop_to_roi: np.ndarray, roi, bands, lift: tuple[float, float]) -> np.ndarray:
     """The editor's warp and fills redone at frame resolution over `roi`: moved pixels keep their detail.
 
     `box` is the crop box of the blend weight (`_crop_box`), `bands` the ROI's bands where it is not 0
-    (`_bands`); the result is 0 outside them.
+    (`_bands`); the result is 0 outside them. `lift`: see `_level`.
     """
     x0, y0, x1, y1 = roi
     size = (x1 - x0, y1 - y0)
@@ -146,7 +146,7 @@ def _replay(frame: np.ndarray, warp: Warp, box, crop_to_roi: np.ndarray, roi, ba
             patch = out[by0:by1, bx0:bx1]
             patch[:] = cv2.add(cv2.blendLinear(patch, np.zeros_like(patch), 1.0 - wm, wm), wf)
     if warp.shade is not None:
-        _shade(out, warp.shade, crop_to_roi)
+        _shade(out, warp.shade, crop_to_roi, lift)
     return out
 
 
@@ -193,20 +193,44 @@ def _patches(changed: np.ndarray, box: tuple[int, int, int, int], crop_to_roi: n
     return found
 
 
-def _shade(out: np.ndarray, shade: np.ndarray, crop_to_roi: np.ndarray) -> None:
+def _shade(out: np.ndarray, shade: np.ndarray, crop_to_roi: np.ndarray, lift: tuple[float, float]) -> None:
     """Multiply `out` in place by the editor's ratio image (crop pixels; 1 = no change), warped into the ROI
-    only over the patches where it differs from 1."""
+    only over the patches where it differs from 1; where it lifts, levelled finer than the crop (`_level`)."""
     # the ratio's channels side by side in one plane: a single compare, not a three-channel inRange
     changed = cv2.compare(shade.reshape(shade.shape[0], -1), 1.0, cv2.CMP_NE)
     x, y, w, h = cv2.boundingRect(changed)
     if not w:
         return
     box = (x // 3, y, (x + w + 2) // 3, y + h)
+    scale = float(np.hypot(*crop_to_roi[0, :2]))
     for bx0, by0, bx1, by1 in _patches(changed, box, crop_to_roi, out.shape):
         ratio = cv2.warpAffine(shade, _between(crop_to_roi, (0, 0), (bx0, by0)), (bx1 - bx0, by1 - by0),
                                flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         patch = out[by0:by1, bx0:bx1]
         patch[:] = cv2.multiply(patch, ratio, dtype=cv2.CV_8U)
+        if scale > 1:
+            _level(patch, ratio, scale, lift)
+
+
+def _level(patch: np.ndarray, ratio: np.ndarray, scale: float, lift: tuple[float, float]) -> None:
+    """`patch` closed then opened in place (valleys and ridges narrower than two crop pixels, `scale` frame px
+    each, levelled with their sides) where `ratio` lifts it by more than lift[0], in full from lift[1].
+
+    A lift is read in the crop: on a face larger than its crop, a valley narrower than a crop pixel was lifted
+    as the crop's samples had it, too little in the frame's valley and too much on its rims, a dark line in a
+    light rim (a removed nasolabial fold, obama under neutral)."""
+    lo, hi = lift
+    # the channels side by side in one plane, as in _shade: most edits lift nothing this far
+    x, y, w, h = cv2.boundingRect(cv2.compare(ratio.reshape(ratio.shape[0], -1), 1.0 + lo, cv2.CMP_GT))
+    if not w:
+        return
+    x, w = x // 3, (x + w + 2) // 3 - x // 3
+    part = patch[y:y + h, x:x + w]
+    k = 2 * int(np.ceil(scale)) + 1
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
+    level = cv2.morphologyEx(cv2.morphologyEx(part, cv2.MORPH_CLOSE, kernel), cv2.MORPH_OPEN, kernel)
+    t = np.clip((ratio[y:y + h, x:x + w].max(2) - np.float32(1 + lo)) / np.float32(hi - lo), 0, 1)
+    part[:] = cv2.blendLinear(level, part, t, 1.0 - t)
 
 
 class Compositor(StageBase):
@@ -244,7 +268,8 @@ class Compositor(StageBase):
         bands = _bands(alpha)
         if edit.warp is not None:
             source = frame if frame is not None else image
-            pasted = _replay(source, edit.warp, box, m, roi, bands)
+            pasted = _replay(source, edit.warp, box, m, roi, bands,
+                             (self.cfg.lift_from, self.cfg.lift_full))
             if self.cfg.color_match:
                 pasted = match_color(pasted, image[y0:y1, x0:x1], alpha)
         else:
