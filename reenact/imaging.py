@@ -29,11 +29,20 @@ def _lab(rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(np.clip(np.asarray(rgb, np.float32) * np.float32(1 / 255), 0, 1), cv2.COLOR_RGB2LAB)
 
 
-def _stats(lab: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    w = w[..., None]
-    total = float(w.sum())
-    mean = (lab * w).sum((0, 1)) / total
-    return mean, np.sqrt(((lab - mean) ** 2 * w).sum((0, 1)) / total)
+def _stats(lab: np.ndarray, w: np.ndarray, total: float) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted mean and spread per channel of Lab pixels (n, 3) by weights (n,) that sum to `total`."""
+    w = w[:, None]
+    mean = (lab * w).sum(0) / total
+    return mean, np.sqrt(((lab - mean) ** 2 * w).sum(0) / total)
+
+
+def _weighted(w: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """Where float32 weights (h, w) are not 0, those weights and their sum over the whole array. The statistics
+    read only these pixels: numpy sums a whole image's zero products in the same running order, so leaving
+    them out changes no bit and spares the Lab conversion of a reference that only a ring weights."""
+    w = w.astype(np.float32)
+    at = w != 0
+    return at, w[at], float(w.sum())
 
 
 def match_color(img: np.ndarray, ref: np.ndarray, weight: np.ndarray, ref_weight: np.ndarray | None = None
@@ -44,9 +53,11 @@ def match_color(img: np.ndarray, ref: np.ndarray, weight: np.ndarray, ref_weight
     ref_weight = weight if ref_weight is None else ref_weight
     if float(weight.sum()) < MIN_WEIGHT or float(ref_weight.sum()) < MIN_WEIGHT:
         return img
-    a, b = _lab(img), _lab(ref)
-    ma, sa = _stats(a, weight.astype(np.float32))
-    mb, sb = _stats(b, ref_weight.astype(np.float32))
+    a = _lab(img)
+    at, w, total = _weighted(weight)
+    ma, sa = _stats(a[at], w, total)
+    at, w, total = _weighted(ref_weight)
+    mb, sb = _stats(_lab(ref[at][:, None])[:, 0], w, total)
     gain = np.clip((sb + 0.5) / (sa + 0.5), 1 / MAX_SPREAD_GAIN, MAX_SPREAD_GAIN).astype(np.float32)
     out = cv2.cvtColor((a - ma.astype(np.float32)) * gain + mb.astype(np.float32), cv2.COLOR_LAB2RGB) * 255
     if img.dtype == np.uint8:

@@ -35,3 +35,36 @@ def test_match_color_never_blows_up_a_flat_patch():
     assert out.dtype == np.uint8
     assert luma(out).std() <= MAX_SPREAD_GAIN * luma(flat).std() + 2
     assert match_color(flat, busy, np.zeros_like(w)) is flat
+
+
+def test_match_color_reads_only_weighted_pixels_bit_for_bit():
+    """The colour match takes its statistics over the weighted pixels alone (only those of the reference are
+    converted to Lab): the same bits as the whole images' weighted sums, zero products and all."""
+    import cv2
+
+    from reenact.imaging import MIN_WEIGHT, _lab
+
+    def whole(lab, w):   # the statistics over the whole image, as the match took them before
+        w = w[..., None]
+        total = float(w.sum())
+        mean = (lab * w).sum((0, 1)) / total
+        return mean, np.sqrt(((lab - mean) ** 2 * w).sum((0, 1)) / total)
+
+    rng = np.random.default_rng(3)
+    for h, w in ((37, 61), (120, 90), (211, 173)):
+        img = rng.uniform(0, 255, (h, w, 3)).astype(np.float32)
+        ref = rng.integers(0, 256, (h + 9, w - 5, 3), dtype=np.uint8)
+        rings = []
+        for hh, ww in ((h, w), (h + 9, w - 5)):
+            m = np.zeros((hh, ww), np.uint8)
+            cv2.ellipse(m, (ww // 2, hh // 2), (ww // 3, hh // 3), 0, 0, 360, 1, -1)
+            ring = (m - cv2.erode(m, np.ones((3, 3), np.uint8), iterations=2)).astype(np.float32)
+            rings.append(cv2.GaussianBlur(ring, (0, 0), 1.5) * m)
+        assert min(float(r.sum()) for r in rings) >= MIN_WEIGHT
+        a, b = _lab(img), _lab(ref)
+        ma, sa = whole(a, rings[0])
+        mb, sb = whole(b, rings[1])
+        gain = np.clip((sb + 0.5) / (sa + 0.5), 1 / MAX_SPREAD_GAIN, MAX_SPREAD_GAIN).astype(np.float32)
+        want = np.clip(cv2.cvtColor((a - ma.astype(np.float32)) * gain + mb.astype(np.float32), cv2.COLOR_LAB2RGB)
+                       * 255, 0, 255)
+        assert np.array_equal(match_color(img, ref, rings[0], rings[1]), want)

@@ -10,7 +10,7 @@ the inside of a mouth that was closed) is marked for the fill step instead of be
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Mapping
 
@@ -199,6 +199,8 @@ class Deformation:
     # per side, how far (AU12 units) the smile was taken away: the reading's fall, or as far as a closed
     # mouth's corners came down to rest (_relax_smile), for the creases that go with it (rig.appearance)
     smile: tuple[float, float] = (0.0, 0.0)
+    # the rotation R of the crop landmarks' canonical fit (geometry.to_canonical), fitted once for the mouth's fill
+    rotation: np.ndarray = field(default_factory=lambda: np.eye(3))
 
     @property
     def moved(self) -> bool:
@@ -809,7 +811,7 @@ def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Ba
         step_all, scale = _limit_folds(landmarks, src_all, step_all, active, FOLD_REACH_IOD * iod, turn)
     return Deformation(src=src_all, dst=(src_all + step_all).astype(np.float32),
                        depth=moved_crop[:, 2].astype(np.float32), jaw=jaw * scale, scale=scale,
-                       relaxed=(gates or {}).get("relaxed", 0.0), smile=taken)
+                       relaxed=(gates or {}).get("relaxed", 0.0), smile=taken, rotation=r)
 
 
 def warm(basis: Basis, size: int = 256) -> None:

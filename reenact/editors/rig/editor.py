@@ -36,7 +36,6 @@ from .mouth import (TEETH_LUMA, curtains, deep, mouth_geometry, palette, placeme
 from .teeth import interior, upright, warm as warm_teeth
 from ...imaging import luma, match_color
 from ...jit import compiled
-from ...stages.geometry import to_canonical
 from ...stages.landmarks import LIPS_OUTER, interocular
 from ...pipeline.types import AU_INDEX, Edit, Warp
 from ..base import EDITORS, EditRequest, unchanged
@@ -115,10 +114,12 @@ class RigEditor:
     def apply(self, req: EditRequest, right: np.ndarray, left: np.ndarray) -> Edit:
         """Edit with explicit per-side basis coefficients (each (17,)), bypassing the AU solve."""
         mem = self.memory(req.track_id, req.time) if self.use_memory else TextureMemory()
+        # the source's inner-lip gap and eye aperture: the memory, the mouth's fill and the closing regions read them
+        opened = openness(req.landmarks)
         # a hand over the mouth is not the person's closed mouth: occluded frames are not remembered
         if self.use_memory and (req.occluded is None or not req.occluded.any()):
-            mem.observe(req.crop, req.landmarks)
-        plan = self.plan(req, right, left, mem)
+            mem.observe(req.crop, req.landmarks, opened)
+        plan = self.plan(req, right, left, mem, opened)
         if plan is None:
             return unchanged(req.crop)
         return self.render(req.crop, plan)
@@ -134,8 +135,9 @@ class RigEditor:
                                 "fill": plan.fill.transpose(2, 0, 1)[None] / np.float32(255)})["out"][0]
         return np.clip(out[:, y0:y1, x0:x1].transpose(1, 2, 0) * 255 + 0.5, 0, 255).astype(np.uint8)
 
-    def plan(self, req: EditRequest, right: np.ndarray, left: np.ndarray, mem: TextureMemory) -> Plan | None:
-        """Geometry and fills for one request; None when nothing would change."""
+    def plan(self, req: EditRequest, right: np.ndarray, left: np.ndarray, mem: TextureMemory,
+             opened: tuple[float, float]) -> Plan | None:
+        """Geometry and fills for one request (`opened`: its landmarks' `openness`); None when nothing would change."""
         smile = smile_share(req.source, req.target, req.rest)
         # a whole-face target without a smile takes away one the reading missed even when no AU changes
         # (deform.SMILE_UNREAD: `neutral` on a turned, smirking face that reads AU12 0)
@@ -152,12 +154,12 @@ class RigEditor:
         if moving is not None:
             for hole in holes:
                 if hole.name == "mouth":
-                    src, mouth_box = _fill_mouth(req, d, flow, hole, mem, fill, fill_mask)
+                    src, mouth_box = _fill_mouth(req, d, flow, hole, mem, fill, fill_mask, opened[0])
                     used.update(src.split("+"))
                     box = union(box, mouth_box)
                 else:
                     used.update(_fill_hole(req, d, flow, hole, mem, fill, fill_mask).split("+"))
-            for name, region_box in _replace_regions(req, d, mem, fill, fill_mask):
+            for name, region_box in _replace_regions(req, d, mem, fill, fill_mask, opened):
                 used.add(name)
                 box = union(box, region_box)
         # the shading reads what it multiplies: the crop through the flow the lips settled and the fills laid
@@ -301,11 +303,12 @@ def _within(image: np.ndarray, box, inner) -> np.ndarray:
 
 
 def _fill_mouth(req: EditRequest, d: Deformation, flow: np.ndarray, hole: HoleLayer, mem: TextureMemory,
-                fill: np.ndarray, fill_mask: np.ndarray) -> tuple[str, tuple[int, int, int, int]]:
+                fill: np.ndarray, fill_mask: np.ndarray, gap: float) -> tuple[str, tuple[int, int, int, int]]:
     """The moved mouth: lips settled (sealed where the target keeps them together, never thinned away; see
     lips.py), then the interior as two curtains (see mouth.curtains): the source's own inside, carried by
     the flow, over a procedural interior (teeth.py, the fill); a remembered open mouth of the same person
-    takes the place of a closed source's. Returns (where the texture came from, box it touched)."""
+    takes the place of a closed source's; `gap`: the source's inner-lip gap (`openness`). Returns (where the
+    texture came from, box it touched)."""
     size = req.crop.shape[0]
     iod = interocular(req.landmarks)
     contour = index(HOLES["mouth"])
@@ -363,10 +366,9 @@ def _fill_mouth(req: EditRequest, d: Deformation, flow: np.ndarray, hole: HoleLa
     rim_flow(fx, fy, np.where(band, np.float32(0.999), inner), took | band)
     # heights in the mouth (how far the teeth hang, how long their crowns) run along the face's vertical: a head
     # turned aside shows them longer than its width, one tilted down shorter
-    tall = upright(to_canonical(req.landmarks)[1])
+    tall = upright(d.rotation)
     at = placement(d.src, dst, d.jaw, g, hu, hl, iod * tall, retracted(req.target), cavity)
     patch = interior(g, colours, at, iod, (x0, y0, x1, y1), tall)
-    gap = openness(req.landmarks)[0]
     if gap > OPEN_MOUTH_IOD:
         used.append("own")
     example = mem.get("mouth", "open")
@@ -465,12 +467,13 @@ def _region_triangles(name: str, size: int) -> np.ndarray:
     return np.concatenate([skin[np.all(np.isin(skin, inside), axis=1)], hole_triangles(name)])
 
 
-def _replace_regions(req: EditRequest, d: Deformation, mem: TextureMemory, fill: np.ndarray,
-                     fill_mask: np.ndarray) -> list[tuple[str, tuple[int, int, int, int]]]:
-    """Closing a mouth that shows teeth, or an open eye, pastes the person's own closed lips or lids."""
+def _replace_regions(req: EditRequest, d: Deformation, mem: TextureMemory, fill: np.ndarray, fill_mask: np.ndarray,
+                     opened: tuple[float, float]) -> list[tuple[str, tuple[int, int, int, int]]]:
+    """Closing a mouth that shows teeth, or an open eye, pastes the person's own closed lips or lids (`opened`:
+    the source's `openness`)."""
     if mem.get("mouth", "closed") is None and mem.get("eyes", "closed") is None:
         return []
-    gap_src, eye_src = openness(req.landmarks)
+    gap_src, eye_src = opened
     gap_dst, eye_dst = openness(np.concatenate([d.dst[:478], req.landmarks[:, 2:]], axis=1))
     closing = {
         "mouth": gap_src > OPEN_MOUTH_IOD and gap_dst < 0.5 * gap_src and teeth_visible(req.crop, req.landmarks),

@@ -47,6 +47,11 @@ class Example:
         return light(self.crop, self.landmarks)
 
     @cached_property
+    def mesh(self) -> np.ndarray:
+        """Its crop-mesh vertices (landmarks, then the background ring), what `recall` carries from."""
+        return np.concatenate([self.landmarks[:, :2].astype(np.float32), crop_mesh(self.crop.shape[0]).ring])
+
+    @cached_property
     def openness(self) -> tuple[float, float]:
         """Its inner-lip gap and eye aperture (`openness`)."""
         return openness(self.landmarks)
@@ -66,9 +71,10 @@ class TextureMemory:
     def get(self, region: str, state: str) -> Example | None:
         return self.slots.get((region, state))
 
-    def observe(self, crop: np.ndarray, landmarks: np.ndarray) -> None:
-        """Keep this frame for every region whose state it shows more clearly than the stored example."""
-        gap, eye = openness(landmarks)
+    def observe(self, crop: np.ndarray, landmarks: np.ndarray, opened: tuple[float, float] | None = None) -> None:
+        """Keep this frame for every region whose state it shows more clearly than the stored example
+        (`opened`: its `openness`, where the caller has it)."""
+        gap, eye = openness(landmarks) if opened is None else opened
         mouth = "closed" if gap < MOUTH_CLOSED_IOD else "open" if gap > MOUTH_OPEN_IOD else None
         eyes = "open" if eye > EYE_OPEN_IOD else "closed" if eye < EYE_CLOSED_IOD else None
         self._see("mouth", mouth, gap if mouth == "open" else -gap, crop, landmarks)
@@ -96,8 +102,7 @@ def openness(landmarks: np.ndarray) -> tuple[float, float]:
 
 def recall(example: Example, dst: np.ndarray, tris: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
     """The example's pixels carried by `tris` (crop-mesh triangles, hole strips allowed) onto `dst`, cut to box."""
-    size = example.crop.shape[0]
-    src = np.concatenate([example.landmarks[:, :2].astype(np.float32), crop_mesh(size).ring])
+    src = example.mesh
     x0, y0, x1, y1 = box
     flow = np.zeros((2, y1 - y0, x1 - x0), np.float32)
     shift = np.array([x0, y0], np.float32)
