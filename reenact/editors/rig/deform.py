@@ -673,7 +673,7 @@ def _relax_smile(pts: np.ndarray, basis: Basis, asked: tuple[float, float],
     centre = float(pts[lips, 0].mean())
     out = np.zeros_like(both)
     fell = [0.0, 0.0]
-    for k, (field, corner, outward, c) in enumerate(zip(fields, MOUTH_CORNERS, (-1.0, 1.0), asked)):
+    for k, (pull, corner, outward, c) in enumerate(zip(fields, MOUTH_CORNERS, (-1.0, 1.0), asked)):
         if c > 0:
             continue
         up = _picture_up(view if c < 0 else _FRONT)
@@ -681,15 +681,15 @@ def _relax_smile(pts: np.ndarray, basis: Basis, asked: tuple[float, float],
         seam = float(height[lips].mean())
         cap = SMILE_SLACK * -c
         # per unit of removal the corner comes in by `inward` and down by `down` relative to the seam
-        inward = outward * float(field[corner, 0])
-        down = float((field[corner] - both[lips].mean(0)) @ up)
+        inward = outward * float(pull[corner, 0])
+        down = float((pull[corner] - both[lips].mean(0)) @ up)
         wide = outward * (pts[corner, 0] - centre) - half
         high = below - (height[corner] - seam)
         cx = float(min(max(share * max(wide, 0.0) / inward, -SMILE_FLOOR[0] * c), cap)) if inward > 1e-9 else -c
         cy = (float(min(max(share * max(high, 0.0) / -down, -SMILE_FLOOR[1] * c), cap + SMILE_UNREAD))
               if down < -1e-9 else -c)
-        out[:, 0] -= cx * field[:, 0]
-        out[:, 1:] -= cy * field[:, 1:]
+        out[:, 0] -= cx * pull[:, 0]
+        out[:, 1:] -= cy * pull[:, 1:]
         fell[k] = cy
     return out, (fell[0], fell[1])
 
