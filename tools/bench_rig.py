@@ -20,7 +20,7 @@ from reenact.editors.base import EditRequest
 from reenact.editors.rig.editor import RigEditor
 from reenact.editors.rig.deform import deform, dense_flow
 from reenact.editors.rig.solve import coefficients, smile_share
-from reenact.editors.rig.memory import TextureMemory
+from reenact.editors.rig.memory import TextureMemory, openness
 from reenact.io import load_image
 from reenact.stages.targets import presets
 from reenact.stages.tracker import FaceTracker
@@ -74,14 +74,15 @@ def main() -> None:
         right, left = coefficients(req.source, req.target, ed.basis, req.side)
         smile = smile_share(req.source, req.target)
         d = deform(req.landmarks, right, left, ed.basis, req.crop.shape[0], smile)
-        plan = ed.plan(req, right, left, TextureMemory())
+        opened = openness(req.landmarks)
+        plan = ed.plan(req, right, left, TextureMemory(), opened)
         mesh = ms(lambda: deform(req.landmarks, right, left, ed.basis, 256, smile), args.repeat)
         stages["mesh"].append(np.median(mesh))
         stages["flow"].append(np.median(ms(lambda: dense_flow(d, 256), args.repeat)))
         flow, _, box = dense_flow(d, 256)
         shading = (lambda: ed.appearance.shading(req.crop, d, flow, box, right, left)) if ed.appearance else (lambda: None)
         stages["appearance"].append(np.median(ms(shading, args.repeat)))
-        stages["fills"].append(np.median(ms(lambda: ed.plan(req, right, left, TextureMemory()), args.repeat))
+        stages["fills"].append(np.median(ms(lambda: ed.plan(req, right, left, TextureMemory(), opened), args.repeat))
                                - stages["mesh"][-1] - stages["flow"][-1] - stages["appearance"][-1])
         stages["warp+blend"].append(np.median(ms(lambda: ed.render(req.crop, plan), args.repeat)))
     print(f"\nall presets and faces: median {np.median(totals):.2f} ms, worst {np.max(totals):.2f} ms per crop")
