@@ -152,8 +152,8 @@ class CompositorConfig:
     color_match: bool = False
     # a shading ratio more than lift_from above 1 levels what is narrower than two crop pixels at frame
     # resolution, in full from lift_full
-    lift_from: float = bounded(0.1, 0.0)
-    lift_full: float = bounded(0.3, 0.0, above=True)
+    lift_from: float = bounded(0.2, 0.0)
+    lift_full: float = bounded(0.4, 0.0, above=True)
 
 
 @dataclass(frozen=True)
