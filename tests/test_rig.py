@@ -1769,7 +1769,7 @@ def test_a_drawn_eye_whose_source_shows_its_white_but_not_its_iris():
     half over it): the white is the eye's own, the iris the default one in the photo's colours (the two
     colour reads once shared a name, and the video eval stopped there)."""
     from reenact.editors.rig.deform import HoleLayer
-    from reenact.editors.rig.eyes import eye_fill
+    from reenact.editors.rig.eyes import eye_fill, upper_lid
     from reenact.editors.rig.iris import iris
 
     crop, lm, source = face("portrait_man.jpg")
@@ -1782,5 +1782,6 @@ def test_a_drawn_eye_whose_source_shows_its_white_but_not_its_iris():
     gy, gx = np.mgrid[box[1]:box[3], box[0]:box[2]]
     inside = np.ones(gx.shape, bool)
     missing = np.hypot(gx - c[0], gy - c[1]) <= r
-    patch = eye_fill(crop, lm, d, HoleLayer("right_eye", box, inside, missing))
+    hole = HoleLayer("right_eye", box, inside, missing)
+    patch = eye_fill(crop, lm, d, hole, upper_lid(hole, d.dst))
     assert patch.shape == inside.shape + (3,) and np.isfinite(patch).all()

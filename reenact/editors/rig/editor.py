@@ -28,7 +28,7 @@ from .silhouette import soft_edges, warm as warm_edges
 from .mesh import HOLE_CHAINS, HOLES, crop_mesh, hole_triangles
 from .solve import coefficients, narrowed, smile_share
 from . import lips
-from .eyes import drawn, eye_fill, lid_margin, margins, warm as warm_eyes
+from .eyes import drawn, eye_fill, lid_margin, margins, upper_lid, warm as warm_eyes
 from .fills import light, warm as warm_fills
 from .memory import TextureMemory, openness, recall
 from .mouth import (TEETH_LUMA, curtains, deep, mouth_geometry, palette, placement, retracted, rim_flow,
@@ -403,10 +403,11 @@ def _fill_hole(req: EditRequest, d: Deformation, flow: np.ndarray, hole: HoleLay
     hole = drawn(hole, req.landmarks, d)
     if not hole.missing.any():
         return ""
-    alpha = lid_margin(_soft(margins(hole, req.landmarks, d), 0.6), hole, req.landmarks, d)
+    top = upper_lid(hole, d.dst)
+    alpha = lid_margin(_soft(margins(hole, req.landmarks, d), 0.6), hole, req.landmarks, top)
     x0, y0, x1, y1 = hole.box
     example = mem.get("eyes", "open")
-    patch = eye_fill(req.crop, req.landmarks, d, hole)
+    patch = eye_fill(req.crop, req.landmarks, d, hole, top)
     used = ["procedural"]
     if example is not None:
         seen = (hole.inside & ~hole.missing).astype(np.float32)

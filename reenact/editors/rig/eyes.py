@@ -132,16 +132,20 @@ def _curve_y(pts: np.ndarray, chain, x: np.ndarray) -> np.ndarray:
     return np.interp(x, np.maximum.accumulate(curve[:, 0]), curve[:, 1])
 
 
-def lid_margin(alpha: np.ndarray, hole: HoleLayer, src_lm: np.ndarray, d: Deformation) -> np.ndarray:
-    """The fill's weight over the hole box (`alpha`: the missing part's, antialiased inside it) with the upper
-    margin, where the lid rose, covered in full and MARGIN_REACH beyond, by each pixel's share below the margin's
-    smooth curve: the lash line the fill draws there runs smooth across the pixels, over the warp's stepped edge."""
-    x0, y0, x1, y1 = hole.box
+def upper_lid(hole: HoleLayer, pts: np.ndarray) -> np.ndarray:
+    """y of the upper lid's margin, as the smooth curve `_curve_y` draws it through `pts`, at each column of the
+    hole's box: the moved lid's (pts = d.dst) is where lid_margin covers and eye_fill draws the lash line."""
     a, upper, _, b = HOLE_CHAINS[hole.name]
-    chain = (a,) + upper + (b,)
-    gx = np.arange(x0, x1, dtype=np.float64)
-    top = _curve_y(d.dst, chain, gx)
-    rise = np.clip(_curve_y(src_lm, chain, gx) - top, 0.0, 1.0)
+    return _curve_y(pts, (a,) + upper + (b,), np.arange(hole.box[0], hole.box[2], dtype=np.float64))
+
+
+def lid_margin(alpha: np.ndarray, hole: HoleLayer, src_lm: np.ndarray, top: np.ndarray) -> np.ndarray:
+    """The fill's weight over the hole box (`alpha`: the missing part's, antialiased inside it) with the upper
+    margin (`top`: the moved lid's `upper_lid`), where the lid rose, covered in full and MARGIN_REACH beyond, by
+    each pixel's share below the margin's smooth curve: the lash line the fill draws there runs smooth across
+    the pixels, over the warp's stepped edge."""
+    _, y0, _, y1 = hole.box
+    rise = np.clip(upper_lid(hole, src_lm) - top, 0.0, 1.0)
     gy = np.arange(y0, y1, dtype=np.float64)[:, None]
     cover = np.clip(gy + 0.5 + MARGIN_REACH - top, 0.0, 1.0) * rise
     near = (gy < top + MARGIN_REACH + 1.0) & (hole.missing | ~hole.inside)
@@ -263,9 +267,9 @@ def _brighter_half(px: np.ndarray) -> np.ndarray:
     return px[grey >= quantile(grey, 0.5)]
 
 
-def eye_fill(crop: np.ndarray, src_lm: np.ndarray, d: Deformation, hole: HoleLayer) -> np.ndarray:
+def eye_fill(crop: np.ndarray, src_lm: np.ndarray, d: Deformation, hole: HoleLayer, top: np.ndarray) -> np.ndarray:
     """(h, w, 3) float32 for an eye box: a shaded eyeball with the iris as a disc (never stretched) under
-    the lids' lash line and shadow, blurred to the photo's softness."""
+    the lids' lash line (along `top`, the moved lid's `upper_lid`) and shadow, blurred to the photo's softness."""
     x0, y0, x1, y1 = hole.box
     c, r = iris(src_lm, hole.name)
 
@@ -334,6 +338,6 @@ def eye_fill(crop: np.ndarray, src_lm: np.ndarray, d: Deformation, hole: HoleLay
     gx = np.arange(x0, x1, dtype=np.float32)[None, :]
     _eyeball(out, x0, y0, float(c[0]), float(c[1]), float(r), sclera.astype(np.float64), iris_rgb.astype(np.float64),
              0.5 * float(pa[0] + pb[0]), max(0.5 * abs(float(pb[0] - pa[0])), 1.0), *glint,
-             _curve_y(d.dst, (a,) + upper + (b,), gx[0]), chain_y(d.dst, (a,) + lower + (b,), gx)[0])
+             top, chain_y(d.dst, (a,) + lower + (b,), gx)[0])
     blur = max(softness(crop, hole.box), MIN_BLUR_PX)
     return np.ascontiguousarray(cv2.GaussianBlur(out, (0, 0), blur))

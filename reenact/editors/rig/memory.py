@@ -71,10 +71,10 @@ class TextureMemory:
     def get(self, region: str, state: str) -> Example | None:
         return self.slots.get((region, state))
 
-    def observe(self, crop: np.ndarray, landmarks: np.ndarray, opened: tuple[float, float] | None = None) -> None:
+    def observe(self, crop: np.ndarray, landmarks: np.ndarray, opened: tuple[float, float]) -> None:
         """Keep this frame for every region whose state it shows more clearly than the stored example
-        (`opened`: its `openness`, where the caller has it)."""
-        gap, eye = openness(landmarks) if opened is None else opened
+        (`opened`: its landmarks' `openness`)."""
+        gap, eye = opened
         mouth = "closed" if gap < MOUTH_CLOSED_IOD else "open" if gap > MOUTH_OPEN_IOD else None
         eyes = "open" if eye > EYE_OPEN_IOD else "closed" if eye < EYE_CLOSED_IOD else None
         self._see("mouth", mouth, gap if mouth == "open" else -gap, crop, landmarks)
