@@ -123,7 +123,7 @@ def _replay(frame: np.ndarray, warp: Warp, box, crop_to_roi: np.ndarray, roi, ba
         maps = cv2.warpAffine(flow, _between(crop_to_roi, (cx0, cy0), (bx0, by0)), (bx1 - bx0, by1 - by0),
                               flags=cv2.INTER_LINEAR, borderValue=0.0)
         # relative maps are offsets from each band pixel, and the band starts at (x0 + bx0, y0 + by0)
-        # dst= writes into the array or the view itself (rows of a C-contiguous image): no temporary and copy
+        # dst= writes into the view of `out` itself (ours, C-contiguous): no temporary and copy
         cv2.add(maps, (float(x0 + bx0), float(y0 + by0), 0.0, 0.0), dst=maps)
         cv2.remap(frame, maps, None, cv2.INTER_LINEAR | cv2.WARP_RELATIVE_MAP, dst=out[by0:by1, bx0:bx1],
                   borderMode=cv2.BORDER_REPLICATE)
@@ -281,7 +281,7 @@ class Compositor(StageBase):
         # outside the bands alpha is at most that
         for bx0, by0, bx1, by1 in bands:
             a, r = alpha[by0:by1, bx0:bx1], region[by0:by1, bx0:bx1]
-            cv2.blendLinear(pasted[by0:by1, bx0:bx1], r, a, 1.0 - a, dst=r)
+            r[:] = cv2.blendLinear(pasted[by0:by1, bx0:bx1], r, a, 1.0 - a)
         return image
 
     def process(self, packet: Packet) -> Packet:
