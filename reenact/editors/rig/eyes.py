@@ -15,7 +15,7 @@ import numpy as np
 
 from ...imaging import luma
 from ...jit import compiled
-from .deform import Deformation, HoleLayer, chain_y
+from .deform import Deformation, HoleLayer, _interp, chain_y, index
 from .fills import (SKIN_CHROMA, colourful, light, median, percentile, quantile, saturation, skin, slope, softness,
                     toned)
 from .iris import iris, opening, unseen
@@ -118,25 +118,46 @@ def margins(hole: HoleLayer, src_lm: np.ndarray, d: Deformation) -> np.ndarray:
     return hole.missing | (hole.inside & edge)
 
 
-def _curve_y(pts: np.ndarray, chain, x: np.ndarray) -> np.ndarray:
-    """y of a smooth curve through a landmark chain (a lid's margin; Catmull-Rom, its ends' tangents
-    continued) at the columns x: the chain's straight pieces bent at each landmark, a kink a lash line showed."""
-    p = pts[list(chain), :2].astype(np.float64)
-    p = p[np.argsort(p[:, 0], kind="stable")]
-    ext = np.concatenate([2 * p[:1] - p[1:2], p, 2 * p[-1:] - p[-2:-1]])
-    t = np.linspace(0.0, 1.0, 9)[:-1, None, None]
-    p0, p1, p2, p3 = ext[:-3], ext[1:-2], ext[2:-1], ext[3:]
-    curve = 0.5 * (2 * p1 + (p2 - p0) * t + (2 * p0 - 5 * p1 + 4 * p2 - p3) * t ** 2
-                   + (3 * p1 - p0 - 3 * p2 + p3) * t ** 3)
-    curve = np.concatenate([curve.transpose(1, 0, 2).reshape(-1, 2), p[-1:]])
-    return np.interp(x, np.maximum.accumulate(curve[:, 0]), curve[:, 1])
+@compiled
+def _curve_y(pts, chain, x):  # pragma: no cover (compiled)
+    """y of a smooth curve through a landmark chain (`chain`: index array; a lid's margin; Catmull-Rom, its ends'
+    tangents continued) at the columns x (float64): the chain's straight pieces bent at each landmark, a kink a
+    lash line showed. Eight points a piece, the x running maximum, np.interp: numpy's steps in its order and
+    float64, in one call instead of a dozen small-array ones."""
+    n = len(chain)
+    p = np.empty((n + 2, 2))
+    for i in range(n):     # sorted by x from p[1]: an insertion sort, stable as np.argsort(kind="stable")
+        px, py = np.float64(pts[chain[i], 0]), np.float64(pts[chain[i], 1])
+        j = i + 1
+        while j > 1 and p[j - 1, 0] > px:
+            p[j] = p[j - 1]
+            j -= 1
+        p[j, 0], p[j, 1] = px, py
+    for c in range(2):     # the ends continued
+        p[0, c] = 2 * p[1, c] - p[2, c]
+        p[n + 1, c] = 2 * p[n, c] - p[n - 1, c]
+    m = 8 * (n - 1) + 1
+    xs, ys = np.empty(m), np.empty(m)
+    for s in range(n - 1):
+        for k in range(8):
+            t = k / 8.0
+            for c in range(2):
+                p0, p1, p2, p3 = p[s, c], p[s + 1, c], p[s + 2, c], p[s + 3, c]
+                v = 0.5 * (2 * p1 + (p2 - p0) * t + (2 * p0 - 5 * p1 + 4 * p2 - p3) * (t * t)
+                           + (3 * p1 - p0 - 3 * p2 + p3) * (t * t * t))
+                if c == 0:
+                    xs[8 * s + k] = v if s + k == 0 else max(v, xs[8 * s + k - 1])
+                else:
+                    ys[8 * s + k] = v
+    xs[m - 1], ys[m - 1] = max(p[n, 0], xs[m - 2]), p[n, 1]
+    return _interp(x, xs, ys)
 
 
 def upper_lid(hole: HoleLayer, pts: np.ndarray) -> np.ndarray:
     """y of the upper lid's margin, as the smooth curve `_curve_y` draws it through `pts`, at each column of the
     hole's box: the moved lid's (pts = d.dst) is where lid_margin covers and eye_fill draws the lash line."""
     a, upper, _, b = HOLE_CHAINS[hole.name]
-    return _curve_y(pts, (a,) + upper + (b,), np.arange(hole.box[0], hole.box[2], dtype=np.float64))
+    return _curve_y(pts, index((a,) + upper + (b,)), np.arange(hole.box[0], hole.box[2], dtype=np.float64))
 
 
 def lid_margin(alpha: np.ndarray, hole: HoleLayer, src_lm: np.ndarray, top: np.ndarray) -> np.ndarray:
@@ -158,11 +179,13 @@ def _unit(x):  # pragma: no cover (compiled)
 
 
 def warm() -> None:
-    """Compile (or load) the drawing loop and the pixel gathering now, rather than on the first edit that opens an eye."""
+    """Compile (or load) the drawing loop, the pixel gathering and the lid curve now, rather than on the first edit that opens an eye."""
     row = np.zeros(1)
     _eyeball(np.zeros((1, 1, 3), np.float32), 0, 0, 0.0, 0.0, 1.0, np.zeros(3), np.zeros(3), 0.0, 1.0, 0.0, 0.0, row, row)
     mask, one = np.zeros((1, 1), bool), np.float32(1)
     _eye_pixels(np.zeros((1, 1, 3), np.uint8), 0, 0, mask, mask, one, one, one, one)
+    for points in (np.zeros((3, 3), np.float32), np.zeros((3, 3))):   # the source's landmarks and the moved mesh
+        _curve_y(points, index((0, 1, 2)), row)
 
 
 @compiled
