@@ -15,7 +15,7 @@ import numpy as np
 
 from ...imaging import luma
 from ...jit import compiled
-from .deform import Deformation, HoleLayer, _interp, chain_y, index
+from .deform import Deformation, HoleLayer, _interp, _np_sum, chain_y, index
 from .fills import (SKIN_CHROMA, colourful, light, median, percentile, quantile, saturation, skin, slope, softness,
                     toned)
 from .iris import iris, opening, unseen
@@ -179,13 +179,14 @@ def _unit(x):  # pragma: no cover (compiled)
 
 
 def warm() -> None:
-    """Compile (or load) the drawing loop, the pixel gathering and the lid curve now, rather than on the first edit that opens an eye."""
+    """Compile (or load) the drawing loop, the pixel gathering, the lid curve and the iris search now, rather than on the first edit that opens an eye."""
     row = np.zeros(1)
     _eyeball(np.zeros((1, 1, 3), np.float32), 0, 0, 0.0, 0.0, 1.0, np.zeros(3), np.zeros(3), 0.0, 1.0, 0.0, 0.0, row, row)
     mask, one = np.zeros((1, 1), bool), np.float32(1)
     _eye_pixels(np.zeros((1, 1, 3), np.uint8), 0, 0, mask, mask, one, one, one, one)
     for points in (np.zeros((3, 3), np.float32), np.zeros((3, 3))):   # the source's landmarks and the moved mesh
         _curve_y(points, index((0, 1, 2)), row)
+    _disc_scores(np.zeros(1, np.int64), np.zeros(1, np.int64), np.zeros(1, np.float32), row, row, 1.0)
 
 
 @compiled
@@ -273,15 +274,29 @@ def _iris_found(crop: np.ndarray, hole: HoleLayer, c: np.ndarray, r: float) -> n
     weight = np.maximum(dark - grey, 0.0)
     step = max(0.5, r / 8)
     offs = np.arange(-IRIS_SEARCH * r, IRIS_SEARCH * r + 1e-6, step)
-    cx, cy = np.meshgrid(c[0] + offs, c[1] + offs)
-    cx, cy = cx.ravel(), cy.ravel()
-    near = (xs + x0 - cx[:, None]) ** 2 + (ys + y0 - cy[:, None]) ** 2 <= r * r
-    # summed, not a matrix product: BLAS's threads spin on after a product this small (2× an edit's CPU)
-    score = np.where(near, weight, 0.0).sum(axis=1)
+    cx, cy = c[0] + offs, c[1] + offs
+    score = _disc_scores(xs + x0, ys + y0, weight, cx, cy, r * r)
     best = score >= score.max() - 1e-6
-    off = (cx - c[0]) ** 2 + (cy - c[1]) ** 2
-    k = int(np.argmin(np.where(best, off, np.inf)))
-    return np.array([cx[k], cy[k]])
+    off = ((cx - c[0]) ** 2)[None, :] + ((cy - c[1]) ** 2)[:, None]
+    k = int(np.argmin(np.where(best.reshape(off.shape), off, np.inf)))
+    return np.array([cx[k % len(cx)], cy[k // len(cx)]])
+
+
+@compiled
+def _disc_scores(xs, ys, weight, cx, cy, r2):  # pragma: no cover (compiled)
+    """_iris_found's score per candidate centre (cx[j], cy[i]), row by row: the `weight` of the pixels (xs, ys)
+    whose squared float64 distance is at most r2, summed as numpy sums np.where(near, weight, 0) (_np_sum; a
+    matrix product would wake BLAS's threads, which spin on after it) — without the (centres × pixels) arrays."""
+    part = np.empty_like(weight)
+    score = np.empty(len(cy) * len(cx), weight.dtype)
+    zero = weight.dtype.type(0)
+    for i in range(len(cy)):
+        for j in range(len(cx)):
+            for p in range(len(xs)):
+                dx, dy = xs[p] - cx[j], ys[p] - cy[i]
+                part[p] = weight[p] if dx * dx + dy * dy <= r2 else zero
+            score[i * len(cx) + j] = _np_sum(part, len(xs))
+    return score
 
 
 def _brighter_half(px: np.ndarray) -> np.ndarray:
