@@ -15,7 +15,7 @@ import numpy as np
 
 from ...imaging import luma
 from ...jit import compiled
-from .deform import Deformation, HoleLayer, _interp, _np_sum, chain_y, index
+from .deform import Deformation, HoleLayer, _along_at, _interp, _np_sum, chain_y, index
 from .fills import (SKIN_CHROMA, colourful, light, median, percentile, quantile, saturation, skin, slope, softness,
                     toned)
 from .iris import iris, opening, unseen
@@ -105,17 +105,31 @@ def margins(hole: HoleLayer, src_lm: np.ndarray, d: Deformation) -> np.ndarray:
     moved off it (the fill's colours still come from the slit as the hole has it)."""
     if unseen(src_lm, hole.name):
         return hole.missing
-    x0, y0, x1, y1 = hole.box
     a, upper, lower, b = HOLE_CHAINS[hole.name]
     c, r = iris(src_lm, hole.name)
-    gx = np.arange(x0, x1, dtype=np.float64)
-    gy = np.arange(y0, y1, dtype=np.float64)[:, None]
-    top, low = chain_y(src_lm, (a,) + upper + (b,), gx), chain_y(src_lm, (a,) + lower + (b,), gx)
-    rose = chain_y(d.dst, (a,) + upper + (b,), gx) < top - 0.5
-    fell = chain_y(d.dst, (a,) + lower + (b,), gx) > low + 0.5
-    reach = np.where(np.hypot(gx - c[0], gy - c[1]) > 1.25 * r, SLIT_MARGIN[0], SLIT_MARGIN[1]) * r
-    edge = (rose & (gy < top + reach)) | (fell & (gy > low - SLIT_MARGIN[1] * r))
-    return hole.missing | (hole.inside & edge)
+    return _slit_margins(src_lm, d.dst, index((a,) + upper + (b,)), index((a,) + lower + (b,)), hole.box[0],
+                         hole.box[1], hole.inside, hole.missing, np.float64(c[0]), np.float64(c[1]), float(r))
+
+
+@compiled
+def _slit_margins(src, dst, upper, lower, x0, y0, inside, missing, cx, cy, r):  # pragma: no cover (compiled)
+    """margins' mask for a seen eye: `missing`, and the `inside` pixels within SLIT_MARGIN of a lid chain (`upper`,
+    `lower`: index arrays) where the moved `dst` lies off the source `src` by more than half a pixel; per pixel,
+    in numpy's float64, instead of a dozen whole-box steps."""
+    h, w = inside.shape
+    gx = np.arange(x0, x0 + w).astype(np.float64)
+    top, low = _along_at(src, upper, src, 1, gx), _along_at(src, lower, src, 1, gx)
+    now_top, now_low = _along_at(dst, upper, dst, 1, gx), _along_at(dst, lower, dst, 1, gx)
+    out = missing.copy()
+    for i in range(h):
+        y = np.float64(y0 + i)
+        for j in range(w):
+            reach = (SLIT_MARGIN[0] if np.hypot(gx[j] - cx, y - cy) > 1.25 * r else SLIT_MARGIN[1]) * r
+            rose = now_top[j] < top[j] - 0.5 and y < top[j] + reach
+            fell = now_low[j] > low[j] + 0.5 and y > low[j] - SLIT_MARGIN[1] * r
+            if inside[i, j] and (rose or fell):
+                out[i, j] = True
+    return out
 
 
 @compiled
@@ -179,7 +193,7 @@ def _unit(x):  # pragma: no cover (compiled)
 
 
 def warm() -> None:
-    """Compile (or load) the drawing loop, the pixel gathering, the lid curve and the iris search now, rather than on the first edit that opens an eye."""
+    """Compile (or load) the drawing loop, the pixel gathering, the lid curve, the slit's margins and the iris search now, rather than on the first edit that opens an eye."""
     row = np.zeros(1)
     _eyeball(np.zeros((1, 1, 3), np.float32), 0, 0, 0.0, 0.0, 1.0, np.zeros(3), np.zeros(3), 0.0, 1.0, 0.0, 0.0, row, row)
     mask, one = np.zeros((1, 1), bool), np.float32(1)
@@ -187,6 +201,8 @@ def warm() -> None:
     for points in (np.zeros((3, 3), np.float32), np.zeros((3, 3))):   # the source's landmarks and the moved mesh
         _curve_y(points, index((0, 1, 2)), row)
     _disc_scores(np.zeros(1, np.int64), np.zeros(1, np.int64), np.zeros(1, np.float32), row, row, 1.0)
+    three, ids = np.zeros((3, 3), np.float32), index((0, 1, 2))
+    _slit_margins(three, three, ids, ids, 0, 0, mask, mask, np.float64(0), np.float64(0), 1.0)
 
 
 @compiled
