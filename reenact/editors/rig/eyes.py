@@ -193,7 +193,8 @@ def _unit(x):  # pragma: no cover (compiled)
 
 
 def warm() -> None:
-    """Compile (or load) the drawing loop, the pixel gathering, the lid curve, the slit's margins and the iris search now, rather than on the first edit that opens an eye."""
+    """Compile (or load) the drawing loop, the pixel gathering, the lid curve, the slit's margins and the iris search
+    now, rather than on the first edit that opens an eye."""
     row = np.zeros(1)
     _eyeball(np.zeros((1, 1, 3), np.float32), 0, 0, 0.0, 0.0, 1.0, np.zeros(3), np.zeros(3), 0.0, 1.0, 0.0, 0.0, row, row)
     mask, one = np.zeros((1, 1), bool), np.float32(1)

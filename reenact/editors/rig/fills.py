@@ -169,7 +169,8 @@ def _edge_ratio(m0, m1, share, least):  # pragma: no cover (compiled)
 
 
 def warm() -> None:
-    """Compile (or load) the skin's, softness' and coverage's loops now, rather than on the first edit that fills a hole."""
+    """Compile (or load) the skin's, softness' and coverage's loops now, rather than on the first edit that fills a
+    hole."""
     for points in (np.zeros((478, 3), np.float32), np.zeros((478, 3))):
         skin(np.zeros((1, 1, 3), np.uint8), points)
     _edge_ratio(np.zeros((1, 1), np.float32), np.zeros((1, 1), np.float32), 1 - EDGE_SHARE, MIN_EDGE)
