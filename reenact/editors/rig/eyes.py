@@ -179,12 +179,23 @@ def lid_margin(alpha: np.ndarray, hole: HoleLayer, src_lm: np.ndarray, top: np.n
     margin (`top`: the moved lid's `upper_lid`), where the lid rose, covered in full and MARGIN_REACH beyond, by
     each pixel's share below the margin's smooth curve: the lash line the fill draws there runs smooth across
     the pixels, over the warp's stepped edge."""
-    _, y0, _, y1 = hole.box
-    rise = np.clip(upper_lid(hole, src_lm) - top, 0.0, 1.0)
-    gy = np.arange(y0, y1, dtype=np.float64)[:, None]
-    cover = np.clip(gy + 0.5 + MARGIN_REACH - top, 0.0, 1.0) * rise
-    near = (gy < top + MARGIN_REACH + 1.0) & (hole.missing | ~hole.inside)
-    return np.where(near, np.maximum(alpha, cover), alpha).astype(alpha.dtype)
+    return _lid_cover(alpha, upper_lid(hole, src_lm), top, hole.box[1], hole.missing, hole.inside)
+
+
+@compiled
+def _lid_cover(alpha, was, top, y0, missing, inside):  # pragma: no cover (compiled)
+    """lid_margin per pixel (`was`: the source lid's margin per column), numpy's float64 steps in their order, the
+    cover stored in alpha's float32 where it is the larger: one loop instead of a dozen whole-box steps."""
+    out = alpha.copy()
+    for i in range(alpha.shape[0]):
+        gy = np.float64(y0 + i)
+        for j in range(alpha.shape[1]):
+            if gy < top[j] + MARGIN_REACH + 1.0 and (missing[i, j] or not inside[i, j]):
+                rise = min(max(was[j] - top[j], 0.0), 1.0)
+                cover = min(max(gy + 0.5 + MARGIN_REACH - top[j], 0.0), 1.0) * rise
+                if np.float64(alpha[i, j]) < cover:
+                    out[i, j] = cover
+    return out
 
 
 @compiled
@@ -193,8 +204,8 @@ def _unit(x):  # pragma: no cover (compiled)
 
 
 def warm() -> None:
-    """Compile (or load) the drawing loop, the pixel gathering, the lid curve, the slit's margins and the iris search
-    now, rather than on the first edit that opens an eye."""
+    """Compile (or load) the drawing loop, the pixel gathering, the lid curve, the slit's margins and lid cover and
+    the iris search now, rather than on the first edit that opens an eye."""
     row = np.zeros(1)
     _eyeball(np.zeros((1, 1, 3), np.float32), 0, 0, 0.0, 0.0, 1.0, np.zeros(3), np.zeros(3), 0.0, 1.0, 0.0, 0.0, row, row)
     mask, one = np.zeros((1, 1), bool), np.float32(1)
@@ -204,6 +215,7 @@ def warm() -> None:
     _disc_scores(np.zeros(1, np.int64), np.zeros(1, np.int64), np.zeros(1, np.float32), row, row, 1.0)
     three, ids = np.zeros((3, 3), np.float32), index((0, 1, 2))
     _slit_margins(three, three, ids, ids, 0, 0, mask, mask, np.float64(0), np.float64(0), 1.0)
+    _lid_cover(np.zeros((1, 1), np.float32), row, row, 0, mask, mask)
 
 
 @compiled
