@@ -124,9 +124,10 @@ def _replay(frame: np.ndarray, warp: Warp, box, crop_to_roi: np.ndarray, roi, ba
         maps = cv2.warpAffine(flow, _between(crop_to_roi, (cx0, cy0), (bx0, by0)), (bx1 - bx0, by1 - by0),
                               flags=cv2.INTER_LINEAR, borderValue=0.0)
         # relative maps are offsets from each band pixel, and the band starts at (x0 + bx0, y0 + by0)
-        maps = cv2.add(maps, (float(x0 + bx0), float(y0 + by0), 0.0, 0.0))
-        out[by0:by1, bx0:bx1] = cv2.remap(frame, maps, None, cv2.INTER_LINEAR | cv2.WARP_RELATIVE_MAP,
-                                          borderMode=cv2.BORDER_REPLICATE)
+        # dst= writes into the view of `out` itself (ours, C-contiguous): no temporary and copy
+        cv2.add(maps, (float(x0 + bx0), float(y0 + by0), 0.0, 0.0), dst=maps)
+        cv2.remap(frame, maps, None, cv2.INTER_LINEAR | cv2.WARP_RELATIVE_MAP, dst=out[by0:by1, bx0:bx1],
+                  borderMode=cv2.BORDER_REPLICATE)
     changed = _above(warp.fill_mask)
     crop_box = _crop_box(changed)
     if crop_box is not None:
@@ -161,7 +162,7 @@ def _replay(frame: np.ndarray, warp: Warp, box, crop_to_roi: np.ndarray, roi, ba
                                              flags=cv2.INTER_LINEAR, borderValue=0)
                     _steepen(wf[sy0 - by0:sy1 - by0, sx0 - bx0:sx1 - bx0], painted, scale, sharpen)
             patch = out[by0:by1, bx0:bx1]
-            patch[:] = cv2.add(cv2.blendLinear(patch, np.zeros_like(patch), 1.0 - wm, wm), wf)
+            cv2.add(cv2.blendLinear(patch, np.zeros_like(patch), 1.0 - wm, wm), wf, dst=patch)
     if warp.shade is not None:
         _shade(out, warp.shade, crop_to_roi, lift)
     return out
@@ -279,7 +280,7 @@ def _shade(out: np.ndarray, shade: np.ndarray, crop_to_roi: np.ndarray, lift: tu
         ratio = cv2.warpAffine(shade, _between(crop_to_roi, (0, 0), (bx0, by0)), (bx1 - bx0, by1 - by0),
                                flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         patch = out[by0:by1, bx0:bx1]
-        patch[:] = cv2.multiply(patch, ratio, dtype=cv2.CV_8U)
+        cv2.multiply(patch, ratio, dst=patch, dtype=cv2.CV_8U)
         if scale > 1:
             _level(patch, ratio, scale, lift)
 
@@ -302,7 +303,7 @@ def _level(patch: np.ndarray, ratio: np.ndarray, scale: float, lift: tuple[float
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
     level = cv2.morphologyEx(cv2.morphologyEx(part, cv2.MORPH_CLOSE, kernel), cv2.MORPH_OPEN, kernel)
     t = np.clip((ratio[y:y + h, x:x + w].max(2) - np.float32(1 + lo)) / np.float32(hi - lo), 0, 1)
-    part[:] = cv2.blendLinear(level, part, t, 1.0 - t)
+    cv2.blendLinear(level, part, t, 1.0 - t, dst=part)
 
 
 class Compositor(StageBase):
@@ -325,7 +326,7 @@ class Compositor(StageBase):
     def paste(self, image: np.ndarray, sample: FaceSample, frame: np.ndarray | None = None) -> np.ndarray:
         """Blend one face's edit into `image` in place; `frame` is the unedited frame a Warp replays on."""
         edit, aligned = sample.edit, sample.aligned
-        if edit is None or aligned is None or not edit.mask.any():
+        if edit is None or aligned is None or not cv2.hasNonZero(edit.mask):
             return image
         weight = self.weight(aligned.landmarks, aligned.size, edit)
         box = _crop_box(_above(weight))
@@ -357,7 +358,8 @@ class Compositor(StageBase):
 
     def process(self, packet: Packet) -> Packet:
         image = packet.frame.image
-        if any(s.edit is not None and s.edit.mask.any() for s in packet.faces):
+        # hasNonZero stops at the first non-zero pixel; ndarray.any() casts the whole mask to bool first
+        if any(s.edit is not None and cv2.hasNonZero(s.edit.mask) for s in packet.faces):
             frame, image = image, image.copy()
             for s in packet.faces:
                 self.paste(image, s, frame)
