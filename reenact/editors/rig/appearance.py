@@ -1016,18 +1016,23 @@ def _stamp(log, gx0, gy0, flat, offsets, dims, index, boxes, inverse, mix, tints
         across = np.empty((2, boxes[p, 2] - bx0), np.int64)
         for x in range(across.shape[1]):
             across[0, x], across[1, x] = np.rint(m[0, 0] * x * 1024), np.rint(m[1, 0] * x * 1024)
+        t0, t1, t2 = tints[p, 0], tints[p, 1], tints[p, 2]
         for y in range(by0, boxes[p, 3]):
             ux = int(np.rint((m[0, 1] * (y - by0) + u0) * 1024)) + 16
             vy = int(np.rint((m[1, 1] * (y - by0) + v0) * 1024)) + 16
-            for x in range(bx0, boxes[p, 2]):
-                u, v = (ux + across[0, x - bx0]) >> 5, (vy + across[1, x - bx0]) >> 5
+            # the row as a view from the box's left, indexed from 0: no check for negative indices per pixel
+            row = log[y - gy0, bx0 - gx0:]
+            for x in range(across.shape[1]):
+                u, v = (ux + across[0, x]) >> 5, (vy + across[1, x]) >> 5
                 j, i = u >> 5, v >> 5
                 if 0 <= j < w - 1 and 0 <= i < h - 1:
                     fu, fv = np.float32((u & 31) / 32), np.float32((v & 31) / 32)
-                    s = (shade[i, j] * ((1 - fu) * (1 - fv)) + shade[i, j + 1] * (fu * (1 - fv))
-                         + shade[i + 1, j] * ((1 - fu) * fv) + shade[i + 1, j + 1] * (fu * fv))
-                    for c in range(3):
-                        log[y - gy0, x - gx0, c] += s * tints[p, c]
+                    upper, lower = shade[i], shade[i + 1]
+                    s = (upper[j] * ((1 - fu) * (1 - fv)) + upper[j + 1] * (fu * (1 - fv))
+                         + lower[j] * ((1 - fu) * fv) + lower[j + 1] * (fu * fv))
+                    row[x, 0] += s * t0
+                    row[x, 1] += s * t1
+                    row[x, 2] += s * t2
 
 
 @compiled
