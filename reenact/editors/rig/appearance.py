@@ -429,6 +429,9 @@ class Appearance:
             _lit(np.zeros(under.shape, np.float32), under, np.float32(-1), np.float32(1))
         _lifted(pixel, 0, 0, pixel, pixel, np.zeros((1, 1), np.float32), pixel, 0, 0, np.zeros((1, 1), np.float32))
         _changed(pixel, np.float32(MIN_LOG))
+        # a plane of the lift's grid and a fill mask's box (a view)
+        _nonzero_box(np.zeros((1, 1), np.float32))
+        _nonzero_box(np.zeros((2, 2), np.float32)[:, :1])
         # the fills under a lift, at full resolution (boxes of the whole crop's) and at half (resized strips)
         mask, fill = np.zeros((2, 2), np.float32), np.zeros((2, 2, 3), np.float32)
         for weighted in (False, True):
@@ -637,7 +640,7 @@ class Appearance:
             most += core * np.float32(self.cfg.fold_lift_max - self.cfg.lift_max)
         shade = np.zeros((half_size[1], half_size[0], 3), np.float32)
         # evened only where it is weighed in (it adds nothing where its weight is 0)
-        x, y, ew, eh = cv2.boundingRect(cv2.compare(w[1], 0, cv2.CMP_NE)) if even else (0, 0, 0, 0)
+        x, y, ew, eh = _nonzero_box(w[1]) if even else (0, 0, 0, 0)
         if ew:
             self._broad(shade, w[1], filled, skin, iod, (x, y, x + ew, y + eh))
         # the creases at full resolution where their weight reaches
@@ -674,7 +677,7 @@ def _under(seen: np.ndarray, laid: tuple[np.ndarray, np.ndarray] | None, box: tu
     x0, y0, x1, y1 = box
     mask = laid[1][y0:y1, x0:x1]
     # only the part the fills reach: elsewhere the mask is 0 and the blend is `seen` itself
-    bx, by, bw, bh = cv2.boundingRect(cv2.compare(mask, 0, cv2.CMP_NE))
+    bx, by, bw, bh = _nonzero_box(mask)
     if not bw:
         return out
     if half_size is None:
@@ -1110,6 +1113,23 @@ def _above(strength: float, floor: float) -> float:
 
 def _union(boxes):
     return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
+
+
+@compiled
+def _nonzero_box(plane):  # pragma: no cover (compiled)
+    """cv2.boundingRect(cv2.compare(plane, 0, cv2.CMP_NE)) of a 2-D plane, (x, y, w, h), all 0 for none: one pass, no
+    mask in between. NaN does not count (OpenCV's compare counts it only past its vector loop; weights and fill
+    masks hold none)."""
+    h, w = plane.shape
+    x0, y0, x1, y1 = w, h, 0, 0
+    for i in range(h):
+        for j in range(w):
+            if plane[i, j] < 0 or plane[i, j] > 0:
+                x0, x1 = min(x0, j), max(x1, j + 1)
+                y0, y1 = min(y0, i), max(y1, i + 1)
+    if x1 == 0:
+        return 0, 0, 0, 0
+    return x0, y0, x1 - x0, y1 - y0
 
 
 @compiled
