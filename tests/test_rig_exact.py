@@ -9,7 +9,8 @@ import pytest
 
 from reenact.editors.rig.appearance import _blur_over
 from reenact.editors.rig.deform import _fixed_point, _nonzero, _touching, points_box
-from reenact.editors.rig.fills import EDGE_SHARE, MIN_EDGE, _edge_ratio, median, percentile, quantile, skin
+from reenact.editors.rig.fills import EDGE_SHARE, MIN_EDGE, median, percentile, quantile, skin
+from reenact.imaging import _edge_ratio
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 10, 57, 300])

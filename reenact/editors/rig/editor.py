@@ -394,8 +394,9 @@ def _fill_mouth(req: EditRequest, d: Deformation, flow: np.ndarray, hole: HoleLa
         patch = patch + ew[..., None] * (real - patch)
         share = 1 - ew
         used.append("memory")
-    _paste(fill, fill_mask, (x0, y0, x1, y1), patch, g.outline * (1 - w))
-    _mark(painted, (x0, y0, x1, y1), g.outline * (1 - w), share)
+    drawn = g.outline * (1 - w)
+    _paste(fill, fill_mask, (x0, y0, x1, y1), patch, drawn)
+    _mark(painted, (x0, y0, x1, y1), drawn, share)
     return "+".join(used), box
 
 

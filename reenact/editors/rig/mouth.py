@@ -6,6 +6,7 @@ person); the procedural interior (teeth.py) shows where neither has anything, pl
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import cv2
 import numpy as np
@@ -128,7 +129,14 @@ class MouthGeometry:
     dl: np.ndarray        # (h, w) px above the lower lip
     cover: np.ndarray     # (h, w) anti-aliased coverage of the opening (the landmarks' polygon, as the mesh has it)
     cx: float             # crop x of the mouth's middle
-    outline: np.ndarray   # (h, w) coverage of the opening as it is drawn: a smooth curve through the polygon's points
+    poly: np.ndarray      # (n, 2) the opening's landmark polygon
+    box: tuple[int, int, int, int]
+
+    @cached_property
+    def outline(self) -> np.ndarray:
+        """(h, w) coverage of the opening as it is drawn: a smooth curve through the polygon's points (only when
+        asked: a sealed mouth draws no interior)."""
+        return coverage(rounded(self.poly), self.box)
 
 
 def mouth_geometry(pts: np.ndarray, box) -> MouthGeometry:
@@ -140,8 +148,7 @@ def mouth_geometry(pts: np.ndarray, box) -> MouthGeometry:
     a, b = sorted((float(pts[78, 0]), float(pts[308, 0])))
     u = np.clip((gx - 0.5 * (a + b)) / max(0.5 * (b - a), 1.0), -1, 1)
     poly = pts[index(HOLES["mouth"]), :2]
-    return MouthGeometry(gx, gy, u, top, bottom, gy - top, bottom - gy, coverage(poly, box), 0.5 * (a + b),
-                         coverage(rounded(poly), box))
+    return MouthGeometry(gx, gy, u, top, bottom, gy - top, bottom - gy, coverage(poly, box), 0.5 * (a + b), poly, box)
 
 
 # the opening's outline: this many points per inner-lip segment of a smooth curve through the landmarks
