@@ -140,3 +140,37 @@ def test_eye_pixels_are_numpys_boolean_indexing_bit_for_bit():
                           np.float32(0.8 * r))
         for g, v in zip(got, want):
             assert g.dtype == v.dtype and g.shape == v.shape and np.array_equal(g, v)
+
+
+def test_curtain_columns_are_numpys_steps_bit_for_bit():
+    from reenact.editors.rig.fills import row_gradient, smoothstep
+    from reenact.editors.rig.mouth import LAYER_FADE_IOD, LIP_EDGE_IOD, LOWER_LAYER_IOD, LOWER_LAYER_SHARE, _columns
+    rng = np.random.default_rng(12)
+    for trial in range(300):
+        w = int(rng.integers(2, 80))
+        u = np.clip(np.linspace(-1.3, 1.3, w) + rng.normal(0, 0.05, w), -1, 1).astype(np.float32)[None, :]
+        top = rng.uniform(100, 140, (1, w)).astype(np.float32)
+        bottom = np.maximum(top + rng.uniform(-2, 30, (1, w)).astype(np.float32), top)
+        h_s = np.maximum(rng.uniform(-3, 25, (1, w)), 0)
+        iod, scale, covered = float(rng.uniform(60, 120)), float(rng.choice([1.0, rng.uniform(0.6, 1.6)])), float(rng.random())
+        depth = rng.uniform(0, 20, (1, w)).astype(np.float32) if trial % 2 else None
+        # curtains' numpy steps
+        steep = np.abs(row_gradient(bottom[0]))[None, :]
+        hl = np.minimum(LOWER_LAYER_SHARE * h_s, LOWER_LAYER_IOD * iod * scale) \
+            * smoothstep((0.8 - np.abs(u)) / 0.4) * smoothstep(1.5 - steep)
+        hu = h_s - hl
+        h_d = (bottom - top) * scale
+        if depth is not None:
+            hu = np.minimum(depth, hu) * (1 - covered)
+        else:
+            grow = smoothstep((h_d / np.maximum(h_s, 1.0) - 1.2) / 0.8)
+            hu = hu + (np.minimum(hu, LIP_EDGE_IOD * iod * scale) - hu) * grow
+        total = hu + hl
+        r = np.where(h_d >= total, 0.5, hu / np.maximum(total, 1e-6))
+        fade = np.clip(np.minimum(h_d - total, LAYER_FADE_IOD * iod * scale), 1e-3, None)
+        want = (hu + (h_d - total) * r, hu, hl, np.maximum(np.minimum(fade, 2 * hl), 1e-3),
+                np.maximum(np.minimum(fade, 2 * hu), 1e-3))
+        got = _columns(u[0], top[0], bottom[0], h_s[0], np.empty(0, np.float32) if depth is None else depth[0], covered,
+                       iod, scale)
+        for g, x in zip(got, want):
+            assert g.dtype == x.dtype and np.array_equal(g, x), trial

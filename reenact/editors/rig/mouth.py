@@ -17,7 +17,7 @@ from ...pipeline.types import AU_INDEX, AUVector
 from ...stages.landmarks import LIPS_OUTER
 from .basis import LIP_HOLD, free
 from .deform import chain_y, index, points_box
-from .fills import (SKIN_CHROMA, colourful, compiled_smoothstep, coverage, median, quantile, row_gradient, skin,
+from .fills import (SKIN_CHROMA, colourful, compiled_smoothstep, coverage, median, quantile, skin,
                     slope, smoothstep, softness, toned)
 from .mesh import HOLES, LIPS_INNER_LOWER, LIPS_INNER_UPPER
 from .teeth import (JAW_CLOSED, JAW_OPEN, LOWER_COVER, LOWER_HIDE, LOWER_SHOW, OVERBITE, RETRACT_AUS,
@@ -217,34 +217,8 @@ def curtains(src: np.ndarray, g: MouthGeometry, scale: float, iod: float, teeth:
     xs = (0.5 * (a + b) + g.u * 0.5 * (b - a)).astype(np.float32)           # (1, w)
     top_s = chain_y(src, MOUTH_UPPER, xs)
     h_s = np.maximum(chain_y(src, MOUTH_LOWER, xs) - top_s, 0)             # source opening, source px
-    # towards the corners a source opening shows only the upper teeth: no lower layer to carry there; nor
-    # where the moved lower lip is steep, as a strip a few pixels tall along it would be a sub-pixel sliver
-    # across columns (a dotted edge)
-    steep = np.abs(row_gradient(g.bottom[0]))[None, :]
-    hl = np.minimum(LOWER_LAYER_SHARE * h_s, LOWER_LAYER_IOD * iod * scale) \
-        * smoothstep((0.8 - np.abs(g.u)) / 0.4) * smoothstep(1.5 - steep)
-    hu = h_s - hl
-    h_d = (g.bottom - g.top) * scale
-    if teeth is not None:
-        hu = np.minimum(_teeth_depth(teeth[0], xs, top_s, h_s, teeth[1]), hu)
-        # a lip slid down over the teeth leaves their biting edge showing (drawn: see `placement`); the source's
-        # strip right under its lip is the crowns' necks with the dark gaps between them, a sawtooth
-        hu = hu * (1 - covered)
-    else:
-        # an opening that shows no teeth shows shadow: carried as it is while the edit keeps it about its
-        # size (speech stays the person's own), but one the edit opens much wider keeps only its edge under
-        # the lip and is drawn, teeth and all (stretched shadow would be a dark crescent)
-        grow = smoothstep((h_d / np.maximum(h_s, 1.0) - 1.2) / 0.8)
-        hu = hu + (np.minimum(hu, LIP_EDGE_IOD * iod * scale) - hu) * grow
-    total = hu + hl
-    # where the output column switches layers: mid-gap when opening, in proportion when closing (occlusion)
-    r = np.where(h_d >= total, 0.5, hu / np.maximum(total, 1e-6))
-    split = hu + (h_d - total) * r
-    # each layer ends where the source's did, softly over the exposed gap but no further into the other
-    # layer than it reaches (past it lies the other lip); a gap that does not open keeps a hard occlusion
-    fade = np.clip(np.minimum(h_d - total, LAYER_FADE_IOD * iod * scale), 1e-3, None)
-    fu = np.maximum(np.minimum(fade, 2 * hl), 1e-3)
-    fl = np.maximum(np.minimum(fade, 2 * hu), 1e-3)
+    depth = _teeth_depth(teeth[0], xs, top_s, h_s, teeth[1]) if teeth is not None else np.empty((1, 0), np.float32)
+    split, hu, hl, fu, fl = _columns(g.u[0], g.top[0], g.bottom[0], h_s[0], depth[0], covered, iod, scale)
     ys, w = np.empty(g.du.shape, np.float32), np.empty(g.du.shape, np.float32)
     _layers(g.du, g.dl, g.cover, scale, split, top_s, h_s, hu, hl, fu, fl, ys, w)
     # the layers' ends run along the lips; where a lip is steep, a vertical fade is sub-pixel across
@@ -252,6 +226,54 @@ def curtains(src: np.ndarray, g: MouthGeometry, scale: float, iod: float, teeth:
     w = cv2.GaussianBlur(w, (5, 1), 0.8, borderType=cv2.BORDER_REPLICATE)
     return (np.broadcast_to(xs, ys.shape).astype(np.float32), ys, w,
             (hu / scale).astype(np.float32), (hl / scale).astype(np.float32))
+
+
+@compiled
+def _columns(u, top, bottom, h_s, depth, covered, iod, scale):  # pragma: no cover (compiled)
+    """curtains' columns: the layers' split, heights (hu, hl) and fades (fu, fl), (1, w) float64, from the moved
+    opening's u, top, bottom (float32), the source opening h_s (float64) and, when the source shows teeth, their
+    `depth` (float32; empty without): numpy's steps in their order and precision, in one call instead of about
+    thirty."""
+    w = len(u)
+    split, hu, hl, fu, fl = np.empty((1, w)), np.empty((1, w)), np.empty((1, w)), np.empty((1, w)), np.empty((1, w))
+    one, two = np.float32(1), np.float32(2)
+    for j in range(w):
+        # towards the corners a source opening shows only the upper teeth: no lower layer to carry there; nor
+        # where the moved lower lip is steep, as a strip a few pixels tall along it would be a sub-pixel sliver
+        # across columns (a dotted edge); the steepness as row_gradient's, in float32
+        if j == 0:
+            steep = abs(bottom[1] - bottom[0])
+        elif j == w - 1:
+            steep = abs(bottom[j] - bottom[j - 1])
+        else:
+            steep = abs((bottom[j + 1] - bottom[j - 1]) / two)
+        corner = np.minimum(np.maximum((np.float32(0.8) - abs(u[j])) / np.float32(0.4), np.float32(0)), one)
+        flat = np.minimum(np.maximum(np.float32(1.5) - steep, np.float32(0)), one)
+        low = np.minimum(LOWER_LAYER_SHARE * h_s[j], LOWER_LAYER_IOD * iod * scale) \
+            * np.float64(corner * corner * (np.float32(3) - two * corner)) * np.float64(flat * flat * (np.float32(3) - two * flat))
+        up = h_s[j] - low
+        h_d = np.float64((bottom[j] - top[j]) * np.float32(scale))
+        if len(depth):
+            # a lip slid down over the teeth leaves their biting edge showing (drawn: see `placement`); the
+            # source's strip right under its lip is the crowns' necks with the dark gaps between them, a sawtooth
+            up = np.minimum(np.float64(depth[j]), up) * (1 - covered)
+        else:
+            # an opening that shows no teeth shows shadow: carried as it is while the edit keeps it about its
+            # size (speech stays the person's own), but one the edit opens much wider keeps only its edge under
+            # the lip and is drawn, teeth and all (stretched shadow would be a dark crescent)
+            grow = np.minimum(np.maximum((h_d / np.maximum(h_s[j], 1.0) - 1.2) / 0.8, 0.0), 1.0)
+            up = up + (np.minimum(up, LIP_EDGE_IOD * iod * scale) - up) * (grow * grow * (3 - 2 * grow))
+        total = up + low
+        # where the output column switches layers: mid-gap when opening, in proportion when closing (occlusion)
+        r = 0.5 if h_d >= total else up / np.maximum(total, 1e-6)
+        split[0, j] = up + (h_d - total) * r
+        # each layer ends where the source's did, softly over the exposed gap but no further into the other
+        # layer than it reaches (past it lies the other lip); a gap that does not open keeps a hard occlusion
+        fade = np.maximum(np.minimum(h_d - total, LAYER_FADE_IOD * iod * scale), 1e-3)
+        fu[0, j] = np.maximum(np.minimum(fade, 2 * low), 1e-3)
+        fl[0, j] = np.maximum(np.minimum(fade, 2 * up), 1e-3)
+        hu[0, j], hl[0, j] = up, low
+    return split, hu, hl, fu, fl
 
 
 @compiled
@@ -346,6 +368,7 @@ def warm() -> None:
     rim_flow(flow[0, :2, :2], flow[1, :2, :2], np.full((2, 2), 0.5, np.float32), 0)
     px, row = np.ones((2, 2), np.float32), np.ones((1, 2))
     _layers(px, px, px, 1.0, row, row, row, row, row, row, row, px.copy(), px.copy())
+    _columns(px[0], px[0], px[0], row[0], px[0], 0.0, 1.0, 1.0)
     rounded(np.zeros((3, 2)))
 
 
