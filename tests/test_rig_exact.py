@@ -174,3 +174,16 @@ def test_curtain_columns_are_numpys_steps_bit_for_bit():
                        iod, scale)
         for g, x in zip(got, want):
             assert g.dtype == x.dtype and np.array_equal(g, x), trial
+
+
+def test_disc_scores_are_numpys_sums_bit_for_bit():
+    from reenact.editors.rig.eyes import _disc_scores
+    rng = np.random.default_rng(5)
+    for trial in range(100):
+        n, r = int(rng.integers(1, 400)), float(rng.uniform(2, 12))
+        xs, ys = rng.integers(80, 140, n), rng.integers(90, 120, n)
+        weight = np.maximum(rng.normal(0, 30, n), 0).astype(np.float32)
+        offs = np.arange(-r, r + 1e-6, max(0.5, r / 8))
+        cx, cy = rng.uniform(100, 120) + offs, rng.uniform(100, 110) + offs
+        want = [np.where((xs - x) ** 2 + (ys - y) ** 2 <= r * r, weight, 0).sum() for y in cy for x in cx]
+        assert np.array_equal(_disc_scores(xs, ys, weight, cx, cy, r * r), np.array(want, np.float32)), trial
