@@ -187,3 +187,30 @@ def test_disc_scores_are_numpys_sums_bit_for_bit():
         cx, cy = rng.uniform(100, 120) + offs, rng.uniform(100, 110) + offs
         want = [np.where((xs - x) ** 2 + (ys - y) ** 2 <= r * r, weight, 0).sum() for y in cy for x in cx]
         assert np.array_equal(_disc_scores(xs, ys, weight, cx, cy, r * r), np.array(want, np.float32)), trial
+
+
+def test_seam_columns_are_numpys_steps_bit_for_bit():
+    from reenact.editors.rig.deform import chain_y, index
+    from reenact.editors.rig.lips import OUTER_LOWER, OUTER_UPPER, SEAM_FULL_PX, _seam_columns
+    from reenact.editors.rig.mesh import rest_points
+    from reenact.editors.rig.mouth import MOUTH_LOWER, MOUTH_UPPER
+    rng = np.random.default_rng(3)
+    rest = rest_points(256)
+    seamed = []
+    for trial in range(100):
+        src, before, after = ((rest + rng.normal(0, 1.5, rest.shape)).astype(np.float32) for _ in range(3))
+        gx = np.arange(int(rng.integers(90, 110)), int(rng.integers(150, 170)), dtype=np.float32)[None, :]
+        a, b = sorted(float(after[i, 0]) for i in (61, 291))
+        # seam's numpy steps
+        gaps = [chain_y(m, MOUTH_LOWER, gx) - chain_y(m, MOUTH_UPPER, gx) for m in (src, before)]
+        top, bottom = chain_y(after, MOUTH_UPPER, gx), chain_y(after, MOUTH_LOWER, gx)
+        closed = np.clip((np.maximum(*gaps) - (bottom - top)) / SEAM_FULL_PX, 0, 1)
+        closed *= np.clip(1 - (bottom - top), 0, 1) * np.clip(np.minimum(gx - a, b - gx), 0, 1)
+        mid = 0.5 * (top + bottom)
+        want = (closed, mid, np.maximum(mid - chain_y(after, OUTER_UPPER, gx), 0),
+                np.maximum(chain_y(after, OUTER_LOWER, gx) - mid, 0))
+        got = _seam_columns(src, before, after, gx[0], a, b, index(MOUTH_UPPER), index(MOUTH_LOWER), index(OUTER_UPPER),
+                            index(OUTER_LOWER))
+        assert all(np.array_equal(g, x) for g, x in zip(got, want)), trial
+        seamed.append((got[0] > 0).mean())
+    assert 0.05 < np.mean(seamed) < 0.95    # columns where the lips meet and where they part were both exercised
