@@ -214,3 +214,24 @@ def test_seam_columns_are_numpys_steps_bit_for_bit():
         assert all(np.array_equal(g, x) for g, x in zip(got, want)), trial
         seamed.append((got[0] > 0).mean())
     assert 0.05 < np.mean(seamed) < 0.95    # columns where the lips meet and where they part were both exercised
+
+
+def test_opening_rows_are_numpys_steps_bit_for_bit():
+    from reenact.editors.rig.deform import chain_y, index
+    from reenact.editors.rig.mesh import rest_points
+    from reenact.editors.rig.mouth import MOUTH_LOWER, MOUTH_UPPER, _opening_rows
+    rng = np.random.default_rng(6)
+    rest = rest_points(256)
+    for trial in range(100):
+        pts = (rest + rng.normal(0, 2, rest.shape)).astype(rng.choice([np.float32, np.float64]))
+        x0, y0 = int(rng.integers(80, 110)), int(rng.integers(150, 170))
+        gx = np.arange(x0, x0 + int(rng.integers(1, 80)), dtype=np.float32)[None, :]
+        gy = np.arange(y0, y0 + int(rng.integers(1, 40)), dtype=np.float32)[:, None]
+        a, b = sorted((float(pts[78, 0]), float(pts[308, 0])))
+        # mouth_geometry's numpy steps
+        top = chain_y(pts, MOUTH_UPPER, gx).astype(np.float32)
+        bottom = np.maximum(chain_y(pts, MOUTH_LOWER, gx), top).astype(np.float32)
+        u = np.clip((gx - 0.5 * (a + b)) / max(0.5 * (b - a), 1.0), -1, 1)
+        got = _opening_rows(pts, index(MOUTH_UPPER), index(MOUTH_LOWER), gx[0], gy[:, 0], a, b)
+        for g, x in zip(got, (u, top, bottom, gy - top, bottom - gy)):
+            assert g.dtype == x.dtype and np.array_equal(g, x), trial

@@ -16,7 +16,7 @@ from ...jit import compiled
 from ...pipeline.types import AU_INDEX, AUVector
 from ...stages.landmarks import LIPS_OUTER
 from .basis import LIP_HOLD, free
-from .deform import chain_y, index, points_box
+from .deform import _along_at, chain_y, index, points_box
 from .fills import (SKIN_CHROMA, colourful, compiled_smoothstep, coverage, median, quantile, skin,
                     slope, smoothstep, softness, toned)
 from .mesh import HOLES, LIPS_INNER_LOWER, LIPS_INNER_UPPER
@@ -143,12 +143,30 @@ def mouth_geometry(pts: np.ndarray, box) -> MouthGeometry:
     x0, y0, x1, y1 = box
     gx = np.arange(x0, x1, dtype=np.float32)[None, :]
     gy = np.arange(y0, y1, dtype=np.float32)[:, None]
-    top = chain_y(pts, MOUTH_UPPER, gx).astype(np.float32)
-    bottom = np.maximum(chain_y(pts, MOUTH_LOWER, gx), top).astype(np.float32)
     a, b = sorted((float(pts[78, 0]), float(pts[308, 0])))
-    u = np.clip((gx - 0.5 * (a + b)) / max(0.5 * (b - a), 1.0), -1, 1)
+    u, top, bottom, du, dl = _opening_rows(pts, index(MOUTH_UPPER), index(MOUTH_LOWER), gx[0], gy[:, 0], a, b)
     poly = pts[index(HOLES["mouth"]), :2]
-    return MouthGeometry(gx, gy, u, top, bottom, gy - top, bottom - gy, coverage(poly, box), 0.5 * (a + b), poly, box)
+    return MouthGeometry(gx, gy, u, top, bottom, du, dl, coverage(poly, box), 0.5 * (a + b), poly, box)
+
+
+@compiled
+def _opening_rows(pts, upper, lower, gx, gy, a, b):  # pragma: no cover (compiled)
+    """mouth_geometry's u, top, bottom (1, w) and du, dl (h, w), float32, over columns gx and rows gy from the
+    corners' x a ≤ b: chain_y and numpy's steps in their order and precision, in one call instead of a dozen."""
+    w, h = len(gx), len(gy)
+    up, low = _along_at(pts, upper, pts, 1, gx), _along_at(pts, lower, pts, 1, gx)
+    u, top, bottom = np.empty((1, w), np.float32), np.empty((1, w), np.float32), np.empty((1, w), np.float32)
+    centre, half = np.float32(0.5 * (a + b)), np.float32(max(0.5 * (b - a), 1.0))
+    for j in range(w):
+        top[0, j] = np.float32(up[j])
+        bottom[0, j] = np.float32(np.maximum(low[j], np.float64(top[0, j])))
+        u[0, j] = np.minimum(np.maximum((gx[j] - centre) / half, np.float32(-1)), np.float32(1))
+    du, dl = np.empty((h, w), np.float32), np.empty((h, w), np.float32)
+    for i in range(h):
+        for j in range(w):
+            du[i, j] = gy[i] - top[0, j]
+            dl[i, j] = bottom[0, j] - gy[i]
+    return u, top, bottom, du, dl
 
 
 # the opening's outline: this many points per inner-lip segment of a smooth curve through the landmarks
@@ -370,6 +388,8 @@ def warm() -> None:
     _layers(px, px, px, 1.0, row, row, row, row, row, row, row, px.copy(), px.copy())
     _columns(px[0], px[0], px[0], row[0], px[0], 0.0, 1.0, 1.0)
     rounded(np.zeros((3, 2)))
+    for pts in (np.zeros((478, 2), np.float32), np.zeros((478, 2))):
+        _opening_rows(pts, index(MOUTH_UPPER), index(MOUTH_LOWER), px[0], px[0], 0.0, 1.0)
 
 
 def _lips_band(crop: np.ndarray, src_lm: np.ndarray) -> np.ndarray:
