@@ -235,3 +235,28 @@ def test_opening_rows_are_numpys_steps_bit_for_bit():
         got = _opening_rows(pts, index(MOUTH_UPPER), index(MOUTH_LOWER), gx[0], gy[:, 0], a, b)
         for g, x in zip(got, (u, top, bottom, gy - top, bottom - gy)):
             assert g.dtype == x.dtype and np.array_equal(g, x), trial
+
+
+def test_opening_flow_is_numpys_steps_bit_for_bit():
+    from reenact.editors.rig.mouth import opening_flow, rim_flow
+    rng = np.random.default_rng(9)
+    cross = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
+    for trial in range(100):
+        h, n = (int(v) for v in rng.integers(2, 30, 2))
+        cover, outline = (np.clip(rng.uniform(-0.5, 1.5, (h, n)), 0, 1).astype(np.float32) for _ in range(2))
+        w = (rng.random((h, n)) * (rng.random((h, n)) > 0.5)).astype(np.float32)
+        xs, ys = (rng.uniform(0, 50, (h, n)).astype(np.float32) for _ in range(2))
+        gx, gy = np.arange(n, dtype=np.float32)[None, :] + 7, np.arange(h, dtype=np.float32)[:, None] + 3
+        took = rng.random((h, n)) > 0.7
+        flow = rng.normal(0, 2, (2, h + 2, n + 2)).astype(np.float32)
+        want = flow.copy()
+        # _fill_mouth's numpy steps
+        fx, fy = want[0, 1:-1, 1:-1], want[1, 1:-1, 1:-1]
+        real = (cover > 0) & (w > 0)
+        fx[real] = (xs - gx)[real]
+        fy[real] = (ys - gy)[real]
+        inner = np.where(real, 0, np.minimum(cover, outline))
+        band = (inner >= 1) & cv2.dilate(((inner < 1) & ~real).astype(np.uint8), cross).astype(bool)
+        rim_flow(fx, fy, np.where(band, np.float32(0.999), inner), (took & ~real) | band)
+        opening_flow(flow[0, 1:-1, 1:-1], flow[1, 1:-1, 1:-1], cover, outline, w, xs, ys, gx[0], gy[:, 0], took)
+        assert np.array_equal(flow, want), trial
