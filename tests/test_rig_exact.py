@@ -9,7 +9,8 @@ import pytest
 
 from reenact.editors.rig.appearance import _blur_over
 from reenact.editors.rig.deform import _fixed_point, _nonzero, _touching, points_box
-from reenact.editors.rig.fills import EDGE_SHARE, MIN_EDGE, _edge_ratio, median, percentile, quantile, skin
+from reenact.editors.rig.fills import EDGE_SHARE, MIN_EDGE, median, percentile, quantile, skin
+from reenact.imaging import _edge_ratio
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 10, 57, 300])
@@ -139,3 +140,123 @@ def test_eye_pixels_are_numpys_boolean_indexing_bit_for_bit():
                           np.float32(0.8 * r))
         for g, v in zip(got, want):
             assert g.dtype == v.dtype and g.shape == v.shape and np.array_equal(g, v)
+
+
+def test_curtain_columns_are_numpys_steps_bit_for_bit():
+    from reenact.editors.rig.fills import row_gradient, smoothstep
+    from reenact.editors.rig.mouth import LAYER_FADE_IOD, LIP_EDGE_IOD, LOWER_LAYER_IOD, LOWER_LAYER_SHARE, _columns
+    rng = np.random.default_rng(12)
+    for trial in range(300):
+        w = int(rng.integers(2, 80))
+        u = np.clip(np.linspace(-1.3, 1.3, w) + rng.normal(0, 0.05, w), -1, 1).astype(np.float32)[None, :]
+        top = rng.uniform(100, 140, (1, w)).astype(np.float32)
+        bottom = np.maximum(top + rng.uniform(-2, 30, (1, w)).astype(np.float32), top)
+        h_s = np.maximum(rng.uniform(-3, 25, (1, w)), 0)
+        iod, scale, covered = float(rng.uniform(60, 120)), float(rng.choice([1.0, rng.uniform(0.6, 1.6)])), float(rng.random())
+        depth = rng.uniform(0, 20, (1, w)).astype(np.float32) if trial % 2 else None
+        # curtains' numpy steps
+        steep = np.abs(row_gradient(bottom[0]))[None, :]
+        hl = np.minimum(LOWER_LAYER_SHARE * h_s, LOWER_LAYER_IOD * iod * scale) \
+            * smoothstep((0.8 - np.abs(u)) / 0.4) * smoothstep(1.5 - steep)
+        hu = h_s - hl
+        h_d = (bottom - top) * scale
+        if depth is not None:
+            hu = np.minimum(depth, hu) * (1 - covered)
+        else:
+            grow = smoothstep((h_d / np.maximum(h_s, 1.0) - 1.2) / 0.8)
+            hu = hu + (np.minimum(hu, LIP_EDGE_IOD * iod * scale) - hu) * grow
+        total = hu + hl
+        r = np.where(h_d >= total, 0.5, hu / np.maximum(total, 1e-6))
+        fade = np.clip(np.minimum(h_d - total, LAYER_FADE_IOD * iod * scale), 1e-3, None)
+        want = (hu + (h_d - total) * r, hu, hl, np.maximum(np.minimum(fade, 2 * hl), 1e-3),
+                np.maximum(np.minimum(fade, 2 * hu), 1e-3))
+        got = _columns(u[0], top[0], bottom[0], h_s[0], np.empty(0, np.float32) if depth is None else depth[0], covered,
+                       iod, scale)
+        for g, x in zip(got, want):
+            assert g.dtype == x.dtype and np.array_equal(g, x), trial
+
+
+def test_disc_scores_are_numpys_sums_bit_for_bit():
+    from reenact.editors.rig.eyes import _disc_scores
+    rng = np.random.default_rng(5)
+    for trial in range(100):
+        n, r = int(rng.integers(1, 400)), float(rng.uniform(2, 12))
+        xs, ys = rng.integers(80, 140, n), rng.integers(90, 120, n)
+        weight = np.maximum(rng.normal(0, 30, n), 0).astype(np.float32)
+        offs = np.arange(-r, r + 1e-6, max(0.5, r / 8))
+        cx, cy = rng.uniform(100, 120) + offs, rng.uniform(100, 110) + offs
+        want = [np.where((xs - x) ** 2 + (ys - y) ** 2 <= r * r, weight, 0).sum() for y in cy for x in cx]
+        assert np.array_equal(_disc_scores(xs, ys, weight, cx, cy, r * r), np.array(want, np.float32)), trial
+
+
+def test_seam_columns_are_numpys_steps_bit_for_bit():
+    from reenact.editors.rig.deform import chain_y, index
+    from reenact.editors.rig.lips import OUTER_LOWER, OUTER_UPPER, SEAM_FULL_PX, _seam_columns
+    from reenact.editors.rig.mesh import rest_points
+    from reenact.editors.rig.mouth import MOUTH_LOWER, MOUTH_UPPER
+    rng = np.random.default_rng(3)
+    rest = rest_points(256)
+    seamed = []
+    for trial in range(100):
+        src, before, after = ((rest + rng.normal(0, 1.5, rest.shape)).astype(np.float32) for _ in range(3))
+        gx = np.arange(int(rng.integers(90, 110)), int(rng.integers(150, 170)), dtype=np.float32)[None, :]
+        a, b = sorted(float(after[i, 0]) for i in (61, 291))
+        # seam's numpy steps
+        gaps = [chain_y(m, MOUTH_LOWER, gx) - chain_y(m, MOUTH_UPPER, gx) for m in (src, before)]
+        top, bottom = chain_y(after, MOUTH_UPPER, gx), chain_y(after, MOUTH_LOWER, gx)
+        closed = np.clip((np.maximum(*gaps) - (bottom - top)) / SEAM_FULL_PX, 0, 1)
+        closed *= np.clip(1 - (bottom - top), 0, 1) * np.clip(np.minimum(gx - a, b - gx), 0, 1)
+        mid = 0.5 * (top + bottom)
+        want = (closed, mid, np.maximum(mid - chain_y(after, OUTER_UPPER, gx), 0),
+                np.maximum(chain_y(after, OUTER_LOWER, gx) - mid, 0))
+        got = _seam_columns(src, before, after, gx[0], a, b, index(MOUTH_UPPER), index(MOUTH_LOWER), index(OUTER_UPPER),
+                            index(OUTER_LOWER))
+        assert all(np.array_equal(g, x) for g, x in zip(got, want)), trial
+        seamed.append((got[0] > 0).mean())
+    assert 0.05 < np.mean(seamed) < 0.95    # columns where the lips meet and where they part were both exercised
+
+
+def test_opening_rows_are_numpys_steps_bit_for_bit():
+    from reenact.editors.rig.deform import chain_y, index
+    from reenact.editors.rig.mesh import rest_points
+    from reenact.editors.rig.mouth import MOUTH_LOWER, MOUTH_UPPER, _opening_rows
+    rng = np.random.default_rng(6)
+    rest = rest_points(256)
+    for trial in range(100):
+        pts = (rest + rng.normal(0, 2, rest.shape)).astype(rng.choice([np.float32, np.float64]))
+        x0, y0 = int(rng.integers(80, 110)), int(rng.integers(150, 170))
+        gx = np.arange(x0, x0 + int(rng.integers(1, 80)), dtype=np.float32)[None, :]
+        gy = np.arange(y0, y0 + int(rng.integers(1, 40)), dtype=np.float32)[:, None]
+        a, b = sorted((float(pts[78, 0]), float(pts[308, 0])))
+        # mouth_geometry's numpy steps
+        top = chain_y(pts, MOUTH_UPPER, gx).astype(np.float32)
+        bottom = np.maximum(chain_y(pts, MOUTH_LOWER, gx), top).astype(np.float32)
+        u = np.clip((gx - 0.5 * (a + b)) / max(0.5 * (b - a), 1.0), -1, 1)
+        got = _opening_rows(pts, index(MOUTH_UPPER), index(MOUTH_LOWER), gx[0], gy[:, 0], a, b)
+        for g, x in zip(got, (u, top, bottom, gy - top, bottom - gy)):
+            assert g.dtype == x.dtype and np.array_equal(g, x), trial
+
+
+def test_opening_flow_is_numpys_steps_bit_for_bit():
+    from reenact.editors.rig.mouth import opening_flow, rim_flow
+    rng = np.random.default_rng(9)
+    cross = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
+    for trial in range(100):
+        h, n = (int(v) for v in rng.integers(2, 30, 2))
+        cover, outline = (np.clip(rng.uniform(-0.5, 1.5, (h, n)), 0, 1).astype(np.float32) for _ in range(2))
+        w = (rng.random((h, n)) * (rng.random((h, n)) > 0.5)).astype(np.float32)
+        xs, ys = (rng.uniform(0, 50, (h, n)).astype(np.float32) for _ in range(2))
+        gx, gy = np.arange(n, dtype=np.float32)[None, :] + 7, np.arange(h, dtype=np.float32)[:, None] + 3
+        took = rng.random((h, n)) > 0.7
+        flow = rng.normal(0, 2, (2, h + 2, n + 2)).astype(np.float32)
+        want = flow.copy()
+        # _fill_mouth's numpy steps
+        fx, fy = want[0, 1:-1, 1:-1], want[1, 1:-1, 1:-1]
+        real = (cover > 0) & (w > 0)
+        fx[real] = (xs - gx)[real]
+        fy[real] = (ys - gy)[real]
+        inner = np.where(real, 0, np.minimum(cover, outline))
+        band = (inner >= 1) & cv2.dilate(((inner < 1) & ~real).astype(np.uint8), cross).astype(bool)
+        rim_flow(fx, fy, np.where(band, np.float32(0.999), inner), (took & ~real) | band)
+        opening_flow(flow[0, 1:-1, 1:-1], flow[1, 1:-1, 1:-1], cover, outline, w, xs, ys, gx[0], gy[:, 0], took)
+        assert np.array_equal(flow, want), trial

@@ -31,7 +31,7 @@ from . import lips
 from .eyes import drawn, eye_fill, lid_margin, margins, upper_lid, warm as warm_eyes
 from .fills import light, warm as warm_fills
 from .memory import TextureMemory, openness, recall
-from .mouth import (TEETH_LUMA, curtains, deep, mouth_geometry, palette, placement, retracted, rim_flow,
+from .mouth import (TEETH_LUMA, curtains, deep, mouth_geometry, opening_flow, palette, placement, retracted, rim_flow,
                     stretched, teeth_visible, warm as warm_mouth)
 from .teeth import interior, upright, warm as warm_teeth
 from ...imaging import luma, match_color
@@ -197,8 +197,6 @@ class RigEditor:
 
 # what _settle reads where an edit has no shading
 _NO_SHADE = np.ones((1, 1, 3), np.float32)
-# a pixel's four neighbours
-CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
 
 
 @compiled
@@ -362,19 +360,11 @@ def _fill_mouth(req: EditRequest, d: Deformation, flow: np.ndarray, hole: HoleLa
     xs, ys, w, hu, hl = curtains(d.src, g, 1.0, iod, teeth, cavity)
     # real layers travel in the flow; where they show nothing the lips' own flow stays, so the rim of the
     # opening blends the drawn interior with the lip instead of with whatever a curtain finds there
-    real = sel & (w > 0)
-    fx[real] = (xs - g.gx)[real]
-    fy[real] = (ys - g.gy)[real]
     # pixels the hole's mask took but no lip triangle drew (its rounding) count as rim too, unless settled
     # lips were drawn over them or a real layer shows there (it has its own flow); so do those the drawn
-    # outline leaves out of the polygon
-    took = 0 if settled else _cut(hole.inside, hole.box, (x0, y0, x1, y1)) & ~real
-    inner = np.where(real, 0, np.minimum(g.cover, g.outline))
-    # the compositor replays the flow on the frame, interpolated between crop pixels: the drawn interior's
-    # pixels next to the lip take the lip's flow too, or the rim's partial pixels show a mix of the lip's
-    # source and whatever the hole's flow points at (a dotted, stair-stepped edge on a face larger than the crop)
-    band = (inner >= 1) & cv2.dilate(((inner < 1) & ~real).astype(np.uint8), CROSS).astype(bool)
-    rim_flow(fx, fy, np.where(band, np.float32(0.999), inner), took | band)
+    # outline leaves out of the polygon (see opening_flow)
+    took = np.zeros(g.cover.shape, bool) if settled else _cut(hole.inside, hole.box, (x0, y0, x1, y1))
+    opening_flow(fx, fy, g.cover, g.outline, w, xs, ys, g.gx[0], g.gy[:, 0], took)
     # heights in the mouth (how far the teeth hang, how long their crowns) run along the face's vertical: a head
     # turned aside shows them longer than its width, one tilted down shorter
     tall = upright(d.rotation)
@@ -394,8 +384,9 @@ def _fill_mouth(req: EditRequest, d: Deformation, flow: np.ndarray, hole: HoleLa
         patch = patch + ew[..., None] * (real - patch)
         share = 1 - ew
         used.append("memory")
-    _paste(fill, fill_mask, (x0, y0, x1, y1), patch, g.outline * (1 - w))
-    _mark(painted, (x0, y0, x1, y1), g.outline * (1 - w), share)
+    drawn = g.outline * (1 - w)
+    _paste(fill, fill_mask, (x0, y0, x1, y1), patch, drawn)
+    _mark(painted, (x0, y0, x1, y1), drawn, share)
     return "+".join(used), box
 
 

@@ -319,11 +319,19 @@ def _disc_scores(xs, ys, weight, cx, cy, r2):  # pragma: no cover (compiled)
     part = np.empty_like(weight)
     score = np.empty(len(cy) * len(cx), weight.dtype)
     zero = weight.dtype.type(0)
+    # each pixel's squared offsets from the candidates' columns and rows, taken once rather than per centre
+    dx2, dy2 = np.empty((len(cx), len(xs))), np.empty((len(cy), len(ys)))
+    for p in range(len(xs)):
+        for j in range(len(cx)):
+            dx = xs[p] - cx[j]
+            dx2[j, p] = dx * dx
+        for i in range(len(cy)):
+            dy = ys[p] - cy[i]
+            dy2[i, p] = dy * dy
     for i in range(len(cy)):
         for j in range(len(cx)):
             for p in range(len(xs)):
-                dx, dy = xs[p] - cx[j], ys[p] - cy[i]
-                part[p] = weight[p] if dx * dx + dy * dy <= r2 else zero
+                part[p] = weight[p] if dx2[j, p] + dy2[i, p] <= r2 else zero
             score[i * len(cx) + j] = _np_sum(part, len(xs))
     return score
 

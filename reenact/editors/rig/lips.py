@@ -221,6 +221,8 @@ def warm() -> None:
     """Compile (or load) the lips' loops now, rather than on the first edit that settles or seams them."""
     rest = rest_points(256).copy()   # the average face, writable, as a deformation's points are
     settle(rest, rest, 1.0, 1.0, 1.0)
+    _seam_columns(rest, rest, rest, np.zeros(1, np.float32), 0.0, 1.0, index(MOUTH_UPPER), index(MOUTH_LOWER),
+                  index(OUTER_UPPER), index(OUTER_LOWER))
     row, rgb = np.zeros(1), np.zeros((1, 3), np.float32)
     _seam_pixels(np.zeros((1, 1, 3), np.float32), np.zeros((1, 1), np.float32), np.zeros((1, 1, 3), np.float32), 0,
                  row, row, row, row, row, row, rgb, rgb)
@@ -243,14 +245,9 @@ def seam(src: np.ndarray, dst_before: np.ndarray, dst_after: np.ndarray, warped:
     x0, y0, x1, y1 = box
     w = x1 - x0
     gx = np.arange(x0, x1, dtype=np.float32)[None, :]
-    gaps = [chain_y(m, MOUTH_LOWER, gx) - chain_y(m, MOUTH_UPPER, gx) for m in (src, dst_before)]
-    top, bottom = chain_y(dst_after, MOUTH_UPPER, gx), chain_y(dst_after, MOUTH_LOWER, gx)
-    closed = np.clip((np.maximum(*gaps) - (bottom - top)) / SEAM_FULL_PX, 0, 1)
-    # only where the lips now meet (a pixel apart at most), from corner to corner
     a, b = sorted(float(dst_after[i, 0]) for i in MOUTH_CORNERS)
-    closed *= np.clip(1 - (bottom - top), 0, 1) * np.clip(np.minimum(gx - a, b - gx), 0, 1)
-    mid = 0.5 * (top + bottom)
-    thick = (np.maximum(mid - chain_y(dst_after, OUTER_UPPER, gx), 0), np.maximum(chain_y(dst_after, OUTER_LOWER, gx) - mid, 0))
+    closed, mid, *thick = _seam_columns(src, dst_before, dst_after, gx[0], a, b, index(MOUTH_UPPER), index(MOUTH_LOWER),
+                                        index(OUTER_UPPER), index(OUTER_LOWER))
     img = warped.astype(np.float32)
     lip, reach = [], []
     for t, sign, depths in zip(thick, (-1.0, 1.0), (SEAM_DEPTHS, LOW_DEPTHS)):
@@ -275,6 +272,31 @@ def seam(src: np.ndarray, dst_before: np.ndarray, dst_after: np.ndarray, warped:
     colour, alpha = np.empty_like(img), np.empty(img.shape[:2], np.float32)
     _seam_pixels(colour, alpha, img, y0, mid[0], row_gradient(mid[0]), closed[0], up, low, thick[1][0], lip[0], lip[1])
     return colour, alpha
+
+
+@compiled
+def _seam_columns(src, before, after, gx, a, b, upper, lower, outer_upper, outer_lower):  # pragma: no cover (compiled)
+    """seam's rows (1, w) float64 over the columns gx (float32): how `closed` the line is (the wider of the
+    source's and the unsettled gap, against the settled one), the settled lips' `mid` line and their thickness from
+    it, upper and lower (chain_y's along the inner and outer edges): numpy's steps in their order and precision,
+    in one call instead of about twenty."""
+    up_s, low_s = _along_at(src, upper, src, 1, gx), _along_at(src, lower, src, 1, gx)
+    up_b, low_b = _along_at(before, upper, before, 1, gx), _along_at(before, lower, before, 1, gx)
+    top, bottom = _along_at(after, upper, after, 1, gx), _along_at(after, lower, after, 1, gx)
+    out_up, out_low = _along_at(after, outer_upper, after, 1, gx), _along_at(after, outer_lower, after, 1, gx)
+    w = len(gx)
+    closed, mid, thick_up, thick_low = np.empty((1, w)), np.empty((1, w)), np.empty((1, w)), np.empty((1, w))
+    zero, one = np.float32(0), np.float32(1)
+    for j in range(w):
+        gap = bottom[j] - top[j]
+        c = np.minimum(np.maximum((np.maximum(low_s[j] - up_s[j], low_b[j] - up_b[j]) - gap) / SEAM_FULL_PX, 0.0), 1.0)
+        # only where the lips now meet (a pixel apart at most), from corner to corner (float32, as gx)
+        along = np.minimum(np.maximum(np.minimum(gx[j] - np.float32(a), np.float32(b) - gx[j]), zero), one)
+        closed[0, j] = c * (np.minimum(np.maximum(1 - gap, 0.0), 1.0) * np.float64(along))
+        m = 0.5 * (top[j] + bottom[j])
+        mid[0, j] = m
+        thick_up[0, j], thick_low[0, j] = np.maximum(m - out_up[j], 0.0), np.maximum(out_low[j] - m, 0.0)
+    return closed, mid, thick_up, thick_low
 
 
 @compiled

@@ -6,6 +6,7 @@ person); the procedural interior (teeth.py) shows where neither has anything, pl
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import cv2
 import numpy as np
@@ -15,8 +16,8 @@ from ...jit import compiled
 from ...pipeline.types import AU_INDEX, AUVector
 from ...stages.landmarks import LIPS_OUTER
 from .basis import LIP_HOLD, free
-from .deform import chain_y, index, points_box
-from .fills import (SKIN_CHROMA, colourful, compiled_smoothstep, coverage, median, quantile, row_gradient, skin,
+from .deform import _along_at, chain_y, index, points_box
+from .fills import (SKIN_CHROMA, colourful, compiled_smoothstep, coverage, median, quantile, skin,
                     slope, smoothstep, softness, toned)
 from .mesh import HOLES, LIPS_INNER_LOWER, LIPS_INNER_UPPER
 from .teeth import (JAW_CLOSED, JAW_OPEN, LOWER_COVER, LOWER_HIDE, LOWER_SHOW, OVERBITE, RETRACT_AUS,
@@ -128,20 +129,44 @@ class MouthGeometry:
     dl: np.ndarray        # (h, w) px above the lower lip
     cover: np.ndarray     # (h, w) anti-aliased coverage of the opening (the landmarks' polygon, as the mesh has it)
     cx: float             # crop x of the mouth's middle
-    outline: np.ndarray   # (h, w) coverage of the opening as it is drawn: a smooth curve through the polygon's points
+    poly: np.ndarray      # (n, 2) the opening's landmark polygon
+    box: tuple[int, int, int, int]
+
+    @cached_property
+    def outline(self) -> np.ndarray:
+        """(h, w) coverage of the opening as it is drawn: a smooth curve through the polygon's points (only when
+        asked: a sealed mouth draws no interior)."""
+        return coverage(rounded(self.poly), self.box)
 
 
 def mouth_geometry(pts: np.ndarray, box) -> MouthGeometry:
     x0, y0, x1, y1 = box
     gx = np.arange(x0, x1, dtype=np.float32)[None, :]
     gy = np.arange(y0, y1, dtype=np.float32)[:, None]
-    top = chain_y(pts, MOUTH_UPPER, gx).astype(np.float32)
-    bottom = np.maximum(chain_y(pts, MOUTH_LOWER, gx), top).astype(np.float32)
     a, b = sorted((float(pts[78, 0]), float(pts[308, 0])))
-    u = np.clip((gx - 0.5 * (a + b)) / max(0.5 * (b - a), 1.0), -1, 1)
+    u, top, bottom, du, dl = _opening_rows(pts, index(MOUTH_UPPER), index(MOUTH_LOWER), gx[0], gy[:, 0], a, b)
     poly = pts[index(HOLES["mouth"]), :2]
-    return MouthGeometry(gx, gy, u, top, bottom, gy - top, bottom - gy, coverage(poly, box), 0.5 * (a + b),
-                         coverage(rounded(poly), box))
+    return MouthGeometry(gx, gy, u, top, bottom, du, dl, coverage(poly, box), 0.5 * (a + b), poly, box)
+
+
+@compiled
+def _opening_rows(pts, upper, lower, gx, gy, a, b):  # pragma: no cover (compiled)
+    """mouth_geometry's u, top, bottom (1, w) and du, dl (h, w), float32, over columns gx and rows gy from the
+    corners' x a ≤ b: chain_y and numpy's steps in their order and precision, in one call instead of a dozen."""
+    w, h = len(gx), len(gy)
+    up, low = _along_at(pts, upper, pts, 1, gx), _along_at(pts, lower, pts, 1, gx)
+    u, top, bottom = np.empty((1, w), np.float32), np.empty((1, w), np.float32), np.empty((1, w), np.float32)
+    centre, half = np.float32(0.5 * (a + b)), np.float32(max(0.5 * (b - a), 1.0))
+    for j in range(w):
+        top[0, j] = np.float32(up[j])
+        bottom[0, j] = np.float32(np.maximum(low[j], np.float64(top[0, j])))
+        u[0, j] = np.minimum(np.maximum((gx[j] - centre) / half, np.float32(-1)), np.float32(1))
+    du, dl = np.empty((h, w), np.float32), np.empty((h, w), np.float32)
+    for i in range(h):
+        for j in range(w):
+            du[i, j] = gy[i] - top[0, j]
+            dl[i, j] = bottom[0, j] - gy[i]
+    return u, top, bottom, du, dl
 
 
 # the opening's outline: this many points per inner-lip segment of a smooth curve through the landmarks
@@ -210,34 +235,8 @@ def curtains(src: np.ndarray, g: MouthGeometry, scale: float, iod: float, teeth:
     xs = (0.5 * (a + b) + g.u * 0.5 * (b - a)).astype(np.float32)           # (1, w)
     top_s = chain_y(src, MOUTH_UPPER, xs)
     h_s = np.maximum(chain_y(src, MOUTH_LOWER, xs) - top_s, 0)             # source opening, source px
-    # towards the corners a source opening shows only the upper teeth: no lower layer to carry there; nor
-    # where the moved lower lip is steep, as a strip a few pixels tall along it would be a sub-pixel sliver
-    # across columns (a dotted edge)
-    steep = np.abs(row_gradient(g.bottom[0]))[None, :]
-    hl = np.minimum(LOWER_LAYER_SHARE * h_s, LOWER_LAYER_IOD * iod * scale) \
-        * smoothstep((0.8 - np.abs(g.u)) / 0.4) * smoothstep(1.5 - steep)
-    hu = h_s - hl
-    h_d = (g.bottom - g.top) * scale
-    if teeth is not None:
-        hu = np.minimum(_teeth_depth(teeth[0], xs, top_s, h_s, teeth[1]), hu)
-        # a lip slid down over the teeth leaves their biting edge showing (drawn: see `placement`); the source's
-        # strip right under its lip is the crowns' necks with the dark gaps between them, a sawtooth
-        hu = hu * (1 - covered)
-    else:
-        # an opening that shows no teeth shows shadow: carried as it is while the edit keeps it about its
-        # size (speech stays the person's own), but one the edit opens much wider keeps only its edge under
-        # the lip and is drawn, teeth and all (stretched shadow would be a dark crescent)
-        grow = smoothstep((h_d / np.maximum(h_s, 1.0) - 1.2) / 0.8)
-        hu = hu + (np.minimum(hu, LIP_EDGE_IOD * iod * scale) - hu) * grow
-    total = hu + hl
-    # where the output column switches layers: mid-gap when opening, in proportion when closing (occlusion)
-    r = np.where(h_d >= total, 0.5, hu / np.maximum(total, 1e-6))
-    split = hu + (h_d - total) * r
-    # each layer ends where the source's did, softly over the exposed gap but no further into the other
-    # layer than it reaches (past it lies the other lip); a gap that does not open keeps a hard occlusion
-    fade = np.clip(np.minimum(h_d - total, LAYER_FADE_IOD * iod * scale), 1e-3, None)
-    fu = np.maximum(np.minimum(fade, 2 * hl), 1e-3)
-    fl = np.maximum(np.minimum(fade, 2 * hu), 1e-3)
+    depth = _teeth_depth(teeth[0], xs, top_s, h_s, teeth[1]) if teeth is not None else np.empty((1, 0), np.float32)
+    split, hu, hl, fu, fl = _columns(g.u[0], g.top[0], g.bottom[0], h_s[0], depth[0], covered, iod, scale)
     ys, w = np.empty(g.du.shape, np.float32), np.empty(g.du.shape, np.float32)
     _layers(g.du, g.dl, g.cover, scale, split, top_s, h_s, hu, hl, fu, fl, ys, w)
     # the layers' ends run along the lips; where a lip is steep, a vertical fade is sub-pixel across
@@ -245,6 +244,54 @@ def curtains(src: np.ndarray, g: MouthGeometry, scale: float, iod: float, teeth:
     w = cv2.GaussianBlur(w, (5, 1), 0.8, borderType=cv2.BORDER_REPLICATE)
     return (np.broadcast_to(xs, ys.shape).astype(np.float32), ys, w,
             (hu / scale).astype(np.float32), (hl / scale).astype(np.float32))
+
+
+@compiled
+def _columns(u, top, bottom, h_s, depth, covered, iod, scale):  # pragma: no cover (compiled)
+    """curtains' columns: the layers' split, heights (hu, hl) and fades (fu, fl), (1, w) float64, from the moved
+    opening's u, top, bottom (float32), the source opening h_s (float64) and, when the source shows teeth, their
+    `depth` (float32; empty without): numpy's steps in their order and precision, in one call instead of about
+    thirty."""
+    w = len(u)
+    split, hu, hl, fu, fl = np.empty((1, w)), np.empty((1, w)), np.empty((1, w)), np.empty((1, w)), np.empty((1, w))
+    one, two = np.float32(1), np.float32(2)
+    for j in range(w):
+        # towards the corners a source opening shows only the upper teeth: no lower layer to carry there; nor
+        # where the moved lower lip is steep, as a strip a few pixels tall along it would be a sub-pixel sliver
+        # across columns (a dotted edge); the steepness as row_gradient's, in float32
+        if j == 0:
+            steep = abs(bottom[1] - bottom[0])
+        elif j == w - 1:
+            steep = abs(bottom[j] - bottom[j - 1])
+        else:
+            steep = abs((bottom[j + 1] - bottom[j - 1]) / two)
+        corner = np.minimum(np.maximum((np.float32(0.8) - abs(u[j])) / np.float32(0.4), np.float32(0)), one)
+        flat = np.minimum(np.maximum(np.float32(1.5) - steep, np.float32(0)), one)
+        low = np.minimum(LOWER_LAYER_SHARE * h_s[j], LOWER_LAYER_IOD * iod * scale) \
+            * np.float64(corner * corner * (np.float32(3) - two * corner)) * np.float64(flat * flat * (np.float32(3) - two * flat))
+        up = h_s[j] - low
+        h_d = np.float64((bottom[j] - top[j]) * np.float32(scale))
+        if len(depth):
+            # a lip slid down over the teeth leaves their biting edge showing (drawn: see `placement`); the
+            # source's strip right under its lip is the crowns' necks with the dark gaps between them, a sawtooth
+            up = np.minimum(np.float64(depth[j]), up) * (1 - covered)
+        else:
+            # an opening that shows no teeth shows shadow: carried as it is while the edit keeps it about its
+            # size (speech stays the person's own), but one the edit opens much wider keeps only its edge under
+            # the lip and is drawn, teeth and all (stretched shadow would be a dark crescent)
+            grow = np.minimum(np.maximum((h_d / np.maximum(h_s[j], 1.0) - 1.2) / 0.8, 0.0), 1.0)
+            up = up + (np.minimum(up, LIP_EDGE_IOD * iod * scale) - up) * (grow * grow * (3 - 2 * grow))
+        total = up + low
+        # where the output column switches layers: mid-gap when opening, in proportion when closing (occlusion)
+        r = 0.5 if h_d >= total else up / np.maximum(total, 1e-6)
+        split[0, j] = up + (h_d - total) * r
+        # each layer ends where the source's did, softly over the exposed gap but no further into the other
+        # layer than it reaches (past it lies the other lip); a gap that does not open keeps a hard occlusion
+        fade = np.maximum(np.minimum(h_d - total, LAYER_FADE_IOD * iod * scale), 1e-3)
+        fu[0, j] = np.maximum(np.minimum(fade, 2 * low), 1e-3)
+        fl[0, j] = np.maximum(np.minimum(fade, 2 * up), 1e-3)
+        hu[0, j], hl[0, j] = up, low
+    return split, hu, hl, fu, fl
 
 
 @compiled
@@ -264,6 +311,42 @@ def _layers(g_du, g_dl, cover, scale, split, top_s, h_s, hu, hl, fu, fl, ys, w):
             ys[i, j] = np.float32(y)
             shown = np.float32(compiled_smoothstep(end) * compiled_smoothstep(layer / scale))
             w[i, j] = shown if cover[i, j] > 0 else np.float32(0)
+
+
+@compiled
+def opening_flow(fx, fy, cover, outline, w, xs, ys, gx, gy, took):  # pragma: no cover (compiled)
+    """The moved opening's flow (fx, fy, in place) from its curtains (xs, ys, their weight w, see `curtains`): real
+    layers travel in the flow; where they show nothing the lips' own flow stays, so the rim of the opening blends
+    the drawn interior with the lip instead of with whatever a curtain finds there. The rim (rim_flow) is the
+    drawn interior's partial pixels (coverage under 1 of both the polygon and its drawn `outline`), the pixels
+    the hole's mask `took` where no real layer shows, and the drawn interior's pixels next to the rim: the
+    compositor replays the flow on the frame, interpolated between crop pixels, and without the lip's flow
+    there the rim's partial pixels show a mix of the lip's source and whatever the hole's flow points at (a
+    dotted, stair-stepped edge on a face larger than the crop). numpy's steps (float32), in one call instead of
+    about fifteen."""
+    h, n = cover.shape
+    real = np.zeros((h, n), np.bool_)
+    inner = np.empty((h, n), np.float32)
+    for i in range(h):
+        for j in range(n):
+            real[i, j] = cover[i, j] > 0 and w[i, j] > 0
+            if real[i, j]:
+                fx[i, j], fy[i, j] = xs[i, j] - gx[j], ys[i, j] - gy[i]
+                inner[i, j] = 0
+            else:
+                inner[i, j] = np.minimum(cover[i, j], outline[i, j])
+    alpha, rim = np.empty((h, n), np.float32), np.zeros((h, n), np.bool_)
+    for i in range(h):
+        for j in range(n):
+            # next to (or itself) a partial pixel of the drawn interior: cv2.dilate of those by a cross
+            near = False
+            for a, b in ((i, j), (i - 1, j), (i + 1, j), (i, j - 1), (i, j + 1)):
+                if 0 <= a < h and 0 <= b < n and inner[a, b] < 1 and not real[a, b]:
+                    near = True
+            band = inner[i, j] >= 1 and near
+            alpha[i, j] = np.float32(0.999) if band else inner[i, j]
+            rim[i, j] = (took[i, j] and not real[i, j]) or band
+    _rim(fx, fy, alpha, rim)
 
 
 def rim_flow(fx: np.ndarray, fy: np.ndarray, cover: np.ndarray, took) -> None:
@@ -337,9 +420,14 @@ def warm() -> None:
     outline's curve now, rather than on the first edit."""
     flow = np.zeros((2, 3, 3), np.float32)
     rim_flow(flow[0, :2, :2], flow[1, :2, :2], np.full((2, 2), 0.5, np.float32), 0)
+    half = np.full((2, 2), 0.5, np.float32)
+    opening_flow(flow[0, :2, :2], flow[1, :2, :2], half, half, half, half, half, half[0], half[0], half > 0)
     px, row = np.ones((2, 2), np.float32), np.ones((1, 2))
     _layers(px, px, px, 1.0, row, row, row, row, row, row, row, px.copy(), px.copy())
+    _columns(px[0], px[0], px[0], row[0], px[0], 0.0, 1.0, 1.0)
     rounded(np.zeros((3, 2)))
+    for pts in (np.zeros((478, 2), np.float32), np.zeros((478, 2))):
+        _opening_rows(pts, index(MOUTH_UPPER), index(MOUTH_LOWER), px[0], px[0], 0.0, 1.0)
 
 
 def _lips_band(crop: np.ndarray, src_lm: np.ndarray) -> np.ndarray:
