@@ -103,6 +103,7 @@ class PatternConfig:
                                # pattern (its grooves, ridges and bumps), 0–1
     reveal: bool = False       # its AUs rising even out the broad shading under it, `flatten` as far, instead
                                # of drawing its relief: skin pulled out of a shadow and stretched smooth
+    taut: bool = False         # with `reveal`: its AUs rising also lift the face's own creases under it (skin pulled taut)
     scattered: bool = True     # its shade is a groove in skin, coloured by the light scattered into it by its
                                # width (_tint); false: a line that is not (the lashes, the lips' seam), a wide shadow's
 
@@ -170,6 +171,7 @@ class Template:
     soften: bool
     fold: bool
     reveal: bool
+    taut: bool
     tint: np.ndarray           # (3,) its log shade per RGB channel (scattered, _tint)
     box: tuple[int, int, int, int]
     shading: np.ndarray        # (h, w, 3): occlusion (as log shade) and the relief's slope in x and y; the
@@ -367,8 +369,8 @@ def _templates(cfg: AppearanceConfig, size: int) -> tuple[Template, ...]:
                 a.setflags(write=False)
             tint = _tint(cfg, p.width if p.scattered else None)
             tint.setflags(write=False)
-            out.append(Template(weights=weights, side=side, soften=p.soften, fold=p.fold, reveal=p.reveal, tint=tint, box=box,
-                                shading=shading, support=support, even=even, anchors=anchors, solve=solve))
+            out.append(Template(weights=weights, side=side, soften=p.soften, fold=p.fold, reveal=p.reveal, taut=p.taut,
+                                tint=tint, box=box, shading=shading, support=support, even=even, anchors=anchors, solve=solve))
     return tuple(out)
 
 
@@ -459,8 +461,8 @@ class Appearance:
         # below a floor a pattern is left out, and its strength counts from that floor, so nothing jumps
         add = np.flatnonzero((rise > MIN_STRENGTH) & ~reveal)
         lift = [(i, float(_above(fall[i], MIN_LIFT))) for i in np.flatnonzero((fall > MIN_LIFT) & soften & ~reveal)]
-        # a revealing pattern only evens out (no creases lifted): a raised brow pulls the lid skin out of
-        # the socket's shadow
+        # a revealing pattern only evens out (creases lifted only where it is taut): a raised brow pulls the lid
+        # skin out of the socket's shadow
         lift += [(i, float(_above(rise[i], MIN_LIFT))) for i in np.flatnonzero((rise > MIN_LIFT) & reveal)]
         if not len(add) and not lift:
             return None
@@ -478,12 +480,13 @@ class Appearance:
             weight = np.zeros((4, cy1 - cy0, cx1 - cx0), np.float32)
             # a fold is lifted as one where the mouth is left at rest; beside a mouth the target shapes (corners
             # pulled down, lips parted) it is lifted as a crease (surprise on jesper.jpg, its fold lifted as one,
-            # read neutral to face-api), its thin core as deep as a fold's either way; a revealing pattern lifts none
+            # read neutral to face-api), its thin core as deep as a fold's either way; a revealing pattern lifts no core
             at_rest = not shapes_mouth(right, left)
             # a target that deepens the fold itself (AU9, AU10, AU20) keeps its line: beside fear's stretched
             # mouth it reads as fear, beside disgust's raised lip as disgust
             core = 1.0 - min(max(float(right[_DEEPENS_FOLD].max()), float(left[_DEEPENS_FOLD].max()), 0.0) / 5.0, 1.0)
-            creases = [-1 if temps[i].reveal else 2 if temps[i].fold and at_rest else 0 for i, _ in lift]
+            creases = [-1 if temps[i].reveal and not temps[i].taut else 2 if temps[i].fold and at_rest else 0
+                       for i, _ in lift]
             cores = [core if temps[i].fold and not temps[i].reveal else 0.0 for i, _ in lift]
             _weigh(weight, cx0, cy0, np.array([i for i, _ in lift], np.int64), np.array([s for _, s in lift]),
                    np.array(creases, np.int64), np.array(cores), packed.lifting, packed.lift_offsets, packed.boxes)
