@@ -1785,3 +1785,30 @@ def test_a_drawn_eye_whose_source_shows_its_white_but_not_its_iris():
     hole = HoleLayer("right_eye", box, inside, missing)
     patch = eye_fill(crop, lm, d, hole, upper_lid(hole, d.dst))
     assert patch.shape == inside.shape + (3,) and np.isfinite(patch).all()
+
+
+def test_a_smile_pales_the_upper_lip_it_stretches_over_the_teeth():
+    """A smile lifting the upper lip off the teeth stretches it thin and pale (smile_man.mp4 from rest to his broad
+    smile: much less red, brightest gain near its inner edge). Carried as it was, a closed mouth's upper lip kept its
+    resting shade over the teeth, a dark band read as a snarl (held2 facexlib_test2). A grey photo's lip only
+    brightens; a lip that does not rise, or a target that raises no smile, keeps its shade."""
+    from reenact.editors.rig import lips
+    from reenact.editors.rig.mesh import rest_points
+    from reenact.editors.rig.mouth import MOUTH_UPPER
+
+    src = rest_points(256).astype(np.float32)
+    iod = interocular(src)
+    dst = src.copy()
+    up, _, _ = lips.lip_vertices()
+    dst[np.r_[up, list(MOUTH_UPPER)], 1] -= 0.15 * iod
+    box, ratio = lips.paled(src, dst, iod, 256, 5.0, 1.0)
+    x0, y0 = box[:2]
+    x = int(round(src[13, 0])) - x0
+    outer, inner = (int(round(dst[i, 1])) - y0 for i in (0, 13))
+    near_edge = ratio[inner - 1, x]
+    assert near_edge[1] > near_edge[0] + 0.2 and near_edge[1] > 1.4
+    assert near_edge[1] > ratio[outer + 1, x, 1] + 0.1
+    grey = lips.paled(src, dst, iod, 256, 5.0, 0.0)[1]
+    assert np.allclose(grey[..., 0], grey[..., 1]) and grey.max() > 1.1
+    assert lips.paled(src, dst, iod, 256, 0.0, 1.0) is None
+    assert lips.paled(src, src, iod, 256, 5.0, 1.0) is None
