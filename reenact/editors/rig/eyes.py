@@ -15,7 +15,7 @@ import numpy as np
 
 from ...imaging import luma
 from ...jit import compiled
-from .deform import Deformation, HoleLayer, chain_y
+from .deform import Deformation, HoleLayer, _along_at, _interp, _np_sum, chain_y, index
 from .fills import (SKIN_CHROMA, colourful, light, median, percentile, quantile, saturation, skin, slope, softness,
                     toned)
 from .iris import iris, opening, unseen
@@ -105,38 +105,73 @@ def margins(hole: HoleLayer, src_lm: np.ndarray, d: Deformation) -> np.ndarray:
     moved off it (the fill's colours still come from the slit as the hole has it)."""
     if unseen(src_lm, hole.name):
         return hole.missing
-    x0, y0, x1, y1 = hole.box
     a, upper, lower, b = HOLE_CHAINS[hole.name]
     c, r = iris(src_lm, hole.name)
-    gx = np.arange(x0, x1, dtype=np.float64)
-    gy = np.arange(y0, y1, dtype=np.float64)[:, None]
-    top, low = chain_y(src_lm, (a,) + upper + (b,), gx), chain_y(src_lm, (a,) + lower + (b,), gx)
-    rose = chain_y(d.dst, (a,) + upper + (b,), gx) < top - 0.5
-    fell = chain_y(d.dst, (a,) + lower + (b,), gx) > low + 0.5
-    reach = np.where(np.hypot(gx - c[0], gy - c[1]) > 1.25 * r, SLIT_MARGIN[0], SLIT_MARGIN[1]) * r
-    edge = (rose & (gy < top + reach)) | (fell & (gy > low - SLIT_MARGIN[1] * r))
-    return hole.missing | (hole.inside & edge)
+    return _slit_margins(src_lm, d.dst, index((a,) + upper + (b,)), index((a,) + lower + (b,)), hole.box[0],
+                         hole.box[1], hole.inside, hole.missing, np.float64(c[0]), np.float64(c[1]), float(r))
 
 
-def _curve_y(pts: np.ndarray, chain, x: np.ndarray) -> np.ndarray:
-    """y of a smooth curve through a landmark chain (a lid's margin; Catmull-Rom, its ends' tangents
-    continued) at the columns x: the chain's straight pieces bent at each landmark, a kink a lash line showed."""
-    p = pts[list(chain), :2].astype(np.float64)
-    p = p[np.argsort(p[:, 0], kind="stable")]
-    ext = np.concatenate([2 * p[:1] - p[1:2], p, 2 * p[-1:] - p[-2:-1]])
-    t = np.linspace(0.0, 1.0, 9)[:-1, None, None]
-    p0, p1, p2, p3 = ext[:-3], ext[1:-2], ext[2:-1], ext[3:]
-    curve = 0.5 * (2 * p1 + (p2 - p0) * t + (2 * p0 - 5 * p1 + 4 * p2 - p3) * t ** 2
-                   + (3 * p1 - p0 - 3 * p2 + p3) * t ** 3)
-    curve = np.concatenate([curve.transpose(1, 0, 2).reshape(-1, 2), p[-1:]])
-    return np.interp(x, np.maximum.accumulate(curve[:, 0]), curve[:, 1])
+@compiled
+def _slit_margins(src, dst, upper, lower, x0, y0, inside, missing, cx, cy, r):  # pragma: no cover (compiled)
+    """margins' mask for a seen eye: `missing`, and the `inside` pixels within SLIT_MARGIN of a lid chain (`upper`,
+    `lower`: index arrays) where the moved `dst` lies off the source `src` by more than half a pixel; per pixel,
+    in numpy's float64, instead of a dozen whole-box steps."""
+    h, w = inside.shape
+    gx = np.arange(x0, x0 + w).astype(np.float64)
+    top, low = _along_at(src, upper, src, 1, gx), _along_at(src, lower, src, 1, gx)
+    now_top, now_low = _along_at(dst, upper, dst, 1, gx), _along_at(dst, lower, dst, 1, gx)
+    out = missing.copy()
+    for i in range(h):
+        y = np.float64(y0 + i)
+        for j in range(w):
+            reach = (SLIT_MARGIN[0] if np.hypot(gx[j] - cx, y - cy) > 1.25 * r else SLIT_MARGIN[1]) * r
+            rose = now_top[j] < top[j] - 0.5 and y < top[j] + reach
+            fell = now_low[j] > low[j] + 0.5 and y > low[j] - SLIT_MARGIN[1] * r
+            if inside[i, j] and (rose or fell):
+                out[i, j] = True
+    return out
+
+
+@compiled
+def _curve_y(pts, chain, x):  # pragma: no cover (compiled)
+    """y of a smooth curve through a landmark chain (`chain`: index array; a lid's margin; Catmull-Rom, its ends'
+    tangents continued) at the columns x (float64): the chain's straight pieces bent at each landmark, a kink a
+    lash line showed. Eight points a piece, the x running maximum, np.interp: numpy's steps in its order and
+    float64, in one call instead of a dozen small-array ones."""
+    n = len(chain)
+    p = np.empty((n + 2, 2))
+    for i in range(n):     # sorted by x from p[1]: an insertion sort, stable as np.argsort(kind="stable")
+        px, py = np.float64(pts[chain[i], 0]), np.float64(pts[chain[i], 1])
+        j = i + 1
+        while j > 1 and p[j - 1, 0] > px:
+            p[j] = p[j - 1]
+            j -= 1
+        p[j, 0], p[j, 1] = px, py
+    for c in range(2):     # the ends continued
+        p[0, c] = 2 * p[1, c] - p[2, c]
+        p[n + 1, c] = 2 * p[n, c] - p[n - 1, c]
+    m = 8 * (n - 1) + 1
+    xs, ys = np.empty(m), np.empty(m)
+    for s in range(n - 1):
+        for k in range(8):
+            t = k / 8.0
+            for c in range(2):
+                p0, p1, p2, p3 = p[s, c], p[s + 1, c], p[s + 2, c], p[s + 3, c]
+                v = 0.5 * (2 * p1 + (p2 - p0) * t + (2 * p0 - 5 * p1 + 4 * p2 - p3) * (t * t)
+                           + (3 * p1 - p0 - 3 * p2 + p3) * (t * t * t))
+                if c == 0:
+                    xs[8 * s + k] = v if s + k == 0 else max(v, xs[8 * s + k - 1])
+                else:
+                    ys[8 * s + k] = v
+    xs[m - 1], ys[m - 1] = max(p[n, 0], xs[m - 2]), p[n, 1]
+    return _interp(x, xs, ys)
 
 
 def upper_lid(hole: HoleLayer, pts: np.ndarray) -> np.ndarray:
     """y of the upper lid's margin, as the smooth curve `_curve_y` draws it through `pts`, at each column of the
     hole's box: the moved lid's (pts = d.dst) is where lid_margin covers and eye_fill draws the lash line."""
     a, upper, _, b = HOLE_CHAINS[hole.name]
-    return _curve_y(pts, (a,) + upper + (b,), np.arange(hole.box[0], hole.box[2], dtype=np.float64))
+    return _curve_y(pts, index((a,) + upper + (b,)), np.arange(hole.box[0], hole.box[2], dtype=np.float64))
 
 
 def lid_margin(alpha: np.ndarray, hole: HoleLayer, src_lm: np.ndarray, top: np.ndarray) -> np.ndarray:
@@ -144,12 +179,23 @@ def lid_margin(alpha: np.ndarray, hole: HoleLayer, src_lm: np.ndarray, top: np.n
     margin (`top`: the moved lid's `upper_lid`), where the lid rose, covered in full and MARGIN_REACH beyond, by
     each pixel's share below the margin's smooth curve: the lash line the fill draws there runs smooth across
     the pixels, over the warp's stepped edge."""
-    _, y0, _, y1 = hole.box
-    rise = np.clip(upper_lid(hole, src_lm) - top, 0.0, 1.0)
-    gy = np.arange(y0, y1, dtype=np.float64)[:, None]
-    cover = np.clip(gy + 0.5 + MARGIN_REACH - top, 0.0, 1.0) * rise
-    near = (gy < top + MARGIN_REACH + 1.0) & (hole.missing | ~hole.inside)
-    return np.where(near, np.maximum(alpha, cover), alpha).astype(alpha.dtype)
+    return _lid_cover(alpha, upper_lid(hole, src_lm), top, hole.box[1], hole.missing, hole.inside)
+
+
+@compiled
+def _lid_cover(alpha, was, top, y0, missing, inside):  # pragma: no cover (compiled)
+    """lid_margin per pixel (`was`: the source lid's margin per column), numpy's float64 steps in their order, the
+    cover stored in alpha's float32 where it is the larger: one loop instead of a dozen whole-box steps."""
+    out = alpha.copy()
+    for i in range(alpha.shape[0]):
+        gy = np.float64(y0 + i)
+        for j in range(alpha.shape[1]):
+            if gy < top[j] + MARGIN_REACH + 1.0 and (missing[i, j] or not inside[i, j]):
+                rise = min(max(was[j] - top[j], 0.0), 1.0)
+                cover = min(max(gy + 0.5 + MARGIN_REACH - top[j], 0.0), 1.0) * rise
+                if np.float64(alpha[i, j]) < cover:
+                    out[i, j] = cover
+    return out
 
 
 @compiled
@@ -158,11 +204,18 @@ def _unit(x):  # pragma: no cover (compiled)
 
 
 def warm() -> None:
-    """Compile (or load) the drawing loop and the pixel gathering now, rather than on the first edit that opens an eye."""
+    """Compile (or load) the drawing loop, the pixel gathering, the lid curve, the slit's margins and lid cover and
+    the iris search now, rather than on the first edit that opens an eye."""
     row = np.zeros(1)
     _eyeball(np.zeros((1, 1, 3), np.float32), 0, 0, 0.0, 0.0, 1.0, np.zeros(3), np.zeros(3), 0.0, 1.0, 0.0, 0.0, row, row)
     mask, one = np.zeros((1, 1), bool), np.float32(1)
     _eye_pixels(np.zeros((1, 1, 3), np.uint8), 0, 0, mask, mask, one, one, one, one)
+    for points in (np.zeros((3, 3), np.float32), np.zeros((3, 3))):   # the source's landmarks and the moved mesh
+        _curve_y(points, index((0, 1, 2)), row)
+    _disc_scores(np.zeros(1, np.int64), np.zeros(1, np.int64), np.zeros(1, np.float32), row, row, 1.0)
+    three, ids = np.zeros((3, 3), np.float32), index((0, 1, 2))
+    _slit_margins(three, three, ids, ids, 0, 0, mask, mask, np.float64(0), np.float64(0), 1.0)
+    _lid_cover(np.zeros((1, 1), np.float32), row, row, 0, mask, mask)
 
 
 @compiled
@@ -250,15 +303,29 @@ def _iris_found(crop: np.ndarray, hole: HoleLayer, c: np.ndarray, r: float) -> n
     weight = np.maximum(dark - grey, 0.0)
     step = max(0.5, r / 8)
     offs = np.arange(-IRIS_SEARCH * r, IRIS_SEARCH * r + 1e-6, step)
-    cx, cy = np.meshgrid(c[0] + offs, c[1] + offs)
-    cx, cy = cx.ravel(), cy.ravel()
-    near = (xs + x0 - cx[:, None]) ** 2 + (ys + y0 - cy[:, None]) ** 2 <= r * r
-    # summed, not a matrix product: BLAS's threads spin on after a product this small (2× an edit's CPU)
-    score = np.where(near, weight, 0.0).sum(axis=1)
+    cx, cy = c[0] + offs, c[1] + offs
+    score = _disc_scores(xs + x0, ys + y0, weight, cx, cy, r * r)
     best = score >= score.max() - 1e-6
-    off = (cx - c[0]) ** 2 + (cy - c[1]) ** 2
-    k = int(np.argmin(np.where(best, off, np.inf)))
-    return np.array([cx[k], cy[k]])
+    off = ((cx - c[0]) ** 2)[None, :] + ((cy - c[1]) ** 2)[:, None]
+    k = int(np.argmin(np.where(best.reshape(off.shape), off, np.inf)))
+    return np.array([cx[k % len(cx)], cy[k // len(cx)]])
+
+
+@compiled
+def _disc_scores(xs, ys, weight, cx, cy, r2):  # pragma: no cover (compiled)
+    """_iris_found's score per candidate centre (cx[j], cy[i]), row by row: the `weight` of the pixels (xs, ys)
+    whose squared float64 distance is at most r2, summed as numpy sums np.where(near, weight, 0) (_np_sum; a
+    matrix product would wake BLAS's threads, which spin on after it) — without the (centres × pixels) arrays."""
+    part = np.empty_like(weight)
+    score = np.empty(len(cy) * len(cx), weight.dtype)
+    zero = weight.dtype.type(0)
+    for i in range(len(cy)):
+        for j in range(len(cx)):
+            for p in range(len(xs)):
+                dx, dy = xs[p] - cx[j], ys[p] - cy[i]
+                part[p] = weight[p] if dx * dx + dy * dy <= r2 else zero
+            score[i * len(cx) + j] = _np_sum(part, len(xs))
+    return score
 
 
 def _brighter_half(px: np.ndarray) -> np.ndarray:

@@ -10,7 +10,7 @@ import math
 import cv2
 import numpy as np
 
-from ...imaging import luma
+from ...imaging import edge_blur, luma
 from ...jit import compiled
 
 # the mid-tone skin luma the fills' default colours are written for
@@ -129,60 +129,64 @@ def slope(crop: np.ndarray, landmarks: np.ndarray) -> float:
 
 
 def softness(crop: np.ndarray, box) -> float:
-    """How much softer than a sharp image the photo's edges are in box (a Gaussian's sigma, px): a step
-    edge blurred by s keeps 1/√(1 + (r/s)²) of its gradient when blurred again by r (Zhuo & Sim's defocus
-    estimate), read off the region's strongest gradients and less what a sharp image reads."""
+    """How much softer than a sharp image the photo's edges are in box (a Gaussian's sigma, px; imaging.edge_blur
+    less what a sharp image reads)."""
     x0, y0, x1, y1 = box
-    g = luma(crop[y0:y1, x0:x1].astype(np.float32))
-    if min(g.shape) < 8:
+    s2 = edge_blur(luma(crop[y0:y1, x0:x1].astype(np.float32)), REBLUR_PX, 1 - EDGE_SHARE, MIN_EDGE)
+    if s2 is None:
         return 0.0
-
-    def grad(a):
-        return cv2.magnitude(cv2.Sobel(a, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(a, cv2.CV_32F, 0, 1, ksize=3))
-
-    r = _edge_ratio(grad(g), grad(cv2.GaussianBlur(g, (0, 0), REBLUR_PX)), 1 - EDGE_SHARE, MIN_EDGE)
-    if r < 0:
-        return 0.0
-    s2 = REBLUR_PX ** 2 / max(r * r - 1, 1e-3)
     return math.sqrt(min(max(s2 - SHARP_PX ** 2, 0.0), MAX_SOFT_PX ** 2))
 
 
-@compiled
-def _edge_ratio(m0, m1, share, least):  # pragma: no cover (compiled)
-    """softness' reading of two gradient magnitudes (h, w) float32: the median of m0 / max(m1, 1e-3) over the
-    edges (m0 at or above its `share`-quantile and `least`), as `quantile` reads both; −1 for fewer than 8
-    edges. numpy's steps in their precision (float32 ratios), in one call instead of about a dozen."""
-    flat, blurred = m0.ravel(), m1.ravel()
-    n = len(flat)
-    k = min(int(share * n), n - 1)
-    floor = np.float32(max(np.float64(np.partition(flat, k)[k]), least))   # exact: a float32 or `least`
-    ratio = np.empty(n, np.float32)
-    count = 0
-    for i in range(n):
-        if flat[i] >= floor:
-            ratio[count] = flat[i] / max(blurred[i], np.float32(1e-3))
-            count += 1
-    if count < 8:
-        return -1.0
-    k = min(int(0.5 * count), count - 1)
-    return np.float64(np.partition(ratio[:count], k)[k])
-
-
 def warm() -> None:
-    """Compile (or load) the skin's and softness' loops now, rather than on the first edit that fills a hole."""
+    """Compile (or load) the skin's, softness' and coverage's loops now, rather than on the first edit that fills a
+    hole."""
     for points in (np.zeros((478, 3), np.float32), np.zeros((478, 3))):
         skin(np.zeros((1, 1, 3), np.uint8), points)
-    _edge_ratio(np.zeros((1, 1), np.float32), np.zeros((1, 1), np.float32), 1 - EDGE_SHARE, MIN_EDGE)
+    edge_blur(np.zeros((8, 8), np.float32), REBLUR_PX, 1 - EDGE_SHARE, MIN_EDGE)
+    coverage(np.zeros((3, 2), np.float32), (0, 0, 1, 1))
 
 
 def coverage(poly: np.ndarray, box: tuple[int, int, int, int], ss: int = 4) -> np.ndarray:
-    """Anti-aliased area coverage (h, w) float32 of a polygon over the pixels of box (centres at integers)."""
+    """Anti-aliased area coverage (h, w) float32 of a polygon over the pixels of box (centres at integers): filled
+    at ss × ss samples a pixel, averaged as cv2.resize's INTER_AREA (compiled: _fixed, _area)."""
     x0, y0, x1, y1 = box
     h, w = y1 - y0, x1 - x0
     m = np.zeros((h * ss, w * ss), np.uint8)
-    p = (np.asarray(poly, np.float64) - (x0, y0) + 0.5) * ss - 0.5
-    cv2.fillPoly(m, [np.round(p * 16).astype(np.int32)], 255, lineType=cv2.LINE_8, shift=4)
-    return cv2.resize(m, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32) * np.float32(1 / 255)
+    cv2.fillPoly(m, [_fixed(np.asarray(poly), x0, y0, ss)], 255, lineType=cv2.LINE_8, shift=4)
+    return _area(m, ss)
+
+
+@compiled
+def _fixed(poly, x0, y0, ss):  # pragma: no cover (compiled)
+    """The polygon's (n, 2) points on the box's ss-times finer grid in fillPoly's 1/16 px (int32, rounded half to
+    even), in float64 as numpy's steps gave them."""
+    out = np.empty((len(poly), 2), np.int32)
+    for i in range(len(poly)):
+        out[i, 0] = np.int32(np.rint(((np.float64(poly[i, 0]) - x0 + 0.5) * ss - 0.5) * 16))
+        out[i, 1] = np.int32(np.rint(((np.float64(poly[i, 1]) - y0 + 0.5) * ss - 0.5) * 16))
+    return out
+
+
+@compiled
+def _area(m, ss):  # pragma: no cover (compiled)
+    """cv2.resize(m, 1/ss, INTER_AREA) of a uint8 mask (each ss × ss block's sum times the float 1/ss², rounded
+    half to even, as OpenCV's integer-scale path) / 255, float32; the block rows summed first, a row at a time."""
+    h, w = m.shape[0] // ss, m.shape[1] // ss
+    out = np.empty((h, w), np.float32)
+    scale = np.float32(1.0) / np.float32(ss * ss)
+    rows = np.empty(m.shape[1], np.int32)
+    for i in range(h):
+        rows[:] = 0
+        for a in range(i * ss, i * ss + ss):
+            for x in range(m.shape[1]):
+                rows[x] += m[a, x]
+        for j in range(w):
+            total = 0
+            for x in range(j * ss, j * ss + ss):
+                total += rows[x]
+            out[i, j] = np.float32(np.uint8(np.rint(np.float32(total) * scale))) * np.float32(1 / 255)
+    return out
 
 
 def row_gradient(row: np.ndarray) -> np.ndarray:
