@@ -431,12 +431,16 @@ class Appearance:
             _lit(np.zeros(under.shape, np.float32), under, np.float32(-1), np.float32(1))
         _lifted(pixel, 0, 0, pixel, pixel, np.zeros((1, 1), np.float32), pixel, 0, 0, np.zeros((1, 1), np.float32))
         _changed(pixel, np.float32(MIN_LOG))
+        # a plane of the lift's grid and a fill mask's box (a view)
+        _nonzero_box(np.zeros((1, 1), np.float32))
+        _nonzero_box(np.zeros((2, 2), np.float32)[:, :1])
         # the fills under a lift, at full resolution (boxes of the whole crop's) and at half (resized strips)
         mask, fill = np.zeros((2, 2), np.float32), np.zeros((2, 2, 3), np.float32)
         for weighted in (False, True):
             _laid(fill, (0, 0), fill, (0, 0), mask, (0, 0), 1, 1, weighted)
         plane = np.zeros((1, 1), np.float32)
         _evened(pixel, plane, _masked(pixel, plane), pixel, 0, 0, np.float32(-1), np.float32(1))
+        _onto(np.zeros((4, 1, 1), np.float32), np.ones((4, 1, 1), np.float32), np.zeros((2, 3)), np.ones((1, 1), np.float32))
         _weigh(np.zeros((4, 1, 1), np.float32), 0, 0, np.zeros(1, np.int64), np.ones(1), np.zeros(1, np.int64), np.ones(1),
                np.zeros((2, 1), np.float32), np.zeros(1, np.int64), np.array([[0, 0, 1, 1]], np.int64))
 
@@ -621,17 +625,11 @@ class Appearance:
         (a, b, c), (d, e, f) = np.asarray(affine, np.float64).tolist()
         cx0, cy0 = box[:2]
         m = 0.5 * np.array([[a, b, a * cx0 + b * cy0 + c - px0 - 0.5], [d, e, d * cx0 + e * cy0 + f - py0 - 0.5]])
-        # a plane of zeros warps to zeros: most edits weigh in no fold and some no crease
-        w = np.zeros((len(weight), half_size[1], half_size[0]), np.float32)
-        for plane, into in zip(weight, w):
-            if plane.any():
-                cv2.warpAffine(plane, m, half_size, dst=into, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                               borderValue=0)
-        np.minimum(w, np.float32(1), out=w)
         # creases and shading are the skin's: the lips, eyes and nostrils keep theirs, soft at their edges so no
         # seam shows around them
         skin = _bare_skin(moved, (px0, py0), (half_size[1], half_size[0]), iod)
-        w *= np.minimum(cv2.GaussianBlur(skin, (0, 0), 1.0), skin)
+        w = np.empty((len(weight), half_size[1], half_size[0]), np.float32)
+        _onto(w, weight, cv2.invertAffineTransform(m), np.minimum(cv2.GaussianBlur(skin, (0, 0), 1.0), skin))
         support, most = w[0], np.full_like(w[0], self.cfg.lift_max)
         if weight[2].any():
             # a fold is filled up to its wider valley's rims, a crease beside it to its own
@@ -645,7 +643,7 @@ class Appearance:
             most += core * np.float32(self.cfg.fold_lift_max - self.cfg.lift_max)
         shade = np.zeros((half_size[1], half_size[0], 3), np.float32)
         # evened only where it is weighed in (it adds nothing where its weight is 0)
-        x, y, ew, eh = cv2.boundingRect(cv2.compare(w[1], 0, cv2.CMP_NE)) if even else (0, 0, 0, 0)
+        x, y, ew, eh = _nonzero_box(w[1]) if even else (0, 0, 0, 0)
         if ew:
             self._broad(shade, w[1], filled, skin, iod, (x, y, x + ew, y + eh))
         # the creases at full resolution where their weight reaches
@@ -682,7 +680,7 @@ def _under(seen: np.ndarray, laid: tuple[np.ndarray, np.ndarray] | None, box: tu
     x0, y0, x1, y1 = box
     mask = laid[1][y0:y1, x0:x1]
     # only the part the fills reach: elsewhere the mask is 0 and the blend is `seen` itself
-    bx, by, bw, bh = cv2.boundingRect(cv2.compare(mask, 0, cv2.CMP_NE))
+    bx, by, bw, bh = _nonzero_box(mask)
     if not bw:
         return out
     if half_size is None:
@@ -780,6 +778,48 @@ def _lifted(out, oy, ox, shade, filled, support, detail, ty, tx, most):  # pragm
                 out[i, j, 0] += (g0 - over) * s
                 out[i, j, 1] += (g1 - over) * s
                 out[i, j, 2] += (g2 - over) * s
+
+
+@compiled
+def _onto(out, weight, inverse, skin):  # pragma: no cover (compiled)
+    """The weight planes ((4, h, w), canonical) onto lift's half-resolution grid (`out`, (4, H, W)), at most 1,
+    times `skin` (H, W): per plane cv2.warpAffine (INTER_LINEAR, a border of 0) through `inverse` (grid → weight
+    pixel, as cv2.invertAffineTransform gives it), np.minimum and a product, in OpenCV's fixed point (1/1024 px
+    rounded to 1/32) and float32 sum of four products, so bit for bit; the grid's coordinates once for all planes.
+    A plane of zeros stays zeros unread: most edits weigh in no fold and some no crease."""
+    n, h, w = weight.shape
+    active = np.zeros(n, np.bool_)
+    for p in range(n):
+        active[p] = np.any(weight[p] != 0)
+    out[:] = 0
+    one = np.float32(1)
+    across = np.empty((2, out.shape[2]), np.int64)
+    for x in range(out.shape[2]):
+        across[0, x], across[1, x] = np.rint(inverse[0, 0] * x * 1024), np.rint(inverse[1, 0] * x * 1024)
+    for y in range(out.shape[1]):
+        ux = int(np.rint((inverse[0, 1] * y + inverse[0, 2]) * 1024)) + 16
+        vy = int(np.rint((inverse[1, 1] * y + inverse[1, 2]) * 1024)) + 16
+        for x in range(out.shape[2]):
+            u, v = (ux + across[0, x]) >> 5, (vy + across[1, x]) >> 5
+            j, i = u >> 5, v >> 5
+            if j < -1 or j >= w or i < -1 or i >= h:
+                continue
+            fu, fv = np.float32((u & 31) / 32), np.float32((v & 31) / 32)
+            w00, w01 = (one - fv) * (one - fu), (one - fv) * fu
+            w10, w11 = fv * (one - fu), fv * fu
+            inx, iny = 0 <= j < w - 1, 0 <= i < h - 1
+            for p in range(n):
+                if not active[p]:
+                    continue
+                plane = weight[p]
+                if inx and iny:
+                    a, b, c, d = plane[i, j], plane[i, j + 1], plane[i + 1, j], plane[i + 1, j + 1]
+                else:
+                    a = plane[i, j] if 0 <= i < h and 0 <= j < w else np.float32(0)
+                    b = plane[i, j + 1] if 0 <= i < h and 0 <= j + 1 < w else np.float32(0)
+                    c = plane[i + 1, j] if 0 <= i + 1 < h and 0 <= j < w else np.float32(0)
+                    d = plane[i + 1, j + 1] if 0 <= i + 1 < h and 0 <= j + 1 < w else np.float32(0)
+                out[p, y, x] = min(a * w00 + b * w01 + c * w10 + d * w11, one) * skin[y, x]
 
 
 @compiled
@@ -982,18 +1022,23 @@ def _stamp(log, gx0, gy0, flat, offsets, dims, index, boxes, inverse, mix, tints
         across = np.empty((2, boxes[p, 2] - bx0), np.int64)
         for x in range(across.shape[1]):
             across[0, x], across[1, x] = np.rint(m[0, 0] * x * 1024), np.rint(m[1, 0] * x * 1024)
+        t0, t1, t2 = tints[p, 0], tints[p, 1], tints[p, 2]
         for y in range(by0, boxes[p, 3]):
             ux = int(np.rint((m[0, 1] * (y - by0) + u0) * 1024)) + 16
             vy = int(np.rint((m[1, 1] * (y - by0) + v0) * 1024)) + 16
-            for x in range(bx0, boxes[p, 2]):
-                u, v = (ux + across[0, x - bx0]) >> 5, (vy + across[1, x - bx0]) >> 5
+            # the row as a view from the box's left, indexed from 0: no check for negative indices per pixel
+            row = log[y - gy0, bx0 - gx0:]
+            for x in range(across.shape[1]):
+                u, v = (ux + across[0, x]) >> 5, (vy + across[1, x]) >> 5
                 j, i = u >> 5, v >> 5
                 if 0 <= j < w - 1 and 0 <= i < h - 1:
                     fu, fv = np.float32((u & 31) / 32), np.float32((v & 31) / 32)
-                    s = (shade[i, j] * ((1 - fu) * (1 - fv)) + shade[i, j + 1] * (fu * (1 - fv))
-                         + shade[i + 1, j] * ((1 - fu) * fv) + shade[i + 1, j + 1] * (fu * fv))
-                    for c in range(3):
-                        log[y - gy0, x - gx0, c] += s * tints[p, c]
+                    upper, lower = shade[i], shade[i + 1]
+                    s = (upper[j] * ((1 - fu) * (1 - fv)) + upper[j + 1] * (fu * (1 - fv))
+                         + lower[j] * ((1 - fu) * fv) + lower[j + 1] * (fu * fv))
+                    row[x, 0] += s * t0
+                    row[x, 1] += s * t1
+                    row[x, 2] += s * t2
 
 
 @compiled
@@ -1071,6 +1116,23 @@ def _above(strength: float, floor: float) -> float:
 
 def _union(boxes):
     return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
+
+
+@compiled
+def _nonzero_box(plane):  # pragma: no cover (compiled)
+    """cv2.boundingRect(cv2.compare(plane, 0, cv2.CMP_NE)) of a 2-D plane, (x, y, w, h), all 0 for none: one pass, no
+    mask in between. NaN does not count (OpenCV's compare counts it only past its vector loop; weights and fill
+    masks hold none)."""
+    h, w = plane.shape
+    x0, y0, x1, y1 = w, h, 0, 0
+    for i in range(h):
+        for j in range(w):
+            if plane[i, j] < 0 or plane[i, j] > 0:
+                x0, x1 = min(x0, j), max(x1, j + 1)
+                y0, y1 = min(y0, i), max(y1, i + 1)
+    if x1 == 0:
+        return 0, 0, 0, 0
+    return x0, y0, x1 - x0, y1 - y0
 
 
 @compiled
