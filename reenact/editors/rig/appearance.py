@@ -649,16 +649,9 @@ class Appearance:
         # the creases at full resolution where their weight reaches
         x, y, bw, bh = cv2.boundingRect((support > MIN_LOG / self.cfg.lift_max).view(np.uint8))
         tx0, ty0, tx1, ty1 = px0 + 2 * x, py0 + 2 * y, px0 + 2 * (x + bw), py0 + 2 * (y + bh)
-        if flow is None or not bw:
-            seen = crop[ty0:ty1, tx0:tx1]
-        else:
-            kx = np.arange(tx0, tx1, dtype=np.float32)[None, :]
-            ky = np.arange(ty0, ty1, dtype=np.float32)[:, None]
-            seen = cv2.remap(crop, kx + flow[0, ty0:ty1, tx0:tx1], ky + flow[1, ty0:ty1, tx0:tx1], cv2.INTER_LINEAR,
-                             borderMode=cv2.BORDER_REPLICATE)
         detail = np.zeros((0, 0, 3), np.float32)
         if bw:
-            raw = np.log(_under(seen, laid, (tx0, ty0, tx1, ty1), None) + 8.0)
+            raw = np.log(laid_over(crop, flow, laid, (tx0, ty0, tx1, ty1)) + 8.0)
             detail = cv2.GaussianBlur(raw, (0, 0), fine)
             if weight[3].any():
                 # a fold's valley is read as sharp as it is: read at `fine`, a core narrower than that kept the
@@ -668,6 +661,21 @@ class Appearance:
         out = np.empty((y1 - y0, x1 - x0, 3), np.float32)
         _lifted(out, y0 - py0, x0 - px0, shade, filled, support, detail, ty0 - py0, tx0 - px0, most)
         return landed, out
+
+
+def laid_over(crop: np.ndarray, flow: np.ndarray | None, laid: tuple[np.ndarray, np.ndarray] | None,
+              box: tuple[int, int, int, int]) -> np.ndarray:
+    """What the rig's output holds over crop `box` before its shading, float32: the crop through the backward
+    `flow` (None: unmoved) with the fills `laid` over it (_under), what a ratio laid there multiplies."""
+    x0, y0, x1, y1 = box
+    if flow is None:
+        seen = crop[y0:y1, x0:x1]
+    else:
+        kx = np.arange(x0, x1, dtype=np.float32)[None, :]
+        ky = np.arange(y0, y1, dtype=np.float32)[:, None]
+        seen = cv2.remap(crop, kx + flow[0, y0:y1, x0:x1], ky + flow[1, y0:y1, x0:x1], cv2.INTER_LINEAR,
+                         borderMode=cv2.BORDER_REPLICATE)
+    return _under(seen, laid, box, None)
 
 
 def _under(seen: np.ndarray, laid: tuple[np.ndarray, np.ndarray] | None, box: tuple[int, int, int, int],

@@ -19,7 +19,7 @@ import numpy as np
 
 from ...engines import load
 from ...engines.warp_blend import to_nchw
-from .appearance import Appearance, Shading, load_appearance
+from .appearance import Appearance, Shading, laid_over, load_appearance
 from .basis import Basis, gates, lids_shut, load_basis
 
 from .deform import NARROWED_MIN, Deformation, HoleLayer, deform, dense_flow, index, points_box, union, warm
@@ -29,7 +29,7 @@ from .mesh import HOLE_CHAINS, HOLES, crop_mesh, hole_triangles
 from .solve import coefficients, narrowed, smile_share
 from . import lips
 from .eyes import drawn, eye_fill, lid_margin, margins, upper_lid, warm as warm_eyes
-from .fills import SKIN_CHROMA, colourful, light, skin, warm as warm_fills
+from .fills import light, skin, warm as warm_fills
 from .memory import TextureMemory, openness, recall
 from .mouth import (TEETH_LUMA, curtains, deep, mouth_geometry, palette, placement, retracted, rim_flow,
                     stretched, teeth_visible, warm as warm_mouth)
@@ -173,8 +173,8 @@ class RigEditor:
                                            (req.track_id, req.time), (fill, fill_mask)) if self.appearance else None)
         # a smile's upper lip stretched pale over the teeth (lips.paled), with the rest of the shading
         smile_up = float(max(right[_AU12], left[_AU12]))
-        pale = (lips.paled(d.src, lips_at, interocular(req.landmarks), size, smile_up,
-                           colourful(skin(req.crop, req.landmarks), SKIN_CHROMA)) if smile_up > 0 else None)
+        pale = (lips.paled(d.src, lips_at, interocular(req.landmarks), size, smile_up, skin(req.crop, req.landmarks),
+                           lambda at: laid_over(req.crop, flow, (fill, fill_mask), at)) if smile_up > 0 else None)
         if pale is not None:
             shading = _times(shading, *pale, size)
         if shading is not None:

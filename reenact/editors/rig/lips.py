@@ -19,7 +19,7 @@ from ...stages.geometry import canonical_mesh
 from ...stages.landmarks import LIPS_OUTER, MOUTH_CORNERS
 from ...jit import compiled
 from .deform import _along_at, chain_y, index
-from .fills import coverage, length, row_gradient, smoothstep, toned
+from .fills import SKIN_CHROMA, colourful, coverage, length, row_gradient, smoothstep, toned
 from .flow import rasterize_flow
 from .mesh import LIPS_INNER_LOWER, face_triangles, rest_points
 from .mouth import MOUTH_LOWER, MOUTH_UPPER
@@ -112,6 +112,13 @@ PALE_AT = (0.2, 0.8)
 PALE_RISE_IOD = 0.125
 # ... as far as the target raises AU12 by this much (a smile; a snarl's raised lip, AU10 alone, keeps its shade)
 PALE_AU12 = 2.0
+# it pales a bare lip's own red, read in what it multiplies: per pixel it takes out no more red (log R - G over the
+# skin's) than the pixel has (a moustache's hair over the lip, held2 breakingbad_face1, turned a cream streak), and
+# none where the lip as a whole is bluer (log B - G over the skin's, its mean as the pale weighs it) than the second
+# of these, made up, from the first on: pink to lavender lipstick (held sample3_face0 0.41, sample3_face2 0.57,
+# sample1_face1 1.45; it turned lavender-white) where a bare lip is -0.08-0.20 (the shared stills, smile_man.mp4,
+# held2's). Per pixel, a dark seam's hue is noise (breakingbad_face1's read made up, a dark blot over the teeth)
+MADE_UP_BLUE = (0.25, 0.4)
 
 
 @lru_cache(maxsize=1)
@@ -341,13 +348,14 @@ def _reddened(upper: np.ndarray, lower: np.ndarray, gone: float) -> np.ndarray:
     return (upper + lack[:, None] * (lower * (total_u / total_l)[:, None] - upper)).astype(np.float32)
 
 
-def paled(src: np.ndarray, dst: np.ndarray, iod: float, size: int, smile: float,
-          chroma: float) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
+def paled(src: np.ndarray, dst: np.ndarray, iod: float, size: int, smile: float, skin: np.ndarray,
+          read) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
     """(crop box, ratio (h, w, 3) float32) that pales the moved upper lip as a smile stretches it over the teeth
     (PALE): per column, as far as its inner edge rose over the source's (at the same share between the corners, up
     to PALE_RISE_IOD) and the target raises AU12 (`smile`, its change, up to PALE_AU12), its colour shift as strong
-    as the photo is colourful (`chroma`, fills.colourful: a grey photo's lip only brightens); None where nothing
-    pales."""
+    as the photo is colourful (fills.colourful of the cheeks' `skin`: a grey photo's lip only brightens), and per
+    pixel only on a bare lip's own red (MADE_UP_BLUE) of what it multiplies (`read`(box): appearance.laid_over);
+    None where nothing pales."""
     gate = min(max(smile / PALE_AU12, 0.0), 1.0)
     if gate <= 0:
         return None
@@ -368,9 +376,15 @@ def paled(src: np.ndarray, dst: np.ndarray, iod: float, size: int, smile: float,
         return None
     t = np.clip(((gy - outer) / np.maximum(inner - outer, 1e-3) - PALE_AT[0]) / (PALE_AT[1] - PALE_AT[0]), 0, 1)
     lo, hi = np.log(PALE)
-    lo, hi = (toned(v, chroma) for v in (lo, hi))
+    lo, hi = (toned(v, colourful(skin, SKIN_CHROMA)) for v in (lo, hi))
     log = strength[..., None] * (lo + (hi - lo) * t[..., None])
-    return (x0, y0, x1, y1), np.exp(log).astype(np.float32)
+    # only a bare lip's own red (MADE_UP_BLUE): the red it takes out (G's gain over R's) is at most the pixel's
+    over = np.log(read((x0, y0, x1, y1)) + 8.0) - np.log(skin + 8.0)
+    takes = log[..., 1] - log[..., 0]
+    bare = np.where(takes > 1e-3, np.clip((over[..., 0] - over[..., 1]) / np.maximum(takes, 1e-3), 0, 1), 1)
+    blue = float(((over[..., 2] - over[..., 1]) * log[..., 1]).sum() / log[..., 1].sum())
+    bare *= 1 - smoothstep((blue - MADE_UP_BLUE[0]) / (MADE_UP_BLUE[1] - MADE_UP_BLUE[0]))
+    return (x0, y0, x1, y1), np.exp(log * bare[..., None]).astype(np.float32)
 
 
 def corner_box(dst: np.ndarray, iod: float, size: int) -> tuple[int, int, int, int]:
