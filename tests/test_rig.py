@@ -1785,3 +1785,40 @@ def test_a_drawn_eye_whose_source_shows_its_white_but_not_its_iris():
     hole = HoleLayer("right_eye", box, inside, missing)
     patch = eye_fill(crop, lm, d, hole, upper_lid(hole, d.dst))
     assert patch.shape == inside.shape + (3,) and np.isfinite(patch).all()
+
+
+def test_a_smile_pales_the_upper_lip_it_stretches_over_the_teeth():
+    """A smile lifting the upper lip off the teeth stretches it thin and pale (smile_man.mp4 from rest to his broad
+    smile: much less red, brightest gain near its inner edge). Carried as it was, a closed mouth's upper lip kept its
+    resting shade over the teeth, a dark band read as a snarl (held2 facexlib_test2). A grey photo's lip only
+    brightens; a lip that does not rise, or a target that raises no smile, keeps its shade. It pales a bare lip's own
+    red only: a moustache's hair over it and lipstick keep theirs (breakingbad_face1 turned a cream streak, held
+    sample3_face0's lipstick lavender-white)."""
+    from reenact.editors.rig import lips
+    from reenact.editors.rig.mesh import rest_points
+    from reenact.editors.rig.mouth import MOUTH_UPPER
+
+    src = rest_points(256).astype(np.float32)
+    iod = interocular(src)
+    dst = src.copy()
+    up, _, _ = lips.lip_vertices()
+    dst[np.r_[up, list(MOUTH_UPPER)], 1] -= 0.15 * iod
+    skin = np.float32([200, 140, 120])
+
+    def over(rgb):
+        return lambda box: np.broadcast_to(np.float32(rgb), (box[3] - box[1], box[2] - box[0], 3))
+
+    lip = over((190, 90, 90))
+    box, ratio = lips.paled(src, dst, iod, 256, 5.0, skin, lip)
+    x0, y0 = box[:2]
+    x = int(round(src[13, 0])) - x0
+    outer, inner = (int(round(dst[i, 1])) - y0 for i in (0, 13))
+    near_edge = ratio[inner - 1, x]
+    assert near_edge[1] > near_edge[0] + 0.2 and near_edge[1] > 1.4
+    assert near_edge[1] > ratio[outer + 1, x, 1] + 0.1
+    grey = lips.paled(src, dst, iod, 256, 5.0, np.float32([150, 150, 150]), over((120, 120, 120)))[1]
+    assert np.allclose(grey[..., 0], grey[..., 1]) and grey.max() > 1.1
+    for made_up in ((200, 90, 160), (120, 90, 60)):   # pink lipstick, brown hair
+        assert np.allclose(lips.paled(src, dst, iod, 256, 5.0, skin, over(made_up))[1], 1)
+    assert lips.paled(src, dst, iod, 256, 0.0, skin, lip) is None
+    assert lips.paled(src, src, iod, 256, 5.0, skin, lip) is None

@@ -103,6 +103,7 @@ class PatternConfig:
                                # pattern (its grooves, ridges and bumps), 0–1
     reveal: bool = False       # its AUs rising even out the broad shading under it, `flatten` as far, instead
                                # of drawing its relief: skin pulled out of a shadow and stretched smooth
+    taut: bool = False         # with `reveal`: its AUs rising also lift the face's own creases under it (skin pulled taut)
     scattered: bool = True     # its shade is a groove in skin, coloured by the light scattered into it by its
                                # width (_tint); false: a line that is not (the lashes, the lips' seam), a wide shadow's
 
@@ -170,6 +171,7 @@ class Template:
     soften: bool
     fold: bool
     reveal: bool
+    taut: bool
     tint: np.ndarray           # (3,) its log shade per RGB channel (scattered, _tint)
     box: tuple[int, int, int, int]
     shading: np.ndarray        # (h, w, 3): occlusion (as log shade) and the relief's slope in x and y; the
@@ -367,8 +369,8 @@ def _templates(cfg: AppearanceConfig, size: int) -> tuple[Template, ...]:
                 a.setflags(write=False)
             tint = _tint(cfg, p.width if p.scattered else None)
             tint.setflags(write=False)
-            out.append(Template(weights=weights, side=side, soften=p.soften, fold=p.fold, reveal=p.reveal, tint=tint, box=box,
-                                shading=shading, support=support, even=even, anchors=anchors, solve=solve))
+            out.append(Template(weights=weights, side=side, soften=p.soften, fold=p.fold, reveal=p.reveal, taut=p.taut,
+                                tint=tint, box=box, shading=shading, support=support, even=even, anchors=anchors, solve=solve))
     return tuple(out)
 
 
@@ -463,8 +465,8 @@ class Appearance:
         # below a floor a pattern is left out, and its strength counts from that floor, so nothing jumps
         add = np.flatnonzero((rise > MIN_STRENGTH) & ~reveal)
         lift = [(i, float(_above(fall[i], MIN_LIFT))) for i in np.flatnonzero((fall > MIN_LIFT) & soften & ~reveal)]
-        # a revealing pattern only evens out (no creases lifted): a raised brow pulls the lid skin out of
-        # the socket's shadow
+        # a revealing pattern only evens out (creases lifted only where it is taut): a raised brow pulls the lid
+        # skin out of the socket's shadow
         lift += [(i, float(_above(rise[i], MIN_LIFT))) for i in np.flatnonzero((rise > MIN_LIFT) & reveal)]
         if not len(add) and not lift:
             return None
@@ -482,12 +484,13 @@ class Appearance:
             weight = np.zeros((4, cy1 - cy0, cx1 - cx0), np.float32)
             # a fold is lifted as one where the mouth is left at rest; beside a mouth the target shapes (corners
             # pulled down, lips parted) it is lifted as a crease (surprise on jesper.jpg, its fold lifted as one,
-            # read neutral to face-api), its thin core as deep as a fold's either way; a revealing pattern lifts none
+            # read neutral to face-api), its thin core as deep as a fold's either way; a revealing pattern lifts no core
             at_rest = not shapes_mouth(right, left)
             # a target that deepens the fold itself (AU9, AU10, AU20) keeps its line: beside fear's stretched
             # mouth it reads as fear, beside disgust's raised lip as disgust
             core = 1.0 - min(max(float(right[_DEEPENS_FOLD].max()), float(left[_DEEPENS_FOLD].max()), 0.0) / 5.0, 1.0)
-            creases = [-1 if temps[i].reveal else 2 if temps[i].fold and at_rest else 0 for i, _ in lift]
+            creases = [-1 if temps[i].reveal and not temps[i].taut else 2 if temps[i].fold and at_rest else 0
+                       for i, _ in lift]
             cores = [core if temps[i].fold and not temps[i].reveal else 0.0 for i, _ in lift]
             _weigh(weight, cx0, cy0, np.array([i for i, _ in lift], np.int64), np.array([s for _, s in lift]),
                    np.array(creases, np.int64), np.array(cores), packed.lifting, packed.lift_offsets, packed.boxes)
@@ -646,16 +649,9 @@ class Appearance:
         # the creases at full resolution where their weight reaches
         x, y, bw, bh = cv2.boundingRect((support > MIN_LOG / self.cfg.lift_max).view(np.uint8))
         tx0, ty0, tx1, ty1 = px0 + 2 * x, py0 + 2 * y, px0 + 2 * (x + bw), py0 + 2 * (y + bh)
-        if flow is None or not bw:
-            seen = crop[ty0:ty1, tx0:tx1]
-        else:
-            kx = np.arange(tx0, tx1, dtype=np.float32)[None, :]
-            ky = np.arange(ty0, ty1, dtype=np.float32)[:, None]
-            seen = cv2.remap(crop, kx + flow[0, ty0:ty1, tx0:tx1], ky + flow[1, ty0:ty1, tx0:tx1], cv2.INTER_LINEAR,
-                             borderMode=cv2.BORDER_REPLICATE)
         detail = np.zeros((0, 0, 3), np.float32)
         if bw:
-            raw = np.log(_under(seen, laid, (tx0, ty0, tx1, ty1), None) + 8.0)
+            raw = np.log(laid_over(crop, flow, laid, (tx0, ty0, tx1, ty1)) + 8.0)
             detail = cv2.GaussianBlur(raw, (0, 0), fine)
             if weight[3].any():
                 # a fold's valley is read as sharp as it is: read at `fine`, a core narrower than that kept the
@@ -665,6 +661,21 @@ class Appearance:
         out = np.empty((y1 - y0, x1 - x0, 3), np.float32)
         _lifted(out, y0 - py0, x0 - px0, shade, filled, support, detail, ty0 - py0, tx0 - px0, most)
         return landed, out
+
+
+def laid_over(crop: np.ndarray, flow: np.ndarray | None, laid: tuple[np.ndarray, np.ndarray] | None,
+              box: tuple[int, int, int, int]) -> np.ndarray:
+    """What the rig's output holds over crop `box` before its shading, float32: the crop through the backward
+    `flow` (None: unmoved) with the fills `laid` over it (_under), what a ratio laid there multiplies."""
+    x0, y0, x1, y1 = box
+    if flow is None:
+        seen = crop[y0:y1, x0:x1]
+    else:
+        kx = np.arange(x0, x1, dtype=np.float32)[None, :]
+        ky = np.arange(y0, y1, dtype=np.float32)[:, None]
+        seen = cv2.remap(crop, kx + flow[0, y0:y1, x0:x1], ky + flow[1, y0:y1, x0:x1], cv2.INTER_LINEAR,
+                         borderMode=cv2.BORDER_REPLICATE)
+    return _under(seen, laid, box, None)
 
 
 def _under(seen: np.ndarray, laid: tuple[np.ndarray, np.ndarray] | None, box: tuple[int, int, int, int],

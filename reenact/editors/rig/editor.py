@@ -19,7 +19,7 @@ import numpy as np
 
 from ...engines import load
 from ...engines.warp_blend import to_nchw
-from .appearance import Appearance, Shading, load_appearance
+from .appearance import Appearance, Shading, laid_over, load_appearance
 from .basis import Basis, gates, lids_shut, load_basis
 
 from .deform import NARROWED_MIN, Deformation, HoleLayer, deform, dense_flow, index, points_box, union, warm
@@ -29,7 +29,7 @@ from .mesh import HOLE_CHAINS, HOLES, crop_mesh, hole_triangles
 from .solve import coefficients, narrowed, smile_share
 from . import lips
 from .eyes import drawn, eye_fill, lid_margin, margins, upper_lid, warm as warm_eyes
-from .fills import light, warm as warm_fills
+from .fills import light, skin, warm as warm_fills
 from .memory import TextureMemory, openness, recall
 from .mouth import (TEETH_LUMA, curtains, deep, mouth_geometry, opening_flow, palette, placement, retracted, rim_flow,
                     stretched, teeth_visible, warm as warm_mouth)
@@ -153,10 +153,12 @@ class RigEditor:
         fill_mask = np.zeros((size, size), np.float32)
         painted = np.zeros((size, size), np.float32)
         used = set()
+        lips_at = d.dst
         if moving is not None:
             for hole in holes:
                 if hole.name == "mouth":
-                    src, mouth_box = _fill_mouth(req, d, flow, hole, mem, fill, fill_mask, painted, opened[0])
+                    src, mouth_box, lips_at = _fill_mouth(req, d, flow, hole, mem, fill, fill_mask, painted,
+                                                          opened[0])
                     used.update(src.split("+"))
                     box = union(box, mouth_box)
                 else:
@@ -169,6 +171,12 @@ class RigEditor:
         # lifted again by the dark lip corner's ratio, a yellow-green dot: sample1_face1's neutral)
         shading = (self.appearance.shading(req.crop, d, flow, moving, *_smile_taken(right, left, d),
                                            (req.track_id, req.time), (fill, fill_mask)) if self.appearance else None)
+        # a smile's upper lip stretched pale over the teeth (lips.paled), with the rest of the shading
+        smile_up = float(max(right[_AU12], left[_AU12]))
+        pale = (lips.paled(d.src, lips_at, interocular(req.landmarks), size, smile_up, skin(req.crop, req.landmarks),
+                           lambda at: laid_over(req.crop, flow, (fill, fill_mask), at)) if smile_up > 0 else None)
+        if pale is not None:
+            shading = _times(shading, *pale, size)
         if shading is not None:
             box = shading.box if box is None else union(box, shading.box)
         if box is None:
@@ -268,6 +276,14 @@ def _smile_taken(right: np.ndarray, left: np.ndarray, d: Deformation) -> tuple[n
     return out[0], out[1]
 
 
+def _times(shading: Shading | None, box, ratio: np.ndarray, size: int) -> Shading:
+    """The shading with `ratio` (over crop `box`) multiplied in."""
+    x0, y0, x1, y1 = box
+    image = np.ones((size, size, 3), np.float32) if shading is None else shading.image
+    image[y0:y1, x0:x1] *= ratio
+    return Shading(image=image, box=box if shading is None else union(shading.box, box))
+
+
 def _soft(mask: np.ndarray, sigma: float) -> np.ndarray:
     """Antialias a binary region's edge without letting it grow past itself."""
     m = mask.astype(np.float32)
@@ -312,12 +328,14 @@ def _within(image: np.ndarray, box, inner) -> np.ndarray:
 
 
 def _fill_mouth(req: EditRequest, d: Deformation, flow: np.ndarray, hole: HoleLayer, mem: TextureMemory,
-                fill: np.ndarray, fill_mask: np.ndarray, painted: np.ndarray, gap: float) -> tuple[str, tuple[int, int, int, int]]:
+                fill: np.ndarray, fill_mask: np.ndarray, painted: np.ndarray,
+                gap: float) -> tuple[str, tuple[int, int, int, int], np.ndarray]:
     """The moved mouth: lips settled (sealed where the target keeps them together, never thinned away; see
     lips.py), then the interior as two curtains (see mouth.curtains): the source's own inside, carried by
     the flow, over a procedural interior (teeth.py, the fill); a remembered open mouth of the same person
     takes the place of a closed source's; `painted` marks the painted interior (Warp.painted); `gap`: the source's
-    inner-lip gap (`openness`). Returns (where the texture came from, box it touched)."""
+    inner-lip gap (`openness`). Returns (where the texture came from, box it touched, the crop mesh with the lips
+    settled)."""
     size = req.crop.shape[0]
     iod = interocular(req.landmarks)
     contour = index(HOLES["mouth"])
@@ -353,7 +371,7 @@ def _fill_mouth(req: EditRequest, d: Deformation, flow: np.ndarray, hole: HoleLa
             seen = fill[cy0:cy1, cx0:cx1] * m + _within(warped, box, cbox) * (1 - m)
             _paste(fill, fill_mask, cbox, *lips.corner_tails(dst, gone, seen, cbox, iod))
     if sealed:
-        return "lips", box
+        return "lips", box, dst
     colours = palette(req.crop, req.landmarks)
     teeth = (req.crop, TEETH_LUMA * float(luma(colours.teeth))) if colours.shows_teeth else None
     cavity = deep(d.src, dst, iod, max(d.relaxed, stretched(req.target)))
@@ -387,7 +405,7 @@ def _fill_mouth(req: EditRequest, d: Deformation, flow: np.ndarray, hole: HoleLa
     drawn = g.outline * (1 - w)
     _paste(fill, fill_mask, (x0, y0, x1, y1), patch, drawn)
     _mark(painted, (x0, y0, x1, y1), drawn, share)
-    return "+".join(used), box
+    return "+".join(used), box, dst
 
 
 def _cut(mask: np.ndarray, box, to) -> np.ndarray:

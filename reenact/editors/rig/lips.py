@@ -19,7 +19,7 @@ from ...stages.geometry import canonical_mesh
 from ...stages.landmarks import LIPS_OUTER, MOUTH_CORNERS
 from ...jit import compiled
 from .deform import _along_at, chain_y, index
-from .fills import length, row_gradient, smoothstep
+from .fills import SKIN_CHROMA, colourful, coverage, length, row_gradient, smoothstep, toned
 from .flow import rasterize_flow
 from .mesh import LIPS_INNER_LOWER, face_triangles, rest_points
 from .mouth import MOUTH_LOWER, MOUTH_UPPER
@@ -101,6 +101,24 @@ CORNER_DARK = 0.35
 # the rig leaves: sample5_face0 under neutral, its corners down 0.7-0.9 AU12 units, kept the smirk's dark pits and
 # read happy): the pits go as the corners come down, all of them by this many AU12 units
 CORNER_TAKEN_AU12 = 1.0
+# a smile that lifts the upper lip off the teeth stretches it thin and pale: from rest (smile_man.mp4 frames 0, 10)
+# to his broad smile (40-60, the lip's inner edge about PALE_RISE_IOD up) his upper lip's colour over the cheek's
+# grows per RGB channel by the first at PALE_AT[0] of the way from its outer contour to its inner edge, by the
+# second at PALE_AT[1] (the mean of five columns): brighter, most near its inner edge, and much less red. Carried as
+# it was, a closed mouth's upper lip kept its resting shade, darkest where the lips had met, and over the teeth it
+# read as a thick dark band, a snarl (held2 facexlib_test2: 0.19-0.29 of the cheek's luma, fer angry)
+PALE = ((1.05, 1.19, 1.17), (1.12, 1.57, 1.40))
+PALE_AT = (0.2, 0.8)
+PALE_RISE_IOD = 0.125
+# ... as far as the target raises AU12 by this much (a smile; a snarl's raised lip, AU10 alone, keeps its shade)
+PALE_AU12 = 2.0
+# it pales a bare lip's own red, read in what it multiplies: per pixel it takes out no more red (log R - G over the
+# skin's) than the pixel has (a moustache's hair over the lip, held2 breakingbad_face1, turned a cream streak), and
+# none where the lip as a whole is bluer (log B - G over the skin's, its mean as the pale weighs it) than the second
+# of these, made up, from the first on: pink to lavender lipstick (held sample3_face0 0.41, sample3_face2 0.57,
+# sample1_face1 1.45; it turned lavender-white) where a bare lip is -0.08-0.20 (the shared stills, smile_man.mp4,
+# held2's). Per pixel, a dark seam's hue is noise (breakingbad_face1's read made up, a dark blot over the teeth)
+MADE_UP_BLUE = (0.25, 0.4)
 
 
 @lru_cache(maxsize=1)
@@ -350,6 +368,45 @@ def _reddened(upper: np.ndarray, lower: np.ndarray, gone: float) -> np.ndarray:
     red_u, red_l = (upper[:, 0] - upper[:, 1]) / np.maximum(total_u, 1e-3), (lower[:, 0] - lower[:, 1]) / total_l
     lack = np.clip((UPPER_RED * red_l - red_u) / np.maximum(red_l - red_u, 1e-6), 0, 1) * (red_l > red_u) * gone
     return (upper + lack[:, None] * (lower * (total_u / total_l)[:, None] - upper)).astype(np.float32)
+
+
+def paled(src: np.ndarray, dst: np.ndarray, iod: float, size: int, smile: float, skin: np.ndarray,
+          read) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
+    """(crop box, ratio (h, w, 3) float32) that pales the moved upper lip as a smile stretches it over the teeth
+    (PALE): per column, as far as its inner edge rose over the source's (at the same share between the corners, up
+    to PALE_RISE_IOD) and the target raises AU12 (`smile`, its change, up to PALE_AU12), its colour shift as strong
+    as the photo is colourful (fills.colourful of the cheeks' `skin`: a grey photo's lip only brightens), and per
+    pixel only on a bare lip's own red (MADE_UP_BLUE) of what it multiplies (`read`(box): appearance.laid_over);
+    None where nothing pales."""
+    gate = min(max(smile / PALE_AU12, 0.0), 1.0)
+    if gate <= 0:
+        return None
+    ring = np.concatenate([dst[index(OUTER_UPPER), :2], dst[index(MOUTH_UPPER[::-1]), :2]])
+    x0, y0 = np.maximum(np.floor(ring.min(0)).astype(int) - 1, 0)
+    x1, y1 = np.minimum(np.ceil(ring.max(0)).astype(int) + 2, size)
+    if x1 <= x0 or y1 <= y0:
+        return None
+    gx = np.arange(x0, x1, dtype=np.float32)[None, :]
+    gy = np.arange(y0, y1, dtype=np.float32)[:, None]
+    a, b = sorted((float(dst[78, 0]), float(dst[308, 0])))
+    sa, sb = sorted((float(src[78, 0]), float(src[308, 0])))
+    xs = 0.5 * (sa + sb) + (gx - 0.5 * (a + b)) * (sb - sa) / max(b - a, 1.0)
+    outer, inner = chain_y(dst, OUTER_UPPER, gx), chain_y(dst, MOUTH_UPPER, gx)
+    rise = (chain_y(src, MOUTH_UPPER, xs) - inner) / iod
+    strength = gate * np.clip(rise / PALE_RISE_IOD, 0, 1) * coverage(ring, (x0, y0, x1, y1))
+    if not strength.max() > 0:
+        return None
+    t = np.clip(((gy - outer) / np.maximum(inner - outer, 1e-3) - PALE_AT[0]) / (PALE_AT[1] - PALE_AT[0]), 0, 1)
+    lo, hi = np.log(PALE)
+    lo, hi = (toned(v, colourful(skin, SKIN_CHROMA)) for v in (lo, hi))
+    log = strength[..., None] * (lo + (hi - lo) * t[..., None])
+    # only a bare lip's own red (MADE_UP_BLUE): the red it takes out (G's gain over R's) is at most the pixel's
+    over = np.log(read((x0, y0, x1, y1)) + 8.0) - np.log(skin + 8.0)
+    takes = log[..., 1] - log[..., 0]
+    bare = np.where(takes > 1e-3, np.clip((over[..., 0] - over[..., 1]) / np.maximum(takes, 1e-3), 0, 1), 1)
+    blue = float(((over[..., 2] - over[..., 1]) * log[..., 1]).sum() / log[..., 1].sum())
+    bare *= 1 - smoothstep((blue - MADE_UP_BLUE[0]) / (MADE_UP_BLUE[1] - MADE_UP_BLUE[0]))
+    return (x0, y0, x1, y1), np.exp(log * bare[..., None]).astype(np.float32)
 
 
 def corner_box(dst: np.ndarray, iod: float, size: int) -> tuple[int, int, int, int]:
