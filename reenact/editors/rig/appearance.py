@@ -597,7 +597,8 @@ class Appearance:
         if landed is None:
             return None
         fine, wide = self.cfg.lift_sigma
-        even = bool(weight[1].any())
+        # which of the planes weigh anything, each read once
+        even, folds, cores = (bool(weight[k].any()) for k in (1, 2, 3))
         iod = interocular(moved)
         broad = self.cfg.flatten_sigma[1] * iod if even else 0.0
         x0, y0, x1, y1 = landed
@@ -631,12 +632,12 @@ class Appearance:
         w = np.empty((len(weight), half_size[1], half_size[0]), np.float32)
         _onto(w, weight, cv2.invertAffineTransform(m), np.minimum(cv2.GaussianBlur(skin, (0, 0), 1.0), skin))
         support, most = w[0], np.full_like(w[0], self.cfg.lift_max)
-        if weight[2].any():
+        if folds:
             # a fold is filled up to its wider valley's rims, a crease beside it to its own
             support = np.minimum(w[0] + w[2], np.float32(1))
             share = w[2] / np.maximum(w[0] + w[2], np.float32(1e-6))
             filled += _planes(share) * (_closed(half, self.cfg.fold_width, fine) - filled)
-        if weight[3].any():
+        if cores:
             # and a fold's valley is lifted as deep as it is (capped as a crease, its core stayed a hard dark
             # line: obama under neutral, astronaut.png under surprise)
             core = np.minimum(w[3] / np.maximum(w[0] + w[2], np.float32(1e-6)), np.float32(1))
@@ -653,7 +654,7 @@ class Appearance:
         if bw:
             raw = np.log(laid_over(crop, flow, laid, (tx0, ty0, tx1, ty1)) + 8.0)
             detail = cv2.GaussianBlur(raw, (0, 0), fine)
-            if weight[3].any():
+            if cores:
                 # a fold's valley is read as sharp as it is: read at `fine`, a core narrower than that kept the
                 # depth the blur took off, a hard dark line between lit rims (obama's nasolabial fold)
                 sharp = cv2.resize(core[y:y + bh, x:x + bw], (2 * bw, 2 * bh), interpolation=cv2.INTER_LINEAR)

@@ -16,7 +16,7 @@ import numpy as np
 from ...imaging import luma
 from ...jit import compiled
 from .deform import Deformation, HoleLayer, _along_at, _interp, _np_sum, chain_y, index
-from .fills import (SKIN_CHROMA, colourful, light, median, percentile, quantile, saturation, skin, slope, softness,
+from .fills import (SKIN_CHROMA, colourful, lit_by, median, percentile, quantile, saturation, skin, slope, softness,
                     toned)
 from .iris import iris, opening, unseen
 from .mesh import HOLE_CHAINS
@@ -354,16 +354,17 @@ def eye_fill(crop: np.ndarray, src_lm: np.ndarray, d: Deformation, hole: HoleLay
     sclera_px, iris_px, around = pixels(c)
     # an eye the source shows open, but with its lids over much of the iris (a smile's narrowed slit): MediaPipe's
     # iris is off there, and the disc drawn on it showed a second iris beside the slit's own
-    slit = not unseen(src_lm, hole.name) and len(iris_px) < SLIT_CORE * np.pi * (0.8 * r) ** 2
+    closed = unseen(src_lm, hole.name)
+    slit = not closed and len(iris_px) < SLIT_CORE * np.pi * (0.8 * r) ** 2
     if slit:
         c = _iris_found(crop, hole, c, r)
         sclera_px, iris_px, around = pixels(c)
-    level = light(crop, src_lm)
+    cheek = skin(crop, src_lm)
+    level = lit_by(cheek)
     # lit like the skin around this eye, not the cheek (a deep socket's shade, portrait_man.jpg, took a
     # cheek-bright white for a painted crescent), and in its light's colour (a screen's blue light on the eyes
     # gave a cheek-tinted white a yellow cast)
     greyest = 0.0     # the most saturation a narrowed slit's white may have (SLIT_WHITE)
-    cheek = skin(crop, src_lm)
     lift = SLIT_LIFT[0] * float(luma(cheek))
     if len(around) >= 16:
         lit = percentile(around, 75)
@@ -405,7 +406,7 @@ def eye_fill(crop: np.ndarray, src_lm: np.ndarray, d: Deformation, hole: HoleLay
     a, upper, lower, b = HOLE_CHAINS[hole.name]
     pa, pb = d.dst[a], d.dst[b]
     glint = (np.nan, np.nan)
-    if unseen(src_lm, hole.name):
+    if closed:
         # an eye the source shows open has its own catchlight
         side = -1.0 if slope(crop, src_lm) <= 0 else 1.0               # towards the brighter cheek
         glint = (c[0] + side * CATCHLIGHT[0] * r, c[1] - CATCHLIGHT[0] * r)

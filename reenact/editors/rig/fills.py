@@ -85,7 +85,11 @@ def toned(rgb: np.ndarray, chroma: float) -> np.ndarray:
 
 def light(crop: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     """Per-channel gain (3,) of this photo's light relative to a neutral mid-tone skin."""
-    s = skin(crop, landmarks)
+    return lit_by(skin(crop, landmarks))
+
+
+def lit_by(s: np.ndarray) -> np.ndarray:
+    """`light` from the cheeks' skin colour `s` (fills.skin), for a caller that reads that colour as well."""
     return float(luma(s)) / SKIN_LUMA * np.sqrt(s / max(float(s.mean()), 1.0))
 
 
