@@ -445,11 +445,10 @@ def _fall(change: np.ndarray, ids: tuple[int, ...], full: float = AU_MAX) -> flo
 
 
 def _show_sclera(src: np.ndarray, dst: np.ndarray, changes: tuple[np.ndarray, np.ndarray], basis: Basis,
-                 shut: float = 0.0) -> None:
+                 iod: float, shut: float = 0.0) -> None:
     """Raise each upper lid that AU05 lifts to SCLERA_SHOW above its iris (iris.iris: the eye's own, or where an
     eye the source shows closed has it), in the picture (crop px): a pitched head's lid sat 0.04 IOD above the
-    iris in the canonical frame (jesper.jpg) and on it in the photo."""
-    iod = interocular(src)
+    iris in the canonical frame (jesper.jpg) and on it in the photo. `iod`: interocular(src)."""
     for name, change, fields, rings in zip(("right_eye", "left_eye"), changes, (basis.right, basis.left), EYE_RINGS):
         rise = float(change[_AU05])
         if rise <= 0:
@@ -819,7 +818,8 @@ def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Ba
     moved_crop = to_crop(moved)
     dst = moved_crop[:, :2].astype(np.float32)
     src = landmarks[:, :2].astype(np.float32)
-    _show_sclera(landmarks, dst, (right, left), basis, lids)
+    iod = interocular(landmarks)
+    _show_sclera(landmarks, dst, (right, left), basis, iod, lids)
     step = dst - src
     step[np.maximum(np.abs(step[:, 0]), np.abs(step[:, 1])) < MIN_MOVE_PX] = 0
     step = _layer_eyes(src, step)
@@ -836,7 +836,6 @@ def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Ba
     scale = 1.0
     if np.any(step_all):
         active = mesh.triangles[_touching(mesh.triangles, step_all)]
-        iod = interocular(landmarks)
         step_all = _couple_close(src_all, step_all, _edges(size), COUPLE_IOD * iod, own=own)
         # what the lid skin drags along stays within reach too
         _within_reach(step_all[:len(src)], basis.reach, np.float32(iod))
