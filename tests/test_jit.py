@@ -181,7 +181,7 @@ def _numpy_dense_flow(d, size):
     mesh = crop_mesh(size)
     tris = mesh.triangles
     step = d.dst - d.src
-    moving = D._touching(tris, D._nonzero(step))
+    moving = D._touching(tris, step)
     box = D.points_box(d.dst[tris[moving]].reshape(-1, 2), size)
     drawn, z = D._drawn(tris, d.src, d.dst, d.depth, moving, mesh.n_face, np.array(box, np.float32))
     rasterize_flow(flow, d.src, d.dst, tris[drawn], z[drawn])

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from reenact.editors.rig.appearance import _blur_over
-from reenact.editors.rig.deform import _fixed_point, _nonzero, _touching, points_box
+from reenact.editors.rig.deform import _fixed_point, _nonzero, _touching, _uncovered, points_box
 from reenact.editors.rig.fills import EDGE_SHARE, MIN_EDGE, median, percentile, quantile, skin
 from reenact.imaging import _edge_ratio
 
@@ -46,7 +46,20 @@ def test_short_axis_helpers_match_numpy():
         v[::7] = 0
         assert np.array_equal(_nonzero(v[:, :2]), np.any(v[:, :2] != 0, axis=1))
         tris = rng.integers(0, 500, (800, 3))
-        assert np.array_equal(_touching(tris, _nonzero(v[:, :2])), np.any(v[:, :2][tris] != 0, axis=(1, 2)))
+        assert np.array_equal(_touching(tris, v[:, :2]), np.any(v[:, :2][tris] != 0, axis=(1, 2)))
+
+
+@pytest.mark.parametrize("turn", [0.0, 0.3, 1.0])
+def test_uncovered_is_numpys_steps_bit_for_bit(turn):
+    rng = np.random.default_rng(5)
+    n = rng.standard_normal((36, 2)).astype(np.float32)
+    step = rng.standard_normal((36, 2)).astype(np.float32)
+    step[::5] = 0
+    out = step[:, 0] * n[:, 0] + step[:, 1] * n[:, 1]
+    front = np.where((out < 0)[:, None], step, 0.0)
+    want = front if turn <= 0 else (1 - turn) * front + turn * np.minimum(out, 0.0)[:, None] * n
+    got = _uncovered(n, step, turn)
+    assert got.dtype == want.dtype == np.float32 and got.tobytes() == want.tobytes()
 
 
 def test_edge_ratio_is_softness_numpy_steps_bit_for_bit():

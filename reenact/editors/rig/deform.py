@@ -445,11 +445,10 @@ def _fall(change: np.ndarray, ids: tuple[int, ...], full: float = AU_MAX) -> flo
 
 
 def _show_sclera(src: np.ndarray, dst: np.ndarray, changes: tuple[np.ndarray, np.ndarray], basis: Basis,
-                 shut: float = 0.0) -> None:
+                 iod: float, shut: float = 0.0) -> None:
     """Raise each upper lid that AU05 lifts to SCLERA_SHOW above its iris (iris.iris: the eye's own, or where an
     eye the source shows closed has it), in the picture (crop px): a pitched head's lid sat 0.04 IOD above the
-    iris in the canonical frame (jesper.jpg) and on it in the photo."""
-    iod = interocular(src)
+    iris in the canonical frame (jesper.jpg) and on it in the photo. `iod`: interocular(src)."""
     for name, change, fields, rings in zip(("right_eye", "left_eye"), changes, (basis.right, basis.left), EYE_RINGS):
         rise = float(change[_AU05])
         if rise <= 0:
@@ -819,7 +818,8 @@ def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Ba
     moved_crop = to_crop(moved)
     dst = moved_crop[:, :2].astype(np.float32)
     src = landmarks[:, :2].astype(np.float32)
-    _show_sclera(landmarks, dst, (right, left), basis, lids)
+    iod = interocular(landmarks)
+    _show_sclera(landmarks, dst, (right, left), basis, iod, lids)
     step = dst - src
     step[np.maximum(np.abs(step[:, 0]), np.abs(step[:, 1])) < MIN_MOVE_PX] = 0
     step = _layer_eyes(src, step)
@@ -835,8 +835,7 @@ def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Ba
                                np.zeros_like(oval)])
     scale = 1.0
     if np.any(step_all):
-        active = mesh.triangles[_touching(mesh.triangles, _nonzero(step_all))]
-        iod = interocular(landmarks)
+        active = mesh.triangles[_touching(mesh.triangles, step_all)]
         step_all = _couple_close(src_all, step_all, _edges(size), COUPLE_IOD * iod, own=own)
         # what the lid skin drags along stays within reach too
         _within_reach(step_all[:len(src)], basis.reach, np.float32(iod))
@@ -857,6 +856,8 @@ def warm(basis: Basis, size: int = 256) -> None:
     chain_y(rest.astype(np.float32), LIPS_INNER_UPPER, np.zeros(1, np.float32))
     # ... and the eyes' layer, which a smile leaves where it is
     _unseen_eyeball(np.zeros((1, 1), bool), np.zeros((1, 1), bool))
+    # ... and a turned face's background edge, which the average face is not
+    _uncovered(np.zeros((1, 2), np.float32), np.zeros((1, 2), np.float32), 0.5)
     # ... and boxes around float64 points (float32 ones took theirs above)
     points_box(np.zeros((1, 2)), size)
     # ... and the fold limiter's rounds, on a triangle the motion flips
@@ -909,13 +910,25 @@ def _uncovered(n: np.ndarray, step: np.ndarray, turn: float) -> np.ndarray:
     in, with it, stretching over what the face uncovers; where it moves out (a dropped chin), not at all: the
     face covers the background there instead of pushing it. On a turned face (`turn`, see turned) it follows
     across the outline (along its normal) only, not sliding along it: a turned face's dropped jaw swings along
-    its outline, and a band that slid with it folded."""
-    out = step[:, 0] * n[:, 0] + step[:, 1] * n[:, 1]
-    inward = out < 0
-    front = np.where(inward[:, None], step, 0.0)
-    if turn <= 0:
-        return front
-    return (1 - turn) * front + turn * np.minimum(out, 0.0)[:, None] * n
+    its outline, and a band that slid with it folded. float32 in and out, numpy's steps in their order (a few
+    dozen points: the calls cost more than the arithmetic)."""
+    return _follow(n, step, max(turn, 0.0))
+
+
+@compiled
+def _follow(n, step, turn):  # pragma: no cover (compiled)
+    """_uncovered's steps: out = step·n; front = where(out < 0, step, 0); with turn > 0,
+    (1 − turn)·front + turn·min(out, 0)·n, each Python float cast to float32 as numpy does."""
+    front = np.zeros_like(step)
+    keep, along = np.float32(1 - turn), np.float32(turn)
+    for i in range(len(step)):
+        out = step[i, 0] * n[i, 0] + step[i, 1] * n[i, 1]
+        for k in range(2):
+            if out < 0:
+                front[i, k] = step[i, k]
+            if turn > 0:
+                front[i, k] = keep * front[i, k] + along * min(out, np.float32(0)) * n[i, k]
+    return front
 
 
 @lru_cache(maxsize=None)
@@ -1131,7 +1144,7 @@ def dense_flow(d: Deformation, size: int) -> tuple[np.ndarray, list[HoleLayer], 
     mesh = crop_mesh(size)
     tris = mesh.triangles
     step = d.dst - d.src
-    moving = _touching(tris, _nonzero(step))
+    moving = _touching(tris, step)
     box = points_box(_corners_span(tris, d.dst, moving), size)
     drawn, z = _drawn(tris, d.src, d.dst, d.depth, moving, mesh.n_face, np.array(box, np.float32))
     rasterize_flow(flow, d.src, d.dst, tris[drawn], z[drawn])
@@ -1294,9 +1307,18 @@ def _nonzero(step: np.ndarray) -> np.ndarray:
     return (step[:, 0] != 0) | (step[:, 1] != 0)
 
 
-def _touching(tris: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Which triangles have a corner among `points` (a boolean per vertex): points[tris].any(1), cheaper."""
-    return points[tris[:, 0]] | points[tris[:, 1]] | points[tris[:, 2]]
+@compiled
+def _touching(tris, step):  # pragma: no cover (compiled)
+    """Which triangles have a corner that moves (`step` (n, 2) not zero): np.any(step[tris] != 0, axis=(1, 2)),
+    without its (T, 3, 2) temporaries (a thousand triangles, twice an edit)."""
+    out = np.zeros(len(tris), np.bool_)
+    for t in range(len(tris)):
+        for i in range(3):
+            v = tris[t, i]
+            if step[v, 0] != 0 or step[v, 1] != 0:
+                out[t] = True
+                break
+    return out
 
 
 def union(a, b):

@@ -145,6 +145,7 @@ class RigEditor:
         if not (np.any(right) or np.any(left) or (smile > 0 and req.target.values[_AU12] <= 0)):
             return None
         size = req.crop.shape[0]
+        iod = interocular(req.landmarks)
         d = deform(req.landmarks, right, left, self.basis, size, smile, lids_shut(req.target),
                    narrowed(req.source, NARROWED_MIN), gates(req.target))
         flow, holes, moving = dense_flow(d, size)
@@ -158,7 +159,7 @@ class RigEditor:
             for hole in holes:
                 if hole.name == "mouth":
                     src, mouth_box, lips_at = _fill_mouth(req, d, flow, hole, mem, fill, fill_mask, painted,
-                                                          opened[0])
+                                                          opened[0], iod)
                     used.update(src.split("+"))
                     box = union(box, mouth_box)
                 else:
@@ -173,7 +174,7 @@ class RigEditor:
                                            (req.track_id, req.time), (fill, fill_mask)) if self.appearance else None)
         # a smile's upper lip stretched pale over the teeth (lips.paled), with the rest of the shading
         smile_up = float(max(right[_AU12], left[_AU12]))
-        pale = (lips.paled(d.src, lips_at, interocular(req.landmarks), size, smile_up, skin(req.crop, req.landmarks),
+        pale = (lips.paled(d.src, lips_at, iod, size, smile_up, skin(req.crop, req.landmarks),
                            lambda at: laid_over(req.crop, flow, (fill, fill_mask), at)) if smile_up > 0 else None)
         if pale is not None:
             shading = _times(shading, *pale, size)
@@ -329,15 +330,14 @@ def _within(image: np.ndarray, box, inner) -> np.ndarray:
 
 def _fill_mouth(req: EditRequest, d: Deformation, flow: np.ndarray, hole: HoleLayer, mem: TextureMemory,
                 fill: np.ndarray, fill_mask: np.ndarray, painted: np.ndarray,
-                gap: float) -> tuple[str, tuple[int, int, int, int], np.ndarray]:
+                gap: float, iod: float) -> tuple[str, tuple[int, int, int, int], np.ndarray]:
     """The moved mouth: lips settled (sealed where the target keeps them together, never thinned away; see
     lips.py), then the interior as two curtains (see mouth.curtains): the source's own inside, carried by
     the flow, over a procedural interior (teeth.py, the fill); a remembered open mouth of the same person
     takes the place of a closed source's; `painted` marks the painted interior (Warp.painted); `gap`: the source's
-    inner-lip gap (`openness`). Returns (where the texture came from, box it touched, the crop mesh with the lips
-    settled)."""
+    inner-lip gap (`openness`); `iod`: interocular(req.landmarks), which plan reads once. Returns (where the
+    texture came from, box it touched, the crop mesh with the lips settled)."""
     size = req.crop.shape[0]
-    iod = interocular(req.landmarks)
     contour = index(HOLES["mouth"])
     x0, y0, x1, y1 = box = points_box(np.concatenate([d.dst[contour], d.src[contour]]), size, 2)
     used = ["procedural"]
