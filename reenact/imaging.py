@@ -1,4 +1,4 @@
-"""Pixel measures the whole project shares: BT.601 luma and a Reinhard colour match.
+"""Pixel measures the whole project shares: BT.601 luma, a Reinhard colour match and how soft edges are.
 
 A low layer: stages, editors and the eval all use these, so "how bright" and "the same colour" mean one
 thing everywhere.

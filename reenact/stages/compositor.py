@@ -108,7 +108,7 @@ def _replay(frame: np.ndarray, warp: Warp, box, crop_to_roi: np.ndarray, roi, ba
     """The editor's warp and fills redone at frame resolution over `roi`: moved pixels keep their detail.
 
     `box` is the crop box of the blend weight (`_crop_box`), `bands` the ROI's bands where it is not 0
-    (`_bands`); the result is 0 outside them. `lift`: see `_level`; `sharpen`: see `_steepen`.
+    (`_bands`); the result is 0 outside them. `lift`: see `_level`; `sharpen`: see `_painted`.
     """
     x0, y0, x1, y1 = roi
     size = (x1 - x0, y1 - y0)
@@ -140,32 +140,49 @@ def _replay(frame: np.ndarray, warp: Warp, box, crop_to_roi: np.ndarray, roi, ba
         # resampled premultiplied by its mask, so a fill's edge fades into the warp, not into the black
         # that lies outside the fill
         fill = cv2.multiply(warp.fill[src], cv2.merge([fm, fm, fm]), dtype=cv2.CV_8U)
-        scale = float(np.hypot(*crop_to_roi[0, :2]))
-        # the frame box over what is painted (the mouth's inside): the patches' parts to steepen (_steepen), as
-        # far as the photo there is sharper than the painting upsampled (_steep_gain); a painting upsampled
-        # to under a pixel's softness is as sharp as a frame shows
-        pbox = (_crop_box(_above(warp.painted)) if warp.painted is not None and sharpen > 0
-                and DRAWN_SIGMA * scale > 1 else None)
-        pfoot = _footprint(pbox, crop_to_roi, out.shape) if pbox is not None else None
-        if pfoot is not None:
-            sharpen = _steep_gain(frame[y0 + pfoot[1]:y0 + pfoot[3], x0 + pfoot[0]:x0 + pfoot[2]], scale, sharpen)
-            pfoot = pfoot if sharpen > 0 else None
+        steep = _painted(frame, warp, crop_to_roi, roi, out.shape, sharpen)
         for bx0, by0, bx1, by1 in _patches(changed, crop_box, crop_to_roi, out.shape):
             m = _between(crop_to_roi, (cx0, cy0), (bx0, by0))
             bsize = (bx1 - bx0, by1 - by0)
             wm = cv2.warpAffine(fm, m, bsize, flags=cv2.INTER_LINEAR, borderValue=0)
             wf = cv2.warpAffine(fill, m, bsize, flags=cv2.INTER_LINEAR, borderValue=0)
-            if pfoot is not None:
-                sx0, sy0, sx1, sy1 = max(pfoot[0], bx0), max(pfoot[1], by0), min(pfoot[2], bx1), min(pfoot[3], by1)
-                if sx1 > sx0 and sy1 > sy0:
-                    painted = cv2.warpAffine(warp.painted, _between(crop_to_roi, (0, 0), (sx0, sy0)), (sx1 - sx0, sy1 - sy0),
-                                             flags=cv2.INTER_LINEAR, borderValue=0)
-                    _steepen(wf[sy0 - by0:sy1 - by0, sx0 - bx0:sx1 - bx0], painted, scale, sharpen)
+            if steep is not None:
+                _steepen_patch(wf, (bx0, by0, bx1, by1), steep, warp.painted, crop_to_roi)
             patch = out[by0:by1, bx0:bx1]
             cv2.add(cv2.blendLinear(patch, np.zeros_like(patch), 1.0 - wm, wm), wf, dst=patch)
     if warp.shade is not None:
         _shade(out, warp.shade, crop_to_roi, lift)
     return out
+
+
+def _painted(frame: np.ndarray, warp: Warp, crop_to_roi: np.ndarray, roi, shape,
+             sharpen: float) -> tuple[tuple[int, int, int, int], float, float] | None:
+    """(ROI box over what the editor painted, the gain to steepen it by, the crop→frame scale), or None where
+    nothing is steepened: no painting, `sharpen` 0, a painting upsampled to under a pixel's softness (as sharp
+    as a frame shows), or a photo there no sharper than the upsampled painting (_steep_gain)."""
+    scale = float(np.hypot(*crop_to_roi[0, :2]))
+    if warp.painted is None or sharpen <= 0 or DRAWN_SIGMA * scale <= 1:
+        return None
+    box = _crop_box(_above(warp.painted))
+    foot = _footprint(box, crop_to_roi, shape) if box is not None else None
+    if foot is None:
+        return None
+    x0, y0 = roi[:2]
+    gain = _steep_gain(frame[y0 + foot[1]:y0 + foot[3], x0 + foot[0]:x0 + foot[2]], scale, sharpen)
+    return (foot, gain, scale) if gain > 0 else None
+
+
+def _steepen_patch(wf: np.ndarray, patch, steep, painted: np.ndarray, crop_to_roi: np.ndarray) -> None:
+    """_steepen the part of the fill patch `wf` (ROI box `patch`) that lies over the painted box of `steep`
+    (_painted), with the painted share warped alike."""
+    (px0, py0, px1, py1), gain, scale = steep
+    bx0, by0, bx1, by1 = patch
+    sx0, sy0, sx1, sy1 = max(px0, bx0), max(py0, by0), min(px1, bx1), min(py1, by1)
+    if sx1 <= sx0 or sy1 <= sy0:
+        return
+    share = cv2.warpAffine(painted, _between(crop_to_roi, (0, 0), (sx0, sy0)), (sx1 - sx0, sy1 - sy0),
+                           flags=cv2.INTER_LINEAR, borderValue=0)
+    _steepen(wf[sy0 - by0:sy1 - by0, sx0 - bx0:sx1 - bx0], share, scale, gain)
 
 
 # a painted edge upsampled from the crop reads as soft as a Gaussian's σ of this many crop px (edge_blur:
