@@ -175,6 +175,8 @@ def _sample(lab: np.ndarray, points: np.ndarray) -> np.ndarray:
 
 
 _LAB8_OFFSET = np.float32([0, 128, 128])
+_SKIN_AT = np.array(SKIN_SAMPLES)
+assert len(SKIN_SAMPLES) % 2, "the skin's median is read as the middle sample"
 
 
 class OcclusionStage(StageBase):
@@ -197,7 +199,8 @@ class OcclusionStage(StageBase):
         lab[..., 0] *= np.float32(100 / 255)
         # landmarks at the low resolution (pixel centres stay centres)
         pts = (aligned.landmarks[:, :2] + 0.5) * (n / size) - 0.5
-        skin = np.median(_sample(lab, pts[list(SKIN_SAMPLES)]), axis=0)
+        # their median, as np.median has it for an odd count (the middle value), by a sort: 1.3 against 16 us
+        skin = np.sort(_sample(lab, pts[_SKIN_AT]), axis=0)[len(SKIN_SAMPLES) // 2]
         tone = self._tone(track_id, t, skin[1:])
         out = np.zeros((size, size), np.float32)
         if np.hypot(*tone) < MIN_TONE_CHROMA:
