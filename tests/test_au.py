@@ -109,6 +109,19 @@ def test_low_brows_do_not_read_as_a_frown(read_still):
     assert read_still(first_frame("talking_man.mp4"))["AU04"] <= 1.0
 
 
+def test_a_stills_smile_raises_its_cheeks(read_still):
+    # portrait_man smiles with raised cheeks and crow's feet the cheek feature misses against the population
+    # (AU6 read 0): his AU6 is at least his AU12, so a preset that takes the smile away lowers them too
+    au = read_still(load_rgb("portrait_man.jpg"))
+    assert au["AU12"] > 0.5 and au["AU06"] >= au["AU12"]
+    # a known neutral (video) reads the cheek itself
+    m = load_model()
+    f = m.population_neutral.copy()
+    f[m.au_feature[AU_NAMES.index("AU12")]] += m.feature_delta("AU12", 3.0)
+    assert m.intensities(f, m.population_neutral)["AU06"] == 0.0
+    assert m.intensities(f)["AU06"] == m.intensities(f)["AU12"] > 0.0
+
+
 def test_still_onsets_widen_by_the_measured_identity_spread():
     m = load_model()
     prior = load_still_prior(m.feature_names)

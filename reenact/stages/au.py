@@ -50,6 +50,11 @@ STILL_PRIOR = "still_prior.npy"
 # a still's onset adds identity's spread to the tracker noise in quadrature, at the same 2 × spread that
 # sets each onset from its noise figure (au_features.yaml)
 IDENTITY_Z = 2.0
+# on a still a smile raises the cheeks at least as far as AU12 reads (FACS 12 from C lifts the infraorbital
+# triangle and bags the lower lid, as AU6 does): the cheek feature, read against the population, misses it
+# under identity's spread (portrait_man.jpg AU6 0, AU12 1; dev sample5_face4 0.1, 1.9), and a preset that takes
+# the smile away left its raised cheeks and lids, fear's cry face read sad (docs/presets.md#fear)
+_AU06, _AU12 = AU_INDEX["AU06"], AU_INDEX["AU12"]
 
 
 @dataclass(frozen=True)
@@ -119,11 +124,15 @@ class AUModel:
         """AU intensities of `features` relative to `neutral`; None: a still, read against the still prior.
 
         A still's own neutral is unknown, so a move only counts past the wider still onset; the slope
-        stays (a soft threshold), so a still reads what video would, less what identity could explain.
+        stays (a soft threshold), so a still reads what video would, less what identity could explain. A
+        still's AU6 is at least its AU12 (a smile's cheeks, see _AU06).
         """
         ref, onset = (self.still_neutral, self.still_onset) if neutral is None else (neutral, self.onset)
         move = self.direction * (features[self.au_feature] - ref[self.au_feature])
-        return AUVector(np.clip(AU_MAX * (move - onset) / (self.full - self.onset), 0.0, AU_MAX))
+        out = np.clip(AU_MAX * (move - onset) / (self.full - self.onset), 0.0, AU_MAX)
+        if neutral is None:
+            out[_AU06] = max(out[_AU06], out[_AU12])
+        return AUVector(out)
 
     def baseline(self, samples: np.ndarray, percentile: float) -> np.ndarray:
         """The neutral of (N, F) features: each feature's `percentile` on its resting side (nearest rank)."""
