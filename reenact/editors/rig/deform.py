@@ -210,6 +210,8 @@ class Deformation:
     smile: tuple[float, float] = (0.0, 0.0)
     # the rotation R of the crop landmarks' canonical fit (geometry.to_canonical), fitted once for the mouth's fill
     rotation: np.ndarray = field(default_factory=lambda: np.eye(3))
+    # the source landmarks' interocular distance (crop px), read once for the fills
+    iod: float = 0.0
 
     @property
     def moved(self) -> bool:
@@ -870,7 +872,7 @@ def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Ba
         step_all, scale = _limit_folds(landmarks, src_all, step_all, active, FOLD_REACH_IOD * iod, turn)
     return Deformation(src=src_all, dst=(src_all + step_all).astype(np.float32),
                        depth=moved_crop[:, 2].astype(np.float32), jaw=jaw * scale, scale=scale,
-                       relaxed=(gates or {}).get("relaxed", 0.0), smile=taken, rotation=r)
+                       relaxed=(gates or {}).get("relaxed", 0.0), smile=taken, rotation=r, iod=iod)
 
 
 def warm(basis: Basis, size: int = 256) -> None:

@@ -30,6 +30,7 @@ from .solve import coefficients, narrowed, smile_share
 from . import lips
 from .eyes import drawn, eye_fill, lid_margin, margins, upper_lid, warm as warm_eyes
 from .fills import light, skin, warm as warm_fills
+from .iris import iris
 from .memory import TextureMemory, openness, recall
 from .mouth import (TEETH_LUMA, curtains, deep, mouth_geometry, opening_flow, palette, placement, retracted, rim_flow,
                     stretched, teeth_visible, warm as warm_mouth)
@@ -145,9 +146,9 @@ class RigEditor:
         if not (np.any(right) or np.any(left) or (smile > 0 and req.target.values[_AU12] <= 0)):
             return None
         size = req.crop.shape[0]
-        iod = interocular(req.landmarks)
         d = deform(req.landmarks, right, left, self.basis, size, smile, lids_shut(req.target),
                    narrowed(req.source, NARROWED_MIN), gates(req.target))
+        iod = d.iod
         flow, holes, moving = dense_flow(d, size)
         box = moving
         fill = np.zeros((size, size, 3), np.float32)
@@ -335,8 +336,8 @@ def _fill_mouth(req: EditRequest, d: Deformation, flow: np.ndarray, hole: HoleLa
     lips.py), then the interior as two curtains (see mouth.curtains): the source's own inside, carried by
     the flow, over a procedural interior (teeth.py, the fill); a remembered open mouth of the same person
     takes the place of a closed source's; `painted` marks the painted interior (Warp.painted); `gap`: the source's
-    inner-lip gap (`openness`); `iod`: interocular(req.landmarks), which plan reads once. Returns (where the
-    texture came from, box it touched, the crop mesh with the lips settled)."""
+    inner-lip gap (`openness`); `iod`: interocular(req.landmarks), which deform reads once (Deformation.iod).
+    Returns (where the texture came from, box it touched, the crop mesh with the lips settled)."""
     size = req.crop.shape[0]
     contour = index(HOLES["mouth"])
     x0, y0, x1, y1 = box = points_box(np.concatenate([d.dst[contour], d.src[contour]]), size, 2)
@@ -427,10 +428,12 @@ def _fill_hole(req: EditRequest, d: Deformation, flow: np.ndarray, hole: HoleLay
     if not hole.missing.any():
         return ""
     top = upper_lid(hole, d.dst)
-    alpha = lid_margin(_soft(margins(hole, req.landmarks, d), 0.6), hole, req.landmarks, top)
+    # the source's iris, read once for the margins and the eyeball
+    eye = iris(req.landmarks, hole.name)
+    alpha = lid_margin(_soft(margins(hole, req.landmarks, d, eye), 0.6), hole, req.landmarks, top)
     x0, y0, x1, y1 = hole.box
     example = mem.get("eyes", "open")
-    patch = eye_fill(req.crop, req.landmarks, d, hole, top)
+    patch = eye_fill(req.crop, req.landmarks, d, hole, top, eye)
     used = ["procedural"]
     if example is not None:
         seen = (hole.inside & ~hole.missing).astype(np.float32)
@@ -506,7 +509,7 @@ def _replace_regions(req: EditRequest, d: Deformation, mem: TextureMemory, fill:
     }
     out = []
     size = req.crop.shape[0]
-    feather = max(REGION_FEATHER_IOD * interocular(req.landmarks), 1.0)
+    feather = max(REGION_FEATHER_IOD * d.iod, 1.0)
     for name, (region, outline) in _REGIONS.items():
         example = mem.get(region, "closed") if closing[name] else None
         if example is None:
