@@ -616,8 +616,15 @@ class Appearance:
             fx, fy = flow[0, py0 + 1:py1:2, px0 + 1:px1:2], flow[1, py0 + 1:py1:2, px0 + 1:px1:2]
             kx = np.arange(px0, px1, 2, dtype=np.float32)[None, :]
             ky = np.arange(py0, py1, 2, dtype=np.float32)[:, None]
-            small = cv2.resize(crop, (size // 2, size // 2), interpolation=cv2.INTER_AREA)
-            seen = cv2.remap(small, (kx + fx) * 0.5, (ky + fy) * 0.5, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            sx, sy = (kx + fx) * 0.5, (ky + fy) * 0.5
+            # only the half-resolution crop those read, bilinear, whole 2 × 2 blocks (the same means as the
+            # whole crop's); shifted by whole pixels, the coordinates stay exact and the image's own edges replicate
+            n = size // 2
+            c0, r0 = min(max(int(sx.min()), 0), n - 1), min(max(int(sy.min()), 0), n - 1)
+            c1, r1 = max(min(int(sx.max()) + 2, n), c0 + 1), max(min(int(sy.max()) + 2, n), r0 + 1)
+            small = cv2.resize(crop[2 * r0:2 * r1, 2 * c0:2 * c1], (c1 - c0, r1 - r0), interpolation=cv2.INTER_AREA)
+            seen = cv2.remap(small, sx - np.float32(c0), sy - np.float32(r0), cv2.INTER_LINEAR,
+                             borderMode=cv2.BORDER_REPLICATE)
         seen = _under(seen, laid, (px0, py0, px1, py1), half_size)
         # per channel, so a lifted crease takes its surroundings' colour as well as their brightness
         half = cv2.GaussianBlur(np.log(seen + 8.0), (0, 0), fine / 2)
