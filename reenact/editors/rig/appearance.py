@@ -616,8 +616,15 @@ class Appearance:
             fx, fy = flow[0, py0 + 1:py1:2, px0 + 1:px1:2], flow[1, py0 + 1:py1:2, px0 + 1:px1:2]
             kx = np.arange(px0, px1, 2, dtype=np.float32)[None, :]
             ky = np.arange(py0, py1, 2, dtype=np.float32)[:, None]
-            small = cv2.resize(crop, (size // 2, size // 2), interpolation=cv2.INTER_AREA)
-            seen = cv2.remap(small, (kx + fx) * 0.5, (ky + fy) * 0.5, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            sx, sy = (kx + fx) * 0.5, (ky + fy) * 0.5
+            # only the half-resolution crop those read, bilinear, whole 2 × 2 blocks (the same means as the
+            # whole crop's); shifted by whole pixels, the coordinates stay exact and the image's own edges replicate
+            n = size // 2
+            c0, r0 = min(max(int(sx.min()), 0), n - 1), min(max(int(sy.min()), 0), n - 1)
+            c1, r1 = max(min(int(sx.max()) + 2, n), c0 + 1), max(min(int(sy.max()) + 2, n), r0 + 1)
+            small = cv2.resize(crop[2 * r0:2 * r1, 2 * c0:2 * c1], (c1 - c0, r1 - r0), interpolation=cv2.INTER_AREA)
+            seen = cv2.remap(small, sx - np.float32(c0), sy - np.float32(r0), cv2.INTER_LINEAR,
+                             borderMode=cv2.BORDER_REPLICATE)
         seen = _under(seen, laid, (px0, py0, px1, py1), half_size)
         # per channel, so a lifted crease takes its surroundings' colour as well as their brightness
         half = cv2.GaussianBlur(np.log(seen + 8.0), (0, 0), fine / 2)
@@ -645,8 +652,11 @@ class Appearance:
         shade = np.zeros((half_size[1], half_size[0], 3), np.float32)
         # evened only where it is weighed in (it adds nothing where its weight is 0)
         x, y, ew, eh = _nonzero_box(w[1]) if even else (0, 0, 0, 0)
+        reach = []    # the full-resolution boxes lift changes: the evening's, doubled, and the creases'
         if ew:
             self._broad(shade, w[1], filled, skin, iod, (x, y, x + ew, y + eh))
+            # full-resolution X reads half-resolution X / 2 − ¼ and the pixel after it
+            reach.append((px0 + 2 * x - 1, py0 + 2 * y - 1, px0 + 2 * (x + ew) + 1, py0 + 2 * (y + eh) + 1))
         # the creases at full resolution where their weight reaches
         x, y, bw, bh = cv2.boundingRect((support > MIN_LOG / self.cfg.lift_max).view(np.uint8))
         tx0, ty0, tx1, ty1 = px0 + 2 * x, py0 + 2 * y, px0 + 2 * (x + bw), py0 + 2 * (y + bh)
@@ -659,9 +669,15 @@ class Appearance:
                 # depth the blur took off, a hard dark line between lit rims (obama's nasolabial fold)
                 sharp = cv2.resize(core[y:y + bh, x:x + bw], (2 * bw, 2 * bh), interpolation=cv2.INTER_LINEAR)
                 detail += _planes(sharp) * (raw - detail)
+            reach.append((tx0, ty0, tx1, ty1))
+        if reach:
+            # outside those it adds 0: left out of the box, not computed
+            ux0, uy0, ux1, uy1 = _union(reach)
+            x0, y0 = max(x0, ux0), max(y0, uy0)
+            x1, y1 = max(min(x1, ux1), x0), max(min(y1, uy1), y0)
         out = np.empty((y1 - y0, x1 - x0, 3), np.float32)
         _lifted(out, y0 - py0, x0 - px0, shade, filled, support, detail, ty0 - py0, tx0 - px0, most)
-        return landed, out
+        return (x0, y0, x1, y1), out
 
 
 def laid_over(crop: np.ndarray, flow: np.ndarray | None, laid: tuple[np.ndarray, np.ndarray] | None,
