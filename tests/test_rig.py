@@ -1840,3 +1840,31 @@ def test_a_smile_pales_the_upper_lip_it_stretches_over_the_teeth():
         assert np.allclose(lips.paled(src, dst, iod, 256, 5.0, skin, over(made_up))[1], 1)
     assert lips.paled(src, dst, iod, 256, 0.0, skin, lip) is None
     assert lips.paled(src, src, iod, 256, 5.0, skin, lip) is None
+
+
+@pytest.mark.parametrize("name", ["smile_man.jpg", "jesper.jpg", "portrait_man.jpg", "takeo.ppm"])
+def test_surprise_opens_a_relaxed_oval_without_notches(name):
+    """Surprise's relaxed lips hang round the dropped jaw: along the line through the opening's corners each
+    inner lip runs from corner to corner in order, rising to its middle and falling from it (a broad smile
+    taken away held the corners back short of their neighbours: a notched, jagged hole), and nowhere fuller
+    than a half ellipse through its middle (the fields alone left a flat, boxy top: jesper's upper lip 0.98 of
+    its height a quarter of the way along, where an ellipse is 0.89)."""
+    from reenact.editors.rig.mesh import LIPS_INNER_LOWER
+
+    crop, lm, source = face(name)
+    basis = create_editor("rig", memory=False).basis
+    goal = presets()["surprise"].resolve(source)
+    # as the editor calls it: the smile taken away and the relaxed moves too
+    d = deform(lm, *coefficients(source, goal, basis), basis, crop.shape[0], smile_share(source, goal),
+               lids_shut(goal), gates=gates(goal))
+    a, b = d.dst[78], d.dst[308]
+    e = (b - a) / np.linalg.norm(b - a)
+    n = np.array([-e[1], e[0]])
+    for chain, sign in ((LIPS_INNER_UPPER_IDS, -1), (LIPS_INNER_LOWER, 1)):
+        p = d.dst[[78, *chain, 308]] - a
+        along, depth = (p * e).sum(1), sign * (p * n).sum(1)
+        assert np.all(np.diff(along) > 0), f"{name}: inner lip out of order {np.round(along, 1)}"
+        top = int(np.argmax(depth))
+        assert np.all(np.diff(depth[:top + 1]) > -0.3) and np.all(np.diff(depth[top:]) < 0.3), np.round(depth, 1)
+        t = along / along[-1]
+        assert np.all(depth / depth.max() <= np.sqrt(4 * t * (1 - t)) + 0.05), f"{name}: boxy {np.round(depth / depth.max(), 2)}"
