@@ -536,9 +536,11 @@ def _meet(pts, disp, upper, lower):  # pragma: no cover (compiled)
 def _round_opening(pts: np.ndarray, relaxed: float, iod: float) -> None:
     """A relaxed open mouth's folded inner lips (points (478, ≥2), in place) onto a half ellipse each over the
     line through the corners, through the middle points 13 and 14 (ROUND_OPENING_IOD)."""
+    if relaxed <= 0:
+        return
     a, b = pts[_CORNERS[0], :2], pts[_CORNERS[1], :2]
     span = float(np.hypot(*(b - a)))
-    if relaxed <= 0 or span <= 0:
+    if span <= 0:
         return
     e = (b - a) / span
     n = np.array([-e[1], e[0]], pts.dtype)      # down the face (no `@` here: small products wake BLAS threads)
