@@ -1840,3 +1840,29 @@ def test_a_smile_pales_the_upper_lip_it_stretches_over_the_teeth():
         assert np.allclose(lips.paled(src, dst, iod, 256, 5.0, skin, over(made_up))[1], 1)
     assert lips.paled(src, dst, iod, 256, 0.0, skin, lip) is None
     assert lips.paled(src, src, iod, 256, 5.0, skin, lip) is None
+
+
+
+def test_a_relaxed_opening_folded_at_its_corner_is_drawn_round():
+    """A broad smile taken away under surprise's dropped jaw pulls a mouth corner in further than the fold
+    limiter lets it go, past its neighbours on the inner lips: a notched, jagged hole (held2
+    insightface_t1_face1). A relaxed opening folded so is drawn onto an oval, each inner lip in order from corner
+    to corner; one that is not folded, or lips that something holds, stay as they are."""
+    from reenact.editors.rig.deform import _round_opening
+    from reenact.editors.rig.mesh import LIPS_INNER_LOWER
+    from reenact.stages.geometry import canonical_mesh
+
+    iod = interocular(canonical_mesh())
+    pts = canonical_mesh()[:, :2].astype(np.float32).copy()
+    lower = list(LIPS_INNER_LOWER)
+    pts[lower, 1] += 0.2 * iod * np.float32(1 - (np.abs(pts[lower, 0]) / np.abs(pts[308, 0])) ** 2)   # the jaw dropped
+    for p in (pts.copy(),):
+        _round_opening(p, 1.0, iod)     # open, not folded: as it was
+        assert np.array_equal(p, pts)
+    pts[308, 0] -= 0.1 * iod            # the corner pulled in past 415 and 324
+    for relaxed, folded in ((0.0, True), (1.0, False)):
+        p = pts.copy()
+        _round_opening(p, relaxed, iod)
+        for chain in (LIPS_INNER_UPPER_IDS, LIPS_INNER_LOWER):
+            along = p[[78, *chain, 308], 0]
+            assert bool(np.any(np.diff(along) <= 0)) == folded, np.round(along / iod, 3)

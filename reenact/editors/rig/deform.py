@@ -122,6 +122,13 @@ _AU12 = AU_INDEX["AU12"]
 # to rest: the lower lip rises 0.087 IOD and the upper lip falls 0.126; the rig read as a still moved them
 # 0.007 down and 0.123 down with the population's stop, 0.096 up and 0.114 down without)
 _PARTING = [AU_INDEX["AU25"], AU_INDEX["AU26"]]
+# a relaxed open mouth (surprise's dropped jaw) whose inner lip folds back on itself along the line through its
+# corners (a broad smile taken away: the fold limiter holds the pulled-in corner short of its neighbours, a
+# notched hole, held2 insightface_t1_face1) has its inner lips drawn onto a half ellipse through their corners and
+# middles (each point's place along it: its x on the population's face): in full as the gap grows from the first
+# to the second (IOD) and the largest fold from 0 to the third (IOD). Every opening rounded so (not only folded
+# ones) read angry to face-api on jesper.jpg even at a tenth of the way (shared bar), so only folds are repaired
+ROUND_OPENING_IOD = (0.06, 0.15, 0.02)
 # the AUs with which a target shapes the mouth's corners itself (see deform's `view`)
 _SHAPES_MOUTH = [AU_INDEX["AU15"], *_PARTING]
 # ... but the jaw rises less than the lower lip it carries: his chin (landmark 152) rose 0.039 IOD, 0.44 of the
@@ -526,6 +533,49 @@ def _meet(pts, disp, upper, lower):  # pragma: no cover (compiled)
             pts[l, 1] = y
 
 
+def _round_opening(pts: np.ndarray, relaxed: float, iod: float) -> None:
+    """A relaxed open mouth's folded inner lips (points (478, ≥2), in place) onto a half ellipse each over the
+    line through the corners, through the middle points 13 and 14 (ROUND_OPENING_IOD)."""
+    if relaxed <= 0:
+        return
+    a, b = pts[_CORNERS[0], :2], pts[_CORNERS[1], :2]
+    span = float(np.hypot(*(b - a)))
+    if span <= 0:
+        return
+    e = (b - a) / span
+    n = np.array([-e[1], e[0]], pts.dtype)      # down the face (no `@` here: small products wake BLAS threads)
+    gap = float(((pts[_MIDDLES[1], :2] - pts[_MIDDLES[0], :2]) * n).sum()) / iod
+    fold = max(float(-np.diff(((pts[ring, :2] - a) * e).sum(1)).min()) for ring in _LIP_RINGS) / iod
+    lo, hi, most = ROUND_OPENING_IOD
+    w = relaxed * float(smoothstep((gap - lo) / (hi - lo))) * float(smoothstep(fold / most))
+    if w <= 0:
+        return
+    for ids, t, mid, sign in _OVAL:
+        depth = sign * float(((pts[mid, :2] - a) * n).sum())
+        if depth <= 0:
+            continue
+        height = depth / float(np.sqrt(4 * _OVAL_MID[mid] * (1 - _OVAL_MID[mid])))
+        oval = a + np.outer(t * span, e) + np.outer(sign * height * np.sqrt(4 * t * (1 - t)), n)
+        pts[ids, :2] += (w * (oval - pts[ids, :2])).astype(pts.dtype)
+
+
+def _oval_places():
+    c = canonical_mesh()
+    x0, x1 = c[_CORNERS[0], 0], c[_CORNERS[1], 0]
+    chains = []
+    for chain, mid, sign in ((LIPS_INNER_UPPER, _MIDDLES[0], -1.0), (LIPS_INNER_LOWER, _MIDDLES[1], 1.0)):
+        ids = np.array(chain, np.intp)
+        chains.append((ids, np.clip((c[ids, 0] - x0) / (x1 - x0), 0, 1), mid, sign))
+    return tuple(chains), {mid: float((c[mid, 0] - x0) / (x1 - x0)) for mid in _MIDDLES}
+
+
+_CORNERS, _MIDDLES = (78, 308), (13, 14)
+_OVAL, _OVAL_MID = _oval_places()
+# each inner lip from corner to corner, for the fold
+_LIP_RINGS = tuple(np.array([_CORNERS[0], *chain, _CORNERS[1]], np.intp)
+                   for chain in (LIPS_INNER_UPPER, LIPS_INNER_LOWER))
+
+
 def _layer_lips(canon: np.ndarray, moved: np.ndarray) -> None:
     """Each lip's rows stay in order from the seam outwards (canonical y), each band keeping KEEP_LIP of
     its rest thickness: where closing lips were stopped at the seam, the red behind them is pushed back
@@ -870,6 +920,10 @@ def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Ba
         # what the lid skin drags along stays within reach too
         _within_reach(step_all[:len(src)], basis.reach, np.float32(iod))
         step_all, scale = _limit_folds(landmarks, src_all, step_all, active, FOLD_REACH_IOD * iod, turn)
+        # where the coupling and the fold limiter left it
+        ends = src_all[:len(src)] + step_all[:len(src)]
+        _round_opening(ends, (gates or {}).get("relaxed", 0.0), iod)
+        step_all[:len(src)] = ends - src_all[:len(src)]
     return Deformation(src=src_all, dst=(src_all + step_all).astype(np.float32),
                        depth=moved_crop[:, 2].astype(np.float32), jaw=jaw * scale, scale=scale,
                        relaxed=(gates or {}).get("relaxed", 0.0), smile=taken, rotation=r, iod=iod)
