@@ -533,15 +533,15 @@ def _meet(pts, disp, upper, lower):  # pragma: no cover (compiled)
             pts[l, 1] = y
 
 
-def _round_opening(pts: np.ndarray, relaxed: float, iod: float) -> None:
+def _round_opening(pts: np.ndarray, relaxed: float, iod: float) -> bool:
     """A relaxed open mouth's folded inner lips (points (478, ≥2), in place) onto a half ellipse each over the
-    line through the corners, through the middle points 13 and 14 (ROUND_OPENING_IOD)."""
+    line through the corners, through the middle points 13 and 14 (ROUND_OPENING_IOD). Whether it moved them."""
     if relaxed <= 0:
-        return
+        return False
     a, b = pts[_CORNERS[0], :2], pts[_CORNERS[1], :2]
     span = float(np.hypot(*(b - a)))
     if span <= 0:
-        return
+        return False
     e = (b - a) / span
     n = np.array([-e[1], e[0]], pts.dtype)      # down the face (no `@` here: small products wake BLAS threads)
     gap = float(((pts[_MIDDLES[1], :2] - pts[_MIDDLES[0], :2]) * n).sum()) / iod
@@ -549,7 +549,7 @@ def _round_opening(pts: np.ndarray, relaxed: float, iod: float) -> None:
     lo, hi, most = ROUND_OPENING_IOD
     w = relaxed * float(smoothstep((gap - lo) / (hi - lo))) * float(smoothstep(fold / most))
     if w <= 0:
-        return
+        return False
     for ids, t, mid, sign in _OVAL:
         depth = sign * float(((pts[mid, :2] - a) * n).sum())
         if depth <= 0:
@@ -557,6 +557,7 @@ def _round_opening(pts: np.ndarray, relaxed: float, iod: float) -> None:
         height = depth / float(np.sqrt(4 * _OVAL_MID[mid] * (1 - _OVAL_MID[mid])))
         oval = a + np.outer(t * span, e) + np.outer(sign * height * np.sqrt(4 * t * (1 - t)), n)
         pts[ids, :2] += (w * (oval - pts[ids, :2])).astype(pts.dtype)
+    return True
 
 
 def _oval_places():
@@ -922,8 +923,8 @@ def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Ba
         step_all, scale = _limit_folds(landmarks, src_all, step_all, active, FOLD_REACH_IOD * iod, turn)
         # where the coupling and the fold limiter left it
         ends = src_all[:len(src)] + step_all[:len(src)]
-        _round_opening(ends, (gates or {}).get("relaxed", 0.0), iod)
-        step_all[:len(src)] = ends - src_all[:len(src)]
+        if _round_opening(ends, (gates or {}).get("relaxed", 0.0), iod):
+            step_all[:len(src)] = ends - src_all[:len(src)]
     return Deformation(src=src_all, dst=(src_all + step_all).astype(np.float32),
                        depth=moved_crop[:, 2].astype(np.float32), jaw=jaw * scale, scale=scale,
                        relaxed=(gates or {}).get("relaxed", 0.0), smile=taken, rotation=r, iod=iod)
