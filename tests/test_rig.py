@@ -1801,7 +1801,7 @@ def test_a_drawn_eye_whose_source_shows_its_white_but_not_its_iris():
     inside = np.ones(gx.shape, bool)
     missing = np.hypot(gx - c[0], gy - c[1]) <= r
     hole = HoleLayer("right_eye", box, inside, missing)
-    patch = eye_fill(crop, lm, d, hole, upper_lid(hole, d.dst))
+    patch = eye_fill(crop, lm, d, hole, upper_lid(hole, d.dst), iris(lm, hole.name))
     assert patch.shape == inside.shape + (3,) and np.isfinite(patch).all()
 
 

@@ -227,7 +227,7 @@ def test_a_drawn_iris_is_as_light_as_the_eyes_own_iris(name):
         dist = np.hypot(gx - c[0], gy - c[1])
         ring = hole.inside & (dist >= 0.5 * r) & (dist <= 0.8 * r)
         own = np.median(luma(crop[y0:y1, x0:x1][ring & ~hole.missing].astype(np.float32)))
-        painted = np.median(luma(eye_fill(crop, lm, d, hole, upper_lid(hole, d.dst))[ring]))
+        painted = np.median(luma(eye_fill(crop, lm, d, hole, upper_lid(hole, d.dst), iris(lm, hole.name))[ring]))
         assert 0.85 * own <= painted <= 1.2 * own, (hole.name, painted, own)
 
 
@@ -267,7 +267,7 @@ def test_a_narrowed_slits_drawn_iris_lands_on_the_iris_the_slit_shows():
     box[slit] = (200, 200, 205)                                     # the white
     box[slit & (np.hypot(gx - true[0], gy - true[1]) <= r)] = (25, 20, 20)
     hole = type(hole)(hole.name, hole.box, hole.inside, hole.inside & ~slit)
-    patch = eye_fill(art, lm, d, hole, upper_lid(hole, d.dst))
+    patch = eye_fill(art, lm, d, hole, upper_lid(hole, d.dst), iris(lm, hole.name))
     grey = luma(patch)
     below = hole.missing & (gy > c[1] + 1.5) & (gy < c[1] + r)       # the drawn iris' lower part
     cols = np.where(below, grey, np.inf).min(axis=0)
@@ -296,7 +296,7 @@ def test_a_partly_covered_slits_drawn_iris_lands_on_the_iris_the_slit_shows():
     box[slit] = (200, 200, 205)
     box[slit & (np.hypot(gx - true[0], gy - true[1]) <= r)] = (25, 20, 20)
     hole = type(hole)(hole.name, hole.box, hole.inside, hole.inside & ~slit)
-    grey = luma(eye_fill(art, lm, d, hole, upper_lid(hole, d.dst)))
+    grey = luma(eye_fill(art, lm, d, hole, upper_lid(hole, d.dst), iris(lm, hole.name)))
     below = hole.missing & (gy > c[1] + 0.4 * r + 0.5) & (gy < c[1] + r)
     cols = np.where(below, grey, np.inf).min(axis=0)
     drawn_x = x0 + np.mean(np.flatnonzero(cols < np.min(cols) + 20))
@@ -344,7 +344,7 @@ def test_a_narrowed_slits_white_opened_is_lit_like_an_open_eyes_white():
     box[slit] = (np.array([1.02, 0.96, 1.04]) * 0.75 * cheek).astype(np.uint8)
     box[slit & (np.hypot(gx - c[0], gy - c[1]) <= r)] = (25, 20, 20)
     hole = type(hole)(hole.name, hole.box, hole.inside, hole.inside & ~slit)
-    grey = luma(eye_fill(art, lm, d, hole, upper_lid(hole, d.dst)))
+    grey = luma(eye_fill(art, lm, d, hole, upper_lid(hole, d.dst), iris(lm, hole.name)))
     white = hole.missing & (np.hypot(gx - c[0], gy - c[1]) > 1.2 * r)
     assert white.sum() > 20, white.sum()
     assert np.median(grey[white]) >= 0.69 * cheek, (np.median(grey[white]), cheek)

@@ -570,7 +570,8 @@ def _oval_places():
     return tuple(chains), {mid: float((c[mid, 0] - x0) / (x1 - x0)) for mid in _MIDDLES}
 
 
-_CORNERS, _MIDDLES = (78, 308), (13, 14)
+# the inner corners (the mouth hole's chain ends) and the inner lips' middles
+_CORNERS, _MIDDLES = HOLE_CHAINS["mouth"][::3], INNER_LIPS
 _OVAL, _OVAL_MID = _oval_places()
 # each inner lip from corner to corner, for the fold
 _LIP_RINGS = tuple(np.array([_CORNERS[0], *chain, _CORNERS[1]], np.intp)
@@ -1251,7 +1252,7 @@ def dense_flow(d: Deformation, size: int) -> tuple[np.ndarray, list[HoleLayer], 
         if name == "mouth":
             # a band under the upper lip is the upper teeth, fixed to the skull; everything below it (tongue,
             # lower teeth) rides on the jaw (see _mouth_layer)
-            missing = _mouth_layer(d.src, d.dst, d.jaw, inside, had, fx, fy, x0, y0, float(interocular(d.src)),
+            missing = _mouth_layer(d.src, d.dst, d.jaw, inside, had, fx, fy, x0, y0, float(d.iod),
                                    index(LIPS_INNER_UPPER), index(LIPS_INNER_LOWER))
         else:
             fx[inside] = 0.0

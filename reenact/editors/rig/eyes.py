@@ -18,7 +18,7 @@ from ...jit import compiled
 from .deform import Deformation, HoleLayer, _along_at, _interp, _np_sum, chain_y, index
 from .fills import (SKIN_CHROMA, colourful, lit_by, median, percentile, quantile, saturation, skin, slope, softness,
                     toned)
-from .iris import iris, opening, unseen
+from .iris import opening, unseen
 from .mesh import HOLE_CHAINS
 
 # defaults for an eye that shows no sclera or iris to sample (RGB, before matching the face's light): a photo's
@@ -100,15 +100,13 @@ def drawn(hole: HoleLayer, src_lm: np.ndarray, d: Deformation) -> HoleLayer:
     return replace(hole, missing=hole.inside.copy())
 
 
-def margins(hole: HoleLayer, src_lm: np.ndarray, d: Deformation,
-            eye: tuple[np.ndarray, float] | None = None) -> np.ndarray:
+def margins(hole: HoleLayer, src_lm: np.ndarray, d: Deformation, eye: tuple[np.ndarray, float]) -> np.ndarray:
     """Where the fill goes: the hole's missing part and, in a seen eye, SLIT_MARGIN of its slit along each lid that
-    moved off it (the fill's colours still come from the slit as the hole has it). `eye`: its iris.iris, where
-    the caller has it."""
+    moved off it (the fill's colours still come from the slit as the hole has it). `eye`: its iris.iris."""
     if unseen(src_lm, hole.name):
         return hole.missing
     a, upper, lower, b = HOLE_CHAINS[hole.name]
-    c, r = eye or iris(src_lm, hole.name)
+    c, r = eye
     return _slit_margins(src_lm, d.dst, index((a,) + upper + (b,)), index((a,) + lower + (b,)), hole.box[0],
                          hole.box[1], hole.inside, hole.missing, np.float64(c[0]), np.float64(c[1]), float(r))
 
@@ -345,12 +343,12 @@ def _brighter_half(px: np.ndarray) -> np.ndarray:
 
 
 def eye_fill(crop: np.ndarray, src_lm: np.ndarray, d: Deformation, hole: HoleLayer, top: np.ndarray,
-             eye: tuple[np.ndarray, float] | None = None) -> np.ndarray:
+             eye: tuple[np.ndarray, float]) -> np.ndarray:
     """(h, w, 3) float32 for an eye box: a shaded eyeball with the iris as a disc (never stretched) under
     the lids' lash line (along `top`, the moved lid's `upper_lid`) and shadow, blurred to the photo's softness.
-    `eye`: its iris.iris, where the caller has it."""
+    `eye`: its iris.iris."""
     x0, y0, x1, y1 = hole.box
-    c, r = eye or iris(src_lm, hole.name)
+    c, r = eye
 
     def pixels(c):
         return _eye_pixels(crop, x0, y0, hole.inside, hole.missing, np.float32(c[0]), np.float32(c[1]), np.float32(r),

@@ -168,11 +168,15 @@ def settle(src: np.ndarray, dst: np.ndarray, seal: float, keep: float, iod: floa
     the source positions to carry the lips from). Compiled: _settled."""
     up, low, _ = lip_vertices()
     least_u, least_l, u_of_l = rest_thickness(src, dst, seal)
-    # the source is read at the same share of the way between its corners as each moved column
+    return _settled(src, dst, up, low, _CHAINS, least_u, least_l, u_of_l, seal, keep, iod, _across(src, dst))
+
+
+def _across(src: np.ndarray, dst: np.ndarray) -> tuple[float, float, float, float]:
+    """How a moved column's x maps onto the source's at the same share of the way between the inner corners:
+    (the source's middle, the moved middle, the source's width, the moved width, at least 1)."""
     a, b = sorted((float(dst[78, 0]), float(dst[308, 0])))
     sa, sb = sorted((float(src[78, 0]), float(src[308, 0])))
-    return _settled(src, dst, up, low, _CHAINS, least_u, least_l, u_of_l, seal, keep, iod,
-                    (0.5 * (sa + sb), 0.5 * (a + b), sb - sa, max(b - a, 1.0)))
+    return 0.5 * (sa + sb), 0.5 * (a + b), sb - sa, max(b - a, 1.0)
 
 
 # the lips' outer-upper, inner-upper, inner-lower and outer-lower edges, corner to corner
@@ -388,9 +392,8 @@ def paled(src: np.ndarray, dst: np.ndarray, iod: float, size: int, smile: float,
         return None
     gx = np.arange(x0, x1, dtype=np.float32)[None, :]
     gy = np.arange(y0, y1, dtype=np.float32)[:, None]
-    a, b = sorted((float(dst[78, 0]), float(dst[308, 0])))
-    sa, sb = sorted((float(src[78, 0]), float(src[308, 0])))
-    xs = 0.5 * (sa + sb) + (gx - 0.5 * (a + b)) * (sb - sa) / max(b - a, 1.0)
+    mid_s, mid, wide_s, wide = _across(src, dst)
+    xs = mid_s + (gx - mid) * wide_s / wide
     outer, inner = chain_y(dst, OUTER_UPPER, gx), chain_y(dst, MOUTH_UPPER, gx)
     rise = (chain_y(src, MOUTH_UPPER, xs) - inner) / iod
     strength = gate * np.clip(rise / PALE_RISE_IOD, 0, 1) * coverage(ring, (x0, y0, x1, y1))
