@@ -13,7 +13,8 @@ from reenact.editors import EditRequest, create_editor
 from reenact.errors import ConfigError
 from reenact.editors.rig.basis import brows_arched, brows_down, brows_held, gates, lids_shut, lips_relaxed
 from reenact.editors.rig.deform import deform, dense_flow
-from reenact.editors.rig.flow import jacobian_det
+from reenact.editors.rig.flow import jacobian_det, warp
+from reenact.editors.rig.memory import TextureMemory, openness
 from reenact.editors.rig.silhouette import EDGE_JUMP_PX
 from reenact.editors.rig.solve import coefficients, smile_share
 from reenact.pipeline.stage import Pipeline
@@ -92,6 +93,22 @@ def test_only_the_masked_region_changes(name, preset):
     assert edit.mask.any() and outside.mean() > 0.3
     assert np.array_equal(edit.crop[outside], req.crop[outside])
     assert edit.mask.min() >= 0 and edit.mask.max() <= 1
+
+
+@pytest.mark.parametrize("preset", ["happy", "surprise", "disgust"])
+def test_the_plans_one_warp_is_the_crop_through_its_whole_flow(preset):
+    """The shading, the lips' pallor, the soft edges and the render share one warp over the box the flow moves
+    (flow.warped_crop): the flow is zero outside it, so the crop warped whole reads the same (to a level: the
+    fixed point rounds from each box's corner)."""
+    target = presets()[preset]
+    req = request("jesper.jpg", target.resolve(face("jesper.jpg")[2]), side=target.side)
+    ed = create_editor("rig", memory=False)
+    plan = ed.plan(req, *coefficients(req.source, req.target, ed.basis, req.side), TextureMemory(),
+                   openness(req.landmarks))
+    whole = warp(req.crop, plan.flow)
+    assert np.abs(plan.warped.astype(int) - whole).max() <= 1
+    still = ~np.any(plan.flow != 0, axis=0)
+    assert np.array_equal(plan.warped[still], req.crop[still]) and not still.all()
 
 
 @pytest.mark.parametrize("name", FACES)

@@ -39,6 +39,7 @@ from ...stages.landmarks import FACE_OVAL, LEFT_EYE, LIPS_OUTER, MOUTH_CORNERS, 
 from .basis import MIDLINE
 from .deform import Deformation, shapes_mouth
 from .fills import length
+from .flow import warped_crop
 from .mesh import N_MESH, face_triangles, rest_points
 
 CONFIG_FILE = "appearance.yaml"
@@ -446,15 +447,15 @@ class Appearance:
 
     def shading(self, crop: np.ndarray, d: Deformation, flow: np.ndarray, flow_box: tuple[int, int, int, int] | None,
                 right: np.ndarray, left: np.ndarray, track: tuple[int, float] | None = None,
-                laid: tuple[np.ndarray, np.ndarray] | None = None) -> Shading | None:
+                laid: tuple[np.ndarray, np.ndarray] | None = None, warped: np.ndarray | None = None) -> Shading | None:
         """The ratio image for per-side AU changes `right`, `left` (17 each); None when it would be all 1.
 
         `d` is the rig's deformation of this face: each pattern lands on its moved landmarks, so it sits on
         the moved skin. `flow` is the rig's backward flow, zero outside `flow_box` (None: nothing moves): a
         lift reads the creases of the source face where the flow has taken them, under what the edit lays over
         the warped crop (`laid`: (fill, fill_mask), as the rig blends them; None: nothing), for the ratio
-        multiplies that. `track` (id, seconds) eases a video's shading from that track's previous frame; a
-        still has none.
+        multiplies that; `warped`: the whole crop through the flow (flow.warped_crop; None: warped here). `track`
+        (id, seconds) eases a video's shading from that track's previous frame; a still has none.
         """
         cfg, size = self.cfg, crop.shape[0]
         temps, weights, sides, soften, reveal, packed = self._build(size)
@@ -494,8 +495,10 @@ class Appearance:
             cores = [core if temps[i].fold and not temps[i].reveal else 0.0 for i, _ in lift]
             _weigh(weight, cx0, cy0, np.array([i for i, _ in lift], np.int64), np.array([s for _, s in lift]),
                    np.array(creases, np.int64), np.array(cores), packed.lifting, packed.lift_offsets, packed.boxes)
+            if warped is None:
+                warped = warped_crop(crop, flow, flow_box)
             lifted = self.lift(crop, flow if flow_box else None, weight, (cx0, cy0, cx1, cy1),
-                               (_face_solver(size) @ moved[:N_MESH]).T, moved, laid)
+                               (_face_solver(size) @ moved[:N_MESH]).T, moved, laid, warped)
         if placed is None and lifted is None:
             return None
         box = _union(([placed[0]] if placed is not None else []) + ([lifted[0]] if lifted is not None else []))
@@ -575,13 +578,13 @@ class Appearance:
         _evened(shade, weight, around, fine, part[0], part[1], np.float32(lo), np.float32(hi))
 
     def lift(self, crop: np.ndarray, flow: np.ndarray | None, weight: np.ndarray, box: tuple[int, int, int, int],
-             affine: np.ndarray, moved: np.ndarray,
-             laid: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
+             affine: np.ndarray, moved: np.ndarray, laid: tuple[np.ndarray, np.ndarray] | None,
+             warped: np.ndarray) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
         """(crop box, log shade per RGB channel) that lifts the crease-sized dark valleys of the crop, as the
         backward `flow` (None: none) shows it, up to the skin on either side, and evens out its broad shading
         towards the bare skin around, each as far as its plane of `weight` ((4, h, w) over canonical
         `box`, seen through `affine`: creases, evening, folds filled as folds, every fold's core) says. `moved`: the edit's landmarks, where lips,
-        eyes and nose are; `laid`: the fills over the warped crop (shading).
+        eyes and nose are; `laid`: the fills over the warped crop, `warped`: that crop, whole (shading).
 
         A grey closing at half resolution fills every valley at most lift_sigma[1] wide up to the lower of
         its two rims; where folds are lifted, one fold_width wide (a smile's nasolabial fold is wider than a
@@ -662,7 +665,7 @@ class Appearance:
         tx0, ty0, tx1, ty1 = px0 + 2 * x, py0 + 2 * y, px0 + 2 * (x + bw), py0 + 2 * (y + bh)
         detail = np.zeros((0, 0, 3), np.float32)
         if bw:
-            raw = np.log(laid_over(crop, flow, laid, (tx0, ty0, tx1, ty1)) + 8.0)
+            raw = np.log(laid_over(warped, laid, (tx0, ty0, tx1, ty1)) + 8.0)
             detail = cv2.GaussianBlur(raw, (0, 0), fine)
             if cores:
                 # a fold's valley is read as sharp as it is: read at `fine`, a core narrower than that kept the
@@ -680,19 +683,12 @@ class Appearance:
         return (x0, y0, x1, y1), out
 
 
-def laid_over(crop: np.ndarray, flow: np.ndarray | None, laid: tuple[np.ndarray, np.ndarray] | None,
+def laid_over(warped: np.ndarray, laid: tuple[np.ndarray, np.ndarray] | None,
               box: tuple[int, int, int, int]) -> np.ndarray:
-    """What the rig's output holds over crop `box` before its shading, float32: the crop through the backward
-    `flow` (None: unmoved) with the fills `laid` over it (_under), what a ratio laid there multiplies."""
+    """What the rig's output holds over crop `box` before its shading, float32: the `warped` crop (whole,
+    flow.warped_crop) with the fills `laid` over it (_under), what a ratio laid there multiplies."""
     x0, y0, x1, y1 = box
-    if flow is None:
-        seen = crop[y0:y1, x0:x1]
-    else:
-        kx = np.arange(x0, x1, dtype=np.float32)[None, :]
-        ky = np.arange(y0, y1, dtype=np.float32)[:, None]
-        seen = cv2.remap(crop, kx + flow[0, y0:y1, x0:x1], ky + flow[1, y0:y1, x0:x1], cv2.INTER_LINEAR,
-                         borderMode=cv2.BORDER_REPLICATE)
-    return _under(seen, laid, box, None)
+    return _under(warped[y0:y1, x0:x1], laid, box, None)
 
 
 def _under(seen: np.ndarray, laid: tuple[np.ndarray, np.ndarray] | None, box: tuple[int, int, int, int],

@@ -23,7 +23,7 @@ from .appearance import Appearance, Shading, laid_over, load_appearance
 from .basis import Basis, gates, lids_shut, load_basis
 
 from .deform import NARROWED_MIN, Deformation, HoleLayer, deform, dense_flow, index, points_box, union, warm
-from .flow import warp
+from .flow import warp, warped_crop
 from .silhouette import soft_edges, warm as warm_edges
 from .mesh import HOLE_CHAINS, HOLES, crop_mesh, hole_triangles
 from .solve import coefficients, narrowed, smile_share
@@ -64,6 +64,7 @@ class Plan:
     fill_mask: np.ndarray     # (S, S) float32 in [0, 1]
     box: tuple[int, int, int, int]
     meta: Mapping[str, str]
+    warped: np.ndarray        # (S, S, 3) uint8: the crop through the flow (flow.warped_crop)
     shading: Shading | None = None    # the ratio image the result is multiplied by (rig.appearance)
     painted: np.ndarray | None = None   # (S, S) float32: the share of the fill painted (Warp.painted)
 
@@ -168,22 +169,26 @@ class RigEditor:
             for name, region_box in _replace_regions(req, d, mem, fill, fill_mask, painted, opened):
                 used.add(name)
                 box = union(box, region_box)
+        # the flow is final, and zero outside `box`: the crop through it, warped once for the shading, the lips'
+        # pallor, the soft edges and the render (each had warped its own box again)
+        warped = warped_crop(req.crop, flow, box)
         # the shading reads what it multiplies: the crop through the flow the lips settled and the fills laid
         # over it (read before them, a mouth corner the lips' corner tails had already lifted to skin was
         # lifted again by the dark lip corner's ratio, a yellow-green dot: sample1_face1's neutral)
         shading = (self.appearance.shading(req.crop, d, flow, moving, *_smile_taken(right, left, d),
-                                           (req.track_id, req.time), (fill, fill_mask)) if self.appearance else None)
+                                           (req.track_id, req.time), (fill, fill_mask), warped)
+                   if self.appearance else None)
         # a smile's upper lip stretched pale over the teeth (lips.paled), with the rest of the shading
         smile_up = float(max(right[_AU12], left[_AU12]))
         pale = (lips.paled(d.src, lips_at, iod, size, smile_up, skin(req.crop, req.landmarks),
-                           lambda at: laid_over(req.crop, flow, (fill, fill_mask), at)) if smile_up > 0 else None)
+                           lambda at: laid_over(warped, (fill, fill_mask), at)) if smile_up > 0 else None)
         if pale is not None:
             shading = _times(shading, *pale, size)
         if shading is not None:
             box = shading.box if box is None else union(box, shading.box)
         if box is None:
             return None
-        edges = soft_edges(req.crop, flow, box, holes, d.dst[index(LIPS_OUTER)])
+        edges = soft_edges(warped, flow, box, holes, d.dst[index(LIPS_OUTER)])
         if edges is not None:
             _paste(fill, fill_mask, edges[2], edges[0], edges[1])
             _mark(painted, edges[2], edges[1])
@@ -191,7 +196,8 @@ class RigEditor:
         used.discard("")
         meta = {"editor": "rig", "fill": "+".join(sorted(used)) if used else "none",
                 "fold_scale": f"{d.scale:.2f}", "side": req.side}
-        return Plan(flow=flow, fill=fill, fill_mask=fill_mask, box=box, meta=meta, shading=shading, painted=painted)
+        return Plan(flow=flow, fill=fill, fill_mask=fill_mask, box=box, meta=meta, shading=shading, painted=painted,
+                    warped=warped)
 
     def render(self, crop: np.ndarray, plan: Plan) -> Edit:
         """(warp(crop)·(1 − fill_mask) + fill·fill_mask)·shade inside the plan's box; the input elsewhere."""
@@ -200,7 +206,7 @@ class RigEditor:
         mask = np.zeros(crop.shape[:2], np.float32)
         shade = plan.shading.image if plan.shading is not None else None
         blended = self._blended(crop, plan)
-        _settle(out, mask, warp(crop, plan.flow, plan.box) if blended is None else blended, x0, y0, plan.flow,
+        _settle(out, mask, np.ascontiguousarray(plan.warped[y0:y1, x0:x1]) if blended is None else blended, x0, y0, plan.flow,
                 plan.fill, plan.fill_mask, _NO_SHADE if shade is None else shade, blended is None)
         return Edit(crop=out, mask=mask, meta=plan.meta, warp=Warp(plan.flow, plan.fill, plan.fill_mask, shade, plan.painted))
 

@@ -245,6 +245,16 @@ def warp(image: np.ndarray, flow: np.ndarray, box: tuple[int, int, int, int] | N
                      cv2.INTER_LINEAR | cv2.WARP_RELATIVE_MAP, borderMode=cv2.BORDER_REPLICATE)
 
 
+def warped_crop(crop: np.ndarray, flow: np.ndarray, box: tuple[int, int, int, int] | None) -> np.ndarray:
+    """The whole crop through a backward `flow` that is zero outside `box` (None: all zero), warped over that box
+    only: a zero flow reads each pixel itself, exactly."""
+    out = crop.copy()
+    if box is not None:
+        x0, y0, x1, y1 = box
+        out[y0:y1, x0:x1] = warp(crop, flow, box)
+    return out
+
+
 def jacobian_det(flow: np.ndarray) -> np.ndarray:
     """det ∂(p + flow)/∂p by central differences; ≤ 0 marks a fold."""
     dfx_dy, dfx_dx = np.gradient(flow[0])

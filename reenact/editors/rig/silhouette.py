@@ -13,7 +13,6 @@ import numpy as np
 
 from ...jit import compiled
 from .deform import HoleLayer
-from .flow import warp
 
 # a flow step between neighbouring pixels above this (px) is an edge between surfaces, not a stretch
 EDGE_JUMP_PX = 1.0
@@ -23,14 +22,15 @@ HOLE_MARGIN_PX = 2
 _MARGIN = np.ones((2 * HOLE_MARGIN_PX + 1,) * 2, np.uint8)   # that square, for a dilation
 
 
-def soft_edges(crop: np.ndarray, flow: np.ndarray, box: tuple[int, int, int, int], holes: list[HoleLayer],
+def soft_edges(warped: np.ndarray, flow: np.ndarray, box: tuple[int, int, int, int], holes: list[HoleLayer],
                lips: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[int, int, int, int]] | None:
     """(patch, alpha, box) to lay over the warped crop on surface edges inside `box`; None when there are none.
 
-    `lips`: the moved outer lip outline (crop px); the mouth's fills own the edges inside it."""
+    `warped`: the whole crop through `flow` (flow.warped_crop); `lips`: the moved outer lip outline (crop px); the
+    mouth's fills own the edges inside it."""
     x0, y0, x1, y1 = box
     # everything over the box grown by what the dilation below and the patch's fade reach, not the whole crop
-    size = crop.shape[0]
+    size = warped.shape[0]
     m = max(HOLE_MARGIN_PX, 2)
     wx0, wy0, wx1, wy1 = max(x0 - m, 0), max(y0 - m, 0), min(x1 + m, size), min(y1 + m, size)
     # within HOLE_MARGIN_PX (a square) of what the fills own
@@ -43,7 +43,7 @@ def soft_edges(crop: np.ndarray, flow: np.ndarray, box: tuple[int, int, int, int
     ex0, ey0, ex1, ey1 = max(bx - 2, 0), max(by - 2, 0), min(bx + bw + 2, size), min(by + bh + 2, size)
     hard = edge[ey0 - wy0:ey1 - wy0, ex0 - wx0:ex1 - wx0].astype(np.float32)
     alpha = np.maximum(hard, cv2.GaussianBlur(hard, (0, 0), 0.8))
-    patch = cv2.blur(warp(crop, flow, (ex0, ey0, ex1, ey1)), (3, 3)).astype(np.float32)
+    patch = cv2.blur(warped[ey0:ey1, ex0:ex1], (3, 3)).astype(np.float32)
     return patch, alpha, (ex0, ey0, ex1, ey1)
 
 
