@@ -605,16 +605,6 @@ def test_sealed_lips_meet_in_a_smooth_line(preset):
     assert 0.4 * lip < np.median(line) < 0.8 * lip
 
 
-def test_sealed_lips_are_marked_painted():
-    """The seam and its shaded lower lip are drawn at the crop's resolution: Warp.painted marks them, so the
-    compositor steepens them on a face larger than its crop (obama2's neutral at 2.5×: lips' edge σ 2.40 → 1.92
-    frame px), where unmarked they were enlarged soft beside the photo's sharp skin."""
-    _, edit = preset_edit("smile_man.jpg", "neutral")
-    out = tools()[0].detect(edit.crop)[0]
-    mid = np.round(0.5 * (out[[13, 14, 17], :2] + out[[14, 17, 18], :2])).astype(int)
-    assert all(edit.warp.painted[y, x] > 0.4 for x, y in mid), [edit.warp.painted[y, x] for x, y in mid]
-
-
 def test_a_closed_smiles_corners_give_way_to_the_skin():
     """smile_man.jpg's toothy smile closed (neutral): its dark corner pits, carried along by the warp, ran the
     closed line on past the lips' corners as short dark strokes (the darkest pixel just past each corner 1.07

@@ -371,18 +371,12 @@ def _fill_mouth(req: EditRequest, d: Deformation, flow: np.ndarray, hole: HoleLa
         cbox = lips.corner_box(dst, iod, size) if gone > 0 else None
         box = sbox if cbox is None else union(sbox, cbox)
         warped = warp(req.crop, flow, box)
-        # the seam and tails are drawn at the crop's resolution (the seam's shaded lip resampled there): marked
-        # painted, a face larger than its crop gets their edges steepened towards the photo's (compositor.fill_sharpen)
-        seam = lips.seam(d.src, d.dst, dst, _within(warped, box, sbox), sbox, gone)
-        _paste(fill, fill_mask, sbox, *seam)
-        _mark(painted, sbox, seam[1], lips.SEAM_PAINTED)
+        _paste(fill, fill_mask, sbox, *lips.seam(d.src, d.dst, dst, _within(warped, box, sbox), sbox, gone))
         if cbox is not None:
             cx0, cy0, cx1, cy1 = cbox
             m = fill_mask[cy0:cy1, cx0:cx1, None]
             seen = fill[cy0:cy1, cx0:cx1] * m + _within(warped, box, cbox) * (1 - m)
-            tails = lips.corner_tails(dst, gone, seen, cbox, iod)
-            _paste(fill, fill_mask, cbox, *tails)
-            _mark(painted, cbox, tails[1], 1.0)
+            _paste(fill, fill_mask, cbox, *lips.corner_tails(dst, gone, seen, cbox, iod))
     if sealed:
         return "lips", box, dst
     colours = palette(req.crop, req.landmarks)

