@@ -916,19 +916,20 @@ def deform(landmarks: np.ndarray, right: np.ndarray, left: np.ndarray, basis: Ba
     step_all = np.concatenate([step, np.zeros_like(ring), _uncovered(normals, step[index(FACE_OVAL)], turn),
                                np.zeros_like(oval)])
     scale = 1.0
+    relaxed = (gates or {}).get("relaxed", 0.0)
     if np.any(step_all):
         active = mesh.triangles[_touching(mesh.triangles, step_all)]
         step_all = _couple_close(src_all, step_all, _edges(size), COUPLE_IOD * iod, own=own)
         # what the lid skin drags along stays within reach too
         _within_reach(step_all[:len(src)], basis.reach, np.float32(iod))
         step_all, scale = _limit_folds(landmarks, src_all, step_all, active, FOLD_REACH_IOD * iod, turn)
-        # where the coupling and the fold limiter left it
-        ends = src_all[:len(src)] + step_all[:len(src)]
-        if _round_opening(ends, (gates or {}).get("relaxed", 0.0), iod):
+        # where the coupling and the fold limiter left it (only a relaxed mouth is rounded: no sum otherwise)
+        ends = src_all[:len(src)] + step_all[:len(src)] if relaxed > 0 else None
+        if ends is not None and _round_opening(ends, relaxed, iod):
             step_all[:len(src)] = ends - src_all[:len(src)]
     return Deformation(src=src_all, dst=(src_all + step_all).astype(np.float32),
                        depth=moved_crop[:, 2].astype(np.float32), jaw=jaw * scale, scale=scale,
-                       relaxed=(gates or {}).get("relaxed", 0.0), smile=taken, rotation=r, iod=iod)
+                       relaxed=relaxed, smile=taken, rotation=r, iod=iod)
 
 
 def warm(basis: Basis, size: int = 256) -> None:

@@ -206,8 +206,9 @@ class RigEditor:
         mask = np.zeros(crop.shape[:2], np.float32)
         shade = plan.shading.image if plan.shading is not None else None
         blended = self._blended(crop, plan)
-        _settle(out, mask, np.ascontiguousarray(plan.warped[y0:y1, x0:x1]) if blended is None else blended, x0, y0, plan.flow,
-                plan.fill, plan.fill_mask, _NO_SHADE if shade is None else shade, blended is None)
+        seen = np.ascontiguousarray(plan.warped[y0:y1, x0:x1]) if blended is None else blended
+        _settle(out, mask, seen, x0, y0, plan.flow, plan.fill, plan.fill_mask, _NO_SHADE if shade is None else shade,
+                blended is None)
         return Edit(crop=out, mask=mask, meta=plan.meta, warp=Warp(plan.flow, plan.fill, plan.fill_mask, shade, plan.painted))
 
 
